@@ -1,0 +1,43 @@
+// @ts-check
+import eslint from '@eslint/js';
+import { builtinModules } from 'node:module';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+const nodeBuiltins = builtinModules.flatMap((name) => [name, `node:${name}`]);
+
+export default tseslint.config(
+  { ignores: ['node_modules/', '.tools/', '.local/', 'coverage/', 'dist/', 'bench/results/'] },
+  eslint.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+      globals: { ...globals.node },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // Workflow code runs in Temporal's deterministic sandbox: no Node built-ins there.
+    files: ['src/workflows/**/*.ts', 'test/workflows/fixtures/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { paths: nodeBuiltins.map((name) => ({ name, message: 'Workflow code must be deterministic: no Node built-ins.' })) },
+      ],
+    },
+  },
+  {
+    files: ['**/*.mjs', '**/*.js'],
+    extends: [tseslint.configs.disableTypeChecked],
+  },
+  {
+    // CommonJS entry points and config files.
+    files: ['bin/*.js', '*.config.js'],
+    languageOptions: { sourceType: 'commonjs' },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+);
