@@ -1,0 +1,184 @@
+/**
+ * The local stack's long-running processes: how each starts, how we know it answers, and how it
+ * stops. A pid file under .local/ records each process we started, so `down` stops exactly those.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { connect } from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Connection } from '@temporalio/client';
+import { SEARCH_ATTRIBUTES } from '../../src/shared';
+import { HOST, LOCAL_DIR, ROOT, type StackPorts, TOOLS_BIN } from './settings';
+
+export interface Service {
+  name: string;
+  /** The executable the pid must belong to; guards against a recycled pid. */
+  executable: string;
+  args: string[];
+  ports: { name: string; port: number }[];
+  /** Where a person reaches it, for `status`. */
+  addresses: string[];
+  /** Resolves once the service answers real requests, not merely once its port is open. */
+  ready(): Promise<boolean>;
+}
+
+const CLI_SEARCH_ATTRIBUTE_TYPES: Record<string, string> = {
+  TEXT: 'Text',
+  KEYWORD: 'Keyword',
+  INT: 'Int',
+  DOUBLE: 'Double',
+  BOOL: 'Bool',
+  DATETIME: 'Datetime',
+  KEYWORD_LIST: 'KeywordList',
+};
+
+async function temporalAnswers(address: string): Promise<boolean> {
+  let connection: Connection | undefined;
+  try {
+    connection = await Connection.connect({ address, connectTimeout: '2s' });
+    await connection.workflowService.describeNamespace({ namespace: 'default' });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await connection?.close();
+  }
+}
+
+async function httpAnswers(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
+
+export function stackServices(ports: StackPorts): Service[] {
+  const temporalAddress = `${HOST}:${ports.temporal}`;
+  const uiUrl = `http://${HOST}:${ports.temporalUi}`;
+  const motoUrl = `http://${HOST}:${ports.moto}`;
+  const searchAttributes = Object.values(SEARCH_ATTRIBUTES).flatMap((key) => [
+    '--search-attribute',
+    `${key.name}=${CLI_SEARCH_ATTRIBUTE_TYPES[key.type]}`,
+  ]);
+  return [
+    {
+      name: 'temporal',
+      executable: path.join(TOOLS_BIN, 'temporal'),
+      args: [
+        'server',
+        'start-dev',
+        '--ip',
+        HOST,
+        '--port',
+        String(ports.temporal),
+        '--ui-ip',
+        HOST,
+        '--ui-port',
+        String(ports.temporalUi),
+        '--db-filename',
+        path.join(LOCAL_DIR, 'temporal.db'),
+        '--log-level',
+        'warn',
+        ...searchAttributes,
+      ],
+      ports: [
+        { name: 'gRPC', port: ports.temporal },
+        { name: 'Web UI', port: ports.temporalUi },
+      ],
+      addresses: [`gRPC ${temporalAddress}`, `Web UI ${uiUrl}`],
+      ready: async () => (await temporalAnswers(temporalAddress)) && (await httpAnswers(uiUrl)),
+    },
+    {
+      name: 'moto',
+      executable: path.join(ROOT, '.tools', 'venv', 'bin', 'moto_server'),
+      args: ['-H', HOST, '-p', String(ports.moto)],
+      ports: [{ name: 'S3, SQS, DynamoDB', port: ports.moto }],
+      addresses: [`S3, SQS, DynamoDB ${motoUrl}`],
+      ready: () => httpAnswers(`${motoUrl}/moto-api/`),
+    },
+  ];
+}
+
+const pidFile = (service: Service) => path.join(LOCAL_DIR, `${service.name}.pid`);
+const logFile = (service: Service) => path.join(LOCAL_DIR, `${service.name}.log`);
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The pid of the process we started for this service, if that very process still runs. */
+export function runningPid(service: Service): number | undefined {
+  if (!existsSync(pidFile(service))) return undefined;
+  const pid = Number(readFileSync(pidFile(service), 'utf8').trim());
+  if (!Number.isInteger(pid) || !isAlive(pid)) return undefined;
+  try {
+    const commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return commandLine.includes(service.executable) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function portTaken(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: HOST, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+export async function startService(service: Service, timeoutMs = 60_000): Promise<number> {
+  if (!existsSync(service.executable)) {
+    throw new Error(`${service.name}: ${service.executable} is missing; run \`npm run setup\``);
+  }
+  for (const { name, port } of service.ports) {
+    if (await portTaken(port)) {
+      throw new Error(`${service.name}: port ${port} (${name}) on ${HOST} is already taken by another process`);
+    }
+  }
+  mkdirSync(LOCAL_DIR, { recursive: true });
+  const log = openSync(logFile(service), 'a');
+  const child = spawn(service.executable, service.args, { cwd: ROOT, detached: true, stdio: ['ignore', log, log] });
+  closeSync(log);
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`${service.name}: could not start ${service.executable}`);
+  child.unref();
+  writeFileSync(pidFile(service), `${pid}\n`);
+  const deadline = Date.now() + timeoutMs;
+  while (!(await service.ready())) {
+    if (!isAlive(pid)) {
+      rmSync(pidFile(service), { force: true });
+      throw new Error(`${service.name} exited while starting; see ${path.relative(ROOT, logFile(service))}`);
+    }
+    if (Date.now() > deadline) {
+      await stopService(service);
+      throw new Error(`${service.name} did not answer within ${timeoutMs / 1000} s; see ${path.relative(ROOT, logFile(service))}`);
+    }
+    await sleep(200);
+  }
+  return pid;
+}
+
+/** Stops the process group we started for this service; returns false when none was running. */
+export async function stopService(service: Service, graceMs = 10_000): Promise<boolean> {
+  const pid = runningPid(service);
+  rmSync(pidFile(service), { force: true });
+  if (pid === undefined) return false;
+  // Started detached, so the service leads its own process group: signal the whole group.
+  process.kill(-pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (isAlive(pid) && Date.now() < deadline) await sleep(100);
+  if (isAlive(pid)) process.kill(-pid, 'SIGKILL');
+  return true;
+}
