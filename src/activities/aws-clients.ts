@@ -1,0 +1,37 @@
+/**
+ * Builds the AWS SDK clients once per process. Endpoints come from the SDK's standard
+ * AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_<SERVICE> variables, so one binary runs against the local
+ * stack, LocalStack or AWS; credentials come from the SDK's default provider chain.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { RekognitionClient } from '@aws-sdk/client-rekognition';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Config } from '../domain/config';
+
+export interface AwsClients {
+  s3: S3Client;
+  sqs: SQSClient;
+  dynamodb: DynamoDBDocumentClient;
+  rekognition: RekognitionClient;
+}
+
+export function createAwsClients(config: Config): AwsClients {
+  const { region, s3ForcePathStyle } = config.aws;
+  return {
+    s3: new S3Client({ region, forcePathStyle: s3ForcePathStyle }),
+    sqs: new SQSClient({ region }),
+    dynamodb: DynamoDBDocumentClient.from(new DynamoDBClient({ region }), {
+      marshallOptions: { removeUndefinedValues: true },
+    }),
+    rekognition: new RekognitionClient({ region }),
+  };
+}
+
+export function destroyAwsClients(clients: AwsClients): void {
+  clients.s3.destroy();
+  clients.sqs.destroy();
+  clients.dynamodb.destroy();
+  clients.rekognition.destroy();
+}

@@ -1,0 +1,55 @@
+import { ConfigError, loadConfig } from '../../src/domain/config';
+
+const complete = {
+  AWS_REGION: 'eu-west-1',
+  REINDEX_BUCKET: 'records',
+  REINDEX_RESULTS_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/reindex-results',
+  REINDEX_REVIEW_DLQ_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/reindex-review-dlq',
+  REINDEX_RESULTS_TABLE: 'reindex-results',
+};
+
+function problemsOf(env: Record<string, string | undefined>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+test('a complete environment on AWS gives a typed config with virtual-hosted S3', () => {
+  expect(loadConfig(complete)).toEqual({
+    aws: { region: 'eu-west-1', s3ForcePathStyle: false },
+    bucket: 'records',
+    resultsQueueUrl: complete.REINDEX_RESULTS_QUEUE_URL,
+    reviewDlqUrl: complete.REINDEX_REVIEW_DLQ_URL,
+    intakeQueueUrl: undefined,
+    resultsTable: 'reindex-results',
+  });
+});
+
+test.each([['AWS_ENDPOINT_URL'], ['AWS_ENDPOINT_URL_S3']])('an S3 endpoint from %s turns on path-style addressing', (variable) => {
+  expect(loadConfig({ ...complete, [variable]: 'http://127.0.0.1:4566' }).aws.s3ForcePathStyle).toBe(true);
+});
+
+test('every missing setting is named at once, and an empty one counts as missing', () => {
+  expect(problemsOf({ AWS_REGION: 'eu-west-1', REINDEX_BUCKET: '' })).toEqual([
+    'REINDEX_BUCKET is not set',
+    'REINDEX_RESULTS_QUEUE_URL is not set',
+    'REINDEX_REVIEW_DLQ_URL is not set',
+    'REINDEX_RESULTS_TABLE is not set',
+  ]);
+});
+
+test('a malformed setting is reported with its variable and what it must be', () => {
+  const problems = problemsOf({ ...complete, REINDEX_REVIEW_DLQ_URL: 'reindex-review-dlq', REINDEX_BUCKET: '   ' });
+  expect(problems).toEqual([
+    'REINDEX_BUCKET must not be empty',
+    'REINDEX_REVIEW_DLQ_URL must be an SQS queue URL (http or https)',
+  ]);
+});
+
+test('the error message carries every problem on one line', () => {
+  expect(() => loadConfig({})).toThrow(/^invalid configuration: AWS_REGION is not set; REINDEX_BUCKET is not set; /);
+});

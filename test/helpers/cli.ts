@@ -1,0 +1,19 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+
+const REINDEX = path.resolve(__dirname, '../../bin/reindex.js');
+
+export interface CliOutcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `reindex <args>` as a user would, in its own process. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<CliOutcome> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [REINDEX, ...args], { env }, (error, stdout, stderr) => {
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}

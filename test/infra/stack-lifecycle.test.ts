@@ -1,0 +1,115 @@
+/**
+ * Runs a second, isolated local stack (its own directory and ports) through the same commands a
+ * person uses, and checks what they promise: `up` twice is harmless, `status` tells the truth,
+ * a taken port is reported, and `down` leaves none of its processes running.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { parse } from 'dotenv';
+
+const ROOT = path.resolve(__dirname, '../..');
+const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
+
+let stackDir: string;
+let env: NodeJS.ProcessEnv;
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+async function stack(command: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(TSX, ['infra/local/stack.ts', command], { cwd: ROOT, env });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+function pidsOf(): number[] {
+  return ['temporal', 'moto'].map((name) => Number(readFileSync(path.join(stackDir, `${name}.pid`), 'utf8')));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+beforeAll(async () => {
+  stackDir = mkdtempSync(path.join(tmpdir(), 'reindex-stack-'));
+  env = {
+    ...process.env,
+    STACK_DIR: stackDir,
+    STACK_TEMPORAL_PORT: String(await freePort()),
+    STACK_TEMPORAL_UI_PORT: String(await freePort()),
+    STACK_MOTO_PORT: String(await freePort()),
+  };
+});
+
+afterAll(async () => {
+  await stack('down');
+  rmSync(stackDir, { recursive: true, force: true });
+});
+
+test('up starts both services on the chosen ports, twice without harm; down stops exactly them', async () => {
+  const first = await stack('up');
+  expect(first.code).toBe(0);
+  const pids = pidsOf();
+  expect(pids.every(alive)).toBe(true);
+
+  const written = parse(readFileSync(path.join(stackDir, 'stack.env')));
+  expect(written.TEMPORAL_ADDRESS).toBe(`127.0.0.1:${env.STACK_TEMPORAL_PORT}`);
+  expect(written.AWS_ENDPOINT_URL).toBe(`http://127.0.0.1:${env.STACK_MOTO_PORT}`);
+  expect(written.REINDEX_RESULTS_QUEUE_URL).toContain(`127.0.0.1:${env.STACK_MOTO_PORT}`);
+  const ui = await fetch(`http://127.0.0.1:${env.STACK_TEMPORAL_UI_PORT}/`);
+  expect(ui.status).toBe(200);
+
+  const second = await stack('up');
+  expect(second.code).toBe(0);
+  expect(second.stdout).toContain(`temporal already running (pid ${pids[0]})`);
+  expect(second.stdout).toContain(`moto already running (pid ${pids[1]})`);
+  expect(pidsOf()).toEqual(pids);
+
+  const status = await stack('status');
+  expect(status.stdout).toContain(`temporal running (pid ${pids[0]}): gRPC 127.0.0.1:${env.STACK_TEMPORAL_PORT}`);
+
+  const down = await stack('down');
+  expect(down.code).toBe(0);
+  expect(pids.some(alive)).toBe(false);
+  expect(existsSync(path.join(stackDir, 'stack.env'))).toBe(false);
+  expect((await stack('status')).stdout).toContain('temporal stopped');
+});
+
+test('up refuses a port another process holds, with one line naming it, and stops what it started', async () => {
+  const squatter: Server = createServer();
+  const port = Number(env.STACK_MOTO_PORT);
+  await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve));
+  try {
+    const result = await stack('up');
+
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n').filter((line) => line.startsWith('stack:'))).toEqual([
+      `stack: moto: port ${port} (S3, SQS, DynamoDB) on 127.0.0.1 is already taken by another process`,
+    ]);
+    const temporalPid = Number(/temporal started in [\d.]+ s \(pid (\d+)\)/.exec(result.stdout)?.[1]);
+    expect(temporalPid).toBeGreaterThan(0);
+    expect(alive(temporalPid)).toBe(false);
+    expect(result.stdout).toContain('temporal stopped');
+  } finally {
+    await new Promise((resolve) => squatter.close(resolve));
+  }
+});
