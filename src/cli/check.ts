@@ -1,0 +1,83 @@
+/**
+ * `reindex check`: before a run, prove that every configured resource exists and answers, so a
+ * wrong name or a missing permission shows up as one line here rather than hours into a run.
+ */
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { HeadBucketCommand } from '@aws-sdk/client-s3';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { Connection } from '@temporalio/client';
+import type { ClientConnectConfig } from '@temporalio/envconfig';
+import type { AwsClients } from '../activities/aws-clients';
+import type { Config } from '../domain/config';
+import { SEARCH_ATTRIBUTES } from '../shared';
+
+export interface CheckResult {
+  resource: string;
+  ok: boolean;
+  detail: string;
+}
+
+/** HEAD requests carry no error body, so the SDK can only say "UnknownError"; the status says more. */
+const HTTP_STATUS_MEANING: Record<number, string> = {
+  403: 'access denied to these credentials',
+  404: 'does not exist',
+};
+
+function describeFailure(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  const message = error.message === 'UnknownError' && status ? (HTTP_STATUS_MEANING[status] ?? `HTTP ${status}`) : error.message;
+  return `${error.name}: ${message}`;
+}
+
+async function probe(resource: string, attempt: () => Promise<string>): Promise<CheckResult> {
+  try {
+    return { resource, ok: true, detail: await attempt() };
+  } catch (error) {
+    return { resource, ok: false, detail: describeFailure(error) };
+  }
+}
+
+async function checkTemporal({ connectionOptions, namespace = 'default' }: ClientConnectConfig): Promise<string> {
+  const connection = await Connection.connect({ ...connectionOptions, connectTimeout: '5s' });
+  try {
+    await connection.workflowService.describeNamespace({ namespace });
+    const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
+    const missing = Object.values(SEARCH_ATTRIBUTES)
+      .map((key) => key.name)
+      .filter((name) => !(name in (customAttributes ?? {})));
+    if (missing.length > 0) {
+      throw new Error(`namespace ${namespace} lacks the search attributes ${missing.join(', ')}`);
+    }
+    return `namespace ${namespace} at ${connectionOptions.address}`;
+  } finally {
+    await connection.close();
+  }
+}
+
+export async function checkDeployment(config: Config, aws: AwsClients, temporal: ClientConnectConfig): Promise<CheckResult[]> {
+  const queues = [
+    ['results queue', config.resultsQueueUrl],
+    ['review DLQ', config.reviewDlqUrl],
+    ...(config.intakeQueueUrl ? [['intake queue', config.intakeQueueUrl]] : []),
+  ] as const;
+  return Promise.all([
+    probe('Temporal', () => checkTemporal(temporal)),
+    probe('S3 bucket', async () => {
+      await aws.s3.send(new HeadBucketCommand({ Bucket: config.bucket }));
+      return config.bucket;
+    }),
+    ...queues.map(([resource, url]) =>
+      probe(resource, async () => {
+        await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
+        return url;
+      }),
+    ),
+    probe('results table', async () => {
+      const { Table } = await aws.dynamodb.send(new DescribeTableCommand({ TableName: config.resultsTable }));
+      const key = Table?.KeySchema?.map((element) => element.AttributeName).join(',');
+      if (key !== 'OldFaceId') throw new Error(`table ${config.resultsTable} is keyed on ${key}, not OldFaceId`);
+      return config.resultsTable;
+    }),
+  ]);
+}
