@@ -35,6 +35,11 @@ run_logged() {
   fi
 }
 
+# Prints how long a step took, counted from the SECONDS value it started at.
+took() {
+  echo "install: $1 ready in $((SECONDS - $2)) s"
+}
+
 stamp_matches() {
   [[ -f "$stamps/$1" && "$(cat "$stamps/$1")" == "$2" ]]
 }
@@ -44,8 +49,10 @@ install_node_modules() {
   if [[ -f "$installed" && ! "$lock" -nt "$installed" ]]; then
     return
   fi
+  local start=$SECONDS
   echo "install: npm packages (npm ci)"
   run_logged npm-ci "npm ci" npm ci --prefix "$root" --no-audit --no-fund
+  took "npm packages" "$start"
 }
 
 install_temporal_cli() {
@@ -53,10 +60,12 @@ install_temporal_cli() {
   if [[ -x "$tools/bin/temporal" ]] && stamp_matches temporal-cli "$want"; then
     return
   fi
+  local start=$SECONDS
   echo "install: Temporal CLI $temporal_cli_version (go install; the first build takes several minutes)"
   run_logged temporal-cli "go install $temporal_cli_module@$temporal_cli_version" \
     env GOBIN="$tools/bin" go install "$temporal_cli_module@$temporal_cli_version"
   echo "$want" >"$stamps/temporal-cli"
+  took "Temporal CLI" "$start"
 }
 
 # Starts the test server once with -XX:ArchiveClassesAtExit so later starts map the loaded classes
@@ -88,6 +97,7 @@ install_test_server() {
   if [[ -x "$tools/bin/temporal-test-server" ]] && stamp_matches test-server "$want"; then
     return
   fi
+  local start=$SECONDS
   echo "install: Temporal time-skipping test server (Maven Central)"
   rm -rf "$dir"
   mkdir -p "$dir/lib"
@@ -103,6 +113,7 @@ exec java -XX:SharedArchiveFile="$dir/classes.jsa" -Xshare:auto -Xlog:cds=off -X
 EOF
   chmod +x "$tools/bin/temporal-test-server"
   echo "$want" >"$stamps/test-server"
+  took "test server" "$start"
 }
 
 # PyPI's answers here are not cacheable, so pip's own cache stays empty; a wheelhouse outside the
@@ -114,6 +125,7 @@ install_moto() {
   if [[ -x "$venv/bin/moto_server" ]] && stamp_matches moto "$want"; then
     return
   fi
+  local start=$SECONDS
   echo "install: moto $moto_version (PyPI, in .tools/venv)"
   rm -rf "$venv"
   mkdir -p "$wheelhouse"
@@ -123,6 +135,7 @@ install_moto() {
     run_logged moto "pip install $requirement" "$venv/bin/pip" install --no-compile --no-index --find-links "$wheelhouse" "$requirement"
   fi
   echo "$want" >"$stamps/moto"
+  took "moto" "$start"
 }
 
 main() {
