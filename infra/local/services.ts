@@ -9,13 +9,15 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../../src/shared';
-import { HOST, LOCAL_DIR, ROOT, type StackPorts, TOOLS_BIN } from './settings';
+import { DUMMY_CREDENTIALS, HOST, LOCAL_DIR, REGION, ROOT, type StackPorts, TOOLS_BIN } from './settings';
 
 export interface Service {
   name: string;
-  /** The executable the pid must belong to; guards against a recycled pid. */
   executable: string;
   args: string[];
+  /** A word of the command line that only this service has; guards against a recycled pid. */
+  identity: string;
+  env?: NodeJS.ProcessEnv;
   ports: { name: string; port: number }[];
   /** Where a person reaches it, for `status`. */
   addresses: string[];
@@ -59,6 +61,10 @@ export function stackServices(ports: StackPorts): Service[] {
   const temporalAddress = `${HOST}:${ports.temporal}`;
   const uiUrl = `http://${HOST}:${ports.temporalUi}`;
   const motoUrl = `http://${HOST}:${ports.moto}`;
+  const rekognitionUrl = `http://${HOST}:${ports.rekognition}`;
+  const temporalCli = path.join(TOOLS_BIN, 'temporal');
+  const motoServer = path.join(ROOT, '.tools', 'venv', 'bin', 'moto_server');
+  const rekognitionMain = path.join(ROOT, 'infra', 'rekognition-local', 'main.ts');
   const searchAttributes = Object.values(SEARCH_ATTRIBUTES).flatMap((key) => [
     '--search-attribute',
     `${key.name}=${CLI_SEARCH_ATTRIBUTE_TYPES[key.type]}`,
@@ -66,7 +72,8 @@ export function stackServices(ports: StackPorts): Service[] {
   return [
     {
       name: 'temporal',
-      executable: path.join(TOOLS_BIN, 'temporal'),
+      executable: temporalCli,
+      identity: temporalCli,
       args: [
         'server',
         'start-dev',
@@ -93,11 +100,31 @@ export function stackServices(ports: StackPorts): Service[] {
     },
     {
       name: 'moto',
-      executable: path.join(ROOT, '.tools', 'venv', 'bin', 'moto_server'),
+      executable: motoServer,
+      identity: motoServer,
       args: ['-H', HOST, '-p', String(ports.moto)],
       ports: [{ name: 'S3, SQS, DynamoDB', port: ports.moto }],
       addresses: [`S3, SQS, DynamoDB ${motoUrl}`],
       ready: () => httpAnswers(`${motoUrl}/moto-api/`),
+    },
+    {
+      name: 'rekognition',
+      // One node process (no tsx launcher in between), so the pid file names the server itself.
+      executable: process.execPath,
+      identity: rekognitionMain,
+      args: ['--require', 'tsx/cjs', rekognitionMain],
+      env: {
+        REKOGNITION_LOCAL_HOST: HOST,
+        REKOGNITION_LOCAL_PORT: String(ports.rekognition),
+        REKOGNITION_LOCAL_STATE_DIR: path.join(LOCAL_DIR, 'rekognition'),
+        AWS_REGION: REGION,
+        AWS_ENDPOINT_URL_S3: motoUrl,
+        AWS_ACCESS_KEY_ID: DUMMY_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: DUMMY_CREDENTIALS.secretAccessKey,
+      },
+      ports: [{ name: 'Rekognition', port: ports.rekognition }],
+      addresses: [`Rekognition ${rekognitionUrl}`],
+      ready: () => httpAnswers(`${rekognitionUrl}/_admin/health`),
     },
   ];
 }
@@ -121,7 +148,7 @@ export function runningPid(service: Service): number | undefined {
   if (!Number.isInteger(pid) || !isAlive(pid)) return undefined;
   try {
     const commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return commandLine.includes(service.executable) ? pid : undefined;
+    return commandLine.includes(service.identity) ? pid : undefined;
   } catch {
     return undefined;
   }
@@ -149,7 +176,12 @@ export async function startService(service: Service, timeoutMs = 60_000): Promis
   }
   mkdirSync(LOCAL_DIR, { recursive: true });
   const log = openSync(logFile(service), 'a');
-  const child = spawn(service.executable, service.args, { cwd: ROOT, detached: true, stdio: ['ignore', log, log] });
+  const child = spawn(service.executable, service.args, {
+    cwd: ROOT,
+    detached: true,
+    stdio: ['ignore', log, log],
+    env: { ...process.env, ...service.env },
+  });
   closeSync(log);
   const pid = child.pid;
   if (pid === undefined) throw new Error(`${service.name}: could not start ${service.executable}`);

@@ -17,6 +17,7 @@ export interface StackPorts {
   temporal: number;
   temporalUi: number;
   moto: number;
+  rekognition: number;
 }
 
 function portFrom(env: NodeJS.ProcessEnv, variable: string, fallback: number): number {
@@ -34,6 +35,7 @@ export function stackPorts(env: NodeJS.ProcessEnv = process.env): StackPorts {
     temporal: portFrom(env, 'STACK_TEMPORAL_PORT', 7233),
     temporalUi: portFrom(env, 'STACK_TEMPORAL_UI_PORT', 8233),
     moto: portFrom(env, 'STACK_MOTO_PORT', 4566),
+    rekognition: portFrom(env, 'STACK_REKOGNITION_PORT', 4567),
   };
 }
 
@@ -48,6 +50,8 @@ export const RESOURCE_NAMES = {
 } as const;
 
 export const REGION = 'us-east-1';
+/** The local stack accepts any credentials; these are the conventional dummies. */
+export const DUMMY_CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
 
 export function writeStackEnv(variables: Record<string, string>): void {
   const lines = Object.entries(variables).map(([name, value]) => {

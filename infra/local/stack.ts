@@ -1,5 +1,6 @@
 /**
- * The embedded local stack: Temporal dev server and moto (S3, SQS, DynamoDB) on 127.0.0.1.
+ * The embedded local stack on 127.0.0.1: Temporal dev server, moto (S3, SQS, DynamoDB) and
+ * rekognition-local.
  *
  *   stack up                 start what is not running, provision resources, write .local/stack.env
  *   stack down               stop the processes `up` started (pid files), nothing else
@@ -15,9 +16,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { provision } from './provision';
 import { runningPid, type Service, stackServices, startService, stopService } from './services';
-import { HOST, REGION, ROOT, STACK_ENV_FILE, type StackPorts, stackPorts, writeStackEnv } from './settings';
-
-const DUMMY_CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
+import { DUMMY_CREDENTIALS, HOST, REGION, ROOT, STACK_ENV_FILE, type StackPorts, stackPorts, writeStackEnv } from './settings';
 
 function say(message: string): void {
   console.log(`stack: ${message}`);
@@ -54,6 +53,7 @@ async function provisionAndDescribe(ports: StackPorts): Promise<Record<string, s
       AWS_ACCESS_KEY_ID: DUMMY_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: DUMMY_CREDENTIALS.secretAccessKey,
       AWS_ENDPOINT_URL: awsEndpoint,
+      AWS_ENDPOINT_URL_REKOGNITION: `http://${HOST}:${ports.rekognition}`,
       TEMPORAL_ADDRESS: `${HOST}:${ports.temporal}`,
       TEMPORAL_NAMESPACE: 'default',
       TEMPORAL_UI_URL: `http://${HOST}:${ports.temporalUi}`,

@@ -13,6 +13,7 @@ import { parse } from 'dotenv';
 
 const ROOT = path.resolve(__dirname, '../..');
 const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
+const TEMPORAL_CLI = path.join(ROOT, '.tools', 'bin', 'temporal');
 
 let stackDir: string;
 let env: NodeJS.ProcessEnv;
@@ -37,7 +38,7 @@ async function stack(command: string): Promise<{ code: number; stdout: string; s
 }
 
 function pidsOf(): number[] {
-  return ['temporal', 'moto'].map((name) => Number(readFileSync(path.join(stackDir, `${name}.pid`), 'utf8')));
+  return ['temporal', 'moto', 'rekognition'].map((name) => Number(readFileSync(path.join(stackDir, `${name}.pid`), 'utf8')));
 }
 
 function alive(pid: number): boolean {
@@ -57,6 +58,7 @@ beforeAll(async () => {
     STACK_TEMPORAL_PORT: String(await freePort()),
     STACK_TEMPORAL_UI_PORT: String(await freePort()),
     STACK_MOTO_PORT: String(await freePort()),
+    STACK_REKOGNITION_PORT: String(await freePort()),
   };
 });
 
@@ -75,13 +77,18 @@ test('up starts both services on the chosen ports, twice without harm; down stop
   expect(written.TEMPORAL_ADDRESS).toBe(`127.0.0.1:${env.STACK_TEMPORAL_PORT}`);
   expect(written.AWS_ENDPOINT_URL).toBe(`http://127.0.0.1:${env.STACK_MOTO_PORT}`);
   expect(written.REINDEX_RESULTS_QUEUE_URL).toContain(`127.0.0.1:${env.STACK_MOTO_PORT}`);
+  expect(written.AWS_ENDPOINT_URL_REKOGNITION).toBe(`http://127.0.0.1:${env.STACK_REKOGNITION_PORT}`);
   const ui = await fetch(`http://127.0.0.1:${env.STACK_TEMPORAL_UI_PORT}/`);
   expect(ui.status).toBe(200);
+  expect(await ui.text()).toContain('<html');
+  const listed = await promisify(execFile)(TEMPORAL_CLI, ['workflow', 'list', '--address', written.TEMPORAL_ADDRESS ?? '']);
+  expect(listed.stderr).toBe('');
 
   const second = await stack('up');
   expect(second.code).toBe(0);
   expect(second.stdout).toContain(`temporal already running (pid ${pids[0]})`);
   expect(second.stdout).toContain(`moto already running (pid ${pids[1]})`);
+  expect(second.stdout).toContain(`rekognition already running (pid ${pids[2]})`);
   expect(pidsOf()).toEqual(pids);
 
   const status = await stack('status');
