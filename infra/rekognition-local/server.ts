@@ -81,7 +81,8 @@ export function createRekognitionServer(service: RekognitionService, store: Stor
 
   async function handleAdmin(request: IncomingMessage, response: ServerResponse, path: string): Promise<void> {
     const send = (body: unknown, status = 200) => {
-      response.writeHead(status, { 'Content-Type': 'application/json' });
+      // Admin calls are rare; not keeping their connections open lets a restart start clean.
+      response.writeHead(status, { 'Content-Type': 'application/json', Connection: 'close' });
       response.end(JSON.stringify(body));
     };
     const route = `${request.method ?? 'GET'} ${path}`;

@@ -47,12 +47,12 @@ export async function startRekognitionLocal(
   let port = 0;
   const endpoint = await app.listen(0, '127.0.0.1');
   port = Number(new URL(endpoint).port);
-  const client = new RekognitionClient({ region, endpoint, maxAttempts: 1 });
+  const newClient = () => new RekognitionClient({ region, endpoint, maxAttempts: 1 });
   const running: RunningRekognition = {
     endpoint,
     stateDir,
     app,
-    client,
+    client: newClient(),
     s3,
     bucket,
     async admin(method, route, body) {
@@ -68,10 +68,13 @@ export async function startRekognitionLocal(
       app = create();
       running.app = app;
       await app.listen(port, '127.0.0.1');
+      // The restart closed every connection; a client without retries would trip over a dead one.
+      running.client.destroy();
+      running.client = newClient();
     },
     async stop() {
       await app.close();
-      client.destroy();
+      running.client.destroy();
       s3.destroy();
       rmSync(stateDir, { recursive: true, force: true });
     },

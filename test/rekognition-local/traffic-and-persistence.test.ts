@@ -1,0 +1,163 @@
+import { randomUUID } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
+import path from 'node:path';
+import {
+  CreateCollectionCommand,
+  DescribeCollectionCommand,
+  IndexFacesCommand,
+  InternalServerError,
+  ListFacesCommand,
+  ProvisionedThroughputExceededException,
+  RekognitionClient,
+  ThrottlingException,
+} from '@aws-sdk/client-rekognition';
+import { Store } from '../../infra/rekognition-local/store';
+import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
+import { type RunningRekognition, startRekognitionLocal } from '../helpers/rekognition-local';
+
+let rekognition: RunningRekognition;
+
+beforeAll(async () => {
+  rekognition = await startRekognitionLocal();
+});
+
+afterEach(async () => {
+  await rekognition.admin('PUT', '/_admin/settings', { quotas: {}, latency: {}, faultRate: 0 });
+  await rekognition.admin('DELETE', '/_admin/counters');
+});
+
+afterAll(async () => {
+  await rekognition.stop();
+});
+
+async function createCollection(): Promise<string> {
+  const collectionId = `traffic-${randomUUID()}`;
+  await rekognition.client.send(new CreateCollectionCommand({ CollectionId: collectionId }));
+  return collectionId;
+}
+
+const image = { Bytes: syntheticPng([{ person: 'ana', box: [0.3, 0.3, 0.3, 0.3] }]) };
+
+interface Counters {
+  [operation: string]: { calls: number; succeeded: number; throttled: number; errors: number };
+}
+
+test('over its IndexFaces quota the service answers ProvisionedThroughputExceededException, and counts it', async () => {
+  const collectionId = await createCollection();
+  await rekognition.admin('PUT', '/_admin/settings', { quotas: { IndexFaces: { tps: 5, burst: 5 } } });
+
+  const outcomes = await Promise.allSettled(
+    Array.from({ length: 20 }, () => rekognition.client.send(new IndexFacesCommand({ CollectionId: collectionId, Image: image }))),
+  );
+
+  const throttled = outcomes.filter((outcome) => outcome.status === 'rejected');
+  expect(outcomes.length - throttled.length).toBeGreaterThanOrEqual(5);
+  expect(throttled.length).toBeGreaterThanOrEqual(10);
+  for (const outcome of throttled) {
+    expect((outcome).reason).toBeInstanceOf(ProvisionedThroughputExceededException);
+  }
+  const counters = (await rekognition.admin('GET', '/_admin/counters')) as Counters;
+  expect(counters.IndexFaces).toMatchObject({ calls: 20, throttled: throttled.length, succeeded: 20 - throttled.length, errors: 0 });
+  const described = await rekognition.client.send(new DescribeCollectionCommand({ CollectionId: collectionId }));
+  expect(described.FaceCount).toBe(20 - throttled.length);
+});
+
+test('the SDK treats the quota errors as throttling and gets through on retry', async () => {
+  const collectionId = await createCollection();
+  await rekognition.admin('PUT', '/_admin/settings', {
+    quotas: { IndexFaces: { tps: 20, burst: 1, error: 'ThrottlingException' } },
+  });
+  const retrying = new RekognitionClient({ region: 'us-east-1', endpoint: rekognition.endpoint, maxAttempts: 10 });
+  try {
+    const results = await Promise.all(
+      Array.from({ length: 6 }, () => retrying.send(new IndexFacesCommand({ CollectionId: collectionId, Image: image }))),
+    );
+    expect(results.every((result) => result.FaceRecords?.length === 1)).toBe(true);
+    expect(Math.max(...results.map((result) => result.$metadata.attempts ?? 1))).toBeGreaterThan(1);
+  } finally {
+    retrying.destroy();
+  }
+  await rekognition.admin('PUT', '/_admin/settings', { quotas: { IndexFaces: { tps: 0.001, burst: 1, error: 'ThrottlingException' } } });
+  await rekognition.client.send(new IndexFacesCommand({ CollectionId: collectionId, Image: image }));
+  const refused = rekognition.client.send(new IndexFacesCommand({ CollectionId: collectionId, Image: image }));
+  await expect(refused).rejects.toThrow(ThrottlingException);
+  await expect(refused).rejects.toMatchObject({ $fault: 'server', $metadata: { httpStatusCode: 500 } });
+});
+
+test('injected faults are InternalServerError (5xx) and change nothing', async () => {
+  const collectionId = await createCollection();
+  await rekognition.admin('PUT', '/_admin/settings', { faultRate: 1 });
+
+  const failed = rekognition.client.send(new IndexFacesCommand({ CollectionId: collectionId, Image: image }));
+  await expect(failed).rejects.toThrow(InternalServerError);
+  await expect(failed).rejects.toMatchObject({ $metadata: { httpStatusCode: 500 } });
+
+  await rekognition.admin('PUT', '/_admin/settings', { faultRate: 0 });
+  const faces = await rekognition.client.send(new ListFacesCommand({ CollectionId: collectionId }));
+  expect(faces.Faces).toEqual([]);
+});
+
+test('bad admin settings are refused with a reason and leave the settings as they were', async () => {
+  const before = await rekognition.admin('GET', '/_admin/settings');
+  const refused = await fetch(`${rekognition.endpoint}/_admin/settings`, {
+    method: 'PUT',
+    body: JSON.stringify({ faultRate: 2, currentFaceModelVersion: '9.9' }),
+  });
+  expect(refused.status).toBe(400);
+  expect(JSON.stringify(await refused.json())).toMatch(/faultRate[\s\S]*currentFaceModelVersion|currentFaceModelVersion[\s\S]*faultRate/);
+  expect(await rekognition.admin('GET', '/_admin/settings')).toEqual(before);
+});
+
+test('collections and faces survive a restart', async () => {
+  const collectionId = await createCollection();
+  const indexed = await rekognition.client.send(new IndexFacesCommand({ CollectionId: collectionId, Image: image, ExternalImageId: 'ana' }));
+
+  await rekognition.restart();
+
+  const faces = await rekognition.client.send(new ListFacesCommand({ CollectionId: collectionId }));
+  expect(faces.Faces?.map((face) => [face.FaceId, face.ExternalImageId])).toEqual([[indexed.FaceRecords?.[0]?.Face?.FaceId, 'ana']]);
+});
+
+describe('the store after a crash', () => {
+  const faceOf = (FaceId: string) => ({
+    FaceId,
+    ImageId: randomUUID(),
+    BoundingBox: { Width: 0.1, Height: 0.1, Left: 0.1, Top: 0.1 },
+    Confidence: 99,
+    IndexFacesModelVersion: '7.0',
+    descriptor: [1],
+  });
+
+  function crashedStore(directory: string): Store {
+    const store = new Store(directory);
+    store.commit({
+      kind: 'createCollection',
+      collection: { CollectionId: 'c', CollectionArn: 'arn', FaceModelVersion: '7.0', CreationTimestamp: 0 },
+    });
+    store.commit({ kind: 'putFaces', collectionId: 'c', faces: [faceOf('f1')] });
+    return store;
+  }
+
+  test('every acknowledged change is there after a crash, and a torn last line is dropped', () => {
+    const directory = path.join(rekognition.stateDir, `crash-${randomUUID()}`);
+    crashedStore(directory);
+    appendFileSync(path.join(directory, 'journal.jsonl'), '{"sequence":3,"change":{"kind":"putFa');
+
+    const reopened = new Store(directory);
+    expect(Object.keys(reopened.collection('c')?.faces ?? {})).toEqual(['f1']);
+    reopened.commit({ kind: 'putFaces', collectionId: 'c', faces: [faceOf('f2')] });
+    expect(Object.keys(new Store(directory).collection('c')?.faces ?? {})).toEqual(['f1', 'f2']);
+  });
+
+  test('a crash between snapshot and journal truncation applies nothing twice', () => {
+    const directory = path.join(rekognition.stateDir, `snapshot-${randomUUID()}`);
+    const store = crashedStore(directory);
+    const journal = path.join(directory, 'journal.jsonl');
+    const lines = ['{"sequence":1,"change":{"kind":"createCollection","collection":{"CollectionId":"c","CollectionArn":"arn","FaceModelVersion":"7.0","CreationTimestamp":0}}}'];
+    store.snapshot();
+    appendFileSync(journal, `${lines.join('\n')}\n`);
+
+    const reopened = new Store(directory);
+    expect(Object.keys(reopened.collection('c')?.faces ?? {})).toEqual(['f1']);
+  });
+});
