@@ -74,18 +74,21 @@ export function detectDeclared(faces: DeclaredFace[], modelVersion: string): Det
   }));
 }
 
-/** Similarity in 0-100 of two descriptors, as SearchFaces reports it. */
+/** Descriptor distance at which similarity is 50: face-api's own same-person cut-off is about 0.6. */
+const HALF_SIMILAR_DISTANCE = 0.55;
+const SIMILARITY_STEEPNESS = 15;
+
+/** Similarity in 0-100 of two descriptors, as SearchFaces reports it: near 100 for one person. */
 export function similarity(a: number[], b: number[]): number {
-  let dot = 0;
-  for (let i = 0; i < a.length; i += 1) dot += (a[i] ?? 0) * (b[i] ?? 0);
-  return Math.max(0, Math.min(100, dot * 100));
+  let squared = 0;
+  for (let i = 0; i < a.length; i += 1) squared += ((a[i] ?? 0) - (b[i] ?? 0)) ** 2;
+  return 100 / (1 + Math.exp(SIMILARITY_STEEPNESS * (Math.sqrt(squared) - HALF_SIMILAR_DISTANCE)));
 }
 
-export function createDetection(neural: Detector | undefined): Detector {
+export function createDetection(neural: Detector): Detector {
   return {
     async detect(image, modelVersion) {
       if (image.declaredFaces !== undefined) return detectDeclared(image.declaredFaces, modelVersion);
-      if (neural === undefined) throw new Error('this image declares no faces and no neural detector is loaded');
       return neural.detect(image, modelVersion);
     },
   };

@@ -8,9 +8,12 @@
  */
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { createRekognitionLocal } from './app';
-import { FACE_MODEL_VERSIONS } from './service';
-import { trafficSettingsSchema } from './traffic';
+import { createDetection } from './detection';
+import { createNeuralDetector } from './neural';
+import { createRekognitionServer } from './server';
+import { FACE_MODEL_VERSIONS, RekognitionService } from './service';
+import { Store } from './store';
+import { Traffic, trafficSettingsSchema } from './traffic';
 
 const environment = z.object({
   REKOGNITION_LOCAL_HOST: z.string().default('127.0.0.1'),
@@ -32,19 +35,31 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const settings = parsed.data;
-  const service = createRekognitionLocal({
-    s3: new S3Client({
-      region: settings.AWS_REGION,
-      forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL),
-    }),
+  const store = new Store(settings.REKOGNITION_LOCAL_STATE_DIR);
+  const traffic = new Traffic();
+  if (settings.REKOGNITION_LOCAL_TRAFFIC) traffic.configure(settings.REKOGNITION_LOCAL_TRAFFIC);
+  const s3 = new S3Client({
+    region: settings.AWS_REGION,
+    forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL),
+  });
+  const service = new RekognitionService(store, s3, createDetection(createNeuralDetector()), {
     region: settings.AWS_REGION,
     currentFaceModelVersion: settings.REKOGNITION_LOCAL_FACE_MODEL_VERSION,
-    stateDir: settings.REKOGNITION_LOCAL_STATE_DIR,
-    traffic: settings.REKOGNITION_LOCAL_TRAFFIC,
   });
-  const url = await service.listen(settings.REKOGNITION_LOCAL_PORT, settings.REKOGNITION_LOCAL_HOST);
-  console.log(`rekognition-local listening on ${url}`);
-  const stop = () => void service.close().then(() => process.exit(0));
+  const server = createRekognitionServer(service, store, traffic);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(settings.REKOGNITION_LOCAL_PORT, settings.REKOGNITION_LOCAL_HOST, resolve);
+  });
+  console.log(`rekognition-local listening on http://${settings.REKOGNITION_LOCAL_HOST}:${settings.REKOGNITION_LOCAL_PORT}`);
+  // A clean stop writes a snapshot, so the next start replays no journal.
+  const stop = () => {
+    server.closeAllConnections();
+    server.close(() => {
+      store.snapshot();
+      process.exit(0);
+    });
+  };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }
