@@ -7,6 +7,7 @@ import {
   IndexFacesCommand,
   InvalidImageFormatException,
   InvalidPaginationTokenException,
+  InvalidParameterException,
   InvalidS3ObjectException,
   ImageTooLargeException,
   ListCollectionsCommand,
@@ -185,6 +186,41 @@ describe('IndexFaces on synthetic images', () => {
     expect(indexed.UnindexedFaces?.map((face) => face.Reasons)).toEqual([['EXCEEDS_MAX_FACES']]);
   });
 
+  test('faces declared in S3 user metadata are indexed like those in a PNG', async () => {
+    const collectionId = await createCollection();
+    const Name = `photos/${randomUUID()}.jpg`;
+    await rekognition.s3.send(
+      new PutObjectCommand({
+        Bucket: rekognition.bucket,
+        Key: Name,
+        Body: Buffer.from([0xff, 0xd8, 0xff, 0xe0]),
+        Metadata: { 'rekognition-faces': JSON.stringify([{ person: 'meta', box: [0.2, 0.2, 0.3, 0.4] }]) },
+      }),
+    );
+
+    const indexed = await rekognition.client.send(
+      new IndexFacesCommand({ CollectionId: collectionId, Image: { S3Object: { Bucket: rekognition.bucket, Name } } }),
+    );
+
+    expect(indexed.FaceRecords).toHaveLength(1);
+    expect(iou(indexed.FaceRecords?.[0]?.Face?.BoundingBox ?? {}, { Left: 0.2, Top: 0.2, Width: 0.3, Height: 0.4 })).toBeGreaterThan(0.75);
+  });
+
+  test('at most 100 faces of one image are indexed', async () => {
+    const collectionId = await createCollection();
+    const crowd = Array.from({ length: 105 }, (_, i) => ({
+      person: `crowd-${i}`,
+      box: [(i % 15) * 0.066, Math.floor(i / 15) * 0.14, 0.05, 0.1] as [number, number, number, number],
+    }));
+
+    const indexed = await rekognition.client.send(
+      new IndexFacesCommand({ CollectionId: collectionId, Image: { Bytes: syntheticPng(crowd) }, QualityFilter: 'NONE' }),
+    );
+
+    expect(indexed.FaceRecords).toHaveLength(100);
+    expect(indexed.UnindexedFaces?.map((face) => face.Reasons)).toEqual(Array.from({ length: 5 }, () => ['EXCEEDS_MAX_FACES']));
+  });
+
   test('QualityFilter leaves low-quality faces unindexed, and NONE indexes them', async () => {
     const collectionId = await createCollection();
     const image = await rekognition.putImage(`photos/${randomUUID()}.png`, [
@@ -269,6 +305,15 @@ describe('IndexFaces errors', () => {
     });
   });
 
+  test('an image with both bytes and an S3 object, or neither, is InvalidParameterException', async () => {
+    const collectionId = await createCollection();
+    for (const Image of [{ Bytes: syntheticPng([]), S3Object: { Bucket: rekognition.bucket, Name: 'a.png' } }, {}]) {
+      await expect(rekognition.client.send(new IndexFacesCommand({ CollectionId: collectionId, Image }))).rejects.toThrow(
+        InvalidParameterException,
+      );
+    }
+  });
+
   test('indexing into a missing collection is ResourceNotFoundException', async () => {
     await expect(
       rekognition.client.send(new IndexFacesCommand({ CollectionId: newCollectionId(), Image: { Bytes: syntheticPng([]) } })),
@@ -341,6 +386,9 @@ describe('ListFaces, DeleteFaces and search', () => {
     expect(byFace.FaceMatches?.map((match) => match.Face?.FaceId)).toEqual([danaAgain]);
     expect(byFace.FaceMatches?.[0]?.Similarity).toBeGreaterThan(95);
 
+    await expect(rekognition.client.send(new SearchFacesCommand({ CollectionId: collectionId, FaceId: randomUUID() }))).rejects.toThrow(
+      InvalidParameterException,
+    );
     const byImage = await rekognition.client.send(
       new SearchFacesByImageCommand({ CollectionId: collectionId, Image: { Bytes: syntheticPng([{ person: 'dana', box: [0.2, 0.2, 0.3, 0.3] }]) } }),
     );

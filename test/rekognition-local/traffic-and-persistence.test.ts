@@ -6,6 +6,7 @@ import {
   DescribeCollectionCommand,
   IndexFacesCommand,
   InternalServerError,
+  ListCollectionsCommand,
   ListFacesCommand,
   ProvisionedThroughputExceededException,
   RekognitionClient,
@@ -39,7 +40,7 @@ async function createCollection(): Promise<string> {
 const image = { Bytes: syntheticPng([{ person: 'ana', box: [0.3, 0.3, 0.3, 0.3] }]) };
 
 interface Counters {
-  [operation: string]: { calls: number; succeeded: number; throttled: number; errors: number };
+  [operation: string]: { calls: number; succeeded: number; throttled: number; errors: number; averagePerSecond: number };
 }
 
 test('over its IndexFaces quota the service answers ProvisionedThroughputExceededException, and counts it', async () => {
@@ -60,6 +61,44 @@ test('over its IndexFaces quota the service answers ProvisionedThroughputExceede
   expect(counters.IndexFaces).toMatchObject({ calls: 20, throttled: throttled.length, succeeded: 20 - throttled.length, errors: 0 });
   const described = await rekognition.client.send(new DescribeCollectionCommand({ CollectionId: collectionId }));
   expect(described.FaceCount).toBe(20 - throttled.length);
+});
+
+test('a steady stream of calls gets the configured rate, no more, and the counters say so', async () => {
+  const collectionId = await createCollection();
+  const tps = 20;
+  await rekognition.admin('PUT', '/_admin/settings', { quotas: { IndexFaces: { tps, burst: 1 } } });
+
+  const started = performance.now();
+  const deadline = started + 2_000;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (performance.now() < deadline) {
+        await rekognition.client.send(new IndexFacesCommand({ CollectionId: collectionId, Image: image })).catch(() => undefined);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+
+  const counters = (await rekognition.admin('GET', '/_admin/counters')) as Counters;
+  const { succeeded, throttled, calls } = counters.IndexFaces!;
+  // A token bucket can never hand out more than its burst plus the rate over the time elapsed.
+  expect(succeeded).toBeLessThanOrEqual(1 + tps * seconds);
+  expect(succeeded).toBeGreaterThan(0.7 * tps * seconds);
+  expect(throttled).toBe(calls - succeeded);
+  // What a benchmark reads back: the achieved rate between the first and last success.
+  expect(counters.IndexFaces?.averagePerSecond).toBeGreaterThan(0.7 * tps);
+  expect(counters.IndexFaces?.averagePerSecond).toBeLessThanOrEqual(tps * 1.05);
+});
+
+test('reset empties every collection and the counters', async () => {
+  const collectionId = await createCollection();
+  await rekognition.client.send(new IndexFacesCommand({ CollectionId: collectionId, Image: image }));
+
+  await rekognition.admin('POST', '/_admin/reset');
+
+  const collections = await rekognition.client.send(new ListCollectionsCommand({}));
+  expect(collections.CollectionIds).toEqual([]);
+  expect(await rekognition.admin('GET', '/_admin/counters')).toEqual({ ListCollections: expect.any(Object) as object });
 });
 
 test('the SDK treats the quota errors as throttling and gets through on retry', async () => {
