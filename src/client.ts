@@ -17,7 +17,7 @@ const program = new Command('reindex')
 
 program
   .command('check')
-  .description('check that Temporal and every configured bucket, queue and table exist and answer')
+  .description('check that Temporal, Rekognition and every configured bucket, queue and table answer')
   .option('--json', 'print the results as JSON')
   .action(async (options: { json?: boolean }) => {
     const config = loadConfig();

@@ -1,8 +1,9 @@
 /**
- * `reindex check`: before a run, prove that every configured resource exists and answers, so a
+ * `reindex check`: before a run, prove that every configured resource and Rekognition answer, so a
  * wrong name or a missing permission shows up as one line here rather than hours into a run.
  */
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { ListCollectionsCommand } from '@aws-sdk/client-rekognition';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { Connection } from '@temporalio/client';
@@ -73,6 +74,10 @@ export async function checkDeployment(config: Config, aws: AwsClients, temporal:
         return url;
       }),
     ),
+    probe('Rekognition', async () => {
+      const { CollectionIds } = await aws.rekognition.send(new ListCollectionsCommand({ MaxResults: 1 }));
+      return CollectionIds?.length ? 'answers ListCollections' : 'answers ListCollections (no collections yet)';
+    }),
     probe('results table', async () => {
       const { Table } = await aws.dynamodb.send(new DescribeTableCommand({ TableName: config.resultsTable }));
       const key = Table?.KeySchema?.map((element) => element.AttributeName).join(',');

@@ -18,6 +18,7 @@ test('on the provisioned local stack every resource checks out', async () => {
     'results queue',
     'review DLQ',
     'intake queue',
+    'Rekognition',
     'results table',
   ]);
   expect(results.filter((result) => !result.ok)).toEqual([]);
