@@ -132,7 +132,7 @@ export function stackServices(ports: StackPorts): Service[] {
 const pidFile = (service: Service) => path.join(LOCAL_DIR, `${service.name}.pid`);
 const logFile = (service: Service) => path.join(LOCAL_DIR, `${service.name}.log`);
 
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -7,7 +7,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { type DetectedFace, type Detector, similarity } from './detection';
 import { invalidParameter, notFound, RekognitionError } from './errors';
 import { type ImageInput, loadImage } from './images';
-import type { BoundingBox, Store, StoredCollection, StoredFace } from './store';
+import type { BoundingBox, Store, StoredCollection, StoredFace, StoredUser } from './store';
 import type { Input, Operation } from './validation';
 
 export const FACE_MODEL_VERSIONS = ['6.0', '7.0'] as const;
@@ -76,6 +76,12 @@ export class RekognitionService {
     const collection = this.store.collection(collectionId);
     if (!collection) throw notFound(`The collection id: ${collectionId} does not exist`);
     return collection;
+  }
+
+  private user(collection: StoredCollection, userId: string): StoredUser {
+    const user = collection.users[userId];
+    if (!user) throw notFound(`The user with ID ${userId} does not exist`);
+    return user;
   }
 
   private async detect(image: ImageInput, modelVersion: string): Promise<DetectedFace[]> {
@@ -189,7 +195,7 @@ export class RekognitionService {
 
   ListFaces({ CollectionId, NextToken, MaxResults = 1000, UserId, FaceIds }: Input<'ListFaces'>): Response {
     const collection = this.collection(CollectionId);
-    if (UserId !== undefined && !collection.users[UserId]) throw notFound(`The user with ID ${UserId} does not exist`);
+    if (UserId !== undefined) this.user(collection, UserId);
     const wanted = FaceIds === undefined ? undefined : new Set(FaceIds);
     const ids = Object.values(collection.faces)
       .filter((face) => (UserId === undefined || face.UserId === UserId) && (wanted === undefined || wanted.has(face.FaceId)))
@@ -268,7 +274,7 @@ export class RekognitionService {
   DeleteUser(input: Input<'DeleteUser'>): Response {
     const collection = this.collection(input.CollectionId);
     return this.idempotent('DeleteUser', input, () => {
-      if (!collection.users[input.UserId]) throw notFound(`The user with ID ${input.UserId} does not exist`);
+      this.user(collection, input.UserId);
       this.store.commit({ kind: 'deleteUser', collectionId: input.CollectionId, userId: input.UserId });
       return {};
     });
@@ -287,8 +293,7 @@ export class RekognitionService {
   AssociateFaces(input: Input<'AssociateFaces'>): Response {
     const collection = this.collection(input.CollectionId);
     return this.idempotent('AssociateFaces', input, () => {
-      const user = collection.users[input.UserId];
-      if (!user) throw notFound(`The user with ID ${input.UserId} does not exist`);
+      const user = this.user(collection, input.UserId);
       const threshold = input.UserMatchThreshold ?? 75;
       const associated: string[] = [];
       const unsuccessful: Response[] = [];
@@ -331,7 +336,7 @@ export class RekognitionService {
   DisassociateFaces(input: Input<'DisassociateFaces'>): Response {
     const collection = this.collection(input.CollectionId);
     return this.idempotent('DisassociateFaces', input, () => {
-      if (!collection.users[input.UserId]) throw notFound(`The user with ID ${input.UserId} does not exist`);
+      this.user(collection, input.UserId);
       const disassociated: string[] = [];
       const unsuccessful: Response[] = [];
       for (const faceId of new Set(input.FaceIds)) {
@@ -359,8 +364,7 @@ export class RekognitionService {
     }
     let descriptors: number[][];
     if (UserId !== undefined) {
-      const user = collection.users[UserId];
-      if (!user) throw notFound(`The user with ID ${UserId} does not exist`);
+      const user = this.user(collection, UserId);
       descriptors = user.faceIds.map((id) => collection.faces[id]?.descriptor ?? []);
     } else {
       const face = collection.faces[FaceId!];

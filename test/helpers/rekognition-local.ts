@@ -5,7 +5,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,6 +13,7 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { DeclaredFace } from '../../infra/rekognition-local/images';
 import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import { useLocalStack } from './local-stack';
+import { freePort } from './ports';
 
 const MAIN = path.resolve(__dirname, '../../infra/rekognition-local/main.ts');
 
@@ -31,13 +31,6 @@ export interface RunningRekognition {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function waitUntilHealthy(endpoint: string, child: ChildProcess): Promise<void> {
   for (let attempt = 0; attempt < 150; attempt += 1) {

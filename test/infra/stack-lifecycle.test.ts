@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'dotenv';
+import { freePort } from '../helpers/ports';
+import { isAlive } from '../../infra/local/services';
 
 const ROOT = path.resolve(__dirname, '../..');
 const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
@@ -18,14 +20,6 @@ const TEMPORAL_CLI = path.join(ROOT, '.tools', 'bin', 'temporal');
 let stackDir: string;
 let env: NodeJS.ProcessEnv;
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 async function stack(command: string): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -41,14 +35,6 @@ function pidsOf(): number[] {
   return ['temporal', 'moto', 'rekognition'].map((name) => Number(readFileSync(path.join(stackDir, `${name}.pid`), 'utf8')));
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 beforeAll(async () => {
   stackDir = mkdtempSync(path.join(tmpdir(), 'reindex-stack-'));
@@ -71,7 +57,7 @@ test('up starts both services on the chosen ports, twice without harm; down stop
   const first = await stack('up');
   expect(first.code).toBe(0);
   const pids = pidsOf();
-  expect(pids.every(alive)).toBe(true);
+  expect(pids.every(isAlive)).toBe(true);
 
   const written = parse(readFileSync(path.join(stackDir, 'stack.env')));
   expect(written.TEMPORAL_ADDRESS).toBe(`127.0.0.1:${env.STACK_TEMPORAL_PORT}`);
@@ -96,7 +82,7 @@ test('up starts both services on the chosen ports, twice without harm; down stop
 
   const down = await stack('down');
   expect(down.code).toBe(0);
-  expect(pids.some(alive)).toBe(false);
+  expect(pids.some(isAlive)).toBe(false);
   expect(existsSync(path.join(stackDir, 'stack.env'))).toBe(false);
   expect((await stack('status')).stdout).toContain('temporal stopped');
 });
@@ -114,7 +100,7 @@ test('up refuses a port another process holds, with one line naming it, and stop
     ]);
     const temporalPid = Number(/temporal started in [\d.]+ s \(pid (\d+)\)/.exec(result.stdout)?.[1]);
     expect(temporalPid).toBeGreaterThan(0);
-    expect(alive(temporalPid)).toBe(false);
+    expect(isAlive(temporalPid)).toBe(false);
     expect(result.stdout).toContain('temporal stopped');
   } finally {
     await new Promise((resolve) => squatter.close(resolve));
