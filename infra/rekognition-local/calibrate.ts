@@ -8,18 +8,12 @@ import path from 'node:path';
 import type { DetectedFace } from './detection';
 import type { LoadedImage } from './images';
 import { CALIBRATED_GEOMETRY, createNeuralDetector, IDENTITY_GEOMETRY } from './neural';
+import { iou } from '../../src/domain/matching';
 import type { BoundingBox } from './store';
 
 export const SAMPLE_PHOTOS = [1, 2, 3, 4, 5, 6].map((n) =>
   path.join(path.dirname(require.resolve('@vladmandic/face-api/package.json')), 'demo', `sample${n}.jpg`),
 );
-
-export function iou(a: BoundingBox, b: BoundingBox): number {
-  const width = Math.max(0, Math.min(a.Left + a.Width, b.Left + b.Width) - Math.max(a.Left, b.Left));
-  const height = Math.max(0, Math.min(a.Top + a.Height, b.Top + b.Height) - Math.max(a.Top, b.Top));
-  const overlap = width * height;
-  return overlap / (a.Width * a.Height + b.Width * b.Height - overlap);
-}
 
 /** Each older-version face with the newer-version face it overlaps most, when they overlap at all. */
 function pairs(older: DetectedFace[], newer: DetectedFace[]): [BoundingBox, BoundingBox][] {

@@ -20,6 +20,7 @@ import {
 } from '@aws-sdk/client-rekognition';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
+import { iou as boxIou } from '../../src/domain/matching';
 import { type RunningRekognition, startRekognitionLocal } from '../helpers/rekognition-local';
 
 let rekognition: RunningRekognition;
@@ -39,12 +40,10 @@ async function createCollection(collectionId = newCollectionId()): Promise<strin
   return collectionId;
 }
 
+/** IoU of two boxes as the SDK types them, with every member optional. */
 function iou(a: BoundingBox, b: BoundingBox): number {
-  const [ax, ay, aw, ah] = [a.Left ?? 0, a.Top ?? 0, a.Width ?? 0, a.Height ?? 0];
-  const [bx, by, bw, bh] = [b.Left ?? 0, b.Top ?? 0, b.Width ?? 0, b.Height ?? 0];
-  const w = Math.max(0, Math.min(ax + aw, bx + bw) - Math.max(ax, bx));
-  const h = Math.max(0, Math.min(ay + ah, by + bh) - Math.max(ay, by));
-  return (w * h) / (aw * ah + bw * bh - w * h);
+  const complete = ({ Left = 0, Top = 0, Width = 0, Height = 0 }: BoundingBox) => ({ Left, Top, Width, Height });
+  return boxIou(complete(a), complete(b));
 }
 
 describe('collections', () => {

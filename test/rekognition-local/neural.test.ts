@@ -11,7 +11,8 @@ import {
   type FaceRecord,
 } from '@aws-sdk/client-rekognition';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { iou, SAMPLE_PHOTOS } from '../../infra/rekognition-local/calibrate';
+import { SAMPLE_PHOTOS } from '../../infra/rekognition-local/calibrate';
+import { iou } from '../../src/domain/matching';
 import type { BoundingBox } from '../../infra/rekognition-local/store';
 import { type RunningRekognition, startRekognitionLocal } from '../helpers/rekognition-local';
 

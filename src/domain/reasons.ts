@@ -1,0 +1,18 @@
+/**
+ * Why a face or a record could not be migrated: the reason code on every review-DLQ message and in
+ * every summary, and the type of the non-retryable ApplicationFailure a permanent error becomes.
+ */
+export enum ReasonCode {
+  /** The record does not match the records-file schema. */
+  InvalidRecord = 'INVALID_RECORD',
+  /** A FaceId appears twice, within one record or across the file. */
+  DuplicateFaceId = 'DUPLICATE_FACE_ID',
+  ImageNotFound = 'IMAGE_NOT_FOUND',
+  AccessDenied = 'ACCESS_DENIED',
+  InvalidImageFormat = 'INVALID_IMAGE_FORMAT',
+  ImageTooLarge = 'IMAGE_TOO_LARGE',
+  /** The new model found no face in the image. */
+  NoFaceDetected = 'NO_FACE_DETECTED',
+  /** The new model found faces, but none overlaps this old face enough. */
+  IouBelowThreshold = 'IOU_BELOW_THRESHOLD',
+}
