@@ -1,0 +1,94 @@
+/**
+ * One image of the records file and the old faces it holds, as the original solution's data
+ * preparation writes it (DESIGN.md section 4). A record that does not fit gets a reason code and
+ * every problem named by its path, so an operator can fix it from the DLQ message alone.
+ */
+import { z } from 'zod';
+import { ReasonCode } from './reasons';
+
+const FACE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** Rekognition's patterns for the identifiers it will be given again. */
+const EXTERNAL_IMAGE_ID = /^[a-zA-Z0-9_.\-:]+$/;
+const USER_ID = /^[a-zA-Z0-9_.\-:]+$/;
+const COLLECTION_ID = /^[a-zA-Z0-9_.-]+$/;
+const BUCKET = /^[0-9A-Za-z.\-_]+$/;
+
+/**
+ * Rekognition reports a face cut by the image's edge with a box reaching past it (a negative Left,
+ * say), so a box may stick out; it must still have a size and overlap the image.
+ */
+const boundingBox = z
+  .object({
+    Width: z.number().gt(0).lte(1),
+    Height: z.number().gt(0).lte(1),
+    Left: z.number().gte(-1).lt(1),
+    Top: z.number().gte(-1).lt(1),
+  })
+  // A box already refused for its size is not said to be outside as well.
+  .refine((box) => box.Width <= 0 || box.Height <= 0 || (box.Left + box.Width > 0 && box.Top + box.Height > 0), {
+    message: 'lies wholly outside the image',
+  });
+
+const face = z.object({
+  FaceId: z.string().regex(FACE_ID, 'must be a Rekognition FaceId (a lower-case UUID)'),
+  ImageId: z.string().min(1).optional(),
+  UserId: z.string().min(1).max(128).regex(USER_ID, 'may hold only letters, digits and _ . - :').optional(),
+  BoundingBoxes: boundingBox,
+});
+
+const imageRecord = z.object({
+  Bucket: z.string().min(3).max(255).regex(BUCKET, 'is not an S3 bucket name'),
+  Key: z.string().min(1).max(1024),
+  ExternalImageId: z
+    .string()
+    .min(1)
+    .max(255)
+    .regex(EXTERNAL_IMAGE_ID, 'may hold only letters, digits and _ . - : (Rekognition refuses others)')
+    .optional(),
+  CollectionId: z.string().min(1).max(255).regex(COLLECTION_ID, 'may hold only letters, digits and _ . -').optional(),
+  Faces: z.array(face).min(1, 'must hold at least one face'),
+});
+
+export type ImageRecord = z.output<typeof imageRecord>;
+export type RecordFace = ImageRecord['Faces'][number];
+
+export type RecordCheck =
+  | { ok: true; record: ImageRecord }
+  | { ok: false; reason: ReasonCode.InvalidRecord | ReasonCode.DuplicateFaceId; problems: string[] };
+
+/** `Faces[0].BoundingBoxes.Width`: the path as a person reads it in the records file. */
+function pathOf(path: PropertyKey[]): string {
+  return path.reduce<string>((text, part) => (typeof part === 'number' ? `${text}[${part}]` : text ? `${text}.${String(part)}` : String(part)), '');
+}
+
+function describe(issue: z.core.$ZodIssue): string {
+  const where = pathOf(issue.path) || 'the record';
+  if (issue.code === 'invalid_type') {
+    const article = /^[aeiou]/.test(issue.expected) ? 'an' : 'a';
+    return issue.input === undefined ? `${where} is missing` : `${where} must be ${article} ${issue.expected}`;
+  }
+  if (issue.code === 'too_small' || issue.code === 'too_big') {
+    const bound = issue.code === 'too_small' ? issue.minimum : issue.maximum;
+    const comparison = issue.code === 'too_small' ? (issue.inclusive ? 'at least' : 'greater than') : issue.inclusive ? 'at most' : 'less than';
+    if (issue.origin === 'number') return `${where} must be ${comparison} ${String(bound)}`;
+    if (issue.message.startsWith('must')) return `${where} ${issue.message}`;
+    return `${where} must have ${comparison} ${String(bound)} ${issue.origin === 'array' ? 'items' : 'characters'}`;
+  }
+  return `${where} ${issue.message}`;
+}
+
+export function checkRecord(value: unknown): RecordCheck {
+  // reportInput tells a missing member from one of the wrong type.
+  const parsed = imageRecord.safeParse(value, { reportInput: true });
+  if (!parsed.success) return { ok: false, reason: ReasonCode.InvalidRecord, problems: parsed.error.issues.map(describe) };
+  const seen = new Set<string>();
+  const repeated = new Set<string>();
+  for (const { FaceId } of parsed.data.Faces) {
+    if (seen.has(FaceId)) repeated.add(FaceId);
+    seen.add(FaceId);
+  }
+  if (repeated.size > 0) {
+    return { ok: false, reason: ReasonCode.DuplicateFaceId, problems: [...repeated].map((id) => `FaceId ${id} appears more than once`) };
+  }
+  return { ok: true, record: parsed.data };
+}
