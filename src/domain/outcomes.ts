@@ -1,0 +1,127 @@
+/**
+ * What becomes of each face of one image once the new model has indexed it (DESIGN.md section 5):
+ * a matched old face gives a result row, an unmatched old face a review item with its reason, and a
+ * new face nobody had is left for the caller to delete or keep.
+ */
+import { type BoundingBox, iou, matchFaces } from './matching';
+import { ReasonCode } from './reasons';
+import type { ImageRecord, RecordFace } from './records';
+
+/** A face IndexFaces put into the target collection. */
+export interface IndexedFace {
+  FaceId: string;
+  ImageId: string;
+  BoundingBox: BoundingBox;
+}
+
+export interface RunContext {
+  runId: string;
+  iouThreshold: number;
+  sourceCollectionId: string | undefined;
+  targetCollectionId: string;
+  faceModelVersion: string;
+  /** ISO 8601; passed in so the outcome is a pure function of its inputs. */
+  migratedAt: string;
+}
+
+/** One row of the results table, keyed by OldFaceId. */
+export interface ResultRow {
+  OldFaceId: string;
+  FaceId: string;
+  OldImageId: string | undefined;
+  ImageId: string;
+  ExternalImageId: string | undefined;
+  UserId: string | undefined;
+  Bucket: string;
+  Key: string;
+  BoundingBox: BoundingBox;
+  OldBoundingBox: BoundingBox;
+  IoU: number;
+  SourceCollectionId: string | undefined;
+  CollectionId: string;
+  FaceModelVersion: string;
+  RunId: string;
+  MigratedAt: string;
+}
+
+/** One message of the review DLQ: enough to find the image and the face and to know why. */
+export interface ReviewItem {
+  reason: ReasonCode;
+  detail: string;
+  runId: string;
+  Bucket: string;
+  Key: string;
+  ExternalImageId: string | undefined;
+  face: RecordFace | undefined;
+}
+
+export interface ImageOutcome {
+  results: ResultRow[];
+  review: ReviewItem[];
+  /** New faces no old face claimed: deleted from the target by default. */
+  unmatchedNewFaces: IndexedFace[];
+}
+
+function reviewItem(record: ImageRecord, context: RunContext, reason: ReasonCode, detail: string, face?: RecordFace): ReviewItem {
+  return {
+    reason,
+    detail,
+    runId: context.runId,
+    Bucket: record.Bucket,
+    Key: record.Key,
+    ExternalImageId: record.ExternalImageId,
+    face,
+  };
+}
+
+export function decideOutcome(record: ImageRecord, indexed: IndexedFace[], context: RunContext): ImageOutcome {
+  const pairs = matchFaces(
+    record.Faces.map((face) => face.BoundingBoxes),
+    indexed.map((face) => face.BoundingBox),
+    context.iouThreshold,
+  );
+  const partnerOf = new Map(pairs.map((pair) => [pair.oldIndex, pair]));
+  const claimed = new Set(pairs.map((pair) => pair.newIndex));
+  const results: ResultRow[] = [];
+  const review: ReviewItem[] = [];
+  record.Faces.forEach((oldFace, oldIndex) => {
+    const pair = partnerOf.get(oldIndex);
+    const newFace = pair === undefined ? undefined : indexed[pair.newIndex];
+    if (pair === undefined || newFace === undefined) {
+      if (indexed.length === 0) {
+        review.push(reviewItem(record, context, ReasonCode.NoFaceDetected, 'the new face model found no face in the image', oldFace));
+        return;
+      }
+      const best = Math.max(...indexed.map((candidate) => iou(oldFace.BoundingBoxes, candidate.BoundingBox)));
+      review.push(
+        reviewItem(
+          record,
+          context,
+          ReasonCode.IouBelowThreshold,
+          `no new face overlaps this one with IoU ${context.iouThreshold} or more that another old face did not match better; best IoU ${best.toFixed(3)}`,
+          oldFace,
+        ),
+      );
+      return;
+    }
+    results.push({
+      OldFaceId: oldFace.FaceId,
+      FaceId: newFace.FaceId,
+      OldImageId: oldFace.ImageId,
+      ImageId: newFace.ImageId,
+      ExternalImageId: record.ExternalImageId,
+      UserId: oldFace.UserId,
+      Bucket: record.Bucket,
+      Key: record.Key,
+      BoundingBox: newFace.BoundingBox,
+      OldBoundingBox: oldFace.BoundingBoxes,
+      IoU: pair.iou,
+      SourceCollectionId: context.sourceCollectionId,
+      CollectionId: context.targetCollectionId,
+      FaceModelVersion: context.faceModelVersion,
+      RunId: context.runId,
+      MigratedAt: context.migratedAt,
+    });
+  });
+  return { results, review, unmatchedNewFaces: indexed.filter((_, newIndex) => !claimed.has(newIndex)) };
+}
