@@ -17,8 +17,10 @@ const HTTP_STATUS = {
   ResourceAlreadyExistsException: 400,
   ResourceInUseException: 400,
   ResourceNotFoundException: 400,
+  SerializationException: 400,
   ServiceQuotaExceededException: 400,
   ThrottlingException: 500,
+  UnknownOperationException: 400,
   ValidationException: 400,
   ConflictException: 400,
 } as const;

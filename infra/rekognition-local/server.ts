@@ -57,7 +57,7 @@ export function createRekognitionServer(service: RekognitionService, store: Stor
     const target = String(request.headers['x-amz-target'] ?? '');
     const operation = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : '';
     if (!isOperation(operation)) {
-      throw new RekognitionError('ValidationException', `Unknown operation: ${target || '(no X-Amz-Target header)'}`);
+      throw new RekognitionError('UnknownOperationException', `Unknown operation: ${target || '(no X-Amz-Target header)'}`);
     }
     traffic.admit(operation);
     const delay = traffic.delayFor(operation);
@@ -66,7 +66,7 @@ export function createRekognitionServer(service: RekognitionService, store: Stor
     try {
       input = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
     } catch {
-      throw new RekognitionError('ValidationException', 'Request body is not valid JSON.');
+      throw new RekognitionError('SerializationException', 'Request body is not valid JSON.');
     }
     try {
       const result = await (service[operation] as (input: unknown) => unknown)(validate(operation, input));

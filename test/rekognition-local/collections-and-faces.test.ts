@@ -313,6 +313,20 @@ describe('IndexFaces errors', () => {
     }
   });
 
+  test('a body that is not JSON and an unknown operation get the protocol errors, not a 500', async () => {
+    const call = (target: string, body: string) =>
+      fetch(rekognition.endpoint, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-amz-json-1.1', 'X-Amz-Target': target },
+        body,
+      });
+    const malformed = await call('RekognitionService.IndexFaces', '{"CollectionId": ');
+    const unknown = await call('RekognitionService.IndexEverything', '{}');
+
+    expect([malformed.status, malformed.headers.get('x-amzn-errortype')]).toEqual([400, 'SerializationException']);
+    expect([unknown.status, unknown.headers.get('x-amzn-errortype')]).toEqual([400, 'UnknownOperationException']);
+  });
+
   test('indexing into a missing collection is ResourceNotFoundException', async () => {
     await expect(
       rekognition.client.send(new IndexFacesCommand({ CollectionId: newCollectionId(), Image: { Bytes: syntheticPng([]) } })),
