@@ -1,0 +1,61 @@
+/**
+ * SQS: the results queue (matched faces, on their way to DynamoDB and to anyone else who wants
+ * the mapping) and the review DLQ (one message per face or record that could not be migrated).
+ */
+import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
+import { log, sleep } from '@temporalio/activity';
+import type { Config } from '../domain/config';
+import type { ResultRow, ReviewItem } from '../domain/outcomes';
+
+/** SendMessageBatch takes at most ten messages. */
+const SQS_BATCH = 10;
+const ATTEMPTS_PER_BATCH = 5;
+
+/**
+ * Sends every entry, ten at a time, resending the entries SQS reports as failed on its side. An
+ * entry refused as the sender's fault (too large, malformed) cannot succeed on a retry: that fails
+ * the activity with the reason SQS gave.
+ */
+async function sendAll(sqs: SQSClient, queueUrl: string, entries: Omit<SendMessageBatchRequestEntry, 'Id'>[]): Promise<void> {
+  for (let start = 0; start < entries.length; start += SQS_BATCH) {
+    let pending = entries.slice(start, start + SQS_BATCH).map((entry, i) => ({ ...entry, Id: String(i) }));
+    for (let attempt = 1; pending.length > 0; attempt += 1) {
+      const { Failed = [] } = await sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: pending }));
+      const senderFault = Failed.find((failure) => failure.SenderFault);
+      if (senderFault) throw new Error(`SQS refused a message to ${queueUrl}: ${senderFault.Code}: ${senderFault.Message}`);
+      const failedIds = new Set(Failed.map((failure) => failure.Id));
+      pending = pending.filter((entry) => failedIds.has(entry.Id));
+      if (pending.length === 0) break;
+      if (attempt >= ATTEMPTS_PER_BATCH) throw new Error(`SQS kept failing ${pending.length} messages to ${queueUrl}`);
+      log.warn('SQS failed some messages of a batch; sending them again', { queueUrl, failed: pending.length, attempt });
+      await sleep(100 * 2 ** attempt);
+    }
+  }
+}
+
+export function createQueueActivities({ sqs, config }: { sqs: SQSClient; config: Pick<Config, 'resultsQueueUrl' | 'reviewDlqUrl'> }) {
+  return {
+    publishResults: async (rows: ResultRow[]): Promise<void> => {
+      await sendAll(
+        sqs,
+        config.resultsQueueUrl,
+        rows.map((row) => ({ MessageBody: JSON.stringify(row) })),
+      );
+    },
+
+    /** Reason and run travel as message attributes too, so a reviewer can filter without parsing. */
+    sendToReview: async (items: ReviewItem[]): Promise<void> => {
+      await sendAll(
+        sqs,
+        config.reviewDlqUrl,
+        items.map((item) => ({
+          MessageBody: JSON.stringify(item),
+          MessageAttributes: {
+            reason: { DataType: 'String', StringValue: item.reason },
+            runId: { DataType: 'String', StringValue: item.runId },
+          },
+        })),
+      );
+    },
+  };
+}

@@ -1,0 +1,156 @@
+import { randomUUID } from 'node:crypto';
+import { CreateTableCommand, DeleteTableCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { CreateQueueCommand, DeleteQueueCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/activities/aws-clients';
+import { createQueueActivities } from '../../src/activities/queues';
+import { createResultsActivities } from '../../src/activities/results';
+import { loadConfig } from '../../src/domain/config';
+import type { ResultRow, ReviewItem } from '../../src/domain/outcomes';
+import { ReasonCode } from '../../src/domain/reasons';
+import { useLocalStack } from '../helpers/local-stack';
+
+let aws: AwsClients;
+let resultsQueueUrl: string;
+let reviewDlqUrl: string;
+let resultsTable: string;
+let queues: ReturnType<typeof createQueueActivities>;
+let results: ReturnType<typeof createResultsActivities>;
+
+beforeAll(() => {
+  useLocalStack();
+  aws = createAwsClients(loadConfig());
+});
+
+afterAll(() => {
+  destroyAwsClients(aws);
+});
+
+beforeEach(async () => {
+  const suffix = randomUUID();
+  // A short visibility timeout lets a test see a message it left in the queue come back.
+  const queue = async (name: string) =>
+    (await aws.sqs.send(new CreateQueueCommand({ QueueName: `${name}-${suffix}`, Attributes: { VisibilityTimeout: '1' } }))).QueueUrl ?? '';
+  resultsQueueUrl = await queue('results');
+  reviewDlqUrl = await queue('review');
+  resultsTable = `results-${suffix}`;
+  await aws.dynamodb.send(
+    new CreateTableCommand({
+      TableName: resultsTable,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'OldFaceId', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'OldFaceId', KeyType: 'HASH' }],
+    }),
+  );
+  await waitUntilTableExists({ client: aws.dynamodb, maxWaitTime: 30 }, { TableName: resultsTable });
+  const config = { resultsQueueUrl, reviewDlqUrl, resultsTable };
+  queues = createQueueActivities({ sqs: aws.sqs, config });
+  results = createResultsActivities({ sqs: aws.sqs, dynamodb: aws.dynamodb, config });
+});
+
+afterEach(async () => {
+  await Promise.all([
+    aws.sqs.send(new DeleteQueueCommand({ QueueUrl: resultsQueueUrl })),
+    aws.sqs.send(new DeleteQueueCommand({ QueueUrl: reviewDlqUrl })),
+    aws.dynamodb.send(new DeleteTableCommand({ TableName: resultsTable })),
+  ]);
+});
+
+function row(n: number): ResultRow {
+  return {
+    OldFaceId: `old-${n}`,
+    FaceId: `new-${n}`,
+    OldImageId: 'old-image',
+    ImageId: 'new-image',
+    ExternalImageId: `person-${n}`,
+    UserId: n % 2 === 0 ? `user-${n}` : undefined,
+    Bucket: 'photos',
+    Key: `people/${n}.jpg`,
+    BoundingBox: { Width: 0.2, Height: 0.3, Left: 0.4, Top: 0.1 },
+    OldBoundingBox: { Width: 0.21, Height: 0.3, Left: 0.4, Top: 0.1 },
+    IoU: 0.93,
+    SourceCollectionId: 'faces-v6',
+    CollectionId: 'faces-v7',
+    FaceModelVersion: '7.0',
+    RunId: 'run-1',
+    MigratedAt: '2026-11-28T05:00:00.000Z',
+  };
+}
+
+async function tableRows(): Promise<ResultRow[]> {
+  const { Items = [] } = await aws.dynamodb.send(new ScanCommand({ TableName: resultsTable }));
+  return (Items as ResultRow[]).sort((a, b) => a.OldFaceId.localeCompare(b.OldFaceId, 'en', { numeric: true }));
+}
+
+const drain = (maxMessages: number) => new MockActivityEnvironment().run(results.drainResults, maxMessages);
+
+test('every published result reaches the table once, and the queue is left empty', async () => {
+  const rows = Array.from({ length: 25 }, (_, i) => row(i + 1));
+  await new MockActivityEnvironment().run(queues.publishResults, rows);
+
+  const progress = await drain(1000);
+
+  expect(progress).toEqual({ written: 25, queueEmpty: true });
+  expect(await tableRows()).toEqual(rows.map((r) => Object.fromEntries(Object.entries(r).filter(([, value]) => value !== undefined))));
+  await expect(drain(1000)).resolves.toEqual({ written: 0, queueEmpty: true });
+});
+
+test('a result delivered twice, as after a crash between write and delete, is one row', async () => {
+  for (let copy = 0; copy < 2; copy += 1) {
+    await aws.sqs.send(new SendMessageCommand({ QueueUrl: resultsQueueUrl, MessageBody: JSON.stringify(row(7)) }));
+  }
+
+  expect(await drain(1000)).toEqual({ written: 2, queueEmpty: true });
+  expect((await tableRows()).map((r) => r.OldFaceId)).toEqual(['old-7']);
+});
+
+test('a drain stops at maxMessages and the next one takes the rest', async () => {
+  await new MockActivityEnvironment().run(queues.publishResults, Array.from({ length: 15 }, (_, i) => row(i + 1)));
+
+  expect(await drain(10)).toEqual({ written: 10, queueEmpty: false });
+  expect(await drain(10)).toEqual({ written: 5, queueEmpty: true });
+  expect(await tableRows()).toHaveLength(15);
+});
+
+test('a message that is no result row is left in the queue for its DLQ, and the rest still land', async () => {
+  await aws.sqs.send(new SendMessageCommand({ QueueUrl: resultsQueueUrl, MessageBody: 'not json' }));
+  await new MockActivityEnvironment().run(queues.publishResults, [row(1)]);
+
+  expect(await drain(1000)).toEqual({ written: 1, queueEmpty: true });
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  const { Messages = [] } = await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: resultsQueueUrl, WaitTimeSeconds: 1 }));
+  expect(Messages.map((message) => message.Body)).toEqual(['not json']);
+});
+
+test('review items reach the DLQ one message each, with reason and run as attributes', async () => {
+  const items: ReviewItem[] = Array.from({ length: 12 }, (_, i) => ({
+    reason: i % 3 === 0 ? ReasonCode.NoFaceDetected : ReasonCode.IouBelowThreshold,
+    detail: 'why',
+    runId: 'run-1',
+    Bucket: 'photos',
+    Key: `people/${i}.jpg`,
+    ExternalImageId: undefined,
+    face: undefined,
+  }));
+  await new MockActivityEnvironment().run(queues.sendToReview, items);
+
+  const received: { key: string; reason: string | undefined; runId: string | undefined }[] = [];
+  while (received.length < 12) {
+    const { Messages = [] } = await aws.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: reviewDlqUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: ['All'] }),
+    );
+    if (Messages.length === 0) break;
+    for (const message of Messages) {
+      const item = JSON.parse(message.Body ?? '{}') as ReviewItem;
+      received.push({
+        key: item.Key,
+        reason: message.MessageAttributes?.reason?.StringValue,
+        runId: message.MessageAttributes?.runId?.StringValue,
+      });
+    }
+  }
+  expect(received.sort((a, b) => a.key.localeCompare(b.key, 'en', { numeric: true }))).toEqual(
+    items.map((item) => ({ key: item.Key, reason: item.reason, runId: 'run-1' })),
+  );
+});
