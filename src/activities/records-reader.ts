@@ -6,6 +6,7 @@
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 // The package maps 'stream-json/*' to its src/ through `exports`; tsconfig's paths mirror that for tsc.
+import parser from 'stream-json/parser.js';
 import streamArray from 'stream-json/streamers/stream-array.js';
 
 export type RecordEntry =
@@ -35,17 +36,28 @@ async function peek(body: Readable): Promise<{ first: string | undefined; text: 
   return { first: head[0], text: Readable.from(rest()) };
 }
 
+/**
+ * Parser and array streamer run as two streams, not one pipeline: when the text breaks off, the
+ * parser fails, but the records whose tokens it had already emitted still come out of the
+ * streamer before the fatal entry.
+ */
 async function* fromArray(text: Readable): AsyncGenerator<RecordEntry> {
-  const items = text.pipe(streamArray.withParserAsStream());
+  const tokens = parser.asStream();
+  const items = streamArray.asStream();
+  let failure: Error | undefined;
+  tokens.on('error', (error) => {
+    failure = error;
+    text.destroy();
+    items.end();
+  });
+  text.pipe(tokens).pipe(items);
   let index = 0;
-  try {
-    for await (const item of items as AsyncIterable<{ key: number; value: unknown }>) {
-      index = item.key + 1;
-      yield { index: item.key, value: item.value };
-    }
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    yield { index, malformed: `the records file is not valid JSON after record ${index}: ${reason}`, fatal: true };
+  for await (const item of items as AsyncIterable<{ key: number; value: unknown }>) {
+    index = item.key + 1;
+    yield { index: item.key, value: item.value };
+  }
+  if (failure) {
+    yield { index, malformed: `the records file is not valid JSON after record ${index}: ${failure.message}`, fatal: true };
   }
 }
 

@@ -49,10 +49,14 @@ export interface ReviewItem {
   reason: ReasonCode;
   detail: string;
   runId: string;
-  Bucket: string;
-  Key: string;
+  /** Absent when the record was too broken to name its image. */
+  Bucket: string | undefined;
+  Key: string | undefined;
   ExternalImageId: string | undefined;
   face: RecordFace | undefined;
+  /** For a refused record: its position in the records file and the record as it was, for redrive. */
+  recordIndex?: number;
+  record?: unknown;
 }
 
 export interface ImageOutcome {

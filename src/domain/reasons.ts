@@ -3,6 +3,8 @@
  * every summary, and the type of the non-retryable ApplicationFailure a permanent error becomes.
  */
 export enum ReasonCode {
+  /** The records file itself cannot be read: it does not exist or the worker may not read it. */
+  ManifestNotFound = 'MANIFEST_NOT_FOUND',
   /** The record does not match the records-file schema. */
   InvalidRecord = 'INVALID_RECORD',
   /** A FaceId appears twice, within one record or across the file. */

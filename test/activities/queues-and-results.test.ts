@@ -135,7 +135,7 @@ test('review items reach the DLQ one message each, with reason and run as attrib
   }));
   await new MockActivityEnvironment().run(queues.sendToReview, items);
 
-  const received: { key: string; reason: string | undefined; runId: string | undefined }[] = [];
+  const received: { key: string | undefined; reason: string | undefined; runId: string | undefined }[] = [];
   while (received.length < 12) {
     const { Messages = [] } = await aws.sqs.send(
       new ReceiveMessageCommand({ QueueUrl: reviewDlqUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: ['All'] }),
@@ -150,7 +150,7 @@ test('review items reach the DLQ one message each, with reason and run as attrib
       });
     }
   }
-  expect(received.sort((a, b) => a.key.localeCompare(b.key, 'en', { numeric: true }))).toEqual(
+  expect(received.sort((a, b) => (a.key ?? '').localeCompare(b.key ?? '', 'en', { numeric: true }))).toEqual(
     items.map((item) => ({ key: item.Key, reason: item.reason, runId: 'run-1' })),
   );
 });

@@ -1,0 +1,151 @@
+/**
+ * S3: the records file and the chunks it is split into. splitManifest streams the file, checks
+ * every record, writes the valid ones as numbered chunk objects for the batch workflows, and sends
+ * each refused record to the review DLQ with its reason. It heartbeats a cursor after every chunk,
+ * so a retried attempt resumes after the last chunk written instead of starting over.
+ */
+import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { activityInfo, heartbeat } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Readable } from 'node:stream';
+import type { Config } from '../domain/config';
+import type { ReviewItem } from '../domain/outcomes';
+import { ReasonCode } from '../domain/reasons';
+import { checkRecord, type ImageRecord } from '../domain/records';
+import { createQueueActivities } from './queues';
+import { readRecords } from './records-reader';
+
+export interface SplitManifestInput {
+  runId: string;
+  manifest: { Bucket: string; Key: string };
+  chunkSize: number;
+}
+
+/** What a run's chunks hold: each valid record with its position in the records file. */
+export interface ChunkEntry {
+  index: number;
+  record: ImageRecord;
+}
+
+export interface SplitProgress {
+  /** Records read and handled so far, valid or not: where a retried attempt resumes. */
+  records: number;
+  chunks: number;
+  validRecords: number;
+  invalidRecords: number;
+  faces: number;
+}
+
+export interface SplitSummary extends SplitProgress {
+  /** Chunk n is at `${chunkPrefix}${chunkName(n)}`. */
+  chunkPrefix: string;
+  /** The file could not be read to its end; the records before the break were split. */
+  truncated: boolean;
+}
+
+export const chunkName = (n: number) => `${String(n).padStart(8, '0')}.json`;
+
+function emptyProgress(): SplitProgress {
+  return { records: 0, chunks: 0, validRecords: 0, invalidRecords: 0, faces: 0 };
+}
+
+export function createManifestActivities({
+  s3,
+  sqs,
+  config,
+}: {
+  s3: S3Client;
+  sqs: SQSClient;
+  config: Pick<Config, 'bucket' | 'resultsQueueUrl' | 'reviewDlqUrl'>;
+}) {
+  const { sendToReview } = createQueueActivities({ sqs, config });
+
+  async function openManifest({ Bucket, Key }: SplitManifestInput['manifest']): Promise<Readable> {
+    try {
+      const { Body } = await s3.send(new GetObjectCommand({ Bucket, Key }));
+      return Body as Readable;
+    } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (error instanceof NoSuchKey || status === 404 || status === 403) {
+        throw ApplicationFailure.create({
+          type: ReasonCode.ManifestNotFound,
+          message: `the records file s3://${Bucket}/${Key} does not exist or may not be read (${(error as Error).name})`,
+          nonRetryable: true,
+        });
+      }
+      throw error;
+    }
+  }
+
+  return {
+    splitManifest: async (input: SplitManifestInput): Promise<SplitSummary> => {
+      const chunkPrefix = `runs/${input.runId}/chunks/`;
+      const resumed = activityInfo().heartbeatDetails as SplitProgress | undefined;
+      const progress = resumed ?? emptyProgress();
+      let chunk: ChunkEntry[] = [];
+      let refused: ReviewItem[] = [];
+      let truncated = false;
+
+      const flush = async () => {
+        if (chunk.length > 0) {
+          await s3.send(
+            new PutObjectCommand({
+              Bucket: config.bucket,
+              Key: `${chunkPrefix}${chunkName(progress.chunks)}`,
+              Body: JSON.stringify(chunk),
+              ContentType: 'application/json',
+            }),
+          );
+          progress.chunks += 1;
+        }
+        await sendToReview(refused);
+        chunk = [];
+        refused = [];
+        heartbeat(progress);
+      };
+
+      const refuse = (index: number, reason: ReasonCode, detail: string, record: unknown) => {
+        const named = (record ?? {}) as Partial<ImageRecord>;
+        refused.push({
+          reason,
+          detail,
+          runId: input.runId,
+          Bucket: typeof named.Bucket === 'string' ? named.Bucket : undefined,
+          Key: typeof named.Key === 'string' ? named.Key : undefined,
+          ExternalImageId: typeof named.ExternalImageId === 'string' ? named.ExternalImageId : undefined,
+          face: undefined,
+          recordIndex: index,
+          record,
+        });
+        progress.invalidRecords += 1;
+      };
+
+      for await (const entry of readRecords(await openManifest(input.manifest))) {
+        if (entry.index < progress.records) continue;
+        if ('malformed' in entry) {
+          refuse(entry.index, ReasonCode.InvalidRecord, entry.malformed, undefined);
+          progress.records = entry.index + 1;
+          if (entry.fatal) {
+            truncated = true;
+            break;
+          }
+        } else {
+          const check = checkRecord(entry.value);
+          if (check.ok) {
+            chunk.push({ index: entry.index, record: check.record });
+            progress.validRecords += 1;
+            progress.faces += check.record.Faces.length;
+          } else {
+            refuse(entry.index, check.reason, check.problems.join('; '), entry.value);
+          }
+          progress.records = entry.index + 1;
+        }
+        // Either buffer may fill first; flushing both keeps memory bounded and the cursor honest.
+        if (chunk.length >= input.chunkSize || refused.length >= input.chunkSize) await flush();
+      }
+      await flush();
+      return { ...progress, chunkPrefix, truncated };
+    },
+  };
+}

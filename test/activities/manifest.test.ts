@@ -1,0 +1,155 @@
+import { randomUUID } from 'node:crypto';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { CreateQueueCommand, DeleteQueueCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/activities/aws-clients';
+import {
+  type ChunkEntry,
+  createManifestActivities,
+  type SplitManifestInput,
+  type SplitProgress,
+  type SplitSummary,
+} from '../../src/activities/manifest';
+import { type Config, loadConfig } from '../../src/domain/config';
+import type { ReviewItem } from '../../src/domain/outcomes';
+import { ReasonCode } from '../../src/domain/reasons';
+import { useLocalStack } from '../helpers/local-stack';
+
+let aws: AwsClients;
+let config: Config;
+let reviewDlqUrl: string;
+let manifest: ReturnType<typeof createManifestActivities>;
+
+beforeAll(() => {
+  useLocalStack();
+  config = loadConfig();
+  aws = createAwsClients(config);
+});
+
+afterAll(() => {
+  destroyAwsClients(aws);
+});
+
+beforeEach(async () => {
+  reviewDlqUrl = (await aws.sqs.send(new CreateQueueCommand({ QueueName: `review-${randomUUID()}` }))).QueueUrl ?? '';
+  manifest = createManifestActivities({ s3: aws.s3, sqs: aws.sqs, config: { ...config, reviewDlqUrl } });
+});
+
+afterEach(async () => {
+  await aws.sqs.send(new DeleteQueueCommand({ QueueUrl: reviewDlqUrl }));
+});
+
+const faceId = (n: number) => `${String(n).padStart(8, '0')}-1111-2222-3333-444444444444`;
+const record = (n: number, faces = 1) => ({
+  Bucket: 'photos',
+  Key: `people/${n}.jpg`,
+  ExternalImageId: `person-${n}`,
+  Faces: Array.from({ length: faces }, (_, f) => ({
+    FaceId: faceId(n * 10 + f),
+    BoundingBoxes: { Width: 0.2, Height: 0.2, Left: 0.1 * f, Top: 0.1 },
+  })),
+});
+
+/** Runs splitManifest as Temporal would, in an activity context (attempt, heartbeat details). */
+function split(input: SplitManifestInput, environment = new MockActivityEnvironment()): Promise<SplitSummary> {
+  return environment.run<[SplitManifestInput], SplitSummary, typeof manifest.splitManifest>(manifest.splitManifest, input);
+}
+
+async function upload(text: string): Promise<{ Bucket: string; Key: string }> {
+  const Key = `records/${randomUUID()}.jsonl`;
+  await aws.s3.send(new PutObjectCommand({ Bucket: config.bucket, Key, Body: text }));
+  return { Bucket: config.bucket, Key };
+}
+
+async function chunks(prefix: string): Promise<ChunkEntry[][]> {
+  const { Contents = [] } = await aws.s3.send(new ListObjectsV2Command({ Bucket: config.bucket, Prefix: prefix }));
+  return Promise.all(
+    Contents.map(async ({ Key }) => {
+      const object = await aws.s3.send(new GetObjectCommand({ Bucket: config.bucket, Key }));
+      return JSON.parse((await object.Body?.transformToString()) ?? '[]') as ChunkEntry[];
+    }),
+  );
+}
+
+async function reviewed(): Promise<ReviewItem[]> {
+  const items: ReviewItem[] = [];
+  for (;;) {
+    const { Messages = [] } = await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: reviewDlqUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+    if (Messages.length === 0) return items.sort((a, b) => (a.recordIndex ?? 0) - (b.recordIndex ?? 0));
+    items.push(...Messages.map((message) => JSON.parse(message.Body ?? '{}') as ReviewItem));
+  }
+}
+
+test('valid records land in numbered chunks; each refused record reaches review with its reason', async () => {
+  const lines = [
+    JSON.stringify(record(1, 2)),
+    '{"Bucket": "photos", "Key": ',
+    JSON.stringify(record(2)),
+    JSON.stringify({ Bucket: 'photos', Key: 'people/nofaces.jpg' }),
+    JSON.stringify(record(3)),
+    JSON.stringify({ ...record(4), Faces: [record(4).Faces[0], record(4).Faces[0]] }),
+    JSON.stringify(record(5)),
+  ];
+  const runId = `run-${randomUUID()}`;
+
+  const summary = await split({ runId, manifest: await upload(lines.join('\n')), chunkSize: 2 });
+
+  expect(summary).toEqual({
+    records: 7,
+    chunks: 3,
+    validRecords: 4,
+    invalidRecords: 3,
+    faces: 5,
+    chunkPrefix: `runs/${runId}/chunks/`,
+    truncated: false,
+  });
+  // Record 5 fills the review buffer, which flushes the partial chunk holding record 4.
+  expect((await chunks(summary.chunkPrefix)).map((chunk) => chunk.map((entry) => entry.index))).toEqual([[0, 2], [4], [6]]);
+  const review = await reviewed();
+  expect(review.map((item) => [item.recordIndex, item.reason])).toEqual([
+    [1, ReasonCode.InvalidRecord],
+    [3, ReasonCode.InvalidRecord],
+    [5, ReasonCode.DuplicateFaceId],
+  ]);
+  expect(review[1]).toMatchObject({ runId, Bucket: 'photos', Key: 'people/nofaces.jpg', detail: 'Faces is missing' });
+  expect(review[0]?.detail).toMatch(/^line 2 is not valid JSON/);
+});
+
+test('a retried attempt resumes after the last chunk its predecessor heartbeated', async () => {
+  const text = [1, 2, 3, 4, 5, 6].map((n) => JSON.stringify(record(n))).join('\n');
+  const runId = `run-${randomUUID()}`;
+  const heartbeatDetails: SplitProgress = { records: 4, chunks: 2, validRecords: 4, invalidRecords: 0, faces: 4 };
+
+  const summary = await split(
+    { runId, manifest: await upload(text), chunkSize: 2 },
+    new MockActivityEnvironment({ attempt: 2, heartbeatDetails }),
+  );
+
+  expect(summary).toMatchObject({ records: 6, chunks: 3, validRecords: 6, faces: 6 });
+  // Only the third chunk was written by this attempt; the first two were its predecessor's.
+  const written = await chunks(summary.chunkPrefix);
+  expect(written.map((chunk) => chunk.map((entry) => entry.index))).toEqual([[4, 5]]);
+});
+
+test('a truncated array splits what came before and sends one review item for the break', async () => {
+  const text = `[${JSON.stringify(record(1))}, ${JSON.stringify(record(2))}, {"Bucket": "pho`;
+
+  const summary = await split({ runId: `run-${randomUUID()}`, manifest: await upload(text), chunkSize: 10 });
+
+  expect(summary).toMatchObject({ records: 3, chunks: 1, validRecords: 2, invalidRecords: 1, truncated: true });
+  const review = await reviewed();
+  expect(review).toHaveLength(1);
+  expect(review[0]?.detail).toMatch(/^the records file is not valid JSON after record 2/);
+});
+
+test('a records file that does not exist fails at once, not retried, with MANIFEST_NOT_FOUND', async () => {
+  const failure = split({
+    runId: `run-${randomUUID()}`,
+    manifest: { Bucket: config.bucket, Key: 'records/missing.jsonl' },
+    chunkSize: 10,
+  });
+
+  await expect(failure).rejects.toBeInstanceOf(ApplicationFailure);
+  await expect(failure).rejects.toMatchObject({ type: ReasonCode.ManifestNotFound, nonRetryable: true });
+});
