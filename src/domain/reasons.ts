@@ -5,6 +5,8 @@
 export enum ReasonCode {
   /** The records file itself cannot be read: it does not exist or the worker may not read it. */
   ManifestNotFound = 'MANIFEST_NOT_FOUND',
+  /** The collection the run indexes into is gone: no image of the run can succeed. */
+  TargetCollectionNotFound = 'TARGET_COLLECTION_NOT_FOUND',
   /** The record does not match the records-file schema. */
   InvalidRecord = 'INVALID_RECORD',
   /** A FaceId appears twice, within one record or across the file. */
