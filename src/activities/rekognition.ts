@@ -5,8 +5,12 @@
  * of indexing the image again. Only a crash between IndexFaces and that write can leave faces no
  * result names; the run's reconcile phase deletes those.
  */
+import { createHash } from 'node:crypto';
 import {
   AccessDeniedException,
+  AssociateFacesCommand,
+  ConflictException,
+  CreateUserCommand,
   DeleteFacesCommand,
   ImageTooLargeException,
   IndexFacesCommand,
@@ -16,6 +20,7 @@ import {
   type QualityFilter,
   type RekognitionClient,
   ResourceNotFoundException,
+  ServiceQuotaExceededException,
 } from '@aws-sdk/client-rekognition';
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
@@ -39,6 +44,31 @@ export interface ReindexImageInput {
   sourceCollectionId: string | undefined;
   targetCollectionId: string;
   options: ReindexOptions;
+}
+
+export interface MigrateUserInput {
+  runId: string;
+  targetCollectionId: string;
+  userId: string;
+  /** New FaceIds of the migrated faces whose old faces belonged to this user. */
+  faceIds: string[];
+}
+
+export interface MigrateUserResult {
+  associated: string[];
+  /** Faces Rekognition would not associate, with its reasons (FACE_NOT_FOUND, LOW_MATCH_CONFIDENCE, ...). */
+  refused: { FaceId: string; reasons: string[] }[];
+}
+
+/** AssociateFaces takes at most 100 faces a call. */
+const FACES_PER_ASSOCIATION = 100;
+
+/**
+ * A ClientRequestToken that is the same for the same call of the same run, so a retried attempt
+ * repeats nothing; Rekognition takes at most 64 characters of [a-zA-Z0-9-_].
+ */
+export function requestToken(...parts: (string | number)[]): string {
+  return createHash('sha256').update(parts.join('\u0000')).digest('hex');
 }
 
 export interface ReindexImageResult extends ImageOutcome {
@@ -158,6 +188,38 @@ export function createRekognitionActivities({
         );
       }
       return { ...outcome, reusedEarlierIndexing: earlier !== undefined };
+    },
+
+    /** Creates the user in the target (or finds it there) and associates its migrated faces. */
+    migrateUser: async (input: MigrateUserInput): Promise<MigrateUserResult> => {
+      const { targetCollectionId: CollectionId, userId: UserId } = input;
+      try {
+        await rekognition.send(
+          new CreateUserCommand({ CollectionId, UserId, ClientRequestToken: requestToken(input.runId, 'create', UserId) }),
+        );
+      } catch (error) {
+        // Created earlier, by another run or by hand: the user is there, which is what matters.
+        if (!(error instanceof ConflictException)) throw error;
+      }
+      const result: MigrateUserResult = { associated: [], refused: [] };
+      for (let start = 0; start < input.faceIds.length; start += FACES_PER_ASSOCIATION) {
+        const FaceIds = input.faceIds.slice(start, start + FACES_PER_ASSOCIATION);
+        const response = await rekognition
+          .send(new AssociateFacesCommand({ CollectionId, UserId, FaceIds, ClientRequestToken: requestToken(input.runId, 'associate', UserId, start) }))
+          .catch((error: unknown) => {
+            if (!(error instanceof ServiceQuotaExceededException)) throw error;
+            throw ApplicationFailure.create({
+              type: ReasonCode.UserFaceLimit,
+              message: `user ${UserId} would hold more than 100 faces; ${result.associated.length} were associated`,
+              nonRetryable: true,
+            });
+          });
+        result.associated.push(...(response.AssociatedFaces ?? []).map((face) => face.FaceId ?? ''));
+        result.refused.push(
+          ...(response.UnsuccessfulFaceAssociations ?? []).map((failure) => ({ FaceId: failure.FaceId ?? '', reasons: failure.Reasons ?? [] })),
+        );
+      }
+      return result;
     },
   };
 }

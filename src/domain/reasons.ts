@@ -19,4 +19,6 @@ export enum ReasonCode {
   NoFaceDetected = 'NO_FACE_DETECTED',
   /** The new model found faces, but none overlaps this old face enough. */
   IouBelowThreshold = 'IOU_BELOW_THRESHOLD',
+  /** A user would hold more than the 100 faces Rekognition allows. */
+  UserFaceLimit = 'USER_FACE_LIMIT',
 }

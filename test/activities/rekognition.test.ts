@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import {
   CreateCollectionCommand,
   DeleteCollectionCommand,
+  IndexFacesCommand,
   ListFacesCommand,
+  ListUsersCommand,
   RekognitionClient,
 } from '@aws-sdk/client-rekognition';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -13,6 +15,8 @@ import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/activities/aws-clients';
 import {
   createRekognitionActivities,
+  type MigrateUserInput,
+  type MigrateUserResult,
   type ReindexImageInput,
   type ReindexImageResult,
   type ReindexOptions,
@@ -149,4 +153,62 @@ test('throttling stays an ordinary, retryable error', async () => {
     await admin({ quotas: {} });
     unretried.destroy();
   }
+});
+
+describe('migrateUser', () => {
+  async function indexPerson(person: string, count: number): Promise<string[]> {
+    const faces: DeclaredFace[] = Array.from({ length: count }, (_, i) => ({
+      person,
+      box: [(i % 10) * 0.1, Math.floor(i / 10) * 0.1, 0.08, 0.08],
+    }));
+    const ids: string[] = [];
+    for (let start = 0; start < faces.length; start += 100) {
+      const indexed = await aws.rekognition.send(
+        new IndexFacesCommand({ CollectionId: collectionId, Image: { Bytes: syntheticPng(faces.slice(start, start + 100)) }, QualityFilter: 'NONE' }),
+      );
+      ids.push(...(indexed.FaceRecords ?? []).map((record) => record.Face?.FaceId ?? ''));
+    }
+    return ids;
+  }
+
+  function migrate(input: Omit<MigrateUserInput, 'targetCollectionId'>) {
+    const { migrateUser } = createRekognitionActivities({ rekognition: aws.rekognition, s3: aws.s3, config });
+    return new MockActivityEnvironment().run<[MigrateUserInput], MigrateUserResult, typeof migrateUser>(migrateUser, {
+      ...input,
+      targetCollectionId: collectionId,
+    });
+  }
+
+  test('the user is created with its faces, and a retry of the same run repeats nothing', async () => {
+    const faceIds = await indexPerson('ana', 2);
+    const input = { runId: `run-${randomUUID()}`, userId: 'user-ana', faceIds };
+
+    const first = await migrate(input);
+    const retried = await migrate(input);
+
+    expect(first).toEqual({ associated: faceIds, refused: [] });
+    expect(retried).toEqual(first);
+    const { Users } = await aws.rekognition.send(new ListUsersCommand({ CollectionId: collectionId }));
+    expect(Users).toEqual([{ UserId: 'user-ana', UserStatus: 'ACTIVE' }]);
+    const { Faces = [] } = await aws.rekognition.send(new ListFacesCommand({ CollectionId: collectionId, UserId: 'user-ana' }));
+    expect(Faces.map((face) => face.FaceId).sort()).toEqual([...faceIds].sort());
+  });
+
+  test('a user already in the target from an earlier run gets the new faces too', async () => {
+    const [earlier, later] = [await indexPerson('bo', 1), await indexPerson('bo', 1)];
+    await migrate({ runId: `run-${randomUUID()}`, userId: 'user-bo', faceIds: earlier });
+
+    const result = await migrate({ runId: `run-${randomUUID()}`, userId: 'user-bo', faceIds: later });
+
+    expect(result.associated).toEqual(later);
+  });
+
+  test('a user with more than 100 faces fails for good with USER_FACE_LIMIT after the first 100', async () => {
+    const faceIds = await indexPerson('cy', 101);
+    const failure = migrate({ runId: `run-${randomUUID()}`, userId: 'user-cy', faceIds });
+
+    await expect(failure).rejects.toMatchObject({ type: ReasonCode.UserFaceLimit, nonRetryable: true });
+    const { Faces = [] } = await aws.rekognition.send(new ListFacesCommand({ CollectionId: collectionId, UserId: 'user-cy', MaxResults: 4096 }));
+    expect(Faces).toHaveLength(100);
+  });
 });
