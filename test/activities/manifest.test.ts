@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, DeleteQueueCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { ApplicationFailure } from '@temporalio/common';
-import { MockActivityEnvironment } from '@temporalio/testing';
 import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/activities/aws-clients';
 import {
   type ChunkEntry,
@@ -15,6 +14,7 @@ import { type Config, loadConfig } from '../../src/domain/config';
 import type { ReviewItem } from '../../src/domain/outcomes';
 import { ReasonCode } from '../../src/domain/reasons';
 import { useLocalStack } from '../helpers/local-stack';
+import { activityEnvironment } from '../helpers/activity-environment';
 
 let aws: AwsClients;
 let config: Config;
@@ -52,7 +52,7 @@ const record = (n: number, faces = 1) => ({
 });
 
 /** Runs splitManifest as Temporal would, in an activity context (attempt, heartbeat details). */
-function split(input: SplitManifestInput, environment = new MockActivityEnvironment()): Promise<SplitSummary> {
+function split(input: SplitManifestInput, environment = activityEnvironment()): Promise<SplitSummary> {
   return environment.run<[SplitManifestInput], SplitSummary, typeof manifest.splitManifest>(manifest.splitManifest, input);
 }
 
@@ -123,7 +123,7 @@ test('a retried attempt resumes after the last chunk its predecessor heartbeated
 
   const summary = await split(
     { runId, manifest: await upload(text), chunkSize: 2 },
-    new MockActivityEnvironment({ attempt: 2, heartbeatDetails }),
+    activityEnvironment({ attempt: 2, heartbeatDetails }),
   );
 
   expect(summary).toMatchObject({ records: 6, chunks: 3, validRecords: 6, faces: 6 });

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { CreateTableCommand, DeleteTableCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { CreateQueueCommand, DeleteQueueCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { MockActivityEnvironment } from '@temporalio/testing';
 import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/activities/aws-clients';
 import { createQueueActivities } from '../../src/activities/queues';
 import { createResultsActivities } from '../../src/activities/results';
@@ -10,6 +9,7 @@ import { loadConfig } from '../../src/domain/config';
 import type { ResultRow, ReviewItem } from '../../src/domain/outcomes';
 import { ReasonCode } from '../../src/domain/reasons';
 import { useLocalStack } from '../helpers/local-stack';
+import { activityEnvironment } from '../helpers/activity-environment';
 
 let aws: AwsClients;
 let resultsQueueUrl: string;
@@ -83,11 +83,11 @@ async function tableRows(): Promise<ResultRow[]> {
   return (Items as ResultRow[]).sort((a, b) => a.OldFaceId.localeCompare(b.OldFaceId, 'en', { numeric: true }));
 }
 
-const drain = (maxMessages: number) => new MockActivityEnvironment().run(results.drainResults, maxMessages);
+const drain = (maxMessages: number) => activityEnvironment().run(results.drainResults, maxMessages);
 
 test('every published result reaches the table once, and the queue is left empty', async () => {
   const rows = Array.from({ length: 25 }, (_, i) => row(i + 1));
-  await new MockActivityEnvironment().run(queues.publishResults, rows);
+  await activityEnvironment().run(queues.publishResults, rows);
 
   const progress = await drain(1000);
 
@@ -106,7 +106,7 @@ test('a result delivered twice, as after a crash between write and delete, is on
 });
 
 test('a drain stops at maxMessages and the next one takes the rest', async () => {
-  await new MockActivityEnvironment().run(queues.publishResults, Array.from({ length: 15 }, (_, i) => row(i + 1)));
+  await activityEnvironment().run(queues.publishResults, Array.from({ length: 15 }, (_, i) => row(i + 1)));
 
   expect(await drain(10)).toEqual({ written: 10, queueEmpty: false });
   expect(await drain(10)).toEqual({ written: 5, queueEmpty: true });
@@ -115,7 +115,7 @@ test('a drain stops at maxMessages and the next one takes the rest', async () =>
 
 test('a message that is no result row is left in the queue for its DLQ, and the rest still land', async () => {
   await aws.sqs.send(new SendMessageCommand({ QueueUrl: resultsQueueUrl, MessageBody: 'not json' }));
-  await new MockActivityEnvironment().run(queues.publishResults, [row(1)]);
+  await activityEnvironment().run(queues.publishResults, [row(1)]);
 
   expect(await drain(1000)).toEqual({ written: 1, queueEmpty: true });
   await new Promise((resolve) => setTimeout(resolve, 1_500));
@@ -133,7 +133,7 @@ test('review items reach the DLQ one message each, with reason and run as attrib
     ExternalImageId: undefined,
     face: undefined,
   }));
-  await new MockActivityEnvironment().run(queues.sendToReview, items);
+  await activityEnvironment().run(queues.sendToReview, items);
 
   const received: { key: string | undefined; reason: string | undefined; runId: string | undefined }[] = [];
   while (received.length < 12) {

@@ -9,7 +9,6 @@ import {
 } from '@aws-sdk/client-rekognition';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
-import { MockActivityEnvironment } from '@temporalio/testing';
 import type { DeclaredFace } from '../../infra/rekognition-local/images';
 import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/activities/aws-clients';
@@ -24,6 +23,7 @@ import {
 import { type Config, loadConfig } from '../../src/domain/config';
 import { ReasonCode } from '../../src/domain/reasons';
 import { useLocalStack } from '../helpers/local-stack';
+import { activityEnvironment } from '../helpers/activity-environment';
 
 let aws: AwsClients;
 let config: Config;
@@ -71,7 +71,7 @@ async function photo(faces: DeclaredFace[], oldFaces: DeclaredFace[] = faces): P
 
 function reindex(input: Partial<ReindexImageInput> & Pick<ReindexImageInput, 'record'>, rekognition = aws.rekognition) {
   const { reindexImage } = createRekognitionActivities({ rekognition, s3: aws.s3, config });
-  return new MockActivityEnvironment().run<[ReindexImageInput], ReindexImageResult, typeof reindexImage>(reindexImage, {
+  return activityEnvironment().run<[ReindexImageInput], ReindexImageResult, typeof reindexImage>(reindexImage, {
     runId: `run-${randomUUID()}`,
     recordIndex: 0,
     sourceCollectionId: 'faces-v6',
@@ -173,7 +173,7 @@ describe('migrateUser', () => {
 
   function migrate(input: Omit<MigrateUserInput, 'targetCollectionId'>) {
     const { migrateUser } = createRekognitionActivities({ rekognition: aws.rekognition, s3: aws.s3, config });
-    return new MockActivityEnvironment().run<[MigrateUserInput], MigrateUserResult, typeof migrateUser>(migrateUser, {
+    return activityEnvironment().run<[MigrateUserInput], MigrateUserResult, typeof migrateUser>(migrateUser, {
       ...input,
       targetCollectionId: collectionId,
     });
