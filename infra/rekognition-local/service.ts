@@ -160,8 +160,10 @@ export class RekognitionService {
   }
 
   async IndexFaces(input: Input<'IndexFaces'>): Promise<Response> {
+    const detected = await this.detect(input.Image, this.collection(input.CollectionId).FaceModelVersion);
+    // Looked up again after the wait: the collection may have been deleted (or the service reset)
+    // meanwhile, and a change to a collection that is gone must never reach the journal.
     const collection = this.collection(input.CollectionId);
-    const detected = await this.detect(input.Image, collection.FaceModelVersion);
     const bar = QUALITY_BAR[input.QualityFilter ?? 'AUTO'];
     const unindexed: Response[] = [];
     const passing: DetectedFace[] = [];

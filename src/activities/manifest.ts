@@ -44,6 +44,8 @@ export interface SplitSummary extends SplitProgress {
   truncated: boolean;
 }
 
+const SKIP_HEARTBEAT_EVERY = 1000;
+
 export const chunkName = (n: number) => `${String(n).padStart(8, '0')}.json`;
 
 function emptyProgress(): SplitProgress {
@@ -102,7 +104,8 @@ export function createManifestActivities({
         await sendToReview(refused);
         chunk = [];
         refused = [];
-        heartbeat(progress);
+        // A copy: the worker may serialise a queued heartbeat later, after the loop moved on.
+        heartbeat({ ...progress });
       };
 
       const refuse = (index: number, reason: ReasonCode, detail: string, record: unknown) => {
@@ -122,7 +125,11 @@ export function createManifestActivities({
       };
 
       for await (const entry of readRecords(await openManifest(input.manifest))) {
-        if (entry.index < progress.records) continue;
+        if (entry.index < progress.records) {
+          // Skipping a long head of the file must not look like a hung attempt.
+          if (entry.index % SKIP_HEARTBEAT_EVERY === 0) heartbeat({ ...progress });
+          continue;
+        }
         if ('malformed' in entry) {
           refuse(entry.index, ReasonCode.InvalidRecord, entry.malformed, undefined);
           progress.records = entry.index + 1;

@@ -4,8 +4,10 @@
  */
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
 import { log, sleep } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../domain/config';
 import type { ResultRow, ReviewItem } from '../domain/outcomes';
+import { ReasonCode } from '../domain/reasons';
 
 /** SendMessageBatch takes at most ten messages. */
 const SQS_BATCH = 10;
@@ -22,7 +24,13 @@ async function sendAll(sqs: SQSClient, queueUrl: string, entries: Omit<SendMessa
     for (let attempt = 1; pending.length > 0; attempt += 1) {
       const { Failed = [] } = await sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: pending }));
       const senderFault = Failed.find((failure) => failure.SenderFault);
-      if (senderFault) throw new Error(`SQS refused a message to ${queueUrl}: ${senderFault.Code}: ${senderFault.Message}`);
+      if (senderFault) {
+        throw ApplicationFailure.create({
+          type: ReasonCode.MessageRefused,
+          message: `SQS refused a message to ${queueUrl}: ${senderFault.Code}: ${senderFault.Message}`,
+          nonRetryable: true,
+        });
+      }
       const failedIds = new Set(Failed.map((failure) => failure.Id));
       pending = pending.filter((entry) => failedIds.has(entry.Id));
       if (pending.length === 0) break;

@@ -30,8 +30,12 @@ async function peek(body: Readable): Promise<{ first: string | undefined; text: 
     if (head.length > 0) break;
   }
   async function* rest(): AsyncGenerator<string> {
-    if (head) yield head;
-    for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
+    try {
+      if (head) yield head;
+      for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
+    } finally {
+      await chunks.return?.();
+    }
   }
   return { first: head[0], text: Readable.from(rest()) };
 }
@@ -45,6 +49,12 @@ async function* fromArray(text: Readable): AsyncGenerator<RecordEntry> {
   const tokens = parser.asStream();
   const items = streamArray.asStream();
   let failure: Error | undefined;
+  // A failure to read the body (a reset connection) is no verdict on the file: it is rethrown, retryable.
+  let readFailure: Error | undefined;
+  text.on('error', (error) => {
+    readFailure = error;
+    items.end();
+  });
   tokens.on('error', (error) => {
     failure = error;
     text.destroy();
@@ -56,6 +66,7 @@ async function* fromArray(text: Readable): AsyncGenerator<RecordEntry> {
     index = item.key + 1;
     yield { index: item.key, value: item.value };
   }
+  if (readFailure) throw readFailure;
   if (failure) {
     yield { index, malformed: `the records file is not valid JSON after record ${index}: ${failure.message}`, fatal: true };
   }
@@ -78,16 +89,21 @@ async function* fromLines(text: Readable): AsyncGenerator<RecordEntry> {
 }
 
 export async function* readRecords(body: Readable): AsyncGenerator<RecordEntry> {
-  const { first, text } = await peek(body);
-  if (first === undefined) return;
-  if (first === '[') yield* fromArray(text);
-  else if (first === '{') yield* fromLines(text);
-  else {
-    text.destroy();
-    yield {
-      index: 0,
-      malformed: `the records file must be a JSON array of records or JSON Lines, one record object a line; it starts with '${first}'`,
-      fatal: true,
-    };
+  try {
+    const { first, text } = await peek(body);
+    if (first === undefined) return;
+    if (first === '[') yield* fromArray(text);
+    else if (first === '{') yield* fromLines(text);
+    else {
+      text.destroy();
+      yield {
+        index: 0,
+        malformed: `the records file must be a JSON array of records or JSON Lines, one record object a line; it starts with '${first}'`,
+        fatal: true,
+      };
+    }
+  } finally {
+    // However reading ends (done, a break, a throw), the S3 connection goes back.
+    body.destroy();
   }
 }

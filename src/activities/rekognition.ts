@@ -205,7 +205,7 @@ export function createRekognitionActivities({
       for (let start = 0; start < input.faceIds.length; start += FACES_PER_ASSOCIATION) {
         const FaceIds = input.faceIds.slice(start, start + FACES_PER_ASSOCIATION);
         const response = await rekognition
-          .send(new AssociateFacesCommand({ CollectionId, UserId, FaceIds, ClientRequestToken: requestToken(input.runId, 'associate', UserId, start) }))
+          .send(new AssociateFacesCommand({ CollectionId, UserId, FaceIds, ClientRequestToken: requestToken(input.runId, 'associate', UserId, ...[...FaceIds].sort()) }))
           .catch((error: unknown) => {
             if (!(error instanceof ServiceQuotaExceededException)) throw error;
             throw ApplicationFailure.create({

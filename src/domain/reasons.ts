@@ -19,6 +19,8 @@ export enum ReasonCode {
   NoFaceDetected = 'NO_FACE_DETECTED',
   /** The new model found faces, but none overlaps this old face enough. */
   IouBelowThreshold = 'IOU_BELOW_THRESHOLD',
+  /** SQS refused a message as the sender's fault (too large, malformed): resending cannot help. */
+  MessageRefused = 'MESSAGE_REFUSED',
   /** A user would hold more than the 100 faces Rekognition allows. */
   UserFaceLimit = 'USER_FACE_LIMIT',
 }

@@ -82,3 +82,19 @@ test('a large array streams: records arrive before the file ends', async () => {
   // Only a little read-ahead: the reader never waited for the end of this endless file.
   expect(produced).toBeLessThan(5000);
 });
+
+test('a failure to read the body partway is thrown, not mistaken for a broken file', async () => {
+  for (const opening of [`[${JSON.stringify(a)},`, `${JSON.stringify(a)}\n`]) {
+    // eslint-disable-next-line @typescript-eslint/require-await -- a source that fails between chunks
+    async function* resetConnection(): AsyncGenerator<Buffer> {
+      yield Buffer.from(opening);
+      throw new Error('connection reset');
+    }
+    const entries: RecordEntry[] = [];
+    const reading = (async () => {
+      for await (const entry of readRecords(Readable.from(resetConnection()))) entries.push(entry);
+    })();
+    await expect(reading).rejects.toThrow('connection reset');
+    expect(entries.filter((entry) => 'malformed' in entry)).toEqual([]);
+  }
+});
