@@ -3,11 +3,12 @@
  * into bytes and the faces it declares, with the errors the real service gives for each problem.
  */
 import { GetObjectCommand, NoSuchBucket, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
+import { httpStatusOf } from '../../src/activities/aws-clients';
 import { invalidParameter, RekognitionError } from './errors';
 import type { BoundingBox } from './store';
 
 const MAX_S3_OBJECT_BYTES = 15 * 1024 * 1024;
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+export const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 /** S3 user metadata key and PNG tEXt keyword under which a synthetic image declares its faces. */
 export const DECLARED_FACES_KEY = 'rekognition-faces';
 
@@ -106,7 +107,7 @@ export async function loadImage(s3: S3Client, image: ImageInput): Promise<Loaded
     object = await s3.send(new GetObjectCommand({ Bucket, Key: Name, VersionId: Version }));
   } catch (error) {
     if (error instanceof NoSuchKey || error instanceof NoSuchBucket) throw invalidS3Object();
-    const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    const status = httpStatusOf(error);
     if (status === 403 || status === 404) throw invalidS3Object();
     throw error;
   }

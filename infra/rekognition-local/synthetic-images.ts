@@ -3,9 +3,8 @@
  * and demos that need thousands of images with known faces and no neural work.
  */
 import { crc32, deflateSync } from 'node:zlib';
-import { DECLARED_FACES_KEY, type DeclaredFace } from './images';
+import { DECLARED_FACES_KEY, type DeclaredFace, PNG_SIGNATURE } from './images';
 
-const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 function chunk(type: string, data: Buffer): Buffer {
   const length = Buffer.alloc(4);
@@ -27,7 +26,7 @@ export function syntheticPng(faces: DeclaredFace[]): Buffer {
   // Each row: filter byte 0, then one grey byte per pixel.
   const pixels = Buffer.concat(Array.from({ length: side }, () => Buffer.from([0, ...Array<number>(side).fill(128)])));
   return Buffer.concat([
-    SIGNATURE,
+    PNG_SIGNATURE,
     chunk('IHDR', header),
     chunk('tEXt', Buffer.from(`${DECLARED_FACES_KEY}\0${JSON.stringify(faces)}`, 'latin1')),
     chunk('IDAT', deflateSync(pixels)),

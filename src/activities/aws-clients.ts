@@ -29,6 +29,11 @@ export function createAwsClients(config: Config): AwsClients {
   };
 }
 
+/** The HTTP status an AWS SDK error carries; HEAD requests have no error body, so it can be all there is. */
+export function httpStatusOf(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+}
+
 export function destroyAwsClients(clients: AwsClients): void {
   clients.s3.destroy();
   clients.sqs.destroy();

@@ -13,6 +13,7 @@ import type { Config } from '../domain/config';
 import type { ReviewItem } from '../domain/outcomes';
 import { ReasonCode } from '../domain/reasons';
 import { checkRecord, type ImageRecord } from '../domain/records';
+import { httpStatusOf } from './aws-clients';
 import { createQueueActivities } from './queues';
 import { readRecords } from './records-reader';
 
@@ -68,7 +69,7 @@ export function createManifestActivities({
       const { Body } = await s3.send(new GetObjectCommand({ Bucket, Key }));
       return Body as Readable;
     } catch (error) {
-      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      const status = httpStatusOf(error);
       if (error instanceof NoSuchKey || status === 404 || status === 403) {
         throw ApplicationFailure.create({
           type: ReasonCode.ManifestNotFound,

@@ -10,7 +10,7 @@ import type { ResultRow, ReviewItem } from '../domain/outcomes';
 import { ReasonCode } from '../domain/reasons';
 
 /** SendMessageBatch takes at most ten messages. */
-const SQS_BATCH = 10;
+export const SQS_BATCH = 10;
 const ATTEMPTS_PER_BATCH = 5;
 
 /**

@@ -8,8 +8,8 @@ import { DeleteMessageBatchCommand, type Message, ReceiveMessageCommand, type SQ
 import { heartbeat, log, sleep } from '@temporalio/activity';
 import type { Config } from '../domain/config';
 import type { ResultRow } from '../domain/outcomes';
+import { SQS_BATCH } from './queues';
 
-const SQS_BATCH = 10;
 const ATTEMPTS_PER_WRITE = 8;
 
 export interface DrainProgress {

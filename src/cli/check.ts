@@ -8,7 +8,7 @@ import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { Connection } from '@temporalio/client';
 import type { ClientConnectConfig } from '@temporalio/envconfig';
-import type { AwsClients } from '../activities/aws-clients';
+import { type AwsClients, httpStatusOf } from '../activities/aws-clients';
 import type { Config } from '../domain/config';
 import { SEARCH_ATTRIBUTES } from '../shared';
 
@@ -26,7 +26,7 @@ const HTTP_STATUS_MEANING: Record<number, string> = {
 
 function describeFailure(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
-  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  const status = httpStatusOf(error);
   const message = error.message === 'UnknownError' && status ? (HTTP_STATUS_MEANING[status] ?? `HTTP ${status}`) : error.message;
   return `${error.name}: ${message}`;
 }
