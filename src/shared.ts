@@ -1,8 +1,12 @@
 /**
- * Names shared by workflows, worker, client and the local stack: task queues and the custom
- * search attributes that make runs findable in the Temporal UI. Safe to import from workflow code.
+ * Names and types shared by workflows, worker, client and the local stack: task queues, the custom
+ * search attributes that make runs findable in the Temporal UI, signals, queries, and what a run
+ * takes and reports. Safe to import from workflow code.
  */
+import type { QualityFilter } from '@aws-sdk/client-rekognition';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { ReasonCode } from './domain/reasons';
 
 export const TASK_QUEUES = {
   /** Workflows and the control activities (S3, SQS, DynamoDB). */
@@ -17,3 +21,135 @@ export const SEARCH_ATTRIBUTES = {
   failed: defineSearchAttributeKey('ReindexFailed', SearchAttributeType.INT),
   paused: defineSearchAttributeKey('ReindexPaused', SearchAttributeType.BOOL),
 } as const;
+
+/** How each image is migrated; chosen per run. */
+export interface ReindexOptions {
+  /** Old and new boxes must overlap at least this much (intersection over union) to match. */
+  iouThreshold: number;
+  qualityFilter: QualityFilter;
+  maxFaces: number | undefined;
+  /** What to do with new faces no old face claimed. */
+  unmatched: 'delete' | 'keep';
+}
+
+export interface ReindexCollectionInput {
+  manifest: { Bucket: string; Key: string };
+  targetCollectionId: string;
+  /** The old collection, when known: its face model is checked and named in every result row. */
+  sourceCollectionId: string | undefined;
+  options: ReindexOptions;
+  /** Migrate even when the target's face model is not newer than the source's. */
+  force: boolean;
+  /** Records per chunk, and so per batch child workflow. */
+  batchSize: number;
+  batchesInFlight: number;
+  imagesInFlightPerBatch: number;
+  /** Batches one execution starts before it continues as new; kept small by tests. */
+  batchesPerExecution: number;
+  /** What a continued-as-new execution takes over from the one before; absent at the start. */
+  carried?: CarriedState;
+}
+
+export type RunPhase = 'preparing' | 'splitting' | 'indexing' | 'draining' | 'users' | 'reconciling' | 'reporting' | 'done';
+
+/** Counts over every batch finished so far. */
+export interface BatchTotals {
+  images: number;
+  faces: number;
+  matched: number;
+  unmatchedOld: number;
+  unmatchedNewDeleted: number;
+  unmatchedNewKept: number;
+  /** Images an earlier, crashed attempt had indexed already; reused, not indexed twice. */
+  reusedIndexings: number;
+  /** Images a stopped run never got to: neither indexed nor in the DLQ. */
+  notProcessed: number;
+  dlqByReason: Partial<Record<ReasonCode, number>>;
+}
+
+export interface CarriedState {
+  phase: RunPhase;
+  paused: boolean;
+  startedAtMs: number;
+  indexingStartedAtMs: number | undefined;
+  target: { collectionId: string; faceModelVersion: string; sourceFaceModelVersion: string | undefined; created: boolean } | undefined;
+  split:
+    | {
+        chunkPrefix: string;
+        chunks: number;
+        validRecords: number;
+        invalidRecords: number;
+        refusedByReason: Partial<Record<ReasonCode, number>>;
+        faces: number;
+        truncated: boolean;
+      }
+    | undefined;
+  batchesDone: number;
+  totals: BatchTotals;
+  resultsWritten: number;
+}
+
+export interface RunProgress {
+  phase: RunPhase;
+  paused: boolean;
+  stopping: boolean;
+  targetCollectionId: string;
+  targetFaceModelVersion: string | undefined;
+  records: { valid: number; invalid: number; truncated: boolean } | undefined;
+  batches: { total: number; done: number; running: number };
+  /** Images of the valid records; `totals.images` of them are done. */
+  imagesTotal: number | undefined;
+  totals: BatchTotals;
+  dlq: number;
+  /** Every DLQ message so far by reason: refused records and faces not migrated. */
+  dlqByReason: Partial<Record<ReasonCode, number>>;
+  resultsWritten: number;
+  imagesPerSecond: number;
+  etaSeconds: number | undefined;
+  elapsedMs: number;
+}
+
+/** What a finished run reports: the last line of `reindex start --wait --json`. */
+export interface RunSummary {
+  workflowId: string;
+  status: 'completed' | 'cancelled';
+  images: number;
+  faces: number;
+  matched: number;
+  unmatchedOld: number;
+  unmatchedNewDeleted: number;
+  unmatchedNewKept: number;
+  notProcessed: number;
+  dlq: number;
+  dlqByReason: Partial<Record<ReasonCode, number>>;
+  invalidRecords: number;
+  resultsWritten: number;
+  usersCreated: number;
+  facesAssociated: number;
+  orphansDeleted: number;
+  targetCollectionId: string;
+  faceModelVersion: string;
+  durationMs: number;
+  report: { json: string; csv: string } | undefined;
+}
+
+export interface ReindexBatchInput {
+  runId: string;
+  batch: number;
+  chunkKey: string;
+  targetCollectionId: string;
+  sourceCollectionId: string | undefined;
+  options: ReindexOptions;
+  imagesInFlight: number;
+  paused: boolean;
+}
+
+export interface BatchSummary extends BatchTotals {
+  batch: number;
+}
+
+/** Stop starting IndexFaces calls; calls in flight finish. */
+export const pauseSignal = defineSignal('pause');
+/** Go on where the run paused. */
+export const resumeSignal = defineSignal('resume');
+export const progressQuery = defineQuery<RunProgress>('progress');

@@ -1,10 +1,11 @@
 /**
- * S3: the records file and the chunks it is split into. splitManifest streams the file, checks
+ * S3: the records file, the chunks it is split into, and the run's report. splitManifest streams the file, checks
  * every record, writes the valid ones as numbered chunk objects for the batch workflows, and sends
  * each refused record to the review DLQ with its reason. It heartbeats a cursor after every chunk,
  * so a retried attempt resumes after the last chunk written instead of starting over.
  */
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { stringify } from 'csv-stringify/sync';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { activityInfo, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -13,6 +14,7 @@ import type { Config } from '../domain/config';
 import type { ReviewItem } from '../domain/outcomes';
 import { ReasonCode } from '../domain/reasons';
 import { checkRecord, type ImageRecord } from '../domain/records';
+import type { RunSummary } from '../shared';
 import { httpStatusOf } from './aws-clients';
 import { createQueueActivities } from './queues';
 import { readRecords } from './records-reader';
@@ -35,6 +37,8 @@ export interface SplitProgress {
   chunks: number;
   validRecords: number;
   invalidRecords: number;
+  /** The refused records by the reason they were refused for. */
+  refusedByReason: Partial<Record<ReasonCode, number>>;
   faces: number;
 }
 
@@ -49,8 +53,13 @@ const SKIP_HEARTBEAT_EVERY = 1000;
 
 export const chunkName = (n: number) => `${String(n).padStart(8, '0')}.json`;
 
+/** A copy: the worker may serialise a queued heartbeat later, after the loop moved on. */
+function snapshot(progress: SplitProgress): SplitProgress {
+  return { ...progress, refusedByReason: { ...progress.refusedByReason } };
+}
+
 function emptyProgress(): SplitProgress {
-  return { records: 0, chunks: 0, validRecords: 0, invalidRecords: 0, faces: 0 };
+  return { records: 0, chunks: 0, validRecords: 0, invalidRecords: 0, refusedByReason: {}, faces: 0 };
 }
 
 export function createManifestActivities({
@@ -81,7 +90,33 @@ export function createManifestActivities({
     }
   }
 
+  async function putObject(Key: string, Body: string, ContentType: string): Promise<string> {
+    await s3.send(new PutObjectCommand({ Bucket: config.bucket, Key, Body, ContentType }));
+    return `s3://${config.bucket}/${Key}`;
+  }
+
   return {
+    loadChunk: async (key: string): Promise<ChunkEntry[]> => {
+      const { Body } = await s3.send(new GetObjectCommand({ Bucket: config.bucket, Key: key }));
+      return JSON.parse((await Body?.transformToString()) ?? '[]') as ChunkEntry[];
+    },
+
+    /** The summary as JSON, and as a two-column CSV (one row per figure, one per DLQ reason) for a spreadsheet. */
+    writeReport: async (summary: Omit<RunSummary, 'report'>): Promise<NonNullable<RunSummary['report']>> => {
+      const prefix = `runs/${summary.workflowId}/report/`;
+      const { dlqByReason, ...figures } = summary;
+      const rows = [
+        ['figure', 'value'],
+        ...Object.entries(figures).map(([figure, value]) => [figure, String(value)]),
+        ...Object.entries(dlqByReason).map(([reason, count]) => [`dlq.${reason}`, String(count)]),
+      ];
+      const [json, csv] = await Promise.all([
+        putObject(`${prefix}summary.json`, JSON.stringify(summary, null, 2), 'application/json'),
+        putObject(`${prefix}summary.csv`, stringify(rows), 'text/csv'),
+      ]);
+      return { json, csv };
+    },
+
     splitManifest: async (input: SplitManifestInput): Promise<SplitSummary> => {
       const chunkPrefix = `runs/${input.runId}/chunks/`;
       const resumed = activityInfo().heartbeatDetails as SplitProgress | undefined;
@@ -105,8 +140,7 @@ export function createManifestActivities({
         await sendToReview(refused);
         chunk = [];
         refused = [];
-        // A copy: the worker may serialise a queued heartbeat later, after the loop moved on.
-        heartbeat({ ...progress });
+        heartbeat(snapshot(progress));
       };
 
       const refuse = (index: number, reason: ReasonCode, detail: string, record: unknown) => {
@@ -123,12 +157,13 @@ export function createManifestActivities({
           record,
         });
         progress.invalidRecords += 1;
+        progress.refusedByReason[reason] = (progress.refusedByReason[reason] ?? 0) + 1;
       };
 
       for await (const entry of readRecords(await openManifest(input.manifest))) {
         if (entry.index < progress.records) {
           // Skipping a long head of the file must not look like a hung attempt.
-          if (entry.index % SKIP_HEARTBEAT_EVERY === 0) heartbeat({ ...progress });
+          if (entry.index % SKIP_HEARTBEAT_EVERY === 0) heartbeat(snapshot(progress));
           continue;
         }
         if ('malformed' in entry) {

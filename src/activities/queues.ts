@@ -11,16 +11,39 @@ import { ReasonCode } from '../domain/reasons';
 
 /** SendMessageBatch takes at most ten messages. */
 export const SQS_BATCH = 10;
+/** SendMessageBatch takes at most 256 KiB in all; attributes count, so some room is kept for them. */
+const BATCH_BYTES = 256 * 1024 - 4 * 1024;
 const ATTEMPTS_PER_BATCH = 5;
 
+type Entry = Omit<SendMessageBatchRequestEntry, 'Id'>;
+
+/** Groups entries into batches SQS accepts: at most ten, and at most 256 KiB together. */
+export function sqsBatches(entries: Entry[]): Entry[][] {
+  const grouped: Entry[][] = [];
+  let current: Entry[] = [];
+  let bytes = 0;
+  for (const entry of entries) {
+    const size = Buffer.byteLength(entry.MessageBody ?? '');
+    if (current.length > 0 && (current.length === SQS_BATCH || bytes + size > BATCH_BYTES)) {
+      grouped.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(entry);
+    bytes += size;
+  }
+  if (current.length > 0) grouped.push(current);
+  return grouped;
+}
+
 /**
- * Sends every entry, ten at a time, resending the entries SQS reports as failed on its side. An
+ * Sends every entry in batches SQS accepts, resending the entries SQS reports as failed on its side. An
  * entry refused as the sender's fault (too large, malformed) cannot succeed on a retry: that fails
  * the activity with the reason SQS gave.
  */
-async function sendAll(sqs: SQSClient, queueUrl: string, entries: Omit<SendMessageBatchRequestEntry, 'Id'>[]): Promise<void> {
-  for (let start = 0; start < entries.length; start += SQS_BATCH) {
-    let pending = entries.slice(start, start + SQS_BATCH).map((entry, i) => ({ ...entry, Id: String(i) }));
+async function sendAll(sqs: SQSClient, queueUrl: string, entries: Entry[]): Promise<void> {
+  for (const batch of sqsBatches(entries)) {
+    let pending = batch.map((entry, i) => ({ ...entry, Id: String(i) }));
     for (let attempt = 1; pending.length > 0; attempt += 1) {
       const { Failed = [] } = await sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: pending }));
       const senderFault = Failed.find((failure) => failure.SenderFault);

@@ -1,41 +1,38 @@
 /**
- * Rekognition: IndexFaces one image into the target collection and decide what became of each of
- * its faces. The activity is idempotent per image: right after IndexFaces answers, the new faces
- * are recorded in S3 under the run, and a retried attempt that finds that record uses it instead
- * of indexing the image again. Only a crash between IndexFaces and that write can leave faces no
- * result names; the run's reconcile phase deletes those.
+ * Rekognition: prepare the target collection, IndexFaces one image into it and decide what became
+ * of each of its faces, and reconcile the target with the ledger at the end of a run.
+ *
+ * reindexImage is idempotent per image: right after IndexFaces answers, the new faces are recorded
+ * in the ledger, and a retried attempt that finds that record uses it instead of indexing the image
+ * again. Only a crash between IndexFaces and that write can leave faces no result names; reconcile
+ * deletes those.
  */
-import { createHash } from 'node:crypto';
 import {
   AccessDeniedException,
-  AssociateFacesCommand,
-  ConflictException,
-  CreateUserCommand,
+  CreateCollectionCommand,
+  DeleteCollectionCommand,
   DeleteFacesCommand,
+  DescribeCollectionCommand,
   ImageTooLargeException,
   IndexFacesCommand,
   InvalidImageFormatException,
   InvalidParameterException,
   InvalidS3ObjectException,
-  type QualityFilter,
+  ListFacesCommand,
   type RekognitionClient,
+  ResourceAlreadyExistsException,
   ResourceNotFoundException,
-  ServiceQuotaExceededException,
 } from '@aws-sdk/client-rekognition';
-import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { activityInfo, heartbeat, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../domain/config';
-import { decideOutcome, type ImageOutcome, type IndexedFace } from '../domain/outcomes';
+import { isNewerFaceModel } from '../domain/face-models';
+import { decideOutcome, type ImageOutcome } from '../domain/outcomes';
 import { ReasonCode } from '../domain/reasons';
 import type { ImageRecord } from '../domain/records';
-
-export interface ReindexOptions {
-  iouThreshold: number;
-  qualityFilter: QualityFilter;
-  maxFaces: number | undefined;
-  /** What to do with new faces no old face claimed. */
-  unmatched: 'delete' | 'keep';
-}
+import type { ReindexOptions } from '../shared';
+import { createLedger, type IndexingRecord } from './ledger';
 
 export interface ReindexImageInput {
   runId: string;
@@ -46,39 +43,9 @@ export interface ReindexImageInput {
   options: ReindexOptions;
 }
 
-export interface MigrateUserInput {
-  runId: string;
-  targetCollectionId: string;
-  userId: string;
-  /** New FaceIds of the migrated faces whose old faces belonged to this user. */
-  faceIds: string[];
-}
-
-export interface MigrateUserResult {
-  associated: string[];
-  /** Faces Rekognition would not associate, with its reasons (FACE_NOT_FOUND, LOW_MATCH_CONFIDENCE, ...). */
-  refused: { FaceId: string; reasons: string[] }[];
-}
-
-/** AssociateFaces takes at most 100 faces a call. */
-const FACES_PER_ASSOCIATION = 100;
-
-/**
- * A ClientRequestToken that is the same for the same call of the same run, so a retried attempt
- * repeats nothing; Rekognition takes at most 64 characters of [a-zA-Z0-9-_].
- */
-export function requestToken(...parts: (string | number)[]): string {
-  return createHash('sha256').update(parts.join('\u0000')).digest('hex');
-}
-
 export interface ReindexImageResult extends ImageOutcome {
   /** True when an earlier attempt had already indexed the image and its record was reused. */
   reusedEarlierIndexing: boolean;
-}
-
-interface IndexingRecord {
-  faceModelVersion: string;
-  faces: IndexedFace[];
 }
 
 /** Rekognition errors that no retry can cure, and the reason code each becomes. */
@@ -93,6 +60,30 @@ function permanentReason(error: unknown): ReasonCode | undefined {
   return undefined;
 }
 
+export interface PrepareTargetInput {
+  targetCollectionId: string;
+  sourceCollectionId: string | undefined;
+  /** Migrate even when the target's face model is not newer than the source's. */
+  force: boolean;
+}
+
+export interface PreparedTarget {
+  targetFaceModelVersion: string;
+  sourceFaceModelVersion: string | undefined;
+  /** True when this run created the target collection. */
+  created: boolean;
+}
+
+export interface ReconcileProgress {
+  facesChecked: number;
+  orphansDeleted: number;
+}
+
+/** ListFaces returns, and DeleteFaces takes, at most 4096 faces a call. */
+const FACES_PER_PAGE = 4096;
+/** Ledger lookups in flight at once while reconciling one page of faces. */
+const LEDGER_LOOKUPS_IN_FLIGHT = 32;
+
 export function createRekognitionActivities({
   rekognition,
   s3,
@@ -102,14 +93,25 @@ export function createRekognitionActivities({
   s3: S3Client;
   config: Pick<Config, 'bucket'>;
 }) {
-  const markerKey = (runId: string, recordIndex: number) => `runs/${runId}/indexed/${String(recordIndex).padStart(10, '0')}.json`;
+  const ledger = createLedger(s3, config.bucket);
 
-  async function earlierIndexing(key: string): Promise<IndexingRecord | undefined> {
+  async function faceModelVersion(CollectionId: string): Promise<string | undefined> {
     try {
-      const object = await s3.send(new GetObjectCommand({ Bucket: config.bucket, Key: key }));
-      return JSON.parse((await object.Body?.transformToString()) ?? '') as IndexingRecord;
+      const { FaceModelVersion } = await rekognition.send(new DescribeCollectionCommand({ CollectionId }));
+      return FaceModelVersion ?? '';
     } catch (error) {
-      if (error instanceof NoSuchKey) return undefined;
+      if (error instanceof ResourceNotFoundException) return undefined;
+      throw error;
+    }
+  }
+
+  async function createCollection(CollectionId: string): Promise<boolean> {
+    try {
+      await rekognition.send(new CreateCollectionCommand({ CollectionId }));
+      return true;
+    } catch (error) {
+      // A retried attempt, or a concurrent run, created it first.
+      if (error instanceof ResourceAlreadyExistsException) return false;
       throw error;
     }
   }
@@ -162,13 +164,70 @@ export function createRekognitionActivities({
     }
   }
 
+  async function deleteFaces(CollectionId: string, faceIds: string[]): Promise<void> {
+    for (let start = 0; start < faceIds.length; start += FACES_PER_PAGE) {
+      // Deleting a face already gone reports it as not found and changes nothing, so a retry is safe.
+      await rekognition.send(new DeleteFacesCommand({ CollectionId, FaceIds: faceIds.slice(start, start + FACES_PER_PAGE) }));
+    }
+  }
+
+  /**
+   * The indexing of this image: the one an earlier attempt recorded, or a new one. When another
+   * attempt recorded its indexing while this one was indexing, this one's faces are surplus.
+   */
+  async function indexOnce(input: ReindexImageInput): Promise<{ indexing: IndexingRecord; reused: boolean }> {
+    const earlier = await ledger.findIndexing(input.runId, input.recordIndex);
+    if (earlier) return { indexing: earlier, reused: true };
+    const indexing = await indexFaces(input);
+    if (await ledger.recordIndexing(input.runId, input.recordIndex, indexing)) return { indexing, reused: false };
+    await deleteFaces(
+      input.targetCollectionId,
+      indexing.faces.map((face) => face.FaceId),
+    );
+    const winner = await ledger.findIndexing(input.runId, input.recordIndex);
+    if (!winner) throw new Error(`the indexing of record ${input.recordIndex} was recorded by another attempt but cannot be read`);
+    return { indexing: winner, reused: true };
+  }
+
   return {
+    /**
+     * Makes sure the target collection exists, creating it on the service's newest face model, and
+     * refuses a target whose model is not newer than the source's unless forced.
+     */
+    prepareTarget: async (input: PrepareTargetInput): Promise<PreparedTarget> => {
+      const { targetCollectionId, sourceCollectionId } = input;
+      let sourceFaceModelVersion: string | undefined;
+      if (sourceCollectionId !== undefined) {
+        sourceFaceModelVersion = await faceModelVersion(sourceCollectionId);
+        if (sourceFaceModelVersion === undefined) {
+          throw ApplicationFailure.create({
+            type: ReasonCode.SourceCollectionNotFound,
+            message: `the source collection ${sourceCollectionId} does not exist`,
+            nonRetryable: true,
+          });
+        }
+      }
+      let targetFaceModelVersion = await faceModelVersion(targetCollectionId);
+      const created = targetFaceModelVersion === undefined && (await createCollection(targetCollectionId));
+      targetFaceModelVersion ??= (await faceModelVersion(targetCollectionId)) ?? '';
+      if (sourceFaceModelVersion !== undefined && !input.force && !isNewerFaceModel(targetFaceModelVersion, sourceFaceModelVersion)) {
+        // A collection this run made only to refuse it would be litter.
+        if (created) await rekognition.send(new DeleteCollectionCommand({ CollectionId: targetCollectionId }));
+        throw ApplicationFailure.create({
+          type: ReasonCode.TargetModelNotNewer,
+          message: `the target collection ${targetCollectionId} uses face model ${targetFaceModelVersion}, not newer than ${sourceFaceModelVersion} of ${sourceCollectionId}; pass force to migrate anyway`,
+          nonRetryable: true,
+        });
+      }
+      return { targetFaceModelVersion, sourceFaceModelVersion, created };
+    },
+
     reindexImage: async (input: ReindexImageInput): Promise<ReindexImageResult> => {
-      const key = markerKey(input.runId, input.recordIndex);
-      const earlier = await earlierIndexing(key);
-      const indexing = earlier ?? (await indexFaces(input));
-      if (!earlier) {
-        await s3.send(new PutObjectCommand({ Bucket: config.bucket, Key: key, Body: JSON.stringify(indexing) }));
+      const { indexing, reused } = await indexOnce(input);
+      // The image entries let reconcile tell this run's faces from crash leftovers; written on
+      // every attempt because a crash may have come between the indexing record and them.
+      for (const imageId of new Set(indexing.faces.map((face) => face.ImageId))) {
+        await ledger.recordImage(input.targetCollectionId, imageId, { runId: input.runId, recordIndex: input.recordIndex });
       }
       const outcome = decideOutcome(input.record, indexing.faces, {
         runId: input.runId,
@@ -179,47 +238,48 @@ export function createRekognitionActivities({
         migratedAt: new Date().toISOString(),
       });
       if (input.options.unmatched === 'delete' && outcome.unmatchedNewFaces.length > 0) {
-        // Deleting a face already gone reports it as not found and changes nothing, so a retry is safe.
-        await rekognition.send(
-          new DeleteFacesCommand({
-            CollectionId: input.targetCollectionId,
-            FaceIds: outcome.unmatchedNewFaces.map((face) => face.FaceId),
-          }),
+        await deleteFaces(
+          input.targetCollectionId,
+          outcome.unmatchedNewFaces.map((face) => face.FaceId),
         );
       }
-      return { ...outcome, reusedEarlierIndexing: earlier !== undefined };
+      return { ...outcome, reusedEarlierIndexing: reused };
     },
 
-    /** Creates the user in the target (or finds it there) and associates its migrated faces. */
-    migrateUser: async (input: MigrateUserInput): Promise<MigrateUserResult> => {
-      const { targetCollectionId: CollectionId, userId: UserId } = input;
-      try {
-        await rekognition.send(
-          new CreateUserCommand({ CollectionId, UserId, ClientRequestToken: requestToken(input.runId, 'create', UserId) }),
+    /**
+     * Deletes every face of the target whose image the ledger does not know: faces indexed by an
+     * attempt that crashed before recording them. Pages are keyed by FaceId, so deleting while
+     * paging skips nothing; the page token is heartbeated so a retry resumes.
+     */
+    reconcile: async (targetCollectionId: string): Promise<ReconcileProgress> => {
+      const resumed = activityInfo().heartbeatDetails as (ReconcileProgress & { nextToken?: string }) | undefined;
+      const progress: ReconcileProgress = { facesChecked: resumed?.facesChecked ?? 0, orphansDeleted: resumed?.orphansDeleted ?? 0 };
+      let nextToken = resumed?.nextToken;
+      do {
+        const page = await rekognition.send(
+          new ListFacesCommand({ CollectionId: targetCollectionId, MaxResults: FACES_PER_PAGE, NextToken: nextToken }),
         );
-      } catch (error) {
-        // Created earlier, by another run or by hand: the user is there, which is what matters.
-        if (!(error instanceof ConflictException)) throw error;
-      }
-      const result: MigrateUserResult = { associated: [], refused: [] };
-      for (let start = 0; start < input.faceIds.length; start += FACES_PER_ASSOCIATION) {
-        const FaceIds = input.faceIds.slice(start, start + FACES_PER_ASSOCIATION);
-        const response = await rekognition
-          .send(new AssociateFacesCommand({ CollectionId, UserId, FaceIds, ClientRequestToken: requestToken(input.runId, 'associate', UserId, ...[...FaceIds].sort()) }))
-          .catch((error: unknown) => {
-            if (!(error instanceof ServiceQuotaExceededException)) throw error;
-            throw ApplicationFailure.create({
-              type: ReasonCode.UserFaceLimit,
-              message: `user ${UserId} would hold more than 100 faces; ${result.associated.length} were associated`,
-              nonRetryable: true,
-            });
+        const faces = page.Faces ?? [];
+        const imageIds = [...new Set(faces.map((face) => face.ImageId ?? ''))];
+        const known = new Set<string>();
+        for (let start = 0; start < imageIds.length; start += LEDGER_LOOKUPS_IN_FLIGHT) {
+          const slice = imageIds.slice(start, start + LEDGER_LOOKUPS_IN_FLIGHT);
+          const found = await Promise.all(slice.map((imageId) => ledger.hasImage(targetCollectionId, imageId)));
+          slice.forEach((imageId, i) => {
+            if (found[i]) known.add(imageId);
           });
-        result.associated.push(...(response.AssociatedFaces ?? []).map((face) => face.FaceId ?? ''));
-        result.refused.push(
-          ...(response.UnsuccessfulFaceAssociations ?? []).map((failure) => ({ FaceId: failure.FaceId ?? '', reasons: failure.Reasons ?? [] })),
-        );
-      }
-      return result;
+        }
+        const orphans = faces.filter((face) => !known.has(face.ImageId ?? '')).map((face) => face.FaceId ?? '');
+        if (orphans.length > 0) {
+          log.warn('Deleting faces of the target that no recorded indexing made', { targetCollectionId, orphans: orphans.length });
+          await deleteFaces(targetCollectionId, orphans);
+        }
+        progress.facesChecked += faces.length;
+        progress.orphansDeleted += orphans.length;
+        nextToken = page.NextToken;
+        heartbeat({ ...progress, nextToken });
+      } while (nextToken);
+      return progress;
     },
   };
 }

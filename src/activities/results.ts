@@ -4,7 +4,14 @@
  * changes nothing; a message is deleted only after its row is written.
  */
 import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DeleteMessageBatchCommand, type Message, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  type Message,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import { heartbeat, log, sleep } from '@temporalio/activity';
 import type { Config } from '../domain/config';
 import type { ResultRow } from '../domain/outcomes';
@@ -14,7 +21,10 @@ const ATTEMPTS_PER_WRITE = 8;
 
 export interface DrainProgress {
   written: number;
-  /** True when a receive found the queue empty; false when maxMessages ran out first. */
+  /**
+   * True when the queue holds no message at all, in flight or delayed included; false when
+   * maxMessages ran out first or messages are still invisible (received by an attempt that failed).
+   */
   queueEmpty: boolean;
 }
 
@@ -52,6 +62,31 @@ export function createResultsActivities({
   dynamodb: DynamoDBDocumentClient;
   config: Pick<Config, 'resultsQueueUrl' | 'resultsTable'>;
 }) {
+  /** An empty receive is not an empty queue: messages another receiver holds are invisible to it. */
+  async function queueHoldsNothing(): Promise<boolean> {
+    const { Attributes = {} } = await sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: config.resultsQueueUrl,
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'],
+      }),
+    );
+    return Object.values(Attributes).every((count) => Number(count) === 0);
+  }
+
+  /** Makes messages this attempt could not write visible again at once, rather than after the visibility timeout. */
+  async function release(messages: Message[]): Promise<void> {
+    await sqs
+      .send(
+        new ChangeMessageVisibilityBatchCommand({
+          QueueUrl: config.resultsQueueUrl,
+          Entries: messages.map((message, i) => ({ Id: String(i), ReceiptHandle: message.ReceiptHandle, VisibilityTimeout: 0 })),
+        }),
+      )
+      .catch((error: unknown) => {
+        log.warn('Could not release results messages; they reappear after the visibility timeout', { error });
+      });
+  }
+
   return {
     /**
      * Moves result rows from the results queue into the table until the queue is empty or
@@ -68,17 +103,22 @@ export function createResultsActivities({
             WaitTimeSeconds: 1,
           }),
         );
-        if (Messages.length === 0) return { written, queueEmpty: true };
+        if (Messages.length === 0) return { written, queueEmpty: await queueHoldsNothing() };
         const readable = Messages.flatMap((message) => {
           const row = parseRow(message);
           if (!row) log.error('A results message is not a result row; leaving it for the results DLQ', { messageId: message.MessageId });
           return row ? [{ message, row }] : [];
         });
-        await putRows(
-          dynamodb,
-          config.resultsTable,
-          readable.map(({ row }) => row),
-        );
+        try {
+          await putRows(
+            dynamodb,
+            config.resultsTable,
+            readable.map(({ row }) => row),
+          );
+        } catch (error) {
+          await release(readable.map(({ message }) => message));
+          throw error;
+        }
         if (readable.length > 0) {
           await sqs.send(
             new DeleteMessageBatchCommand({

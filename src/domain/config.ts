@@ -5,6 +5,9 @@
  */
 import { z } from 'zod';
 
+/** The IndexFaces quota of a new AWS account in most regions. */
+export const DEFAULT_INDEX_FACES_TPS = 50;
+
 const queueUrl = z.url({ protocol: /^https?$/, error: 'must be an SQS queue URL (http or https)' });
 const name = z.string().trim().min(1, 'must not be empty');
 
@@ -17,6 +20,7 @@ const environmentSchema = z.object({
   REINDEX_REVIEW_DLQ_URL: queueUrl,
   REINDEX_INTAKE_QUEUE_URL: queueUrl.optional(),
   REINDEX_RESULTS_TABLE: name,
+  REINDEX_TPS: z.coerce.number({ error: 'must be a number' }).positive('must be more than 0').default(DEFAULT_INDEX_FACES_TPS),
 });
 
 export interface Config {
@@ -30,6 +34,8 @@ export interface Config {
   reviewDlqUrl: string;
   intakeQueueUrl: string | undefined;
   resultsTable: string;
+  /** IndexFaces calls a second, across every worker: the account's quota, or less. */
+  indexFacesTps: number;
 }
 
 export class ConfigError extends Error {
@@ -64,5 +70,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     reviewDlqUrl: settings.REINDEX_REVIEW_DLQ_URL,
     intakeQueueUrl: settings.REINDEX_INTAKE_QUEUE_URL,
     resultsTable: settings.REINDEX_RESULTS_TABLE,
+    indexFacesTps: settings.REINDEX_TPS,
   };
 }

@@ -7,6 +7,10 @@ export enum ReasonCode {
   ManifestNotFound = 'MANIFEST_NOT_FOUND',
   /** The collection the run indexes into is gone: no image of the run can succeed. */
   TargetCollectionNotFound = 'TARGET_COLLECTION_NOT_FOUND',
+  /** The old collection named with --source does not exist. */
+  SourceCollectionNotFound = 'SOURCE_COLLECTION_NOT_FOUND',
+  /** The target's face model is not newer than the source's: the run would gain nothing. */
+  TargetModelNotNewer = 'TARGET_MODEL_NOT_NEWER',
   /** The record does not match the records-file schema. */
   InvalidRecord = 'INVALID_RECORD',
   /** A FaceId appears twice, within one record or across the file. */
@@ -23,4 +27,6 @@ export enum ReasonCode {
   MessageRefused = 'MESSAGE_REFUSED',
   /** A user would hold more than the 100 faces Rekognition allows. */
   UserFaceLimit = 'USER_FACE_LIMIT',
+  /** AssociateFaces would not put the face in its user (FACE_NOT_FOUND, LOW_MATCH_CONFIDENCE, ...). */
+  UserAssociationRefused = 'USER_ASSOCIATION_REFUSED',
 }

@@ -100,6 +100,7 @@ test('valid records land in numbered chunks; each refused record reaches review 
     chunks: 3,
     validRecords: 4,
     invalidRecords: 3,
+    refusedByReason: { [ReasonCode.InvalidRecord]: 2, [ReasonCode.DuplicateFaceId]: 1 },
     faces: 5,
     chunkPrefix: `runs/${runId}/chunks/`,
     truncated: false,
@@ -119,7 +120,7 @@ test('valid records land in numbered chunks; each refused record reaches review 
 test('a retried attempt resumes after the last chunk its predecessor heartbeated', async () => {
   const text = [1, 2, 3, 4, 5, 6].map((n) => JSON.stringify(record(n))).join('\n');
   const runId = `run-${randomUUID()}`;
-  const heartbeatDetails: SplitProgress = { records: 4, chunks: 2, validRecords: 4, invalidRecords: 0, faces: 4 };
+  const heartbeatDetails: SplitProgress = { records: 4, chunks: 2, validRecords: 4, invalidRecords: 0, refusedByReason: {}, faces: 4 };
 
   const summary = await split(
     { runId, manifest: await upload(text), chunkSize: 2 },

@@ -3,8 +3,8 @@ import {
   CreateCollectionCommand,
   DeleteCollectionCommand,
   IndexFacesCommand,
+  ListCollectionsCommand,
   ListFacesCommand,
-  ListUsersCommand,
   RekognitionClient,
 } from '@aws-sdk/client-rekognition';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -14,12 +14,11 @@ import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/activities/aws-clients';
 import {
   createRekognitionActivities,
-  type MigrateUserInput,
-  type MigrateUserResult,
+  type PrepareTargetInput,
   type ReindexImageInput,
   type ReindexImageResult,
-  type ReindexOptions,
 } from '../../src/activities/rekognition';
+import type { ReindexOptions } from '../../src/shared';
 import { type Config, loadConfig } from '../../src/domain/config';
 import { ReasonCode } from '../../src/domain/reasons';
 import { useLocalStack } from '../helpers/local-stack';
@@ -155,60 +154,92 @@ test('throttling stays an ordinary, retryable error', async () => {
   }
 });
 
-describe('migrateUser', () => {
-  async function indexPerson(person: string, count: number): Promise<string[]> {
-    const faces: DeclaredFace[] = Array.from({ length: count }, (_, i) => ({
-      person,
-      box: [(i % 10) * 0.1, Math.floor(i / 10) * 0.1, 0.08, 0.08],
-    }));
-    const ids: string[] = [];
-    for (let start = 0; start < faces.length; start += 100) {
-      const indexed = await aws.rekognition.send(
-        new IndexFacesCommand({ CollectionId: collectionId, Image: { Bytes: syntheticPng(faces.slice(start, start + 100)) }, QualityFilter: 'NONE' }),
-      );
-      ids.push(...(indexed.FaceRecords ?? []).map((record) => record.Face?.FaceId ?? ''));
-    }
-    return ids;
+test('two overlapping attempts on one image leave one indexing: the loser deletes its faces', async () => {
+  const input = { runId: `run-${randomUUID()}`, recordIndex: 3, record: await photo([ana]) };
+
+  const [one, other] = await Promise.all([reindex(input), reindex(input)]);
+
+  expect(one.results.map((row) => row.FaceId)).toEqual(other.results.map((row) => row.FaceId));
+  expect([one.reusedEarlierIndexing, other.reusedEarlierIndexing].sort()).toEqual([false, true]);
+  expect(await facesInTarget()).toEqual([one.results[0]?.FaceId]);
+});
+
+describe('reconcile', () => {
+  function reconcile() {
+    const activities = createRekognitionActivities({ rekognition: aws.rekognition, s3: aws.s3, config });
+    return activityEnvironment().run(activities.reconcile, collectionId);
   }
 
-  function migrate(input: Omit<MigrateUserInput, 'targetCollectionId'>) {
-    const { migrateUser } = createRekognitionActivities({ rekognition: aws.rekognition, s3: aws.s3, config });
-    return activityEnvironment().run<[MigrateUserInput], MigrateUserResult, typeof migrateUser>(migrateUser, {
+  test('deletes the faces of an indexing that crashed before it was recorded, and only those', async () => {
+    const migrated = await reindex({ record: await photo([ana, bo]) });
+    // What a worker dying right after IndexFaces leaves behind: faces no ledger entry names.
+    const crashed = await aws.rekognition.send(
+      new IndexFacesCommand({ CollectionId: collectionId, Image: { Bytes: syntheticPng([ana]) }, QualityFilter: 'NONE' }),
+    );
+
+    const reconciled = await reconcile();
+
+    expect(reconciled).toEqual({ facesChecked: 3, orphansDeleted: 1 });
+    expect(await facesInTarget()).toEqual(migrated.results.map((row) => row.FaceId).sort());
+    expect(crashed.FaceRecords).toHaveLength(1);
+    expect(await reconcile()).toEqual({ facesChecked: 2, orphansDeleted: 0 });
+  });
+});
+
+describe('prepareTarget', () => {
+  const admin = (body: unknown) => fetch(`${rekognitionEndpoint}/_admin/settings`, { method: 'PUT', body: JSON.stringify(body) });
+  let oldCollection: string;
+  let newCollection: string;
+
+  function prepare(input: Partial<PrepareTargetInput>) {
+    const activities = createRekognitionActivities({ rekognition: aws.rekognition, s3: aws.s3, config });
+    return activityEnvironment().run(activities.prepareTarget, {
+      targetCollectionId: newCollection,
+      sourceCollectionId: oldCollection,
+      force: false,
       ...input,
-      targetCollectionId: collectionId,
     });
   }
 
-  test('the user is created with its faces, and a retry of the same run repeats nothing', async () => {
-    const faceIds = await indexPerson('ana', 2);
-    const input = { runId: `run-${randomUUID()}`, userId: 'user-ana', faceIds };
+  async function collectionExists(CollectionId: string): Promise<boolean> {
+    const { CollectionIds = [] } = await aws.rekognition.send(new ListCollectionsCommand({}));
+    return CollectionIds.includes(CollectionId);
+  }
 
-    const first = await migrate(input);
-    const retried = await migrate(input);
-
-    expect(first).toEqual({ associated: faceIds, refused: [] });
-    expect(retried).toEqual(first);
-    const { Users } = await aws.rekognition.send(new ListUsersCommand({ CollectionId: collectionId }));
-    expect(Users).toEqual([{ UserId: 'user-ana', UserStatus: 'ACTIVE' }]);
-    const { Faces = [] } = await aws.rekognition.send(new ListFacesCommand({ CollectionId: collectionId, UserId: 'user-ana' }));
-    expect(Faces.map((face) => face.FaceId).sort()).toEqual([...faceIds].sort());
+  beforeEach(async () => {
+    oldCollection = `old-${randomUUID()}`;
+    newCollection = `new-${randomUUID()}`;
+    await admin({ currentFaceModelVersion: '6.0' });
+    try {
+      await aws.rekognition.send(new CreateCollectionCommand({ CollectionId: oldCollection }));
+    } finally {
+      await admin({ currentFaceModelVersion: '7.0' });
+    }
   });
 
-  test('a user already in the target from an earlier run gets the new faces too', async () => {
-    const [earlier, later] = [await indexPerson('bo', 1), await indexPerson('bo', 1)];
-    await migrate({ runId: `run-${randomUUID()}`, userId: 'user-bo', faceIds: earlier });
-
-    const result = await migrate({ runId: `run-${randomUUID()}`, userId: 'user-bo', faceIds: later });
-
-    expect(result.associated).toEqual(later);
+  afterEach(async () => {
+    for (const CollectionId of [oldCollection, newCollection]) {
+      await aws.rekognition.send(new DeleteCollectionCommand({ CollectionId })).catch(() => undefined);
+    }
   });
 
-  test('a user with more than 100 faces fails for good with USER_FACE_LIMIT after the first 100', async () => {
-    const faceIds = await indexPerson('cy', 101);
-    const failure = migrate({ runId: `run-${randomUUID()}`, userId: 'user-cy', faceIds });
+  test('creates a missing target on the newest model and reads both versions', async () => {
+    expect(await prepare({})).toEqual({ targetFaceModelVersion: '7.0', sourceFaceModelVersion: '6.0', created: true });
+    expect(await prepare({})).toEqual({ targetFaceModelVersion: '7.0', sourceFaceModelVersion: '6.0', created: false });
+  });
 
-    await expect(failure).rejects.toMatchObject({ type: ReasonCode.UserFaceLimit, nonRetryable: true });
-    const { Faces = [] } = await aws.rekognition.send(new ListFacesCommand({ CollectionId: collectionId, UserId: 'user-cy', MaxResults: 4096 }));
-    expect(Faces).toHaveLength(100);
+  test('refuses a target whose model is not newer, and removes the collection it made for nothing', async () => {
+    const failure = prepare({ sourceCollectionId: collectionId });
+
+    await expect(failure).rejects.toMatchObject({ type: ReasonCode.TargetModelNotNewer, nonRetryable: true });
+    expect(await collectionExists(newCollection)).toBe(false);
+    await expect(prepare({ sourceCollectionId: collectionId, force: true })).resolves.toMatchObject({ created: true });
+  });
+
+  test('a source collection that does not exist fails for good', async () => {
+    await expect(prepare({ sourceCollectionId: 'no-such-collection' })).rejects.toMatchObject({
+      type: ReasonCode.SourceCollectionNotFound,
+      nonRetryable: true,
+    });
   });
 });

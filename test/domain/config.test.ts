@@ -26,7 +26,14 @@ test('a complete environment on AWS gives a typed config with virtual-hosted S3'
     reviewDlqUrl: complete.REINDEX_REVIEW_DLQ_URL,
     intakeQueueUrl: undefined,
     resultsTable: 'reindex-results',
+    indexFacesTps: 50,
   });
+});
+
+test('the IndexFaces rate comes from REINDEX_TPS and must be a positive number', () => {
+  expect(loadConfig({ ...complete, REINDEX_TPS: '5' }).indexFacesTps).toBe(5);
+  expect(problemsOf({ ...complete, REINDEX_TPS: 'fast' })).toEqual(['REINDEX_TPS must be a number']);
+  expect(problemsOf({ ...complete, REINDEX_TPS: '0' })).toEqual(['REINDEX_TPS must be more than 0']);
 });
 
 test.each([['AWS_ENDPOINT_URL'], ['AWS_ENDPOINT_URL_S3']])('an S3 endpoint from %s turns on path-style addressing', (variable) => {

@@ -1,0 +1,30 @@
+/**
+ * Every activity of the worker, built over one set of clients. Workflows `import type` this module
+ * to type their activity proxies; the worker registers what it returns.
+ */
+import type { Config } from '../domain/config';
+import type { AwsClients } from './aws-clients';
+import { createManifestActivities } from './manifest';
+import { createQueueActivities } from './queues';
+import { createRekognitionActivities } from './rekognition';
+import { createResultsActivities } from './results';
+import { createUserActivities } from './users';
+
+export function createActivities({ s3, sqs, dynamodb, rekognition }: AwsClients, config: Config) {
+  const { reindexImage, ...rekognitionControl } = createRekognitionActivities({ rekognition, s3, config });
+  return {
+    /** Activities of the control task queue. */
+    control: {
+      ...createManifestActivities({ s3, sqs, config }),
+      ...createQueueActivities({ sqs, config }),
+      ...createResultsActivities({ sqs, dynamodb, config }),
+      ...createUserActivities({ rekognition, dynamodb, sqs, config }),
+      ...rekognitionControl,
+    },
+    /** IndexFaces, alone on its rate-limited task queue. */
+    indexFaces: { reindexImage },
+  };
+}
+
+export type ControlActivities = ReturnType<typeof createActivities>['control'];
+export type IndexFacesActivities = ReturnType<typeof createActivities>['indexFaces'];

@@ -1,0 +1,67 @@
+/**
+ * S3: the run's ledger of what IndexFaces did. Two objects per indexed image:
+ * - the indexing record, keyed by run and record index: a retried attempt finds it and reuses it
+ *   instead of indexing the image again. It is written only if absent, so of two overlapping
+ *   attempts exactly one wins and the other deletes what it indexed.
+ * - the image entry, keyed by target collection and the ImageId IndexFaces gave: reconcile keeps a
+ *   face of the target only when its ImageId has one. A face whose indexing crashed before it was
+ *   recorded has none and is deleted.
+ */
+import { GetObjectCommand, HeadObjectCommand, NoSuchKey, NotFound, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { IndexedFace } from '../domain/outcomes';
+import { httpStatusOf } from './aws-clients';
+
+export interface IndexingRecord {
+  faceModelVersion: string;
+  faces: IndexedFace[];
+}
+
+export interface ImageEntry {
+  runId: string;
+  recordIndex: number;
+}
+
+export function createLedger(s3: S3Client, bucket: string) {
+  const indexingKey = (runId: string, recordIndex: number) => `runs/${runId}/indexed/${String(recordIndex).padStart(10, '0')}.json`;
+  const imageKey = (collectionId: string, imageId: string) => `ledger/${collectionId}/images/${imageId}.json`;
+
+  return {
+    async findIndexing(runId: string, recordIndex: number): Promise<IndexingRecord | undefined> {
+      try {
+        const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: indexingKey(runId, recordIndex) }));
+        return JSON.parse((await object.Body?.transformToString()) ?? '') as IndexingRecord;
+      } catch (error) {
+        if (error instanceof NoSuchKey) return undefined;
+        throw error;
+      }
+    },
+
+    /** Records an indexing unless one is there already; false when another attempt got there first. */
+    async recordIndexing(runId: string, recordIndex: number, indexing: IndexingRecord): Promise<boolean> {
+      try {
+        await s3.send(
+          new PutObjectCommand({ Bucket: bucket, Key: indexingKey(runId, recordIndex), Body: JSON.stringify(indexing), IfNoneMatch: '*' }),
+        );
+        return true;
+      } catch (error) {
+        // 409: a concurrent conditional write to the same key is still in progress.
+        if (httpStatusOf(error) === 412 || httpStatusOf(error) === 409) return false;
+        throw error;
+      }
+    },
+
+    async recordImage(collectionId: string, imageId: string, entry: ImageEntry): Promise<void> {
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: imageKey(collectionId, imageId), Body: JSON.stringify(entry) }));
+    },
+
+    async hasImage(collectionId: string, imageId: string): Promise<boolean> {
+      try {
+        await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: imageKey(collectionId, imageId) }));
+        return true;
+      } catch (error) {
+        if (error instanceof NotFound || httpStatusOf(error) === 404) return false;
+        throw error;
+      }
+    },
+  };
+}

@@ -1,0 +1,75 @@
+/**
+ * The worker process: builds the AWS clients once, registers the activities, and runs two workers
+ * on one connection. `reindex` runs the workflows and the control activities; `reindex-index-faces`
+ * runs IndexFaces alone, with the Temporal server holding every worker of that queue to one rate.
+ * The connection comes from @temporalio/envconfig (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+ * TEMPORAL_API_KEY, TLS), so the same worker runs against the local stack or Temporal Cloud.
+ */
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { createActivities } from './activities';
+import { createAwsClients, destroyAwsClients } from './activities/aws-clients';
+import { type Config, ConfigError, loadConfig } from './domain/config';
+import { TASK_QUEUES } from './shared';
+
+export interface WorkerSetup {
+  connection: NativeConnection;
+  namespace: string;
+  activities: ReturnType<typeof createActivities>;
+  /** IndexFaces calls a second across every worker of the queue. */
+  indexFacesTps: number;
+  /** A prebuilt bundle (tests build it once per suite); otherwise the workflows are bundled here. */
+  workflowBundle?: WorkflowBundle;
+}
+
+export async function createWorkers(setup: WorkerSetup): Promise<[control: Worker, indexFaces: Worker]> {
+  const workflows = setup.workflowBundle ? { workflowBundle: setup.workflowBundle } : { workflowsPath: require.resolve('./workflows') };
+  return Promise.all([
+    Worker.create({
+      connection: setup.connection,
+      namespace: setup.namespace,
+      taskQueue: TASK_QUEUES.control,
+      ...workflows,
+      activities: setup.activities.control,
+    }),
+    Worker.create({
+      connection: setup.connection,
+      namespace: setup.namespace,
+      taskQueue: TASK_QUEUES.indexFaces,
+      activities: setup.activities.indexFaces,
+      maxTaskQueueActivitiesPerSecond: setup.indexFacesTps,
+    }),
+  ]);
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`worker: ${error.message}`);
+    process.exit(2);
+  }
+  const { connectionOptions, namespace = 'default' } = loadClientConnectConfig();
+  const connection = await NativeConnection.connect(connectionOptions);
+  const aws = createAwsClients(config);
+  try {
+    const workers = await createWorkers({ connection, namespace, activities: createActivities(aws, config), indexFacesTps: config.indexFacesTps });
+    console.log(
+      `worker: polling ${TASK_QUEUES.control} and ${TASK_QUEUES.indexFaces} (IndexFaces at most ${config.indexFacesTps}/s) on ${connectionOptions.address ?? 'the default address'}, namespace ${namespace}`,
+    );
+    // Each worker stops on SIGINT or SIGTERM after its tasks in flight finish.
+    await Promise.all(workers.map((worker) => worker.run()));
+  } finally {
+    destroyAwsClients(aws);
+    await connection.close();
+  }
+}
+
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    console.error(`worker: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  });
+}

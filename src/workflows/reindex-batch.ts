@@ -1,0 +1,166 @@
+/**
+ * reindexBatch: one chunk of the records file. Loads the chunk, runs reindexImage for each record
+ * with a bounded number in flight, and publishes the outcomes in batches: matched faces to the
+ * results queue, faces that could not be migrated to the review DLQ with their reason.
+ *
+ * Pause stops starting images; images in flight finish. Cancellation stops starting images too,
+ * lets those in flight finish and publishes their outcomes, so nothing indexed is left unrecorded;
+ * the summary counts the images never started.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  proxyActivities,
+  setHandler,
+} from '@temporalio/workflow';
+import type { ControlActivities, IndexFacesActivities } from '../activities';
+import type { ChunkEntry } from '../activities/manifest';
+import type { ResultRow, ReviewItem } from '../domain/outcomes';
+import { ReasonCode } from '../domain/reasons';
+import { type BatchSummary, type BatchTotals, pauseSignal, type ReindexBatchInput, resumeSignal, TASK_QUEUES } from '../shared';
+
+const { loadChunk, publishResults, sendToReview } = proxyActivities<ControlActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+});
+
+/**
+ * Throttling and 5xx are retried without limit, backing off to one try every two minutes: a run
+ * waits out a quota rather than losing images. Permanent errors are non-retryable and end up here.
+ */
+const { reindexImage } = proxyActivities<IndexFacesActivities>({
+  taskQueue: TASK_QUEUES.indexFaces,
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '2 minutes' },
+});
+
+/** Outcomes are published once this many rows or review items are waiting. */
+const PUBLISH_EVERY = 100;
+
+/** Reason codes that fail one image; any other permanent failure (the target gone) fails the run. */
+const IMAGE_REASONS = new Set<string>([
+  ReasonCode.ImageNotFound,
+  ReasonCode.AccessDenied,
+  ReasonCode.InvalidImageFormat,
+  ReasonCode.ImageTooLarge,
+  ReasonCode.InvalidRecord,
+]);
+
+export function emptyTotals(): BatchTotals {
+  return {
+    images: 0,
+    faces: 0,
+    matched: 0,
+    unmatchedOld: 0,
+    unmatchedNewDeleted: 0,
+    unmatchedNewKept: 0,
+    reusedIndexings: 0,
+    notProcessed: 0,
+    dlqByReason: {},
+  };
+}
+
+function countReview(totals: BatchTotals, items: ReviewItem[]): void {
+  for (const item of items) totals.dlqByReason[item.reason] = (totals.dlqByReason[item.reason] ?? 0) + 1;
+}
+
+/** The image-level reason of a permanent reindexImage failure, or undefined when the failure is not one. */
+function imageFailureReason(error: unknown): ReasonCode | undefined {
+  const cause = error instanceof ActivityFailure ? error.cause : undefined;
+  return cause instanceof ApplicationFailure && cause.type && IMAGE_REASONS.has(cause.type) ? (cause.type as ReasonCode) : undefined;
+}
+
+/** Indexes every record of one chunk of the records file into the target collection. */
+export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSummary> {
+  let paused = input.paused;
+  let stopping = false;
+  setHandler(pauseSignal, () => {
+    paused = true;
+  });
+  setHandler(resumeSignal, () => {
+    paused = false;
+  });
+  void CancellationScope.current().cancelRequested.catch(() => {
+    stopping = true;
+  });
+
+  // Cancellation is turned into `stopping` above, so that in-flight images and publishing finish.
+  return CancellationScope.nonCancellable(async () => {
+    const entries = await loadChunk(input.chunkKey);
+    const totals = emptyTotals();
+    const results: ResultRow[] = [];
+    const review: ReviewItem[] = [];
+    let inFlight = 0;
+    let fatal: Error | undefined;
+
+    const publish = async () => {
+      const rows = results.splice(0);
+      const items = review.splice(0);
+      await Promise.all([publishResults(rows), sendToReview(items)]);
+    };
+
+    const migrate = async ({ index, record }: ChunkEntry) => {
+      inFlight += 1;
+      try {
+        const outcome = await reindexImage({
+          runId: input.runId,
+          recordIndex: index,
+          record,
+          sourceCollectionId: input.sourceCollectionId,
+          targetCollectionId: input.targetCollectionId,
+          options: input.options,
+        });
+        totals.matched += outcome.results.length;
+        totals.unmatchedOld += outcome.review.length;
+        if (input.options.unmatched === 'delete') totals.unmatchedNewDeleted += outcome.unmatchedNewFaces.length;
+        else totals.unmatchedNewKept += outcome.unmatchedNewFaces.length;
+        if (outcome.reusedEarlierIndexing) totals.reusedIndexings += 1;
+        results.push(...outcome.results);
+        review.push(...outcome.review);
+        countReview(totals, outcome.review);
+      } catch (error) {
+        const reason = imageFailureReason(error);
+        if (reason === undefined) {
+          fatal ??= error instanceof Error ? error : new Error(String(error));
+          return;
+        }
+        const detail = error instanceof ActivityFailure && error.cause ? error.cause.message : String(error);
+        const items = record.Faces.map<ReviewItem>((face) => ({
+          reason,
+          detail,
+          runId: input.runId,
+          Bucket: record.Bucket,
+          Key: record.Key,
+          ExternalImageId: record.ExternalImageId,
+          face,
+          recordIndex: index,
+          record,
+        }));
+        review.push(...items);
+        countReview(totals, items);
+      } finally {
+        totals.images += 1;
+        totals.faces += record.Faces.length;
+        inFlight -= 1;
+      }
+    };
+
+    const started: Promise<void>[] = [];
+    let next = 0;
+    while (next < entries.length && fatal === undefined) {
+      await condition(() => stopping || fatal !== undefined || (!paused && inFlight < input.imagesInFlight));
+      if (stopping || fatal !== undefined) break;
+      const entry = entries[next];
+      next += 1;
+      if (entry) started.push(migrate(entry));
+      if (results.length >= PUBLISH_EVERY || review.length >= PUBLISH_EVERY) await publish();
+    }
+    await Promise.all(started);
+    await publish();
+    if (fatal !== undefined) throw fatal;
+    totals.notProcessed = entries.length - next;
+    return { batch: input.batch, ...totals };
+  });
+}

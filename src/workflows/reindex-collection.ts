@@ -1,0 +1,322 @@
+/**
+ * reindexCollection: one migration run, from records file to migrated collection (DESIGN.md
+ * section 2). prepare target → split the records file → a sliding window of reindexBatch children
+ * → drain the results queue into DynamoDB → migrate users → reconcile → report.
+ *
+ * The run continues as new every `batchesPerExecution` batches (or when Temporal suggests it),
+ * carrying its cursor and totals, so its history stays small however large the file. Cancelling
+ * stops it cleanly: no new image starts, children finish what is in flight, and the drain,
+ * users, reconcile and report phases still run, so results, DLQ and target agree.
+ */
+import {
+  allHandlersFinished,
+  CancellationScope,
+  CancelledFailure,
+  type ChildWorkflowHandle,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  sleep,
+  startChild,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { ControlActivities } from '../activities';
+import type { ReasonCode } from '../domain/reasons';
+import {
+  type BatchSummary,
+  type BatchTotals,
+  type CarriedState,
+  pauseSignal,
+  progressQuery,
+  type ReindexCollectionInput,
+  resumeSignal,
+  type RunPhase,
+  type RunProgress,
+  type RunSummary,
+  SEARCH_ATTRIBUTES,
+  TASK_QUEUES,
+} from '../shared';
+import { emptyTotals, reindexBatch } from './reindex-batch';
+
+const { prepareTarget, writeReport } = proxyActivities<ControlActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+});
+
+/** Work that walks a whole file, queue, table or collection: long, with heartbeats to resume from. */
+const { splitManifest, drainResults, migrateUsers, reconcile } = proxyActivities<ControlActivities>({
+  startToCloseTimeout: '24 hours',
+  heartbeatTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+});
+
+/** Messages drained after each batch, so the results queue never holds a whole run. */
+const DRAIN_AFTER_EACH_BATCH = 2_000;
+/** How long the final drain waits before looking again at messages still in flight. */
+const DRAIN_RECHECK = '5 seconds';
+
+function initialState(nowMs: number): CarriedState {
+  return {
+    phase: 'preparing',
+    paused: false,
+    startedAtMs: nowMs,
+    indexingStartedAtMs: undefined,
+    target: undefined,
+    split: undefined,
+    batchesDone: 0,
+    totals: emptyTotals(),
+    resultsWritten: 0,
+  };
+}
+
+function addTotals(totals: BatchTotals, batch: BatchTotals): void {
+  for (const key of [
+    'images',
+    'faces',
+    'matched',
+    'unmatchedOld',
+    'unmatchedNewDeleted',
+    'unmatchedNewKept',
+    'reusedIndexings',
+    'notProcessed',
+  ] as const) {
+    totals[key] += batch[key];
+  }
+  for (const [reason, count] of Object.entries(batch.dlqByReason)) {
+    totals.dlqByReason[reason as ReasonCode] = (totals.dlqByReason[reason as ReasonCode] ?? 0) + count;
+  }
+}
+
+/** Migrates every face of a records file into the target collection. */
+export async function reindexCollection(input: ReindexCollectionInput): Promise<RunSummary> {
+  const runId = workflowInfo().workflowId;
+  const state = input.carried ?? initialState(Date.now());
+  const running = new Map<number, { handle: ChildWorkflowHandle<typeof reindexBatch>; result: Promise<BatchSummary> }>();
+  let stopping = false;
+  let resolveStop: () => void = () => undefined;
+  const stopRequested = new Promise<void>((resolve) => {
+    resolveStop = resolve;
+  });
+
+  const dlqByReason = (): Partial<Record<ReasonCode, number>> => {
+    const merged = { ...state.totals.dlqByReason };
+    for (const [reason, count] of Object.entries(state.split?.refusedByReason ?? {})) {
+      merged[reason as ReasonCode] = (merged[reason as ReasonCode] ?? 0) + count;
+    }
+    return merged;
+  };
+  const dlqCount = () => Object.values(dlqByReason()).reduce((sum, count) => sum + count, 0);
+
+  const progress = (): RunProgress => {
+    const now = Date.now();
+    const indexingMs = state.indexingStartedAtMs === undefined ? 0 : now - state.indexingStartedAtMs;
+    const imagesPerSecond = indexingMs > 0 ? state.totals.images / (indexingMs / 1000) : 0;
+    const imagesTotal = state.split?.validRecords;
+    const remaining = imagesTotal === undefined ? undefined : imagesTotal - state.totals.images - state.totals.notProcessed;
+    return {
+      phase: state.phase,
+      paused: state.paused,
+      stopping,
+      targetCollectionId: input.targetCollectionId,
+      targetFaceModelVersion: state.target?.faceModelVersion,
+      records: state.split && { valid: state.split.validRecords, invalid: state.split.invalidRecords, truncated: state.split.truncated },
+      batches: { total: state.split?.chunks ?? 0, done: state.batchesDone, running: running.size },
+      imagesTotal,
+      totals: state.totals,
+      dlq: dlqCount(),
+      dlqByReason: dlqByReason(),
+      resultsWritten: state.resultsWritten,
+      imagesPerSecond,
+      etaSeconds: remaining !== undefined && imagesPerSecond > 0 ? Math.ceil(remaining / imagesPerSecond) : undefined,
+      elapsedMs: now - state.startedAtMs,
+    };
+  };
+
+  /** Search attributes for finding runs in the UI, and a line of current details for reading one. */
+  const publishState = () => {
+    upsertSearchAttributes([
+      { key: SEARCH_ATTRIBUTES.phase, value: state.phase },
+      { key: SEARCH_ATTRIBUTES.processed, value: state.totals.images },
+      { key: SEARCH_ATTRIBUTES.failed, value: dlqCount() },
+      { key: SEARCH_ATTRIBUTES.paused, value: state.paused },
+    ]);
+    const total = state.split?.validRecords;
+    setCurrentDetails(
+      [
+        `**${state.phase}**${state.paused ? ' (paused)' : ''}${stopping ? ' (stopping)' : ''}`,
+        `images ${state.totals.images}${total === undefined ? '' : ` of ${total}`}, faces matched ${state.totals.matched}, in the DLQ ${dlqCount()}`,
+        `batches done ${state.batchesDone}${state.split ? ` of ${state.split.chunks}` : ''}, running ${running.size}`,
+      ].join('\n\n'),
+    );
+  };
+
+  const enter = (phase: RunPhase) => {
+    state.phase = phase;
+    publishState();
+  };
+
+  /** Tells every running batch; one that finished meanwhile cannot be told and needs not be. */
+  const tellChildren = async (signal: typeof pauseSignal | typeof resumeSignal) => {
+    await Promise.all([...running.values()].map(({ handle }) => handle.signal(signal).catch(() => undefined)));
+  };
+
+  setHandler(progressQuery, progress);
+  setHandler(pauseSignal, async () => {
+    state.paused = true;
+    publishState();
+    await tellChildren(pauseSignal);
+  });
+  setHandler(resumeSignal, async () => {
+    state.paused = false;
+    publishState();
+    await tellChildren(resumeSignal);
+  });
+  void CancellationScope.current().cancelRequested.catch(() => {
+    stopping = true;
+    resolveStop();
+  });
+
+  const startBatch = async (batch: number, split: NonNullable<CarriedState['split']>, target: NonNullable<CarriedState['target']>) => {
+    const handle = await startChild(reindexBatch, {
+      workflowId: `${runId}/batch-${batch}`,
+      taskQueue: TASK_QUEUES.control,
+      staticSummary: `batch ${batch + 1} of ${split.chunks}`,
+      args: [
+        {
+          runId,
+          batch,
+          chunkKey: `${split.chunkPrefix}${String(batch).padStart(8, '0')}.json`,
+          targetCollectionId: target.collectionId,
+          sourceCollectionId: input.sourceCollectionId,
+          options: input.options,
+          imagesInFlight: input.imagesInFlightPerBatch,
+          paused: state.paused,
+        },
+      ],
+    });
+    running.set(batch, { handle, result: handle.result() });
+  };
+
+  const drainSome = async () => {
+    const drained = await drainResults(DRAIN_AFTER_EACH_BATCH);
+    state.resultsWritten += drained.written;
+  };
+
+  /** Runs the batches of this execution; 'more' when batches are left for the next one. */
+  const runBatches = async (split: NonNullable<CarriedState['split']>, target: NonNullable<CarriedState['target']>) => {
+    let next = state.batchesDone;
+    let startedHere = 0;
+    const executionFull = () => startedHere >= input.batchesPerExecution || workflowInfo().continueAsNewSuggested;
+    for (;;) {
+      while (!stopping && !state.paused && running.size < input.batchesInFlight && next < split.chunks && !executionFull()) {
+        await startBatch(next, split, target);
+        next += 1;
+        startedHere += 1;
+        publishState();
+      }
+      if (running.size === 0) {
+        if (stopping || next >= split.chunks) return 'finished';
+        if (executionFull()) return 'more';
+        await condition(() => !state.paused || stopping);
+        continue;
+      }
+      const finished = await Promise.race([
+        ...[...running.values()].map(({ result }) => result),
+        ...(stopping ? [] : [stopRequested.then(() => undefined)]),
+      ]);
+      if (finished === undefined) {
+        // Cancelled: every running batch stops starting images and reports what it did.
+        await Promise.all([...running.values()].map(({ handle }) => getExternalWorkflowHandle(handle.workflowId).cancel().catch(() => undefined)));
+        continue;
+      }
+      running.delete(finished.batch);
+      addTotals(state.totals, finished);
+      state.batchesDone += 1;
+      publishState();
+      await drainSome();
+    }
+  };
+
+  // Cancellation only sets `stopping`: every phase after it must still run to leave the run consistent.
+  return CancellationScope.nonCancellable(async () => {
+    if (state.phase === 'preparing') {
+      publishState();
+      const prepared = await prepareTarget({
+        targetCollectionId: input.targetCollectionId,
+        sourceCollectionId: input.sourceCollectionId,
+        force: input.force,
+      });
+      state.target = {
+        collectionId: input.targetCollectionId,
+        faceModelVersion: prepared.targetFaceModelVersion,
+        sourceFaceModelVersion: prepared.sourceFaceModelVersion,
+        created: prepared.created,
+      };
+      enter('splitting');
+    }
+    if (state.phase === 'splitting') {
+      if (!stopping) {
+        state.split = await splitManifest({ runId, manifest: input.manifest, chunkSize: input.batchSize });
+      }
+      state.indexingStartedAtMs = Date.now();
+      enter('indexing');
+    }
+    if (state.phase === 'indexing') {
+      if (state.split && state.target && (await runBatches(state.split, state.target)) === 'more') {
+        // Signal handlers may still be telling children; they must finish before this execution ends.
+        await condition(() => running.size === 0 && allHandlersFinished());
+        return continueAsNew<typeof reindexCollection>({ ...input, carried: state });
+      }
+      enter('draining');
+    }
+    if (state.phase === 'draining') {
+      for (;;) {
+        const drained = await drainResults(Number.MAX_SAFE_INTEGER);
+        state.resultsWritten += drained.written;
+        if (drained.queueEmpty) break;
+        await sleep(DRAIN_RECHECK);
+      }
+      enter('users');
+    }
+    let usersCreated = 0;
+    let facesAssociated = 0;
+    if (state.phase === 'users') {
+      const users = await migrateUsers({ runId, targetCollectionId: input.targetCollectionId });
+      usersCreated = users.usersCreated;
+      facesAssociated = users.facesAssociated;
+      addTotals(state.totals, { ...emptyTotals(), dlqByReason: users.refusedByReason });
+      enter('reconciling');
+    }
+    const reconciled = await reconcile(input.targetCollectionId);
+    enter('reporting');
+    const summary: Omit<RunSummary, 'report'> = {
+      workflowId: runId,
+      status: stopping ? 'cancelled' : 'completed',
+      images: state.totals.images,
+      faces: state.totals.faces,
+      matched: state.totals.matched,
+      unmatchedOld: state.totals.unmatchedOld,
+      unmatchedNewDeleted: state.totals.unmatchedNewDeleted,
+      unmatchedNewKept: state.totals.unmatchedNewKept,
+      notProcessed: state.totals.notProcessed,
+      dlq: dlqCount(),
+      dlqByReason: dlqByReason(),
+      invalidRecords: state.split?.invalidRecords ?? 0,
+      resultsWritten: state.resultsWritten,
+      usersCreated,
+      facesAssociated,
+      orphansDeleted: reconciled.orphansDeleted,
+      targetCollectionId: input.targetCollectionId,
+      faceModelVersion: state.target?.faceModelVersion ?? '',
+      durationMs: Date.now() - state.startedAtMs,
+    };
+    const report = await writeReport(summary);
+    enter('done');
+    if (stopping) throw new CancelledFailure('the run was cancelled; its report is at ' + report.json);
+    return { ...summary, report };
+  });
+}
