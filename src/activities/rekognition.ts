@@ -176,7 +176,9 @@ export function createRekognitionActivities({
    * attempt recorded its indexing while this one was indexing, this one's faces are surplus.
    */
   async function indexOnce(input: ReindexImageInput): Promise<{ indexing: IndexingRecord; reused: boolean }> {
-    const earlier = await ledger.findIndexing(input.runId, input.recordIndex);
+    // A first attempt has no predecessor to look for; should one exist all the same (a reset
+    // workflow), the conditional write below finds it.
+    const earlier = activityInfo().attempt > 1 ? await ledger.findIndexing(input.runId, input.recordIndex) : undefined;
     if (earlier) return { indexing: earlier, reused: true };
     const indexing = await indexFaces(input);
     if (await ledger.recordIndexing(input.runId, input.recordIndex, indexing)) return { indexing, reused: false };

@@ -302,7 +302,8 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       unmatchedOld: state.totals.unmatchedOld,
       unmatchedNewDeleted: state.totals.unmatchedNewDeleted,
       unmatchedNewKept: state.totals.unmatchedNewKept,
-      notProcessed: state.totals.notProcessed,
+      // Records of batches a cancellation kept from starting count as well as those a batch left.
+      notProcessed: (state.split?.validRecords ?? 0) - state.totals.images,
       dlq: dlqCount(),
       dlqByReason: dlqByReason(),
       invalidRecords: state.split?.invalidRecords ?? 0,

@@ -23,6 +23,7 @@ import { type Config, loadConfig } from '../../src/domain/config';
 import { ReasonCode } from '../../src/domain/reasons';
 import { useLocalStack } from '../helpers/local-stack';
 import { activityEnvironment } from '../helpers/activity-environment';
+import { indexFacesCalls } from '../helpers/runs';
 
 let aws: AwsClients;
 let config: Config;
@@ -68,9 +69,9 @@ async function photo(faces: DeclaredFace[], oldFaces: DeclaredFace[] = faces): P
   };
 }
 
-function reindex(input: Partial<ReindexImageInput> & Pick<ReindexImageInput, 'record'>, rekognition = aws.rekognition) {
+function reindex(input: Partial<ReindexImageInput> & Pick<ReindexImageInput, 'record'>, rekognition = aws.rekognition, attempt = 1) {
   const { reindexImage } = createRekognitionActivities({ rekognition, s3: aws.s3, config });
-  return activityEnvironment().run<[ReindexImageInput], ReindexImageResult, typeof reindexImage>(reindexImage, {
+  return activityEnvironment({ attempt }).run<[ReindexImageInput], ReindexImageResult, typeof reindexImage>(reindexImage, {
     runId: `run-${randomUUID()}`,
     recordIndex: 0,
     sourceCollectionId: 'faces-v6',
@@ -102,8 +103,10 @@ test('a retried attempt reuses the first indexing: same face, nothing indexed tw
   const input = { runId: `run-${randomUUID()}`, recordIndex: 7, record: await photo([ana]) };
 
   const first = await reindex(input);
-  const retried = await reindex(input);
+  const callsBefore = await indexFacesCalls();
+  const retried = await reindex(input, aws.rekognition, 2);
 
+  expect(await indexFacesCalls()).toBe(callsBefore);
   expect(first.reusedEarlierIndexing).toBe(false);
   expect(retried.reusedEarlierIndexing).toBe(true);
   expect(retried.results.map((row) => row.FaceId)).toEqual(first.results.map((row) => row.FaceId));

@@ -1,0 +1,163 @@
+/**
+ * End to end on the local stack, as an operator runs it: a worker polling the dev server, and
+ * `reindex start|status|pause|resume|cancel` in their own processes. Afterwards the checks are the
+ * operator's: rows in DynamoDB, messages in the review DLQ with their reasons, and a target that
+ * holds exactly the migrated faces.
+ */
+import { randomUUID } from 'node:crypto';
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { NativeConnection } from '@temporalio/worker';
+import { createActivities } from '../../src/activities';
+import { ReasonCode } from '../../src/domain/reasons';
+import type { RunProgress, RunSummary } from '../../src/shared';
+import { createWorkers } from '../../src/worker';
+import { runCli } from '../helpers/cli';
+import {
+  createRunResources,
+  facesIn,
+  rekognitionAdmin,
+  resultRows,
+  type RunResources,
+  takeReview,
+  usersIn,
+  writeRecords,
+} from '../helpers/runs';
+
+let resources: RunResources;
+let connection: NativeConnection;
+let stopWorkers: () => Promise<void>;
+let cliEnv: NodeJS.ProcessEnv;
+
+beforeAll(async () => {
+  resources = await createRunResources();
+  const { connectionOptions } = loadClientConnectConfig();
+  connection = await NativeConnection.connect(connectionOptions);
+  const workers = await createWorkers({
+    connection,
+    namespace: 'default',
+    activities: createActivities(resources.aws, resources.config),
+    indexFacesTps: 1000,
+  });
+  const running = workers.map((worker) => worker.run());
+  stopWorkers = async () => {
+    for (const worker of workers) worker.shutdown();
+    await Promise.all(running);
+  };
+  cliEnv = { ...process.env, REINDEX_RESULTS_TABLE: resources.config.resultsTable, REINDEX_RESULTS_QUEUE_URL: resources.config.resultsQueueUrl, REINDEX_REVIEW_DLQ_URL: resources.config.reviewDlqUrl };
+}, 120_000);
+
+afterAll(async () => {
+  await stopWorkers?.();
+  await connection?.close();
+  await resources?.release();
+});
+
+afterEach(async () => {
+  await rekognitionAdmin('settings', 'PUT', { quotas: {}, latency: {}, faultRate: 0 });
+});
+
+const lastLine = (text: string) => text.trim().split('\n').pop() ?? '';
+
+test('a records file of every kind of image: the summary, the rows, the DLQ and the target agree', async () => {
+  const solo = { person: 'ana', box: [0.1, 0.1, 0.3, 0.3] as [number, number, number, number] };
+  const trio = ['bo', 'cy', 'dee'].map((person, i) => ({ person, box: [0.05 + i * 0.32, 0.3, 0.25, 0.3] as [number, number, number, number] }));
+  const stranger = { person: 'eve', box: [0.6, 0.6, 0.3, 0.3] as [number, number, number, number] };
+  const userFace = (person: string) => ({ person, box: [0.3, 0.2, 0.35, 0.4] as [number, number, number, number] });
+  const { manifest, oldFaceIds } = await writeRecords(
+    resources,
+    [
+      { faces: [solo] },
+      { faces: trio },
+      { faces: [], oldFaces: [solo] },
+      { faces: [solo], missing: true },
+      { faces: [userFace('fay')], userId: 'user-fay' },
+      { faces: [userFace('fay-again')], userId: 'user-fay' },
+      { faces: [solo, stranger], oldFaces: [solo] },
+    ],
+    [JSON.stringify({ Bucket: resources.config.bucket, Key: 'nobody.png', Faces: [] })],
+  );
+  const target = resources.ownCollection(`e2e-${randomUUID()}`);
+
+  const outcome = await runCli(['start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--quality-filter', 'NONE', '--wait', '--json'], cliEnv);
+
+  expect(outcome.stderr).toBe('');
+  expect(outcome.code).toBe(0);
+  const summary = JSON.parse(lastLine(outcome.stdout)) as RunSummary;
+  expect(summary).toMatchObject({
+    status: 'completed',
+    images: 7,
+    faces: 9,
+    matched: 7,
+    unmatchedOld: 1,
+    unmatchedNewDeleted: 1,
+    dlq: 3,
+    dlqByReason: { [ReasonCode.NoFaceDetected]: 1, [ReasonCode.ImageNotFound]: 1, [ReasonCode.InvalidRecord]: 1 },
+    usersCreated: 1,
+    facesAssociated: 2,
+    orphansDeleted: 0,
+  });
+  expect(summary.report?.json).toBe(`s3://${resources.config.bucket}/runs/${summary.workflowId}/report/summary.json`);
+
+  const rows = await resultRows(resources, summary.workflowId);
+  expect(rows).toHaveLength(7);
+  const review = await takeReview(resources);
+  expect(review.map((item) => item.reason).sort()).toEqual([ReasonCode.ImageNotFound, ReasonCode.InvalidRecord, ReasonCode.NoFaceDetected]);
+  // Every old face of a valid record is a row or a DLQ message, exactly once.
+  const accounted = [...rows.map((row) => row.OldFaceId), ...review.flatMap((item) => (item.face ? [item.face.FaceId] : []))];
+  expect(accounted.sort()).toEqual([...oldFaceIds].sort());
+  expect(await facesIn(resources, target)).toEqual(rows.map((row) => row.FaceId).sort());
+  expect(await usersIn(resources, target)).toEqual(['user-fay']);
+  expect(rows.filter((row) => row.UserId === 'user-fay')).toHaveLength(2);
+}, 120_000);
+
+test('status, pause, resume and cancel from the command line', async () => {
+  await rekognitionAdmin('settings', 'PUT', { latency: { IndexFaces: { medianMs: 250, p99Ms: 300 } } });
+  const { manifest } = await writeRecords(
+    resources,
+    Array.from({ length: 30 }, (_, i) => ({ faces: [{ person: `p${i % 4}`, box: [0.2, 0.2, 0.4, 0.4] as [number, number, number, number] }] })),
+  );
+  const target = resources.ownCollection(`e2e-${randomUUID()}`);
+  const id = `e2e-${randomUUID()}`;
+  const cli = (...args: string[]) => runCli(args, cliEnv);
+  const progress = async () => (JSON.parse((await cli('status', id, '--json')).stdout) as { status: string; progress?: RunProgress });
+
+  const started = await cli('start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--id', id, '--batch-size', '5', '--batches-in-flight', '1', '--images-in-flight', '1');
+  expect(started.code).toBe(0);
+  expect(started.stdout).toContain(`started ${id}`);
+
+  expect((await cli('pause', id)).stdout.trim()).toBe(`paused ${id}`);
+  expect((await progress()).progress).toMatchObject({ paused: true });
+  expect((await cli('resume', id)).code).toBe(0);
+  expect((await progress()).progress).toMatchObject({ paused: false });
+  expect((await cli('cancel', id)).stdout.trim()).toBe(`cancellation requested for ${id}`);
+
+  for (let waited = 0; (await progress()).status === 'RUNNING' && waited < 60_000; waited += 500) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  expect((await progress()).status).toBe('CANCELLED');
+  const text = await cli('status', id);
+  expect(text.stdout.split('\n')[0]).toMatch(new RegExp(`^${id}: cancelled`));
+  expect(await facesIn(resources, target)).toEqual((await resultRows(resources, id)).map((row) => row.FaceId).sort());
+  expect((await cli('pause', id)).stderr.trim()).toBe(`reindex: run ${id} is cancelled, not running`);
+}, 120_000);
+
+test.each([
+  [['start', '--manifest', 's3://no-such-bucket-here/records.jsonl', '--target', 't'], /^reindex: the records file s3:\/\/no-such-bucket-here\/records\.jsonl does not exist\n$/],
+  [['start', '--manifest', 'records.jsonl', '--target', 't'], /^reindex: "records\.jsonl" is not an S3 URI of the form s3:\/\/bucket\/key\n$/],
+  [['start', '--manifest', 's3://b/k', '--target', 't', '--iou', '2'], /^reindex: error: option '--iou <threshold>' argument '2' is invalid\. --iou must be a number from 0\.01 to 1\n$/],
+  [['start', '--manifest', 's3://b/k'], /^reindex: error: required option '--target <collection>' not specified\n$/],
+  [['status', 'no-such-run'], /^reindex: no run has the id no-such-run\n$/],
+])('bad input %j is one line on stderr and exit code 2', async (args, message) => {
+  const outcome = await runCli(args, cliEnv);
+
+  expect(outcome.stderr).toMatch(message);
+  expect(outcome.code).toBe(2);
+});
+
+test('an unreachable Temporal is one line on stderr and exit code 2', async () => {
+  const outcome = await runCli(['status', 'any'], { ...cliEnv, TEMPORAL_ADDRESS: '127.0.0.1:1' });
+
+  expect(outcome.stderr).toMatch(/^reindex: cannot reach Temporal at 127\.0\.0\.1:1: .*\n$/);
+  expect(outcome.stderr.trim().split('\n')).toHaveLength(1);
+  expect(outcome.code).toBe(2);
+});

@@ -1,0 +1,224 @@
+/**
+ * What workflow and end-to-end tests of a run need: their own queues and table on the local stack
+ * (so runs of different suites never read each other's messages), records files of synthetic
+ * photos, and the checks a user makes after a run: rows in DynamoDB, messages in the review DLQ,
+ * faces in the target.
+ */
+import { randomUUID } from 'node:crypto';
+import { CreateTableCommand, DeleteTableCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
+import { DeleteCollectionCommand, ListFacesCommand, ListUsersCommand } from '@aws-sdk/client-rekognition';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { CreateQueueCommand, DeleteMessageBatchCommand, DeleteQueueCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { SearchAttributeType } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { DeclaredFace } from '../../infra/rekognition-local/images';
+import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
+import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/activities/aws-clients';
+import { type Config, loadConfig } from '../../src/domain/config';
+import type { ResultRow, ReviewItem } from '../../src/domain/outcomes';
+import { type ReindexCollectionInput, SEARCH_ATTRIBUTES } from '../../src/shared';
+import { useLocalStack } from './local-stack';
+
+export interface RunResources {
+  config: Config;
+  aws: AwsClients;
+  /** Deletes the queues, the table and every collection the suite registered. */
+  release(): Promise<void>;
+  /** Deletes this collection when the suite ends. */
+  ownCollection(collectionId: string): string;
+}
+
+/** A results queue, review DLQ and results table of the suite's own, beside the stack's bucket. */
+export async function createRunResources(): Promise<RunResources> {
+  useLocalStack();
+  const base = loadConfig();
+  const aws = createAwsClients(base);
+  const suffix = randomUUID().slice(0, 8);
+  const queue = async (name: string) => (await aws.sqs.send(new CreateQueueCommand({ QueueName: `${name}-${suffix}` }))).QueueUrl ?? '';
+  const resultsTable = `results-${suffix}`;
+  await aws.dynamodb.send(
+    new CreateTableCommand({
+      TableName: resultsTable,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'OldFaceId', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'OldFaceId', KeyType: 'HASH' }],
+    }),
+  );
+  await waitUntilTableExists({ client: aws.dynamodb, maxWaitTime: 30 }, { TableName: resultsTable });
+  const config: Config = { ...base, resultsQueueUrl: await queue('results'), reviewDlqUrl: await queue('review'), resultsTable };
+  const collections: string[] = [];
+  return {
+    config,
+    aws,
+    ownCollection(collectionId) {
+      collections.push(collectionId);
+      return collectionId;
+    },
+    async release() {
+      await Promise.all([
+        aws.sqs.send(new DeleteQueueCommand({ QueueUrl: config.resultsQueueUrl })),
+        aws.sqs.send(new DeleteQueueCommand({ QueueUrl: config.reviewDlqUrl })),
+        aws.dynamodb.send(new DeleteTableCommand({ TableName: resultsTable })),
+        ...collections.map((CollectionId) => aws.rekognition.send(new DeleteCollectionCommand({ CollectionId })).catch(() => undefined)),
+      ]);
+      destroyAwsClients(aws);
+    },
+  };
+}
+
+const faceId = () => randomUUID();
+
+/** One image of a records file: the faces really in the photo, and the old faces its record names. */
+export interface PhotoSpec {
+  faces: DeclaredFace[];
+  /** Defaults to the faces in the photo; the old model's boxes. */
+  oldFaces?: DeclaredFace[];
+  userId?: string;
+  /** Leave the photo out of S3: IMAGE_NOT_FOUND. */
+  missing?: boolean;
+}
+
+/** Writes the photos and a records file (JSON Lines, with `extraLines` appended raw) and returns where it is. */
+export async function writeRecords(
+  { config, aws }: RunResources,
+  photos: PhotoSpec[],
+  extraLines: string[] = [],
+): Promise<{ manifest: ReindexCollectionInput['manifest']; oldFaceIds: string[] }> {
+  const prefix = `tests/${randomUUID()}`;
+  const oldFaceIds: string[] = [];
+  const lines: string[] = [];
+  // Photos repeat a few images: many records, few uploads.
+  const uploaded = new Map<string, string>();
+  for (const [i, photo] of photos.entries()) {
+    const body = syntheticPng(photo.faces);
+    const signature = body.toString('base64');
+    let Key = uploaded.get(signature);
+    if (photo.missing) {
+      Key = `${prefix}/missing-${i}.png`;
+    } else if (!Key) {
+      Key = `${prefix}/${i}.png`;
+      await aws.s3.send(new PutObjectCommand({ Bucket: config.bucket, Key, Body: body }));
+      uploaded.set(signature, Key);
+    }
+    const faces = (photo.oldFaces ?? photo.faces).map((face) => {
+      const FaceId = faceId();
+      oldFaceIds.push(FaceId);
+      return {
+        FaceId,
+        ImageId: randomUUID(),
+        ...(photo.userId ? { UserId: photo.userId } : {}),
+        BoundingBoxes: { Left: face.box[0], Top: face.box[1], Width: face.box[2], Height: face.box[3] },
+      };
+    });
+    lines.push(JSON.stringify({ Bucket: config.bucket, Key, ExternalImageId: `photo-${i}`, Faces: faces }));
+  }
+  lines.push(...extraLines);
+  const manifest = { Bucket: config.bucket, Key: `${prefix}/records.jsonl` };
+  await aws.s3.send(new PutObjectCommand({ ...manifest, Body: lines.join('\n') }));
+  return { manifest, oldFaceIds };
+}
+
+/** The run's rows in the results table. */
+export async function resultRows({ config, aws }: RunResources, runId: string): Promise<ResultRow[]> {
+  const rows: ResultRow[] = [];
+  let ExclusiveStartKey: Record<string, unknown> | undefined;
+  do {
+    const page = await aws.dynamodb.send(
+      new ScanCommand({
+        TableName: config.resultsTable,
+        FilterExpression: 'RunId = :run',
+        ExpressionAttributeValues: { ':run': runId },
+        ExclusiveStartKey,
+      }),
+    );
+    rows.push(...((page.Items ?? []) as ResultRow[]));
+    ExclusiveStartKey = page.LastEvaluatedKey;
+  } while (ExclusiveStartKey);
+  return rows;
+}
+
+/** Takes every message of the suite's review DLQ. */
+export async function takeReview({ config, aws }: RunResources): Promise<ReviewItem[]> {
+  const items: ReviewItem[] = [];
+  for (;;) {
+    const { Messages = [] } = await aws.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: config.reviewDlqUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+    );
+    if (Messages.length === 0) return items;
+    items.push(...Messages.map((message) => JSON.parse(message.Body ?? '{}') as ReviewItem));
+    await aws.sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: config.reviewDlqUrl,
+        Entries: Messages.map((message, i) => ({ Id: String(i), ReceiptHandle: message.ReceiptHandle })),
+      }),
+    );
+  }
+}
+
+export async function facesIn({ aws }: RunResources, CollectionId: string): Promise<string[]> {
+  const ids: string[] = [];
+  let NextToken: string | undefined;
+  do {
+    const page = await aws.rekognition.send(new ListFacesCommand({ CollectionId, MaxResults: 4096, NextToken }));
+    ids.push(...(page.Faces ?? []).map((face) => face.FaceId ?? ''));
+    NextToken = page.NextToken;
+  } while (NextToken);
+  return ids.sort();
+}
+
+export async function usersIn({ aws }: RunResources, CollectionId: string): Promise<string[]> {
+  const { Users = [] } = await aws.rekognition.send(new ListUsersCommand({ CollectionId }));
+  return Users.map((user) => user.UserId ?? '').sort();
+}
+
+/** Run options as `reindex start` would pass them, with what a test changes. */
+export function runInput(
+  manifest: ReindexCollectionInput['manifest'],
+  targetCollectionId: string,
+  changes: Partial<ReindexCollectionInput> = {},
+): ReindexCollectionInput {
+  return {
+    manifest,
+    targetCollectionId,
+    sourceCollectionId: undefined,
+    options: { iouThreshold: 0.5, qualityFilter: 'NONE', maxFaces: undefined, unmatched: 'delete' },
+    force: false,
+    batchSize: 500,
+    batchesInFlight: 4,
+    imagesInFlightPerBatch: 16,
+    batchesPerExecution: 500,
+    ...changes,
+  };
+}
+
+/** The rekognition-local admin surface: quotas, latency, counters. */
+export async function rekognitionAdmin(path: string, method: 'GET' | 'PUT' | 'DELETE', body?: unknown): Promise<unknown> {
+  const endpoint = useLocalStack().AWS_ENDPOINT_URL_REKOGNITION ?? '';
+  const response = await fetch(`${endpoint}/_admin/${path}`, { method, body: body === undefined ? undefined : JSON.stringify(body) });
+  return response.json();
+}
+
+export async function indexFacesCalls(): Promise<number> {
+  const counters = (await rekognitionAdmin('counters', 'GET')) as Record<string, { calls: number }>;
+  return counters.IndexFaces?.calls ?? 0;
+}
+
+const INDEXED_VALUE_TYPES: Record<SearchAttributeType, temporal.api.enums.v1.IndexedValueType> = {
+  [SearchAttributeType.TEXT]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_TEXT,
+  [SearchAttributeType.KEYWORD]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+  [SearchAttributeType.INT]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_INT,
+  [SearchAttributeType.DOUBLE]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+  [SearchAttributeType.BOOL]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+  [SearchAttributeType.DATETIME]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+  [SearchAttributeType.KEYWORD_LIST]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+};
+
+/** The time-skipping server, like any namespace, refuses search attributes it was not told of. */
+export async function registerSearchAttributes(env: TestWorkflowEnvironment): Promise<void> {
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: Object.fromEntries(Object.values(SEARCH_ATTRIBUTES).map((key) => [key.name, INDEXED_VALUE_TYPES[key.type]])),
+  });
+}

@@ -1,0 +1,211 @@
+/**
+ * The reindex workflows on Temporal's time-skipping server, with the real activities against the
+ * local stack: batches per chunk, pause over days, throttling over a long backoff, continue-as-new
+ * and cancellation, each checked by what a user would look at afterwards.
+ */
+import { randomUUID } from 'node:crypto';
+import { RekognitionClient } from '@aws-sdk/client-rekognition';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import { CancelledFailure } from '@temporalio/common';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, DefaultLogger, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { createActivities } from '../../src/activities';
+import { pauseSignal, progressQuery, type ReindexCollectionInput, resumeSignal, type RunSummary, TASK_QUEUES } from '../../src/shared';
+import { createWorkers } from '../../src/worker';
+import type { reindexCollection } from '../../src/workflows';
+import {
+  createRunResources,
+  facesIn,
+  indexFacesCalls,
+  registerSearchAttributes,
+  rekognitionAdmin,
+  resultRows,
+  type RunResources,
+  runInput,
+  takeReview,
+  writeRecords,
+} from '../helpers/runs';
+import { TEST_SERVER_EXECUTABLE } from '../helpers/tools';
+import type { DeclaredFace } from '../../infra/rekognition-local/images';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+let env: TestWorkflowEnvironment;
+let workflowBundle: WorkflowBundleWithSourceMap;
+let resources: RunResources;
+
+beforeAll(async () => {
+  [env, workflowBundle, resources] = await Promise.all([
+    TestWorkflowEnvironment.createTimeSkipping({
+      server: { executable: { type: 'existing-path', path: TEST_SERVER_EXECUTABLE } },
+    }),
+    bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: new DefaultLogger('WARN') }),
+    createRunResources(),
+  ]);
+  await registerSearchAttributes(env);
+}, 120_000);
+
+afterAll(async () => {
+  await resources?.release();
+  await env?.teardown();
+});
+
+afterEach(async () => {
+  await rekognitionAdmin('settings', 'PUT', { quotas: {}, latency: {}, faultRate: 0 });
+});
+
+/** Runs `work` while both workers poll, then shuts them down. */
+async function withWorkers<T>(work: () => Promise<T>, rekognition?: RekognitionClient): Promise<T> {
+  const activities = createActivities(rekognition ? { ...resources.aws, rekognition } : resources.aws, resources.config);
+  const workers = await createWorkers({ connection: env.nativeConnection, namespace: 'default', activities, indexFacesTps: 1000, workflowBundle });
+  const running = workers.map((worker) => worker.run());
+  try {
+    return await work();
+  } finally {
+    for (const worker of workers) worker.shutdown();
+    await Promise.all(running);
+  }
+}
+
+function start(input: ReindexCollectionInput) {
+  return env.client.workflow.start<typeof reindexCollection>('reindexCollection', {
+    taskQueue: TASK_QUEUES.control,
+    workflowId: `reindex-${randomUUID()}`,
+    args: [input],
+  });
+}
+
+const target = () => resources.ownCollection(`target-${randomUUID()}`);
+const face = (person: string): DeclaredFace => ({ person, box: [0.2, 0.2, 0.4, 0.4] });
+const photos = (count: number) => Array.from({ length: count }, (_, i) => ({ faces: [face(`person-${i % 5}`)] }));
+
+/** Waits in real time until `check` holds; activities run in real time even when the clock skips. */
+async function eventually(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Every old face has a row; the target holds exactly the faces the rows name. */
+async function expectConsistent(runId: string, collectionId: string, summary: Pick<RunSummary, 'matched'>): Promise<void> {
+  const rows = await resultRows(resources, runId);
+  expect(rows).toHaveLength(summary.matched);
+  expect(await facesIn(resources, collectionId)).toEqual(rows.map((row) => row.FaceId).sort());
+}
+
+test('one batch child per chunk, with ids derived from the run, and every face migrated once', async () => {
+  const { manifest, oldFaceIds } = await writeRecords(resources, photos(7));
+  const collectionId = target();
+
+  const { handle, summary } = await withWorkers(async () => {
+    const started = await start(runInput(manifest, collectionId, { batchSize: 3 }));
+    return { handle: started, summary: await started.result() };
+  });
+
+  expect(summary).toMatchObject({ status: 'completed', images: 7, faces: 7, matched: 7, dlq: 0, resultsWritten: 7, orphansDeleted: 0 });
+  for (const batch of [0, 1, 2]) {
+    const child = await env.client.workflow.getHandle(`${handle.workflowId}/batch-${batch}`).describe();
+    expect(child.status.name).toBe('COMPLETED');
+  }
+  await expect(env.client.workflow.getHandle(`${handle.workflowId}/batch-3`).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+  const rows = await resultRows(resources, handle.workflowId);
+  expect(rows.map((row) => row.OldFaceId).sort()).toEqual([...oldFaceIds].sort());
+  await expectConsistent(handle.workflowId, collectionId, summary);
+});
+
+test('a run paused mid-batch starts no IndexFaces for days, then resumes where it stopped', async () => {
+  await rekognitionAdmin('settings', 'PUT', { latency: { IndexFaces: { medianMs: 150, p99Ms: 200 } } });
+  const { manifest } = await writeRecords(resources, photos(8));
+  const collectionId = target();
+  const callsBefore = await indexFacesCalls();
+
+  const summary = await withWorkers(async () => {
+    const handle = await start(runInput(manifest, collectionId, { imagesInFlightPerBatch: 1 }));
+    await eventually(async () => (await indexFacesCalls()) - callsBefore >= 2);
+    await handle.signal(pauseSignal);
+    // The call in flight when the pause arrived finishes; after that nothing starts.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const callsWhenPaused = await indexFacesCalls();
+    await env.sleep('3 days');
+    expect(await indexFacesCalls()).toBe(callsWhenPaused);
+    expect(await handle.query(progressQuery)).toMatchObject({ phase: 'indexing', paused: true });
+    await handle.signal(resumeSignal);
+    return handle.result();
+  });
+
+  expect(summary).toMatchObject({ status: 'completed', images: 8, matched: 8, dlq: 0 });
+  expect(summary.durationMs).toBeGreaterThanOrEqual(3 * DAY_MS);
+  expect((await indexFacesCalls()) - callsBefore).toBe(8);
+});
+
+test('throttling is retried over a long backoff, never sent to the DLQ', async () => {
+  const { manifest } = await writeRecords(resources, photos(3));
+  const collectionId = target();
+  // Every attempt is one call, so each retry is Temporal's, on the skipped clock.
+  const unretried = new RekognitionClient({ region: resources.config.aws.region, maxAttempts: 1 });
+  await rekognitionAdmin('settings', 'PUT', { quotas: { IndexFaces: { tps: 0.0001, burst: 1 } } });
+
+  try {
+    const summary = await withWorkers(async () => {
+      const handle = await start(runInput(manifest, collectionId));
+      await env.sleep('30 minutes');
+      expect(await handle.query(progressQuery)).toMatchObject({ phase: 'indexing' });
+      await rekognitionAdmin('settings', 'PUT', { quotas: {} });
+      return handle.result();
+    }, unretried);
+
+    expect(summary).toMatchObject({ status: 'completed', images: 3, matched: 3, dlq: 0 });
+    expect(summary.durationMs).toBeGreaterThanOrEqual(30 * 60 * 1000);
+    await expectConsistent(summary.workflowId, collectionId, summary);
+  } finally {
+    unretried.destroy();
+  }
+});
+
+test('a run of a thousand records continues as new with its cursor and totals', async () => {
+  const { manifest, oldFaceIds } = await writeRecords(resources, photos(1_000));
+  const collectionId = target();
+
+  const { firstRunId, summary } = await withWorkers(async () => {
+    const handle = await start(runInput(manifest, collectionId, { batchSize: 100, batchesPerExecution: 2, imagesInFlightPerBatch: 25 }));
+    return { firstRunId: handle.firstExecutionRunId, summary: await handle.result() };
+  });
+
+  expect(summary).toMatchObject({ status: 'completed', images: 1_000, faces: 1_000, matched: 1_000, dlq: 0, resultsWritten: 1_000 });
+  const first = await env.client.workflow.getHandle(summary.workflowId, firstRunId).describe();
+  expect(first.status.name).toBe('CONTINUED_AS_NEW');
+  const rows = await resultRows(resources, summary.workflowId);
+  expect(new Set(rows.map((row) => row.OldFaceId))).toEqual(new Set(oldFaceIds));
+  await expectConsistent(summary.workflowId, collectionId, summary);
+}, 180_000);
+
+test('a cancelled run stops starting images, and leaves results, DLQ and target consistent', async () => {
+  await rekognitionAdmin('settings', 'PUT', { latency: { IndexFaces: { medianMs: 100, p99Ms: 150 } } });
+  const { manifest } = await writeRecords(resources, photos(40));
+  const collectionId = target();
+
+  const handle = await withWorkers(async () => {
+    const started = await start(runInput(manifest, collectionId, { batchSize: 10, batchesInFlight: 1, imagesInFlightPerBatch: 2 }));
+    await eventually(async () => (await started.query(progressQuery)).batches.done >= 1);
+    await started.cancel();
+    const failure = await started.result().catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(WorkflowFailedError);
+    expect((failure as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+    return started;
+  });
+
+  expect((await handle.describe()).status.name).toBe('CANCELLED');
+  const { Body } = await resources.aws.s3.send(
+    new GetObjectCommand({ Bucket: resources.config.bucket, Key: `runs/${handle.workflowId}/report/summary.json` }),
+  );
+  const summary = JSON.parse((await Body?.transformToString()) ?? '') as RunSummary;
+  expect(summary.status).toBe('cancelled');
+  expect(summary.notProcessed).toBeGreaterThan(0);
+  expect(summary.images + summary.notProcessed).toBe(40);
+  expect(summary.matched).toBe(summary.images);
+  await expectConsistent(handle.workflowId, collectionId, summary);
+  expect(await takeReview(resources)).toEqual([]);
+});
