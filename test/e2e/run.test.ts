@@ -5,11 +5,13 @@
  * holds exactly the migrated faces.
  */
 import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { temporal } from '@temporalio/proto';
 import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import { ReasonCode } from '../../src/domain/reasons';
-import type { RunProgress, RunSummary } from '../../src/shared';
+import { type RunProgress, type RunSummary, TASK_QUEUES } from '../../src/shared';
 import { createWorkers } from '../../src/worker';
 import { runCli } from '../helpers/cli';
 import {
@@ -160,4 +162,35 @@ test('an unreachable Temporal is one line on stderr and exit code 2', async () =
   expect(outcome.stderr).toMatch(/^reindex: cannot reach Temporal at 127\.0\.0\.1:1: .*\n$/);
   expect(outcome.stderr.trim().split('\n')).toHaveLength(1);
   expect(outcome.code).toBe(2);
+});
+
+describe('--tps', () => {
+  let client: Client;
+  const queue = { namespace: 'default', taskQueue: TASK_QUEUES.indexFaces, taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY };
+
+  beforeAll(async () => {
+    client = new Client({ connection: await Connection.connect(loadClientConnectConfig().connectionOptions) });
+  });
+
+  afterAll(async () => {
+    // Back to the rate the workers ask for, so later runs on this server are not held to the test's.
+    await client.workflowService.updateTaskQueueConfig({ ...queue, identity: 'test', updateQueueRateLimit: {} });
+    await client.connection.close();
+  });
+
+  test('sets the IndexFaces rate on the Temporal server for every worker', async () => {
+    const { manifest } = await writeRecords(resources, [{ faces: [{ person: 'gil', box: [0.2, 0.2, 0.4, 0.4] }] }]);
+    const target = resources.ownCollection(`e2e-${randomUUID()}`);
+
+    const outcome = await runCli(['start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--tps', '37', '--wait', '--json'], cliEnv);
+
+    expect(outcome.code).toBe(0);
+    const { config } = await client.workflowService.describeTaskQueue({
+      namespace: queue.namespace,
+      taskQueue: { name: queue.taskQueue },
+      taskQueueType: queue.taskQueueType,
+      reportConfig: true,
+    });
+    expect(config?.queueRateLimit?.rateLimit?.requestsPerSecond).toBe(37);
+  }, 60_000);
 });
