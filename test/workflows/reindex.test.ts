@@ -165,22 +165,22 @@ test('throttling is retried over a long backoff, never sent to the DLQ', async (
   }
 });
 
-test('a run of a thousand records continues as new with its cursor and totals', async () => {
-  const { manifest, oldFaceIds } = await writeRecords(resources, photos(1_000));
+test('a run of two thousand records continues as new with its cursor and totals', async () => {
+  const { manifest, oldFaceIds } = await writeRecords(resources, photos(2_000));
   const collectionId = target();
 
   const { firstRunId, summary } = await withWorkers(async () => {
-    const handle = await start(runInput(manifest, collectionId, { batchSize: 100, batchesPerExecution: 2, imagesInFlightPerBatch: 25 }));
+    const handle = await start(runInput(manifest, collectionId, { batchSize: 200, batchesPerExecution: 3, imagesInFlightPerBatch: 25 }));
     return { firstRunId: handle.firstExecutionRunId, summary: await handle.result() };
   });
 
-  expect(summary).toMatchObject({ status: 'completed', images: 1_000, faces: 1_000, matched: 1_000, dlq: 0, resultsWritten: 1_000 });
+  expect(summary).toMatchObject({ status: 'completed', images: 2_000, faces: 2_000, matched: 2_000, dlq: 0, resultsWritten: 2_000 });
   const first = await env.client.workflow.getHandle(summary.workflowId, firstRunId).describe();
   expect(first.status.name).toBe('CONTINUED_AS_NEW');
   const rows = await resultRows(resources, summary.workflowId);
   expect(new Set(rows.map((row) => row.OldFaceId))).toEqual(new Set(oldFaceIds));
   await expectConsistent(summary.workflowId, collectionId, summary);
-}, 180_000);
+}, 360_000);
 
 test('a cancelled run stops starting images, and leaves results, DLQ and target consistent', async () => {
   await rekognitionAdmin('settings', 'PUT', { latency: { IndexFaces: { medianMs: 100, p99Ms: 150 } } });
