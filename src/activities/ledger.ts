@@ -6,6 +6,7 @@
  * - the image entry, keyed by target collection and the ImageId IndexFaces gave: reconcile keeps a
  *   face of the target only when its ImageId has one. A face whose indexing crashed before it was
  *   recorded has none and is deleted.
+ * And one object per target collection this tool owns: reconcile may only ever run on those.
  */
 import { GetObjectCommand, HeadObjectCommand, NoSuchKey, NotFound, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { IndexedFace } from '../domain/outcomes';
@@ -24,6 +25,17 @@ export interface ImageEntry {
 export function createLedger(s3: S3Client, bucket: string) {
   const indexingKey = (runId: string, recordIndex: number) => `runs/${runId}/indexed/${String(recordIndex).padStart(10, '0')}.json`;
   const imageKey = (collectionId: string, imageId: string) => `ledger/${collectionId}/images/${imageId}.json`;
+  const ownerKey = (collectionId: string) => `ledger/${collectionId}/owned.json`;
+
+  async function exists(Key: string): Promise<boolean> {
+    try {
+      await s3.send(new HeadObjectCommand({ Bucket: bucket, Key }));
+      return true;
+    } catch (error) {
+      if (error instanceof NotFound || httpStatusOf(error) === 404) return false;
+      throw error;
+    }
+  }
 
   return {
     async findIndexing(runId: string, recordIndex: number): Promise<IndexingRecord | undefined> {
@@ -54,14 +66,12 @@ export function createLedger(s3: S3Client, bucket: string) {
       await s3.send(new PutObjectCommand({ Bucket: bucket, Key: imageKey(collectionId, imageId), Body: JSON.stringify(entry) }));
     },
 
-    async hasImage(collectionId: string, imageId: string): Promise<boolean> {
-      try {
-        await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: imageKey(collectionId, imageId) }));
-        return true;
-      } catch (error) {
-        if (error instanceof NotFound || httpStatusOf(error) === 404) return false;
-        throw error;
-      }
+    hasImage: (collectionId: string, imageId: string): Promise<boolean> => exists(imageKey(collectionId, imageId)),
+
+    ownsCollection: (collectionId: string): Promise<boolean> => exists(ownerKey(collectionId)),
+
+    async claimCollection(collectionId: string, runId: string): Promise<void> {
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: ownerKey(collectionId), Body: JSON.stringify({ runId }) }));
     },
   };
 }

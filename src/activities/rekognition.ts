@@ -61,6 +61,7 @@ function permanentReason(error: unknown): ReasonCode | undefined {
 }
 
 export interface PrepareTargetInput {
+  runId: string;
   targetCollectionId: string;
   sourceCollectionId: string | undefined;
   /** Migrate even when the target's face model is not newer than the source's. */
@@ -114,6 +115,25 @@ export function createRekognitionActivities({
       if (error instanceof ResourceAlreadyExistsException) return false;
       throw error;
     }
+  }
+
+  /**
+   * Reconcile deletes every face of the target the ledger does not know, so a run may only write
+   * into a collection this tool created, or one that was empty when a run first took it.
+   */
+  async function claimTarget(runId: string, CollectionId: string, created: boolean): Promise<void> {
+    if (!created && (await ledger.ownsCollection(CollectionId))) return;
+    if (!created) {
+      const { Faces = [] } = await rekognition.send(new ListFacesCommand({ CollectionId, MaxResults: 1 }));
+      if (Faces.length > 0) {
+        throw ApplicationFailure.create({
+          type: ReasonCode.TargetNotOwned,
+          message: `the target collection ${CollectionId} holds faces this tool did not index, which the run's reconcile phase would delete; migrate into a new collection`,
+          nonRetryable: true,
+        });
+      }
+    }
+    await ledger.claimCollection(CollectionId, runId);
   }
 
   async function indexFaces(input: ReindexImageInput): Promise<IndexingRecord> {
@@ -221,6 +241,7 @@ export function createRekognitionActivities({
           nonRetryable: true,
         });
       }
+      await claimTarget(input.runId, targetCollectionId, created);
       return { targetFaceModelVersion, sourceFaceModelVersion, created };
     },
 

@@ -11,6 +11,8 @@ export enum ReasonCode {
   SourceCollectionNotFound = 'SOURCE_COLLECTION_NOT_FOUND',
   /** The target's face model is not newer than the source's: the run would gain nothing. */
   TargetModelNotNewer = 'TARGET_MODEL_NOT_NEWER',
+  /** The target holds faces this tool did not index: reconcile would delete them, so the run refuses it. */
+  TargetNotOwned = 'TARGET_NOT_OWNED',
   /** The record does not match the records-file schema. */
   InvalidRecord = 'INVALID_RECORD',
   /** A FaceId appears twice, within one record or across the file. */

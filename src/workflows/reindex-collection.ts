@@ -246,6 +246,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
     if (state.phase === 'preparing') {
       publishState();
       const prepared = await prepareTarget({
+        runId,
         targetCollectionId: input.targetCollectionId,
         sourceCollectionId: input.sourceCollectionId,
         force: input.force,

@@ -197,6 +197,7 @@ describe('prepareTarget', () => {
   function prepare(input: Partial<PrepareTargetInput>) {
     const activities = createRekognitionActivities({ rekognition: aws.rekognition, s3: aws.s3, config });
     return activityEnvironment().run(activities.prepareTarget, {
+      runId: `run-${randomUUID()}`,
       targetCollectionId: newCollection,
       sourceCollectionId: oldCollection,
       force: false,
@@ -237,6 +238,23 @@ describe('prepareTarget', () => {
     await expect(failure).rejects.toMatchObject({ type: ReasonCode.TargetModelNotNewer, nonRetryable: true });
     expect(await collectionExists(newCollection)).toBe(false);
     await expect(prepare({ sourceCollectionId: collectionId, force: true })).resolves.toMatchObject({ created: true });
+  });
+
+  test('refuses an existing target holding faces it did not index, which reconcile would delete', async () => {
+    await aws.rekognition.send(new IndexFacesCommand({ CollectionId: collectionId, Image: { Bytes: syntheticPng([ana]) }, QualityFilter: 'NONE' }));
+
+    await expect(prepare({ targetCollectionId: collectionId, force: true })).rejects.toMatchObject({
+      type: ReasonCode.TargetNotOwned,
+      nonRetryable: true,
+    });
+    expect(await facesInTarget()).toHaveLength(1);
+  });
+
+  test('takes an existing empty target, and keeps taking it once it holds the run\'s faces', async () => {
+    await expect(prepare({ targetCollectionId: collectionId, force: true })).resolves.toMatchObject({ created: false });
+    await reindex({ record: await photo([ana]) });
+
+    await expect(prepare({ targetCollectionId: collectionId, force: true })).resolves.toMatchObject({ created: false });
   });
 
   test('a source collection that does not exist fails for good', async () => {
