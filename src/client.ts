@@ -88,7 +88,8 @@ program
   .option('--tps <n>', 'IndexFaces calls a second across all workers (sets the task queue\'s rate)', numberIn('--tps', 0.01, 10_000, false))
   .addOption(new Option('--quality-filter <filter>', 'IndexFaces QualityFilter').choices(['NONE', 'AUTO', 'LOW', 'MEDIUM', 'HIGH']).default('AUTO'))
   .option('--max-faces <n>', 'IndexFaces MaxFaces: at most this many faces an image', numberIn('--max-faces', 1, 100, true))
-  .option('--batch-size <n>', 'records per batch (child workflow)', numberIn('--batch-size', 1, 5_000, true), 500)
+  // A batch's chunk travels as one activity result, which Temporal caps at 2 MB.
+  .option('--batch-size <n>', 'records per batch (child workflow)', numberIn('--batch-size', 1, 1_000, true), 500)
   .option('--batches-in-flight <n>', 'batches running at once', numberIn('--batches-in-flight', 1, 100, true), 4)
   .option('--images-in-flight <n>', 'images in flight within one batch', numberIn('--images-in-flight', 1, 500, true), 16)
   .addOption(new Option('--unmatched <what>', 'new faces no old face matched: delete them or keep them').choices(['delete', 'keep']).default('delete'))
@@ -187,7 +188,7 @@ program.parseAsync().catch((error: unknown) => {
     console.error(`reindex: ${error.message}`);
     process.exitCode = USAGE_ERROR;
   } else {
-    console.error(`reindex: ${error instanceof Error ? error.message : String(error)}`);
+    console.error(`reindex: ${(error instanceof Error ? error.message : String(error)).replaceAll('\n', ' ')}`);
     process.exitCode = 1;
   }
 });

@@ -1,6 +1,7 @@
 /**
- * S3: the run's ledger of what IndexFaces did. Two objects per indexed image:
- * - the indexing record, keyed by run and record index: a retried attempt finds it and reuses it
+ * S3: the ledger of what IndexFaces did, per target collection. Two objects per indexed image:
+ * - the indexing record, keyed by target and record (its image and its old faces): a retried
+ *   attempt, or a later run of the same records file after a failed one, finds it and reuses it
  *   instead of indexing the image again. It is written only if absent, so of two overlapping
  *   attempts exactly one wins and the other deletes what it indexed.
  * - the image entry, keyed by target collection and the ImageId IndexFaces gave: reconcile keeps a
@@ -8,8 +9,10 @@
  *   recorded has none and is deleted.
  * And one object per target collection this tool owns: reconcile may only ever run on those.
  */
+import { createHash } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand, NoSuchKey, NotFound, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { IndexedFace } from '../domain/outcomes';
+import type { ImageRecord } from '../domain/records';
 import { httpStatusOf } from './aws-clients';
 
 export interface IndexingRecord {
@@ -23,7 +26,10 @@ export interface ImageEntry {
 }
 
 export function createLedger(s3: S3Client, bucket: string) {
-  const indexingKey = (runId: string, recordIndex: number) => `runs/${runId}/indexed/${String(recordIndex).padStart(10, '0')}.json`;
+  const indexingKey = (collectionId: string, record: ImageRecord) => {
+    const identity = [record.Bucket, record.Key, record.ExternalImageId ?? '', ...record.Faces.map((face) => face.FaceId).sort()];
+    return `ledger/${collectionId}/indexed/${createHash('sha256').update(JSON.stringify(identity)).digest('hex')}.json`;
+  };
   const imageKey = (collectionId: string, imageId: string) => `ledger/${collectionId}/images/${imageId}.json`;
   const ownerKey = (collectionId: string) => `ledger/${collectionId}/owned.json`;
 
@@ -38,9 +44,9 @@ export function createLedger(s3: S3Client, bucket: string) {
   }
 
   return {
-    async findIndexing(runId: string, recordIndex: number): Promise<IndexingRecord | undefined> {
+    async findIndexing(collectionId: string, record: ImageRecord): Promise<IndexingRecord | undefined> {
       try {
-        const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: indexingKey(runId, recordIndex) }));
+        const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: indexingKey(collectionId, record) }));
         return JSON.parse((await object.Body?.transformToString()) ?? '') as IndexingRecord;
       } catch (error) {
         if (error instanceof NoSuchKey) return undefined;
@@ -49,10 +55,10 @@ export function createLedger(s3: S3Client, bucket: string) {
     },
 
     /** Records an indexing unless one is there already; false when another attempt got there first. */
-    async recordIndexing(runId: string, recordIndex: number, indexing: IndexingRecord): Promise<boolean> {
+    async recordIndexing(collectionId: string, record: ImageRecord, indexing: IndexingRecord): Promise<boolean> {
       try {
         await s3.send(
-          new PutObjectCommand({ Bucket: bucket, Key: indexingKey(runId, recordIndex), Body: JSON.stringify(indexing), IfNoneMatch: '*' }),
+          new PutObjectCommand({ Bucket: bucket, Key: indexingKey(collectionId, record), Body: JSON.stringify(indexing), IfNoneMatch: '*' }),
         );
         return true;
       } catch (error) {

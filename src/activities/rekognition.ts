@@ -102,8 +102,18 @@ export function createRekognitionActivities({
       return FaceModelVersion ?? '';
     } catch (error) {
       if (error instanceof ResourceNotFoundException) return undefined;
-      throw error;
+      throw deniedForGood(error, CollectionId);
     }
+  }
+
+  /** Missing permissions do not come back on a retry: the run fails at once, saying which. */
+  function deniedForGood(error: unknown, CollectionId: string): unknown {
+    if (!(error instanceof AccessDeniedException)) return error;
+    return ApplicationFailure.create({
+      type: ReasonCode.AccessDenied,
+      message: `these credentials may not use collection ${CollectionId}: ${error.message}`,
+      nonRetryable: true,
+    });
   }
 
   async function createCollection(CollectionId: string): Promise<boolean> {
@@ -113,7 +123,7 @@ export function createRekognitionActivities({
     } catch (error) {
       // A retried attempt, or a concurrent run, created it first.
       if (error instanceof ResourceAlreadyExistsException) return false;
-      throw error;
+      throw deniedForGood(error, CollectionId);
     }
   }
 
@@ -196,19 +206,18 @@ export function createRekognitionActivities({
    * attempt recorded its indexing while this one was indexing, this one's faces are surplus.
    */
   async function indexOnce(input: ReindexImageInput): Promise<{ indexing: IndexingRecord; reused: boolean }> {
-    // A first attempt has no predecessor to look for; should one exist all the same (a reset
-    // workflow), the conditional write below finds it.
-    const earlier = activityInfo().attempt > 1 ? await ledger.findIndexing(input.runId, input.recordIndex) : undefined;
+    const target = input.targetCollectionId;
+    const earlier = await ledger.findIndexing(target, input.record);
     if (earlier) return { indexing: earlier, reused: true };
     const indexing = await indexFaces(input);
-    if (await ledger.recordIndexing(input.runId, input.recordIndex, indexing)) return { indexing, reused: false };
-    await deleteFaces(
-      input.targetCollectionId,
-      indexing.faces.map((face) => face.FaceId),
-    );
-    const winner = await ledger.findIndexing(input.runId, input.recordIndex);
-    if (!winner) throw new Error(`the indexing of record ${input.recordIndex} was recorded by another attempt but cannot be read`);
-    return { indexing: winner, reused: true };
+    if (await ledger.recordIndexing(target, input.record, indexing)) return { indexing, reused: false };
+    const winner = await ledger.findIndexing(target, input.record);
+    if (!winner) throw new Error(`the indexing of s3://${input.record.Bucket}/${input.record.Key} was recorded but cannot be read`);
+    // The record may be this attempt's own: the SDK retried a write whose answer was lost.
+    const recorded = new Set(winner.faces.map((face) => face.FaceId));
+    const surplus = indexing.faces.map((face) => face.FaceId).filter((faceId) => !recorded.has(faceId));
+    await deleteFaces(target, surplus);
+    return { indexing: winner, reused: surplus.length > 0 };
   }
 
   return {

@@ -150,7 +150,11 @@ export function createUserActivities({
         const byUser = new Map<string, UserRow[]>();
         for (const row of (page.Items ?? []) as UserRow[]) byUser.set(row.UserId, [...(byUser.get(row.UserId) ?? []), row]);
         const refused: ReviewItem[] = [];
+        // A page may take longer than the heartbeat timeout; its users are redone safely (tokens),
+        // so the heartbeat keeps saying where the page began and what was done before it.
+        const atPageStart = { ...totals, refusedByReason: { ...totals.refusedByReason }, startKey };
         for (const [userId, rows] of byUser) {
+          heartbeat(atPageStart);
           if (!ensured.has(userId) && (await ensureUser(input, userId))) totals.usersCreated += 1;
           ensured.add(userId);
           const outcome = await associate(input, userId, rows);

@@ -4,7 +4,7 @@
  * out of reach) are UsageErrors: one line on stderr and exit code 2.
  */
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
-import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, Connection, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { ClientConnectConfig } from '@temporalio/envconfig';
 import { temporal } from '@temporalio/proto';
 import { type AwsClients, httpStatusOf } from '../activities/aws-clients';
@@ -108,7 +108,8 @@ export async function startRun(client: Client, aws: AwsClients, start: StartOpti
     imagesInFlightPerBatch: start.imagesInFlight,
     batchesPerExecution: 500,
   };
-  await client.workflow.start<typeof reindexCollection>('reindexCollection', {
+  await client.workflow
+    .start<typeof reindexCollection>('reindexCollection', {
     taskQueue: TASK_QUEUES.control,
     workflowId,
     args: [input],
@@ -124,7 +125,11 @@ export async function startRun(client: Client, aws: AwsClients, start: StartOpti
       { key: SEARCH_ATTRIBUTES.failed, value: 0 },
       { key: SEARCH_ATTRIBUTES.paused, value: false },
     ],
-  });
+    })
+    .catch((error: unknown) => {
+      if (error instanceof WorkflowExecutionAlreadyStartedError) throw new UsageError(`a run with the id ${workflowId} exists already`);
+      throw error;
+    });
   return { workflowId, url: runUrl(client, workflowId) };
 }
 

@@ -181,6 +181,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
   });
 
   const startBatch = async (batch: number, split: NonNullable<CarriedState['split']>, target: NonNullable<CarriedState['target']>) => {
+    const startedPaused = state.paused;
     const handle = await startChild(reindexBatch, {
       workflowId: `${runId}/batch-${batch}`,
       taskQueue: TASK_QUEUES.control,
@@ -194,11 +195,16 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
           sourceCollectionId: input.sourceCollectionId,
           options: input.options,
           imagesInFlight: input.imagesInFlightPerBatch,
-          paused: state.paused,
+          paused: startedPaused,
         },
       ],
     });
-    running.set(batch, { handle, result: handle.result() });
+    const result = handle.result();
+    // Raced later; until then a failed batch must not count as an unhandled rejection.
+    result.catch(() => undefined);
+    running.set(batch, { handle, result });
+    // A pause or resume that came while the child was starting did not reach it.
+    if (state.paused !== startedPaused) await handle.signal(state.paused ? pauseSignal : resumeSignal);
   };
 
   const drainSome = async () => {
@@ -210,6 +216,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
   const runBatches = async (split: NonNullable<CarriedState['split']>, target: NonNullable<CarriedState['target']>) => {
     let next = state.batchesDone;
     let startedHere = 0;
+    let childrenCancelled = false;
     const executionFull = () => startedHere >= input.batchesPerExecution || workflowInfo().continueAsNewSuggested;
     for (;;) {
       while (!stopping && !state.paused && running.size < input.batchesInFlight && next < split.chunks && !executionFull()) {
@@ -224,15 +231,16 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
         await condition(() => !state.paused || stopping);
         continue;
       }
+      if (stopping && !childrenCancelled) {
+        // Cancelled: every running batch stops starting images and reports what it did.
+        childrenCancelled = true;
+        await Promise.all([...running.values()].map(({ handle }) => getExternalWorkflowHandle(handle.workflowId).cancel().catch(() => undefined)));
+      }
       const finished = await Promise.race([
         ...[...running.values()].map(({ result }) => result),
-        ...(stopping ? [] : [stopRequested.then(() => undefined)]),
+        ...(childrenCancelled ? [] : [stopRequested.then(() => undefined)]),
       ]);
-      if (finished === undefined) {
-        // Cancelled: every running batch stops starting images and reports what it did.
-        await Promise.all([...running.values()].map(({ handle }) => getExternalWorkflowHandle(handle.workflowId).cancel().catch(() => undefined)));
-        continue;
-      }
+      if (finished === undefined) continue;
       running.delete(finished.batch);
       addTotals(state.totals, finished);
       state.batchesDone += 1;
@@ -270,7 +278,8 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       if (state.split && state.target && (await runBatches(state.split, state.target)) === 'more') {
         // Signal handlers may still be telling children; they must finish before this execution ends.
         await condition(() => running.size === 0 && allHandlersFinished());
-        return continueAsNew<typeof reindexCollection>({ ...input, carried: state });
+        // A cancellation that came after the last batch finished ends the run here instead.
+        if (!stopping) return continueAsNew<typeof reindexCollection>({ ...input, carried: state });
       }
       enter('draining');
     }

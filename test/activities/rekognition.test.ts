@@ -113,6 +113,19 @@ test('a retried attempt reuses the first indexing: same face, nothing indexed tw
   expect(await facesInTarget()).toHaveLength(1);
 });
 
+test('a later run of the same records file reuses the indexing instead of indexing again', async () => {
+  const record = await photo([ana]);
+  const first = await reindex({ runId: `run-${randomUUID()}`, record });
+  const callsBefore = await indexFacesCalls();
+
+  const rerun = await reindex({ runId: `run-${randomUUID()}`, record });
+
+  expect(await indexFacesCalls()).toBe(callsBefore);
+  expect(rerun.reusedEarlierIndexing).toBe(true);
+  expect(rerun.results.map((row) => row.FaceId)).toEqual(first.results.map((row) => row.FaceId));
+  expect(await facesInTarget()).toHaveLength(1);
+});
+
 test('a face nobody had is deleted from the target by default, and kept when asked', async () => {
   const deleted = await reindex({ record: await photo([ana, bo], [ana]) });
   expect(deleted.unmatchedNewFaces).toHaveLength(1);
@@ -145,9 +158,8 @@ test('throttling stays an ordinary, retryable error', async () => {
   const unretried = new RekognitionClient({ region: config.aws.region, maxAttempts: 1 });
   await admin({ quotas: { IndexFaces: { tps: 0.001, burst: 1 } } });
   try {
-    const record = await photo([ana]);
-    await reindex({ record, recordIndex: 1 }, unretried);
-    const failure = reindex({ record, recordIndex: 2 }, unretried);
+    await reindex({ record: await photo([ana]) }, unretried);
+    const failure = reindex({ record: await photo([bo]) }, unretried);
 
     await expect(failure).rejects.toMatchObject({ name: 'ProvisionedThroughputExceededException' });
     await expect(failure).rejects.not.toBeInstanceOf(ApplicationFailure);
