@@ -110,17 +110,11 @@ export interface RunProgress {
 }
 
 /** What a finished run reports: the last line of `reindex start --wait --json`. */
-export interface RunSummary {
+export interface RunSummary extends Omit<BatchTotals, 'reusedIndexings'> {
   workflowId: string;
   status: 'completed' | 'cancelled';
-  images: number;
-  faces: number;
-  matched: number;
-  unmatchedOld: number;
-  unmatchedNewDeleted: number;
-  unmatchedNewKept: number;
-  notProcessed: number;
   dlq: number;
+  /** Every DLQ message by reason: refused records, faces not migrated, faces no user could take. */
   dlqByReason: Partial<Record<ReasonCode, number>>;
   invalidRecords: number;
   resultsWritten: number;

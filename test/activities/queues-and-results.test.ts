@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { CreateTableCommand, DeleteTableCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
+import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { CreateQueueCommand, DeleteQueueCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/activities/aws-clients';
@@ -10,6 +10,7 @@ import type { ResultRow, ReviewItem } from '../../src/domain/outcomes';
 import { ReasonCode } from '../../src/domain/reasons';
 import { useLocalStack } from '../helpers/local-stack';
 import { activityEnvironment } from '../helpers/activity-environment';
+import { createResultsTable } from '../helpers/runs';
 
 let aws: AwsClients;
 let resultsQueueUrl: string;
@@ -34,16 +35,7 @@ beforeEach(async () => {
     (await aws.sqs.send(new CreateQueueCommand({ QueueName: `${name}-${suffix}`, Attributes: { VisibilityTimeout: '1' } }))).QueueUrl ?? '';
   resultsQueueUrl = await queue('results');
   reviewDlqUrl = await queue('review');
-  resultsTable = `results-${suffix}`;
-  await aws.dynamodb.send(
-    new CreateTableCommand({
-      TableName: resultsTable,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [{ AttributeName: 'OldFaceId', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'OldFaceId', KeyType: 'HASH' }],
-    }),
-  );
-  await waitUntilTableExists({ client: aws.dynamodb, maxWaitTime: 30 }, { TableName: resultsTable });
+  resultsTable = await createResultsTable(aws, `results-${suffix}`);
   const config = { resultsQueueUrl, reviewDlqUrl, resultsTable };
   queues = createQueueActivities({ sqs: aws.sqs, config });
   results = createResultsActivities({ sqs: aws.sqs, dynamodb: aws.dynamodb, config });

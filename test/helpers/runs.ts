@@ -30,6 +30,20 @@ export interface RunResources {
   ownCollection(collectionId: string): string;
 }
 
+/** A results table like the stack's, keyed by OldFaceId. */
+export async function createResultsTable(aws: AwsClients, TableName: string): Promise<string> {
+  await aws.dynamodb.send(
+    new CreateTableCommand({
+      TableName,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'OldFaceId', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'OldFaceId', KeyType: 'HASH' }],
+    }),
+  );
+  await waitUntilTableExists({ client: aws.dynamodb, maxWaitTime: 30 }, { TableName });
+  return TableName;
+}
+
 /** A results queue, review DLQ and results table of the suite's own, beside the stack's bucket. */
 export async function createRunResources(): Promise<RunResources> {
   useLocalStack();
@@ -37,16 +51,7 @@ export async function createRunResources(): Promise<RunResources> {
   const aws = createAwsClients(base);
   const suffix = randomUUID().slice(0, 8);
   const queue = async (name: string) => (await aws.sqs.send(new CreateQueueCommand({ QueueName: `${name}-${suffix}` }))).QueueUrl ?? '';
-  const resultsTable = `results-${suffix}`;
-  await aws.dynamodb.send(
-    new CreateTableCommand({
-      TableName: resultsTable,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [{ AttributeName: 'OldFaceId', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'OldFaceId', KeyType: 'HASH' }],
-    }),
-  );
-  await waitUntilTableExists({ client: aws.dynamodb, maxWaitTime: 30 }, { TableName: resultsTable });
+  const resultsTable = await createResultsTable(aws, `results-${suffix}`);
   const config: Config = { ...base, resultsQueueUrl: await queue('results'), reviewDlqUrl: await queue('review'), resultsTable };
   const collections: string[] = [];
   return {
