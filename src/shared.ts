@@ -6,7 +6,7 @@
 import type { QualityFilter } from '@aws-sdk/client-rekognition';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { ReasonCode } from './domain/reasons';
+import type { ReasonCounts } from './domain/reasons';
 
 export const TASK_QUEUES = {
   /** Workflows and the control activities (S3, SQS, DynamoDB). */
@@ -21,6 +21,16 @@ export const SEARCH_ATTRIBUTES = {
   failed: defineSearchAttributeKey('ReindexFailed', SearchAttributeType.INT),
   paused: defineSearchAttributeKey('ReindexPaused', SearchAttributeType.BOOL),
 } as const;
+
+/** Where a run keeps chunk n of its records file in the bucket; without n, the folder of all chunks. */
+export function chunkKey(runId: string, n?: number): string {
+  return `runs/${runId}/chunks/${n === undefined ? '' : `${String(n).padStart(8, '0')}.json`}`;
+}
+
+/** Where a run's report is in the bucket, as JSON or CSV. */
+export function reportKey(workflowId: string, format: 'json' | 'csv'): string {
+  return `runs/${workflowId}/report/summary.${format}`;
+}
 
 /** How each image is migrated; chosen per run. */
 export interface ReindexOptions {
@@ -64,7 +74,7 @@ export interface BatchTotals {
   reusedIndexings: number;
   /** Images a stopped run never got to: neither indexed nor in the DLQ. */
   notProcessed: number;
-  dlqByReason: Partial<Record<ReasonCode, number>>;
+  dlqByReason: ReasonCounts;
 }
 
 export interface CarriedState {
@@ -79,7 +89,7 @@ export interface CarriedState {
         chunks: number;
         validRecords: number;
         invalidRecords: number;
-        refusedByReason: Partial<Record<ReasonCode, number>>;
+        refusedByReason: ReasonCounts;
         faces: number;
         truncated: boolean;
       }
@@ -102,7 +112,7 @@ export interface RunProgress {
   totals: BatchTotals;
   dlq: number;
   /** Every DLQ message so far by reason: refused records and faces not migrated. */
-  dlqByReason: Partial<Record<ReasonCode, number>>;
+  dlqByReason: ReasonCounts;
   resultsWritten: number;
   imagesPerSecond: number;
   etaSeconds: number | undefined;
@@ -115,7 +125,7 @@ export interface RunSummary extends Omit<BatchTotals, 'reusedIndexings'> {
   status: 'completed' | 'cancelled';
   dlq: number;
   /** Every DLQ message by reason: refused records, faces not migrated, faces no user could take. */
-  dlqByReason: Partial<Record<ReasonCode, number>>;
+  dlqByReason: ReasonCounts;
   invalidRecords: number;
   resultsWritten: number;
   usersCreated: number;

@@ -12,9 +12,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Readable } from 'node:stream';
 import type { Config } from '../domain/config';
 import type { ReviewItem } from '../domain/outcomes';
-import { ReasonCode } from '../domain/reasons';
+import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
 import { checkRecord, type ImageRecord } from '../domain/records';
-import type { RunSummary } from '../shared';
+import { chunkKey, reportKey, type RunSummary } from '../shared';
 import { httpStatusOf } from './aws-clients';
 import { createQueueActivities } from './queues';
 import { readRecords } from './records-reader';
@@ -38,20 +38,18 @@ export interface SplitProgress {
   validRecords: number;
   invalidRecords: number;
   /** The refused records by the reason they were refused for. */
-  refusedByReason: Partial<Record<ReasonCode, number>>;
+  refusedByReason: ReasonCounts;
   faces: number;
 }
 
 export interface SplitSummary extends SplitProgress {
-  /** Chunk n is at `${chunkPrefix}${chunkName(n)}`. */
+  /** Chunk n is at `chunkKey(runId, n)`; all of them under this prefix. */
   chunkPrefix: string;
   /** The file could not be read to its end; the records before the break were split. */
   truncated: boolean;
 }
 
 const SKIP_HEARTBEAT_EVERY = 1000;
-
-export const chunkName = (n: number) => `${String(n).padStart(8, '0')}.json`;
 
 /** A copy: the worker may serialise a queued heartbeat later, after the loop moved on. */
 function snapshot(progress: SplitProgress): SplitProgress {
@@ -103,7 +101,6 @@ export function createManifestActivities({
 
     /** The summary as JSON, and as a two-column CSV (one row per figure, one per DLQ reason) for a spreadsheet. */
     writeReport: async (summary: Omit<RunSummary, 'report'>): Promise<NonNullable<RunSummary['report']>> => {
-      const prefix = `runs/${summary.workflowId}/report/`;
       const { dlqByReason, ...figures } = summary;
       const rows = [
         ['figure', 'value'],
@@ -111,14 +108,14 @@ export function createManifestActivities({
         ...Object.entries(dlqByReason).map(([reason, count]) => [`dlq.${reason}`, String(count)]),
       ];
       const [json, csv] = await Promise.all([
-        putObject(`${prefix}summary.json`, JSON.stringify(summary, null, 2), 'application/json'),
-        putObject(`${prefix}summary.csv`, stringify(rows), 'text/csv'),
+        putObject(reportKey(summary.workflowId, 'json'), JSON.stringify(summary, null, 2), 'application/json'),
+        putObject(reportKey(summary.workflowId, 'csv'), stringify(rows), 'text/csv'),
       ]);
       return { json, csv };
     },
 
     splitManifest: async (input: SplitManifestInput): Promise<SplitSummary> => {
-      const chunkPrefix = `runs/${input.runId}/chunks/`;
+      const chunkPrefix = chunkKey(input.runId);
       const resumed = activityInfo().heartbeatDetails as SplitProgress | undefined;
       const progress = resumed ?? emptyProgress();
       let chunk: ChunkEntry[] = [];
@@ -130,7 +127,7 @@ export function createManifestActivities({
           await s3.send(
             new PutObjectCommand({
               Bucket: config.bucket,
-              Key: `${chunkPrefix}${chunkName(progress.chunks)}`,
+              Key: chunkKey(input.runId, progress.chunks),
               Body: JSON.stringify(chunk),
               ContentType: 'application/json',
             }),
@@ -157,7 +154,7 @@ export function createManifestActivities({
           record,
         });
         progress.invalidRecords += 1;
-        progress.refusedByReason[reason] = (progress.refusedByReason[reason] ?? 0) + 1;
+        addReasonCounts(progress.refusedByReason, reason);
       };
 
       for await (const entry of readRecords(await openManifest(input.manifest))) {

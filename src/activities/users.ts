@@ -18,7 +18,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import { activityInfo, heartbeat } from '@temporalio/activity';
 import type { Config } from '../domain/config';
 import type { ResultRow, ReviewItem } from '../domain/outcomes';
-import { ReasonCode } from '../domain/reasons';
+import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
 import { createQueueActivities } from './queues';
 
 export interface MigrateUsersInput {
@@ -30,7 +30,7 @@ export interface UsersMigrated {
   usersCreated: number;
   facesAssociated: number;
   /** Faces Rekognition would not associate, by reason; each went to the review DLQ. */
-  refusedByReason: Partial<Record<ReasonCode, number>>;
+  refusedByReason: ReasonCounts;
 }
 
 /** AssociateFaces takes at most 100 faces a call, and a user holds at most 100 faces. */
@@ -162,7 +162,7 @@ export function createUserActivities({
           refused.push(...outcome.refused);
         }
         await sendToReview(refused);
-        for (const item of refused) totals.refusedByReason[item.reason] = (totals.refusedByReason[item.reason] ?? 0) + 1;
+        for (const item of refused) addReasonCounts(totals.refusedByReason, item.reason);
         startKey = page.LastEvaluatedKey;
         heartbeat({ ...totals, refusedByReason: { ...totals.refusedByReason }, startKey });
       } while (startKey);

@@ -12,6 +12,7 @@ import type { Config } from '../domain/config';
 import {
   pauseSignal,
   progressQuery,
+  reportKey,
   type ReindexCollectionInput,
   type ReindexOptions,
   resumeSignal,
@@ -136,7 +137,7 @@ export async function startRun(client: Client, aws: AwsClients, start: StartOpti
 /** The summary a cancelled run wrote to S3 before it ended: its result, had it finished. */
 async function cancelledSummary(aws: AwsClients, config: Config, workflowId: string): Promise<RunSummary | undefined> {
   try {
-    const { Body } = await aws.s3.send(new GetObjectCommand({ Bucket: config.bucket, Key: `runs/${workflowId}/report/summary.json` }));
+    const { Body } = await aws.s3.send(new GetObjectCommand({ Bucket: config.bucket, Key: reportKey(workflowId, 'json') }));
     return { ...(JSON.parse((await Body?.transformToString()) ?? '') as RunSummary), status: 'cancelled' };
   } catch {
     return undefined;

@@ -32,3 +32,12 @@ export enum ReasonCode {
   /** AssociateFaces would not put the face in its user (FACE_NOT_FOUND, LOW_MATCH_CONFIDENCE, ...). */
   UserAssociationRefused = 'USER_ASSOCIATION_REFUSED',
 }
+
+/** How many DLQ messages each reason sent. */
+export type ReasonCounts = Partial<Record<ReasonCode, number>>;
+
+/** Adds `from` into `into`: one reason counted once, or a whole tally merged. */
+export function addReasonCounts(into: ReasonCounts, from: ReasonCounts | ReasonCode): void {
+  const counts: ReasonCounts = typeof from === 'string' ? { [from]: 1 } : from;
+  for (const [reason, count] of Object.entries(counts) as [ReasonCode, number][]) into[reason] = (into[reason] ?? 0) + count;
+}

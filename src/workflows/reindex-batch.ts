@@ -18,7 +18,7 @@ import {
 import type { ControlActivities, IndexFacesActivities } from '../activities';
 import type { ChunkEntry } from '../activities/manifest';
 import type { ResultRow, ReviewItem } from '../domain/outcomes';
-import { ReasonCode } from '../domain/reasons';
+import { addReasonCounts, ReasonCode } from '../domain/reasons';
 import { type BatchSummary, type BatchTotals, pauseSignal, type ReindexBatchInput, resumeSignal, TASK_QUEUES } from '../shared';
 
 const { loadChunk, publishResults, sendToReview } = proxyActivities<ControlActivities>({
@@ -63,7 +63,7 @@ export function emptyTotals(): BatchTotals {
 }
 
 function countReview(totals: BatchTotals, items: ReviewItem[]): void {
-  for (const item of items) totals.dlqByReason[item.reason] = (totals.dlqByReason[item.reason] ?? 0) + 1;
+  for (const item of items) addReasonCounts(totals.dlqByReason, item.reason);
 }
 
 /** The image-level reason of a permanent reindexImage failure, or undefined when the failure is not one. */

@@ -25,9 +25,10 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ControlActivities } from '../activities';
-import type { ReasonCode } from '../domain/reasons';
+import { addReasonCounts, type ReasonCounts } from '../domain/reasons';
 import {
   type BatchSummary,
+  chunkKey,
   type BatchTotals,
   type CarriedState,
   pauseSignal,
@@ -86,9 +87,7 @@ function addTotals(totals: BatchTotals, batch: BatchTotals): void {
   ] as const) {
     totals[key] += batch[key];
   }
-  for (const [reason, count] of Object.entries(batch.dlqByReason)) {
-    totals.dlqByReason[reason as ReasonCode] = (totals.dlqByReason[reason as ReasonCode] ?? 0) + count;
-  }
+  addReasonCounts(totals.dlqByReason, batch.dlqByReason);
 }
 
 /** Migrates every face of a records file into the target collection. */
@@ -102,11 +101,9 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
     resolveStop = resolve;
   });
 
-  const dlqByReason = (): Partial<Record<ReasonCode, number>> => {
+  const dlqByReason = (): ReasonCounts => {
     const merged = { ...state.totals.dlqByReason };
-    for (const [reason, count] of Object.entries(state.split?.refusedByReason ?? {})) {
-      merged[reason as ReasonCode] = (merged[reason as ReasonCode] ?? 0) + count;
-    }
+    addReasonCounts(merged, state.split?.refusedByReason ?? {});
     return merged;
   };
   const dlqCount = () => Object.values(dlqByReason()).reduce((sum, count) => sum + count, 0);
@@ -190,7 +187,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
         {
           runId,
           batch,
-          chunkKey: `${split.chunkPrefix}${String(batch).padStart(8, '0')}.json`,
+          chunkKey: chunkKey(runId, batch),
           targetCollectionId: target.collectionId,
           sourceCollectionId: input.sourceCollectionId,
           options: input.options,

@@ -16,6 +16,7 @@ import { createWorkers } from '../../src/worker';
 import { runCli } from '../helpers/cli';
 import {
   createRunResources,
+  eventually,
   facesIn,
   rekognitionAdmin,
   resultRows,
@@ -133,9 +134,7 @@ test('status, pause, resume and cancel from the command line', async () => {
   expect((await progress()).progress).toMatchObject({ paused: false });
   expect((await cli('cancel', id)).stdout.trim()).toBe(`cancellation requested for ${id}`);
 
-  for (let waited = 0; (await progress()).status === 'RUNNING' && waited < 60_000; waited += 500) {
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
+  await eventually(async () => (await progress()).status !== 'RUNNING', 60_000);
   expect((await progress()).status).toBe('CANCELLED');
   const text = await cli('status', id);
   expect(text.stdout.split('\n')[0]).toMatch(new RegExp(`^${id}: cancelled`));

@@ -227,3 +227,12 @@ export async function registerSearchAttributes(env: TestWorkflowEnvironment): Pr
     searchAttributes: Object.fromEntries(Object.values(SEARCH_ATTRIBUTES).map((key) => [key.name, INDEXED_VALUE_TYPES[key.type]])),
   });
 }
+
+/** Waits in real time until `check` holds; activities run in real time even when a test server skips time. */
+export async function eventually(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -11,11 +11,12 @@ import { CancelledFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
-import { pauseSignal, progressQuery, type ReindexCollectionInput, resumeSignal, type RunSummary, TASK_QUEUES } from '../../src/shared';
+import { pauseSignal, progressQuery, type ReindexCollectionInput, reportKey, resumeSignal, type RunSummary, TASK_QUEUES } from '../../src/shared';
 import { createWorkers } from '../../src/worker';
 import type { reindexCollection } from '../../src/workflows';
 import {
   createRunResources,
+  eventually,
   facesIn,
   indexFacesCalls,
   registerSearchAttributes,
@@ -79,15 +80,6 @@ function start(input: ReindexCollectionInput) {
 const target = () => resources.ownCollection(`target-${randomUUID()}`);
 const face = (person: string): DeclaredFace => ({ person, box: [0.2, 0.2, 0.4, 0.4] });
 const photos = (count: number) => Array.from({ length: count }, (_, i) => ({ faces: [face(`person-${i % 5}`)] }));
-
-/** Waits in real time until `check` holds; activities run in real time even when the clock skips. */
-async function eventually(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 /** Every old face has a row; the target holds exactly the faces the rows name. */
 async function expectConsistent(runId: string, collectionId: string, summary: Pick<RunSummary, 'matched'>): Promise<void> {
@@ -199,7 +191,7 @@ test('a cancelled run stops starting images, and leaves results, DLQ and target 
 
   expect((await handle.describe()).status.name).toBe('CANCELLED');
   const { Body } = await resources.aws.s3.send(
-    new GetObjectCommand({ Bucket: resources.config.bucket, Key: `runs/${handle.workflowId}/report/summary.json` }),
+    new GetObjectCommand({ Bucket: resources.config.bucket, Key: reportKey(handle.workflowId, 'json') }),
   );
   const summary = JSON.parse((await Body?.transformToString()) ?? '') as RunSummary;
   expect(summary.status).toBe('cancelled');
