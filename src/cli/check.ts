@@ -7,8 +7,10 @@ import { ListCollectionsCommand } from '@aws-sdk/client-rekognition';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { Connection } from '@temporalio/client';
-import type { ClientConnectConfig } from '@temporalio/envconfig';
+import { type ClientConnectConfig, loadClientConnectConfig } from '@temporalio/envconfig';
+import type { Command } from 'commander';
 import { type AwsClients, httpStatusOf } from '../activities/aws-clients';
+import { withAws } from './common';
 import type { Config } from '../domain/config';
 import { SEARCH_ATTRIBUTES } from '../shared';
 
@@ -85,4 +87,22 @@ export async function checkDeployment(config: Config, aws: AwsClients, temporal:
       return config.resultsTable;
     }),
   ]);
+}
+
+export function registerCheckCommand(program: Command): void {
+  program
+    .command('check')
+    .description('check that Temporal, Rekognition and every configured bucket, queue and table answer')
+    .option('--json', 'print the results as JSON')
+    .action(async (options: { json?: boolean }) => {
+      await withAws(async ({ config, aws }) => {
+        const results = await checkDeployment(config, aws, loadClientConnectConfig());
+        if (options.json) {
+          console.log(JSON.stringify(results, null, 2));
+        } else {
+          for (const { resource, ok, detail } of results) console.log(`${ok ? 'ok  ' : 'FAIL'} ${resource}: ${detail}`);
+        }
+        process.exitCode = results.every((result) => result.ok) ? 0 : 1;
+      });
+    });
 }

@@ -3,9 +3,9 @@
  * the operator's terminal. Input errors (a bad flag, a records file that is not there, Temporal
  * out of reach) are UsageErrors: one line on stderr and exit code 2.
  */
+import { type Command, Option } from 'commander';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
-import { Client, Connection, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
-import type { ClientConnectConfig } from '@temporalio/envconfig';
+import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { type AwsClients, httpStatusOf } from '../activities/aws-clients';
 import type { Config } from '../domain/config';
@@ -22,11 +22,7 @@ import {
   TASK_QUEUES,
 } from '../shared';
 import type { reindexCollection } from '../workflows';
-
-/** A mistake in what the operator asked for: one line on stderr, exit code 2. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+import { numberIn, parseS3Uri, UsageError, withClients } from './common';
 
 export interface StartOptions {
   manifest: { Bucket: string; Key: string };
@@ -39,23 +35,6 @@ export interface StartOptions {
   imagesInFlight: number;
   force: boolean;
   id: string | undefined;
-}
-
-/** Parses `s3://bucket/key`. */
-export function parseS3Uri(uri: string): { Bucket: string; Key: string } {
-  const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri);
-  if (!match?.[1] || !match[2]) throw new UsageError(`"${uri}" is not an S3 URI of the form s3://bucket/key`);
-  return { Bucket: match[1], Key: match[2] };
-}
-
-export async function connectTemporal({ connectionOptions, namespace = 'default' }: ClientConnectConfig): Promise<Client> {
-  const address = connectionOptions.address ?? '127.0.0.1:7233';
-  try {
-    const connection = await Connection.connect({ ...connectionOptions, connectTimeout: '5s' });
-    return new Client({ connection, namespace });
-  } catch (error) {
-    throw new UsageError(`cannot reach Temporal at ${address}: ${error instanceof Error ? error.message : String(error)}`);
-  }
 }
 
 /** Where a person looks at the run: the local stack's Web UI, or whatever TEMPORAL_UI_URL names. */
@@ -206,4 +185,127 @@ export function describeTotals(figures: Pick<RunSummary, 'images' | 'faces' | 'm
     `new faces nobody had: ${figures.unmatchedNewDeleted} deleted, ${figures.unmatchedNewKept} kept`,
     `in the review DLQ ${figures.dlq}${reasons ? ` (${reasons})` : ''}`,
   ];
+}
+
+interface StartFlags {
+  manifest: string;
+  target: string;
+  source?: string;
+  iou: number;
+  tps?: number;
+  qualityFilter: 'NONE' | 'AUTO' | 'LOW' | 'MEDIUM' | 'HIGH';
+  maxFaces?: number;
+  batchSize: number;
+  batchesInFlight: number;
+  imagesInFlight: number;
+  unmatched: 'delete' | 'keep';
+  force?: boolean;
+  id?: string;
+  wait?: boolean;
+  json?: boolean;
+}
+
+/** start, status, pause, resume, cancel: a run's life from the operator's terminal. */
+export function registerRunCommands(program: Command): void {
+  program
+    .command('start')
+    .description('start migrating the faces of a records file into the target collection')
+    .requiredOption('--manifest <s3-uri>', 'the records file: s3://bucket/key, a JSON array or JSON Lines')
+    .requiredOption('--target <collection>', 'the collection to index into; created on the newest face model if missing')
+    .option('--source <collection>', 'the old collection: its face model must be older than the target\'s')
+    .option('--iou <threshold>', 'old and new boxes must overlap at least this much to match', numberIn('--iou', 0.01, 1, false), 0.5)
+    .option('--tps <n>', 'IndexFaces calls a second across all workers (sets the task queue\'s rate)', numberIn('--tps', 0.01, 10_000, false))
+    .addOption(new Option('--quality-filter <filter>', 'IndexFaces QualityFilter').choices(['NONE', 'AUTO', 'LOW', 'MEDIUM', 'HIGH']).default('AUTO'))
+    .option('--max-faces <n>', 'IndexFaces MaxFaces: at most this many faces an image', numberIn('--max-faces', 1, 100, true))
+    // A batch's chunk travels as one activity result, which Temporal caps at 2 MB.
+    .option('--batch-size <n>', 'records per batch (child workflow)', numberIn('--batch-size', 1, 1_000, true), 500)
+    .option('--batches-in-flight <n>', 'batches running at once', numberIn('--batches-in-flight', 1, 100, true), 4)
+    .option('--images-in-flight <n>', 'images in flight within one batch', numberIn('--images-in-flight', 1, 500, true), 16)
+    .addOption(new Option('--unmatched <what>', 'new faces no old face matched: delete them or keep them').choices(['delete', 'keep']).default('delete'))
+    .option('--force', 'migrate even when the target\'s face model is not newer than the source\'s')
+    .option('--id <workflow-id>', 'the run\'s workflow id (default: reindex-<target>-<time>)')
+    .option('--wait', 'wait for the run to end and print its summary')
+    .option('--json', 'print JSON: the last line of stdout is one object')
+    .action(async (flags: StartFlags) => {
+      const manifest = parseS3Uri(flags.manifest);
+      await withClients(async ({ config, aws, client }) => {
+        const started = await startRun(client, aws, {
+          manifest,
+          target: flags.target,
+          source: flags.source,
+          options: { iouThreshold: flags.iou, qualityFilter: flags.qualityFilter, maxFaces: flags.maxFaces, unmatched: flags.unmatched },
+          tps: flags.tps,
+          batchSize: flags.batchSize,
+          batchesInFlight: flags.batchesInFlight,
+          imagesInFlight: flags.imagesInFlight,
+          force: flags.force ?? false,
+          id: flags.id,
+        });
+        if (!flags.wait) {
+          if (flags.json) console.log(JSON.stringify(started));
+          else console.log(`started ${started.workflowId}${started.url ? `\nfollow it at ${started.url}` : ''}`);
+          return;
+        }
+        if (!flags.json) console.log(`started ${started.workflowId}${started.url ? `; follow it at ${started.url}` : ''}; waiting for it to end`);
+        const end = await waitForRun(client, aws, config, started.workflowId);
+        if (end.status === 'failed') {
+          if (flags.json) console.log(JSON.stringify({ workflowId: started.workflowId, status: 'failed', error: end.message }));
+          else console.error(`reindex: run ${started.workflowId} failed: ${end.message}`);
+          process.exitCode = 1;
+          return;
+        }
+        const summary = end.summary ?? { workflowId: started.workflowId, status: end.status };
+        if (flags.json) {
+          console.log(JSON.stringify(summary));
+        } else {
+          console.log(`run ${started.workflowId} ${end.status}`);
+          if (end.summary) {
+            for (const line of describeTotals(end.summary)) console.log(`  ${line}`);
+            console.log(`  users created ${end.summary.usersCreated}, faces associated ${end.summary.facesAssociated}, orphans deleted ${end.summary.orphansDeleted}`);
+            console.log(`  took ${(end.summary.durationMs / 1000).toFixed(1)} s; report ${end.summary.report?.json ?? 'not written'}`);
+          }
+        }
+        process.exitCode = end.status === 'completed' ? 0 : 1;
+      });
+    });
+
+  program
+    .command('status')
+    .description('show where a run is: phase, totals, rate and ETA while it runs')
+    .argument('<workflow-id>')
+    .option('--json', 'print the status as JSON')
+    .action(async (workflowId: string, flags: { json?: boolean }) => {
+      await withClients(async ({ client }) => {
+        const status = await runStatus(client, workflowId);
+        if (flags.json) {
+          console.log(JSON.stringify(status));
+          return;
+        }
+        console.log(`${workflowId}: ${status.status.toLowerCase()}${status.url ? ` (${status.url})` : ''}`);
+        const progress = status.progress;
+        if (!progress) return;
+        console.log(`  phase ${progress.phase}${progress.paused ? ', paused' : ''}${progress.stopping ? ', stopping' : ''}`);
+        console.log(`  batches ${progress.batches.done} of ${progress.batches.total} done, ${progress.batches.running} running`);
+        for (const line of describeTotals({ ...progress.totals, dlq: progress.dlq, dlqByReason: progress.dlqByReason })) console.log(`  ${line}`);
+        const eta = progress.etaSeconds === undefined ? 'unknown' : `${Math.round(progress.etaSeconds)} s`;
+        console.log(`  ${progress.imagesPerSecond.toFixed(1)} images/s, ETA ${eta}`);
+      });
+    });
+
+  for (const [action, description] of [
+    ['pause', 'stop starting IndexFaces calls; calls in flight finish'],
+    ['resume', 'go on where a paused run stopped'],
+    ['cancel', 'stop a run for good: work in flight finishes, results are drained, the target reconciled'],
+  ] as const) {
+  program
+      .command(action)
+      .description(description)
+      .argument('<workflow-id>')
+      .action(async (workflowId: string) => {
+        await withClients(async ({ client }) => {
+          await signalRun(client, workflowId, action);
+          console.log(`${action === 'cancel' ? 'cancellation requested for' : `${action}d`} ${workflowId}`);
+        });
+      });
+  }
 }

@@ -1,0 +1,98 @@
+/**
+ * What every `reindex` command shares: the usage error that ends in exit code 2, the clients a
+ * command opens and closes, number flags with bounds, and the progress bar on stderr.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { type ClientConnectConfig, loadClientConnectConfig } from '@temporalio/envconfig';
+import { SingleBar } from 'cli-progress';
+import { InvalidArgumentError } from 'commander';
+import { type AwsClients, createAwsClients, destroyAwsClients } from '../activities/aws-clients';
+import { type Config, loadConfig } from '../domain/config';
+
+/** A mistake in what the operator asked for: one line on stderr, exit code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** Parses `s3://bucket/key`. */
+export function parseS3Uri(uri: string): { Bucket: string; Key: string } {
+  const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri);
+  if (!match?.[1] || !match[2]) throw new UsageError(`"${uri}" is not an S3 URI of the form s3://bucket/key`);
+  return { Bucket: match[1], Key: match[2] };
+}
+
+export async function connectTemporal({ connectionOptions, namespace = 'default' }: ClientConnectConfig): Promise<Client> {
+  const address = connectionOptions.address ?? '127.0.0.1:7233';
+  try {
+    const connection = await Connection.connect({ ...connectionOptions, connectTimeout: '5s' });
+    return new Client({ connection, namespace });
+  } catch (error) {
+    throw new UsageError(`cannot reach Temporal at ${address}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/** Runs a command with the configuration and the AWS clients, and closes them after. */
+export async function withAws<T>(work: (clients: { config: Config; aws: AwsClients }) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const aws = createAwsClients(config);
+  try {
+    return await work({ config, aws });
+  } finally {
+    destroyAwsClients(aws);
+  }
+}
+
+/** Runs a command with the configuration, the AWS clients and a Temporal client, and closes them after. */
+export async function withClients<T>(work: (clients: { config: Config; aws: AwsClients; client: Client }) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const client = await connectTemporal(loadClientConnectConfig());
+  const aws = createAwsClients(config);
+  try {
+    return await work({ config, aws, client });
+  } finally {
+    destroyAwsClients(aws);
+    await client.connection.close();
+  }
+}
+
+/** A commander parser for a number flag within bounds. */
+export function numberIn(name: string, min: number, max: number, integer: boolean) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!Number.isFinite(parsed) || parsed < min || parsed > max || (integer && !Number.isInteger(parsed))) {
+      throw new InvalidArgumentError(`${name} must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}`);
+    }
+    return parsed;
+  };
+}
+
+export interface Progress {
+  /** Counts `by` more done; `total` when it became known (a listing learns it as it goes). */
+  advance(by?: number, fields?: Record<string, string | number>): void;
+  setTotal(total: number): void;
+  stop(): void;
+}
+
+/**
+ * A progress bar on stderr, so stdout stays the command's result (and `--json` stays parseable).
+ * It draws only on a terminal: in a pipe, a script or a test it stays silent.
+ */
+export function progressBar(label: string, total = 0, format = `${label} [{bar}] {value}/{total} {percentage}% | {rate}/s | ETA {eta_formatted}`): Progress {
+  const bar = new SingleBar({ format, stream: process.stderr, hideCursor: true, etaBuffer: 50, noTTYOutput: false });
+  const started = Date.now();
+  let done = 0;
+  bar.start(total, 0, { rate: '0.0' });
+  return {
+    advance(by = 1, fields = {}) {
+      done += by;
+      const seconds = (Date.now() - started) / 1000;
+      bar.update(done, { rate: seconds > 0 ? (done / seconds).toFixed(1) : '0.0', ...fields });
+    },
+    setTotal(newTotal) {
+      bar.setTotal(newTotal);
+    },
+    stop() {
+      bar.stop();
+    },
+  };
+}
