@@ -8,12 +8,21 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { ReasonCounts } from './domain/reasons';
 
-export const TASK_QUEUES = {
-  /** Workflows and the control activities (S3, SQS, DynamoDB). */
-  control: 'reindex',
-  /** IndexFaces only; the Temporal server enforces the account's rate limit on this queue. */
-  indexFaces: 'reindex-index-faces',
-} as const;
+/**
+ * A deployment's two task queues, named from one (REINDEX_TASK_QUEUE), so several deployments, or
+ * test suites, share a namespace without taking each other's work. A workflow finds them from
+ * the queue it runs on.
+ */
+export function taskQueues(control: string) {
+  return {
+    /** Workflows and the control activities (S3, SQS, DynamoDB). */
+    control,
+    /** IndexFaces only; the Temporal server enforces the account's rate limit on this queue. */
+    indexFaces: `${control}-index-faces`,
+  };
+}
+
+export const DEFAULT_TASK_QUEUE = 'reindex';
 
 export const SEARCH_ATTRIBUTES = {
   phase: defineSearchAttributeKey('ReindexPhase', SearchAttributeType.KEYWORD),
@@ -25,6 +34,11 @@ export const SEARCH_ATTRIBUTES = {
 /** Where a run keeps chunk n of its records file in the bucket; without n, the folder of all chunks. */
 export function chunkKey(runId: string, n?: number): string {
   return `runs/${runId}/chunks/${n === undefined ? '' : `${String(n).padStart(8, '0')}.json`}`;
+}
+
+/** The records file `dlq redrive` writes for the run it starts. */
+export function redriveRecordsKey(runId: string): string {
+  return `runs/${runId}/redrive/records.jsonl`;
 }
 
 /** Where a run's report is in the bucket, as JSON or CSV. */
@@ -40,6 +54,12 @@ export interface ReindexOptions {
   maxFaces: number | undefined;
   /** What to do with new faces no old face claimed. */
   unmatched: 'delete' | 'keep';
+  /**
+   * Set, an image is indexed afresh for this scope instead of reusing an indexing an earlier run
+   * recorded for the same record. A redrive sets its run id: the earlier run deleted the faces it
+   * did not match, so its indexing cannot answer a fixed box or a lower threshold.
+   */
+  indexingScope?: string;
 }
 
 export interface ReindexCollectionInput {

@@ -10,7 +10,7 @@ import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worke
 import { createActivities } from './activities';
 import { createAwsClients, destroyAwsClients } from './activities/aws-clients';
 import { type Config, ConfigError, loadConfig } from './domain/config';
-import { TASK_QUEUES } from './shared';
+import { DEFAULT_TASK_QUEUE, taskQueues } from './shared';
 
 export interface WorkerSetup {
   connection: NativeConnection;
@@ -18,24 +18,27 @@ export interface WorkerSetup {
   activities: ReturnType<typeof createActivities>;
   /** IndexFaces calls a second across every worker of the queue. */
   indexFacesTps: number;
+  /** The workflows' task queue (default `reindex`); IndexFaces gets `<it>-index-faces`. */
+  taskQueue?: string;
   /** A prebuilt bundle (tests build it once per suite); otherwise the workflows are bundled here. */
   workflowBundle?: WorkflowBundle;
 }
 
 export async function createWorkers(setup: WorkerSetup): Promise<[control: Worker, indexFaces: Worker]> {
+  const queues = taskQueues(setup.taskQueue ?? DEFAULT_TASK_QUEUE);
   const workflows = setup.workflowBundle ? { workflowBundle: setup.workflowBundle } : { workflowsPath: require.resolve('./workflows') };
   return Promise.all([
     Worker.create({
       connection: setup.connection,
       namespace: setup.namespace,
-      taskQueue: TASK_QUEUES.control,
+      taskQueue: queues.control,
       ...workflows,
       activities: setup.activities.control,
     }),
     Worker.create({
       connection: setup.connection,
       namespace: setup.namespace,
-      taskQueue: TASK_QUEUES.indexFaces,
+      taskQueue: queues.indexFaces,
       activities: setup.activities.indexFaces,
       maxTaskQueueActivitiesPerSecond: setup.indexFacesTps,
     }),
@@ -55,9 +58,16 @@ async function main(): Promise<void> {
   const connection = await NativeConnection.connect(connectionOptions);
   const aws = createAwsClients(config);
   try {
-    const workers = await createWorkers({ connection, namespace, activities: createActivities(aws, config), indexFacesTps: config.indexFacesTps });
+    const workers = await createWorkers({
+      connection,
+      namespace,
+      activities: createActivities(aws, config),
+      indexFacesTps: config.indexFacesTps,
+      taskQueue: config.taskQueue,
+    });
+    const queues = taskQueues(config.taskQueue);
     console.log(
-      `worker: polling ${TASK_QUEUES.control} and ${TASK_QUEUES.indexFaces} (IndexFaces at most ${config.indexFacesTps}/s) on ${connectionOptions.address ?? 'the default address'}, namespace ${namespace}`,
+      `worker: polling ${queues.control} and ${queues.indexFaces} (IndexFaces at most ${config.indexFacesTps}/s) on ${connectionOptions.address ?? 'the default address'}, namespace ${namespace}`,
     );
     // Each worker stops on SIGINT or SIGTERM after its tasks in flight finish.
     await Promise.all(workers.map((worker) => worker.run()));

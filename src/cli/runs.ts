@@ -19,10 +19,17 @@ import {
   type RunProgress,
   type RunSummary,
   SEARCH_ATTRIBUTES,
-  TASK_QUEUES,
+  taskQueues,
 } from '../shared';
 import type { reindexCollection } from '../workflows';
 import { numberIn, parseS3Uri, UsageError, withClients } from './common';
+
+/** The id names a run that exists (or existed) already. */
+export class RunExistsError extends UsageError {
+  constructor(readonly workflowId: string) {
+    super(`a run with the id ${workflowId} exists already`);
+  }
+}
 
 export interface StartOptions {
   manifest: { Bucket: string; Key: string };
@@ -35,6 +42,8 @@ export interface StartOptions {
   imagesInFlight: number;
   force: boolean;
   id: string | undefined;
+  /** The deployment's workflow task queue (REINDEX_TASK_QUEUE). */
+  taskQueue: string;
 }
 
 /** Where a person looks at the run: the local stack's Web UI, or whatever TEMPORAL_UI_URL names. */
@@ -59,11 +68,11 @@ async function assertReadable(aws: AwsClients, { Bucket, Key }: { Bucket: string
  * The IndexFaces rate is a property of the task queue, held by the Temporal server for every
  * worker: setting it here overrides the rate the workers asked for, until it is reset.
  */
-async function setIndexFacesRate(client: Client, tps: number): Promise<void> {
+async function setIndexFacesRate(client: Client, taskQueue: string, tps: number): Promise<void> {
   await client.workflowService.updateTaskQueueConfig({
     namespace: client.options.namespace,
     identity: client.options.identity,
-    taskQueue: TASK_QUEUES.indexFaces,
+    taskQueue: taskQueues(taskQueue).indexFaces,
     taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
     updateQueueRateLimit: { rateLimit: { requestsPerSecond: tps }, reason: `reindex start --tps ${tps}` },
   });
@@ -75,7 +84,7 @@ function defaultWorkflowId(target: string, now = new Date()): string {
 
 export async function startRun(client: Client, aws: AwsClients, start: StartOptions): Promise<{ workflowId: string; url: string | undefined }> {
   await assertReadable(aws, start.manifest);
-  if (start.tps !== undefined) await setIndexFacesRate(client, start.tps);
+  if (start.tps !== undefined) await setIndexFacesRate(client, start.taskQueue, start.tps);
   const workflowId = start.id ?? defaultWorkflowId(start.target);
   const input: ReindexCollectionInput = {
     manifest: start.manifest,
@@ -90,8 +99,10 @@ export async function startRun(client: Client, aws: AwsClients, start: StartOpti
   };
   await client.workflow
     .start<typeof reindexCollection>('reindexCollection', {
-    taskQueue: TASK_QUEUES.control,
+    taskQueue: start.taskQueue,
     workflowId,
+    // A run id names one run for good: a finished run's id started again would mix two runs' results.
+    workflowIdReusePolicy: 'REJECT_DUPLICATE',
     args: [input],
     staticSummary: `s3://${start.manifest.Bucket}/${start.manifest.Key} → ${start.target}`,
     staticDetails: [
@@ -107,19 +118,20 @@ export async function startRun(client: Client, aws: AwsClients, start: StartOpti
     ],
     })
     .catch((error: unknown) => {
-      if (error instanceof WorkflowExecutionAlreadyStartedError) throw new UsageError(`a run with the id ${workflowId} exists already`);
+      if (error instanceof WorkflowExecutionAlreadyStartedError) throw new RunExistsError(workflowId);
       throw error;
     });
   return { workflowId, url: runUrl(client, workflowId) };
 }
 
-/** The summary a cancelled run wrote to S3 before it ended: its result, had it finished. */
-async function cancelledSummary(aws: AwsClients, config: Config, workflowId: string): Promise<RunSummary | undefined> {
+/** The summary a run wrote to S3 at its end (a cancelled run too); undefined when there is none. */
+export async function readRunSummary(aws: AwsClients, config: Config, workflowId: string): Promise<RunSummary | undefined> {
   try {
     const { Body } = await aws.s3.send(new GetObjectCommand({ Bucket: config.bucket, Key: reportKey(workflowId, 'json') }));
-    return { ...(JSON.parse((await Body?.transformToString()) ?? '') as RunSummary), status: 'cancelled' };
-  } catch {
-    return undefined;
+    return JSON.parse((await Body?.transformToString()) ?? '') as RunSummary;
+  } catch (error) {
+    if (httpStatusOf(error) === 404) return undefined;
+    throw error;
   }
 }
 
@@ -133,7 +145,10 @@ export async function waitForRun(client: Client, aws: AwsClients, config: Config
   } catch (error) {
     if (error instanceof WorkflowFailedError) {
       const description = await client.workflow.getHandle(workflowId).describe();
-      if (description.status.name === 'CANCELLED') return { status: 'cancelled', summary: await cancelledSummary(aws, config, workflowId) };
+      if (description.status.name === 'CANCELLED') {
+        const summary = await readRunSummary(aws, config, workflowId);
+        return { status: 'cancelled', summary: summary && { ...summary, status: 'cancelled' } };
+      }
       // WorkflowFailedError → the workflow's failure (an ActivityFailure, say) → its cause, which says why.
       const failure = error.cause;
       const cause = failure?.cause instanceof Error ? failure.cause : failure;
@@ -187,9 +202,8 @@ export function describeTotals(figures: Pick<RunSummary, 'images' | 'faces' | 'm
   ];
 }
 
-interface StartFlags {
-  manifest: string;
-  target: string;
+/** How a run indexes and matches: the flags `start`, `dlq redrive` and `watch` share. */
+export interface RunSettingsFlags {
   source?: string;
   iou: number;
   tps?: number;
@@ -200,6 +214,77 @@ interface StartFlags {
   imagesInFlight: number;
   unmatched: 'delete' | 'keep';
   force?: boolean;
+}
+
+export function addRunSettings(command: Command): Command {
+  return (
+    command
+      .option('--source <collection>', 'the old collection: its face model must be older than the target\'s')
+      .option('--iou <threshold>', 'old and new boxes must overlap at least this much to match', numberIn('--iou', 0.01, 1, false), 0.5)
+      .option('--tps <n>', 'IndexFaces calls a second across all workers (sets the task queue\'s rate)', numberIn('--tps', 0.01, 10_000, false))
+      .addOption(new Option('--quality-filter <filter>', 'IndexFaces QualityFilter').choices(['NONE', 'AUTO', 'LOW', 'MEDIUM', 'HIGH']).default('AUTO'))
+      .option('--max-faces <n>', 'IndexFaces MaxFaces: at most this many faces an image', numberIn('--max-faces', 1, 100, true))
+      // A batch's chunk travels as one activity result, which Temporal caps at 2 MB.
+      .option('--batch-size <n>', 'records per batch (child workflow)', numberIn('--batch-size', 1, 1_000, true), 500)
+      .option('--batches-in-flight <n>', 'batches running at once', numberIn('--batches-in-flight', 1, 100, true), 4)
+      .option('--images-in-flight <n>', 'images in flight within one batch', numberIn('--images-in-flight', 1, 500, true), 16)
+      .addOption(new Option('--unmatched <what>', 'new faces no old face matched: delete them or keep them').choices(['delete', 'keep']).default('delete'))
+      .option('--force', 'migrate even when the target\'s face model is not newer than the source\'s')
+  );
+}
+
+export function startOptions(
+  flags: RunSettingsFlags,
+  run: { manifest: { Bucket: string; Key: string }; target: string; id: string | undefined; taskQueue: string },
+): StartOptions {
+  return {
+    ...run,
+    source: flags.source,
+    options: { iouThreshold: flags.iou, qualityFilter: flags.qualityFilter, maxFaces: flags.maxFaces, unmatched: flags.unmatched },
+    tps: flags.tps,
+    batchSize: flags.batchSize,
+    batchesInFlight: flags.batchesInFlight,
+    imagesInFlight: flags.imagesInFlight,
+    force: flags.force ?? false,
+  };
+}
+
+/** Prints that a run started and, with `wait`, waits for its end and prints its summary; sets the exit code. */
+export async function followStartedRun(
+  { config, aws, client }: { config: Config; aws: AwsClients; client: Client },
+  started: { workflowId: string; url: string | undefined },
+  { wait, json }: { wait?: boolean; json?: boolean },
+): Promise<void> {
+  if (!wait) {
+    if (json) console.log(JSON.stringify(started));
+    else console.log(`started ${started.workflowId}${started.url ? `\nfollow it at ${started.url}` : ''}`);
+    return;
+  }
+  if (!json) console.log(`started ${started.workflowId}${started.url ? `; follow it at ${started.url}` : ''}; waiting for it to end`);
+  const end = await waitForRun(client, aws, config, started.workflowId);
+  if (end.status === 'failed') {
+    if (json) console.log(JSON.stringify({ workflowId: started.workflowId, status: 'failed', error: end.message }));
+    else console.error(`reindex: run ${started.workflowId} failed: ${end.message}`);
+    process.exitCode = 1;
+    return;
+  }
+  const summary = end.summary ?? { workflowId: started.workflowId, status: end.status };
+  if (json) {
+    console.log(JSON.stringify(summary));
+  } else {
+    console.log(`run ${started.workflowId} ${end.status}`);
+    if (end.summary) {
+      for (const line of describeTotals(end.summary)) console.log(`  ${line}`);
+      console.log(`  users created ${end.summary.usersCreated}, faces associated ${end.summary.facesAssociated}, orphans deleted ${end.summary.orphansDeleted}`);
+      console.log(`  took ${(end.summary.durationMs / 1000).toFixed(1)} s; report ${end.summary.report?.json ?? 'not written'}`);
+    }
+  }
+  process.exitCode = end.status === 'completed' ? 0 : 1;
+}
+
+interface StartFlags extends RunSettingsFlags {
+  manifest: string;
+  target: string;
   id?: string;
   wait?: boolean;
   json?: boolean;
@@ -207,65 +292,21 @@ interface StartFlags {
 
 /** start, status, pause, resume, cancel: a run's life from the operator's terminal. */
 export function registerRunCommands(program: Command): void {
-  program
-    .command('start')
-    .description('start migrating the faces of a records file into the target collection')
-    .requiredOption('--manifest <s3-uri>', 'the records file: s3://bucket/key, a JSON array or JSON Lines')
-    .requiredOption('--target <collection>', 'the collection to index into; created on the newest face model if missing')
-    .option('--source <collection>', 'the old collection: its face model must be older than the target\'s')
-    .option('--iou <threshold>', 'old and new boxes must overlap at least this much to match', numberIn('--iou', 0.01, 1, false), 0.5)
-    .option('--tps <n>', 'IndexFaces calls a second across all workers (sets the task queue\'s rate)', numberIn('--tps', 0.01, 10_000, false))
-    .addOption(new Option('--quality-filter <filter>', 'IndexFaces QualityFilter').choices(['NONE', 'AUTO', 'LOW', 'MEDIUM', 'HIGH']).default('AUTO'))
-    .option('--max-faces <n>', 'IndexFaces MaxFaces: at most this many faces an image', numberIn('--max-faces', 1, 100, true))
-    // A batch's chunk travels as one activity result, which Temporal caps at 2 MB.
-    .option('--batch-size <n>', 'records per batch (child workflow)', numberIn('--batch-size', 1, 1_000, true), 500)
-    .option('--batches-in-flight <n>', 'batches running at once', numberIn('--batches-in-flight', 1, 100, true), 4)
-    .option('--images-in-flight <n>', 'images in flight within one batch', numberIn('--images-in-flight', 1, 500, true), 16)
-    .addOption(new Option('--unmatched <what>', 'new faces no old face matched: delete them or keep them').choices(['delete', 'keep']).default('delete'))
-    .option('--force', 'migrate even when the target\'s face model is not newer than the source\'s')
+  addRunSettings(
+    program
+      .command('start')
+      .description('start migrating the faces of a records file into the target collection')
+      .requiredOption('--manifest <s3-uri>', 'the records file: s3://bucket/key, a JSON array or JSON Lines')
+      .requiredOption('--target <collection>', 'the collection to index into; created on the newest face model if missing'),
+  )
     .option('--id <workflow-id>', 'the run\'s workflow id (default: reindex-<target>-<time>)')
     .option('--wait', 'wait for the run to end and print its summary')
     .option('--json', 'print JSON: the last line of stdout is one object')
     .action(async (flags: StartFlags) => {
       const manifest = parseS3Uri(flags.manifest);
-      await withClients(async ({ config, aws, client }) => {
-        const started = await startRun(client, aws, {
-          manifest,
-          target: flags.target,
-          source: flags.source,
-          options: { iouThreshold: flags.iou, qualityFilter: flags.qualityFilter, maxFaces: flags.maxFaces, unmatched: flags.unmatched },
-          tps: flags.tps,
-          batchSize: flags.batchSize,
-          batchesInFlight: flags.batchesInFlight,
-          imagesInFlight: flags.imagesInFlight,
-          force: flags.force ?? false,
-          id: flags.id,
-        });
-        if (!flags.wait) {
-          if (flags.json) console.log(JSON.stringify(started));
-          else console.log(`started ${started.workflowId}${started.url ? `\nfollow it at ${started.url}` : ''}`);
-          return;
-        }
-        if (!flags.json) console.log(`started ${started.workflowId}${started.url ? `; follow it at ${started.url}` : ''}; waiting for it to end`);
-        const end = await waitForRun(client, aws, config, started.workflowId);
-        if (end.status === 'failed') {
-          if (flags.json) console.log(JSON.stringify({ workflowId: started.workflowId, status: 'failed', error: end.message }));
-          else console.error(`reindex: run ${started.workflowId} failed: ${end.message}`);
-          process.exitCode = 1;
-          return;
-        }
-        const summary = end.summary ?? { workflowId: started.workflowId, status: end.status };
-        if (flags.json) {
-          console.log(JSON.stringify(summary));
-        } else {
-          console.log(`run ${started.workflowId} ${end.status}`);
-          if (end.summary) {
-            for (const line of describeTotals(end.summary)) console.log(`  ${line}`);
-            console.log(`  users created ${end.summary.usersCreated}, faces associated ${end.summary.facesAssociated}, orphans deleted ${end.summary.orphansDeleted}`);
-            console.log(`  took ${(end.summary.durationMs / 1000).toFixed(1)} s; report ${end.summary.report?.json ?? 'not written'}`);
-          }
-        }
-        process.exitCode = end.status === 'completed' ? 0 : 1;
+      await withClients(async (clients) => {
+        const started = await startRun(clients.client, clients.aws, startOptions(flags, { manifest, target: flags.target, id: flags.id, taskQueue: clients.config.taskQueue }));
+        await followStartedRun(clients, started, flags);
       });
     });
 

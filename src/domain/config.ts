@@ -4,6 +4,7 @@
  * Temporal's connection is not here: it comes from @temporalio/envconfig.
  */
 import { z } from 'zod';
+import { DEFAULT_TASK_QUEUE } from '../shared';
 
 /** The IndexFaces quota of a new AWS account in most regions. */
 export const DEFAULT_INDEX_FACES_TPS = 50;
@@ -20,6 +21,10 @@ const environmentSchema = z.object({
   REINDEX_REVIEW_DLQ_URL: queueUrl,
   REINDEX_INTAKE_QUEUE_URL: queueUrl.optional(),
   REINDEX_RESULTS_TABLE: name,
+  REINDEX_TASK_QUEUE: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/, 'must be letters, digits and . _ - (at most 200)')
+    .default(DEFAULT_TASK_QUEUE),
   REINDEX_TPS: z.coerce.number({ error: 'must be a number' }).positive('must be more than 0').default(DEFAULT_INDEX_FACES_TPS),
 });
 
@@ -36,6 +41,8 @@ export interface Config {
   resultsTable: string;
   /** IndexFaces calls a second, across every worker: the account's quota, or less. */
   indexFacesTps: number;
+  /** The workflows' task queue; IndexFaces runs on `<it>-index-faces`. */
+  taskQueue: string;
 }
 
 export class ConfigError extends Error {
@@ -71,5 +78,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     intakeQueueUrl: settings.REINDEX_INTAKE_QUEUE_URL,
     resultsTable: settings.REINDEX_RESULTS_TABLE,
     indexFacesTps: settings.REINDEX_TPS,
+    taskQueue: settings.REINDEX_TASK_QUEUE,
   };
 }

@@ -14,12 +14,13 @@ import {
   condition,
   proxyActivities,
   setHandler,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { ControlActivities, IndexFacesActivities } from '../activities';
 import type { ChunkEntry } from '../activities/manifest';
 import type { ResultRow, ReviewItem } from '../domain/outcomes';
 import { addReasonCounts, ReasonCode } from '../domain/reasons';
-import { type BatchSummary, type BatchTotals, pauseSignal, type ReindexBatchInput, resumeSignal, TASK_QUEUES } from '../shared';
+import { type BatchSummary, type BatchTotals, pauseSignal, type ReindexBatchInput, resumeSignal, taskQueues } from '../shared';
 
 const { loadChunk, publishResults, sendToReview } = proxyActivities<ControlActivities>({
   startToCloseTimeout: '2 minutes',
@@ -30,11 +31,12 @@ const { loadChunk, publishResults, sendToReview } = proxyActivities<ControlActiv
  * Throttling and 5xx are retried without limit, backing off to one try every two minutes: a run
  * waits out a quota rather than losing images. Permanent errors are non-retryable and end up here.
  */
-const { reindexImage } = proxyActivities<IndexFacesActivities>({
-  taskQueue: TASK_QUEUES.indexFaces,
-  startToCloseTimeout: '2 minutes',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '2 minutes' },
-});
+const reindexImageOn = (taskQueue: string) =>
+  proxyActivities<IndexFacesActivities>({
+    taskQueue: taskQueues(taskQueue).indexFaces,
+    startToCloseTimeout: '2 minutes',
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '2 minutes' },
+  }).reindexImage;
 
 /** Outcomes are published once this many rows or review items are waiting. */
 const PUBLISH_EVERY = 100;
@@ -74,6 +76,7 @@ function imageFailureReason(error: unknown): ReasonCode | undefined {
 
 /** Indexes every record of one chunk of the records file into the target collection. */
 export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSummary> {
+  const reindexImage = reindexImageOn(workflowInfo().taskQueue);
   let paused = input.paused;
   let stopping = false;
   setHandler(pauseSignal, () => {

@@ -39,7 +39,6 @@ import {
   type RunProgress,
   type RunSummary,
   SEARCH_ATTRIBUTES,
-  TASK_QUEUES,
 } from '../shared';
 import { emptyTotals, reindexBatch } from './reindex-batch';
 
@@ -181,7 +180,6 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
     const startedPaused = state.paused;
     const handle = await startChild(reindexBatch, {
       workflowId: `${runId}/batch-${batch}`,
-      taskQueue: TASK_QUEUES.control,
       staticSummary: `batch ${batch + 1} of ${split.chunks}`,
       args: [
         {

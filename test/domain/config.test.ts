@@ -27,7 +27,13 @@ test('a complete environment on AWS gives a typed config with virtual-hosted S3'
     intakeQueueUrl: undefined,
     resultsTable: 'reindex-results',
     indexFacesTps: 50,
+    taskQueue: 'reindex',
   });
+});
+
+test('the task queue comes from REINDEX_TASK_QUEUE and must be a name Temporal takes', () => {
+  expect(loadConfig({ ...complete, REINDEX_TASK_QUEUE: 'reindex-eu' }).taskQueue).toBe('reindex-eu');
+  expect(problemsOf({ ...complete, REINDEX_TASK_QUEUE: 'two words' })).toEqual(['REINDEX_TASK_QUEUE must be letters, digits and . _ - (at most 200)']);
 });
 
 test('the IndexFaces rate comes from REINDEX_TPS and must be a positive number', () => {

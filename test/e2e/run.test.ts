@@ -8,12 +8,10 @@ import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { temporal } from '@temporalio/proto';
-import { NativeConnection } from '@temporalio/worker';
-import { createActivities } from '../../src/activities';
 import { ReasonCode } from '../../src/domain/reasons';
-import { type RunProgress, type RunSummary, TASK_QUEUES } from '../../src/shared';
-import { createWorkers } from '../../src/worker';
+import { type RunProgress, type RunSummary, taskQueues } from '../../src/shared';
 import { runCli } from '../helpers/cli';
+import { type RunningWorker, startWorker } from '../helpers/worker';
 import {
   createRunResources,
   eventually,
@@ -27,31 +25,17 @@ import {
 } from '../helpers/runs';
 
 let resources: RunResources;
-let connection: NativeConnection;
-let stopWorkers: () => Promise<void>;
+let worker: RunningWorker;
 let cliEnv: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
   resources = await createRunResources();
-  const { connectionOptions } = loadClientConnectConfig();
-  connection = await NativeConnection.connect(connectionOptions);
-  const workers = await createWorkers({
-    connection,
-    namespace: 'default',
-    activities: createActivities(resources.aws, resources.config),
-    indexFacesTps: 1000,
-  });
-  const running = workers.map((worker) => worker.run());
-  stopWorkers = async () => {
-    for (const worker of workers) worker.shutdown();
-    await Promise.all(running);
-  };
-  cliEnv = { ...process.env, REINDEX_RESULTS_TABLE: resources.config.resultsTable, REINDEX_RESULTS_QUEUE_URL: resources.config.resultsQueueUrl, REINDEX_REVIEW_DLQ_URL: resources.config.reviewDlqUrl };
+  worker = await startWorker(resources);
+  cliEnv = worker.cliEnv;
 }, 120_000);
 
 afterAll(async () => {
-  await stopWorkers?.();
-  await connection?.close();
+  await worker?.stop();
   await resources?.release();
 });
 
@@ -165,7 +149,7 @@ test('an unreachable Temporal is one line on stderr and exit code 2', async () =
 
 describe('--tps', () => {
   let client: Client;
-  const queue = { namespace: 'default', taskQueue: TASK_QUEUES.indexFaces, taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY };
+  const queue = () => ({ namespace: 'default', taskQueue: taskQueues(worker.taskQueue).indexFaces, taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY });
 
   beforeAll(async () => {
     client = new Client({ connection: await Connection.connect(loadClientConnectConfig().connectionOptions) });
@@ -173,7 +157,7 @@ describe('--tps', () => {
 
   afterAll(async () => {
     // Back to the rate the workers ask for, so later runs on this server are not held to the test's.
-    await client.workflowService.updateTaskQueueConfig({ ...queue, identity: 'test', updateQueueRateLimit: {} });
+    await client.workflowService.updateTaskQueueConfig({ ...queue(), identity: 'test', updateQueueRateLimit: {} });
     await client.connection.close();
   });
 
@@ -185,9 +169,9 @@ describe('--tps', () => {
 
     expect(outcome.code).toBe(0);
     const { config } = await client.workflowService.describeTaskQueue({
-      namespace: queue.namespace,
-      taskQueue: { name: queue.taskQueue },
-      taskQueueType: queue.taskQueueType,
+      namespace: queue().namespace,
+      taskQueue: { name: queue().taskQueue },
+      taskQueueType: queue().taskQueueType,
       reportConfig: true,
     });
     expect(config?.queueRateLimit?.rateLimit?.requestsPerSecond).toBe(37);

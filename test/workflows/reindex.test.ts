@@ -11,7 +11,7 @@ import { CancelledFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
-import { pauseSignal, progressQuery, type ReindexCollectionInput, reportKey, resumeSignal, type RunSummary, TASK_QUEUES } from '../../src/shared';
+import { pauseSignal, progressQuery, type ReindexCollectionInput, reportKey, resumeSignal, type RunSummary, DEFAULT_TASK_QUEUE } from '../../src/shared';
 import { createWorkers } from '../../src/worker';
 import type { reindexCollection } from '../../src/workflows';
 import {
@@ -71,7 +71,7 @@ async function withWorkers<T>(work: () => Promise<T>, rekognition?: RekognitionC
 
 function start(input: ReindexCollectionInput) {
   return env.client.workflow.start<typeof reindexCollection>('reindexCollection', {
-    taskQueue: TASK_QUEUES.control,
+    taskQueue: DEFAULT_TASK_QUEUE,
     workflowId: `reindex-${randomUUID()}`,
     args: [input],
   });

@@ -1,0 +1,48 @@
+/**
+ * A worker on the stack's dev server for end-to-end tests, wired to a suite's own queues and table,
+ * and the environment with which the suite's `reindex` processes find them. Each suite gets a task
+ * queue of its own, so suites running at once never take each other's runs.
+ */
+import { randomUUID } from 'node:crypto';
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { NativeConnection } from '@temporalio/worker';
+import { createActivities } from '../../src/activities';
+import { createWorkers } from '../../src/worker';
+import type { RunResources } from './runs';
+
+export interface RunningWorker {
+  /** The environment of a `reindex` process that works on the suite's resources. */
+  cliEnv: NodeJS.ProcessEnv;
+  /** The suite's own task queue, so suites never run each other's workflows. */
+  taskQueue: string;
+  stop(): Promise<void>;
+}
+
+export async function startWorker(resources: RunResources): Promise<RunningWorker> {
+  const { connectionOptions } = loadClientConnectConfig();
+  const taskQueue = `reindex-test-${randomUUID().slice(0, 8)}`;
+  const connection = await NativeConnection.connect(connectionOptions);
+  const workers = await createWorkers({
+    connection,
+    namespace: 'default',
+    activities: createActivities(resources.aws, resources.config),
+    indexFacesTps: 1000,
+    taskQueue,
+  });
+  const running = workers.map((worker) => worker.run());
+  return {
+    cliEnv: {
+      ...process.env,
+      REINDEX_RESULTS_TABLE: resources.config.resultsTable,
+      REINDEX_RESULTS_QUEUE_URL: resources.config.resultsQueueUrl,
+      REINDEX_REVIEW_DLQ_URL: resources.config.reviewDlqUrl,
+      REINDEX_TASK_QUEUE: taskQueue,
+    },
+    taskQueue,
+    async stop() {
+      for (const worker of workers) worker.shutdown();
+      await Promise.all(running);
+      await connection.close();
+    },
+  };
+}
