@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerCheckCommand } from './cli/check';
 import { UsageError } from './cli/common';
+import { registerDlqCommands } from './cli/dlq';
 import { registerRunCommands } from './cli/runs';
 import { ConfigError } from './domain/config';
 
@@ -17,6 +18,7 @@ const program = new Command('reindex')
 
 registerCheckCommand(program);
 registerRunCommands(program);
+registerDlqCommands(program);
 
 program.parseAsync().catch((error: unknown) => {
   if (error instanceof CommanderError) {

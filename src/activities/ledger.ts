@@ -26,8 +26,8 @@ export interface ImageEntry {
 }
 
 export function createLedger(s3: S3Client, bucket: string) {
-  const indexingKey = (collectionId: string, record: ImageRecord) => {
-    const identity = [record.Bucket, record.Key, record.ExternalImageId ?? '', ...record.Faces.map((face) => face.FaceId).sort()];
+  const indexingKey = (collectionId: string, record: ImageRecord, scope: string | undefined) => {
+    const identity = [record.Bucket, record.Key, record.ExternalImageId ?? '', ...record.Faces.map((face) => face.FaceId).sort(), ...(scope === undefined ? [] : [scope])];
     return `ledger/${collectionId}/indexed/${createHash('sha256').update(JSON.stringify(identity)).digest('hex')}.json`;
   };
   const imageKey = (collectionId: string, imageId: string) => `ledger/${collectionId}/images/${imageId}.json`;
@@ -44,9 +44,9 @@ export function createLedger(s3: S3Client, bucket: string) {
   }
 
   return {
-    async findIndexing(collectionId: string, record: ImageRecord): Promise<IndexingRecord | undefined> {
+    async findIndexing(collectionId: string, record: ImageRecord, scope: string | undefined): Promise<IndexingRecord | undefined> {
       try {
-        const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: indexingKey(collectionId, record) }));
+        const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: indexingKey(collectionId, record, scope) }));
         return JSON.parse((await object.Body?.transformToString()) ?? '') as IndexingRecord;
       } catch (error) {
         if (error instanceof NoSuchKey) return undefined;
@@ -55,10 +55,10 @@ export function createLedger(s3: S3Client, bucket: string) {
     },
 
     /** Records an indexing unless one is there already; false when another attempt got there first. */
-    async recordIndexing(collectionId: string, record: ImageRecord, indexing: IndexingRecord): Promise<boolean> {
+    async recordIndexing(collectionId: string, record: ImageRecord, scope: string | undefined, indexing: IndexingRecord): Promise<boolean> {
       try {
         await s3.send(
-          new PutObjectCommand({ Bucket: bucket, Key: indexingKey(collectionId, record), Body: JSON.stringify(indexing), IfNoneMatch: '*' }),
+          new PutObjectCommand({ Bucket: bucket, Key: indexingKey(collectionId, record, scope), Body: JSON.stringify(indexing), IfNoneMatch: '*' }),
         );
         return true;
       } catch (error) {

@@ -207,11 +207,11 @@ export function createRekognitionActivities({
    */
   async function indexOnce(input: ReindexImageInput): Promise<{ indexing: IndexingRecord; reused: boolean }> {
     const target = input.targetCollectionId;
-    const earlier = await ledger.findIndexing(target, input.record);
+    const earlier = await ledger.findIndexing(target, input.record, input.options.indexingScope);
     if (earlier) return { indexing: earlier, reused: true };
     const indexing = await indexFaces(input);
-    if (await ledger.recordIndexing(target, input.record, indexing)) return { indexing, reused: false };
-    const winner = await ledger.findIndexing(target, input.record);
+    if (await ledger.recordIndexing(target, input.record, input.options.indexingScope, indexing)) return { indexing, reused: false };
+    const winner = await ledger.findIndexing(target, input.record, input.options.indexingScope);
     if (!winner) throw new Error(`the indexing of s3://${input.record.Bucket}/${input.record.Key} was recorded but cannot be read`);
     // The record may be this attempt's own: the SDK retried a write whose answer was lost.
     const recorded = new Set(winner.faces.map((face) => face.FaceId));

@@ -1,0 +1,221 @@
+/**
+ * `reindex dlq list|show|redrive`: the review DLQ seen by run and reason. Reading leaves the queue as
+ * it was; `redrive` starts a new run from chosen messages and deletes them only once that run exists,
+ * with its records file in S3, so a message is never lost between the queue and the run.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import type { Readable } from 'node:stream';
+import { type Command, Option } from 'commander';
+import { type AwsClients, httpStatusOf } from '../activities/aws-clients';
+import { readRecords } from '../activities/records-reader';
+import type { Config } from '../domain/config';
+import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
+import { faceIdsOfMessage, faceIdsOfRecords, planRedrive } from '../domain/redrive';
+import { redriveRecordsKey } from '../shared';
+import { numberIn, parseS3Uri, UsageError, withAws, withClients } from './common';
+import { holdReviewMessages, type ReviewFilter, type ReviewMessage } from './review-dlq';
+import { addRunSettings, followStartedRun, readRunSummary, RunExistsError, type RunSettingsFlags, startOptions, startRun } from './runs';
+
+interface FilterFlags {
+  run?: string;
+  reason?: ReasonCode[];
+}
+
+const reasonOption = () => new Option('--reason <code...>', 'only messages with these reasons').choices(Object.values(ReasonCode));
+
+function filterOf(flags: FilterFlags): ReviewFilter {
+  return { runId: flags.run, reasons: flags.reason };
+}
+
+function describeFilter(flags: FilterFlags): string {
+  return [flags.run && `of run ${flags.run}`, flags.reason && `with reason ${flags.reason.join(' or ')}`].filter(Boolean).join(' ') || 'at all';
+}
+
+function imageOf({ item }: ReviewMessage): string {
+  return item.Bucket && item.Key ? `s3://${item.Bucket}/${item.Key}` : `record ${item.recordIndex ?? '?'}`;
+}
+
+function countByReason(messages: ReviewMessage[]): ReasonCounts {
+  const counts: ReasonCounts = {};
+  for (const { item } of messages) addReasonCounts(counts, item.reason);
+  return counts;
+}
+
+/** Reads a records file (JSON Lines or a JSON array) from S3 or a local path; every entry must be a record. */
+async function readRecordsFile(aws: AwsClients, location: string): Promise<unknown[]> {
+  let body: Readable;
+  if (location.startsWith('s3://')) {
+    const { Bucket, Key } = parseS3Uri(location);
+    try {
+      body = (await aws.s3.send(new GetObjectCommand({ Bucket, Key }))).Body as Readable;
+    } catch (error) {
+      throw new UsageError(`cannot read ${location}: ${httpStatusOf(error) === 404 ? 'it does not exist' : (error as Error).message}`);
+    }
+  } else {
+    body = createReadStream(location);
+  }
+  const records: unknown[] = [];
+  try {
+    for await (const entry of readRecords(body)) {
+      if ('malformed' in entry) throw new UsageError(`${location}: entry ${entry.index + 1} is not JSON: ${entry.malformed.slice(0, 80)}`);
+      records.push(entry.value);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`cannot read ${location}: ${(error as Error).message}`);
+  }
+  return records;
+}
+
+/** The run id a redrive of these messages gets: the same messages, the same run, so a retried redrive starts nothing new. */
+function redriveRunId(flags: FilterFlags, messageIds: string[]): string {
+  const digest = createHash('sha256').update([...messageIds].sort().join('\n')).digest('hex').slice(0, 12);
+  return `${flags.run ?? 'dlq'}-redrive-${digest}`;
+}
+
+interface RedriveFlags extends FilterFlags, RunSettingsFlags {
+  messageId?: string[];
+  target?: string;
+  records?: string;
+  dryRun?: boolean;
+  out?: string;
+  id?: string;
+  wait?: boolean;
+  json?: boolean;
+}
+
+async function redrive(clients: { config: Config; aws: AwsClients; client: Parameters<typeof followStartedRun>[0]['client'] }, flags: RedriveFlags): Promise<void> {
+  const { config, aws, client } = clients;
+  const held = await holdReviewMessages(aws.sqs, config.reviewDlqUrl, filterOf(flags));
+  try {
+    const chosen = flags.messageId ? held.messages.filter((message) => flags.messageId?.includes(message.messageId)) : held.messages;
+    if (chosen.length === 0) throw new UsageError(`no message in the review DLQ ${flags.messageId ? 'has those ids' : describeFilter(flags)}`);
+    const plan = planRedrive(chosen);
+    let records = plan.records.map(({ record }) => record);
+    let covered = plan.records.flatMap(({ messageIds }) => messageIds);
+    if (flags.records) {
+      // An operator's fixed copy answers for a message only if it holds every face the message names.
+      records = await readRecordsFile(aws, flags.records);
+      const faceIds = faceIdsOfRecords(records);
+      const redrivable = new Set(covered);
+      covered = chosen
+        .filter((message) => redrivable.has(message.messageId))
+        .filter((message) => {
+          const ids = faceIdsOfMessage(message);
+          return ids.length > 0 && ids.every((id) => faceIds.has(id));
+        })
+        .map((message) => message.messageId);
+    }
+    const kept = chosen.length - covered.length;
+    const recordsText = records.map((record) => JSON.stringify(record)).join('\n') + '\n';
+
+    if (flags.dryRun) {
+      if (flags.out) await writeFile(flags.out, recordsText).catch((error: Error) => { throw new UsageError(`cannot write ${flags.out}: ${error.message}`); });
+      const result = { messages: chosen.length, redrivable: covered.length, records: records.length, notRedrivable: plan.notRedrivable, out: flags.out };
+      if (flags.json) console.log(JSON.stringify(result));
+      else {
+        console.log(`would redrive ${covered.length} of ${chosen.length} messages as ${records.length} records${flags.out ? `, written to ${flags.out}` : ''}`);
+        for (const { messageId, why } of plan.notRedrivable) console.log(`  not redrivable ${messageId}: ${why}`);
+      }
+      return;
+    }
+    if (covered.length === 0) throw new UsageError(`none of the ${chosen.length} chosen messages can be redriven${plan.notRedrivable[0] ? ` (${plan.notRedrivable[0].why})` : ''}`);
+
+    const firstRun = chosen[0]?.item.runId;
+    const target = flags.target ?? (firstRun ? (await readRunSummary(aws, config, firstRun))?.targetCollectionId : undefined);
+    if (!target) throw new UsageError('name the collection to index into with --target: the run the messages came from left no summary');
+    const workflowId = flags.id ?? redriveRunId(flags, covered);
+    const manifest = { Bucket: config.bucket, Key: redriveRecordsKey(workflowId) };
+    // Written once: if an earlier attempt of this redrive started the run, the run is reading this file.
+    await aws.s3.send(new PutObjectCommand({ ...manifest, Body: recordsText, IfNoneMatch: '*' })).catch((error: unknown) => {
+      if (httpStatusOf(error) !== 412) throw error;
+    });
+    let started: { workflowId: string; url: string | undefined };
+    try {
+      const settings = startOptions(flags, { manifest, target, id: workflowId, taskQueue: config.taskQueue });
+      started = await startRun(client, aws, { ...settings, options: { ...settings.options, indexingScope: workflowId } });
+    } catch (error) {
+      // The same messages started this run before the redrive was interrupted: the run has them.
+      if (!(error instanceof RunExistsError) || flags.id) throw error;
+      started = { workflowId, url: undefined };
+    }
+    const removed = await held.deleteAndRelease(covered);
+    if (!flags.json) {
+      console.log(`redrove ${covered.length} messages as ${records.length} records (s3://${manifest.Bucket}/${manifest.Key}); removed ${removed.deleted} from the review DLQ`);
+      if (kept > 0) console.log(`  left in the review DLQ: ${kept}${plan.notRedrivable.length ? ` (${plan.notRedrivable.map((entry) => entry.why).join('; ')})` : ''}`);
+      if (removed.failed > 0) console.log(`  could not remove ${removed.failed}: they were held too long and will show again; a second redrive of them starts nothing new`);
+    }
+    await followStartedRun(clients, started, flags);
+  } finally {
+    await held.release();
+  }
+}
+
+export function registerDlqCommands(program: Command): void {
+  const dlq = program.command('dlq').description('review what runs could not migrate: the review DLQ by run and reason');
+
+  dlq
+    .command('list')
+    .description('count the review DLQ\'s messages by reason and list them; the queue stays as it was')
+    .option('--run <workflow-id>', 'only messages of this run')
+    .addOption(reasonOption())
+    .option('--limit <n>', 'list at most this many messages (counts cover all)', numberIn('--limit', 0, 1_000_000, true), 50)
+    .option('--json', 'print JSON: counts and the listed messages')
+    .action(async (flags: FilterFlags & { limit: number; json?: boolean }) => {
+      await withAws(async ({ config, aws }) => {
+        const held = await holdReviewMessages(aws.sqs, config.reviewDlqUrl, filterOf(flags));
+        await held.release();
+        const listed = held.messages.slice(0, flags.limit);
+        const byReason = countByReason(held.messages);
+        if (flags.json) {
+          console.log(JSON.stringify({ total: held.messages.length, byReason, messages: listed }));
+          return;
+        }
+        console.log(`${held.messages.length} messages in the review DLQ ${describeFilter(flags)}`);
+        for (const [reason, count] of Object.entries(byReason)) console.log(`  ${reason} ${count}`);
+        for (const message of listed) {
+          const face = message.item.face ? ` face ${message.item.face.FaceId}` : '';
+          console.log(`${message.messageId}  ${message.item.runId}  ${message.item.reason}  ${imageOf(message)}${face}  ${message.item.detail}`);
+        }
+        if (listed.length < held.messages.length) console.log(`(listed ${listed.length} of ${held.messages.length}; --limit lists more)`);
+      });
+    });
+
+  dlq
+    .command('show')
+    .description('print one message of the review DLQ in full')
+    .argument('<message-id>')
+    .action(async (messageId: string) => {
+      await withAws(async ({ config, aws }) => {
+        const held = await holdReviewMessages(aws.sqs, config.reviewDlqUrl, {});
+        await held.release();
+        const message = held.messages.find((candidate) => candidate.messageId === messageId);
+        if (!message) throw new UsageError(`no message of the review DLQ has the id ${messageId}`);
+        console.log(JSON.stringify(message, null, 2));
+      });
+    });
+
+  addRunSettings(
+    dlq
+      .command('redrive')
+      .description('start a new run from chosen messages (after their images or boxes were fixed); they leave the DLQ once the run has them')
+      .option('--run <workflow-id>', 'messages of this run')
+      .addOption(reasonOption())
+      .option('--message-id <id...>', 'only these messages')
+      .option('--target <collection>', 'the collection to index into (default: the target of the messages\' run)')
+      .option('--records <file>', 'a fixed copy of the records (a path or s3://): a message is redriven only if it holds every face the message names')
+      .option('--dry-run', 'start nothing, delete nothing: say what would be redriven')
+      .option('--out <file>', 'with --dry-run: write the records a redrive would use here, to fix and pass back with --records'),
+  )
+    .option('--id <workflow-id>', 'the new run\'s id (default: derived from the messages, so a repeated redrive starts no second run)')
+    .option('--wait', 'wait for the new run to end and print its summary')
+    .option('--json', 'print JSON: the last line of stdout is one object')
+    .action(async (flags: RedriveFlags) => {
+      if (flags.out && !flags.dryRun) throw new UsageError('--out goes with --dry-run');
+      if (!flags.run && !flags.messageId && !flags.reason) throw new UsageError('choose the messages with --run, --reason or --message-id');
+      await withClients((clients) => redrive(clients, flags));
+    });
+}

@@ -1,0 +1,83 @@
+/**
+ * Turning review-DLQ messages back into records a new run can take. Faces of one image, sent as one
+ * message each, become one record again; a refused record goes back as it was sent (an operator
+ * may have fixed what it points to). Faces the users phase refused were migrated already: a new
+ * run would index them a second time, so they are not redriven.
+ */
+import type { ReviewItem } from './outcomes';
+import { ReasonCode } from './reasons';
+import type { RecordFace } from './records';
+
+/** Reasons given after the face was migrated: reindexing cannot fix them. */
+const MIGRATED_ALREADY = new Set<string>([ReasonCode.UserFaceLimit, ReasonCode.UserAssociationRefused]);
+
+export interface RedriveMessage {
+  messageId: string;
+  item: ReviewItem;
+}
+
+export interface RedriveRecord {
+  record: unknown;
+  /** The messages this record answers for. */
+  messageIds: string[];
+}
+
+export interface RedrivePlan {
+  records: RedriveRecord[];
+  notRedrivable: { messageId: string; why: string }[];
+}
+
+function faceIdsOf(value: unknown): string[] {
+  const faces = (value as { Faces?: unknown } | null | undefined)?.Faces;
+  if (!Array.isArray(faces)) return [];
+  return faces.flatMap((face) => {
+    const id = (face as { FaceId?: unknown } | null | undefined)?.FaceId;
+    return typeof id === 'string' ? [id] : [];
+  });
+}
+
+/** The old FaceIds a message speaks of: its face, or the faces of the record it carries. */
+export function faceIdsOfMessage({ item }: RedriveMessage): string[] {
+  return item.face ? [item.face.FaceId] : faceIdsOf(item.record);
+}
+
+/** Every FaceId the records hold. */
+export function faceIdsOfRecords(records: unknown[]): Set<string> {
+  return new Set(records.flatMap(faceIdsOf));
+}
+
+export function planRedrive(messages: RedriveMessage[]): RedrivePlan {
+  const images = new Map<string, { record: { Bucket: string; Key: string; ExternalImageId?: string; Faces: RecordFace[] }; messageIds: string[] }>();
+  const records: RedriveRecord[] = [];
+  const refusedRecords = new Map<string, RedriveRecord>();
+  const notRedrivable: RedrivePlan['notRedrivable'] = [];
+  for (const { messageId, item } of messages) {
+    if (MIGRATED_ALREADY.has(item.reason)) {
+      notRedrivable.push({ messageId, why: `${item.reason}: the face was migrated; only its user association failed` });
+    } else if (item.face && item.Bucket && item.Key) {
+      const imageKey = JSON.stringify([item.Bucket, item.Key, item.ExternalImageId ?? null]);
+      let image = images.get(imageKey);
+      if (!image) {
+        image = { record: { Bucket: item.Bucket, Key: item.Key, ExternalImageId: item.ExternalImageId, Faces: [] }, messageIds: [] };
+        images.set(imageKey, image);
+        records.push(image);
+      }
+      image.messageIds.push(messageId);
+      // The DLQ is written at least once: a face sent twice goes back once.
+      if (!image.record.Faces.some((face) => face.FaceId === item.face?.FaceId)) image.record.Faces.push(item.face);
+    } else if (item.record !== undefined) {
+      const sent = JSON.stringify(item.record);
+      const known = refusedRecords.get(sent);
+      if (known) {
+        known.messageIds.push(messageId);
+      } else {
+        const refused = { record: item.record, messageIds: [messageId] };
+        refusedRecords.set(sent, refused);
+        records.push(refused);
+      }
+    } else {
+      notRedrivable.push({ messageId, why: `${item.reason}: the message carries neither a face nor a record` });
+    }
+  }
+  return { records, notRedrivable };
+}
