@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { registerCheckCommand } from './cli/check';
 import { UsageError } from './cli/common';
 import { registerDlqCommands } from './cli/dlq';
+import { registerReportCommand } from './cli/report';
 import { registerRunCommands } from './cli/runs';
 import { ConfigError } from './domain/config';
 
@@ -19,6 +20,7 @@ const program = new Command('reindex')
 registerCheckCommand(program);
 registerRunCommands(program);
 registerDlqCommands(program);
+registerReportCommand(program);
 
 program.parseAsync().catch((error: unknown) => {
   if (error instanceof CommanderError) {

@@ -153,6 +153,8 @@ export interface RunSummary extends Omit<BatchTotals, 'reusedIndexings'> {
   orphansDeleted: number;
   targetCollectionId: string;
   faceModelVersion: string;
+  /** The IoU threshold the run matched with. */
+  iouThreshold: number;
   durationMs: number;
   report: { json: string; csv: string } | undefined;
 }

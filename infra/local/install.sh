@@ -16,6 +16,7 @@ temporal_cli_module="github.com/temporalio/cli/cmd/temporal"
 temporal_cli_version="v1.5.1"
 moto_version="5.2.5"
 test_server_main="io.temporal.testserver.TestServer"
+chromium="/usr/bin/chromium"
 
 fail() {
   echo "install: $*" >&2
@@ -138,6 +139,27 @@ install_moto() {
   took "moto" "$start"
 }
 
+# `reindex report` is tested in a real browser: Debian's Chromium, driven by playwright-core (whose
+# own browser download does not work here). apt needs root: directly, or through sudo without a prompt.
+install_chromium() {
+  if [[ -x "$chromium" ]]; then
+    return
+  fi
+  command -v apt-get >/dev/null 2>&1 || fail "missing: $chromium, and no apt-get to install Debian's chromium package with"
+  local as_root=()
+  if ((EUID != 0)); then
+    command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null ||
+      fail "missing: $chromium; installing it needs root: run 'sudo apt-get install -y chromium', then this again"
+    as_root=(sudo -n)
+  fi
+  local start=$SECONDS
+  echo "install: Chromium (apt-get install chromium)"
+  run_logged apt-update "apt-get update" "${as_root[@]}" apt-get update
+  run_logged chromium "apt-get install chromium" "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+  [[ -x "$chromium" ]] || fail "apt-get installed chromium, but $chromium is not there (log: .tools/logs/chromium.log)"
+  took "Chromium" "$start"
+}
+
 main() {
   need node "Node.js 20.3 or newer runs the project"
   need npm "npm installs the project's packages"
@@ -151,6 +173,7 @@ main() {
   install_temporal_cli
   install_test_server
   install_moto
+  install_chromium
 }
 
 main "$@"

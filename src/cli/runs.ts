@@ -4,7 +4,7 @@
  * out of reach) are UsageErrors: one line on stderr and exit code 2.
  */
 import { type Command, Option } from 'commander';
-import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, NoSuchBucket, NoSuchKey } from '@aws-sdk/client-s3';
 import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { type AwsClients, httpStatusOf } from '../activities/aws-clients';
@@ -126,12 +126,24 @@ export async function startRun(client: Client, aws: AwsClients, start: StartOpti
 
 /** The summary a run wrote to S3 at its end (a cancelled run too); undefined when there is none. */
 export async function readRunSummary(aws: AwsClients, config: Config, workflowId: string): Promise<RunSummary | undefined> {
+  const Key = reportKey(workflowId, 'json');
+  const uri = `s3://${config.bucket}/${Key}`;
+  let text: string;
   try {
-    const { Body } = await aws.s3.send(new GetObjectCommand({ Bucket: config.bucket, Key: reportKey(workflowId, 'json') }));
-    return JSON.parse((await Body?.transformToString()) ?? '') as RunSummary;
+    const { Body } = await aws.s3.send(new GetObjectCommand({ Bucket: config.bucket, Key }));
+    text = (await Body?.transformToString()) ?? '';
   } catch (error) {
-    if (httpStatusOf(error) === 404) return undefined;
+    if (error instanceof NoSuchBucket) throw new UsageError(`the bucket ${config.bucket} does not exist`);
+    if (error instanceof NoSuchKey || httpStatusOf(error) === 404) return undefined;
+    if (httpStatusOf(error) === 403) throw new UsageError(`the summary ${uri} may not be read with these credentials`);
     throw error;
+  }
+  try {
+    const summary = JSON.parse(text) as RunSummary;
+    if (typeof summary.images !== 'number' || typeof summary.dlqByReason !== 'object') throw new Error('not a run summary');
+    return summary;
+  } catch {
+    throw new UsageError(`${uri} is not a run summary`);
   }
 }
 

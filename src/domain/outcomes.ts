@@ -44,6 +44,18 @@ export interface ResultRow {
   MigratedAt: string;
 }
 
+/**
+ * IndexFaces returns at most 100 faces an image (its MaxFaces limit); the cap keeps a review
+ * message far below SQS's 256 KiB whatever an image holds.
+ */
+export const MAX_NEW_FACES_IN_REVIEW = 100;
+
+/** A face the new model found, as a review item shows it. */
+export interface NewFaceSeen {
+  BoundingBox: BoundingBox;
+  IoU: number;
+}
+
 /** One message of the review DLQ: enough to find the image and the face and to know why. */
 export interface ReviewItem {
   reason: ReasonCode;
@@ -54,6 +66,11 @@ export interface ReviewItem {
   Key: string | undefined;
   ExternalImageId: string | undefined;
   face: RecordFace | undefined;
+  /**
+   * For IOU_BELOW_THRESHOLD: what the new model found in the image instead, each box with its IoU
+   * against this old face, best first, so a reviewer sees both without calling Rekognition again.
+   */
+  newFaces?: NewFaceSeen[];
   /** For a refused record: its position in the records file and the record as it was, for redrive. */
   recordIndex?: number;
   record?: unknown;
@@ -78,6 +95,13 @@ function reviewItem(record: ImageRecord, context: RunContext, reason: ReasonCode
   };
 }
 
+function newFacesSeen(oldFace: RecordFace, indexed: IndexedFace[]): NewFaceSeen[] {
+  return indexed
+    .map((face) => ({ BoundingBox: face.BoundingBox, IoU: iou(oldFace.BoundingBoxes, face.BoundingBox) }))
+    .sort((a, b) => b.IoU - a.IoU)
+    .slice(0, MAX_NEW_FACES_IN_REVIEW);
+}
+
 export function decideOutcome(record: ImageRecord, indexed: IndexedFace[], context: RunContext): ImageOutcome {
   const pairs = matchFaces(
     record.Faces.map((face) => face.BoundingBoxes),
@@ -96,16 +120,18 @@ export function decideOutcome(record: ImageRecord, indexed: IndexedFace[], conte
         review.push(reviewItem(record, context, ReasonCode.NoFaceDetected, 'the new face model found no face in the image', oldFace));
         return;
       }
-      const best = Math.max(...indexed.map((candidate) => iou(oldFace.BoundingBoxes, candidate.BoundingBox)));
-      review.push(
-        reviewItem(
+      const newFaces = newFacesSeen(oldFace, indexed);
+      const best = newFaces[0]?.IoU ?? 0;
+      review.push({
+        ...reviewItem(
           record,
           context,
           ReasonCode.IouBelowThreshold,
           `no new face overlaps this one with IoU ${context.iouThreshold} or more that another old face did not match better; best IoU ${best.toFixed(3)}`,
           oldFace,
         ),
-      );
+        newFaces,
+      });
       return;
     }
     results.push({

@@ -318,6 +318,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       orphansDeleted: reconciled.orphansDeleted,
       targetCollectionId: input.targetCollectionId,
       faceModelVersion: state.target?.faceModelVersion ?? '',
+      iouThreshold: input.options.iouThreshold,
       durationMs: Date.now() - state.startedAtMs,
     };
     const report = await writeReport(summary);

@@ -1,5 +1,5 @@
 import type { BoundingBox } from '../../src/domain/matching';
-import { decideOutcome, type IndexedFace, type RunContext } from '../../src/domain/outcomes';
+import { decideOutcome, type IndexedFace, MAX_NEW_FACES_IN_REVIEW, type RunContext } from '../../src/domain/outcomes';
 import { ReasonCode } from '../../src/domain/reasons';
 import type { ImageRecord } from '../../src/domain/records';
 
@@ -77,6 +77,7 @@ test('when the new model finds no face, every old face goes to review as NO_FACE
     [ReasonCode.NoFaceDetected, oldId(1), 'people/group.jpg'],
     [ReasonCode.NoFaceDetected, oldId(2), 'people/group.jpg'],
   ]);
+  expect(outcome.review.map((item) => item.newFaces)).toEqual([undefined, undefined]);
 });
 
 test('an old face with no new face close enough goes to review as IOU_BELOW_THRESHOLD, with its best IoU', () => {
@@ -87,6 +88,33 @@ test('an old face with no new face close enough goes to review as IOU_BELOW_THRE
   expect(outcome.review[0]).toMatchObject({ reason: ReasonCode.IouBelowThreshold, runId: 'run-1', ExternalImageId: 'group' });
   expect(outcome.review[0]?.detail).toContain('best IoU 0.333');
   expect(outcome.unmatchedNewFaces.map((face) => face.FaceId)).toEqual(['new-1']);
+});
+
+test('a face below the threshold carries the new boxes of its image with their IoU against it, best first', () => {
+  const outcome = decideOutcome(
+    record({ box: box(0.1, 0.1) }, { box: box(0.6, 0.6) }),
+    indexed(box(0.11, 0.1), box(0.7, 0.6), box(0.8, 0.1)),
+    context,
+  );
+
+  expect(outcome.review.map((item) => item.face?.FaceId)).toEqual([oldId(2)]);
+  expect(outcome.review[0]?.newFaces).toEqual([
+    { BoundingBox: box(0.7, 0.6), IoU: expect.closeTo(1 / 3, 3) as number },
+    { BoundingBox: box(0.11, 0.1), IoU: 0 },
+    { BoundingBox: box(0.8, 0.1), IoU: 0 },
+  ]);
+});
+
+test('an image of many faces puts at most the best hundred into a review item', () => {
+  const many = Array.from({ length: 150 }, (_, i) => box(0.2 + (i % 50) * 0.001, 0.2, 0.2, 0.2 + Math.floor(i / 50) * 0.001));
+  const outcome = decideOutcome(record({ box: box(0.25, 0.25, 0.1, 0.1) }), indexed(...many), context);
+
+  const newFaces = outcome.review[0]?.newFaces ?? [];
+  expect(newFaces).toHaveLength(MAX_NEW_FACES_IN_REVIEW);
+  expect(newFaces.map((face) => face.IoU)).toEqual([...newFaces.map((face) => face.IoU)].sort((a, b) => b - a));
+  // The taller a box around the old face, the lower its IoU: the tallest fifty are left out.
+  expect(newFaces.every((face) => face.BoundingBox.Height < 0.2015)).toBe(true);
+  expect(Buffer.byteLength(JSON.stringify(outcome.review[0]))).toBeLessThan(32 * 1024);
 });
 
 test('two old faces on one new face: one row, one review item, never two rows for one new face', () => {
