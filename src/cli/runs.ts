@@ -3,6 +3,7 @@
  * the operator's terminal. Input errors (a bad flag, a records file that is not there, Temporal
  * out of reach) are UsageErrors: one line on stderr and exit code 2.
  */
+import { SingleBar } from 'cli-progress';
 import { type Command, Option } from 'commander';
 import { GetObjectCommand, HeadObjectCommand, NoSuchBucket, NoSuchKey } from '@aws-sdk/client-s3';
 import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
@@ -201,6 +202,68 @@ export async function signalRun(client: Client, workflowId: string, action: 'pau
   else await handle.signal(action === 'pause' ? pauseSignal : resumeSignal);
 }
 
+function formatEta(seconds: number | undefined): string {
+  if (seconds === undefined) return 'unknown';
+  const whole = Math.round(seconds);
+  return whole < 120 ? `${whole} s` : whole < 7200 ? `${Math.round(whole / 60)} min` : `${(whole / 3600).toFixed(1)} h`;
+}
+
+/** One line of a followed run, for logs and pipes where no bar can be drawn. */
+function progressLine({ phase, paused, totals, imagesTotal, imagesPerSecond, etaSeconds, dlq }: RunProgress): string {
+  return `${phase}${paused ? ' (paused)' : ''}: ${totals.images}/${imagesTotal ?? '?'} images, ${imagesPerSecond.toFixed(1)}/s, ETA ${formatEta(etaSeconds)}, DLQ ${dlq}`;
+}
+
+/**
+ * Watches a run until it ends, through continue-as-new. On a terminal a progress bar redraws in
+ * place; elsewhere a line (or a JSON object) is printed whenever the figures change.
+ */
+export async function followRun(client: Client, workflowId: string, intervalMs: number, json: boolean): Promise<void> {
+  const drawn = !json && process.stderr.isTTY;
+  const bar = drawn
+    ? new SingleBar({
+      format: `${workflowId} [{bar}] {value}/{total} images | {rate}/s | ETA {eta} | {phase}{paused} | DLQ {dlq}`,
+      stream: process.stderr,
+      hideCursor: true,
+    })
+    : undefined;
+  bar?.start(0, 0, { rate: '0.0', eta: 'unknown', phase: 'starting', paused: '', dlq: 0 });
+  let last = '';
+  try {
+    for (;;) {
+      const status = await runStatus(client, workflowId);
+      if (status.status !== 'RUNNING') {
+        bar?.stop();
+        const end = json ? JSON.stringify({ workflowId, status: status.status }) : `${workflowId}: ${status.status.toLowerCase()}`;
+        console.log(end);
+        process.exitCode = status.status === 'COMPLETED' ? 0 : 1;
+        return;
+      }
+      const progress = status.progress;
+      if (progress) {
+        if (bar) {
+          bar.setTotal(progress.imagesTotal ?? 0);
+          bar.update(progress.totals.images, {
+            rate: progress.imagesPerSecond.toFixed(1),
+            eta: formatEta(progress.etaSeconds),
+            phase: progress.phase,
+            paused: progress.paused ? ' (paused)' : '',
+            dlq: progress.dlq,
+          });
+        } else {
+          const line = json ? JSON.stringify({ workflowId, status: status.status, progress }) : progressLine(progress);
+          // The rate and elapsed time move on every answer; a line is news only when the work moved.
+          const news = json ? JSON.stringify({ ...progress, imagesPerSecond: 0, etaSeconds: 0, elapsedMs: 0 }) : line.replace(/, [\d.]+\/s, ETA [^,]+/, '');
+          if (news !== last) console.log(line);
+          last = news;
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    }
+  } finally {
+    bar?.stop();
+  }
+}
+
 /** The figures of a summary or of progress as lines a person reads. */
 export function describeTotals(figures: Pick<RunSummary, 'images' | 'faces' | 'matched' | 'unmatchedOld' | 'unmatchedNewDeleted' | 'unmatchedNewKept' | 'dlq' | 'dlqByReason'>): string[] {
   const reasons = Object.entries(figures.dlqByReason)
@@ -326,9 +389,15 @@ export function registerRunCommands(program: Command): void {
     .command('status')
     .description('show where a run is: phase, totals, rate and ETA while it runs')
     .argument('<workflow-id>')
-    .option('--json', 'print the status as JSON')
-    .action(async (workflowId: string, flags: { json?: boolean }) => {
+    .option('--follow', 'keep watching until the run ends: a live progress bar on a terminal, a line per change elsewhere')
+    .option('--interval <seconds>', 'with --follow: how often to ask the run', numberIn('--interval', 0.2, 3600, false), 2)
+    .option('--json', 'print the status as JSON (with --follow: one object per line)')
+    .action(async (workflowId: string, flags: { follow?: boolean; interval: number; json?: boolean }) => {
       await withClients(async ({ client }) => {
+        if (flags.follow) {
+          await followRun(client, workflowId, flags.interval * 1000, flags.json ?? false);
+          return;
+        }
         const status = await runStatus(client, workflowId);
         if (flags.json) {
           console.log(JSON.stringify(status));
@@ -340,8 +409,7 @@ export function registerRunCommands(program: Command): void {
         console.log(`  phase ${progress.phase}${progress.paused ? ', paused' : ''}${progress.stopping ? ', stopping' : ''}`);
         console.log(`  batches ${progress.batches.done} of ${progress.batches.total} done, ${progress.batches.running} running`);
         for (const line of describeTotals({ ...progress.totals, dlq: progress.dlq, dlqByReason: progress.dlqByReason })) console.log(`  ${line}`);
-        const eta = progress.etaSeconds === undefined ? 'unknown' : `${Math.round(progress.etaSeconds)} s`;
-        console.log(`  ${progress.imagesPerSecond.toFixed(1)} images/s, ETA ${eta}`);
+        console.log(`  ${progress.imagesPerSecond.toFixed(1)} images/s, ETA ${formatEta(progress.etaSeconds)}`);
       });
     });
 

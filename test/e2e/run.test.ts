@@ -126,6 +126,38 @@ test('status, pause, resume and cancel from the command line', async () => {
   expect((await cli('pause', id)).stderr.trim()).toBe(`reindex: run ${id} is cancelled, not running`);
 }, 120_000);
 
+test('status --follow shows the run move, its pause, and its end', async () => {
+  await rekognitionAdmin('settings', 'PUT', { latency: { IndexFaces: { medianMs: 150, p99Ms: 200 } } });
+  const { manifest } = await writeRecords(
+    resources,
+    Array.from({ length: 20 }, (_, i) => ({ faces: [{ person: `p${i % 4}`, box: [0.2, 0.2, 0.4, 0.4] as [number, number, number, number] }] })),
+  );
+  const target = resources.ownCollection(`e2e-${randomUUID()}`);
+  const id = `e2e-${randomUUID()}`;
+  const cli = (...args: string[]) => runCli(args, cliEnv);
+  expect((await cli('start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--id', id, '--batch-size', '5', '--batches-in-flight', '1', '--images-in-flight', '1')).code).toBe(0);
+
+  const following = cli('status', id, '--follow', '--json', '--interval', '0.3');
+  await eventually(async () => {
+    const { stdout } = await cli('status', id, '--json');
+    return ((JSON.parse(stdout) as { progress?: RunProgress }).progress?.totals.images ?? 0) >= 3;
+  });
+  await cli('pause', id);
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  await cli('resume', id);
+  const followed = await following;
+
+  expect(followed.code).toBe(0);
+  const lines = followed.stdout.trim().split('\n').map((line) => JSON.parse(line) as { status: string; progress?: RunProgress });
+  expect(lines.at(-1)).toEqual({ workflowId: id, status: 'COMPLETED' });
+  const seen = lines.flatMap((line) => (line.progress ? [line.progress] : []));
+  const images = seen.map((progress) => progress.totals.images);
+  expect(images).toEqual([...images].sort((a, b) => a - b));
+  expect(images.at(-1)).toBe(20);
+  expect(seen.some((progress) => progress.paused)).toBe(true);
+  expect(seen.some((progress) => progress.imagesTotal === 20)).toBe(true);
+}, 120_000);
+
 test.each([
   [['start', '--manifest', 's3://no-such-bucket-here/records.jsonl', '--target', 't'], /^reindex: the records file s3:\/\/no-such-bucket-here\/records\.jsonl does not exist\n$/],
   [['start', '--manifest', 'records.jsonl', '--target', 't'], /^reindex: "records\.jsonl" is not an S3 URI of the form s3:\/\/bucket\/key\n$/],
