@@ -8,6 +8,7 @@ import { UsageError } from './cli/common';
 import { registerDlqCommands } from './cli/dlq';
 import { registerReportCommand } from './cli/report';
 import { registerRunCommands } from './cli/runs';
+import { registerWatchCommand } from './cli/watch';
 import { ConfigError } from './domain/config';
 
 const USAGE_ERROR = 2;
@@ -21,6 +22,7 @@ registerCheckCommand(program);
 registerRunCommands(program);
 registerDlqCommands(program);
 registerReportCommand(program);
+registerWatchCommand(program);
 
 program.parseAsync().catch((error: unknown) => {
   if (error instanceof CommanderError) {

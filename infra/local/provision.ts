@@ -8,7 +8,7 @@ import {
   ResourceInUseException,
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
-import { BucketAlreadyOwnedByYou, CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { BucketAlreadyOwnedByYou, CreateBucketCommand, PutBucketNotificationConfigurationCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { RESOURCE_NAMES } from './settings';
 
@@ -83,6 +83,17 @@ export async function provision({ s3, sqs, dynamodb }: Clients): Promise<Provisi
     ensureQueue(sqs, names.reviewDlq, retention),
     ensureQueue(sqs, names.intakeQueue),
   ]);
+  // The original's drop-a-file start: a records file uploaded under records/ notifies the intake queue.
+  await s3.send(
+    new PutBucketNotificationConfigurationCommand({
+      Bucket: names.bucket,
+      NotificationConfiguration: {
+        QueueConfigurations: [
+          { QueueArn: await queueArn(sqs, intakeQueueUrl), Events: ['s3:ObjectCreated:*'], Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: 'records/' }] } } },
+        ],
+      },
+    }),
+  );
   await ensureResultsTable(dynamodb, names.resultsTable);
   return {
     REINDEX_BUCKET: names.bucket,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetBucketNotificationConfigurationCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import {
   DeleteMessageCommand,
   GetQueueAttributesCommand,
@@ -72,6 +72,11 @@ test('SQS: the results queue redrives to its own DLQ after five receives; DLQs k
   expect(resultsDlq.Attributes?.MessageRetentionPeriod).toBe('1209600');
   expect(reviewDlq.Attributes?.MessageRetentionPeriod).toBe('1209600');
   expect(config.intakeQueueUrl).toMatch(/\/reindex-intake$/);
+  const intake = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: config.intakeQueueUrl, AttributeNames: ['QueueArn'] }));
+  const { QueueConfigurations } = await aws.s3.send(new GetBucketNotificationConfigurationCommand({ Bucket: config.bucket }));
+  expect(QueueConfigurations).toMatchObject([
+    { QueueArn: intake.Attributes?.QueueArn, Events: ['s3:ObjectCreated:*'], Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: 'records/' }] } } },
+  ]);
 });
 
 test('DynamoDB: a result row written under its OldFaceId reads back whole', async () => {

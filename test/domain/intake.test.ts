@@ -1,0 +1,31 @@
+import { intakeRunId, parseIntakeMessage } from '../../src/domain/intake';
+
+const event = (key: string, eventName = 'ObjectCreated:Put', eTag = 'abc') =>
+  JSON.stringify({ Records: [{ eventSource: 'aws:s3', eventName, s3: { bucket: { name: 'photos' }, object: { key, eTag } } }] });
+
+test('an upload under the prefix is a file to start; its key is decoded as S3 encodes it', () => {
+  expect(parseIntakeMessage(event('records/team+a%2Bb.jsonl'), 'records/')).toEqual({
+    files: [{ Bucket: 'photos', Key: 'records/team a+b.jsonl', version: 'abc' }],
+    ignored: 0,
+  });
+});
+
+test('other prefixes, folders and other events are ignored', () => {
+  expect(parseIntakeMessage(event('elsewhere/x.jsonl'), 'records/')).toEqual({ files: [], ignored: 1 });
+  expect(parseIntakeMessage(event('records/'), 'records/')).toEqual({ files: [], ignored: 1 });
+  expect(parseIntakeMessage(event('records/x.jsonl', 'ObjectRemoved:Delete'), 'records/')).toEqual({ files: [], ignored: 1 });
+});
+
+test('an SNS-wrapped notification and S3\'s test event are understood; anything else is malformed', () => {
+  expect(parseIntakeMessage(JSON.stringify({ Type: 'Notification', Message: event('records/x.jsonl') }), 'records/')).toMatchObject({ files: [{ Key: 'records/x.jsonl' }] });
+  expect(parseIntakeMessage(JSON.stringify({ Event: 's3:TestEvent', Bucket: 'photos' }), 'records/')).toEqual({ test: true });
+  expect(parseIntakeMessage('hello', 'records/')).toEqual({ malformed: 'the body is not JSON' });
+  expect(parseIntakeMessage('{"a":1}', 'records/')).toEqual({ malformed: 'the body is no S3 event notification (no Records)' });
+});
+
+test('one upload, one run id; a new upload of the same key, another', () => {
+  const file = { Bucket: 'photos', Key: 'records/team a.jsonl', version: 'abc' };
+  expect(intakeRunId(file)).toBe(intakeRunId({ ...file }));
+  expect(intakeRunId(file)).toMatch(/^intake-team_a\.jsonl-[0-9a-f]{16}$/);
+  expect(intakeRunId({ ...file, version: 'def' })).not.toBe(intakeRunId(file));
+});
