@@ -6,8 +6,10 @@ import { Command, CommanderError } from 'commander';
 import { registerCheckCommand } from './cli/check';
 import { UsageError } from './cli/common';
 import { registerDlqCommands } from './cli/dlq';
+import { registerPreviewCommand } from './cli/preview';
 import { registerReportCommand } from './cli/report';
 import { registerRunCommands } from './cli/runs';
+import { registerVerifyCommand } from './cli/verify';
 import { registerWatchCommand } from './cli/watch';
 import { ConfigError } from './domain/config';
 
@@ -21,8 +23,10 @@ const program = new Command('reindex')
 registerCheckCommand(program);
 registerRunCommands(program);
 registerDlqCommands(program);
+registerPreviewCommand(program);
 registerReportCommand(program);
 registerWatchCommand(program);
+registerVerifyCommand(program);
 
 program.parseAsync().catch((error: unknown) => {
   if (error instanceof CommanderError) {

@@ -49,7 +49,7 @@ export interface ReindexImageResult extends ImageOutcome {
 }
 
 /** Rekognition errors that no retry can cure, and the reason code each becomes. */
-function permanentReason(error: unknown): ReasonCode | undefined {
+export function permanentReason(error: unknown): ReasonCode | undefined {
   if (error instanceof InvalidS3ObjectException) return ReasonCode.ImageNotFound;
   if (error instanceof InvalidImageFormatException) return ReasonCode.InvalidImageFormat;
   if (error instanceof ImageTooLargeException) return ReasonCode.ImageTooLarge;

@@ -96,3 +96,12 @@ export function progressBar(label: string, total = 0, format = `${label} [{bar}]
     },
   };
 }
+
+/** Runs `work` with a progress bar that stops however the work ends: a bar left drawing would keep the process alive. */
+export async function withProgress<T>(bar: Progress, work: (bar: Progress) => Promise<T>): Promise<T> {
+  try {
+    return await work(bar);
+  } finally {
+    bar.stop();
+  }
+}

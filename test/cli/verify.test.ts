@@ -1,0 +1,236 @@
+/**
+ * `reindex verify` after a real run: an old collection on face model 6.0 with users, its records
+ * file from ListFaces, a worker and `reindex start --wait` migrating it to 7.0, then verify in its
+ * own process. Rekognition is a rekognition-local of this suite's own, so switching its face model
+ * for the old collection touches no other suite. The photos are synthetic: each declares who is in
+ * it, so the test knows who every search must find.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  AssociateFacesCommand,
+  CreateCollectionCommand,
+  CreateUserCommand,
+  DeleteCollectionCommand,
+  IndexFacesCommand,
+  ListFacesCommand,
+} from '@aws-sdk/client-rekognition';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { DeclaredFace } from '../../infra/rekognition-local/images';
+import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
+import { createAwsClients, destroyAwsClients } from '../../src/activities/aws-clients';
+import type { VerifyReport } from '../../src/cli/verify';
+import type { ResultRow } from '../../src/domain/outcomes';
+import type { RunSummary } from '../../src/shared';
+import { runCli } from '../helpers/cli';
+import { type RunningRekognition, startRekognitionLocal } from '../helpers/rekognition-local';
+import { createRunResources, resultRows, type RunResources } from '../helpers/runs';
+import { type RunningWorker, startWorker } from '../helpers/worker';
+
+let resources: RunResources;
+let rekognition: RunningRekognition;
+let worker: RunningWorker;
+let workerAws: ReturnType<typeof createAwsClients>;
+let env: NodeJS.ProcessEnv;
+let source: string;
+let target: string;
+let runId: string;
+/** Each photo's old FaceIds, by photo name. */
+const oldFaceIds = new Map<string, string[]>();
+
+const PHOTOS: Record<string, { faces: DeclaredFace[]; userId?: string }> = {
+  'ana-1': { faces: [{ person: 'ana', box: [0.2, 0.2, 0.4, 0.4] }], userId: 'user-ana' },
+  'ana-2': { faces: [{ person: 'ana', box: [0.3, 0.1, 0.35, 0.45] }], userId: 'user-ana' },
+  'bo-1': { faces: [{ person: 'bo', box: [0.25, 0.2, 0.4, 0.4] }], userId: 'user-bo' },
+  'bo-2': { faces: [{ person: 'bo', box: [0.1, 0.3, 0.3, 0.35] }], userId: 'user-bo' },
+  cy: { faces: [{ person: 'cy', box: [0.2, 0.25, 0.4, 0.4] }] },
+  group: {
+    faces: [
+      { person: 'dee', box: [0.05, 0.2, 0.35, 0.35] },
+      { person: 'eve', box: [0.55, 0.25, 0.35, 0.35] },
+    ],
+  },
+};
+
+const lastLine = (text: string) => text.trim().split('\n').pop() ?? '';
+
+/** The old collection on face model 6.0, as an application built it: photos indexed, known people enrolled as users. */
+async function buildOldCollection(prefix: string): Promise<string> {
+  const CollectionId = `verify-v6-${randomUUID()}`;
+  await rekognition.admin('PUT', '/_admin/settings', { currentFaceModelVersion: '6.0' });
+  try {
+    await rekognition.client.send(new CreateCollectionCommand({ CollectionId }));
+  } finally {
+    await rekognition.admin('PUT', '/_admin/settings', { currentFaceModelVersion: '7.0' });
+  }
+  for (const [name, photo] of Object.entries(PHOTOS)) {
+    const Key = `${prefix}/${name}.png`;
+    await resources.aws.s3.send(new PutObjectCommand({ Bucket: resources.config.bucket, Key, Body: syntheticPng(photo.faces) }));
+    const { FaceRecords = [] } = await rekognition.client.send(
+      new IndexFacesCommand({ CollectionId, Image: { S3Object: { Bucket: resources.config.bucket, Name: Key } }, ExternalImageId: name, QualityFilter: 'NONE' }),
+    );
+    const FaceIds = FaceRecords.map((record) => record.Face?.FaceId ?? '');
+    oldFaceIds.set(name, FaceIds);
+    if (photo.userId) {
+      await rekognition.client.send(new CreateUserCommand({ CollectionId, UserId: photo.userId })).catch(() => undefined);
+      await rekognition.client.send(new AssociateFacesCommand({ CollectionId, UserId: photo.userId, FaceIds }));
+    }
+  }
+  return CollectionId;
+}
+
+/** The records file from ListFaces, grouped by image, each image's key from its ExternalImageId. */
+async function writeRecordsFile(CollectionId: string, prefix: string): Promise<string> {
+  const { Faces = [] } = await rekognition.client.send(new ListFacesCommand({ CollectionId, MaxResults: 4096 }));
+  const lines = Object.keys(PHOTOS).map((name) =>
+    JSON.stringify({
+      Bucket: resources.config.bucket,
+      Key: `${prefix}/${name}.png`,
+      ExternalImageId: name,
+      Faces: Faces.filter((face) => face.ExternalImageId === name).map((face) => ({
+        FaceId: face.FaceId,
+        ImageId: face.ImageId,
+        UserId: face.UserId,
+        BoundingBoxes: face.BoundingBox,
+      })),
+    }),
+  );
+  const Key = `${prefix}/records.jsonl`;
+  await resources.aws.s3.send(new PutObjectCommand({ Bucket: resources.config.bucket, Key, Body: lines.join('\n') }));
+  return `s3://${resources.config.bucket}/${Key}`;
+}
+
+beforeAll(async () => {
+  resources = await createRunResources();
+  rekognition = await startRekognitionLocal();
+  // The worker's clients read the endpoint when they are built: they go to this suite's service.
+  process.env.AWS_ENDPOINT_URL_REKOGNITION = rekognition.endpoint;
+  workerAws = createAwsClients(resources.config);
+  worker = await startWorker({ ...resources, aws: workerAws });
+  env = { ...worker.cliEnv, AWS_ENDPOINT_URL_REKOGNITION: rekognition.endpoint };
+
+  const prefix = `tests/verify-${randomUUID()}`;
+  source = await buildOldCollection(prefix);
+  const manifest = await writeRecordsFile(source, prefix);
+  target = `verify-v7-${randomUUID()}`;
+  runId = `verify-${randomUUID()}`;
+  const started = await runCli(['start', '--manifest', manifest, '--source', source, '--target', target, '--id', runId, '--quality-filter', 'NONE', '--wait', '--json'], env);
+  expect(started.stderr).toBe('');
+  expect(JSON.parse(lastLine(started.stdout))).toMatchObject({ status: 'completed', faces: 7, matched: 7, usersCreated: 2, facesAssociated: 4 } satisfies Partial<RunSummary>);
+}, 180_000);
+
+afterAll(async () => {
+  await worker?.stop();
+  if (workerAws) destroyAwsClients(workerAws);
+  await rekognition?.stop();
+  await resources?.release();
+});
+
+async function verify(...args: string[]) {
+  const outcome = await runCli(['verify', runId, ...args], env);
+  return { ...outcome, report: outcome.code === 2 ? undefined : (JSON.parse(lastLine(outcome.stdout)) as VerifyReport) };
+}
+
+test('after a clean run, every face is found as the same people in the old and the new collection', async () => {
+  const { code, stderr, report } = await verify('--json');
+
+  expect(stderr).toBe('');
+  expect(code).toBe(0);
+  expect(report).toMatchObject({ runId, sourceCollectionId: source, targetCollectionId: target, threshold: 80, rows: 7, compared: 7, agreeing: 7, share: 1, notSamePerson: 0, disagreements: [] });
+});
+
+test('a sample is the size asked for and drawn again by its seed', async () => {
+  const first = await verify('--sample', '3', '--seed', 'abc', '--json');
+  const again = await verify('--sample', '3', '--seed', 'abc', '--json');
+
+  expect(first.report).toMatchObject({ rows: 7, compared: 3, agreeing: 3, seed: 'abc' });
+  expect(again.report).toEqual(first.report);
+});
+
+test('a row mapping ana\'s old face to bo\'s new face is a disagreement naming both', async () => {
+  const rows = await resultRows(resources, runId);
+  const anaOld = oldFaceIds.get('ana-1')?.[0] ?? '';
+  const boNew = rows.find((row: ResultRow) => row.OldFaceId === oldFaceIds.get('bo-1')?.[0])?.FaceId ?? '';
+  await resources.aws.dynamodb.send(
+    new UpdateCommand({
+      TableName: resources.config.resultsTable,
+      Key: { OldFaceId: anaOld },
+      UpdateExpression: 'SET FaceId = :face',
+      ExpressionAttributeValues: { ':face': boNew },
+    }),
+  );
+
+  const { code, report } = await verify('--json');
+
+  expect(code).toBe(1);
+  expect(report).toMatchObject({ rows: 7, compared: 7, agreeing: 6, notSamePerson: 1 });
+  expect(report?.share).toBeCloseTo(6 / 7, 12);
+  expect(report?.disagreements).toEqual([
+    {
+      OldFaceId: anaOld,
+      FaceId: boNew,
+      old: { missing: false, self: 'user:user-ana', identities: ['user:user-ana'] },
+      new: { missing: false, self: 'user:user-bo', identities: ['user:user-bo'] },
+      agree: false,
+      samePerson: false,
+    },
+  ]);
+
+  const text = await runCli(['verify', runId, '--min-parity', '85'], env);
+  expect(text.code).toBe(0);
+  expect(text.stdout.split('\n').slice(1)).toEqual([
+    'parity 85.7%: for 6 of 7 faces both searches found the same people',
+    '1 of 7 rows map a face to another person or to a face no longer there',
+    '',
+    'disagreements:',
+    `  old face ${anaOld} → new face ${boNew}: NOT THE SAME PERSON`,
+    `    old: user:user-ana in ${source}, whose search finds user:user-ana`,
+    `    new: user:user-bo in ${target}, whose search finds user:user-bo`,
+    '',
+  ]);
+});
+
+test('faces without a user are told by the image they came from', async () => {
+  const dee = oldFaceIds.get('group')?.[0] ?? '';
+  const cy = oldFaceIds.get('cy')?.[0] ?? '';
+  const cyNew = (await resultRows(resources, runId)).find((row) => row.OldFaceId === cy)?.FaceId ?? '';
+  await resources.aws.dynamodb.send(
+    new UpdateCommand({ TableName: resources.config.resultsTable, Key: { OldFaceId: dee }, UpdateExpression: 'SET FaceId = :face', ExpressionAttributeValues: { ':face': cyNew } }),
+  );
+
+  const { report } = await verify('--json');
+
+  expect(report?.disagreements.find((disagreement) => disagreement.OldFaceId === dee)).toMatchObject({
+    old: { missing: false, self: 'image:group', identities: ['image:group'] },
+    new: { missing: false, self: 'image:cy', identities: ['image:cy'] },
+    samePerson: false,
+  });
+});
+
+test.each([
+  [['verify', 'no-such-run'], /^reindex: run no-such-run has no rows in the results table results-[0-9a-f]{8}\n$/],
+  [['verify', 'any', '--threshold', '101'], /^reindex: error: option '--threshold <similarity>' argument '101' is invalid\. --threshold must be a number from 0 to 100\n$/],
+  [['verify'], /^reindex: error: missing required argument 'run-id'\n$/],
+])('bad input %j is one line on stderr and exit code 2', async (args, message) => {
+  const outcome = await runCli(args, env);
+
+  expect(outcome.stderr).toMatch(message);
+  expect(outcome.code).toBe(2);
+});
+
+test('a target that does not exist is one line and exit code 2', async () => {
+  const outcome = await runCli(['verify', runId, '--target', 'no-such-collection'], env);
+
+  expect(outcome.stderr).toBe('reindex: the target collection no-such-collection does not exist\n');
+  expect(outcome.code).toBe(2);
+});
+
+// Last: it deletes the old collection the other tests search.
+test('a source collection deleted since the run is one line and exit code 2', async () => {
+  await rekognition.client.send(new DeleteCollectionCommand({ CollectionId: source }));
+
+  const outcome = await runCli(['verify', runId], env);
+
+  expect(outcome.stderr).toBe(`reindex: the source collection ${source} does not exist\n`);
+  expect(outcome.code).toBe(2);
+});
