@@ -6,9 +6,11 @@ import { Command, CommanderError } from 'commander';
 import { registerCheckCommand } from './cli/check';
 import { UsageError } from './cli/common';
 import { registerDlqCommands } from './cli/dlq';
+import { registerPrepareCommand } from './cli/prepare';
 import { registerPreviewCommand } from './cli/preview';
 import { registerReportCommand } from './cli/report';
 import { registerRunCommands } from './cli/runs';
+import { registerValidateCommand } from './cli/validate';
 import { registerVerifyCommand } from './cli/verify';
 import { registerWatchCommand } from './cli/watch';
 import { ConfigError } from './domain/config';
@@ -20,10 +22,13 @@ const program = new Command('reindex')
   .configureOutput({ outputError: (message, write) => write(`reindex: ${message.trim().replaceAll('\n', ' ')}\n`) })
   .exitOverride();
 
+// In the order of a migration, which is the order `reindex --help` lists them.
 registerCheckCommand(program);
+registerPrepareCommand(program);
+registerValidateCommand(program);
+registerPreviewCommand(program);
 registerRunCommands(program);
 registerDlqCommands(program);
-registerPreviewCommand(program);
 registerReportCommand(program);
 registerWatchCommand(program);
 registerVerifyCommand(program);

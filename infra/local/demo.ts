@@ -1,7 +1,8 @@
 /**
  * npm run demo, after the stack is up: the main job, start to finish, on the local stack.
  * 1. an "old" collection on face model 6.0, indexed from face-api's six sample photos;
- * 2. its records file, built from ListFaces the way the original solution's notebook does;
+ * 2. its records file, built by `reindex prepare` from ListFaces (each image's key from its
+ *    ExternalImageId) and checked by `reindex validate`;
  * 3. a worker, and `reindex start --wait` migrating the collection to a new one on 7.0;
  * 4. the summary and the run's page in the Temporal UI.
  */
@@ -12,9 +13,7 @@ import {
   AssociateFacesCommand,
   CreateCollectionCommand,
   CreateUserCommand,
-  type Face,
   IndexFacesCommand,
-  ListFacesCommand,
   RekognitionClient,
 } from '@aws-sdk/client-rekognition';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -82,31 +81,6 @@ async function buildOldCollection(rekognition: RekognitionClient, s3: S3Client, 
   }
 }
 
-/** The records file: the old collection's faces grouped by image, each image's key from its ExternalImageId. */
-async function writeRecordsFile(rekognition: RekognitionClient, s3: S3Client, bucket: string, collectionId: string): Promise<string> {
-  const faces: Face[] = [];
-  let NextToken: string | undefined;
-  do {
-    const page = await rekognition.send(new ListFacesCommand({ CollectionId: collectionId, MaxResults: 4096, NextToken }));
-    faces.push(...(page.Faces ?? []));
-    NextToken = page.NextToken;
-  } while (NextToken);
-  const images = new Map<string, Face[]>();
-  for (const face of faces) images.set(face.ImageId ?? '', [...(images.get(face.ImageId ?? '') ?? []), face]);
-  const lines = [...images.values()].map((imageFaces) =>
-    JSON.stringify({
-      Bucket: bucket,
-      Key: `demo/photos/${imageFaces[0]?.ExternalImageId ?? ''}.jpg`,
-      ExternalImageId: imageFaces[0]?.ExternalImageId,
-      Faces: imageFaces.map((face) => ({ FaceId: face.FaceId, ImageId: face.ImageId, UserId: face.UserId, BoundingBoxes: face.BoundingBox })),
-    }),
-  );
-  const Key = `demo/${collectionId}.jsonl`;
-  await s3.send(new PutObjectCommand({ Bucket: bucket, Key, Body: lines.join('\n') }));
-  console.log(`demo: wrote s3://${bucket}/${Key}: ${images.size} images, ${faces.length} faces`);
-  return `s3://${bucket}/${Key}`;
-}
-
 async function main(): Promise<number> {
   const bucket = env('REINDEX_BUCKET');
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '').toLowerCase();
@@ -116,7 +90,11 @@ async function main(): Promise<number> {
   let worker: ChildProcess | undefined;
   try {
     await buildOldCollection(rekognition, s3, bucket, oldCollection);
-    const manifest = await writeRecordsFile(rekognition, s3, bucket, oldCollection);
+    const manifest = `s3://${bucket}/demo/${oldCollection}.jsonl`;
+    const prepared = await runCli(['prepare', '--source', oldCollection, '--out', manifest, '--key-from', 'external-image-id', '--bucket', bucket, '--prefix', 'demo/photos/', '--suffix', '.jpg']);
+    if (prepared !== 0) return prepared;
+    const validated = await runCli(['validate', manifest]);
+    if (validated !== 0) return validated;
     worker = await startWorker();
     console.log(`demo: worker started; migrating ${oldCollection} (face model 6.0) to ${newCollection}`);
     const id = `demo-${stamp}`;

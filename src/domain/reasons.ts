@@ -21,6 +21,8 @@ export enum ReasonCode {
   AccessDenied = 'ACCESS_DENIED',
   InvalidImageFormat = 'INVALID_IMAGE_FORMAT',
   ImageTooLarge = 'IMAGE_TOO_LARGE',
+  /** The image object holds no bytes (found by `reindex validate`; IndexFaces would call it an invalid format). */
+  ImageEmpty = 'IMAGE_EMPTY',
   /** The new model found no face in the image. */
   NoFaceDetected = 'NO_FACE_DETECTED',
   /** The new model found faces, but none overlaps this old face enough. */

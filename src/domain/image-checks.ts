@@ -1,0 +1,51 @@
+/**
+ * What Rekognition accepts as an image in S3, checked before a run spends quota on it: present,
+ * not empty, at most 15 MB, and JPEG or PNG by its first bytes (what IndexFaces itself looks at),
+ * whatever its Content-Type or file name say.
+ */
+import { ReasonCode } from './reasons';
+
+/** IndexFaces' limit for an image in S3 (images sent as bytes may hold 5 MB). */
+export const MAX_S3_IMAGE_BYTES = 15 * 1024 * 1024;
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+const JPEG_SIGNATURE = [0xff, 0xd8, 0xff];
+
+/** Bytes to read from the start of an image to tell its format. */
+export const SIGNATURE_BYTES = PNG_SIGNATURE.length;
+
+export type ImageVerdict = { ok: true } | { ok: false; reason: ReasonCode; detail: string };
+
+export function imageFormat(head: Uint8Array): 'png' | 'jpeg' | undefined {
+  const startsWith = (signature: number[]) => signature.every((byte, i) => head[i] === byte);
+  if (startsWith(PNG_SIGNATURE)) return 'png';
+  if (startsWith(JPEG_SIGNATURE)) return 'jpeg';
+  return undefined;
+}
+
+/** The verdict on an image's size, before its bytes are read. */
+export function sizeVerdict(contentLength: number): ImageVerdict {
+  if (contentLength === 0) return { ok: false, reason: ReasonCode.ImageEmpty, detail: 'the object is empty (0 bytes)' };
+  if (contentLength > MAX_S3_IMAGE_BYTES) {
+    return {
+      ok: false,
+      reason: ReasonCode.ImageTooLarge,
+      detail: `${contentLength} bytes: over Rekognition's limit of 15 MB (${MAX_S3_IMAGE_BYTES} bytes) for images in S3`,
+    };
+  }
+  return { ok: true };
+}
+
+export function formatVerdict(head: Uint8Array): ImageVerdict {
+  if (imageFormat(head)) return { ok: true };
+  const shown = Buffer.from(head).toString('hex').replace(/(..)/g, '$1 ').trim();
+  return { ok: false, reason: ReasonCode.InvalidImageFormat, detail: `neither JPEG nor PNG: it starts with ${shown || 'nothing'}` };
+}
+
+/**
+ * A box reaching past the image's edge: Rekognition reports a face cut by the edge that way, and
+ * the run accepts it (records.ts), so it is counted for the operator, not refused.
+ */
+export function reachesPastEdge(box: { Left: number; Top: number; Width: number; Height: number }): boolean {
+  return box.Left < 0 || box.Top < 0 || box.Left + box.Width > 1 || box.Top + box.Height > 1;
+}
