@@ -1,0 +1,91 @@
+/**
+ * `reindex export <run> --csv <file>`: a run's rows of the DynamoDB results table as CSV with the
+ * original solution's columns plus IoU. The table is scanned in parallel segments and each row is
+ * written as it arrives, so a run of any size exports in flat memory.
+ */
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { Command } from 'commander';
+import { stringify } from 'csv-stringify/sync';
+import type { AwsClients } from '../activities/aws-clients';
+import type { Config } from '../domain/config';
+import type { ResultRow } from '../domain/outcomes';
+import { numberIn, progressBar, UsageError, withAws } from './common';
+import { type LineSink, openLineSink } from './files';
+import { readRunSummary } from './runs';
+
+/** The original solution's fields, under its names, then the overlap that made each match. */
+export const EXPORT_COLUMNS = ['UserID', 'FaceId', 'OldFaceId', 'ImageId', 'OldImageId', 'ExternalImageId', 'Bucket', 'File', 'IoU'] as const;
+
+function csvLine(values: unknown[]): string {
+  return stringify([values]).replace(/\r?\n$/, '');
+}
+
+function exportedValues(row: ResultRow): unknown[] {
+  return [row.UserId ?? '', row.FaceId, row.OldFaceId, row.ImageId, row.OldImageId ?? '', row.ExternalImageId ?? '', row.Bucket, row.Key, row.IoU];
+}
+
+/** Scans one segment of the table for the run's rows, handing each page's rows on. */
+async function scanSegment(aws: AwsClients, config: Config, runId: string, segment: number, segments: number, onRows: (rows: ResultRow[]) => Promise<void>): Promise<void> {
+  let ExclusiveStartKey: Record<string, unknown> | undefined;
+  do {
+    const page = await aws.dynamodb.send(
+      new ScanCommand({
+        TableName: config.resultsTable,
+        FilterExpression: '#run = :run',
+        ExpressionAttributeNames: { '#run': 'RunId' },
+        ExpressionAttributeValues: { ':run': runId },
+        Segment: segment,
+        TotalSegments: segments,
+        ExclusiveStartKey,
+      }),
+    );
+    await onRows((page.Items ?? []) as ResultRow[]);
+    ExclusiveStartKey = page.LastEvaluatedKey;
+  } while (ExclusiveStartKey);
+}
+
+/** Writes the run's rows to the sink and returns how many there were. */
+export async function exportRows(aws: AwsClients, config: Config, runId: string, sink: LineSink, segments: number, onRows: (count: number) => void = () => undefined): Promise<number> {
+  let rows = 0;
+  await sink.write(csvLine([...EXPORT_COLUMNS]));
+  await Promise.all(
+    Array.from({ length: segments }, (_, segment) =>
+      scanSegment(aws, config, runId, segment, segments, async (page) => {
+        for (const row of page) await sink.write(csvLine(exportedValues(row)));
+        rows += page.length;
+        onRows(page.length);
+      }),
+    ),
+  );
+  return rows;
+}
+
+export function registerExportCommand(program: Command): void {
+  program
+    .command('export')
+    .description('write a run\'s results (old face → new face) as CSV with the original solution\'s columns plus IoU')
+    .argument('<workflow-id>', 'the run')
+    .requiredOption('--csv <file>', 'where to write: a local path or s3://bucket/key')
+    .option('--segments <n>', 'parallel scan segments of the results table', numberIn('--segments', 1, 64, true), 4)
+    .option('--json', 'print JSON: the last line of stdout is one object')
+    .action(async (runId: string, flags: { csv: string; segments: number; json?: boolean }) => {
+      await withAws(async ({ config, aws }) => {
+        const summary = await readRunSummary(aws, config, runId);
+        const sink = await openLineSink(aws.s3, flags.csv, 'the CSV file');
+        const progress = progressBar('export', summary?.matched ?? 0);
+        let rows: number;
+        try {
+          rows = await exportRows(aws, config, runId, sink, flags.segments, (count) => progress.advance(count));
+          if (rows === 0 && !summary) throw new UsageError(`no run ${runId}: the results table ${config.resultsTable} has no rows of it and the bucket no summary`);
+          await sink.close();
+        } catch (error) {
+          await sink.discard();
+          throw error;
+        } finally {
+          progress.stop();
+        }
+        if (flags.json) console.log(JSON.stringify({ workflowId: runId, rows, csv: flags.csv }));
+        else console.log(`exported ${rows} rows of run ${runId} to ${flags.csv}`);
+      });
+    });
+}
