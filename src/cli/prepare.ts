@@ -44,6 +44,7 @@ import {
   type S3Location,
   UnplacedCause,
 } from '../domain/image-locations';
+import { SIDE_FILE_SUFFIXES } from '../domain/intake';
 import { checkRecord } from '../domain/records';
 import { numberIn, progressBar, UsageError, withAws } from './common';
 import { type LineSink, openInput, openLineSink } from './files';
@@ -485,7 +486,7 @@ export function registerPrepareCommand(program: Command): void {
               target: options.target,
               placement,
               out: options.out,
-              unplaced: options.unplaced ?? `${options.out}.unplaced.jsonl`,
+              unplaced: options.unplaced ?? `${options.out}${SIDE_FILE_SUFFIXES.unplaced}`,
               format: options.format,
               facesInMemory: options.facesInMemory,
             },

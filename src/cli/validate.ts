@@ -16,6 +16,7 @@ import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/cli
 import type { Command } from 'commander';
 import { httpStatusOf } from '../activities/aws-clients';
 import { readRecords } from '../activities/records-reader';
+import { SIDE_FILE_SUFFIXES } from '../domain/intake';
 import { formatVerdict, type ImageVerdict, reachesPastEdge, SIGNATURE_BYTES, sizeVerdict } from '../domain/image-checks';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
 import { checkRecord } from '../domain/records';
@@ -184,7 +185,7 @@ export function registerValidateCommand(program: Command): void {
       await withAws(async ({ aws }) => {
         const summary = await validateRecords(aws.s3, {
           records,
-          failures: options.failures ?? `${records}.failures.jsonl`,
+          failures: options.failures ?? `${records}${SIDE_FILE_SUFFIXES.failures}`,
           concurrency: options.concurrency,
         });
         if (options.json) console.log(JSON.stringify({ recordsFile: records, ...summary }));

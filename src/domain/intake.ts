@@ -4,6 +4,12 @@
  */
 import { createHash } from 'node:crypto';
 
+/**
+ * What prepare and validate write beside a records file by default. They land under the same prefix
+ * and are no records files, so they start no run.
+ */
+export const SIDE_FILE_SUFFIXES = { unplaced: '.unplaced.jsonl', failures: '.failures.jsonl' } as const;
+
 export interface UploadedFile {
   Bucket: string;
   Key: string;
@@ -49,7 +55,7 @@ export function parseIntakeMessage(body: string, prefix: string): IntakeMessage 
       continue;
     }
     const Key = decodeKey(rawKey);
-    if (!Key.startsWith(prefix) || Key.endsWith('/')) {
+    if (!Key.startsWith(prefix) || Key.endsWith('/') || Object.values(SIDE_FILE_SUFFIXES).some((suffix) => Key.endsWith(suffix))) {
       ignored += 1;
       continue;
     }

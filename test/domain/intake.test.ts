@@ -14,6 +14,9 @@ test('other prefixes, folders and other events are ignored', () => {
   expect(parseIntakeMessage(event('elsewhere/x.jsonl'), 'records/')).toEqual({ files: [], ignored: 1 });
   expect(parseIntakeMessage(event('records/'), 'records/')).toEqual({ files: [], ignored: 1 });
   expect(parseIntakeMessage(event('records/x.jsonl', 'ObjectRemoved:Delete'), 'records/')).toEqual({ files: [], ignored: 1 });
+  // What prepare and validate write beside a records file is no records file.
+  expect(parseIntakeMessage(event('records/x.jsonl.unplaced.jsonl'), 'records/')).toEqual({ files: [], ignored: 1 });
+  expect(parseIntakeMessage(event('records/x.jsonl.failures.jsonl'), 'records/')).toEqual({ files: [], ignored: 1 });
 });
 
 test('an SNS-wrapped notification and S3\'s test event are understood; anything else is malformed', () => {
