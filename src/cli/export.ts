@@ -3,7 +3,6 @@
  * original solution's columns plus IoU. The table is scanned in parallel segments and each row is
  * written as it arrives, so a run of any size exports in flat memory.
  */
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { Command } from 'commander';
 import { stringify } from 'csv-stringify/sync';
 import type { AwsClients } from '../activities/aws-clients';
@@ -11,6 +10,7 @@ import type { Config } from '../domain/config';
 import type { ResultRow } from '../domain/outcomes';
 import { numberIn, progressBar, UsageError, withAws } from './common';
 import { type LineSink, openLineSink } from './files';
+import { forEachRunRowsPage } from './run-rows';
 import { readRunSummary } from './runs';
 
 /** The original solution's fields, under its names, then the overlap that made each match. */
@@ -24,36 +24,16 @@ function exportedValues(row: ResultRow): unknown[] {
   return [row.UserId ?? '', row.FaceId, row.OldFaceId, row.ImageId, row.OldImageId ?? '', row.ExternalImageId ?? '', row.Bucket, row.Key, row.IoU];
 }
 
-/** Scans one segment of the table for the run's rows, handing each page's rows on. */
-async function scanSegment(aws: AwsClients, config: Config, runId: string, segment: number, segments: number, onRows: (rows: ResultRow[]) => Promise<void>): Promise<void> {
-  let ExclusiveStartKey: Record<string, unknown> | undefined;
-  do {
-    const page = await aws.dynamodb.send(
-      new ScanCommand({
-        TableName: config.resultsTable,
-        FilterExpression: '#run = :run',
-        ExpressionAttributeNames: { '#run': 'RunId' },
-        ExpressionAttributeValues: { ':run': runId },
-        Segment: segment,
-        TotalSegments: segments,
-        ExclusiveStartKey,
-      }),
-    );
-    await onRows((page.Items ?? []) as ResultRow[]);
-    ExclusiveStartKey = page.LastEvaluatedKey;
-  } while (ExclusiveStartKey);
-}
-
 /** Writes the run's rows to the sink and returns how many there were. */
 export async function exportRows(aws: AwsClients, config: Config, runId: string, sink: LineSink, segments: number, onRows: (count: number) => void = () => undefined): Promise<number> {
   let rows = 0;
   await sink.write(csvLine([...EXPORT_COLUMNS]));
   await Promise.all(
     Array.from({ length: segments }, (_, segment) =>
-      scanSegment(aws, config, runId, segment, segments, async (page) => {
-        for (const row of page) await sink.write(csvLine(exportedValues(row)));
-        rows += page.length;
-        onRows(page.length);
+      forEachRunRowsPage(aws, { table: config.resultsTable, runId, segment: { index: segment, total: segments } }, async (page) => {
+        for (const row of page.rows) await sink.write(csvLine(exportedValues(row as unknown as ResultRow)));
+        rows += page.rows.length;
+        onRows(page.rows.length);
       }),
     ),
   );

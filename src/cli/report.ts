@@ -8,7 +8,6 @@ import { constants } from 'node:fs';
 import { access, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { GetObjectCommand, NoSuchBucket, NoSuchKey } from '@aws-sdk/client-s3';
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { Command } from 'commander';
 import { type AwsClients, httpStatusOf } from '../activities/aws-clients';
 import type { Config } from '../domain/config';
@@ -17,8 +16,9 @@ import type { NewFaceSeen } from '../domain/outcomes';
 import { GallerySampler, type ReportFigures, RowAggregator, type RowFigures, sortedByCount } from '../domain/report';
 import { type GalleryEntry, renderReportHtml } from '../report/html';
 import { reportKey } from '../shared';
-import { numberIn, progressBar, UsageError, withAws } from './common';
+import { numberIn, progressBar, UsageError, withAws, withProgress } from './common';
 import { forEachReviewMessage, type ReviewMessage } from './review-dlq';
+import { forEachRunRowsPage } from './run-rows';
 import { describeTotals, readRunSummary } from './runs';
 
 const IMAGES_IN_FLIGHT = 8;
@@ -62,30 +62,12 @@ async function assertWritable(file: string): Promise<void> {
 /** Streams the run's rows page by page into the aggregator; the table may hold other runs too. */
 async function aggregateRows(aws: AwsClients, config: Config, runId: string, expected: number): Promise<RowAggregator> {
   const rows = new RowAggregator();
-  const progress = progressBar('reading result rows', expected);
-  let ExclusiveStartKey: Record<string, unknown> | undefined;
-  try {
-    do {
-      const page = await aws.dynamodb.send(
-        new ScanCommand({
-          TableName: config.resultsTable,
-          FilterExpression: '#run = :run',
-          ProjectionExpression: '#iou, #at',
-          ExpressionAttributeNames: { '#run': 'RunId', '#iou': 'IoU', '#at': 'MigratedAt' },
-          ExpressionAttributeValues: { ':run': runId },
-          ExclusiveStartKey,
-        }),
-      );
-      for (const item of page.Items ?? []) rows.add(item as RowFigures);
-      progress.advance(page.Items?.length ?? 0);
-      ExclusiveStartKey = page.LastEvaluatedKey;
-    } while (ExclusiveStartKey);
-  } catch (error) {
-    if (error instanceof Error && error.name === 'ResourceNotFoundException') throw new UsageError(`the results table ${config.resultsTable} does not exist`);
-    throw error;
-  } finally {
-    progress.stop();
-  }
+  await withProgress(progressBar('reading result rows', expected), (progress) =>
+    forEachRunRowsPage(aws, { table: config.resultsTable, runId, attributes: ['IoU', 'MigratedAt'] }, (page) => {
+      for (const item of page.rows) rows.add(item as unknown as RowFigures);
+      progress.advance(page.rows.length);
+    }),
+  );
   return rows;
 }
 

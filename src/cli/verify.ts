@@ -16,13 +16,13 @@ import {
   ResourceNotFoundException,
   SearchFacesCommand,
 } from '@aws-sdk/client-rekognition';
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { Command } from 'commander';
 import type { AwsClients } from '../activities/aws-clients';
 import type { ResultRow } from '../domain/outcomes';
 import { compareFindings, type FaceComparison, identitiesOf, identityOf, type Parity, parityOf, type SearchFinding } from '../domain/parity';
 import { reservoir, seededRandom } from '../domain/sampling';
 import { numberIn, progressBar, UsageError, withAws, withProgress } from './common';
+import { forEachRunRowsPage } from './run-rows';
 
 /** SearchFaces returns at most this many matches, and ListFaces takes at most this many FaceIds. */
 const MOST_FACES_PER_CALL = 4096;
@@ -67,23 +67,13 @@ async function sampleRunRows(aws: AwsClients, options: VerifyOptions): Promise<{
   const format = 'scanning results [{bar}] {percentage}% | {rows} rows of the run';
   await withProgress(progressBar('scanning results', itemCount, format), async (bar) => {
     let scanned = 0;
-    let ExclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const page = await aws.dynamodb.send(
-        new ScanCommand({
-          TableName: options.resultsTable,
-          FilterExpression: 'RunId = :run',
-          ProjectionExpression: 'OldFaceId, FaceId, SourceCollectionId, CollectionId',
-          ExpressionAttributeValues: { ':run': options.runId },
-          ExclusiveStartKey,
-        }),
-      );
-      for (const item of page.Items ?? []) sample.offer(item as SampledRow);
-      scanned += page.ScannedCount ?? 0;
+    const attributes = ['OldFaceId', 'FaceId', 'SourceCollectionId', 'CollectionId'];
+    await forEachRunRowsPage(aws, { table: options.resultsTable, runId: options.runId, attributes }, (page) => {
+      for (const item of page.rows) sample.offer(item as unknown as SampledRow);
+      scanned += page.scanned;
       if (scanned > itemCount) bar.setTotal(scanned);
-      bar.advance(page.ScannedCount ?? 0, { rows: sample.seen });
-      ExclusiveStartKey = page.LastEvaluatedKey;
-    } while (ExclusiveStartKey);
+      bar.advance(page.scanned, { rows: sample.seen });
+    });
   });
   return { rows: sample.seen, sampled: sample.items() };
 }

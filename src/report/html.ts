@@ -139,15 +139,13 @@ function renderReasons({ dlq, summary }: ReportFigures): string {
 <svg class="chart reasons" viewBox="0 0 ${width} ${entries.length * row + 6}" role="img" aria-label="review DLQ messages by reason">${bars}</svg></section>`;
 }
 
+/** A chart's size and margins, and the plot area they leave. */
+function chartFrame(width: number, height: number, margins: { left: number; right: number; top: number; bottom: number }) {
+  return { width, height, ...margins, plotWidth: width - margins.left - margins.right, plotHeight: height - margins.top - margins.bottom };
+}
+
 function renderHistogram(iou: IouHistogram, rows: number): string {
-  const width = 560;
-  const height = 250;
-  const left = 44;
-  const right = 12;
-  const top = 26;
-  const bottom = 34;
-  const plotWidth = width - left - right;
-  const plotHeight = height - top - bottom;
+  const { width, height, left, right, top, bottom, plotWidth, plotHeight } = chartFrame(560, 250, { left: 44, right: 12, top: 26, bottom: 34 });
   const binWidth = plotWidth / iou.counts.length;
   const { top: yTop, step } = axis(Math.max(...iou.counts));
   const y = (value: number) => top + plotHeight - (plotHeight * value) / yTop;
@@ -192,14 +190,7 @@ function renderThroughput(throughput: Throughput): string {
   if (throughput.start === undefined || throughput.counts.length === 0) {
     return `<section class="card panel wide">${heading}<p class="empty">No face of this run was migrated.</p></section>`;
   }
-  const width = 1120;
-  const height = 230;
-  const left = 56;
-  const right = 16;
-  const top = 16;
-  const bottom = 40;
-  const plotWidth = width - left - right;
-  const plotHeight = height - top - bottom;
+  const { width, height, left, right, top, bottom, plotWidth, plotHeight } = chartFrame(1120, 230, { left: 56, right: 16, top: 16, bottom: 40 });
   const perMinute = throughput.counts.map((value) => (value * 60) / throughput.barSeconds);
   const { top: yTop, step } = axis(Math.max(...perMinute));
   const y = (value: number) => top + plotHeight - (plotHeight * value) / yTop;

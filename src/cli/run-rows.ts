@@ -1,0 +1,53 @@
+/**
+ * Reading one run's rows of the results table, page by page: the table holds every run's rows, so
+ * the scan filters on RunId and never gathers the rows it hands on. Export, report and verify read
+ * them this way; a table that does not exist is the operator's mistake, one line and exit code 2.
+ */
+import { ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { AwsClients } from '../activities/aws-clients';
+import { UsageError } from './common';
+
+export interface RunRowsScan {
+  table: string;
+  runId: string;
+  /** Only these attributes of each row; all of them when absent. */
+  attributes?: string[];
+  /** One of `total` parallel segments of the scan. */
+  segment?: { index: number; total: number };
+}
+
+export interface RunRowsPage {
+  rows: Record<string, unknown>[];
+  /** Rows of any run the page read to find these: what the scan cost. */
+  scanned: number;
+}
+
+export async function forEachRunRowsPage(aws: AwsClients, scan: RunRowsScan, visit: (page: RunRowsPage) => void | Promise<void>): Promise<void> {
+  const names: Record<string, string> = { '#run': 'RunId' };
+  scan.attributes?.forEach((attribute, i) => {
+    names[`#a${i}`] = attribute;
+  });
+  let ExclusiveStartKey: Record<string, unknown> | undefined;
+  try {
+    do {
+      const page = await aws.dynamodb.send(
+        new ScanCommand({
+          TableName: scan.table,
+          FilterExpression: '#run = :run',
+          ProjectionExpression: scan.attributes?.map((_, i) => `#a${i}`).join(', '),
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: { ':run': scan.runId },
+          Segment: scan.segment?.index,
+          TotalSegments: scan.segment?.total,
+          ExclusiveStartKey,
+        }),
+      );
+      await visit({ rows: page.Items ?? [], scanned: page.ScannedCount ?? 0 });
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) throw new UsageError(`the results table ${scan.table} does not exist`);
+    throw error;
+  }
+}
