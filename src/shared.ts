@@ -24,6 +24,9 @@ export function taskQueues(control: string) {
 
 export const DEFAULT_TASK_QUEUE = 'reindex';
 
+/** How long one attempt of reindexImage may take; reconcile waits this long for other runs' attempts. */
+export const REINDEX_IMAGE_ATTEMPT_MS = 2 * 60_000;
+
 export const SEARCH_ATTRIBUTES = {
   phase: defineSearchAttributeKey('ReindexPhase', SearchAttributeType.KEYWORD),
   processed: defineSearchAttributeKey('ReindexProcessed', SearchAttributeType.INT),
@@ -152,6 +155,7 @@ export interface RunSummary extends Omit<BatchTotals, 'reusedIndexings'> {
   facesAssociated: number;
   orphansDeleted: number;
   targetCollectionId: string;
+  sourceCollectionId: string | undefined;
   faceModelVersion: string;
   /** The IoU threshold the run matched with. */
   iouThreshold: number;

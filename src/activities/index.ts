@@ -10,8 +10,9 @@ import { createRekognitionActivities } from './rekognition';
 import { createResultsActivities } from './results';
 import { createUserActivities } from './users';
 
-export function createActivities({ s3, sqs, dynamodb, rekognition }: AwsClients, config: Config) {
-  const { reindexImage, ...rekognitionControl } = createRekognitionActivities({ rekognition, s3, config });
+/** `orphanGraceMs`: how long reconcile waits for other runs' indexing before deleting (tests shorten it). */
+export function createActivities({ s3, sqs, dynamodb, rekognition }: AwsClients, config: Config, { orphanGraceMs }: { orphanGraceMs?: number } = {}) {
+  const { reindexImage, ...rekognitionControl } = createRekognitionActivities({ rekognition, s3, config, orphanGraceMs });
   return {
     /** Activities of the control task queue. */
     control: {

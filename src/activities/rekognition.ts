@@ -13,6 +13,7 @@ import {
   DeleteCollectionCommand,
   DeleteFacesCommand,
   DescribeCollectionCommand,
+  type Face,
   ImageTooLargeException,
   IndexFacesCommand,
   InvalidImageFormatException,
@@ -24,14 +25,14 @@ import {
   ResourceNotFoundException,
 } from '@aws-sdk/client-rekognition';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { activityInfo, heartbeat, log } from '@temporalio/activity';
+import { activityInfo, heartbeat, log, sleep } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../domain/config';
 import { isNewerFaceModel } from '../domain/face-models';
 import { decideOutcome, type ImageOutcome } from '../domain/outcomes';
 import { ReasonCode } from '../domain/reasons';
 import type { ImageRecord } from '../domain/records';
-import type { ReindexOptions } from '../shared';
+import { REINDEX_IMAGE_ATTEMPT_MS, type ReindexOptions } from '../shared';
 import { createLedger, type IndexingRecord } from './ledger';
 
 export interface ReindexImageInput {
@@ -84,15 +85,23 @@ export interface ReconcileProgress {
 const FACES_PER_PAGE = 4096;
 /** Ledger lookups in flight at once while reconciling one page of faces. */
 const LEDGER_LOOKUPS_IN_FLIGHT = 32;
+/** Heartbeats while reconcile waits out its grace: well inside the two-minute heartbeat timeout. */
+const HEARTBEAT_EVERY_MS = 10_000;
 
 export function createRekognitionActivities({
   rekognition,
   s3,
   config,
+  orphanGraceMs = REINDEX_IMAGE_ATTEMPT_MS + 30_000,
 }: {
   rekognition: RekognitionClient;
   s3: S3Client;
   config: Pick<Config, 'bucket'>;
+  /**
+   * How long reconcile waits before deleting a face the ledger does not know: another run indexing
+   * into the same target records its faces within one reindexImage attempt.
+   */
+  orphanGraceMs?: number;
 }) {
   const ledger = createLedger(s3, config.bucket);
 
@@ -280,18 +289,16 @@ export function createRekognitionActivities({
 
     /**
      * Deletes every face of the target whose image the ledger does not know: faces indexed by an
-     * attempt that crashed before recording them. Pages are keyed by FaceId, so deleting while
-     * paging skips nothing; the page token is heartbeated so a retry resumes.
+     * attempt that crashed before recording them. A face of another run indexing into the same
+     * target right now is not known yet either, so such faces are looked up again after the grace
+     * and only those still unknown go. Pages are keyed by FaceId, so deleting while paging skips
+     * nothing; the page token is heartbeated so a retry resumes.
      */
     reconcile: async (targetCollectionId: string): Promise<ReconcileProgress> => {
       const resumed = activityInfo().heartbeatDetails as (ReconcileProgress & { nextToken?: string }) | undefined;
       const progress: ReconcileProgress = { facesChecked: resumed?.facesChecked ?? 0, orphansDeleted: resumed?.orphansDeleted ?? 0 };
       let nextToken = resumed?.nextToken;
-      do {
-        const page = await rekognition.send(
-          new ListFacesCommand({ CollectionId: targetCollectionId, MaxResults: FACES_PER_PAGE, NextToken: nextToken }),
-        );
-        const faces = page.Faces ?? [];
+      const unknownOf = async (faces: Face[]): Promise<Face[]> => {
         const imageIds = [...new Set(faces.map((face) => face.ImageId ?? ''))];
         const known = new Set<string>();
         for (let start = 0; start < imageIds.length; start += LEDGER_LOOKUPS_IN_FLIGHT) {
@@ -301,7 +308,22 @@ export function createRekognitionActivities({
             if (found[i]) known.add(imageId);
           });
         }
-        const orphans = faces.filter((face) => !known.has(face.ImageId ?? '')).map((face) => face.FaceId ?? '');
+        return faces.filter((face) => !known.has(face.ImageId ?? ''));
+      };
+      do {
+        const page = await rekognition.send(
+          new ListFacesCommand({ CollectionId: targetCollectionId, MaxResults: FACES_PER_PAGE, NextToken: nextToken }),
+        );
+        const faces = page.Faces ?? [];
+        let unknown = await unknownOf(faces);
+        if (unknown.length > 0) {
+          for (let waited = 0; waited < orphanGraceMs; waited += HEARTBEAT_EVERY_MS) {
+            heartbeat({ ...progress, nextToken });
+            await sleep(Math.min(HEARTBEAT_EVERY_MS, orphanGraceMs - waited));
+          }
+          unknown = await unknownOf(unknown);
+        }
+        const orphans = unknown.map((face) => face.FaceId ?? '');
         if (orphans.length > 0) {
           log.warn('Deleting faces of the target that no recorded indexing made', { targetCollectionId, orphans: orphans.length });
           await deleteFaces(targetCollectionId, orphans);

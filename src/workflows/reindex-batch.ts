@@ -20,7 +20,7 @@ import type { ControlActivities, IndexFacesActivities } from '../activities';
 import type { ChunkEntry } from '../activities/manifest';
 import type { ResultRow, ReviewItem } from '../domain/outcomes';
 import { addReasonCounts, ReasonCode } from '../domain/reasons';
-import { type BatchSummary, type BatchTotals, pauseSignal, type ReindexBatchInput, resumeSignal, taskQueues } from '../shared';
+import { type BatchSummary, type BatchTotals, pauseSignal, REINDEX_IMAGE_ATTEMPT_MS, type ReindexBatchInput, resumeSignal, taskQueues } from '../shared';
 
 const { loadChunk, publishResults, sendToReview } = proxyActivities<ControlActivities>({
   startToCloseTimeout: '2 minutes',
@@ -34,7 +34,7 @@ const { loadChunk, publishResults, sendToReview } = proxyActivities<ControlActiv
 const reindexImageOn = (taskQueue: string) =>
   proxyActivities<IndexFacesActivities>({
     taskQueue: taskQueues(taskQueue).indexFaces,
-    startToCloseTimeout: '2 minutes',
+    startToCloseTimeout: REINDEX_IMAGE_ATTEMPT_MS,
     retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '2 minutes' },
   }).reindexImage;
 

@@ -317,6 +317,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       facesAssociated,
       orphansDeleted: reconciled.orphansDeleted,
       targetCollectionId: input.targetCollectionId,
+      sourceCollectionId: input.sourceCollectionId,
       faceModelVersion: state.target?.faceModelVersion ?? '',
       iouThreshold: input.options.iouThreshold,
       durationMs: Date.now() - state.startedAtMs,

@@ -12,6 +12,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { DeclaredFace } from '../../infra/rekognition-local/images';
 import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/activities/aws-clients';
+import { createLedger } from '../../src/activities/ledger';
 import {
   createRekognitionActivities,
   type PrepareTargetInput,
@@ -180,8 +181,9 @@ test('two overlapping attempts on one image leave one indexing: the loser delete
 });
 
 describe('reconcile', () => {
+  const orphanGraceMs = 1_500;
   function reconcile() {
-    const activities = createRekognitionActivities({ rekognition: aws.rekognition, s3: aws.s3, config });
+    const activities = createRekognitionActivities({ rekognition: aws.rekognition, s3: aws.s3, config, orphanGraceMs });
     return activityEnvironment().run(activities.reconcile, collectionId);
   }
 
@@ -198,6 +200,23 @@ describe('reconcile', () => {
     expect(await facesInTarget()).toEqual(migrated.results.map((row) => row.FaceId).sort());
     expect(crashed.FaceRecords).toHaveLength(1);
     expect(await reconcile()).toEqual({ facesChecked: 2, orphansDeleted: 0 });
+  });
+
+  test('keeps a face another run is indexing right now: its image is recorded within the grace', async () => {
+    const indexing = await aws.rekognition.send(
+      new IndexFacesCommand({ CollectionId: collectionId, Image: { Bytes: syntheticPng([ana]) }, QualityFilter: 'NONE' }),
+    );
+    const imageId = indexing.FaceRecords?.[0]?.Face?.ImageId ?? '';
+    // The other run's attempt records the image a moment after reconcile first looked.
+    const recorded = new Promise((resolve) => setTimeout(resolve, orphanGraceMs / 3)).then(() =>
+      createLedger(aws.s3, config.bucket).recordImage(collectionId, imageId, { runId: 'other-run', recordIndex: 0 }),
+    );
+
+    const reconciled = await reconcile();
+    await recorded;
+
+    expect(reconciled).toEqual({ facesChecked: 1, orphansDeleted: 0 });
+    expect(await facesInTarget()).toEqual([indexing.FaceRecords?.[0]?.Face?.FaceId]);
   });
 });
 

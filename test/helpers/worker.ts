@@ -25,7 +25,7 @@ export async function startWorker(resources: RunResources): Promise<RunningWorke
   const workers = await createWorkers({
     connection,
     namespace: 'default',
-    activities: createActivities(resources.aws, resources.config),
+    activities: createActivities(resources.aws, resources.config, { orphanGraceMs: 3_000 }),
     indexFacesTps: 1000,
     taskQueue,
   });

@@ -24,6 +24,7 @@ const summary: RunSummary = {
   facesAssociated: 0,
   orphansDeleted: 0,
   targetCollectionId: HOSTILE,
+  sourceCollectionId: undefined,
   faceModelVersion: '7.0',
   iouThreshold: 0.5,
   durationMs: 90_000,

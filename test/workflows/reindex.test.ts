@@ -58,7 +58,7 @@ afterEach(async () => {
 
 /** Runs `work` while both workers poll, then shuts them down. */
 async function withWorkers<T>(work: () => Promise<T>, rekognition?: RekognitionClient): Promise<T> {
-  const activities = createActivities(rekognition ? { ...resources.aws, rekognition } : resources.aws, resources.config);
+  const activities = createActivities(rekognition ? { ...resources.aws, rekognition } : resources.aws, resources.config, { orphanGraceMs: 3_000 });
   const workers = await createWorkers({ connection: env.nativeConnection, namespace: 'default', activities, indexFacesTps: 1000, workflowBundle });
   const running = workers.map((worker) => worker.run());
   try {
