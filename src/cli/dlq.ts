@@ -7,6 +7,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { BatchGetCommand, type BatchGetCommandOutput } from '@aws-sdk/lib-dynamodb';
+import type { Client } from '@temporalio/client';
 import type { Readable } from 'node:stream';
 import { type Command, Option } from 'commander';
 import { type AwsClients, httpStatusOf } from '../activities/aws-clients';
@@ -70,11 +72,37 @@ async function readRecordsFile(aws: AwsClients, location: string): Promise<unkno
   return records;
 }
 
-/** The run id a redrive of these messages gets: the same messages, the same run, so a retried redrive starts nothing new. */
-function redriveRunId(flags: FilterFlags, messageIds: string[]): string {
-  const digest = createHash('sha256').update([...messageIds].sort().join('\n')).digest('hex').slice(0, 12);
-  return `${flags.run ?? 'dlq'}-redrive-${digest}`;
+/** The run id a redrive of these records gets: the same records, the same run, so a retried redrive starts nothing new. */
+function redriveRunId(run: string, recordsText: string): string {
+  return `${run}-redrive-${createHash('sha256').update(recordsText).digest('hex').slice(0, 12)}`;
 }
+
+/** The old faces that have a row in the results table: migrated, by this run or an earlier redrive. */
+async function migratedFaces(aws: AwsClients, table: string, faceIds: string[]): Promise<Set<string>> {
+  const migrated = new Set<string>();
+  for (let start = 0; start < faceIds.length; start += BATCH_GET_KEYS) {
+    let keys: Record<string, unknown>[] | undefined = faceIds.slice(start, start + BATCH_GET_KEYS).map((OldFaceId) => ({ OldFaceId }));
+    while (keys?.length) {
+      const { Responses, UnprocessedKeys }: BatchGetCommandOutput = await aws.dynamodb.send(
+        new BatchGetCommand({ RequestItems: { [table]: { Keys: keys, ProjectionExpression: 'OldFaceId' } } }),
+      );
+      for (const row of Responses?.[table] ?? []) migrated.add(String(row.OldFaceId));
+      keys = UnprocessedKeys?.[table]?.Keys;
+    }
+  }
+  return migrated;
+}
+
+/** A run that holds the redrive's records: one that runs or ran to its end; a failed one does not. */
+async function assertRunHolds(client: Client, workflowId: string): Promise<void> {
+  const { status } = await client.workflow.getHandle(workflowId).describe();
+  if (status.name !== 'RUNNING' && status.name !== 'COMPLETED') {
+    throw new UsageError(`run ${workflowId} of these records exists and is ${status.name.toLowerCase()}; pass --id to redrive them in a new run`);
+  }
+}
+
+/** BatchGetItem takes at most 100 keys. */
+const BATCH_GET_KEYS = 100;
 
 interface RedriveFlags extends FilterFlags, RunSettingsFlags {
   messageId?: string[];
@@ -87,14 +115,26 @@ interface RedriveFlags extends FilterFlags, RunSettingsFlags {
   json?: boolean;
 }
 
-async function redrive(clients: { config: Config; aws: AwsClients; client: Parameters<typeof followStartedRun>[0]['client'] }, flags: RedriveFlags): Promise<void> {
+async function redrive(clients: { config: Config; aws: AwsClients; client: Client }, flags: RedriveFlags): Promise<void> {
   const { config, aws, client } = clients;
   const held = await holdReviewMessages(aws.sqs, config.reviewDlqUrl, filterOf(flags));
   try {
     const chosen = flags.messageId ? held.messages.filter((message) => flags.messageId?.includes(message.messageId)) : held.messages;
     if (chosen.length === 0) throw new UsageError(`no message in the review DLQ ${flags.messageId ? 'has those ids' : describeFilter(flags)}`);
-    const plan = planRedrive(chosen);
-    let records = plan.records.map(({ record }) => record);
+    const runs = new Set(chosen.map((message) => message.item.runId));
+    if (runs.size > 1 && !flags.target) {
+      throw new UsageError(`the chosen messages come from ${runs.size} runs, each with its own target: choose one with --run, or name the target with --target`);
+    }
+    // A face with a row was migrated since its message was sent (by an interrupted redrive, say): it goes, and is not indexed again.
+    const migrated = await migratedFaces(aws, config.resultsTable, [...new Set(chosen.flatMap(faceIdsOfMessage))]);
+    const done = chosen.filter((message) => {
+      const ids = faceIdsOfMessage(message);
+      return ids.length > 0 && ids.every((id) => migrated.has(id));
+    });
+    const doneIds = new Set(done.map((message) => message.messageId));
+    const plan = planRedrive(chosen.filter((message) => !doneIds.has(message.messageId)));
+    // In a stable order, so the same messages make the same records file and the same run id.
+    let records = plan.records.map(({ record }) => record).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
     let covered = plan.records.flatMap(({ messageIds }) => messageIds);
     if (flags.records) {
       // An operator's fixed copy answers for a message only if it holds every face the message names.
@@ -109,7 +149,7 @@ async function redrive(clients: { config: Config; aws: AwsClients; client: Param
         })
         .map((message) => message.messageId);
     }
-    const kept = chosen.length - covered.length;
+    const kept = chosen.length - covered.length - done.length;
     const recordsText = records.map((record) => JSON.stringify(record)).join('\n') + '\n';
 
     if (flags.dryRun) {
@@ -122,12 +162,20 @@ async function redrive(clients: { config: Config; aws: AwsClients; client: Param
       }
       return;
     }
-    if (covered.length === 0) throw new UsageError(`none of the ${chosen.length} chosen messages can be redriven${plan.notRedrivable[0] ? ` (${plan.notRedrivable[0].why})` : ''}`);
+    if (covered.length === 0 && done.length === 0) {
+      throw new UsageError(`none of the ${chosen.length} chosen messages can be redriven${plan.notRedrivable[0] ? ` (${plan.notRedrivable[0].why})` : ''}`);
+    }
+    if (covered.length === 0) {
+      const removed = await held.deleteAndRelease(doneIds);
+      console.log(flags.json ? JSON.stringify({ removed: removed.deleted, alreadyMigrated: done.length }) : `removed ${removed.deleted} messages whose faces were migrated already; nothing to redrive`);
+      return;
+    }
 
-    const firstRun = chosen[0]?.item.runId;
-    const target = flags.target ?? (firstRun ? (await readRunSummary(aws, config, firstRun))?.targetCollectionId : undefined);
+    const [firstRun = 'dlq'] = runs;
+    const original = await readRunSummary(aws, config, firstRun);
+    const target = flags.target ?? original?.targetCollectionId;
     if (!target) throw new UsageError('name the collection to index into with --target: the run the messages came from left no summary');
-    const workflowId = flags.id ?? redriveRunId(flags, covered);
+    const workflowId = flags.id ?? redriveRunId(firstRun, recordsText);
     const manifest = { Bucket: config.bucket, Key: redriveRecordsKey(workflowId) };
     // Written once: if an earlier attempt of this redrive started the run, the run is reading this file.
     await aws.s3.send(new PutObjectCommand({ ...manifest, Body: recordsText, IfNoneMatch: '*' })).catch((error: unknown) => {
@@ -135,18 +183,20 @@ async function redrive(clients: { config: Config; aws: AwsClients; client: Param
     });
     let started: { workflowId: string; url: string | undefined };
     try {
-      const settings = startOptions(flags, { manifest, target, id: workflowId, taskQueue: config.taskQueue });
+      const settings = startOptions({ ...flags, source: flags.source ?? original?.sourceCollectionId }, { manifest, target, id: workflowId, taskQueue: config.taskQueue });
       started = await startRun(client, aws, { ...settings, options: { ...settings.options, indexingScope: workflowId } });
     } catch (error) {
-      // The same messages started this run before the redrive was interrupted: the run has them.
+      // The same records started this run before the redrive was interrupted: the run has them, unless it failed.
       if (!(error instanceof RunExistsError) || flags.id) throw error;
+      await assertRunHolds(client, workflowId);
       started = { workflowId, url: undefined };
     }
-    const removed = await held.deleteAndRelease(covered);
+    const removed = await held.deleteAndRelease([...covered, ...doneIds]);
     if (!flags.json) {
       console.log(`redrove ${covered.length} messages as ${records.length} records (s3://${manifest.Bucket}/${manifest.Key}); removed ${removed.deleted} from the review DLQ`);
+      if (done.length > 0) console.log(`  ${done.length} of them named faces migrated already, and were only removed`);
       if (kept > 0) console.log(`  left in the review DLQ: ${kept}${plan.notRedrivable.length ? ` (${plan.notRedrivable.map((entry) => entry.why).join('; ')})` : ''}`);
-      if (removed.failed > 0) console.log(`  could not remove ${removed.failed}: they were held too long and will show again; a second redrive of them starts nothing new`);
+      if (removed.failed > 0) console.log(`  could not remove ${removed.failed}: they will show again; a second redrive finds their faces migrated and only removes them`);
     }
     await followStartedRun(clients, started, flags);
   } finally {

@@ -8,11 +8,13 @@ import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
   type Message,
+  OverLimit,
   ReceiveMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { ReviewItem } from '../domain/outcomes';
 import { SQS_BATCH } from '../activities/queues';
+import { UsageError } from './common';
 
 /** Long enough to read a large queue, short enough that a crashed reader does not hide it for long. */
 const HOLD_SECONDS = 15 * 60;
@@ -65,30 +67,9 @@ async function inBatches<T>(entries: T[], send: (batch: T[]) => Promise<{ failed
  * `deleteAndRelease()`; until then other readers, and SQS's own redrive, do not see them. Messages
  * that are no review item (a stray body) are held and released like the rest, never deleted.
  */
-export async function holdReviewMessages(sqs: SQSClient, queueUrl: string, filter: ReviewFilter, onReceived?: (count: number) => void): Promise<HeldMessages> {
+export async function holdReviewMessages(sqs: SQSClient, queueUrl: string, filter: ReviewFilter): Promise<HeldMessages> {
   const receipts = new Map<string, string>();
   const messages: ReviewMessage[] = [];
-  for (;;) {
-    const { Messages = [] } = await sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: queueUrl,
-        MaxNumberOfMessages: SQS_BATCH,
-        VisibilityTimeout: HOLD_SECONDS,
-        // A long poll asks every SQS server, so an empty answer means the queue has nothing visible.
-        WaitTimeSeconds: 1,
-        MessageSystemAttributeNames: ['SentTimestamp'],
-      }),
-    );
-    if (Messages.length === 0) break;
-    for (const message of Messages) {
-      if (!message.MessageId || !message.ReceiptHandle || receipts.has(message.MessageId)) continue;
-      receipts.set(message.MessageId, message.ReceiptHandle);
-      const parsed = parse(message);
-      if (parsed && matches(parsed, filter)) messages.push(parsed);
-    }
-    onReceived?.(Messages.length);
-  }
-
   const release = (handles: string[]) =>
     inBatches(handles, async (batch) => {
       const { Failed = [] } = await sqs.send(
@@ -99,6 +80,36 @@ export async function holdReviewMessages(sqs: SQSClient, queueUrl: string, filte
       );
       return { failed: Failed.length };
     });
+
+  try {
+    for (;;) {
+      const { Messages = [] } = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: queueUrl,
+          MaxNumberOfMessages: SQS_BATCH,
+          VisibilityTimeout: HOLD_SECONDS,
+          // A long poll asks every SQS server, so an empty answer means the queue has nothing visible.
+          WaitTimeSeconds: 1,
+          MessageSystemAttributeNames: ['SentTimestamp'],
+        }),
+      );
+      if (Messages.length === 0) break;
+      for (const message of Messages) {
+        if (!message.MessageId || !message.ReceiptHandle) continue;
+        const seen = receipts.has(message.MessageId);
+        // A message seen again (held past HOLD_SECONDS) answers only to its newest receipt handle.
+        receipts.set(message.MessageId, message.ReceiptHandle);
+        const parsed = seen ? undefined : parse(message);
+        if (parsed && matches(parsed, filter)) messages.push(parsed);
+      }
+    }
+  } catch (error) {
+    await release([...receipts.values()]).catch(() => undefined);
+    if (error instanceof OverLimit) {
+      throw new UsageError(`the review DLQ holds more messages than SQS lets one reader hold hidden at once (about 120,000; ${receipts.size} read): this command cannot read it whole`);
+    }
+    throw error;
+  }
 
   return {
     messages,

@@ -8,6 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import type { ReviewMessage } from '../../src/cli/review-dlq';
 import { ReasonCode } from '../../src/domain/reasons';
@@ -133,6 +134,23 @@ test('a redrive whose fixed records leave out a face keeps that face\'s message'
   expect(redriven.stdout).toContain('redrove 1 messages as 1 records');
   expect(redriven.stdout).toContain('left in the review DLQ: 1');
   expect((await list('--run', run)).messages.map((message) => message.messageId)).toEqual([kept.messageId]);
+
+  // The taken message shows again, as when its delete did not take: its face has a row now, so it is only removed.
+  const send = (body: unknown) => resources.aws.sqs.send(new SendMessageCommand({ QueueUrl: resources.config.reviewDlqUrl, MessageBody: JSON.stringify(body) }));
+  await send(taken.item);
+  const again = (await list('--run', run)).messages.find((message) => message.messageId !== kept.messageId);
+  if (!again) throw new Error('the copy did not arrive');
+  const removed = await reindex('dlq', 'redrive', '--message-id', again.messageId);
+  expect(removed).toMatchObject({ code: 0, stdout: 'removed 1 messages whose faces were migrated already; nothing to redrive\n' });
+  expect((await list('--run', run)).messages.map((message) => message.messageId)).toEqual([kept.messageId]);
+
+  // Messages of two runs go to two targets: a redrive takes one run at a time.
+  await send({ ...kept.item, runId: 'another-run' });
+  const mixed = await reindex('dlq', 'redrive', '--reason', ReasonCode.ImageNotFound);
+  expect(mixed).toMatchObject({
+    code: 2,
+    stderr: 'reindex: the chosen messages come from 2 runs, each with its own target: choose one with --run, or name the target with --target\n',
+  });
 }, 120_000);
 
 test('bad input is one line and exit code 2, and the DLQ is left alone', async () => {
