@@ -175,14 +175,24 @@ export interface RunStatus {
   workflowId: string;
   status: string;
   progress: RunProgress | undefined;
+  /** Why a running run gave no progress: no worker answered its query. */
+  unanswered?: string;
   url: string | undefined;
 }
 
 export async function runStatus(client: Client, workflowId: string): Promise<RunStatus> {
   const handle = client.workflow.getHandle<typeof reindexCollection>(workflowId);
   const description = await describeRun(client, workflowId);
-  const progress = description.status.name === 'RUNNING' ? await handle.query(progressQuery) : undefined;
-  return { workflowId, status: description.status.name, progress, url: runUrl(client, workflowId) };
+  const url = runUrl(client, workflowId);
+  if (description.status.name !== 'RUNNING') return { workflowId, status: description.status.name, progress: undefined, url };
+  try {
+    return { workflowId, status: 'RUNNING', progress: await handle.query(progressQuery), url };
+  } catch (error) {
+    // The run may have ended between the two calls; if it still runs, no worker is there to answer.
+    const now = await describeRun(client, workflowId);
+    const unanswered = now.status.name === 'RUNNING' ? `no worker answered the progress query (${error instanceof Error ? error.message : String(error)})` : undefined;
+    return { workflowId, status: now.status.name, progress: undefined, unanswered, url };
+  }
 }
 
 async function describeRun(client: Client, workflowId: string) {
@@ -239,6 +249,11 @@ export async function followRun(client: Client, workflowId: string, intervalMs: 
         return;
       }
       const progress = status.progress;
+      if (!progress && status.unanswered && !bar) {
+        const line = json ? JSON.stringify({ workflowId, status: status.status, unanswered: status.unanswered }) : `waiting: ${status.unanswered}`;
+        if (line !== last) console.log(line);
+        last = line;
+      }
       if (progress) {
         if (bar) {
           bar.setTotal(progress.imagesTotal ?? 0);
@@ -404,6 +419,7 @@ export function registerRunCommands(program: Command): void {
           return;
         }
         console.log(`${workflowId}: ${status.status.toLowerCase()}${status.url ? ` (${status.url})` : ''}`);
+        if (status.unanswered) console.log(`  ${status.unanswered}`);
         const progress = status.progress;
         if (!progress) return;
         console.log(`  phase ${progress.phase}${progress.paused ? ', paused' : ''}${progress.stopping ? ', stopping' : ''}`);

@@ -3,7 +3,7 @@
  * file uploaded under a prefix; watch starts one run per file. A run's id is derived from the
  * upload, so a notification delivered twice, or read by two watchers, starts one run.
  */
-import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { DeleteMessageCommand, type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import type { AwsClients } from '../activities/aws-clients';
@@ -14,6 +14,9 @@ import { addRunSettings, RunExistsError, type RunSettingsFlags, startOptions, st
 
 /** Long enough to start the runs of one message; a watcher that dies leaves it to the next one. */
 const VISIBILITY_SECONDS = 120;
+const RETRY_AFTER_MS = 10_000;
+
+type Clients = { config: Config; aws: AwsClients; client: Client };
 
 interface WatchFlags extends RunSettingsFlags {
   target: string;
@@ -28,7 +31,7 @@ function report(flags: WatchFlags, event: Record<string, unknown>, text: string)
   console.log(flags.json ? JSON.stringify(event) : text);
 }
 
-async function startFor(clients: { config: Config; aws: AwsClients; client: Client }, flags: WatchFlags, file: UploadedFile): Promise<FileOutcome> {
+async function startFor(clients: Clients, flags: WatchFlags, file: UploadedFile): Promise<FileOutcome> {
   const workflowId = intakeRunId(file);
   try {
     await startRun(clients.client, clients.aws, startOptions(flags, { manifest: { Bucket: file.Bucket, Key: file.Key }, target: flags.target, id: workflowId, taskQueue: clients.config.taskQueue }));
@@ -41,29 +44,39 @@ async function startFor(clients: { config: Config; aws: AwsClients; client: Clie
   }
 }
 
-async function watch(clients: { config: Config; aws: AwsClients; client: Client }, flags: WatchFlags, stopped: () => boolean): Promise<void> {
+/** Starts the runs of one intake message's files, then deletes the message. */
+async function handle(clients: Clients, flags: WatchFlags, queueUrl: string, message: Message): Promise<void> {
+  const parsed = parseIntakeMessage(message.Body ?? '', flags.prefix);
+  if ('malformed' in parsed) {
+    console.error(`reindex: intake message ${message.MessageId} dropped: ${parsed.malformed}`);
+  } else if ('files' in parsed) {
+    for (const file of parsed.files) {
+      const uri = `s3://${file.Bucket}/${file.Key}`;
+      const outcome = await startFor(clients, flags, file);
+      if ('started' in outcome) report(flags, { file: uri, started: outcome.started }, `started ${outcome.started} for ${uri}`);
+      else if ('exists' in outcome) report(flags, { file: uri, exists: outcome.exists }, `${uri} started ${outcome.exists} already`);
+      else report(flags, { file: uri, refused: outcome.refused }, `${uri} not started: ${outcome.refused}`);
+    }
+  }
+  await clients.aws.sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }));
+}
+
+async function watch(clients: Clients, flags: WatchFlags, stopped: () => boolean): Promise<void> {
   const queueUrl = clients.config.intakeQueueUrl;
   if (!queueUrl) throw new UsageError('REINDEX_INTAKE_QUEUE_URL is not set: watch needs the intake queue');
   if (!flags.json) console.log(`watching ${queueUrl} for records files under ${flags.prefix || 'any prefix'}; runs go into ${flags.target}`);
   while (!stopped()) {
-    const { Messages = [] } = await clients.aws.sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: flags.once ? 1 : 20, VisibilityTimeout: VISIBILITY_SECONDS }),
-    );
-    if (Messages.length === 0 && flags.once) return;
-    for (const message of Messages) {
-      const parsed = parseIntakeMessage(message.Body ?? '', flags.prefix);
-      if ('malformed' in parsed) {
-        console.error(`reindex: intake message ${message.MessageId} dropped: ${parsed.malformed}`);
-      } else if ('files' in parsed) {
-        for (const file of parsed.files) {
-          const uri = `s3://${file.Bucket}/${file.Key}`;
-          const outcome = await startFor(clients, flags, file);
-          if ('started' in outcome) report(flags, { file: uri, started: outcome.started }, `started ${outcome.started} for ${uri}`);
-          else if ('exists' in outcome) report(flags, { file: uri, exists: outcome.exists }, `${uri} started ${outcome.exists} already`);
-          else report(flags, { file: uri, refused: outcome.refused }, `${uri} not started: ${outcome.refused}`);
-        }
-      }
-      await clients.aws.sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }));
+    try {
+      const { Messages = [] } = await clients.aws.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: flags.once ? 1 : 20, VisibilityTimeout: VISIBILITY_SECONDS }),
+      );
+      if (Messages.length === 0 && flags.once) return;
+      for (const message of Messages) await handle(clients, flags, queueUrl, message);
+    } catch (error) {
+      // Temporal or AWS out of reach for a moment: a message not deleted shows again after its visibility timeout.
+      if (flags.once) throw error;
+      console.error(`reindex: watch goes on after an error (${error instanceof Error ? error.message : String(error)}); retrying in ${RETRY_AFTER_MS / 1000} s`);
+      await new Promise((resolve) => setTimeout(resolve, RETRY_AFTER_MS));
     }
   }
 }

@@ -13,7 +13,7 @@ export const SIDE_FILE_SUFFIXES = { unplaced: '.unplaced.jsonl', failures: '.fai
 export interface UploadedFile {
   Bucket: string;
   Key: string;
-  /** Tells one upload of a key from a later one: a new upload is a new run. */
+  /** Tells one upload of a key from a later one, even of the same bytes: a new upload is a new run. */
   version: string;
 }
 
@@ -29,9 +29,13 @@ interface S3EventRecord {
   s3?: { bucket?: { name?: string }; object?: { key?: string; eTag?: string; versionId?: string; sequencer?: string } };
 }
 
-/** S3 writes object keys URL-encoded, with spaces as '+'. */
-function decodeKey(key: string): string {
-  return decodeURIComponent(key.replace(/\+/g, ' '));
+/** S3 writes object keys URL-encoded, with spaces as '+'; undefined when the key is no such encoding. */
+function decodeKey(key: string): string | undefined {
+  try {
+    return decodeURIComponent(key.replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
 }
 
 export function parseIntakeMessage(body: string, prefix: string): IntakeMessage {
@@ -55,12 +59,14 @@ export function parseIntakeMessage(body: string, prefix: string): IntakeMessage 
       continue;
     }
     const Key = decodeKey(rawKey);
+    if (Key === undefined) return { malformed: `the object key ${JSON.stringify(rawKey)} is not URL-encoded as S3 writes keys` };
     if (!Key.startsWith(prefix) || Key.endsWith('/') || Object.values(SIDE_FILE_SUFFIXES).some((suffix) => Key.endsWith(suffix))) {
       ignored += 1;
       continue;
     }
     const object = record.s3?.object;
-    files.push({ Bucket, Key, version: object?.versionId ?? object?.eTag ?? object?.sequencer ?? '' });
+    // The sequencer is new for every upload, even of the same bytes, and the same on a redelivery.
+    files.push({ Bucket, Key, version: object?.versionId ?? object?.sequencer ?? object?.eTag ?? '' });
   }
   return { files, ignored };
 }

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, PutBucketNotificationConfigurationCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { runCli } from '../helpers/cli';
-import { createRunResources, eventually, resultRows, type RunResources, writeRecords } from '../helpers/runs';
+import { createRunResources, eventually, facesIn, resultRows, type RunResources, writeRecords } from '../helpers/runs';
 import { type RunningWorker, startWorker } from '../helpers/worker';
 
 let resources: RunResources;
@@ -68,11 +68,16 @@ test('each uploaded records file starts one run, and a notification delivered tw
   const runIds = started.map((event) => event.started ?? '');
   expect(runIds.every((id) => id.startsWith('intake-'))).toBe(true);
 
+  const faceIds: string[] = [];
   for (const id of runIds) {
     const followed = await reindex('status', id, '--follow', '--json', '--interval', '0.5');
     expect(followed.code).toBe(0);
-    expect((await resultRows(resources, id)).length).toBe(2);
+    const rows = await resultRows(resources, id);
+    expect(rows).toHaveLength(2);
+    faceIds.push(...rows.map((row) => row.FaceId));
   }
+  // Two runs into one target at once: neither's reconcile took the other's faces.
+  expect(await facesIn(resources, target)).toEqual(faceIds.sort());
 
   await resources.aws.sqs.send(new SendMessageCommand({ QueueUrl: intakeQueueUrl, MessageBody: firstNotification }));
   await resources.aws.sqs.send(new SendMessageCommand({ QueueUrl: intakeQueueUrl, MessageBody: 'not an S3 event' }));

@@ -19,6 +19,16 @@ test('other prefixes, folders and other events are ignored', () => {
   expect(parseIntakeMessage(event('records/x.jsonl.failures.jsonl'), 'records/')).toEqual({ files: [], ignored: 1 });
 });
 
+test('a key S3 could not have encoded makes the message malformed rather than stopping the watcher', () => {
+  expect(parseIntakeMessage(event('records/100%.jsonl'), 'records/')).toEqual({ malformed: 'the object key "records/100%.jsonl" is not URL-encoded as S3 writes keys' });
+});
+
+test('an upload is told apart by its sequencer before its ETag: the same bytes uploaded again are a new upload', () => {
+  const body = (sequencer: string) =>
+    JSON.stringify({ Records: [{ eventSource: 'aws:s3', eventName: 'ObjectCreated:Put', s3: { bucket: { name: 'photos' }, object: { key: 'records/a.jsonl', eTag: 'same', sequencer } } }] });
+  expect(parseIntakeMessage(body('0055AED6DCD90281E5'), 'records/')).toMatchObject({ files: [{ version: '0055AED6DCD90281E5' }] });
+});
+
 test('an SNS-wrapped notification and S3\'s test event are understood; anything else is malformed', () => {
   expect(parseIntakeMessage(JSON.stringify({ Type: 'Notification', Message: event('records/x.jsonl') }), 'records/')).toMatchObject({ files: [{ Key: 'records/x.jsonl' }] });
   expect(parseIntakeMessage(JSON.stringify({ Event: 's3:TestEvent', Bucket: 'photos' }), 'records/')).toEqual({ test: true });
