@@ -105,3 +105,65 @@ export async function withProgress<T>(bar: Progress, work: (bar: Progress) => Pr
     bar.stop();
   }
 }
+
+/**
+ * Runs `work` on each item with at most `concurrency` in flight, starting them in the items' order.
+ * Items are pulled only when a slot is free, so an endless async iterable stays in flat memory. The
+ * first failure (of `work` or of the iterable) stops new work; it is thrown once the work in flight
+ * has settled, and the iterable is closed as a `for await` loop would close it.
+ */
+export async function forEachConcurrently<T>(
+  items: AsyncIterable<T> | Iterable<T>,
+  concurrency: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a whole number from 1, not ${concurrency}`);
+  const iterator = Symbol.asyncIterator in items ? items[Symbol.asyncIterator]() : items[Symbol.iterator]();
+  let running = 0;
+  let failure: { error: unknown } | undefined;
+  let wake: (() => void) | undefined;
+  const oneSettled = () => new Promise<void>((resolve) => (wake = resolve));
+  const start = (item: T) => {
+    running += 1;
+    // Started at once, in order; a `work` that throws before its first await fails like one that rejects.
+    void new Promise<void>((resolve) => resolve(work(item)))
+      .catch((error: unknown) => {
+        failure ??= { error };
+      })
+      .finally(() => {
+        running -= 1;
+        wake?.();
+      });
+  };
+
+  let exhausted = false;
+  try {
+    while (!failure) {
+      if (running >= concurrency) {
+        await oneSettled();
+        continue;
+      }
+      const next = await iterator.next();
+      if (next.done) {
+        exhausted = true;
+        break;
+      }
+      // A task failed while the next item was being read: it is not started.
+      if (failure) break;
+      start(next.value);
+    }
+  } catch (error) {
+    // The iterable itself failed: it is finished, nothing to close.
+    failure ??= { error };
+    exhausted = true;
+  }
+  if (failure && !exhausted) {
+    try {
+      await iterator.return?.();
+    } catch {
+      // The first failure is the one reported.
+    }
+  }
+  while (running > 0) await oneSettled();
+  if (failure) throw failure.error;
+}

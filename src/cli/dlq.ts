@@ -4,12 +4,10 @@
  * with its records file in S3, so a message is never lost between the queue and the run.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { BatchGetCommand, type BatchGetCommandOutput } from '@aws-sdk/lib-dynamodb';
 import type { Client } from '@temporalio/client';
-import type { Readable } from 'node:stream';
 import { type Command, Option } from 'commander';
 import { type AwsClients, httpStatusOf } from '../activities/aws-clients';
 import { readRecords } from '../activities/records-reader';
@@ -17,7 +15,8 @@ import type { Config } from '../domain/config';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
 import { faceIdsOfMessage, faceIdsOfRecords, planRedrive } from '../domain/redrive';
 import { redriveRecordsKey } from '../shared';
-import { numberIn, parseS3Uri, UsageError, withAws, withClients } from './common';
+import { numberIn, UsageError, withAws, withClients } from './common';
+import { openInput } from './files';
 import { holdReviewMessages, type ReviewFilter, type ReviewMessage } from './review-dlq';
 import { addRunSettings, followStartedRun, readRunSummary, RunExistsError, type RunSettingsFlags, startOptions, startRun } from './runs';
 
@@ -48,17 +47,7 @@ function countByReason(messages: ReviewMessage[]): ReasonCounts {
 
 /** Reads a records file (JSON Lines or a JSON array) from S3 or a local path; every entry must be a record. */
 async function readRecordsFile(aws: AwsClients, location: string): Promise<unknown[]> {
-  let body: Readable;
-  if (location.startsWith('s3://')) {
-    const { Bucket, Key } = parseS3Uri(location);
-    try {
-      body = (await aws.s3.send(new GetObjectCommand({ Bucket, Key }))).Body as Readable;
-    } catch (error) {
-      throw new UsageError(`cannot read ${location}: ${httpStatusOf(error) === 404 ? 'it does not exist' : (error as Error).message}`);
-    }
-  } else {
-    body = createReadStream(location);
-  }
+  const body = await openInput(aws.s3, location, 'the records file');
   const records: unknown[] = [];
   try {
     for await (const entry of readRecords(body)) {

@@ -21,30 +21,45 @@ import { parseS3Uri, UsageError } from './common';
 
 const isS3 = (location: string) => location.startsWith('s3://');
 
-function describeS3Failure(error: unknown, what: string): UsageError | undefined {
+function describeS3Failure(error: unknown, what: string, use: 'read' | 'accessed'): UsageError | undefined {
   const status = httpStatusOf(error);
   if (status === 404) return new UsageError(`${what} does not exist`);
-  if (status === 403) return new UsageError(`${what} may not be accessed with these credentials`);
+  if (status === 403) return new UsageError(`${what} may not be ${use} with these credentials`);
   return undefined;
 }
 
-/** Opens a local file or an S3 object to read; one clear line when it is not there. */
-export async function openInput(s3: S3Client, location: string, what: string): Promise<Readable> {
+export interface Input {
+  body: Readable;
+  /** Its length in bytes, for a progress bar. */
+  size: number;
+}
+
+/** Opens a local file or an S3 object to read, with its size; one clear line when it is not there. */
+export async function openSizedInput(s3: S3Client, location: string, what: string): Promise<Input> {
   if (isS3(location)) {
     const { Bucket, Key } = parseS3Uri(location);
     try {
-      const { Body } = await s3.send(new GetObjectCommand({ Bucket, Key }));
-      return Body as Readable;
+      const { Body, ContentLength } = await s3.send(new GetObjectCommand({ Bucket, Key }));
+      return { body: Body as Readable, size: ContentLength ?? 0 };
     } catch (error) {
-      throw describeS3Failure(error, `${what} ${location}`) ?? error;
+      throw describeS3Failure(error, `${what} ${location}`, 'read') ?? error;
     }
   }
   try {
     const file = await open(location, 'r');
-    return file.createReadStream();
+    const { size } = await file.stat().catch(async (error: unknown) => {
+      await file.close();
+      throw error;
+    });
+    return { body: file.createReadStream(), size };
   } catch (error) {
     throw new UsageError(`${what} ${location} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
+}
+
+/** Opens a local file or an S3 object to read; one clear line when it is not there. */
+export async function openInput(s3: S3Client, location: string, what: string): Promise<Readable> {
+  return (await openSizedInput(s3, location, what)).body;
 }
 
 export interface LineSink {
@@ -85,7 +100,7 @@ export async function openLineSink(s3: S3Client, location: string, what: string,
     try {
       await s3.send(new HeadBucketCommand({ Bucket: target.Bucket }));
     } catch (error) {
-      throw describeS3Failure(error, `the bucket ${target.Bucket} of ${what}`) ?? error;
+      throw describeS3Failure(error, `the bucket ${target.Bucket} of ${what}`, 'accessed') ?? error;
     }
     const directory = await mkdtemp(path.join(tmpdir(), 'reindex-'));
     file = path.join(directory, path.basename(target.Key));

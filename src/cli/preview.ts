@@ -11,9 +11,8 @@ import {
   AccessDeniedException,
   DetectFacesCommand,
 } from '@aws-sdk/client-rekognition';
-import { GetObjectCommand, NoSuchBucket, NoSuchKey } from '@aws-sdk/client-s3';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { type AwsClients, httpStatusOf } from '../activities/aws-clients';
+import type { AwsClients } from '../activities/aws-clients';
 import { readRecords } from '../activities/records-reader';
 import { permanentReason } from '../activities/rekognition';
 import {
@@ -25,11 +24,13 @@ import {
   type ThresholdForecast,
   thresholdForecasts,
 } from '../domain/forecast';
+import { count, percent } from '../domain/format';
 import type { BoundingBox } from '../domain/matching';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
 import { checkRecord, type ImageRecord } from '../domain/records';
 import { reservoir, seededRandom } from '../domain/sampling';
-import { numberIn, parseS3Uri, progressBar, UsageError, withAws, withProgress } from './common';
+import { forEachConcurrently, numberIn, parseS3Uri, progressBar, UsageError, withAws, withProgress } from './common';
+import { openSizedInput } from './files';
 
 const DEFAULT_THRESHOLDS = [0.3, 0.4, 0.5, 0.6, 0.7];
 /** Failed images named per reason; the rest are counted. */
@@ -89,20 +90,6 @@ export function parseThresholds(value: string): number[] {
   return [...new Set(thresholds)].sort((a, b) => a - b);
 }
 
-async function openRecordsFile(aws: AwsClients, { Bucket, Key }: PreviewOptions['manifest']): Promise<{ body: Readable; size: number }> {
-  try {
-    const { Body, ContentLength } = await aws.s3.send(new GetObjectCommand({ Bucket, Key }));
-    return { body: Body as Readable, size: ContentLength ?? 0 };
-  } catch (error) {
-    const status = httpStatusOf(error);
-    if (error instanceof NoSuchKey || error instanceof NoSuchBucket || status === 404) {
-      throw new UsageError(`the records file s3://${Bucket}/${Key} does not exist`);
-    }
-    if (status === 403) throw new UsageError(`the records file s3://${Bucket}/${Key} may not be read with these credentials`);
-    throw error;
-  }
-}
-
 /** Why DetectFaces refused an image, as the review DLQ would say it when a run's IndexFaces does the same. */
 type Detection = { newBoxes: BoundingBox[] } | { reason: ReasonCode };
 
@@ -120,23 +107,6 @@ async function detectFaces(aws: AwsClients, record: ImageRecord): Promise<Detect
     if (reason === undefined) throw error;
     return { reason };
   }
-}
-
-/** Runs `work` on every item with at most `concurrency` at once; the first failure stops the rest. */
-async function inParallel<T>(items: AsyncIterable<T> | Iterable<T>, concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
-  const iterator = Symbol.asyncIterator in items ? items[Symbol.asyncIterator]() : items[Symbol.iterator]();
-  let failed = false;
-  const lane = async () => {
-    for (let next = await iterator.next(); !next.done && !failed; next = await iterator.next()) {
-      try {
-        await work(next.value);
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, lane));
 }
 
 interface FileTally {
@@ -182,8 +152,8 @@ async function* validRecords(body: Readable, tally: FileTally): AsyncGenerator<I
 }
 
 export async function preview(aws: AwsClients, options: PreviewOptions): Promise<PreviewReport> {
-  const { Bucket, Key } = options.manifest;
-  const { body, size } = await openRecordsFile(aws, options.manifest);
+  const manifest = `s3://${options.manifest.Bucket}/${options.manifest.Key}`;
+  const { body, size } = await openSizedInput(aws.s3, manifest, 'the records file');
   const tally: FileTally = { records: 0, validRecords: 0, oldFaces: 0, refusedByReason: {}, truncated: undefined, bytesRead: 0 };
   const forecast = emptyForecast(options.thresholds);
   const failures = new Map<ReasonCode, FailedImages>();
@@ -207,7 +177,7 @@ export async function preview(aws: AwsClients, options: PreviewOptions): Promise
     const format = 'detecting faces [{bar}] {percentage}% of the file | {images} images | ETA {eta_formatted}';
     await withProgress(progressBar('detecting faces', size, format), async (bar) => {
       let reported = 0;
-      await inParallel(validRecords(body, tally), options.concurrency, async (record) => {
+      await forEachConcurrently(validRecords(body, tally), options.concurrency, async (record) => {
         await detect(record);
         bar.advance(tally.bytesRead - reported, { images: sampled });
         reported = tally.bytesRead;
@@ -225,7 +195,7 @@ export async function preview(aws: AwsClients, options: PreviewOptions): Promise
     });
     const chosen = sample.items();
     await withProgress(progressBar('detecting faces', chosen.length), (bar) =>
-      inParallel(chosen, options.concurrency, async (record) => {
+      forEachConcurrently(chosen, options.concurrency, async (record) => {
         await detect(record);
         bar.advance();
       }),
@@ -237,7 +207,7 @@ export async function preview(aws: AwsClients, options: PreviewOptions): Promise
   const failed = [...failures.values()].sort((a, b) => b.count - a.count || a.reason.localeCompare(b.reason));
   const failedCount = failed.reduce((sum, failure) => sum + failure.count, 0);
   return {
-    manifest: `s3://${Bucket}/${Key}`,
+    manifest,
     file: {
       records: tally.records,
       validRecords: tally.validRecords,
@@ -264,9 +234,6 @@ export async function preview(aws: AwsClients, options: PreviewOptions): Promise
     recommendedThreshold: recommendThreshold(forecasts, RECOMMENDATION_TOLERANCE),
   };
 }
-
-const count = (n: number) => n.toLocaleString('en-US');
-const percent = (part: number, whole: number) => `${whole > 0 ? ((100 * part) / whole).toFixed(1) : '0.0'}%`;
 
 /** Columns padded to their widest cell: the first left-aligned, the rest right-aligned. */
 function table(rows: string[][]): string[] {

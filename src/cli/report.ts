@@ -11,12 +11,13 @@ import { GetObjectCommand, NoSuchBucket, NoSuchKey } from '@aws-sdk/client-s3';
 import type { Command } from 'commander';
 import { type AwsClients, httpStatusOf } from '../activities/aws-clients';
 import type { Config } from '../domain/config';
+import { imageFormat, MIME_TYPES } from '../domain/image-checks';
 import type { BoundingBox } from '../domain/matching';
 import type { NewFaceSeen } from '../domain/outcomes';
 import { GallerySampler, type ReportFigures, RowAggregator, type RowFigures, sortedByCount } from '../domain/report';
 import { type GalleryEntry, renderReportHtml } from '../report/html';
 import { reportKey } from '../shared';
-import { numberIn, progressBar, UsageError, withAws, withProgress } from './common';
+import { forEachConcurrently, numberIn, progressBar, UsageError, withAws, withProgress } from './common';
 import { forEachReviewMessage, type ReviewMessage } from './review-dlq';
 import { forEachRunRowsPage } from './run-rows';
 import { describeTotals, readRunSummary } from './runs';
@@ -97,12 +98,6 @@ function galleryEntry({ item }: ReviewMessage): Omit<GalleryEntry, 'image'> {
   };
 }
 
-function imageType(bytes: Uint8Array): string | undefined {
-  if (bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'image/jpeg';
-  if (bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) return 'image/png';
-  return undefined;
-}
-
 /** One image as a data: URI, or why it cannot be shown; never an error. */
 async function fetchImage(aws: AwsClients, Bucket: string, Key: string): Promise<{ dataUri: string } | { missing: string }> {
   try {
@@ -112,9 +107,9 @@ async function fetchImage(aws: AwsClients, Bucket: string, Key: string): Promise
       return { missing: `too large to embed (${((object.ContentLength ?? 0) / 1024 / 1024).toFixed(1)} MB)` };
     }
     const bytes = (await object.Body?.transformToByteArray()) ?? new Uint8Array();
-    const type = imageType(bytes);
-    if (!type) return { missing: 'the object is not a JPEG or PNG image' };
-    return { dataUri: `data:${type};base64,${Buffer.from(bytes).toString('base64')}` };
+    const format = imageFormat(bytes);
+    if (!format) return { missing: 'the object is not a JPEG or PNG image' };
+    return { dataUri: `data:${MIME_TYPES[format]};base64,${Buffer.from(bytes).toString('base64')}` };
   } catch (error) {
     if (error instanceof NoSuchKey || httpStatusOf(error) === 404) return { missing: 'the image is not in S3 (NoSuchKey)' };
     if (error instanceof NoSuchBucket) return { missing: `the bucket ${Bucket} does not exist` };
@@ -127,20 +122,12 @@ async function fetchImage(aws: AwsClients, Bucket: string, Key: string): Promise
 async function withImages(aws: AwsClients, entries: Omit<GalleryEntry, 'image'>[]): Promise<{ gallery: GalleryEntry[]; images: string[] }> {
   const wanted = [...new Map(entries.flatMap((entry) => (entry.bucket && entry.key ? [[imageId(entry.bucket, entry.key), { Bucket: entry.bucket, Key: entry.key }] as const] : []))).values()];
   const fetched = new Map<string, { dataUri: string } | { missing: string }>();
-  const progress = progressBar('fetching gallery images', wanted.length);
-  try {
-    let next = 0;
-    const worker = async () => {
-      for (let i = next++; i < wanted.length; i = next++) {
-        const { Bucket, Key } = wanted[i] ?? { Bucket: '', Key: '' };
-        fetched.set(imageId(Bucket, Key), await fetchImage(aws, Bucket, Key));
-        progress.advance();
-      }
-    };
-    await Promise.all(Array.from({ length: IMAGES_IN_FLIGHT }, worker));
-  } finally {
-    progress.stop();
-  }
+  await withProgress(progressBar('fetching gallery images', wanted.length), (progress) =>
+    forEachConcurrently(wanted, IMAGES_IN_FLIGHT, async ({ Bucket, Key }) => {
+      fetched.set(imageId(Bucket, Key), await fetchImage(aws, Bucket, Key));
+      progress.advance();
+    }),
+  );
   const images: string[] = [];
   const indexOf = new Map<string, number>();
   const gallery = entries.map((entry): GalleryEntry => {

@@ -15,12 +15,12 @@
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Command } from 'commander';
 import { httpStatusOf } from '../activities/aws-clients';
-import { readRecords } from '../activities/records-reader';
+import { type RecordEntry, readRecords } from '../activities/records-reader';
 import { SIDE_FILE_SUFFIXES } from '../domain/intake';
 import { formatVerdict, type ImageVerdict, reachesPastEdge, SIGNATURE_BYTES, sizeVerdict } from '../domain/image-checks';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
 import { checkRecord } from '../domain/records';
-import { numberIn, progressBar, withAws } from './common';
+import { forEachConcurrently, numberIn, progressBar, withAws } from './common';
 import { openInput, openLineSink } from './files';
 
 export interface ValidateInput {
@@ -114,46 +114,34 @@ export async function validateRecords(s3: S3Client, input: ValidateInput): Promi
     return verdict;
   };
 
-  const inFlight = new Set<Promise<void>>();
-  // An image check that failed for good (S3 out of reach after the SDK's retries) ends the command.
-  let broken: Error | undefined;
   const progress = progressBar('validating', 0, 'validating {value} records | {rate}/s');
-  try {
-    for await (const entry of readRecords(body)) {
-      if (broken) break;
-      summary.records += 1;
-      progress.advance();
-      if ('malformed' in entry) {
-        await fail({ index: entry.index, Bucket: undefined, Key: undefined, reason: ReasonCode.InvalidRecord, detail: entry.malformed });
-        if (entry.fatal) break;
-        continue;
-      }
-      const check = checkRecord(entry.value);
-      if (!check.ok) {
-        const [Bucket, Key] = [named(entry.value, 'Bucket'), named(entry.value, 'Key')];
-        await fail({ index: entry.index, Bucket, Key, reason: check.reason, detail: check.problems.join('; ') });
-        continue;
-      }
-      const { Bucket, Key, Faces } = check.record;
-      summary.facesPastEdge += Faces.filter((face) => reachesPastEdge(face.BoundingBoxes)).length;
-      while (inFlight.size >= input.concurrency) await Promise.race(inFlight);
-      const task = verdictOn(Bucket, Key)
-        .then(async (verdict) => {
-          if (verdict.ok) summary.valid += 1;
-          else await fail({ index: entry.index, Bucket, Key, reason: verdict.reason, detail: verdict.detail });
-        })
-        .catch((error: unknown) => {
-          broken ??= error instanceof Error ? error : new Error(String(error));
-        })
-        .finally(() => inFlight.delete(task));
-      inFlight.add(task);
+  // Records are taken in file order, each when a slot is free: a record's own checks are at once,
+  // its image's check is what waits. A fatal entry is the reader's last.
+  const validate = async (entry: RecordEntry) => {
+    summary.records += 1;
+    progress.advance();
+    if ('malformed' in entry) {
+      await fail({ index: entry.index, Bucket: undefined, Key: undefined, reason: ReasonCode.InvalidRecord, detail: entry.malformed });
+      return;
     }
-    await Promise.all(inFlight);
-    if (broken) throw broken;
+    const check = checkRecord(entry.value);
+    if (!check.ok) {
+      const [Bucket, Key] = [named(entry.value, 'Bucket'), named(entry.value, 'Key')];
+      await fail({ index: entry.index, Bucket, Key, reason: check.reason, detail: check.problems.join('; ') });
+      return;
+    }
+    const { Bucket, Key, Faces } = check.record;
+    summary.facesPastEdge += Faces.filter((face) => reachesPastEdge(face.BoundingBoxes)).length;
+    const verdict = await verdictOn(Bucket, Key);
+    if (verdict.ok) summary.valid += 1;
+    else await fail({ index: entry.index, Bucket, Key, reason: verdict.reason, detail: verdict.detail });
+  };
+  try {
+    // An image check that failed for good (S3 out of reach after the SDK's retries) ends the command.
+    await forEachConcurrently(readRecords(body), input.concurrency, validate);
     await failures.close();
     return summary;
   } catch (error) {
-    await Promise.all(inFlight);
     await failures.discard();
     throw error;
   } finally {

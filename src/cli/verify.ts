@@ -21,7 +21,7 @@ import type { AwsClients } from '../activities/aws-clients';
 import type { ResultRow } from '../domain/outcomes';
 import { compareFindings, type FaceComparison, identitiesOf, identityOf, type Parity, parityOf, type SearchFinding } from '../domain/parity';
 import { reservoir, seededRandom } from '../domain/sampling';
-import { numberIn, progressBar, UsageError, withAws, withProgress } from './common';
+import { forEachConcurrently, numberIn, progressBar, UsageError, withAws, withProgress } from './common';
 import { forEachRunRowsPage } from './run-rows';
 
 /** SearchFaces returns at most this many matches, and ListFaces takes at most this many FaceIds. */
@@ -137,20 +137,16 @@ export async function verify(aws: AwsClients, options: VerifyOptions): Promise<V
   await assertCollection(aws, target, 'target');
 
   const comparisons: FaceComparison[] = [];
-  const queue = [...sampled];
-  await withProgress(progressBar('searching', sampled.length), async (bar) => {
-    const lane = async () => {
-      for (let row = queue.shift(); row; row = queue.shift()) {
-        const [old, found] = await Promise.all([
-          searchPeople(aws, source, row.OldFaceId, options.threshold),
-          searchPeople(aws, target, row.FaceId, options.threshold),
-        ]);
-        comparisons.push(compareFindings(row.OldFaceId, row.FaceId, old, found));
-        bar.advance();
-      }
-    };
-    await Promise.all(Array.from({ length: options.concurrency }, lane));
-  });
+  await withProgress(progressBar('searching', sampled.length), (bar) =>
+    forEachConcurrently(sampled, options.concurrency, async (row) => {
+      const [old, found] = await Promise.all([
+        searchPeople(aws, source, row.OldFaceId, options.threshold),
+        searchPeople(aws, target, row.FaceId, options.threshold),
+      ]);
+      comparisons.push(compareFindings(row.OldFaceId, row.FaceId, old, found));
+      bar.advance();
+    }),
+  );
   return {
     runId: options.runId,
     sourceCollectionId: source,

@@ -16,7 +16,13 @@ export const SIGNATURE_BYTES = PNG_SIGNATURE.length;
 
 export type ImageVerdict = { ok: true } | { ok: false; reason: ReasonCode; detail: string };
 
-export function imageFormat(head: Uint8Array): 'png' | 'jpeg' | undefined {
+export type ImageFormat = 'png' | 'jpeg';
+
+/** The media type of each format, as a data: URI or a Content-Type names it. */
+export const MIME_TYPES: Record<ImageFormat, string> = { png: 'image/png', jpeg: 'image/jpeg' };
+
+/** The format the first bytes of an image tell (SIGNATURE_BYTES of them are enough). */
+export function imageFormat(head: Uint8Array): ImageFormat | undefined {
   const startsWith = (signature: number[]) => signature.every((byte, i) => head[i] === byte);
   if (startsWith(PNG_SIGNATURE)) return 'png';
   if (startsWith(JPEG_SIGNATURE)) return 'jpeg';

@@ -6,6 +6,7 @@
  * Every string from the run's data is escaped.
  */
 import { createHash } from 'node:crypto';
+import { count, percent, type PercentStyle } from '../domain/format';
 import type { BoundingBox } from '../domain/matching';
 import type { NewFaceSeen } from '../domain/outcomes';
 import { ReasonCode } from '../domain/reasons';
@@ -39,8 +40,8 @@ export function escapeHtml(value: string | number | undefined): string {
   return String(value ?? '').replace(/[&<>"']/g, (character) => ESCAPES[character] ?? character);
 }
 
-const count = (value: number) => Math.round(value).toLocaleString('en-US');
-const percent = (part: number, whole: number) => (whole > 0 ? `${((100 * part) / whole).toFixed(part === whole ? 0 : 1)}%` : '–');
+/** Shares on the page: a dash for none, and all of it as 100%. */
+const PAGE_PERCENT: PercentStyle = { none: '–', roundWhole: true };
 /** Coordinates in SVG attributes: short, and never NaN. */
 const n = (value: number) => (Number.isFinite(value) ? Number(value.toFixed(2)) : 0);
 
@@ -91,7 +92,7 @@ function totalCard(key: string, label: string, value: number, note = '', tone = 
 
 function renderTotals({ summary }: ReportFigures): string {
   const matchedShare = summary.faces > 0 ? summary.matched / summary.faces : 0;
-  const meter = `<div class="meter" title="${escapeHtml(percent(summary.matched, summary.faces))} of old faces matched"><span style="width:${n(100 * matchedShare)}%"></span></div>`;
+  const meter = `<div class="meter" title="${escapeHtml(percent(summary.matched, summary.faces, PAGE_PERCENT))} of old faces matched"><span style="width:${n(100 * matchedShare)}%"></span></div>`;
   const extras: [string, number][] = [
     ['invalid records', summary.invalidRecords],
     ['not processed', summary.notProcessed],
@@ -103,7 +104,7 @@ function renderTotals({ summary }: ReportFigures): string {
   return `<section class="totals">
   ${totalCard('images', 'Images', summary.images)}
   ${totalCard('faces', 'Old faces', summary.faces)}
-  ${totalCard('matched', 'Matched', summary.matched, `${percent(summary.matched, summary.faces)} of old faces${meter}`, 'good')}
+  ${totalCard('matched', 'Matched', summary.matched, `${percent(summary.matched, summary.faces, PAGE_PERCENT)} of old faces${meter}`, 'good')}
   ${totalCard('unmatched', 'Unmatched old faces', summary.unmatchedOld, '', summary.unmatchedOld > 0 ? 'warn' : '')}
   ${totalCard('new-deleted', 'New faces deleted', summary.unmatchedNewDeleted, 'found only by the new model')}
   ${totalCard('new-kept', 'New faces kept', summary.unmatchedNewKept, 'found only by the new model')}

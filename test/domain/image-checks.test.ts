@@ -1,4 +1,4 @@
-import { formatVerdict, imageFormat, MAX_S3_IMAGE_BYTES, reachesPastEdge, sizeVerdict } from '../../src/domain/image-checks';
+import { formatVerdict, imageFormat, MAX_S3_IMAGE_BYTES, MIME_TYPES, reachesPastEdge, sizeVerdict } from '../../src/domain/image-checks';
 import { ReasonCode } from '../../src/domain/reasons';
 
 test('JPEG and PNG are told by their first bytes', () => {
@@ -31,4 +31,11 @@ test('a box reaching past any edge is told from one inside', () => {
   expect(reachesPastEdge({ Left: 0.1, Top: 0.1, Width: 0.9, Height: 0.9 })).toBe(false);
   expect(reachesPastEdge({ Left: -0.01, Top: 0.1, Width: 0.2, Height: 0.2 })).toBe(true);
   expect(reachesPastEdge({ Left: 0.1, Top: 0.9, Width: 0.2, Height: 0.2 })).toBe(true);
+});
+
+test('each format names its media type', () => {
+  const format = imageFormat(Buffer.from([0xff, 0xd8, 0xff, 0xe0]));
+
+  expect(format && MIME_TYPES[format]).toBe('image/jpeg');
+  expect(MIME_TYPES.png).toBe('image/png');
 });
