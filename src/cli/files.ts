@@ -21,7 +21,8 @@ import { parseS3Uri, UsageError } from './common';
 
 const isS3 = (location: string) => location.startsWith('s3://');
 
-function describeS3Failure(error: unknown, what: string, use: 'read' | 'accessed'): UsageError | undefined {
+/** The usage error a 404 or 403 from S3 means, named for what the operator gave; undefined for any other failure. */
+export function describeS3Failure(error: unknown, what: string, use: 'read' | 'accessed'): UsageError | undefined {
   const status = httpStatusOf(error);
   if (status === 404) return new UsageError(`${what} does not exist`);
   if (status === 403) return new UsageError(`${what} may not be ${use} with these credentials`);

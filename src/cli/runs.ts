@@ -3,6 +3,7 @@
  * the operator's terminal. Input errors (a bad flag, a records file that is not there, Temporal
  * out of reach) are UsageErrors: one line on stderr and exit code 2.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SingleBar } from 'cli-progress';
 import { type Command, Option } from 'commander';
 import { GetObjectCommand, HeadObjectCommand, NoSuchBucket, NoSuchKey } from '@aws-sdk/client-s3';
@@ -24,6 +25,7 @@ import {
 } from '../shared';
 import type { reindexCollection } from '../workflows';
 import { numberIn, parseS3Uri, UsageError, withClients } from './common';
+import { describeS3Failure } from './files';
 
 /** The id names a run that exists (or existed) already. */
 export class RunExistsError extends UsageError {
@@ -57,11 +59,7 @@ async function assertReadable(aws: AwsClients, { Bucket, Key }: { Bucket: string
   try {
     await aws.s3.send(new HeadObjectCommand({ Bucket, Key }));
   } catch (error) {
-    const status = httpStatusOf(error);
-    if (status === 404 || status === 403) {
-      throw new UsageError(`the records file s3://${Bucket}/${Key} ${status === 404 ? 'does not exist' : 'may not be read with these credentials'}`);
-    }
-    throw error;
+    throw describeS3Failure(error, `the records file s3://${Bucket}/${Key}`, 'read') ?? error;
   }
 }
 
@@ -272,7 +270,7 @@ export async function followRun(client: Client, workflowId: string, intervalMs: 
           last = news;
         }
       }
-      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+      await sleep(intervalMs);
     }
   } finally {
     bar?.stop();

@@ -3,6 +3,7 @@
  * file uploaded under a prefix; watch starts one run per file. A run's id is derived from the
  * upload, so a notification delivered twice, or read by two watchers, starts one run.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DeleteMessageCommand, type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
@@ -76,7 +77,7 @@ async function watch(clients: Clients, flags: WatchFlags, stopped: () => boolean
       // Temporal or AWS out of reach for a moment: a message not deleted shows again after its visibility timeout.
       if (flags.once) throw error;
       console.error(`reindex: watch goes on after an error (${error instanceof Error ? error.message : String(error)}); retrying in ${RETRY_AFTER_MS / 1000} s`);
-      await new Promise((resolve) => setTimeout(resolve, RETRY_AFTER_MS));
+      await sleep(RETRY_AFTER_MS);
     }
   }
 }

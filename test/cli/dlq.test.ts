@@ -13,14 +13,13 @@ import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import type { ReviewMessage } from '../../src/cli/review-dlq';
 import { ReasonCode } from '../../src/domain/reasons';
 import type { RunSummary } from '../../src/shared';
-import { runCli } from '../helpers/cli';
+import { lastLine, runCli } from '../helpers/cli';
 import { createRunResources, facesIn, resultRows, type RunResources, writeRecords } from '../helpers/runs';
 import { type RunningWorker, startWorker } from '../helpers/worker';
 
 let resources: RunResources;
 let worker: RunningWorker;
 
-const lastLine = (text: string) => text.trim().split('\n').pop() ?? '';
 const reindex = (...args: string[]) => runCli(args, worker.cliEnv);
 
 interface Listing {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { parse } from 'csv-parse/sync';
 import type { RunSummary } from '../../src/shared';
-import { runCli } from '../helpers/cli';
+import { lastLine, runCli } from '../helpers/cli';
 import { createRunResources, resultRows, type RunResources, writeRecords } from '../helpers/runs';
 import { type RunningWorker, startWorker } from '../helpers/worker';
 
@@ -18,7 +18,6 @@ let worker: RunningWorker;
 let runId: string;
 
 const reindex = (...args: string[]) => runCli(args, worker.cliEnv);
-const lastLine = (text: string) => text.trim().split('\n').pop() ?? '';
 
 async function migrate(): Promise<string> {
   const face = (person: string, left: number) => ({ person, box: [left, 0.2, 0.25, 0.3] as [number, number, number, number] });

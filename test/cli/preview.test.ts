@@ -26,7 +26,7 @@ import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import type { PreviewReport } from '../../src/cli/preview';
 import type { BoundingBox } from '../../src/domain/matching';
 import { ReasonCode } from '../../src/domain/reasons';
-import { runCli } from '../helpers/cli';
+import { lastLine, runCli } from '../helpers/cli';
 import { type RunningRekognition, startRekognitionLocal } from '../helpers/rekognition-local';
 import { createRunResources, type RunResources } from '../helpers/runs';
 
@@ -60,7 +60,6 @@ afterAll(async () => {
   await resources?.release();
 });
 
-const lastLine = (text: string) => text.trim().split('\n').pop() ?? '';
 
 async function put(Key: string, Body: Buffer | string): Promise<string> {
   await resources.aws.s3.send(new PutObjectCommand({ Bucket: bucket, Key, Body }));

@@ -17,7 +17,7 @@ import type { ReviewItem } from '../../src/domain/outcomes';
 import type { ReportFigures } from '../../src/domain/report';
 import { ReasonCode } from '../../src/domain/reasons';
 import type { RunSummary } from '../../src/shared';
-import { runCli } from '../helpers/cli';
+import { lastLine, runCli } from '../helpers/cli';
 import { createRunResources, type RunResources } from '../helpers/runs';
 import { type RunningWorker, startWorker } from '../helpers/worker';
 
@@ -78,7 +78,6 @@ let dir: string;
 let summary: RunSummary;
 
 const reindex = (...args: string[]) => runCli(args, worker.cliEnv);
-const lastLine = (text: string) => text.trim().split('\n').pop() ?? '';
 const uuid = () => randomUUID();
 
 async function writePhotosAndRecords(): Promise<string> {

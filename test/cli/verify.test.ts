@@ -22,7 +22,7 @@ import { createAwsClients, destroyAwsClients } from '../../src/activities/aws-cl
 import type { VerifyReport } from '../../src/cli/verify';
 import type { ResultRow } from '../../src/domain/outcomes';
 import type { RunSummary } from '../../src/shared';
-import { runCli } from '../helpers/cli';
+import { lastLine, runCli } from '../helpers/cli';
 import { type RunningRekognition, startRekognitionLocal } from '../helpers/rekognition-local';
 import { createRunResources, resultRows, type RunResources } from '../helpers/runs';
 import { type RunningWorker, startWorker } from '../helpers/worker';
@@ -52,7 +52,6 @@ const PHOTOS: Record<string, { faces: DeclaredFace[]; userId?: string }> = {
   },
 };
 
-const lastLine = (text: string) => text.trim().split('\n').pop() ?? '';
 
 /** The old collection on face model 6.0, as an application built it: photos indexed, known people enrolled as users. */
 async function buildOldCollection(prefix: string): Promise<string> {

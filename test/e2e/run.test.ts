@@ -10,7 +10,7 @@ import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { temporal } from '@temporalio/proto';
 import { ReasonCode } from '../../src/domain/reasons';
 import { type RunProgress, type RunSummary, taskQueues } from '../../src/shared';
-import { runCli } from '../helpers/cli';
+import { lastLine, runCli } from '../helpers/cli';
 import { type RunningWorker, startWorker } from '../helpers/worker';
 import {
   createRunResources,
@@ -43,7 +43,6 @@ afterEach(async () => {
   await rekognitionAdmin('settings', 'PUT', { quotas: {}, latency: {}, faultRate: 0 });
 });
 
-const lastLine = (text: string) => text.trim().split('\n').pop() ?? '';
 
 test('a records file of every kind of image: the summary, the rows, the DLQ and the target agree', async () => {
   const solo = { person: 'ana', box: [0.1, 0.1, 0.3, 0.3] as [number, number, number, number] };

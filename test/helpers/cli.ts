@@ -9,6 +9,9 @@ export interface CliOutcome {
   stderr: string;
 }
 
+/** The last line of a command's output: with --json, its one object. */
+export const lastLine = (text: string): string => text.trim().split('\n').pop() ?? '';
+
 /** Runs `reindex <args>` as a user would, in its own process. */
 export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<CliOutcome> {
   return new Promise((resolve) => {
