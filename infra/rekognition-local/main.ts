@@ -3,7 +3,7 @@
  *   REKOGNITION_LOCAL_HOST, REKOGNITION_LOCAL_PORT   where to listen (127.0.0.1:4567)
  *   REKOGNITION_LOCAL_STATE_DIR                      where state persists (in memory when unset)
  *   REKOGNITION_LOCAL_FACE_MODEL_VERSION             version of new collections (7.0)
- *   REKOGNITION_LOCAL_TRAFFIC                        JSON: quotas, latency, faultRate (see traffic.ts)
+ *   REKOGNITION_LOCAL_TRAFFIC                        JSON: quotas, latency, throttleRate, faultRate (see traffic.ts)
  *   AWS_REGION, AWS_ENDPOINT_URL[_S3], credentials   the S3 that S3Object images are read from
  */
 import { S3Client } from '@aws-sdk/client-s3';

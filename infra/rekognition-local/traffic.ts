@@ -1,6 +1,6 @@
 /**
  * What happens to a call before the operation runs: per-operation TPS quotas (token buckets),
- * latency drawn from a log-normal distribution, injected 5xx faults, and the counters that show
+ * latency drawn from a log-normal distribution, injected throttling and 5xx faults, and the counters that show
  * benchmarks what the service saw. All off by default.
  */
 import { z } from 'zod';
@@ -22,6 +22,8 @@ export const trafficSettingsSchema = z.object({
   quotas: z.record(z.string(), quota).default({}),
   /** Per operation name, or "*" for every operation without its own. */
   latency: z.record(z.string(), latency).default({}),
+  /** Share of calls, 0 to 1, answered with ThrottlingException whatever the quota: a busy region. */
+  throttleRate: z.number().min(0).max(1).default(0),
   /** Share of calls, 0 to 1, answered with InternalServerError before doing anything. */
   faultRate: z.number().min(0).max(1).default(0),
 });
@@ -97,6 +99,10 @@ export class Traffic {
         );
       }
       bucket.tokens -= 1;
+    }
+    if (this.settings.throttleRate > 0 && Math.random() < this.settings.throttleRate) {
+      counter.throttled += 1;
+      throw new RekognitionError('ThrottlingException', 'Rate exceeded');
     }
     if (this.settings.faultRate > 0 && Math.random() < this.settings.faultRate) {
       counter.errors += 1;

@@ -23,7 +23,7 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
-  await rekognition.admin('PUT', '/_admin/settings', { quotas: {}, latency: {}, faultRate: 0 });
+  await rekognition.admin('PUT', '/_admin/settings', { quotas: {}, latency: {}, throttleRate: 0, faultRate: 0 });
   await rekognition.admin('DELETE', '/_admin/counters');
 });
 
@@ -134,6 +134,26 @@ test('injected faults are InternalServerError (5xx) and change nothing', async (
   await rekognition.admin('PUT', '/_admin/settings', { faultRate: 0 });
   const faces = await rekognition.client.send(new ListFacesCommand({ CollectionId: collectionId }));
   expect(faces.Faces).toEqual([]);
+});
+
+test('random throttling answers ThrottlingException to about its share of calls, counts them, and indexes nothing for them', async () => {
+  const collectionId = await createCollection();
+  await rekognition.admin('PUT', '/_admin/settings', { throttleRate: 0.3 });
+
+  const answers = await Promise.allSettled(
+    Array.from({ length: 200 }, () => rekognition.client.send(new IndexFacesCommand({ CollectionId: collectionId, Image: image }))),
+  );
+
+  const throttled = answers.filter((answer) => answer.status === 'rejected');
+  expect(throttled.every((answer) => (answer.reason as Error).name === 'ThrottlingException')).toBe(true);
+  // 30% of 200 is 60; four standard deviations either side.
+  expect(throttled.length).toBeGreaterThan(34);
+  expect(throttled.length).toBeLessThan(86);
+  const counters = (await rekognition.admin('GET', '/_admin/counters')) as Counters;
+  expect(counters.IndexFaces).toMatchObject({ calls: 200, throttled: throttled.length, succeeded: 200 - throttled.length });
+  await rekognition.admin('PUT', '/_admin/settings', { throttleRate: 0 });
+  const faces = await rekognition.client.send(new ListFacesCommand({ CollectionId: collectionId, MaxResults: 4096 }));
+  expect(faces.Faces).toHaveLength(200 - throttled.length);
 });
 
 test('bad admin settings are refused with a reason and leave the settings as they were', async () => {
