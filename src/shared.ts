@@ -26,6 +26,11 @@ export const DEFAULT_TASK_QUEUE = 'reindex';
 
 /** How long one attempt of reindexImage may take; reconcile waits this long for other runs' attempts. */
 export const REINDEX_IMAGE_ATTEMPT_MS = 2 * 60_000;
+/**
+ * An attempt that has not heartbeated this long is retried: a worker that died mid-image holds its
+ * images for this long, not for the whole attempt timeout. Attempts heartbeat only once they run long.
+ */
+export const REINDEX_IMAGE_HEARTBEAT_TIMEOUT_MS = 30_000;
 
 export const SEARCH_ATTRIBUTES = {
   phase: defineSearchAttributeKey('ReindexPhase', SearchAttributeType.KEYWORD),

@@ -85,7 +85,7 @@ export interface ReconcileProgress {
 const FACES_PER_PAGE = 4096;
 /** Ledger lookups in flight at once while reconciling one page of faces. */
 const LEDGER_LOOKUPS_IN_FLIGHT = 32;
-/** Heartbeats while reconcile waits out its grace: well inside the two-minute heartbeat timeout. */
+/** Heartbeats while reconcile waits out its grace, and while a long reindexImage attempt runs: well inside their heartbeat timeouts. */
 const HEARTBEAT_EVERY_MS = 10_000;
 
 export function createRekognitionActivities({
@@ -229,6 +229,31 @@ export function createRekognitionActivities({
     return { indexing: winner, reused: surplus.length > 0 };
   }
 
+  /** Indexes the image once across attempts, records its faces in the ledger, and decides what became of each. */
+  async function reindexImageOnce(input: ReindexImageInput): Promise<ReindexImageResult> {
+    const { indexing, reused } = await indexOnce(input);
+    // The image entries let reconcile tell this run's faces from crash leftovers; written on
+    // every attempt because a crash may have come between the indexing record and them.
+    for (const imageId of new Set(indexing.faces.map((face) => face.ImageId))) {
+      await ledger.recordImage(input.targetCollectionId, imageId, { runId: input.runId, recordIndex: input.recordIndex });
+    }
+    const outcome = decideOutcome(input.record, indexing.faces, {
+      runId: input.runId,
+      iouThreshold: input.options.iouThreshold,
+      sourceCollectionId: input.sourceCollectionId,
+      targetCollectionId: input.targetCollectionId,
+      faceModelVersion: indexing.faceModelVersion,
+      migratedAt: new Date().toISOString(),
+    });
+    if (input.options.unmatched === 'delete' && outcome.unmatchedNewFaces.length > 0) {
+      await deleteFaces(
+        input.targetCollectionId,
+        outcome.unmatchedNewFaces.map((face) => face.FaceId),
+      );
+    }
+    return { ...outcome, reusedEarlierIndexing: reused };
+  }
+
   return {
     /**
      * Makes sure the target collection exists, creating it on the service's newest face model, and
@@ -264,27 +289,13 @@ export function createRekognitionActivities({
     },
 
     reindexImage: async (input: ReindexImageInput): Promise<ReindexImageResult> => {
-      const { indexing, reused } = await indexOnce(input);
-      // The image entries let reconcile tell this run's faces from crash leftovers; written on
-      // every attempt because a crash may have come between the indexing record and them.
-      for (const imageId of new Set(indexing.faces.map((face) => face.ImageId))) {
-        await ledger.recordImage(input.targetCollectionId, imageId, { runId: input.runId, recordIndex: input.recordIndex });
+      // A quick attempt sends no heartbeat at all; a slow one proves its worker is still alive.
+      const alive = setInterval(() => heartbeat(), HEARTBEAT_EVERY_MS);
+      try {
+        return await reindexImageOnce(input);
+      } finally {
+        clearInterval(alive);
       }
-      const outcome = decideOutcome(input.record, indexing.faces, {
-        runId: input.runId,
-        iouThreshold: input.options.iouThreshold,
-        sourceCollectionId: input.sourceCollectionId,
-        targetCollectionId: input.targetCollectionId,
-        faceModelVersion: indexing.faceModelVersion,
-        migratedAt: new Date().toISOString(),
-      });
-      if (input.options.unmatched === 'delete' && outcome.unmatchedNewFaces.length > 0) {
-        await deleteFaces(
-          input.targetCollectionId,
-          outcome.unmatchedNewFaces.map((face) => face.FaceId),
-        );
-      }
-      return { ...outcome, reusedEarlierIndexing: reused };
     },
 
     /**

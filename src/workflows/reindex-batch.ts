@@ -20,10 +20,11 @@ import type { ControlActivities, IndexFacesActivities } from '../activities';
 import type { ChunkEntry } from '../activities/manifest';
 import type { ResultRow, ReviewItem } from '../domain/outcomes';
 import { addReasonCounts, ReasonCode } from '../domain/reasons';
-import { type BatchSummary, type BatchTotals, pauseSignal, REINDEX_IMAGE_ATTEMPT_MS, type ReindexBatchInput, resumeSignal, taskQueues } from '../shared';
+import { type BatchSummary, type BatchTotals, pauseSignal, REINDEX_IMAGE_ATTEMPT_MS, REINDEX_IMAGE_HEARTBEAT_TIMEOUT_MS, type ReindexBatchInput, resumeSignal, taskQueues } from '../shared';
 
+/** Short calls: a worker that dies during one holds its batch only this long. */
 const { loadChunk, publishResults, sendToReview } = proxyActivities<ControlActivities>({
-  startToCloseTimeout: '2 minutes',
+  startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
 });
 
@@ -35,6 +36,7 @@ const reindexImageOn = (taskQueue: string) =>
   proxyActivities<IndexFacesActivities>({
     taskQueue: taskQueues(taskQueue).indexFaces,
     startToCloseTimeout: REINDEX_IMAGE_ATTEMPT_MS,
+    heartbeatTimeout: REINDEX_IMAGE_HEARTBEAT_TIMEOUT_MS,
     retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '2 minutes' },
   }).reindexImage;
 

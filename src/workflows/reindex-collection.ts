@@ -50,7 +50,7 @@ const { prepareTarget, writeReport } = proxyActivities<ControlActivities>({
 /** Work that walks a whole file, queue, table or collection: long, with heartbeats to resume from. */
 const { splitManifest, drainResults, migrateUsers, reconcile } = proxyActivities<ControlActivities>({
   startToCloseTimeout: '24 hours',
-  heartbeatTimeout: '2 minutes',
+  heartbeatTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
 });
 
