@@ -18,10 +18,10 @@ export interface AwsClients {
 }
 
 export function createAwsClients(config: Config): AwsClients {
-  const { region, s3ForcePathStyle } = config.aws;
+  const { region, s3ForcePathStyle, sqsEndpointConfigured } = config.aws;
   return {
     s3: new S3Client({ region, forcePathStyle: s3ForcePathStyle }),
-    sqs: new SQSClient({ region }),
+    sqs: new SQSClient({ region, useQueueUrlAsEndpoint: !sqsEndpointConfigured }),
     dynamodb: DynamoDBDocumentClient.from(new DynamoDBClient({ region }), {
       marshallOptions: { removeUndefinedValues: true },
     }),

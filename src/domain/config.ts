@@ -16,6 +16,7 @@ const environmentSchema = z.object({
   AWS_REGION: name,
   AWS_ENDPOINT_URL: z.url().optional(),
   AWS_ENDPOINT_URL_S3: z.url().optional(),
+  AWS_ENDPOINT_URL_SQS: z.url().optional(),
   REINDEX_BUCKET: name,
   REINDEX_RESULTS_QUEUE_URL: queueUrl,
   REINDEX_REVIEW_DLQ_URL: queueUrl,
@@ -33,6 +34,11 @@ export interface Config {
     region: string;
     /** S3 endpoints other than AWS's (moto, LocalStack, MinIO) need path-style addressing. */
     s3ForcePathStyle: boolean;
+    /**
+     * SQS calls go to the configured endpoint (a VPC endpoint, a proxy) rather than to the host of
+     * each queue URL, which is the SDK's default.
+     */
+    sqsEndpointConfigured: boolean;
   };
   bucket: string;
   resultsQueueUrl: string;
@@ -71,6 +77,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     aws: {
       region: settings.AWS_REGION,
       s3ForcePathStyle: Boolean(settings.AWS_ENDPOINT_URL_S3 ?? settings.AWS_ENDPOINT_URL),
+      sqsEndpointConfigured: Boolean(settings.AWS_ENDPOINT_URL_SQS ?? settings.AWS_ENDPOINT_URL),
     },
     bucket: settings.REINDEX_BUCKET,
     resultsQueueUrl: settings.REINDEX_RESULTS_QUEUE_URL,

@@ -20,7 +20,7 @@ function problemsOf(env: Record<string, string | undefined>): string[] {
 
 test('a complete environment on AWS gives a typed config with virtual-hosted S3', () => {
   expect(loadConfig(complete)).toEqual({
-    aws: { region: 'eu-west-1', s3ForcePathStyle: false },
+    aws: { region: 'eu-west-1', s3ForcePathStyle: false, sqsEndpointConfigured: false },
     bucket: 'records',
     resultsQueueUrl: complete.REINDEX_RESULTS_QUEUE_URL,
     reviewDlqUrl: complete.REINDEX_REVIEW_DLQ_URL,
@@ -44,6 +44,10 @@ test('the IndexFaces rate comes from REINDEX_TPS and must be a positive number',
 
 test.each([['AWS_ENDPOINT_URL'], ['AWS_ENDPOINT_URL_S3']])('an S3 endpoint from %s turns on path-style addressing', (variable) => {
   expect(loadConfig({ ...complete, [variable]: 'http://127.0.0.1:4566' }).aws.s3ForcePathStyle).toBe(true);
+});
+
+test.each([['AWS_ENDPOINT_URL'], ['AWS_ENDPOINT_URL_SQS']])('an SQS endpoint from %s is used for every queue, whatever host its URL names', (variable) => {
+  expect(loadConfig({ ...complete, [variable]: 'http://127.0.0.1:4566' }).aws.sqsEndpointConfigured).toBe(true);
 });
 
 test('every missing setting is named at once, and an empty one counts as missing', () => {
