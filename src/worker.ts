@@ -6,7 +6,7 @@
  * TEMPORAL_API_KEY, TLS), so the same worker runs against the local stack or Temporal Cloud.
  */
 import { loadClientConnectConfig } from '@temporalio/envconfig';
-import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { createAwsClients, destroyAwsClients } from './activities/aws-clients';
 import { type Config, ConfigError, loadConfig } from './domain/config';
@@ -21,7 +21,7 @@ export interface WorkerSetup {
   /** The workflows' task queue (default `reindex`); IndexFaces gets `<it>-index-faces`. */
   taskQueue?: string;
   /** A prebuilt bundle (tests build it once per suite); otherwise the workflows are bundled here. */
-  workflowBundle?: WorkflowBundle;
+  workflowBundle?: WorkflowBundleOption;
 }
 
 export async function createWorkers(setup: WorkerSetup): Promise<[control: Worker, indexFaces: Worker]> {

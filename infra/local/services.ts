@@ -57,47 +57,52 @@ async function httpAnswers(url: string): Promise<boolean> {
   }
 }
 
-export function stackServices(ports: StackPorts): Service[] {
-  const temporalAddress = `${HOST}:${ports.temporal}`;
-  const uiUrl = `http://${HOST}:${ports.temporalUi}`;
-  const motoUrl = `http://${HOST}:${ports.moto}`;
-  const rekognitionUrl = `http://${HOST}:${ports.rekognition}`;
+/** A Temporal dev server on its own ports and SQLite file, with the search attributes the workflows set. */
+export function temporalDevServer({ port, uiPort, dbFile }: { port: number; uiPort: number; dbFile: string }): Service {
+  const address = `${HOST}:${port}`;
+  const uiUrl = `http://${HOST}:${uiPort}`;
   const temporalCli = path.join(TOOLS_BIN, 'temporal');
-  const motoServer = path.join(ROOT, '.tools', 'venv', 'bin', 'moto_server');
-  const rekognitionMain = path.join(ROOT, 'infra', 'rekognition-local', 'main.ts');
   const searchAttributes = Object.values(SEARCH_ATTRIBUTES).flatMap((key) => [
     '--search-attribute',
     `${key.name}=${CLI_SEARCH_ATTRIBUTE_TYPES[key.type]}`,
   ]);
+  return {
+    name: 'temporal',
+    executable: temporalCli,
+    identity: temporalCli,
+    args: [
+      'server',
+      'start-dev',
+      '--ip',
+      HOST,
+      '--port',
+      String(port),
+      '--ui-ip',
+      HOST,
+      '--ui-port',
+      String(uiPort),
+      '--db-filename',
+      dbFile,
+      '--log-level',
+      'warn',
+      ...searchAttributes,
+    ],
+    ports: [
+      { name: 'gRPC', port },
+      { name: 'Web UI', port: uiPort },
+    ],
+    addresses: [`gRPC ${address}`, `Web UI ${uiUrl}`],
+    ready: async () => (await temporalAnswers(address)) && (await httpAnswers(uiUrl)),
+  };
+}
+
+export function stackServices(ports: StackPorts): Service[] {
+  const motoUrl = `http://${HOST}:${ports.moto}`;
+  const rekognitionUrl = `http://${HOST}:${ports.rekognition}`;
+  const motoServer = path.join(ROOT, '.tools', 'venv', 'bin', 'moto_server');
+  const rekognitionMain = path.join(ROOT, 'infra', 'rekognition-local', 'main.ts');
   return [
-    {
-      name: 'temporal',
-      executable: temporalCli,
-      identity: temporalCli,
-      args: [
-        'server',
-        'start-dev',
-        '--ip',
-        HOST,
-        '--port',
-        String(ports.temporal),
-        '--ui-ip',
-        HOST,
-        '--ui-port',
-        String(ports.temporalUi),
-        '--db-filename',
-        path.join(LOCAL_DIR, 'temporal.db'),
-        '--log-level',
-        'warn',
-        ...searchAttributes,
-      ],
-      ports: [
-        { name: 'gRPC', port: ports.temporal },
-        { name: 'Web UI', port: ports.temporalUi },
-      ],
-      addresses: [`gRPC ${temporalAddress}`, `Web UI ${uiUrl}`],
-      ready: async () => (await temporalAnswers(temporalAddress)) && (await httpAnswers(uiUrl)),
-    },
+    temporalDevServer({ port: ports.temporal, uiPort: ports.temporalUi, dbFile: path.join(LOCAL_DIR, 'temporal.db') }),
     {
       name: 'moto',
       executable: motoServer,

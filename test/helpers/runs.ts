@@ -85,14 +85,20 @@ export interface PhotoSpec {
   missing?: boolean;
 }
 
+/** An old face of a records file, with the user it belongs to. */
+export interface OldFace {
+  FaceId: string;
+  UserId: string | undefined;
+}
+
 /** Writes the photos and a records file (JSON Lines, with `extraLines` appended raw) and returns where it is. */
 export async function writeRecords(
   { config, aws }: RunResources,
   photos: PhotoSpec[],
   extraLines: string[] = [],
-): Promise<{ manifest: ReindexCollectionInput['manifest']; oldFaceIds: string[] }> {
+): Promise<{ manifest: ReindexCollectionInput['manifest']; oldFaceIds: string[]; oldFaces: OldFace[] }> {
   const prefix = `tests/${randomUUID()}`;
-  const oldFaceIds: string[] = [];
+  const oldFaces: OldFace[] = [];
   const lines: string[] = [];
   // Photos repeat a few images: many records, few uploads.
   const uploaded = new Map<string, string>();
@@ -109,7 +115,7 @@ export async function writeRecords(
     }
     const faces = (photo.oldFaces ?? photo.faces).map((face) => {
       const FaceId = faceId();
-      oldFaceIds.push(FaceId);
+      oldFaces.push({ FaceId, UserId: photo.userId });
       return {
         FaceId,
         ImageId: randomUUID(),
@@ -122,7 +128,7 @@ export async function writeRecords(
   lines.push(...extraLines);
   const manifest = { Bucket: config.bucket, Key: `${prefix}/records.jsonl` };
   await aws.s3.send(new PutObjectCommand({ ...manifest, Body: lines.join('\n') }));
-  return { manifest, oldFaceIds };
+  return { manifest, oldFaceIds: oldFaces.map((face) => face.FaceId), oldFaces };
 }
 
 /** The run's rows in the results table. */
@@ -174,8 +180,14 @@ export async function facesIn({ aws }: RunResources, CollectionId: string): Prom
 }
 
 export async function usersIn({ aws }: RunResources, CollectionId: string): Promise<string[]> {
-  const { Users = [] } = await aws.rekognition.send(new ListUsersCommand({ CollectionId }));
-  return Users.map((user) => user.UserId ?? '').sort();
+  const ids: string[] = [];
+  let NextToken: string | undefined;
+  do {
+    const page = await aws.rekognition.send(new ListUsersCommand({ CollectionId, MaxResults: 500, NextToken }));
+    ids.push(...(page.Users ?? []).map((user) => user.UserId ?? ''));
+    NextToken = page.NextToken;
+  } while (NextToken);
+  return ids.sort();
 }
 
 /** Run options as `reindex start` would pass them, with what a test changes. */

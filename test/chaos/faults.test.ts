@@ -1,0 +1,335 @@
+/**
+ * The faults a migration of hours meets, each during a whole run of the same synthetic records
+ * file: a worker SIGKILLed at random moments and started again, the Temporal server stopped and
+ * started on its SQLite file, a Rekognition that throttles and fails, and a drain killed between
+ * its DynamoDB write and its SQS delete. After each, the run's promises hold (helpers/invariants)
+ * and its summary counts what a fault-free run of the file counts.
+ *
+ * The file gets its own dev server and rekognition-local, since it stops one and disturbs the
+ * other; moto is the stack's. `npm test` runs a small file once with every fault at once;
+ * `npm run test:chaos` runs 2,000 images once per fault, with five kills (REINDEX_HEAVY_TESTS,
+ * REINDEX_CHAOS_IMAGES, REINDEX_CHAOS_KILLS).
+ */
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+import type { DeclaredFace } from '../../infra/rekognition-local/images';
+import { ReasonCode } from '../../src/domain/reasons';
+import { type RunSummary, taskQueues } from '../../src/shared';
+import { reindexCollection } from '../../src/workflows';
+import { type RunningDevServer, startDevServer } from '../helpers/dev-server';
+import { type FaultProxy, startFaultProxy } from '../helpers/fault-proxy';
+import { accountForRun, type RunAccount } from '../helpers/invariants';
+import { useLocalStack } from '../helpers/local-stack';
+import { type RunningRekognition, startRekognitionLocal } from '../helpers/rekognition-local';
+import { createRunResources, type OldFace, type PhotoSpec, type RunResources, runInput, writeRecords } from '../helpers/runs';
+import { type WorkerProcess, workerProcess } from '../helpers/worker-process';
+
+/** `npm run test:chaos`: each fault in a run of its own, over a larger file; otherwise all faults in one run. */
+const HEAVY = process.env.REINDEX_HEAVY_TESTS === '1';
+const IMAGES = Number(process.env.REINDEX_CHAOS_IMAGES ?? 120);
+const KILLS = Number(process.env.REINDEX_CHAOS_KILLS ?? 2);
+/** Four batches in flight at once, whatever the size of the file. */
+const BATCH_SIZE = Math.max(10, Math.ceil(IMAGES / 8));
+
+let devServer: RunningDevServer;
+let rekognition: RunningRekognition;
+let sqsProxy: FaultProxy;
+let client: Client;
+let workDir: string;
+let bundlePath: string;
+let writer: RunResources;
+let records: { manifest: { Bucket: string; Key: string }; oldFaces: OldFace[] };
+let faultFree: { summary: RunSummary; account: RunAccount };
+/** What each run went through, printed at the end for the issue's figures. */
+const figures: Record<string, unknown>[] = [];
+
+const box = (left: number, top: number, size = 0.3): DeclaredFace['box'] => [left, top, size, size];
+
+/**
+ * Every kind of outcome, in a fixed mix: matched faces (some of users), two faces an image, an
+ * extra new face to delete, no face found, an old box the new model does not overlap, a missing
+ * image. Photos repeat, so the file has many records and few uploads.
+ */
+function photoOf(i: number): PhotoSpec {
+  const person = `p${i % 7}`;
+  switch (i % 20) {
+    case 0:
+      return { faces: [], oldFaces: [{ person, box: box(0.2, 0.2) }] };
+    case 1:
+      return { faces: [{ person, box: box(0.6, 0.6) }], oldFaces: [{ person, box: box(0.05, 0.05, 0.2) }] };
+    case 2:
+      return { faces: [{ person, box: box(0.2, 0.2) }], missing: true };
+    case 3:
+      return { faces: [{ person, box: box(0.1, 0.1) }, { person: 'stranger', box: box(0.6, 0.6) }], oldFaces: [{ person, box: box(0.1, 0.1) }] };
+    case 4:
+    case 5:
+      return { faces: [{ person, box: box(0.05, 0.3, 0.25) }, { person: `${person}-friend`, box: box(0.55, 0.3, 0.25) }] };
+    default:
+      return { faces: [{ person, box: box(0.3, 0.2, 0.35) }], ...(i % 3 === 0 ? { userId: `user-${i % 11}` } : {}) };
+  }
+}
+
+beforeAll(async () => {
+  const stack = useLocalStack();
+  workDir = mkdtempSync(path.join(tmpdir(), 'chaos-'));
+  const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: new DefaultLogger('WARN') });
+  bundlePath = path.join(workDir, 'workflows.js');
+  writeFileSync(bundlePath, bundle.code);
+  [devServer, rekognition, sqsProxy] = await Promise.all([startDevServer(), startRekognitionLocal(), startFaultProxy(stack.AWS_ENDPOINT_URL ?? '')]);
+  client = new Client({ connection: await Connection.connect({ address: devServer.address }) });
+  writer = await createRunResources();
+  const invalid = JSON.stringify({ Bucket: writer.config.bucket, Key: 'nobody.png', Faces: [] });
+  records = await writeRecords(writer, Array.from({ length: IMAGES }, (_, i) => photoOf(i)), [invalid]);
+  faultFree = await migrate('fault-free', noFaults);
+}, 600_000);
+
+afterAll(async () => {
+  console.log(`chaos figures (${IMAGES} images, ${records?.oldFaces.length} old faces):\n${figures.map((line) => JSON.stringify(line)).join('\n')}`);
+  await client?.connection.close();
+  await Promise.all([devServer?.release(), rekognition?.stop(), sqsProxy?.close(), writer?.release()]);
+  rmSync(workDir, { recursive: true, force: true });
+});
+
+afterEach(async () => {
+  await rekognition.admin('PUT', '/_admin/settings', { latency: {}, throttleRate: 0, faultRate: 0 });
+});
+
+interface Migration {
+  workflowId: string;
+  handle: WorkflowHandle<typeof reindexCollection>;
+  worker: WorkerProcess;
+  resources: RunResources;
+}
+
+/** Polls instead of long-polling, so a server that goes away and comes back is waited out. */
+async function ended(handle: WorkflowHandle): Promise<void> {
+  for (;;) {
+    try {
+      if ((await handle.describe()).status.name !== 'RUNNING') return;
+    } catch {
+      // The server is down; it is meant to come back.
+    }
+    await sleep(500);
+  }
+}
+
+async function stillRunning(handle: WorkflowHandle): Promise<boolean> {
+  return (await handle.describe()).status.name === 'RUNNING';
+}
+
+const noFaults = () => Promise.resolve();
+
+/**
+ * Keeps the histories of a run and of its first batch, as the Temporal CLI shows them, for the
+ * replay test (test/workflows/replay.test.ts): a run through crashes has events no clean run has.
+ */
+function recordHistories(dir: string, name: string, workflowId: string): void {
+  const histories: [id: string, file: string][] = [
+    [workflowId, `chaos-${name}-run.json`],
+    [`${workflowId}/batch-0`, `chaos-${name}-batch.json`],
+  ];
+  for (const [id, file] of histories) {
+    const shown = spawnSync(path.resolve(__dirname, '../../.tools/bin/temporal'), ['workflow', 'show', '--address', devServer.address, '--workflow-id', id, '-o', 'json'], {
+      maxBuffer: 256 * 1024 * 1024,
+    });
+    writeFileSync(path.join(dir, file), shown.stdout);
+  }
+}
+
+/** Runs the records file on a fresh worker process, queues and table, with `faults` acting during the run. */
+async function migrate(name: string, faults: (migration: Migration) => Promise<void>): Promise<{ summary: RunSummary; account: RunAccount; worker: WorkerProcess }> {
+  const resources = await createRunResources();
+  const taskQueue = `chaos-${randomUUID().slice(0, 8)}`;
+  const worker = workerProcess(
+    {
+      ...process.env,
+      TEMPORAL_ADDRESS: devServer.address,
+      AWS_ENDPOINT_URL_REKOGNITION: rekognition.endpoint,
+      AWS_ENDPOINT_URL_SQS: sqsProxy.endpoint,
+      REINDEX_RESULTS_QUEUE_URL: resources.config.resultsQueueUrl,
+      REINDEX_REVIEW_DLQ_URL: resources.config.reviewDlqUrl,
+      REINDEX_RESULTS_TABLE: resources.config.resultsTable,
+      REINDEX_TASK_QUEUE: taskQueue,
+      REINDEX_TPS: '500',
+      TEST_ORPHAN_GRACE_MS: '3000',
+      TEST_WORKFLOW_BUNDLE: bundlePath,
+    },
+    path.join(workDir, `${name}-worker.log`),
+  );
+  try {
+    await worker.start();
+    const workflowId = `chaos-${name}-${randomUUID()}`;
+    const target = `chaos-${name}-${randomUUID()}`;
+    const startedAt = Date.now();
+    const handle = await client.workflow.start(reindexCollection, {
+      taskQueue: taskQueues(taskQueue).control,
+      workflowId,
+      args: [runInput(records.manifest, target, { batchSize: BATCH_SIZE, batchesInFlight: 4, imagesInFlightPerBatch: 16 })],
+    });
+    await faults({ workflowId, handle, worker, resources });
+    await ended(handle);
+    const summary = await handle.result();
+    if (process.env.REINDEX_RECORD_HISTORIES) recordHistories(process.env.REINDEX_RECORD_HISTORIES, name, workflowId);
+    await rekognition.admin('PUT', '/_admin/settings', { latency: {}, throttleRate: 0, faultRate: 0 });
+    const account = await accountForRun({ ...resources, aws: { ...resources.aws, rekognition: rekognition.client } }, records.oldFaces, summary);
+    figures.push({
+      run: name,
+      seconds: Math.round((Date.now() - startedAt) / 1000),
+      workerStarts: worker.starts,
+      matched: summary.matched,
+      dlq: summary.dlq,
+      rows: account.rows.length,
+      reviewMessages: account.reviewMessages,
+      orphansDeleted: summary.orphansDeleted,
+      problems: account.problems.length,
+    });
+    return { summary, account, worker };
+  } finally {
+    await worker.stop();
+    await resources.release();
+  }
+}
+
+/** The summary's counts of what became of the file: those a fault must not change. */
+function outcomeCounts(summary: RunSummary) {
+  const { images, faces, matched, unmatchedOld, unmatchedNewDeleted, unmatchedNewKept, notProcessed, dlq, dlqByReason, invalidRecords, resultsWritten, usersCreated, facesAssociated, status } = summary;
+  return { status, images, faces, matched, unmatchedOld, unmatchedNewDeleted, unmatchedNewKept, notProcessed, dlq, dlqByReason, invalidRecords, resultsWritten, usersCreated, facesAssociated };
+}
+
+/** Rekognition's counters of throttled and failed calls, summed over operations. */
+async function injectedByRekognition(): Promise<{ throttled: number; errors: number }> {
+  const counters = (await rekognition.admin('GET', '/_admin/counters')) as Record<string, { throttled: number; errors: number }>;
+  return Object.values(counters).reduce((sum, counts) => ({ throttled: sum.throttled + counts.throttled, errors: sum.errors + counts.errors }), {
+    throttled: 0,
+    errors: 0,
+  });
+}
+
+/** Kills the worker `kills` times, 2 to 8 s apart, each time starting it again; returns how many it could before the run ended. */
+async function killAtRandomMoments({ handle, worker }: Migration, kills: number): Promise<number> {
+  let killed = 0;
+  while (killed < kills) {
+    await sleep(2_000 + Math.random() * 6_000);
+    if (!(await stillRunning(handle))) break;
+    await worker.kill();
+    killed += 1;
+    await worker.start();
+  }
+  return killed;
+}
+
+/** Once `images` more are indexed, stops the server for 3 s and starts it on its SQLite file; false if the run ended first. */
+async function restartServerMidRun({ handle }: Migration, images: number): Promise<boolean> {
+  const indexed = async () => ((await rekognition.admin('GET', '/_admin/counters')) as Record<string, { succeeded: number }>).IndexFaces?.succeeded ?? 0;
+  const before = await indexed();
+  while ((await indexed()) - before < images) {
+    if (!(await stillRunning(handle))) return false;
+    await sleep(200);
+  }
+  if (!(await stillRunning(handle))) return false;
+  await devServer.stop();
+  await sleep(3_000);
+  await devServer.start();
+  return true;
+}
+
+/** Kills the worker as the drain deletes its first results messages, after writing their rows, and starts it again. */
+async function killDrainBeforeDelete({ worker, resources }: Migration): Promise<void> {
+  await new Promise<void>((killed) => {
+    sqsProxy.arm(
+      (call) => call.operation === 'DeleteMessageBatch' && call.body.QueueUrl === resources.config.resultsQueueUrl,
+      async () => {
+        await worker.kill();
+        killed();
+      },
+    );
+  });
+  await worker.start();
+}
+
+const degradedRekognition = { throttleRate: 0.3, faultRate: 0.05, latency: { '*': { medianMs: 40, p99Ms: 1_500 } } };
+
+test('the fault-free run keeps every promise and meets every kind of outcome', () => {
+  const { summary, account } = faultFree;
+
+  expect(account.problems).toEqual([]);
+  expect(summary.status).toBe('completed');
+  expect(summary.images).toBe(IMAGES);
+  expect(Object.keys(summary.dlqByReason).sort()).toEqual(
+    [ReasonCode.ImageNotFound, ReasonCode.InvalidRecord, ReasonCode.IouBelowThreshold, ReasonCode.NoFaceDetected].sort(),
+  );
+  expect(summary.unmatchedNewDeleted).toBeGreaterThan(0);
+  expect(summary.usersCreated).toBeGreaterThan(0);
+});
+
+if (!HEAVY) {
+  test('every fault in one run: a degraded Rekognition, the drain killed, the worker killed, the server restarted', async () => {
+    const before = await injectedByRekognition();
+    const happened = { drainKilled: false, killed: 0, serverRestarted: false };
+    const { summary, account } = await migrate('all-faults', async (migration) => {
+      await rekognition.admin('PUT', '/_admin/settings', degradedRekognition);
+      await killDrainBeforeDelete(migration);
+      happened.drainKilled = true;
+      happened.killed = await killAtRandomMoments(migration, 1);
+      happened.serverRestarted = await restartServerMidRun(migration, 5);
+    });
+    const after = await injectedByRekognition();
+    figures.push({ run: 'all-faults', ...happened, throttled: after.throttled - before.throttled, errors: after.errors - before.errors });
+
+    expect(happened).toEqual({ drainKilled: true, killed: 1, serverRestarted: true });
+    expect(after.throttled - before.throttled).toBeGreaterThan(IMAGES / 10);
+    expect(account.problems).toEqual([]);
+    expect(outcomeCounts(summary)).toEqual(outcomeCounts(faultFree.summary));
+  }, 900_000);
+}
+
+if (HEAVY) {
+  test(`a worker SIGKILLed ${KILLS} times at random moments and restarted loses and doubles nothing`, async () => {
+    let kills = 0;
+    const { summary, account } = await migrate('sigkill', async (migration) => {
+      await rekognition.admin('PUT', '/_admin/settings', { latency: { IndexFaces: { medianMs: 150, p99Ms: 400 } } });
+      kills = await killAtRandomMoments(migration, KILLS);
+    });
+
+    expect(kills).toBe(KILLS);
+    expect(account.problems).toEqual([]);
+    expect(outcomeCounts(summary)).toEqual(outcomeCounts(faultFree.summary));
+  }, 1_800_000);
+
+  test('the Temporal server stopped and started again mid-run on its SQLite file loses and doubles nothing', async () => {
+    let restarted = false;
+    const { summary, account } = await migrate('server-restart', async (migration) => {
+      await rekognition.admin('PUT', '/_admin/settings', { latency: { IndexFaces: { medianMs: 100, p99Ms: 300 } } });
+      restarted = await restartServerMidRun(migration, IMAGES / 3);
+    });
+
+    expect(restarted).toBe(true);
+    expect(account.problems).toEqual([]);
+    expect(outcomeCounts(summary)).toEqual(outcomeCounts(faultFree.summary));
+  }, 1_800_000);
+
+  test('a Rekognition throttling 30% of calls, failing 5% and slow in spikes loses and doubles nothing', async () => {
+    const before = await injectedByRekognition();
+    const { summary, account } = await migrate('rekognition-faults', () => rekognition.admin('PUT', '/_admin/settings', degradedRekognition).then(() => undefined));
+    const after = await injectedByRekognition();
+    figures.push({ run: 'rekognition-faults', throttled: after.throttled - before.throttled, errors: after.errors - before.errors });
+
+    expect(after.throttled - before.throttled).toBeGreaterThan(IMAGES / 10);
+    expect(after.errors - before.errors).toBeGreaterThan(0);
+    expect(account.problems).toEqual([]);
+    expect(outcomeCounts(summary)).toEqual(outcomeCounts(faultFree.summary));
+  }, 1_800_000);
+
+  test('the results drain killed between its DynamoDB write and its SQS delete doubles nothing', async () => {
+    const { summary, account } = await migrate('drain-killed', killDrainBeforeDelete);
+
+    expect(account.problems).toEqual([]);
+    expect(outcomeCounts(summary)).toEqual(outcomeCounts(faultFree.summary));
+  }, 1_800_000);
+}
