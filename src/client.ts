@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { registerCheckCommand } from './cli/check';
+import { registerCodecServerCommand } from './cli/codec-server';
 import { UsageError } from './cli/common';
 import { registerDlqCommands } from './cli/dlq';
 import { registerExportCommand } from './cli/export';
@@ -25,6 +26,7 @@ const program = new Command('reindex')
 
 // In the order of a migration, which is the order `reindex --help` lists them.
 registerCheckCommand(program);
+registerCodecServerCommand(program);
 registerPrepareCommand(program);
 registerValidateCommand(program);
 registerPreviewCommand(program);

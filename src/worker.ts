@@ -3,13 +3,17 @@
  * on one connection. `reindex` runs the workflows and the control activities; `reindex-index-faces`
  * runs IndexFaces alone, with the Temporal server holding every worker of that queue to one rate.
  * The connection comes from @temporalio/envconfig (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
- * TEMPORAL_API_KEY, TLS), so the same worker runs against the local stack or Temporal Cloud.
+ * TEMPORAL_API_KEY, TLS), so the same worker runs against the local stack or Temporal Cloud. With
+ * REINDEX_ENCRYPTION_KEY_FILE set, every payload it sends the server is encrypted.
  */
+import type { DataConverter } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { createAwsClients, destroyAwsClients } from './activities/aws-clients';
 import { type Config, ConfigError, loadConfig } from './domain/config';
+import { encryptingDataConverter } from './encryption/data-converter';
+import { type EncryptionKey, loadEncryptionKey } from './encryption/key';
 import { DEFAULT_TASK_QUEUE, taskQueues } from './shared';
 
 export interface WorkerSetup {
@@ -22,6 +26,11 @@ export interface WorkerSetup {
   taskQueue?: string;
   /** A prebuilt bundle (tests build it once per suite); otherwise the workflows are bundled here. */
   workflowBundle?: WorkflowBundleOption;
+  /**
+   * Encrypts payloads when set. A prebuilt workflowBundle does not take its failureConverterPath:
+   * bundle it with that path, or workflow failure messages stay in clear text.
+   */
+  dataConverter?: DataConverter;
 }
 
 export async function createWorkers(setup: WorkerSetup): Promise<[control: Worker, indexFaces: Worker]> {
@@ -34,6 +43,7 @@ export async function createWorkers(setup: WorkerSetup): Promise<[control: Worke
       taskQueue: queues.control,
       ...workflows,
       activities: setup.activities.control,
+      dataConverter: setup.dataConverter,
     }),
     Worker.create({
       connection: setup.connection,
@@ -41,14 +51,17 @@ export async function createWorkers(setup: WorkerSetup): Promise<[control: Worke
       taskQueue: queues.indexFaces,
       activities: setup.activities.indexFaces,
       maxTaskQueueActivitiesPerSecond: setup.indexFacesTps,
+      dataConverter: setup.dataConverter,
     }),
   ]);
 }
 
 async function main(): Promise<void> {
   let config: Config;
+  let encryptionKey: EncryptionKey | undefined;
   try {
     config = loadConfig();
+    encryptionKey = loadEncryptionKey();
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     console.error(`worker: ${error.message}`);
@@ -64,10 +77,11 @@ async function main(): Promise<void> {
       activities: createActivities(aws, config),
       indexFacesTps: config.indexFacesTps,
       taskQueue: config.taskQueue,
+      dataConverter: encryptionKey && encryptingDataConverter(encryptionKey),
     });
     const queues = taskQueues(config.taskQueue);
     console.log(
-      `worker: polling ${queues.control} and ${queues.indexFaces} (IndexFaces at most ${config.indexFacesTps}/s) on ${connectionOptions.address ?? 'the default address'}, namespace ${namespace}`,
+      `worker: polling ${queues.control} and ${queues.indexFaces} (IndexFaces at most ${config.indexFacesTps}/s) on ${connectionOptions.address ?? 'the default address'}, namespace ${namespace}; ${encryptionKey ? `payloads encrypted with key id ${encryptionKey.id}` : 'payloads not encrypted'}`,
     );
     // Each worker stops on SIGINT or SIGTERM after its tasks in flight finish.
     await Promise.all(workers.map((worker) => worker.run()));

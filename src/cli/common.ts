@@ -8,6 +8,7 @@ import { SingleBar } from 'cli-progress';
 import { InvalidArgumentError } from 'commander';
 import { type AwsClients, createAwsClients, destroyAwsClients } from '../activities/aws-clients';
 import { type Config, loadConfig } from '../domain/config';
+import { loadDataConverter } from '../encryption/data-converter';
 
 /** A mistake in what the operator asked for: one line on stderr, exit code 2. */
 export class UsageError extends Error {
@@ -21,11 +22,14 @@ export function parseS3Uri(uri: string): { Bucket: string; Key: string } {
   return { Bucket: match[1], Key: match[2] };
 }
 
+/** A Temporal client; with an encryption key set, it encrypts what it sends and decrypts what it reads. */
 export async function connectTemporal({ connectionOptions, namespace = 'default' }: ClientConnectConfig): Promise<Client> {
   const address = connectionOptions.address ?? '127.0.0.1:7233';
+  // A bad key is a ConfigError of its own, not a Temporal out of reach.
+  const dataConverter = loadDataConverter();
   try {
     const connection = await Connection.connect({ ...connectionOptions, connectTimeout: '5s' });
-    return new Client({ connection, namespace });
+    return new Client({ connection, namespace, dataConverter });
   } catch (error) {
     throw new UsageError(`cannot reach Temporal at ${address}: ${error instanceof Error ? error.message : String(error)}`);
   }

@@ -4,6 +4,7 @@
  * queue of its own, so suites running at once never take each other's runs.
  */
 import { randomUUID } from 'node:crypto';
+import type { DataConverter } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
@@ -18,7 +19,8 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
-export async function startWorker(resources: RunResources): Promise<RunningWorker> {
+/** `dataConverter` (an encrypting one, say) is the worker's; the CLI processes still read their own from cliEnv. */
+export async function startWorker(resources: RunResources, dataConverter?: DataConverter): Promise<RunningWorker> {
   const { connectionOptions } = loadClientConnectConfig();
   const taskQueue = `reindex-test-${randomUUID().slice(0, 8)}`;
   const connection = await NativeConnection.connect(connectionOptions);
@@ -28,6 +30,7 @@ export async function startWorker(resources: RunResources): Promise<RunningWorke
     activities: createActivities(resources.aws, resources.config, { orphanGraceMs: 3_000 }),
     indexFacesTps: 1000,
     taskQueue,
+    dataConverter,
   });
   const running = workers.map((worker) => worker.run());
   return {

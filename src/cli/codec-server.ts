@@ -1,0 +1,178 @@
+/**
+ * `reindex codec-server`: Temporal's remote codec protocol, so the Web UI and `temporal workflow
+ * show --codec-endpoint` show an encrypted run's payloads to an operator who holds the key.
+ * POST `.../encode` and `.../decode` take and answer `{"payloads":[...]}` in proto3 JSON (metadata
+ * values and data in base64); only the last segment of the path counts, so `/{namespace}/decode`
+ * works too. Whoever reaches it reads every payload: it binds to 127.0.0.1 unless told otherwise,
+ * and serves browsers only from the UI's origin.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Payload, PayloadCodec } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
+import { type Command, InvalidArgumentError } from 'commander';
+import { EncryptionCodec } from '../encryption/codec';
+import { loadEncryptionKey } from '../encryption/key';
+import { numberIn, UsageError } from './common';
+
+const DEFAULT_PORT = 8081;
+const DEFAULT_UI_ORIGIN = 'http://127.0.0.1:8233';
+// The UI sends a history's payloads a page at a time; a payload is at most 2 MB on Temporal's side.
+const MAX_BODY_BYTES = 32 * 1024 * 1024;
+const ALLOWED_HEADERS = 'content-type, x-namespace, authorization';
+
+export interface CodecServerOptions {
+  codec: PayloadCodec;
+  /** Origins (scheme://host:port) whose pages may call the server: the Temporal Web UI's. */
+  uiOrigins: string[];
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function readBody(request: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, `the body is over ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Parses a proto3 JSON Payloads message: bytes as base64, as the protocol says. */
+function parsePayloads(body: string): Payload[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    // JSON.parse quotes the body in its message, and a body to encode is clear text.
+    throw new HttpError(400, 'the body is not JSON');
+  }
+  try {
+    return temporal.api.common.v1.Payloads.fromObject(json as object).payloads;
+  } catch (error) {
+    throw new HttpError(400, `the body is not a Payloads message: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+function payloadsJson(payloads: Payload[]): string {
+  const message = temporal.api.common.v1.Payloads.fromObject({ payloads });
+  return JSON.stringify(temporal.api.common.v1.Payloads.toObject(message, { bytes: String, longs: String }));
+}
+
+/** The operation the path's last segment names, as the protocol asks. */
+function operationOf(url: string | undefined): 'encode' | 'decode' | undefined {
+  const last = new URL(url ?? '/', 'http://codec').pathname.split('/').filter(Boolean).pop();
+  return last === 'encode' || last === 'decode' ? last : undefined;
+}
+
+export function createCodecServer({ codec, uiOrigins }: CodecServerOptions): Server {
+  async function serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const origin = request.headers.origin;
+    if (origin !== undefined) {
+      // A page of another origin is refused before anything is decrypted, not answered and left to its browser to hide.
+      if (!uiOrigins.includes(origin)) throw new HttpError(403, `origin ${origin} may not use this codec server`);
+      response.setHeader('Access-Control-Allow-Origin', origin);
+      // The UI's "include cross-origin credentials" setting needs this; it allows only the UI's origin.
+      response.setHeader('Access-Control-Allow-Credentials', 'true');
+      response.setHeader('Vary', 'Origin');
+    }
+    const operation = operationOf(request.url);
+    if (!operation) throw new HttpError(404, 'the codec server answers POST .../encode and .../decode');
+    if (request.method === 'OPTIONS') {
+      response.writeHead(204, {
+        'Access-Control-Allow-Methods': 'POST, OPTIONS',
+        'Access-Control-Allow-Headers': ALLOWED_HEADERS,
+        'Access-Control-Max-Age': '600',
+      });
+      response.end();
+      return;
+    }
+    if (request.method !== 'POST') {
+      response.setHeader('Allow', 'POST, OPTIONS');
+      throw new HttpError(405, `${operation} takes POST`);
+    }
+    const payloads = parsePayloads(await readBody(request));
+    let answer: Payload[];
+    try {
+      answer = await codec[operation](payloads);
+    } catch (error) {
+      throw new HttpError(400, error instanceof Error ? error.message : String(error));
+    }
+    response.writeHead(200, { 'Content-Type': 'application/json' });
+    response.end(payloadsJson(answer));
+  }
+
+  return createServer((request, response) => {
+    serve(request, response).catch((error: unknown) => {
+      const status = error instanceof HttpError ? error.status : 500;
+      const message = error instanceof Error ? error.message : String(error);
+      // Only the failure: payloads never reach the log.
+      console.error(`codec-server: ${request.method ?? ''} ${request.url ?? ''}: ${status} ${message}`);
+      if (response.headersSent) {
+        response.destroy();
+        return;
+      }
+      response.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' });
+      response.end(`${message}\n`);
+    });
+  });
+}
+
+function addOrigin(value: string, previous: string[]): string[] {
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw new InvalidArgumentError('--ui-origin must be a URL such as http://127.0.0.1:8233');
+  }
+  return [...previous, parsed.origin];
+}
+
+interface CodecServerFlags {
+  port: number;
+  host: string;
+  uiOrigin: string[];
+}
+
+async function listen(server: Server, port: number, host: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  }).catch((error: unknown) => {
+    throw new UsageError(`cannot listen on ${host}:${port}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  });
+}
+
+export function registerCodecServerCommand(program: Command): void {
+  program
+    .command('codec-server')
+    .description('decrypt payloads for the Temporal Web UI and `temporal workflow show --codec-endpoint` (needs the encryption key)')
+    .option('--port <port>', 'port to listen on', numberIn('--port', 1, 65535, true), DEFAULT_PORT)
+    .option('--host <address>', 'address to listen on: whoever reaches it reads every payload', '127.0.0.1')
+    .option('--ui-origin <url>', `the Temporal Web UI origin allowed to call it, repeatable (default ${DEFAULT_UI_ORIGIN})`, addOrigin, [])
+    .action(async (flags: CodecServerFlags) => {
+      const key = loadEncryptionKey();
+      if (!key) throw new UsageError('codec-server needs the key the workers encrypt with: set REINDEX_ENCRYPTION_KEY_FILE');
+      const uiOrigins = flags.uiOrigin.length > 0 ? flags.uiOrigin : [DEFAULT_UI_ORIGIN];
+      const server = createCodecServer({ codec: new EncryptionCodec(key), uiOrigins });
+      await listen(server, flags.port, flags.host);
+      console.log(`codec-server: key id ${key.id}, listening on http://${flags.host}:${flags.port} for ${uiOrigins.join(', ')}`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    });
+}
