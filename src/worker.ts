@@ -8,9 +8,9 @@
  */
 import type { DataConverter } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
-import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
+import { NativeConnection, Worker, type WorkerInterceptors, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities } from './activities';
-import { createAwsClients, destroyAwsClients } from './activities/aws-clients';
+import { createAwsClients, destroyAwsClients, withoutRequestDetails } from './activities/aws-clients';
 import { type Config, ConfigError, loadConfig } from './domain/config';
 import { encryptingDataConverter } from './encryption/data-converter';
 import { type EncryptionKey, loadEncryptionKey } from './encryption/key';
@@ -33,6 +33,23 @@ export interface WorkerSetup {
   dataConverter?: DataConverter;
 }
 
+/** Every activity's error leaves it without the AWS request details that could name credentials. */
+export const activityErrorInterceptors: WorkerInterceptors = {
+  activity: [
+    () => ({
+      inbound: {
+        async execute(input, next) {
+          try {
+            return await next(input);
+          } catch (error) {
+            throw withoutRequestDetails(error);
+          }
+        },
+      },
+    }),
+  ],
+};
+
 export async function createWorkers(setup: WorkerSetup): Promise<[control: Worker, indexFaces: Worker]> {
   const queues = taskQueues(setup.taskQueue ?? DEFAULT_TASK_QUEUE);
   const workflows = setup.workflowBundle ? { workflowBundle: setup.workflowBundle } : { workflowsPath: require.resolve('./workflows') };
@@ -43,6 +60,7 @@ export async function createWorkers(setup: WorkerSetup): Promise<[control: Worke
       taskQueue: queues.control,
       ...workflows,
       activities: setup.activities.control,
+      interceptors: activityErrorInterceptors,
       dataConverter: setup.dataConverter,
     }),
     Worker.create({
@@ -51,6 +69,7 @@ export async function createWorkers(setup: WorkerSetup): Promise<[control: Worke
       taskQueue: queues.indexFaces,
       activities: setup.activities.indexFaces,
       maxTaskQueueActivitiesPerSecond: setup.indexFacesTps,
+      interceptors: activityErrorInterceptors,
       dataConverter: setup.dataConverter,
     }),
   ]);

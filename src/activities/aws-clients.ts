@@ -8,6 +8,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { RekognitionClient } from '@aws-sdk/client-rekognition';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { TemporalFailure } from '@temporalio/common';
 import type { Config } from '../domain/config';
 
 export interface AwsClients {
@@ -39,4 +40,18 @@ export function destroyAwsClients(clients: AwsClients): void {
   clients.sqs.destroy();
   clients.dynamodb.destroy();
   clients.rekognition.destroy();
+}
+
+/**
+ * An error as it may leave an activity: name, message and stack only. An AWS SDK error carries the
+ * service's whole answer as properties, and after a signing failure those hold the request's
+ * StringToSign and CanonicalRequest: the access key id and the session token. The worker logs a
+ * failed activity's error with every property. Temporal's own failures pass as they are.
+ */
+export function withoutRequestDetails(error: unknown): unknown {
+  if (!(error instanceof Error) || error instanceof TemporalFailure) return error;
+  const plain = new Error(error.message);
+  plain.name = error.name;
+  plain.stack = error.stack;
+  return plain;
 }

@@ -15,6 +15,7 @@ import {
 import { heartbeat, log, sleep } from '@temporalio/activity';
 import type { Config } from '../domain/config';
 import type { ResultRow } from '../domain/outcomes';
+import { withoutRequestDetails } from './aws-clients';
 import { SQS_BATCH } from './queues';
 
 const ATTEMPTS_PER_WRITE = 8;
@@ -83,7 +84,7 @@ export function createResultsActivities({
         }),
       )
       .catch((error: unknown) => {
-        log.warn('Could not release results messages; they reappear after the visibility timeout', { error });
+        log.warn('Could not release results messages; they reappear after the visibility timeout', { error: withoutRequestDetails(error) });
       });
   }
 
