@@ -4,6 +4,7 @@
  */
 import type { Config } from '../domain/config';
 import type { AwsClients } from './aws-clients';
+import { whileAlive } from './liveness';
 import { createManifestActivities } from './manifest';
 import { createQueueActivities } from './queues';
 import { createRekognitionActivities } from './rekognition';
@@ -13,11 +14,14 @@ import { createUserActivities } from './users';
 /** `orphanGraceMs`: how long reconcile waits for other runs' indexing before deleting (tests shorten it). */
 export function createActivities({ s3, sqs, dynamodb, rekognition }: AwsClients, config: Config, { orphanGraceMs }: { orphanGraceMs?: number } = {}) {
   const { reindexImage, ...rekognitionControl } = createRekognitionActivities({ rekognition, s3, config, orphanGraceMs });
+  const queues = createQueueActivities({ sqs, config });
   return {
     /** Activities of the control task queue. */
     control: {
       ...createManifestActivities({ s3, sqs, config }),
-      ...createQueueActivities({ sqs, config }),
+      // Their length follows SQS's; other activities send to review inside their own heartbeats.
+      publishResults: (rows: Parameters<typeof queues.publishResults>[0]) => whileAlive(() => queues.publishResults(rows)),
+      sendToReview: (items: Parameters<typeof queues.sendToReview>[0]) => whileAlive(() => queues.sendToReview(items)),
       ...createResultsActivities({ sqs, dynamodb, config }),
       ...createUserActivities({ rekognition, dynamodb, sqs, config }),
       ...rekognitionControl,

@@ -34,6 +34,7 @@ import { ReasonCode } from '../domain/reasons';
 import type { ImageRecord } from '../domain/records';
 import { REINDEX_IMAGE_ATTEMPT_MS, type ReindexOptions } from '../shared';
 import { createLedger, type IndexingRecord } from './ledger';
+import { whileAlive } from './liveness';
 
 export interface ReindexImageInput {
   runId: string;
@@ -85,7 +86,7 @@ export interface ReconcileProgress {
 const FACES_PER_PAGE = 4096;
 /** Ledger lookups in flight at once while reconciling one page of faces. */
 const LEDGER_LOOKUPS_IN_FLIGHT = 32;
-/** Heartbeats while reconcile waits out its grace, and while a long reindexImage attempt runs: well inside their heartbeat timeouts. */
+/** Heartbeats while reconcile waits out its grace: well inside its heartbeat timeout. */
 const HEARTBEAT_EVERY_MS = 10_000;
 
 export function createRekognitionActivities({
@@ -288,15 +289,7 @@ export function createRekognitionActivities({
       return { targetFaceModelVersion, sourceFaceModelVersion, created };
     },
 
-    reindexImage: async (input: ReindexImageInput): Promise<ReindexImageResult> => {
-      // A quick attempt sends no heartbeat at all; a slow one proves its worker is still alive.
-      const alive = setInterval(() => heartbeat(), HEARTBEAT_EVERY_MS);
-      try {
-        return await reindexImageOnce(input);
-      } finally {
-        clearInterval(alive);
-      }
-    },
+    reindexImage: (input: ReindexImageInput): Promise<ReindexImageResult> => whileAlive(() => reindexImageOnce(input)),
 
     /**
      * Deletes every face of the target whose image the ledger does not know: faces indexed by an

@@ -22,9 +22,19 @@ import type { ResultRow, ReviewItem } from '../domain/outcomes';
 import { addReasonCounts, ReasonCode } from '../domain/reasons';
 import { type BatchSummary, type BatchTotals, pauseSignal, REINDEX_IMAGE_ATTEMPT_MS, REINDEX_IMAGE_HEARTBEAT_TIMEOUT_MS, type ReindexBatchInput, resumeSignal, taskQueues } from '../shared';
 
-/** Short calls: a worker that dies during one holds its batch only this long. */
-const { loadChunk, publishResults, sendToReview } = proxyActivities<ControlActivities>({
-  startToCloseTimeout: '30 seconds',
+const { loadChunk } = proxyActivities<ControlActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+});
+
+/**
+ * Sending outcomes takes as long as SQS takes; the attempt heartbeats while it runs, so a dead
+ * worker is noticed in 30 s and a slow SQS never times a live one out (a timed-out attempt would
+ * send its messages again, and a loaded queue would get slower still).
+ */
+const { publishResults, sendToReview } = proxyActivities<ControlActivities>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
 });
 
