@@ -49,6 +49,12 @@ let faultFree: { summary: RunSummary; account: RunAccount };
 /** What each run went through, printed at the end for the issue's figures. */
 const figures: Record<string, unknown>[] = [];
 
+/** Kept for the end, and shown at once on stderr, which jest does not hold back: a heavy run takes an hour. */
+function note(figure: Record<string, unknown>): void {
+  figures.push(figure);
+  process.stderr.write(`chaos: ${JSON.stringify(figure)}\n`);
+}
+
 const box = (left: number, top: number, size = 0.3): DeclaredFace['box'] => [left, top, size, size];
 
 /**
@@ -178,7 +184,7 @@ async function migrate(name: string, faults: (migration: Migration) => Promise<v
     if (process.env.REINDEX_RECORD_HISTORIES) recordHistories(process.env.REINDEX_RECORD_HISTORIES, name, workflowId);
     await rekognition.admin('PUT', '/_admin/settings', { latency: {}, throttleRate: 0, faultRate: 0 });
     const account = await accountForRun({ ...resources, aws: { ...resources.aws, rekognition: rekognition.client } }, records.oldFaces, summary);
-    figures.push({
+    note({
       run: name,
       seconds: Math.round((Date.now() - startedAt) / 1000),
       workerStarts: worker.starts,
@@ -280,7 +286,7 @@ if (!HEAVY) {
       happened.serverRestarted = await restartServerMidRun(migration, 5);
     });
     const after = await injectedByRekognition();
-    figures.push({ run: 'all-faults', ...happened, throttled: after.throttled - before.throttled, errors: after.errors - before.errors });
+    note({ run: 'all-faults', ...happened, throttled: after.throttled - before.throttled, errors: after.errors - before.errors });
 
     expect(happened).toEqual({ drainKilled: true, killed: 1, serverRestarted: true });
     expect(after.throttled - before.throttled).toBeGreaterThan(IMAGES / 10);
@@ -318,7 +324,7 @@ if (HEAVY) {
     const before = await injectedByRekognition();
     const { summary, account } = await migrate('rekognition-faults', () => rekognition.admin('PUT', '/_admin/settings', degradedRekognition).then(() => undefined));
     const after = await injectedByRekognition();
-    figures.push({ run: 'rekognition-faults', throttled: after.throttled - before.throttled, errors: after.errors - before.errors });
+    note({ run: 'rekognition-faults', throttled: after.throttled - before.throttled, errors: after.errors - before.errors });
 
     expect(after.throttled - before.throttled).toBeGreaterThan(IMAGES / 10);
     expect(after.errors - before.errors).toBeGreaterThan(0);
