@@ -2,14 +2,15 @@
  * S3: the records file, the chunks it is split into, and the run's report. splitManifest streams the file, checks
  * every record, writes the valid ones as numbered chunk objects for the batch workflows, and sends
  * each refused record to the review DLQ with its reason. It heartbeats a cursor after every chunk,
- * so a retried attempt resumes after the last chunk written instead of starting over.
+ * so a retried attempt resumes after the last chunk written instead of starting over, and keeps
+ * heartbeating that cursor while it reads a long stretch that holds no record (a huge one, skipped).
  */
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { stringify } from 'csv-stringify/sync';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { activityInfo, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable, Transform } from 'node:stream';
 import type { Config } from '../domain/config';
 import type { ReviewItem } from '../domain/outcomes';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
@@ -50,6 +51,13 @@ export interface SplitSummary extends SplitProgress {
 }
 
 const SKIP_HEARTBEAT_EVERY = 1000;
+/** While bytes stream in with no record finished, the cursor is heartbeated this often: well inside the heartbeat timeout. */
+const READING_HEARTBEAT_EVERY_MS = 10_000;
+/**
+ * A chunk is cut at this size too, whatever its count of records: the batch loads it as one
+ * activity result, and Temporal refuses payloads over 2 MB.
+ */
+const CHUNK_BYTES = 1024 * 1024;
 
 /** A copy: the worker may serialise a queued heartbeat later, after the loop moved on. */
 function snapshot(progress: SplitProgress): SplitProgress {
@@ -58,6 +66,23 @@ function snapshot(progress: SplitProgress): SplitProgress {
 
 function emptyProgress(): SplitProgress {
   return { records: 0, chunks: 0, validRecords: 0, invalidRecords: 0, refusedByReason: {}, faces: 0 };
+}
+
+/** The body, passed through as it is read, with `cursor()` heartbeated every so often. */
+function heartbeatingWhileRead(body: Readable, cursor: () => SplitProgress): Readable {
+  let lastBeat = Date.now();
+  const passing = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      if (Date.now() - lastBeat >= READING_HEARTBEAT_EVERY_MS) {
+        lastBeat = Date.now();
+        heartbeat(cursor());
+      }
+      done(null, chunk);
+    },
+  });
+  // A failure to read the body reaches the reader through `passing`, which it destroys.
+  pipeline(body, passing, () => undefined);
+  return passing;
 }
 
 export function createManifestActivities({
@@ -118,7 +143,11 @@ export function createManifestActivities({
       const chunkPrefix = chunkKey(input.runId);
       const resumed = activityInfo().heartbeatDetails as SplitProgress | undefined;
       const progress = resumed ?? emptyProgress();
-      let chunk: ChunkEntry[] = [];
+      /** The cursor as of the last flush: what a retried attempt may resume from. */
+      let flushed = snapshot(progress);
+      /** The chunk's entries, each already serialised, so its size is known as it grows. */
+      let chunk: string[] = [];
+      let chunkBytes = 0;
       let refused: ReviewItem[] = [];
       let truncated = false;
 
@@ -128,7 +157,7 @@ export function createManifestActivities({
             new PutObjectCommand({
               Bucket: config.bucket,
               Key: chunkKey(input.runId, progress.chunks),
-              Body: JSON.stringify(chunk),
+              Body: `[${chunk.join(',')}]`,
               ContentType: 'application/json',
             }),
           );
@@ -136,8 +165,10 @@ export function createManifestActivities({
         }
         await sendToReview(refused);
         chunk = [];
+        chunkBytes = 0;
         refused = [];
-        heartbeat(snapshot(progress));
+        flushed = snapshot(progress);
+        heartbeat(flushed);
       };
 
       const refuse = (index: number, reason: ReasonCode, detail: string, record: unknown) => {
@@ -157,7 +188,8 @@ export function createManifestActivities({
         addReasonCounts(progress.refusedByReason, reason);
       };
 
-      for await (const entry of readRecords(await openManifest(input.manifest))) {
+      const body = heartbeatingWhileRead(await openManifest(input.manifest), () => flushed);
+      for await (const entry of readRecords(body)) {
         if (entry.index < progress.records) {
           // Skipping a long head of the file must not look like a hung attempt.
           if (entry.index % SKIP_HEARTBEAT_EVERY === 0) heartbeat(snapshot(progress));
@@ -173,7 +205,9 @@ export function createManifestActivities({
         } else {
           const check = checkRecord(entry.value);
           if (check.ok) {
-            chunk.push({ index: entry.index, record: check.record });
+            const serialised = JSON.stringify({ index: entry.index, record: check.record } satisfies ChunkEntry);
+            chunk.push(serialised);
+            chunkBytes += Buffer.byteLength(serialised);
             progress.validRecords += 1;
             progress.faces += check.record.Faces.length;
           } else {
@@ -182,7 +216,7 @@ export function createManifestActivities({
           progress.records = entry.index + 1;
         }
         // Either buffer may fill first; flushing both keeps memory bounded and the cursor honest.
-        if (chunk.length >= input.chunkSize || refused.length >= input.chunkSize) await flush();
+        if (chunk.length >= input.chunkSize || chunkBytes >= CHUNK_BYTES || refused.length >= input.chunkSize) await flush();
       }
       await flush();
       return { ...progress, chunkPrefix, truncated };

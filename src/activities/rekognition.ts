@@ -24,7 +24,7 @@ import {
   ResourceAlreadyExistsException,
   ResourceNotFoundException,
 } from '@aws-sdk/client-rekognition';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { activityInfo, heartbeat, log, sleep } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../domain/config';
@@ -33,6 +33,7 @@ import { decideOutcome, type ImageOutcome } from '../domain/outcomes';
 import { ReasonCode } from '../domain/reasons';
 import type { ImageRecord } from '../domain/records';
 import { REINDEX_IMAGE_ATTEMPT_MS, type ReindexOptions } from '../shared';
+import { httpStatusOf } from './aws-clients';
 import { createLedger, type IndexingRecord } from './ledger';
 import { whileAlive } from './liveness';
 
@@ -156,6 +157,21 @@ export function createRekognitionActivities({
     await ledger.claimCollection(CollectionId, runId);
   }
 
+  /**
+   * IndexFaces calls an empty object an invalid format; the operator has to know it is empty. An
+   * object S3 will not describe is not called empty: the verdict stands.
+   */
+  async function isEmptyObject({ Bucket, Key }: ImageRecord): Promise<boolean> {
+    try {
+      const { ContentLength } = await s3.send(new HeadObjectCommand({ Bucket, Key }));
+      return ContentLength === 0;
+    } catch (error) {
+      const status = httpStatusOf(error);
+      if (status !== undefined && status < 500) return false;
+      throw error;
+    }
+  }
+
   async function indexFaces(input: ReindexImageInput): Promise<IndexingRecord> {
     const { record, options } = input;
     try {
@@ -194,11 +210,13 @@ export function createRekognitionActivities({
           nonRetryable: true,
         });
       }
-      const reason = permanentReason(error);
+      let reason = permanentReason(error);
       if (reason === undefined) throw error;
+      const empty = reason === ReasonCode.InvalidImageFormat && (await isEmptyObject(record));
+      if (empty) reason = ReasonCode.ImageEmpty;
       throw ApplicationFailure.create({
         type: reason,
-        message: `IndexFaces refused s3://${record.Bucket}/${record.Key}: ${(error as Error).message}`,
+        message: `IndexFaces refused s3://${record.Bucket}/${record.Key}: ${(error as Error).message}${empty ? '; the object is empty (0 bytes)' : ''}`,
         nonRetryable: true,
       });
     }

@@ -1,7 +1,7 @@
 /**
  * `reindex start|status|pause|resume|cancel`: a run of the reindexCollection workflow, seen from
- * the operator's terminal. Input errors (a bad flag, a records file that is not there, Temporal
- * out of reach) are UsageErrors: one line on stderr and exit code 2.
+ * the operator's terminal. Input errors (a bad flag, a records file that is not there or is no
+ * records file, Temporal out of reach) are UsageErrors: one line on stderr and exit code 2.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SingleBar } from 'cli-progress';
@@ -10,6 +10,7 @@ import { GetObjectCommand, HeadObjectCommand, NoSuchBucket, NoSuchKey } from '@a
 import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { type AwsClients, httpStatusOf } from '../activities/aws-clients';
+import { HEAD_BYTES, recordsFileProblem } from '../activities/records-reader';
 import type { Config } from '../domain/config';
 import {
   pauseSignal,
@@ -55,11 +56,24 @@ export function runUrl(client: Client, workflowId: string): string | undefined {
   return ui ? `${ui.replace(/\/$/, '')}/namespaces/${client.options.namespace}/workflows/${encodeURIComponent(workflowId)}` : undefined;
 }
 
-async function assertReadable(aws: AwsClients, { Bucket, Key }: { Bucket: string; Key: string }): Promise<void> {
+/**
+ * The records file is there, readable, and a records file by its head: what is wrong with a file
+ * as a whole (empty, UTF-16, compressed, not JSON) is said now, in one line, not in the DLQ of a
+ * run that has started. Only the head is read: a file of any size costs one small GET.
+ */
+async function assertRecordsFile(aws: AwsClients, { Bucket, Key }: { Bucket: string; Key: string }): Promise<void> {
+  const what = `the records file s3://${Bucket}/${Key}`;
   try {
-    await aws.s3.send(new HeadObjectCommand({ Bucket, Key }));
+    const { ContentLength = 0 } = await aws.s3.send(new HeadObjectCommand({ Bucket, Key }));
+    // S3 answers a range of an empty object with an error, so an empty one is not asked for its head.
+    const head =
+      ContentLength === 0
+        ? Buffer.alloc(0)
+        : Buffer.from((await (await aws.s3.send(new GetObjectCommand({ Bucket, Key, Range: `bytes=0-${HEAD_BYTES - 1}` }))).Body?.transformToByteArray()) ?? []);
+    const problem = recordsFileProblem(head, ContentLength <= HEAD_BYTES);
+    if (problem !== undefined) throw new UsageError(`${what} ${problem}`);
   } catch (error) {
-    throw describeS3Failure(error, `the records file s3://${Bucket}/${Key}`, 'read') ?? error;
+    throw describeS3Failure(error, what, 'read') ?? error;
   }
 }
 
@@ -82,7 +96,7 @@ function defaultWorkflowId(target: string, now = new Date()): string {
 }
 
 export async function startRun(client: Client, aws: AwsClients, start: StartOptions): Promise<{ workflowId: string; url: string | undefined }> {
-  await assertReadable(aws, start.manifest);
+  await assertRecordsFile(aws, start.manifest);
   if (start.tps !== undefined) await setIndexFacesRate(client, start.taskQueue, start.tps);
   const workflowId = start.id ?? defaultWorkflowId(start.target);
   const input: ReindexCollectionInput = {

@@ -3,7 +3,8 @@
  * the schema a run applies (records.ts), and every image in S3: there, readable, not empty, at
  * most 15 MB, and JPEG or PNG by its first bytes. The file is streamed and the images are checked
  * a bounded number at a time, so memory stays flat at any size; each failure is one line of the
- * failures file.
+ * failures file. A file that is no records file as a whole (empty, not JSON, UTF-16, compressed)
+ * is bad input, as it is to `reindex start`: one line, exit code 2.
  *
  * An image named by several records (the same photo indexed twice has two ImageIds) is checked
  * once: the verdicts on the last 10,000 images are kept, so memory stays bounded.
@@ -20,7 +21,7 @@ import { SIDE_FILE_SUFFIXES } from '../domain/intake';
 import { formatVerdict, type ImageVerdict, reachesPastEdge, SIGNATURE_BYTES, sizeVerdict } from '../domain/image-checks';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
 import { checkRecord } from '../domain/records';
-import { forEachConcurrently, numberIn, progressBar, withAws } from './common';
+import { forEachConcurrently, numberIn, progressBar, UsageError, withAws } from './common';
 import { openInput, openLineSink } from './files';
 
 export interface ValidateInput {
@@ -114,6 +115,13 @@ export async function validateRecords(s3: S3Client, input: ValidateInput): Promi
     return verdict;
   };
 
+  async function* records(): AsyncGenerator<RecordEntry> {
+    for await (const entry of readRecords(body)) {
+      if ('fileProblem' in entry && entry.fileProblem !== undefined) throw new UsageError(`the records file ${input.records} ${entry.fileProblem}`);
+      yield entry;
+    }
+  }
+
   const progress = progressBar('validating', 0, 'validating {value} records | {rate}/s');
   // Records are taken in file order, each when a slot is free: a record's own checks are at once,
   // its image's check is what waits. A fatal entry is the reader's last.
@@ -138,7 +146,7 @@ export async function validateRecords(s3: S3Client, input: ValidateInput): Promi
   };
   try {
     // An image check that failed for good (S3 out of reach after the SDK's retries) ends the command.
-    await forEachConcurrently(readRecords(body), input.concurrency, validate);
+    await forEachConcurrently(records(), input.concurrency, validate);
     await failures.close();
     return summary;
   } catch (error) {

@@ -13,7 +13,11 @@ export enum ReasonCode {
   TargetModelNotNewer = 'TARGET_MODEL_NOT_NEWER',
   /** The target holds faces this tool did not index: reconcile would delete them, so the run refuses it. */
   TargetNotOwned = 'TARGET_NOT_OWNED',
-  /** The record does not match the records-file schema. */
+  /**
+   * The record does not match the records-file schema, or cannot be read as a record: not valid
+   * JSON, not UTF-8, over MAX_RECORD_BYTES (records.ts); or the place where the records file breaks
+   * off (a truncated array), the detail saying where.
+   */
   InvalidRecord = 'INVALID_RECORD',
   /** A FaceId appears twice, within one record or across the file. */
   DuplicateFaceId = 'DUPLICATE_FACE_ID',
@@ -21,7 +25,7 @@ export enum ReasonCode {
   AccessDenied = 'ACCESS_DENIED',
   InvalidImageFormat = 'INVALID_IMAGE_FORMAT',
   ImageTooLarge = 'IMAGE_TOO_LARGE',
-  /** The image object holds no bytes (found by `reindex validate`; IndexFaces would call it an invalid format). */
+  /** The image object holds no bytes (IndexFaces calls it an invalid format; the run and `reindex validate` say it is empty). */
   ImageEmpty = 'IMAGE_EMPTY',
   /** The new model found no face in the image. */
   NoFaceDetected = 'NO_FACE_DETECTED',

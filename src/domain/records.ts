@@ -12,6 +12,19 @@ const EXTERNAL_IMAGE_ID = /^[a-zA-Z0-9_.\-:]+$/;
 const USER_ID = /^[a-zA-Z0-9_.\-:]+$/;
 const COLLECTION_ID = /^[a-zA-Z0-9_.-]+$/;
 const BUCKET = /^[0-9A-Za-z.\-_]+$/;
+/** S3 counts a key's length in bytes of UTF-8, not in characters. */
+const MAX_KEY_BYTES = 1024;
+/** A record with many problems is named by its first ones: the DLQ message stays small. */
+const MOST_PROBLEMS_NAMED = 10;
+
+/**
+ * The most text one record may take in the records file. A real record is far smaller (100 faces
+ * with every field, pretty-printed, take about 50 KB); the bound keeps a broken or hostile record
+ * from being held in memory, and a refused record small enough to travel whole in its DLQ message.
+ */
+export const MAX_RECORD_BYTES = 128 * 1024;
+
+const utf8Bytes = (text: string) => new TextEncoder().encode(text).length;
 
 /**
  * Rekognition reports a face cut by the image's edge with a box reaching past it (a negative Left,
@@ -38,7 +51,10 @@ const face = z.object({
 
 const imageRecord = z.object({
   Bucket: z.string().min(3).max(255).regex(BUCKET, 'is not an S3 bucket name'),
-  Key: z.string().min(1).max(1024),
+  Key: z
+    .string()
+    .min(1)
+    .refine((key) => utf8Bytes(key) <= MAX_KEY_BYTES, `must be at most ${MAX_KEY_BYTES} bytes in UTF-8 (S3 holds no longer key)`),
   ExternalImageId: z
     .string()
     .min(1)
@@ -77,10 +93,15 @@ function describe(issue: z.core.$ZodIssue): string {
   return `${where} ${issue.message}`;
 }
 
+function firstProblems(problems: string[]): string[] {
+  if (problems.length <= MOST_PROBLEMS_NAMED) return problems;
+  return [...problems.slice(0, MOST_PROBLEMS_NAMED), `and ${problems.length - MOST_PROBLEMS_NAMED} more problems`];
+}
+
 export function checkRecord(value: unknown): RecordCheck {
   // reportInput tells a missing member from one of the wrong type.
   const parsed = imageRecord.safeParse(value, { reportInput: true });
-  if (!parsed.success) return { ok: false, reason: ReasonCode.InvalidRecord, problems: parsed.error.issues.map(describe) };
+  if (!parsed.success) return { ok: false, reason: ReasonCode.InvalidRecord, problems: firstProblems(parsed.error.issues.map(describe)) };
   const seen = new Set<string>();
   const repeated = new Set<string>();
   for (const { FaceId } of parsed.data.Faces) {
@@ -88,7 +109,7 @@ export function checkRecord(value: unknown): RecordCheck {
     seen.add(FaceId);
   }
   if (repeated.size > 0) {
-    return { ok: false, reason: ReasonCode.DuplicateFaceId, problems: [...repeated].map((id) => `FaceId ${id} appears more than once`) };
+    return { ok: false, reason: ReasonCode.DuplicateFaceId, problems: firstProblems([...repeated].map((id) => `FaceId ${id} appears more than once`)) };
   }
   return { ok: true, record: parsed.data };
 }

@@ -58,6 +58,7 @@ const IMAGE_REASONS = new Set<string>([
   ReasonCode.ImageNotFound,
   ReasonCode.AccessDenied,
   ReasonCode.InvalidImageFormat,
+  ReasonCode.ImageEmpty,
   ReasonCode.ImageTooLarge,
   ReasonCode.InvalidRecord,
 ]);
@@ -150,8 +151,9 @@ export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSumma
           Key: record.Key,
           ExternalImageId: record.ExternalImageId,
           face,
+          // The face and its image are enough for redrive; the whole record in every face's item
+          // made a 100-face record a 2.8 MB activity input, over Temporal's payload limit.
           recordIndex: index,
-          record,
         }));
         review.push(...items);
         countReview(totals, items);

@@ -141,7 +141,35 @@ test('a truncated array splits what came before and sends one review item for th
   expect(summary).toMatchObject({ records: 3, chunks: 1, validRecords: 2, invalidRecords: 1, truncated: true });
   const review = await reviewed();
   expect(review).toHaveLength(1);
-  expect(review[0]?.detail).toMatch(/^the records file is not valid JSON after record 2/);
+  expect(review[0]?.detail).toBe('the records file is not valid JSON after record 2: it breaks off at line 1, inside the next record; its JSON array is never closed');
+});
+
+test('a chunk is cut at about a megabyte, however few records it holds: a batch loads it as one Temporal payload', async () => {
+  // Records of 600 faces, about 70 KB each: a chunk of 500 of them would be 35 MB.
+  const crowded = (n: number) => ({
+    ...record(n),
+    Faces: Array.from({ length: 600 }, (_, f) => ({ FaceId: faceId(n * 1000 + f), BoundingBoxes: { Width: 0.2, Height: 0.2, Left: 0.1, Top: 0.1 } })),
+  });
+  const text = Array.from({ length: 40 }, (_, n) => JSON.stringify(crowded(n))).join('\n');
+
+  const summary = await split({ runId: `run-${randomUUID()}`, manifest: await upload(text), chunkSize: 500 });
+
+  expect(summary).toMatchObject({ records: 40, validRecords: 40, chunks: 3 });
+  const written = await chunks(summary.chunkPrefix);
+  expect(written.flatMap((chunk) => chunk.map((entry) => entry.index))).toEqual(Array.from({ length: 40 }, (_, n) => n));
+  for (const chunk of written) expect(Buffer.byteLength(JSON.stringify(chunk))).toBeLessThan(2 * 1024 * 1024);
+});
+
+test('a record too large to read is refused with its size, and the records around it are split', async () => {
+  const huge = JSON.stringify({ ...record(2), Notes: 'x'.repeat(200 * 1024) });
+  const text = [JSON.stringify(record(1)), huge, JSON.stringify(record(3))].join('\n');
+
+  const summary = await split({ runId: `run-${randomUUID()}`, manifest: await upload(text), chunkSize: 10 });
+
+  expect(summary).toMatchObject({ records: 3, validRecords: 2, invalidRecords: 1, refusedByReason: { [ReasonCode.InvalidRecord]: 1 }, truncated: false });
+  expect((await reviewed()).map((item) => [item.recordIndex, item.reason, item.detail, item.record])).toEqual([
+    [1, ReasonCode.InvalidRecord, `line 2 is too large for a record: ${Buffer.byteLength(huge).toLocaleString('en-US')} bytes, over the limit of 131,072`, undefined],
+  ]);
 });
 
 test('a records file that does not exist fails at once, not retried, with MANIFEST_NOT_FOUND', async () => {

@@ -1,10 +1,11 @@
 import { Readable } from 'node:stream';
-import { readRecords, type RecordEntry } from '../../src/activities/records-reader';
+import { HEAD_BYTES, readRecords, type RecordEntry, recordsFileProblem } from '../../src/activities/records-reader';
+import { MAX_RECORD_BYTES } from '../../src/domain/records';
 
 /** The text as a stream cut into the given pieces, as S3 hands a body over in chunks. */
-const streamOf = (...pieces: string[]) => Readable.from(pieces.map((piece) => Buffer.from(piece)));
+const streamOf = (...pieces: (string | Buffer)[]) => Readable.from(pieces.map((piece) => Buffer.from(piece)));
 
-async function read(...pieces: string[]): Promise<RecordEntry[]> {
+async function read(...pieces: (string | Buffer)[]): Promise<RecordEntry[]> {
   const entries: RecordEntry[] = [];
   for await (const entry of readRecords(streamOf(...pieces))) entries.push(entry);
   return entries;
@@ -33,6 +34,13 @@ test('a byte-order mark and leading whitespace, even in their own chunks, are sk
   expect(await read('\uFEFF\n', JSON.stringify(a))).toEqual([{ index: 0, value: a }]);
 });
 
+test('a byte-order mark at the start of a line of JSON Lines, as files joined with cat have, is skipped', async () => {
+  expect(await read(`${JSON.stringify(a)}\n\uFEFF${JSON.stringify(b)}\n`)).toEqual([
+    { index: 0, value: a },
+    { index: 1, value: b },
+  ]);
+});
+
 test('a bad line in JSON Lines is reported with its line number and the rest still read', async () => {
   const entries = await read(`${JSON.stringify(a)}\n{"Bucket": "photos", \n${JSON.stringify(b)}\n`);
   expect(entries[0]).toEqual({ index: 0, value: a });
@@ -41,36 +49,152 @@ test('a bad line in JSON Lines is reported with its line number and the rest sti
   expect(entries[2]).toEqual({ index: 2, value: b });
 });
 
-test('a truncated JSON array yields what came before, then one fatal entry saying where', async () => {
-  const entries = await read(`[${JSON.stringify(a)}, {"Bucket": "pho`);
-  expect(entries[0]).toEqual({ index: 0, value: a });
-  expect(entries).toHaveLength(2);
-  expect(entries[1]).toMatchObject({ index: 1, fatal: true });
-  expect((entries[1] as { malformed: string }).malformed).toMatch(/^the records file is not valid JSON after record 1: /);
-});
-
-test('an empty file, or one of whitespace only, has no records', async () => {
-  expect(await read('')).toEqual([]);
-  expect(await read('\uFEFF \n\t')).toEqual([]);
-});
-
-test('a file that is neither an array nor objects is one fatal entry', async () => {
-  expect(await read('"just a string"')).toEqual([
-    {
-      index: 0,
-      malformed: "the records file must be a JSON array of records or JSON Lines, one record object a line; it starts with '\"'",
-      fatal: true,
-    },
+test('JSON Lines whose first line is an array are JSON Lines: that line is one record, for the schema to refuse', async () => {
+  expect(await read(`${JSON.stringify([a])}\n${JSON.stringify(b)}\n`)).toEqual([
+    { index: 0, value: [a] },
+    { index: 1, value: b },
   ]);
+});
+
+test('a truncated JSON array yields what came before, then one fatal entry saying where', async () => {
+  expect(await read(`[${JSON.stringify(a)},\n {"Bucket": "pho`)).toEqual([
+    { index: 0, value: a },
+    { index: 1, malformed: 'the records file is not valid JSON after record 1: it breaks off at line 2, inside the next record; its JSON array is never closed', fatal: true },
+  ]);
+  expect((await read(`[${JSON.stringify(a)},`)).at(-1)).toEqual({
+    index: 1,
+    malformed: 'the records file is not valid JSON after record 1: it breaks off at line 1; its JSON array is never closed',
+    fatal: true,
+  });
+});
+
+test('a record of a JSON array that is not valid JSON is reported, and the records after it still read', async () => {
+  const entries = await read(`[\n${JSON.stringify(a)},\n{"Bucket": "photos" "Key": "x.jpg"},\n${JSON.stringify(b)}\n]`);
+  expect(entries[0]).toEqual({ index: 0, value: a });
+  expect(entries[1]).toMatchObject({ index: 1, fatal: false, malformed: expect.stringMatching(/^record 1 \(line 3\) is not valid JSON: /) as string });
+  expect(entries[2]).toEqual({ index: 2, value: b });
+  expect(entries).toHaveLength(3);
+});
+
+test('where the JSON array itself breaks, the records before are kept and the break is the last entry', async () => {
+  expect(await read(`[${JSON.stringify(a)}\n${JSON.stringify(b)}]`)).toEqual([
+    { index: 0, value: a },
+    { index: 1, malformed: "the JSON array breaks at line 2: after record 0 comes '{' where a ',' or ']' belongs; the records from there on were not read", fatal: true },
+  ]);
+  expect(await read(`[\n${JSON.stringify(a)}\n]\n[\n${JSON.stringify(b)}\n]`)).toEqual([
+    { index: 0, value: a },
+    { index: 1, malformed: 'the records file goes on at line 4 after its JSON array closed: what follows was not read', fatal: true },
+  ]);
+  expect(await read('[{"Faces": [1, 2}, {"Key": "b"}]')).toEqual([
+    { index: 0, malformed: "the JSON array breaks at line 1: a '}' in record 0 closes nothing it opened; the records from there on were not read", fatal: true },
+  ]);
+});
+
+test('brackets, quotes and escapes inside strings do not end a record, wherever the chunks are cut', async () => {
+  const tricky = { Bucket: 'photos', Key: 'a "quoted" [key] {with} \\ and , comma.jpg' };
+  const text = JSON.stringify([tricky, b]);
+  for (let cut = 1; cut < text.length; cut += 1) {
+    expect(await read(text.slice(0, cut), text.slice(cut))).toEqual([
+      { index: 0, value: tricky },
+      { index: 1, value: b },
+    ]);
+  }
+});
+
+test('items of a JSON array that are no objects are read as they are, for the schema to refuse', async () => {
+  expect(await read('[1, "key.jpg", null, [true], {"Key": "b"}]')).toEqual([
+    { index: 0, value: 1 },
+    { index: 1, value: 'key.jpg' },
+    { index: 2, value: null },
+    { index: 3, value: [true] },
+    { index: 4, value: { Key: 'b' } },
+  ]);
+});
+
+test('a record over MAX_RECORD_BYTES is reported with its size, without being held, and reading goes on', async () => {
+  const huge = JSON.stringify({ ...a, Notes: 'x'.repeat(MAX_RECORD_BYTES) });
+  const size = Buffer.byteLength(huge).toLocaleString('en-US');
+  // In pieces, as S3 hands over a long record.
+  const pieces = (text: string) => text.match(/[^]{1,65536}/g) ?? [];
+  expect(await read(...pieces(`${JSON.stringify(a)}\n${huge}\n${JSON.stringify(b)}\n`))).toEqual([
+    { index: 0, value: a },
+    { index: 1, malformed: `line 2 is too large for a record: ${size} bytes, over the limit of 131,072`, fatal: false },
+    { index: 2, value: b },
+  ]);
+  expect(await read(...pieces(`[${JSON.stringify(a)},\n${huge},\n${JSON.stringify(b)}]`))).toEqual([
+    { index: 0, value: a },
+    { index: 1, malformed: `record 1 (line 2) is too large for a record: ${size} bytes, over the limit of 131,072`, fatal: false },
+    { index: 2, value: b },
+  ]);
+});
+
+test('a record that is not UTF-8 is reported as such, not read with replacement characters', async () => {
+  const latin1 = Buffer.concat([Buffer.from('{"Bucket": "photos", "Key": "Jos'), Buffer.from([0xe9]), Buffer.from('.jpg"}')]);
+  expect(await read(`${JSON.stringify(a)}\n`, latin1)).toEqual([
+    { index: 0, value: a },
+    { index: 1, malformed: 'line 2 is not UTF-8 text (saved as Windows-1252 or Latin-1?): save the records file as UTF-8', fatal: false },
+  ]);
+});
+
+test('a file that is no records file as a whole is one fatal entry naming its problem', async () => {
+  const empty = { index: 0, malformed: 'the records file is empty: it holds no records', fatal: true, fileProblem: 'is empty: it holds no records' };
+  expect(await read('')).toEqual([empty]);
+  expect(await read('\uFEFF \n\t')).toEqual([empty]);
+  const notJson = "must be a JSON array of records or JSON Lines, one record object a line; it starts with '\"'";
+  expect(await read('"just a string"')).toEqual([{ index: 0, malformed: `the records file ${notJson}`, fatal: true, fileProblem: notJson }]);
+});
+
+describe('what makes a whole file no records file, told from its head', () => {
+  const problem = (text: string | Buffer, wholeFile = true) => recordsFileProblem(Buffer.from(text), wholeFile);
+
+  test.each([
+    ['empty', '', 'is empty: it holds no records'],
+    ['a BOM and blank lines', '\uFEFF\r\n \t\n', 'is empty: it holds no records'],
+    ['an empty array', ' [ \n ] \n', 'is an empty JSON array: it holds no records'],
+    ['UTF-16 with its mark', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('[{}]', 'utf16le')]), 'is UTF-16 text: save it as UTF-8 (with or without a byte-order mark)'],
+    ['UTF-16 without a mark', Buffer.from('{"Bucket": "b"}', 'utf16le'), 'is UTF-16 text: save it as UTF-8 (with or without a byte-order mark)'],
+    ['gzip', Buffer.from([0x1f, 0x8b, 0x08, 0x00]), 'is gzip-compressed: decompress it first'],
+    ['a ZIP archive', Buffer.from('PK\x03\x04rest', 'latin1'), 'is a ZIP archive (an Excel workbook?), not text: save the records as JSON'],
+    ['a CSV', 'Bucket,Key\nphotos,a.jpg\n', "must be a JSON array of records or JSON Lines, one record object a line; it starts with 'B'"],
+    [
+      'records spread over lines',
+      '{\n  "Bucket": "photos"\n}\n',
+      'is not JSON Lines: its first line is "{" alone, so its records (or one JSON object) spread over several lines; give one record object a line (jq -c writes them so), or a JSON array of records',
+    ],
+    [
+      'one object wrapping the records',
+      `${JSON.stringify({ Items: [a, b] })}\n`,
+      'is one JSON object, not records: its member "Items" holds an array; give that array as the records file, or one record a line',
+    ],
+  ])('%s', (_, text, expected) => {
+    expect(problem(text)).toBe(expected);
+  });
+
+  test.each([
+    ['JSON Lines', `${JSON.stringify(a)}\n${JSON.stringify(b)}\n`],
+    ['a JSON array', JSON.stringify([a, b], null, 2)],
+    ['one record', JSON.stringify(a)],
+    ['an object wrapping records, then a record', `${JSON.stringify({ Items: [a] })}\n${JSON.stringify(b)}\n`],
+    ['a first line that is a broken record', `{"Bucket": "photos", \n${JSON.stringify(b)}\n`],
+  ])('%s is no problem', (_, text) => {
+    expect(problem(text)).toBeUndefined();
+  });
+
+  test('a head that is not the whole file says nothing of what it cannot see', () => {
+    expect(problem(' \n', false)).toBeUndefined();
+    expect(problem('[ ]', false)).toBeUndefined();
+    expect(problem(JSON.stringify({ Items: [a] }), false)).toBeUndefined();
+  });
 });
 
 test('a large array streams: records arrive before the file ends', async () => {
   let produced = 0;
+  const record = (n: number) => `${n > 1 ? ',' : ''}${JSON.stringify({ ...a, Key: `${n}.jpg` })}`;
   function* endless(): Generator<Buffer> {
     yield Buffer.from('[');
     for (;;) {
       produced += 1;
-      yield Buffer.from(`${produced > 1 ? ',' : ''}${JSON.stringify({ ...a, Key: `${produced}.jpg` })}`);
+      yield Buffer.from(record(produced));
     }
   }
   const seen: unknown[] = [];
@@ -79,8 +203,8 @@ test('a large array streams: records arrive before the file ends', async () => {
     if (seen.length === 1000) break;
   }
   expect(seen).toHaveLength(1000);
-  // Only a little read-ahead: the reader never waited for the end of this endless file.
-  expect(produced).toBeLessThan(5000);
+  // Only the head and a little more were read ahead: the reader never waited for the end of this endless file.
+  expect(produced).toBeLessThan(1000 + HEAD_BYTES / record(1000).length + 100);
 });
 
 test('a failure to read the body partway is thrown, not mistaken for a broken file', async () => {

@@ -154,6 +154,19 @@ test('a missing image fails for good with IMAGE_NOT_FOUND', async () => {
   await expect(failure).rejects.toMatchObject({ type: ReasonCode.ImageNotFound, nonRetryable: true });
 });
 
+test('an empty image fails for good with IMAGE_EMPTY, where IndexFaces says only invalid format', async () => {
+  const record = await photo([ana]);
+  await aws.s3.send(new PutObjectCommand({ Bucket: record.Bucket, Key: record.Key, Body: Buffer.alloc(0) }));
+
+  const failure = reindex({ record });
+
+  await expect(failure).rejects.toMatchObject({
+    type: ReasonCode.ImageEmpty,
+    nonRetryable: true,
+    message: expect.stringMatching(/; the object is empty \(0 bytes\)$/) as string,
+  });
+});
+
 test('throttling stays an ordinary, retryable error', async () => {
   const admin = (body: unknown) => fetch(`${rekognitionEndpoint}/_admin/settings`, { method: 'PUT', body: JSON.stringify(body) });
   const unretried = new RekognitionClient({ region: config.aws.region, maxAttempts: 1 });

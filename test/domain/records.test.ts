@@ -36,6 +36,8 @@ test.each([
   ['Faces of the wrong type', { ...valid, Faces: { FaceId: faceId(1) } }, ['Faces must be an array']],
   ['a number for a Key', { ...valid, Key: 42 }, ['Key must be a string']],
   ['an empty Key', { ...valid, Key: '' }, ['Key must have at least 1 characters']],
+  // S3 counts bytes: 600 two-byte characters are 1,200 bytes, a key no object can have.
+  ['a Key over 1024 bytes of UTF-8', { ...valid, Key: 'é'.repeat(600) }, ['Key must be at most 1024 bytes in UTF-8 (S3 holds no longer key)']],
 ])('%s is INVALID_RECORD, saying what is wrong', (_, record, problems) => {
   expect(problemsOf(record)).toEqual({ reason: ReasonCode.InvalidRecord, problems });
 });
@@ -56,6 +58,17 @@ test('every problem of a record is named at once, by its path', () => {
     'Faces[0].BoundingBoxes.Height must be greater than 0',
     'Faces[1].BoundingBoxes.Top is missing',
   ]);
+});
+
+test('a Key of exactly 1024 bytes, in characters of any width, is accepted', () => {
+  expect(checkRecord({ ...valid, Key: `${'é'.repeat(500)}${'k'.repeat(24)}` }).ok).toBe(true);
+});
+
+test('a record with many problems names its first ten and counts the rest', () => {
+  const faces = Array.from({ length: 12 }, () => ({ FaceId: 'not-a-face-id', BoundingBoxes: valid.Faces[0]!.BoundingBoxes }));
+  const { problems } = problemsOf({ ...valid, Faces: faces });
+  expect(problems).toHaveLength(11);
+  expect(problems.at(-1)).toBe('and 2 more problems');
 });
 
 test('a box cut by the image edge is accepted; one wholly outside, or past [-1, 1], is not', () => {
