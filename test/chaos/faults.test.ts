@@ -77,7 +77,8 @@ function photoOf(i: number): PhotoSpec {
     case 5:
       return { faces: [{ person, box: box(0.05, 0.3, 0.25) }, { person: `${person}-friend`, box: box(0.55, 0.3, 0.25) }] };
     default:
-      return { faces: [{ person, box: box(0.3, 0.2, 0.35) }], ...(i % 3 === 0 ? { userId: `user-${i % 11}` } : {}) };
+      // A user's faces are one person's: AssociateFaces refuses a face unlike the user's others.
+      return { faces: [{ person, box: box(0.3, 0.2, 0.35) }], ...(i % 3 === 0 ? { userId: `user-${person}` } : {}) };
   }
 }
 

@@ -22,9 +22,19 @@ export interface RunAccount {
   reviewByReason: ReasonCounts;
 }
 
-/** What a review message is about: one face, or a record refused whole. */
+/** What the users phase says of a migrated face it could not associate. */
+function refusedAssociation(item: ReviewItem): { FaceId: string; UserId: string } | undefined {
+  const record = item.record as { OldFaceId?: unknown; FaceId?: unknown; UserId?: unknown } | undefined;
+  return typeof record?.FaceId === 'string' && typeof record.UserId === 'string' && typeof record.OldFaceId === 'string'
+    ? { FaceId: record.FaceId, UserId: record.UserId }
+    : undefined;
+}
+
+/** What a review message is about: one face, one face's user association, or a record refused whole. */
 function reviewSubject(item: ReviewItem): string {
-  return item.face ? `face ${item.face.FaceId}` : `record ${item.recordIndex ?? '?'}`;
+  if (item.face) return `face ${item.face.FaceId}`;
+  const association = refusedAssociation(item);
+  return association ? `association of ${association.FaceId}` : `record ${item.recordIndex ?? '?'}`;
 }
 
 async function facesOfUser({ aws }: RunResources, CollectionId: string, UserId: string): Promise<string[]> {
@@ -82,13 +92,17 @@ export async function accountForRun(resources: RunResources, oldFaces: OldFace[]
   if (missing.length > 0) problems.push(`${missing.length} rows name a face the target does not hold, e.g. ${missing[0]}`);
   if (held.size !== targetFaces.length) problems.push('the target lists a face twice');
 
+  // A user holds the faces its rows name, but for those the users phase refused, each in the DLQ.
+  const refused = new Set([...reviewSubjects.values()].flatMap((item) => refusedAssociation(item)?.FaceId ?? []));
   const usersOfRows = new Map<string, string[]>();
-  for (const row of rows) if (row.UserId) usersOfRows.set(row.UserId, [...(usersOfRows.get(row.UserId) ?? []), row.FaceId]);
+  for (const row of rows) {
+    if (row.UserId) usersOfRows.set(row.UserId, [...(usersOfRows.get(row.UserId) ?? []), ...(refused.has(row.FaceId) ? [] : [row.FaceId])]);
+  }
   const users = await usersIn(resources, target);
   if (!sameSet(users, [...usersOfRows.keys()])) problems.push(`users ${users.join(',')} in the target, but rows name ${[...usersOfRows.keys()].join(',')}`);
   for (const [userId, faces] of usersOfRows) {
     const associated = await facesOfUser(resources, target, userId);
-    if (!sameSet(associated, faces)) problems.push(`user ${userId} holds ${associated.length} faces, its rows name ${faces.length}`);
+    if (!sameSet(associated, faces)) problems.push(`user ${userId} holds ${associated.length} faces, its rows name ${faces.length} it could take`);
   }
   const expectedUsers = new Set(oldFaces.filter((face) => face.UserId && rowFaces.has(face.FaceId)).map((face) => face.UserId ?? ''));
   if (!sameSet(users, [...expectedUsers])) problems.push(`users ${users.join(',')} in the target, but the records' migrated faces name ${[...expectedUsers].join(',')}`);
