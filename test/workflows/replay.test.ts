@@ -3,6 +3,9 @@
  * a running migration fail with a non-determinism error on upgrade fails here first. The histories
  * were recorded from runs on the local stack with
  *   .tools/bin/temporal workflow show --workflow-id <id> [--run-id <run>] -o json > test/workflows/histories/<name>.json
+ * The *-through-faults histories come from the chaos suite's run through every fault (a killed
+ * drain, a killed worker, a server restart, a degraded Rekognition), recorded with
+ *   REINDEX_RECORD_HISTORIES=<dir> npx jest test/chaos
  * Record again only when a change is meant to break compatibility, and say so in the commit.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -21,9 +24,11 @@ beforeAll(async () => {
 /** Each recorded history with the workflow id it ran under: child ids derive from it. */
 const HISTORY_WORKFLOW_IDS: Record<string, string> = {
   'batch-completed.json': 'demo-20261128t081028/batch-0',
+  'batch-through-faults.json': 'chaos-all-faults-70a4d419-a2a1-431f-ae5f-1a4b272f764a/batch-0',
   'run-cancelled.json': 'e2e-4d815f0a-7cb2-4b67-9fd1-2fcabe359ef5',
   'run-completed.json': 'demo-20261128t081028',
   'run-continued-as-new.json': 'history-can-1',
+  'run-through-faults.json': 'chaos-all-faults-70a4d419-a2a1-431f-ae5f-1a4b272f764a',
 };
 
 test('histories of every kind of run are on record', () => {
