@@ -187,7 +187,7 @@ export interface RunStatus {
   workflowId: string;
   status: string;
   progress: RunProgress | undefined;
-  /** Why a running run gave no progress: no worker answered its query. */
+  /** Why a running run gave no progress: no worker answered its query, or its answer could not be read. */
   unanswered?: string;
   url: string | undefined;
 }
@@ -200,9 +200,10 @@ export async function runStatus(client: Client, workflowId: string): Promise<Run
   try {
     return { workflowId, status: 'RUNNING', progress: await handle.query(progressQuery), url };
   } catch (error) {
-    // The run may have ended between the two calls; if it still runs, no worker is there to answer.
+    // The run may have ended between the two calls; if it still runs, no worker answered, or this
+    // client could not read the answer (another encryption key): the error says which.
     const now = await describeRun(client, workflowId);
-    const unanswered = now.status.name === 'RUNNING' ? `no worker answered the progress query (${error instanceof Error ? error.message : String(error)})` : undefined;
+    const unanswered = now.status.name === 'RUNNING' ? `the progress query got no answer (${error instanceof Error ? error.message : String(error)})` : undefined;
     return { workflowId, status: now.status.name, progress: undefined, unanswered, url };
   }
 }
