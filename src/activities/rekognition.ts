@@ -1,6 +1,7 @@
 /**
  * Rekognition: prepare the target collection, IndexFaces one image into it and decide what became
- * of each of its faces, and reconcile the target with the ledger at the end of a run.
+ * of each of its faces, delete the new faces of rows refused as duplicates, and reconcile the
+ * target with the ledger at the end of a run.
  *
  * reindexImage is idempotent per image: right after IndexFaces answers, the new faces are recorded
  * in the ledger, and a retried attempt that finds that record uses it instead of indexing the image
@@ -36,6 +37,7 @@ import { REINDEX_IMAGE_ATTEMPT_MS, type ReindexOptions } from '../shared';
 import { httpStatusOf } from './aws-clients';
 import { createLedger, type IndexingRecord } from './ledger';
 import { whileAlive } from './liveness';
+import type { DuplicateRow } from './results';
 
 export interface ReindexImageInput {
   runId: string;
@@ -356,6 +358,24 @@ export function createRekognitionActivities({
         heartbeat({ ...progress, nextToken });
       } while (nextToken);
       return progress;
+    },
+
+    /**
+     * Deletes the new faces of rows the results table refused as duplicates (see drainResults), so
+     * the target holds only faces a row names. A collection that is gone holds no face to delete.
+     */
+    deleteDuplicateFaces: async (duplicates: DuplicateRow[]): Promise<void> => {
+      const byCollection = new Map<string, string[]>();
+      for (const { row, surplusFaceId } of duplicates) {
+        if (surplusFaceId !== undefined) byCollection.set(row.CollectionId, [...(byCollection.get(row.CollectionId) ?? []), surplusFaceId]);
+      }
+      for (const [collectionId, faceIds] of byCollection) {
+        try {
+          await deleteFaces(collectionId, faceIds);
+        } catch (error) {
+          if (!(error instanceof ResourceNotFoundException)) throw error;
+        }
+      }
     },
   };
 }

@@ -1,9 +1,17 @@
 /**
- * DynamoDB: the results table, filled from the results queue. Writes are puts keyed by OldFaceId,
- * so a message delivered twice (a crash between write and delete) writes the same row twice and
- * changes nothing; a message is deleted only after its row is written.
+ * DynamoDB: the results table, filled from the results queue. A message is deleted only after its
+ * row is written, so a crash between the two brings the row again, and writing it again changes
+ * nothing.
+ *
+ * Each row is a put keyed by OldFaceId, on one condition: no other row of the same run holds that
+ * old face. A row of an earlier run (a re-run, a redrive, another target) is overwritten. A row the
+ * condition refuses comes from a second record of the file naming the same old face: drainResults
+ * hands it back with its message still in the queue, the run deletes its new face and sends it to
+ * the review DLQ, and settleDuplicates then deletes the message and marks the holding row, so a
+ * copy of that message arriving later is known as settled instead of refused a second time.
  */
-import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type AttributeValue, ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
@@ -12,22 +20,59 @@ import {
   ReceiveMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { heartbeat, log, sleep } from '@temporalio/activity';
+import { heartbeat, log } from '@temporalio/activity';
 import type { Config } from '../domain/config';
-import type { ResultRow } from '../domain/outcomes';
+import type { ResultRow, ReviewItem } from '../domain/outcomes';
+import { ReasonCode } from '../domain/reasons';
 import { withoutRequestDetails } from './aws-clients';
 import { SQS_BATCH } from './queues';
 
-const ATTEMPTS_PER_WRITE = 8;
+/** Duplicates one drain hands back at most, plus those of its last receive: they travel through the workflow's history. */
+const MAX_DUPLICATES_PER_DRAIN = 50;
+/**
+ * A refused row's message stays invisible this long, so no other drain takes it while the run
+ * settles it (seconds, normally); after a crash it comes back for the next drain this soon.
+ */
+const DUPLICATE_HOLD_SECONDS = 60;
+/** The attribute of a holding row that lists the duplicates settled against it. */
+const SETTLED_DUPLICATES = 'SettledDuplicates';
+
+/** A row the table refused: another row of the same run holds its old face. */
+export interface DuplicateRow {
+  row: ResultRow;
+  /** The holding row as it was: settleDuplicates marks it only while it is still that row. */
+  heldBy: { FaceId: string; MigratedAt: string };
+  /**
+   * The row's new face, to delete from the target. Absent when both records are one image indexed
+   * once (the ledger reuses an indexing for an identical record): then the face is the holder's too.
+   */
+  surplusFaceId: string | undefined;
+  /** The review-DLQ message, naming the record that holds the old face. */
+  review: ReviewItem;
+  /** Every copy of the row's message this drain received. */
+  receiptHandles: string[];
+}
 
 export interface DrainProgress {
   written: number;
   /**
    * True when the queue holds no message at all, in flight or delayed included; false when
-   * maxMessages ran out first or messages are still invisible (received by an attempt that failed).
+   * maxMessages ran out first, duplicates wait to be settled, or messages are still invisible
+   * (received by an attempt that failed).
    */
   queueEmpty: boolean;
+  /** Absent from drains that ran before duplicates were told apart, in the histories of older runs. */
+  duplicates?: DuplicateRow[];
 }
+
+/** A message of the results queue that holds a result row. */
+interface Received {
+  receiptHandle: string;
+  row: ResultRow;
+}
+
+/** What became of one message's row. */
+type Written = { kind: 'written' } | { kind: 'settled' } | { kind: 'refused'; holder: Record<string, AttributeValue> };
 
 function parseRow(message: Message): ResultRow | undefined {
   try {
@@ -39,19 +84,36 @@ function parseRow(message: Message): ResultRow | undefined {
 }
 
 /**
- * BatchWriteItem, sending again what DynamoDB left unprocessed, with backoff. A batch may not name
- * one key twice, and a redelivered message brings its row twice, so each key is written once.
+ * Tells the rows of one old face apart. A message delivered twice carries the same new face made at
+ * the same time: the same row. A second record of the same image may carry the same new face, but
+ * it was matched at another time.
  */
-async function putRows(dynamodb: DynamoDBDocumentClient, table: string, rows: ResultRow[]): Promise<void> {
-  const byKey = new Map(rows.map((row) => [row.OldFaceId, row]));
-  let requests = [...byKey.values()].map((row) => ({ PutRequest: { Item: row } }));
-  for (let attempt = 1; requests.length > 0; attempt += 1) {
-    const { UnprocessedItems } = await dynamodb.send(new BatchWriteCommand({ RequestItems: { [table]: requests } }));
-    requests = (UnprocessedItems?.[table] ?? []) as typeof requests;
-    if (requests.length === 0) return;
-    if (attempt >= ATTEMPTS_PER_WRITE) throw new Error(`DynamoDB left ${requests.length} rows unprocessed after ${attempt} attempts`);
-    await sleep(50 * 2 ** attempt);
-  }
+function rowIdentity(row: Pick<ResultRow, 'FaceId' | 'MigratedAt'>): string {
+  return `${row.FaceId}@${row.MigratedAt}`;
+}
+
+function duplicateOf(row: ResultRow, holder: Record<string, AttributeValue>, receiptHandle: string): DuplicateRow {
+  const held = (attribute: keyof ResultRow) => holder[attribute]?.S;
+  const heldFaceId = held('FaceId') ?? '';
+  const sameIndexing = held('ImageId') === row.ImageId;
+  const heldImage = `s3://${held('Bucket')}/${held('Key')}${held('ExternalImageId') ? ` (ExternalImageId ${held('ExternalImageId')})` : ''}`;
+  return {
+    row,
+    heldBy: { FaceId: heldFaceId, MigratedAt: held('MigratedAt') ?? '' },
+    surplusFaceId: sameIndexing ? undefined : row.FaceId,
+    review: {
+      reason: ReasonCode.DuplicateFaceId,
+      detail:
+        `old face ${row.OldFaceId} is migrated already in this run, as new face ${heldFaceId}, by the record of ${heldImage}; ` +
+        (sameIndexing ? 'that record is this image, indexed once, so no face was deleted' : `this record's new face ${row.FaceId} was deleted from the target`),
+      runId: row.RunId,
+      Bucket: row.Bucket,
+      Key: row.Key,
+      ExternalImageId: row.ExternalImageId,
+      face: { FaceId: row.OldFaceId, ImageId: row.OldImageId, UserId: row.UserId, BoundingBoxes: row.OldBoundingBox },
+    },
+    receiptHandles: [receiptHandle],
+  };
 }
 
 export function createResultsActivities({
@@ -74,64 +136,153 @@ export function createResultsActivities({
     return Object.values(Attributes).every((count) => Number(count) === 0);
   }
 
-  /** Makes messages this attempt could not write visible again at once, rather than after the visibility timeout. */
-  async function release(messages: Message[]): Promise<void> {
-    await sqs
-      .send(
+  async function setVisibility(receiptHandles: string[], VisibilityTimeout: number): Promise<void> {
+    for (let start = 0; start < receiptHandles.length; start += SQS_BATCH) {
+      await sqs.send(
         new ChangeMessageVisibilityBatchCommand({
           QueueUrl: config.resultsQueueUrl,
-          Entries: messages.map((message, i) => ({ Id: String(i), ReceiptHandle: message.ReceiptHandle, VisibilityTimeout: 0 })),
+          Entries: receiptHandles.slice(start, start + SQS_BATCH).map((ReceiptHandle, i) => ({ Id: String(i), ReceiptHandle, VisibilityTimeout })),
         }),
-      )
-      .catch((error: unknown) => {
-        log.warn('Could not release results messages; they reappear after the visibility timeout', { error: withoutRequestDetails(error) });
-      });
+      );
+    }
+  }
+
+  /** Makes messages this attempt could not write visible again at once, rather than after the visibility timeout. */
+  async function release(receiptHandles: string[]): Promise<void> {
+    await setVisibility(receiptHandles, 0).catch((error: unknown) => {
+      log.warn('Could not release results messages; they reappear after the visibility timeout', { error: withoutRequestDetails(error) });
+    });
+  }
+
+  /** A message not deleted comes back, and its row is written again or found settled: no harm but the work. */
+  async function deleteMessages(receiptHandles: string[]): Promise<void> {
+    for (let start = 0; start < receiptHandles.length; start += SQS_BATCH) {
+      const { Failed = [] } = await sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: config.resultsQueueUrl,
+          Entries: receiptHandles.slice(start, start + SQS_BATCH).map((ReceiptHandle, i) => ({ Id: String(i), ReceiptHandle })),
+        }),
+      );
+      if (Failed.length > 0) log.warn('SQS did not delete some results messages; they come back and are handled again', { failed: Failed.length });
+    }
+  }
+
+  async function writeRow(row: ResultRow): Promise<Written> {
+    try {
+      await dynamodb.send(
+        new PutCommand({
+          TableName: config.resultsTable,
+          Item: row,
+          ConditionExpression: 'attribute_not_exists(OldFaceId) OR RunId <> :run OR (FaceId = :face AND MigratedAt = :at)',
+          ExpressionAttributeValues: { ':run': row.RunId, ':face': row.FaceId, ':at': row.MigratedAt },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return { kind: 'written' };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const holder = error.Item;
+      if (!holder) throw new Error(`DynamoDB refused the row of old face ${row.OldFaceId} without returning the row that holds it`, { cause: error });
+      return holder[SETTLED_DUPLICATES]?.SS?.includes(rowIdentity(row)) ? { kind: 'settled' } : { kind: 'refused', holder };
+    }
+  }
+
+  /**
+   * Writes the rows of one receive, adding those refused to `duplicates`. Rows of one old face go one
+   * after the other, so the first holds it and the next are refused; rows of different old faces at once.
+   */
+  async function writeReceived(received: Received[], duplicates: Map<string, DuplicateRow>): Promise<{ written: number; done: string[]; held: string[] }> {
+    const byOldFace = new Map<string, Received[]>();
+    for (const entry of received) byOldFace.set(entry.row.OldFaceId, [...(byOldFace.get(entry.row.OldFaceId) ?? []), entry]);
+    const outcome = { written: 0, done: [] as string[], held: [] as string[] };
+    await Promise.all(
+      [...byOldFace.values()].map(async (entries) => {
+        for (const { receiptHandle, row } of entries) {
+          const written = await writeRow(row);
+          if (written.kind === 'refused') {
+            // Copies of one refused row are one duplicate.
+            const key = `${row.OldFaceId} ${rowIdentity(row)}`;
+            const known = duplicates.get(key);
+            if (known) known.receiptHandles.push(receiptHandle);
+            else duplicates.set(key, duplicateOf(row, written.holder, receiptHandle));
+            outcome.held.push(receiptHandle);
+          } else {
+            if (written.kind === 'written') outcome.written += 1;
+            outcome.done.push(receiptHandle);
+          }
+        }
+      }),
+    );
+    return outcome;
   }
 
   return {
     /**
-     * Moves result rows from the results queue into the table until the queue is empty or
-     * `maxMessages` were handled. A message that is no result row is left alone: after five
-     * receives SQS moves it to the results queue's own DLQ.
+     * Moves result rows from the results queue into the table until the queue is empty,
+     * `maxMessages` were handled, or enough duplicates wait to be settled. A message that is no
+     * result row is left alone: after five receives SQS moves it to the results queue's own DLQ.
      */
     drainResults: async (maxMessages: number): Promise<DrainProgress> => {
+      let handled = 0;
       let written = 0;
-      while (written < maxMessages) {
+      const duplicates = new Map<string, DuplicateRow>();
+      const finished = (queueEmpty: boolean): DrainProgress => ({ written, queueEmpty, duplicates: [...duplicates.values()] });
+      while (handled < maxMessages && duplicates.size < MAX_DUPLICATES_PER_DRAIN) {
         const { Messages = [] } = await sqs.send(
           new ReceiveMessageCommand({
             QueueUrl: config.resultsQueueUrl,
-            MaxNumberOfMessages: Math.min(SQS_BATCH, maxMessages - written),
+            MaxNumberOfMessages: Math.min(SQS_BATCH, maxMessages - handled),
             WaitTimeSeconds: 1,
           }),
         );
-        if (Messages.length === 0) return { written, queueEmpty: await queueHoldsNothing() };
-        const readable = Messages.flatMap((message) => {
+        if (Messages.length === 0) return finished(duplicates.size === 0 && (await queueHoldsNothing()));
+        const readable = Messages.flatMap((message): Received[] => {
           const row = parseRow(message);
           if (!row) log.error('A results message is not a result row; leaving it for the results DLQ', { messageId: message.MessageId });
-          return row ? [{ message, row }] : [];
+          return row ? [{ receiptHandle: message.ReceiptHandle ?? '', row }] : [];
         });
+        let outcome: Awaited<ReturnType<typeof writeReceived>>;
         try {
-          await putRows(
-            dynamodb,
-            config.resultsTable,
-            readable.map(({ row }) => row),
-          );
+          outcome = await writeReceived(readable, duplicates);
         } catch (error) {
-          await release(readable.map(({ message }) => message));
+          const unsettled = [...duplicates.values()].flatMap((duplicate) => duplicate.receiptHandles);
+          await release([...new Set([...readable.map(({ receiptHandle }) => receiptHandle), ...unsettled])]);
           throw error;
         }
-        if (readable.length > 0) {
-          await sqs.send(
-            new DeleteMessageBatchCommand({
-              QueueUrl: config.resultsQueueUrl,
-              Entries: readable.map(({ message }, i) => ({ Id: String(i), ReceiptHandle: message.ReceiptHandle })),
-            }),
-          );
-        }
-        written += readable.length;
+        await setVisibility(outcome.held, DUPLICATE_HOLD_SECONDS);
+        await deleteMessages(outcome.done);
+        written += outcome.written;
+        handled += readable.length;
         heartbeat({ written });
       }
-      return { written, queueEmpty: false };
+      return finished(false);
+    },
+
+    /**
+     * After the run deleted their new faces and sent them to the review DLQ: marks each holding row
+     * with the duplicate it refused, then deletes the duplicates' messages.
+     */
+    settleDuplicates: async (duplicates: DuplicateRow[]): Promise<void> => {
+      await Promise.all(
+        duplicates.map(async ({ row, heldBy }) => {
+          try {
+            await dynamodb.send(
+              new UpdateCommand({
+                TableName: config.resultsTable,
+                Key: { OldFaceId: row.OldFaceId },
+                UpdateExpression: 'ADD #settled :row',
+                ConditionExpression: 'RunId = :run AND FaceId = :face AND MigratedAt = :at',
+                ExpressionAttributeNames: { '#settled': SETTLED_DUPLICATES },
+                ExpressionAttributeValues: { ':row': new Set([rowIdentity(row)]), ':run': row.RunId, ':face': heldBy.FaceId, ':at': heldBy.MigratedAt },
+              }),
+            );
+          } catch (error) {
+            // A later run's row took the old face since: its run answers for it now.
+            if (!(error instanceof ConditionalCheckFailedException)) throw error;
+          }
+        }),
+      );
+      await deleteMessages(duplicates.flatMap((duplicate) => duplicate.receiptHandles));
     },
   };
 }

@@ -54,6 +54,9 @@ export function planRedrive(messages: RedriveMessage[]): RedrivePlan {
   for (const { messageId, item } of messages) {
     if (MIGRATED_ALREADY.has(item.reason)) {
       notRedrivable.push({ messageId, why: `${item.reason}: the face was migrated; only its user association failed` });
+    } else if (item.reason === ReasonCode.DuplicateFaceId && item.face) {
+      // Another record of the run holds this old face; a new run would overwrite that row and leave its face unnamed.
+      notRedrivable.push({ messageId, why: `${item.reason}: the face was migrated from another record; fix the records file instead` });
     } else if (item.face && item.Bucket && item.Key) {
       const imageKey = JSON.stringify([item.Bucket, item.Key, item.ExternalImageId ?? null]);
       let image = images.get(imageKey);

@@ -7,6 +7,10 @@
  * carrying its cursor and totals, so its history stays small however large the file. Cancelling
  * stops it cleanly: no new image starts, children finish what is in flight, and the drain,
  * users, reconcile and report phases still run, so results, DLQ and target agree.
+ *
+ * Every drain, after each batch and at the end, may refuse rows: a second row of an old face in
+ * this run, from a second record naming it. Their new faces are deleted and they go to the review
+ * DLQ as DUPLICATE_FACE_ID, counted there instead of as matched.
  */
 import {
   allHandlersFinished,
@@ -25,7 +29,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ControlActivities } from '../activities';
-import { addReasonCounts, type ReasonCounts } from '../domain/reasons';
+import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
 import {
   type BatchSummary,
   chunkKey,
@@ -51,6 +55,12 @@ const { prepareTarget, writeReport } = proxyActivities<ControlActivities>({
 const { splitManifest, drainResults, migrateUsers, reconcile } = proxyActivities<ControlActivities>({
   startToCloseTimeout: '24 hours',
   heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+});
+
+/** Settling the duplicates one drain refused: short calls over a bounded number of rows, each safe to repeat. */
+const { deleteDuplicateFaces, sendToReview, settleDuplicates } = proxyActivities<ControlActivities>({
+  startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
 });
 
@@ -202,9 +212,26 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
     if (state.paused !== startedPaused) await handle.signal(state.paused ? pauseSignal : resumeSignal);
   };
 
-  const drainSome = async () => {
-    const drained = await drainResults(DRAIN_AFTER_EACH_BATCH);
+  /**
+   * Drains, then settles the duplicates the drain refused: new faces deleted, one review-DLQ message
+   * each, messages deleted. Other runs share the queue, and this drain settles their duplicates
+   * too, but only this run's change its totals.
+   */
+  const drain = async (maxMessages: number): Promise<{ queueEmpty: boolean; refused: number }> => {
+    const drained = await drainResults(maxMessages);
     state.resultsWritten += drained.written;
+    const duplicates = drained.duplicates ?? [];
+    if (duplicates.length > 0) {
+      await Promise.all([deleteDuplicateFaces(duplicates), sendToReview(duplicates.map((duplicate) => duplicate.review))]);
+      await settleDuplicates(duplicates);
+      const ours = duplicates.filter((duplicate) => duplicate.row.RunId === runId).length;
+      if (ours > 0) {
+        state.totals.matched -= ours;
+        addReasonCounts(state.totals.dlqByReason, { [ReasonCode.DuplicateFaceId]: ours });
+        publishState();
+      }
+    }
+    return { queueEmpty: drained.queueEmpty, refused: duplicates.length };
   };
 
   /** Runs the batches of this execution; 'more' when batches are left for the next one. */
@@ -240,7 +267,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       addTotals(state.totals, finished);
       state.batchesDone += 1;
       publishState();
-      await drainSome();
+      await drain(DRAIN_AFTER_EACH_BATCH);
     }
   };
 
@@ -280,10 +307,10 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
     }
     if (state.phase === 'draining') {
       for (;;) {
-        const drained = await drainResults(Number.MAX_SAFE_INTEGER);
-        state.resultsWritten += drained.written;
+        const drained = await drain(Number.MAX_SAFE_INTEGER);
         if (drained.queueEmpty) break;
-        await sleep(DRAIN_RECHECK);
+        // A drain that stopped to settle duplicates goes on at once; one that found messages in flight waits for them.
+        if (drained.refused === 0) await sleep(DRAIN_RECHECK);
       }
       enter('users');
     }

@@ -4,7 +4,7 @@ import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { CreateQueueCommand, DeleteQueueCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/activities/aws-clients';
 import { createQueueActivities, sqsBatches } from '../../src/activities/queues';
-import { createResultsActivities } from '../../src/activities/results';
+import { createResultsActivities, type DrainProgress } from '../../src/activities/results';
 import { loadConfig } from '../../src/domain/config';
 import type { ResultRow, ReviewItem } from '../../src/domain/outcomes';
 import { ReasonCode } from '../../src/domain/reasons';
@@ -75,7 +75,7 @@ async function tableRows(): Promise<ResultRow[]> {
   return (Items as ResultRow[]).sort((a, b) => a.OldFaceId.localeCompare(b.OldFaceId, 'en', { numeric: true }));
 }
 
-const drain = (maxMessages: number) => activityEnvironment().run(results.drainResults, maxMessages);
+const drain = (maxMessages: number) => activityEnvironment().run<[number], DrainProgress, typeof results.drainResults>(results.drainResults, maxMessages);
 
 test('every published result reaches the table once, and the queue is left empty', async () => {
   const rows = Array.from({ length: 25 }, (_, i) => row(i + 1));
@@ -83,25 +83,28 @@ test('every published result reaches the table once, and the queue is left empty
 
   const progress = await drain(1000);
 
-  expect(progress).toEqual({ written: 25, queueEmpty: true });
+  expect(progress).toEqual({ written: 25, queueEmpty: true, duplicates: [] });
   expect(await tableRows()).toEqual(rows.map((r) => Object.fromEntries(Object.entries(r).filter(([, value]) => value !== undefined))));
-  await expect(drain(1000)).resolves.toEqual({ written: 0, queueEmpty: true });
+  await expect(drain(1000)).resolves.toEqual({ written: 0, queueEmpty: true, duplicates: [] });
 });
 
-test('a result delivered twice, as after a crash between write and delete, is one row', async () => {
+test('a result delivered twice, as after a crash between write and delete, is one row and no duplicate', async () => {
   for (let copy = 0; copy < 2; copy += 1) {
     await aws.sqs.send(new SendMessageCommand({ QueueUrl: resultsQueueUrl, MessageBody: JSON.stringify(row(7)) }));
   }
+  expect(await drain(1000)).toEqual({ written: 2, queueEmpty: true, duplicates: [] });
+  // The second copy comes in a later drain, after its row was written.
+  await aws.sqs.send(new SendMessageCommand({ QueueUrl: resultsQueueUrl, MessageBody: JSON.stringify(row(7)) }));
 
-  expect(await drain(1000)).toEqual({ written: 2, queueEmpty: true });
+  expect(await drain(1000)).toEqual({ written: 1, queueEmpty: true, duplicates: [] });
   expect((await tableRows()).map((r) => r.OldFaceId)).toEqual(['old-7']);
 });
 
 test('a drain stops at maxMessages and the next one takes the rest', async () => {
   await activityEnvironment().run(queues.publishResults, Array.from({ length: 15 }, (_, i) => row(i + 1)));
 
-  expect(await drain(10)).toEqual({ written: 10, queueEmpty: false });
-  expect(await drain(10)).toEqual({ written: 5, queueEmpty: true });
+  expect(await drain(10)).toEqual({ written: 10, queueEmpty: false, duplicates: [] });
+  expect(await drain(10)).toEqual({ written: 5, queueEmpty: true, duplicates: [] });
   expect(await tableRows()).toHaveLength(15);
 });
 
@@ -110,7 +113,7 @@ test('a message that is no result row is left in the queue for its DLQ, and the 
   await activityEnvironment().run(queues.publishResults, [row(1)]);
 
   // The queue is not empty until SQS has moved the message to the results DLQ.
-  expect(await drain(1000)).toEqual({ written: 1, queueEmpty: false });
+  expect(await drain(1000)).toEqual({ written: 1, queueEmpty: false, duplicates: [] });
   await new Promise((resolve) => setTimeout(resolve, 1_500));
   const { Messages = [] } = await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: resultsQueueUrl, WaitTimeSeconds: 1 }));
   expect(Messages.map((message) => message.Body)).toEqual(['not json']);
@@ -121,9 +124,91 @@ test('messages another receiver holds keep the queue from counting as empty unti
   // A drain attempt that died after receiving: its messages are invisible, not gone.
   await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: resultsQueueUrl, MaxNumberOfMessages: 10 }));
 
-  expect(await drain(1000)).toEqual({ written: 0, queueEmpty: false });
+  expect(await drain(1000)).toEqual({ written: 0, queueEmpty: false, duplicates: [] });
   await new Promise((resolve) => setTimeout(resolve, 1_500));
-  expect(await drain(1000)).toEqual({ written: 2, queueEmpty: true });
+  expect(await drain(1000)).toEqual({ written: 2, queueEmpty: true, duplicates: [] });
+});
+
+describe('a second row of one old face', () => {
+  /** Old face 1 as a second record of the file migrates it: another image, another new face, a moment later. */
+  const secondRecord = (changes: Partial<ResultRow> = {}): ResultRow => ({
+    ...row(1),
+    FaceId: 'new-1-again',
+    ImageId: 'new-image-again',
+    Key: 'people/1-again.jpg',
+    ExternalImageId: 'person-1-again',
+    MigratedAt: '2026-11-28T05:00:01.000Z',
+    ...changes,
+  });
+  const send = (result: ResultRow) => aws.sqs.send(new SendMessageCommand({ QueueUrl: resultsQueueUrl, MessageBody: JSON.stringify(result) }));
+
+  test('of an earlier run is overwritten: a re-run, a redrive or another target answers for the old face now', async () => {
+    await send(row(1));
+    await drain(1000);
+    await send(secondRecord({ RunId: 'run-2' }));
+
+    expect(await drain(1000)).toEqual({ written: 1, queueEmpty: true, duplicates: [] });
+    expect((await tableRows()).map((r) => [r.OldFaceId, r.FaceId, r.RunId])).toEqual([['old-1', 'new-1-again', 'run-2']]);
+  });
+
+  test('of the same run is refused and held; once settled, its message is gone and a later copy of it is no duplicate again', async () => {
+    await send(row(1));
+    await drain(1000);
+    // Two copies: the batch published it twice after a crash.
+    await send(secondRecord());
+    await send(secondRecord());
+
+    const drained = await drain(1000);
+
+    expect(drained.written).toBe(0);
+    // The refused row's message waits in the queue until the run has settled it.
+    expect(drained.queueEmpty).toBe(false);
+    expect(drained.duplicates).toHaveLength(1);
+    const [duplicate] = drained.duplicates ?? [];
+    expect(duplicate?.receiptHandles).toHaveLength(2);
+    expect(duplicate?.surplusFaceId).toBe('new-1-again');
+    expect(duplicate?.review).toMatchObject({
+      reason: ReasonCode.DuplicateFaceId,
+      runId: 'run-1',
+      Key: 'people/1-again.jpg',
+      face: { FaceId: 'old-1', ImageId: 'old-image', BoundingBoxes: row(1).OldBoundingBox },
+    });
+    expect(duplicate?.review.detail).toBe(
+      "old face old-1 is migrated already in this run, as new face new-1, by the record of s3://photos/people/1.jpg (ExternalImageId person-1); this record's new face new-1-again was deleted from the target",
+    );
+    expect((await tableRows()).map((r) => r.FaceId)).toEqual(['new-1']);
+
+    await activityEnvironment().run(results.settleDuplicates, drained.duplicates ?? []);
+    expect(await drain(1000)).toEqual({ written: 0, queueEmpty: true, duplicates: [] });
+
+    await send(secondRecord());
+    expect(await drain(1000)).toEqual({ written: 0, queueEmpty: true, duplicates: [] });
+    expect((await tableRows()).map((r) => r.FaceId)).toEqual(['new-1']);
+  });
+
+  test('in the same receive as the first: one of them holds the old face, the other is refused', async () => {
+    await activityEnvironment().run(queues.publishResults, [row(1), secondRecord()]);
+
+    const drained = await drain(1000);
+
+    expect(drained.written).toBe(1);
+    expect(drained.duplicates).toHaveLength(1);
+    const held = await tableRows();
+    expect(held).toHaveLength(1);
+    expect([held[0]?.FaceId, drained.duplicates?.[0]?.row.FaceId].sort()).toEqual(['new-1', 'new-1-again']);
+  });
+
+  test('from an identical record, indexed once with the first, is refused but keeps the face both rows name', async () => {
+    await send(row(1));
+    await drain(1000);
+    await send({ ...row(1), MigratedAt: '2026-11-28T05:00:01.000Z' });
+
+    const drained = await drain(1000);
+
+    expect(drained.duplicates).toHaveLength(1);
+    expect(drained.duplicates?.[0]?.surplusFaceId).toBeUndefined();
+    expect(drained.duplicates?.[0]?.review.detail).toMatch(/that record is this image, indexed once, so no face was deleted$/);
+  });
 });
 
 test('entries are grouped ten at most and under the 256 KiB a batch may carry', () => {

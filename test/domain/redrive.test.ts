@@ -54,3 +54,13 @@ test('the faces a message names are its face or its record\'s faces; a fixed fil
   expect(faceIdsOfMessage({ messageId: 'm', item: item(ReasonCode.InvalidRecord, { record: 'not an object' }) })).toEqual([]);
   expect([...faceIdsOfRecords([{ Faces: [face('f1'), face('f2')] }, null, { Faces: 'none' }])]).toEqual(['f1', 'f2']);
 });
+
+test('a face another record of the run migrated is not redriven, but a record naming a face twice is', () => {
+  const twice = { Bucket: 'photos', Key: 'd.jpg', Faces: [face('f5'), face('f5')] };
+  const plan = planRedrive([
+    { messageId: 'm1', item: item(ReasonCode.DuplicateFaceId, { face: face('f4') }) },
+    { messageId: 'm2', item: item(ReasonCode.DuplicateFaceId, { Bucket: undefined, Key: undefined, record: twice, recordIndex: 7 }) },
+  ]);
+  expect(plan.notRedrivable).toEqual([{ messageId: 'm1', why: 'DUPLICATE_FACE_ID: the face was migrated from another record; fix the records file instead' }]);
+  expect(plan.records).toEqual([{ record: twice, messageIds: ['m2'] }]);
+});
