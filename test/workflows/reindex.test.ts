@@ -172,7 +172,7 @@ test('a run of two thousand records continues as new with its cursor and totals'
   const rows = await resultRows(resources, summary.workflowId);
   expect(new Set(rows.map((row) => row.OldFaceId))).toEqual(new Set(oldFaceIds));
   await expectConsistent(summary.workflowId, collectionId, summary);
-}, 360_000);
+}, 600_000);
 
 test('a cancelled run stops starting images, and leaves results, DLQ and target consistent', async () => {
   await rekognitionAdmin('settings', 'PUT', { latency: { IndexFaces: { medianMs: 100, p99Ms: 150 } } });
