@@ -1,0 +1,106 @@
+/**
+ * The worker's AWS permissions as a least-privilege IAM policy: only the actions its activities
+ * call, each on only the resources it calls them on. A plain policy document, so a CDK stack takes
+ * it with `iam.PolicyDocument.fromJson(workerPolicy(...))` and the CLI beside it prints it.
+ * test/security/worker-policy.test.ts runs a migration, records every call, and holds this policy
+ * to exactly those calls.
+ */
+import { chunkKey, redriveRecordsKey, reportKey } from '../../src/shared';
+
+export interface WorkerPolicyInput {
+  /** `aws`, or `aws-cn`, `aws-us-gov`. */
+  partition: string;
+  region: string;
+  account: string;
+  /** The worker's bucket (REINDEX_BUCKET): chunks, reports and the ledger. */
+  bucket: string;
+  /**
+   * Where runs' records files are, as `bucket/prefix` or a whole `bucket`. The records files
+   * `reindex dlq redrive` writes into the worker's bucket are always readable.
+   */
+  recordsLocations: string[];
+  /**
+   * Where the images are, as `bucket/prefix` or a whole `bucket`. IndexFaces reads an image with
+   * the caller's permissions, so the worker itself must be allowed to read it.
+   */
+  imageLocations: string[];
+  resultsQueueArn: string;
+  reviewDlqArn: string;
+  resultsTableArn: string;
+  /** Names of the collections runs migrate into; IAM wildcards allowed (`faces-v7-*`). */
+  targetCollections: string[];
+  /** Names of the collections runs migrate from (`--source`): only their face model is read. */
+  sourceCollections: string[];
+}
+
+export interface PolicyStatement {
+  Sid: string;
+  Effect: 'Allow';
+  Action: string[];
+  Resource: string[];
+}
+
+export interface PolicyDocument {
+  Version: '2012-10-17';
+  Statement: PolicyStatement[];
+}
+
+export function workerPolicy(input: WorkerPolicyInput): PolicyDocument {
+  const object = (bucket: string, key: string) => `arn:${input.partition}:s3:::${bucket}/${key}`;
+  const location = (where: string) => {
+    const [bucket = '', ...prefix] = where.split('/');
+    return object(bucket, `${prefix.join('/')}*`);
+  };
+  const collection = (name: string) => `arn:${input.partition}:rekognition:${input.region}:${input.account}:collection/${name}`;
+  // Keys as src/shared.ts names them, with any run; the ledger's as src/activities/ledger.ts does, per target.
+  const chunks = object(input.bucket, `${chunkKey('*')}*`);
+  const reports = (['json', 'csv'] as const).map((format) => object(input.bucket, reportKey('*', format)));
+  const ledgers = input.targetCollections.map((name) => object(input.bucket, `ledger/${name}/*`));
+  const statements: PolicyStatement[] = [
+    { Sid: 'ReadRunState', Effect: 'Allow', Action: ['s3:GetObject'], Resource: [chunks, ...ledgers] },
+    { Sid: 'WriteRunState', Effect: 'Allow', Action: ['s3:PutObject'], Resource: [chunks, ...reports, ...ledgers] },
+    {
+      // Without it S3 answers a read of a missing object with 403, not 404: the ledger could not
+      // tell an entry that is not there from a read it may not make. The worker lists nothing.
+      Sid: 'TellMissingObjects',
+      Effect: 'Allow',
+      Action: ['s3:ListBucket'],
+      Resource: [`arn:${input.partition}:s3:::${input.bucket}`],
+    },
+    {
+      Sid: 'ReadRecordsFiles',
+      Effect: 'Allow',
+      Action: ['s3:GetObject'],
+      Resource: [...input.recordsLocations.map(location), object(input.bucket, redriveRecordsKey('*'))],
+    },
+    { Sid: 'ReadImagesForIndexFaces', Effect: 'Allow', Action: ['s3:GetObject'], Resource: input.imageLocations.map(location) },
+    {
+      Sid: 'ResultsQueue',
+      Effect: 'Allow',
+      Action: ['sqs:SendMessage', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],
+      Resource: [input.resultsQueueArn],
+    },
+    { Sid: 'ReviewDlq', Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: [input.reviewDlqArn] },
+    { Sid: 'ResultsTable', Effect: 'Allow', Action: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Scan'], Resource: [input.resultsTableArn] },
+    {
+      // DeleteCollection removes only a collection the run has just created and then refused.
+      Sid: 'TargetCollections',
+      Effect: 'Allow',
+      Action: [
+        'rekognition:CreateCollection',
+        'rekognition:DescribeCollection',
+        'rekognition:DeleteCollection',
+        'rekognition:IndexFaces',
+        'rekognition:ListFaces',
+        'rekognition:DeleteFaces',
+        'rekognition:CreateUser',
+        'rekognition:AssociateFaces',
+      ],
+      Resource: input.targetCollections.map(collection),
+    },
+  ];
+  if (input.sourceCollections.length > 0) {
+    statements.push({ Sid: 'SourceCollections', Effect: 'Allow', Action: ['rekognition:DescribeCollection'], Resource: input.sourceCollections.map(collection) });
+  }
+  return { Version: '2012-10-17', Statement: statements };
+}

@@ -1,0 +1,237 @@
+/**
+ * The worker's least-privilege IAM policy (infra/aws/worker-policy.ts) held to what the worker
+ * really calls. A worker on the local stack runs real migrations whose AWS clients record every
+ * command they send; each becomes the IAM action AWS authorizes it by and the resource it acts on.
+ * Every call must be allowed by the policy, and the policy must grant nothing no call used, but the
+ * few grants named below with the reason no run on the local stack can show them.
+ *
+ * The runs reach every path the worker has: a target refused for its face model (created, then
+ * deleted), images in a bucket of their own, a missing image, a malformed line, a new face nobody
+ * had, users, an old face two records name, and a face left in the target for reconcile to delete.
+ */
+import { randomUUID } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { CreateCollectionCommand, IndexFacesCommand } from '@aws-sdk/client-rekognition';
+import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { type PolicyDocument, workerPolicy, type WorkerPolicyInput } from '../../infra/aws/worker-policy';
+import type { DeclaredFace } from '../../infra/rekognition-local/images';
+import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/activities/aws-clients';
+import type { ImageRecord } from '../../src/domain/records';
+import type { ReindexCollectionInput, RunSummary } from '../../src/shared';
+import type { reindexCollection } from '../../src/workflows';
+import { createRunResources, type RunResources, runInput, writeRecords } from '../helpers/runs';
+import { type RunningWorker, startWorker } from '../helpers/worker';
+
+/** One call as IAM sees it. */
+interface Call {
+  action: string;
+  resource: string;
+}
+
+const PREFIX_OF_CLIENT: Record<string, string> = { S3Client: 's3', SQSClient: 'sqs', DynamoDBClient: 'dynamodb', RekognitionClient: 'rekognition' };
+
+/** API operations authorized by an IAM action of another name. */
+const ACTION_OF_OPERATION: Record<string, string> = {
+  's3:HeadObject': 's3:GetObject',
+  'sqs:SendMessageBatch': 'sqs:SendMessage',
+  'sqs:DeleteMessageBatch': 'sqs:DeleteMessage',
+  'sqs:ChangeMessageVisibilityBatch': 'sqs:ChangeMessageVisibility',
+};
+
+/** Grants no call shows, each with its reason; nothing else may be granted and unused. */
+const GRANTED_BUT_NOT_CALLED: Record<string, string> = {
+  // AWS answers a read of a missing object with 404 only to a caller with s3:ListBucket, 403 to
+  // others; the ledger needs the 404. moto ignores IAM, so no run here can show the difference.
+  's3:ListBucket': 'a missing ledger entry reads as 404, not 403',
+};
+
+let resources: RunResources;
+let recording: AwsClients;
+let worker: RunningWorker;
+let client: Client;
+const calls: Call[] = [];
+const suffix = randomUUID().slice(0, 8);
+const imageBucket = `policy-images-${suffix}`;
+
+/** IAM's resource form of every AWS resource the worker names, written as AWS documents them. */
+function resourceOf(prefix: string, input: Record<string, unknown>): string {
+  const { region } = resources.config.aws;
+  const account = accountOf(resources.config.resultsQueueUrl);
+  const text = (name: string) => (typeof input[name] === 'string' ? input[name] : '');
+  if (prefix === 's3') return `arn:aws:s3:::${text('Bucket')}/${text('Key')}`;
+  if (prefix === 'sqs') return `arn:aws:sqs:${region}:${account}:${text('QueueUrl').split('/').pop() ?? ''}`;
+  if (prefix === 'dynamodb') return `arn:aws:dynamodb:${region}:${account}:table/${text('TableName')}`;
+  return `arn:aws:rekognition:${region}:${account}:collection/${text('CollectionId')}`;
+}
+
+/** The account of a queue URL: the first segment of its path. */
+function accountOf(queueUrl: string): string {
+  return new URL(queueUrl).pathname.split('/')[1] ?? '';
+}
+
+/** The IAM calls one command makes: its own, and for IndexFaces the read of the image it makes as the caller. */
+function callsOf(clientName: string, commandName: string, input: Record<string, unknown>): Call[] {
+  const prefix = PREFIX_OF_CLIENT[clientName] ?? clientName;
+  const operation = `${prefix}:${commandName.replace(/Command$/, '')}`;
+  const own = { action: ACTION_OF_OPERATION[operation] ?? operation, resource: resourceOf(prefix, input) };
+  const image = (input.Image as { S3Object?: { Bucket?: string; Name?: string } } | undefined)?.S3Object;
+  return image ? [own, { action: 's3:GetObject', resource: `arn:aws:s3:::${image.Bucket}/${image.Name}` }] : [own];
+}
+
+type Middleware = (next: (args: { input: object }) => Promise<unknown>, context: { clientName?: string; commandName?: string }) => (args: { input: object }) => Promise<unknown>;
+
+/** The worker's clients, each recording every command it sends. */
+function recordingClients(config: RunResources['config']): AwsClients {
+  const clients = createAwsClients(config);
+  const record: Middleware = (next, context) => async (args) => {
+    calls.push(...callsOf(context.clientName ?? '', context.commandName ?? '', args.input as Record<string, unknown>));
+    return next(args);
+  };
+  for (const { middlewareStack } of [clients.s3, clients.sqs, clients.dynamodb, clients.rekognition] as unknown as { middlewareStack: { add(middleware: Middleware, options: { step: 'initialize'; name: string }): void } }[]) {
+    middlewareStack.add(record, { step: 'initialize', name: 'recordIamCall' });
+  }
+  return clients;
+}
+
+/** IAM's wildcards: `*` any run of characters, `?` any one. */
+function matches(pattern: string, resource: string): boolean {
+  const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${source}$`).test(resource);
+}
+
+function allows(policy: PolicyDocument, call: Call): boolean {
+  return policy.Statement.some((statement) => statement.Action.includes(call.action) && statement.Resource.some((pattern) => matches(pattern, call.resource)));
+}
+
+function policyInput(): WorkerPolicyInput {
+  const { config } = resources;
+  const account = accountOf(config.resultsQueueUrl);
+  const queueArn = (url: string) => `arn:aws:sqs:${config.aws.region}:${account}:${url.split('/').pop() ?? ''}`;
+  return {
+    partition: 'aws',
+    region: config.aws.region,
+    account,
+    bucket: config.bucket,
+    recordsLocations: [`${config.bucket}/records/`],
+    imageLocations: [imageBucket],
+    resultsQueueArn: queueArn(config.resultsQueueUrl),
+    reviewDlqArn: queueArn(config.reviewDlqUrl),
+    resultsTableArn: `arn:aws:dynamodb:${config.aws.region}:${account}:table/${config.resultsTable}`,
+    targetCollections: [`policy-target-${suffix}-*`],
+    sourceCollections: [`policy-source-${suffix}-*`],
+  };
+}
+
+beforeAll(async () => {
+  resources = await createRunResources();
+  await resources.aws.s3.send(new CreateBucketCommand({ Bucket: imageBucket }));
+  recording = recordingClients(resources.config);
+  worker = await startWorker({ ...resources, aws: recording });
+  client = new Client({ connection: await Connection.connect(loadClientConnectConfig().connectionOptions) });
+}, 120_000);
+
+afterAll(async () => {
+  await worker?.stop();
+  await client?.connection.close();
+  if (recording) destroyAwsClients(recording);
+  if (resources) {
+    const { Contents = [] } = await resources.aws.s3.send(new ListObjectsV2Command({ Bucket: imageBucket }));
+    if (Contents.length > 0) await resources.aws.s3.send(new DeleteObjectsCommand({ Bucket: imageBucket, Delete: { Objects: Contents.map(({ Key }) => ({ Key })) } }));
+    await resources.aws.s3.send(new DeleteBucketCommand({ Bucket: imageBucket }));
+    await resources.release();
+  }
+});
+
+const face = (person: string, left = 0.1): DeclaredFace => ({ person, box: [left, 0.2, 0.35, 0.45] });
+
+function run(input: ReindexCollectionInput): Promise<RunSummary> {
+  return client.workflow.execute<typeof reindexCollection>('reindexCollection', { taskQueue: worker.taskQueue, workflowId: `policy-${randomUUID()}`, args: [input] });
+}
+
+/**
+ * The photos go to a bucket of their own; the records file, in which a second record names the
+ * first record's old face, to where records files live.
+ */
+async function writeRecordsFile(): Promise<{ manifest: ReindexCollectionInput['manifest']; photoKey: string }> {
+  const inImageBucket = { ...resources, config: { ...resources.config, bucket: imageBucket } };
+  const written = await writeRecords(
+    inImageBucket,
+    [
+      { faces: [face('ana'), face('stranger', 0.55)], oldFaces: [face('ana')] },
+      { faces: [face('bo')], userId: 'user-bo' },
+      { faces: [face('bo-again')], userId: 'user-bo' },
+      { faces: [face('cy')], missing: true },
+      { faces: [face('ana-elsewhere')] },
+    ],
+    ['{ "not": "a record" }'],
+  );
+  const { Body } = await resources.aws.s3.send(new GetObjectCommand(written.manifest));
+  const lines = ((await Body?.transformToString()) ?? '').split('\n');
+  const records = lines.slice(0, 5).map((line) => JSON.parse(line) as ImageRecord);
+  const [first, , , , second] = records;
+  const [firstFace] = first?.Faces ?? [];
+  const [secondFace] = second?.Faces ?? [];
+  if (!first || !firstFace || !secondFace) throw new Error('the test wrote records without faces');
+  secondFace.FaceId = firstFace.FaceId;
+  const manifest = { Bucket: resources.config.bucket, Key: `records/policy-${randomUUID()}.jsonl` };
+  await resources.aws.s3.send(new PutObjectCommand({ ...manifest, Body: [...records.map((record) => JSON.stringify(record)), ...lines.slice(5)].join('\n') }));
+  return { manifest, photoKey: first.Key };
+}
+
+test('the worker calls exactly what its policy grants, on only the resources it names', async () => {
+  const policy = workerPolicy(policyInput());
+  const source = `policy-source-${suffix}-v7`;
+  await resources.aws.rekognition.send(new CreateCollectionCommand({ CollectionId: resources.ownCollection(source) }));
+  const { manifest, photoKey } = await writeRecordsFile();
+  const refused = resources.ownCollection(`policy-target-${suffix}-refused`);
+  const target = resources.ownCollection(`policy-target-${suffix}-main`);
+
+  // A target on the source's own face model: created, refused, deleted.
+  await expect(run(runInput(manifest, refused, { sourceCollectionId: source }))).rejects.toBeInstanceOf(WorkflowFailedError);
+  const first = await run(runInput(manifest, target));
+  // A face nobody indexed through the ledger, for the next run's reconcile.
+  await resources.aws.rekognition.send(new IndexFacesCommand({ CollectionId: target, Image: { S3Object: { Bucket: imageBucket, Name: photoKey } } }));
+  const second = await run(runInput(manifest, target));
+
+  expect(first).toMatchObject({ matched: 3, unmatchedNewDeleted: 1, usersCreated: 1, facesAssociated: 2 });
+  expect(first.dlqByReason).toEqual({ IMAGE_NOT_FOUND: 1, INVALID_RECORD: 1, DUPLICATE_FACE_ID: 1 });
+  expect(second.orphansDeleted).toBeGreaterThan(0);
+  expect(calls.filter((call) => !allows(policy, call))).toEqual([]);
+  const called = new Set(calls.map((call) => call.action));
+  const granted = new Set(policy.Statement.flatMap((statement) => statement.Action));
+  expect([...called].sort()).toEqual([...granted].filter((action) => !(action in GRANTED_BUT_NOT_CALLED)).sort());
+  const unusedResources = policy.Statement.flatMap((statement) =>
+    statement.Resource.filter((pattern) => !calls.some((call) => statement.Action.includes(call.action) && matches(pattern, call.resource))),
+  );
+  expect(unusedResources).toEqual([
+    `arn:aws:s3:::${resources.config.bucket}`,
+    // The records files `reindex dlq redrive` writes: read as any records file is, from another key.
+    `arn:aws:s3:::${resources.config.bucket}/runs/*/redrive/records.jsonl`,
+  ]);
+}, 180_000);
+
+test('the printing script prints the policy the function builds for the worker environment it is given', async () => {
+  const input = policyInput();
+  const script = path.resolve(__dirname, '../../infra/aws/print-worker-policy.ts');
+  const tsx = path.resolve(__dirname, '../../node_modules/.bin/tsx');
+  const env = {
+    ...process.env,
+    REINDEX_BUCKET: resources.config.bucket,
+    REINDEX_RESULTS_QUEUE_URL: resources.config.resultsQueueUrl,
+    REINDEX_REVIEW_DLQ_URL: resources.config.reviewDlqUrl,
+    REINDEX_RESULTS_TABLE: resources.config.resultsTable,
+    AWS_REGION: resources.config.aws.region,
+  };
+
+  const { stdout } = await promisify(execFile)(
+    tsx,
+    [script, '--collections', ...input.targetCollections, '--source-collections', ...input.sourceCollections, '--images', ...input.imageLocations],
+    { env },
+  );
+
+  expect(JSON.parse(stdout)).toEqual(workerPolicy(input));
+});
