@@ -6,7 +6,8 @@ import { crc32, deflateSync } from 'node:zlib';
 import { DECLARED_FACES_KEY, type DeclaredFace, PNG_SIGNATURE } from './images';
 
 
-function chunk(type: string, data: Buffer): Buffer {
+/** One PNG chunk: length, type, data and the CRC of type and data. */
+export function pngChunk(type: string, data: Buffer): Buffer {
   const length = Buffer.alloc(4);
   length.writeUInt32BE(data.length);
   const typed = Buffer.concat([Buffer.from(type, 'latin1'), data]);
@@ -27,9 +28,9 @@ export function syntheticPng(faces: DeclaredFace[]): Buffer {
   const pixels = Buffer.concat(Array.from({ length: side }, () => Buffer.from([0, ...Array<number>(side).fill(128)])));
   return Buffer.concat([
     PNG_SIGNATURE,
-    chunk('IHDR', header),
-    chunk('tEXt', Buffer.from(`${DECLARED_FACES_KEY}\0${JSON.stringify(faces)}`, 'latin1')),
-    chunk('IDAT', deflateSync(pixels)),
-    chunk('IEND', Buffer.alloc(0)),
+    pngChunk('IHDR', header),
+    pngChunk('tEXt', Buffer.from(`${DECLARED_FACES_KEY}\0${JSON.stringify(faces)}`, 'latin1')),
+    pngChunk('IDAT', deflateSync(pixels)),
+    pngChunk('IEND', Buffer.alloc(0)),
   ]);
 }

@@ -5,10 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { crc32, deflateSync, gzipSync } from 'node:zlib';
+import { deflateSync, gzipSync } from 'node:zlib';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type DeclaredFace, DECLARED_FACES_KEY, PNG_SIGNATURE } from '../../infra/rekognition-local/images';
-import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
+import { pngChunk, syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import { SAMPLE_PHOTOS } from '../../infra/rekognition-local/calibrate';
 import { MAX_S3_IMAGE_BYTES } from '../../src/domain/image-checks';
 import type { ReasonCode } from '../../src/domain/reasons';
@@ -90,15 +90,6 @@ export function inputOf(testCase: Case, filling: Filling): Buffer {
       if (testCase.input.startsWith('generated:')) throw new Error(`${testCase.name}: no generator here for ${testCase.input}`);
       return fill(readFileSync(path.join(FIXTURES, testCase.input)), filling);
   }
-}
-
-function pngChunk(type: string, data: Buffer): Buffer {
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(data.length);
-  const typed = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(typed));
-  return Buffer.concat([length, typed, crc]);
 }
 
 /** A 16x16 RGBA PNG (colour type 6), half transparent, declaring `faces` as synthetic images do. */
