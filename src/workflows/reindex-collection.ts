@@ -59,8 +59,15 @@ const { splitManifest, drainResults, migrateUsers, reconcile } = proxyActivities
 });
 
 /** Settling the duplicates one drain refused: short calls over a bounded number of rows, each safe to repeat. */
-const { deleteDuplicateFaces, sendToReview, settleDuplicates } = proxyActivities<ControlActivities>({
+const { deleteDuplicateFaces, settleDuplicates } = proxyActivities<ControlActivities>({
   startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+});
+
+/** As the batches send to review: as long as SQS takes, heartbeating while it runs. */
+const { sendToReview } = proxyActivities<ControlActivities>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
 });
 

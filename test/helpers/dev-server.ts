@@ -46,7 +46,10 @@ export async function startDevServer(): Promise<RunningDevServer> {
       const deadline = Date.now() + 60_000;
       while (!(await service.ready())) {
         if (started.exitCode !== null) throw new Error(`the dev server exited with code ${started.exitCode}; see ${dir}/server.log`);
-        if (Date.now() > deadline) throw new Error(`the dev server did not answer within 60 s; see ${dir}/server.log`);
+        if (Date.now() > deadline) {
+          started.kill('SIGKILL');
+          throw new Error(`the dev server did not answer within 60 s; see ${dir}/server.log`);
+        }
         await sleep(200);
       }
     },
@@ -62,6 +65,11 @@ export async function startDevServer(): Promise<RunningDevServer> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  await server.start();
+  try {
+    await server.start();
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
   return server;
 }

@@ -1,7 +1,8 @@
 /**
  * The worker as `npm run worker` builds it, in a process of its own that a test can SIGKILL, with
- * two differences a test needs: the suite's prebuilt workflow bundle (restarts take a second, not
- * a bundling) and a short reconcile grace (TEST_ORPHAN_GRACE_MS).
+ * the differences a test needs: the suite's prebuilt workflow bundle (restarts take a second, not
+ * a bundling), a short reconcile grace (TEST_ORPHAN_GRACE_MS), and no payload encryption (the
+ * chaos runs read their histories in clear).
  */
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection } from '@temporalio/worker';

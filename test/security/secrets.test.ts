@@ -3,7 +3,9 @@
  * run on distinctive fake credentials (moto and rekognition-local accept any), through a run in
  * which images fail, and afterwards neither the run's histories (parent and batch children, as the
  * Temporal server stores them) nor anything the worker or the CLI printed or wrote holds the key id,
- * the secret, the session token, or a presigned URL.
+ * the secret, the session token, or a presigned URL. The local services check no signatures, so a
+ * signing failure, whose SDK error carries the signed request, is covered by
+ * test/worker/activity-errors.test.ts instead.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
