@@ -45,13 +45,23 @@ export function workerProcess(env: NodeJS.ProcessEnv, logFile: string): WorkerPr
       const started = spawn(process.execPath, ['--require', 'tsx/cjs', MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       child = started;
       await new Promise<void>((resolve, reject) => {
+        const deadline = setTimeout(() => {
+          started.kill('SIGKILL');
+          reject(new Error(`the worker was not ready within 60 s; see ${logFile}`));
+        }, 60_000);
         const onOutput = (chunk: Buffer) => {
           appendFileSync(logFile, chunk);
-          if (chunk.toString().includes('worker: ready')) resolve();
+          if (chunk.toString().includes('worker: ready')) {
+            clearTimeout(deadline);
+            resolve();
+          }
         };
         started.stdout?.on('data', onOutput);
         started.stderr?.on('data', onOutput);
-        started.once('exit', (code, signal) => reject(new Error(`the worker exited (${code ?? signal}) before it was ready; see ${logFile}`)));
+        started.once('exit', (code, signal) => {
+          clearTimeout(deadline);
+          reject(new Error(`the worker exited (${code ?? signal}) before it was ready; see ${logFile}`));
+        });
       });
     },
     kill: () => end('SIGKILL'),
