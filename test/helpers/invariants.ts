@@ -5,7 +5,6 @@
  * the summary's matched; every user and association is the one the records ask for; nothing is
  * left in the results queue. Returns every broken promise, so a failure shows all of them at once.
  */
-import { ListFacesCommand } from '@aws-sdk/client-rekognition';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import type { ResultRow, ReviewItem } from '../../src/domain/outcomes';
 import type { ReasonCounts } from '../../src/domain/reasons';
@@ -35,17 +34,6 @@ function reviewSubject(item: ReviewItem): string {
   if (item.face) return `face ${item.face.FaceId}`;
   const association = refusedAssociation(item);
   return association ? `association of ${association.FaceId}` : `record ${item.recordIndex ?? '?'}`;
-}
-
-async function facesOfUser({ aws }: RunResources, CollectionId: string, UserId: string): Promise<string[]> {
-  const ids: string[] = [];
-  let NextToken: string | undefined;
-  do {
-    const page = await aws.rekognition.send(new ListFacesCommand({ CollectionId, UserId, MaxResults: 4096, NextToken }));
-    ids.push(...(page.Faces ?? []).map((face) => face.FaceId ?? ''));
-    NextToken = page.NextToken;
-  } while (NextToken);
-  return ids.sort();
 }
 
 async function messagesLeft({ aws }: RunResources, QueueUrl: string): Promise<number> {
@@ -101,7 +89,7 @@ export async function accountForRun(resources: RunResources, oldFaces: OldFace[]
   const users = await usersIn(resources, target);
   if (!sameSet(users, [...usersOfRows.keys()])) problems.push(`users ${users.join(',')} in the target, but rows name ${[...usersOfRows.keys()].join(',')}`);
   for (const [userId, faces] of usersOfRows) {
-    const associated = await facesOfUser(resources, target, userId);
+    const associated = await facesIn(resources, target, userId);
     if (!sameSet(associated, faces)) problems.push(`user ${userId} holds ${associated.length} faces, its rows name ${faces.length} it could take`);
   }
   const expectedUsers = new Set(oldFaces.filter((face) => face.UserId && rowFaces.has(face.FaceId)).map((face) => face.UserId ?? ''));

@@ -168,11 +168,12 @@ export async function takeReview({ config, aws }: RunResources): Promise<ReviewI
   }
 }
 
-export async function facesIn({ aws }: RunResources, CollectionId: string): Promise<string[]> {
+/** The collection's faces, or with `UserId` those associated with that user. */
+export async function facesIn({ aws }: RunResources, CollectionId: string, UserId?: string): Promise<string[]> {
   const ids: string[] = [];
   let NextToken: string | undefined;
   do {
-    const page = await aws.rekognition.send(new ListFacesCommand({ CollectionId, MaxResults: 4096, NextToken }));
+    const page = await aws.rekognition.send(new ListFacesCommand({ CollectionId, UserId, MaxResults: 4096, NextToken }));
     ids.push(...(page.Faces ?? []).map((face) => face.FaceId ?? ''));
     NextToken = page.NextToken;
   } while (NextToken);
