@@ -1,11 +1,11 @@
 /**
  * DynamoDB: the results table, filled from the results queue. A message is deleted only after its
- * row is written, so a crash between the two brings the row again, and writing it again changes
- * nothing.
+ * row is written, so a crash between the two brings the row again; the copy finds its row in the
+ * table and is not written again.
  *
- * Each row is a put keyed by OldFaceId, on one condition: no other row of the same run holds that
- * old face. A row of an earlier run (a re-run, a redrive, another target) is overwritten. A row the
- * condition refuses comes from a second record of the file naming the same old face: drainResults
+ * Each row is a put keyed by OldFaceId, on one condition: no row of the same run holds that old
+ * face. A row of an earlier run (a re-run, a redrive, another target) is overwritten. A row the
+ * condition refuses with another new face comes from a second record of the file naming the same old face: drainResults
  * hands it back with its message still in the queue, the run deletes its new face and sends it to
  * the review DLQ, and settleDuplicates then deletes the message and marks the holding row, so a
  * copy of that message arriving later is known as settled instead of refused a second time.
@@ -20,7 +20,7 @@ import {
   ReceiveMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { heartbeat, log } from '@temporalio/activity';
+import { activityInfo, heartbeat, log } from '@temporalio/activity';
 import type { Config } from '../domain/config';
 import type { ResultRow, ReviewItem } from '../domain/outcomes';
 import { ReasonCode } from '../domain/reasons';
@@ -36,6 +36,12 @@ const MAX_DUPLICATES_PER_DRAIN = 50;
 const DUPLICATE_HOLD_SECONDS = 60;
 /** The attribute of a holding row that lists the duplicates settled against it. */
 const SETTLED_DUPLICATES = 'SettledDuplicates';
+/**
+ * The attribute naming the drain attempt that wrote a row. A run counts the rows its completed
+ * drains wrote; a copy of a row that an earlier attempt of the same drain wrote is counted, because
+ * that attempt failed and its count with it.
+ */
+const DRAINED_BY = 'DrainedBy';
 
 /** A row the table refused: another row of the same run holds its old face. */
 export interface DuplicateRow {
@@ -71,8 +77,16 @@ interface Received {
   row: ResultRow;
 }
 
-/** What became of one message's row. */
-type Written = { kind: 'written' } | { kind: 'settled' } | { kind: 'refused'; holder: Record<string, AttributeValue> };
+/**
+ * What became of one message's row. A copy of a row already in the table is `recovered` when a
+ * failed attempt of this drain wrote it, so this attempt counts it, and `present` otherwise.
+ */
+type Written =
+  | { kind: 'written' }
+  | { kind: 'recovered' }
+  | { kind: 'present' }
+  | { kind: 'settled' }
+  | { kind: 'refused'; holder: Record<string, AttributeValue> };
 
 function parseRow(message: Message): ResultRow | undefined {
   try {
@@ -167,14 +181,24 @@ export function createResultsActivities({
     }
   }
 
-  async function writeRow(row: ResultRow): Promise<Written> {
+  /** This attempt's name in DRAINED_BY: `<workflow run>/<activity id>#<attempt>`. */
+  function drainAttempt(): { name: string; earlierAttemptOf: (writer: string | undefined) => boolean } {
+    const { workflowExecution, activityId, attempt } = activityInfo();
+    const drain = `${workflowExecution?.runId ?? ''}/${activityId}#`;
+    return {
+      name: `${drain}${attempt}`,
+      earlierAttemptOf: (writer) => writer !== undefined && writer.startsWith(drain) && Number(writer.slice(drain.length)) < attempt,
+    };
+  }
+
+  async function writeRow(row: ResultRow, drain: ReturnType<typeof drainAttempt>): Promise<Written> {
     try {
       await dynamodb.send(
         new PutCommand({
           TableName: config.resultsTable,
-          Item: row,
-          ConditionExpression: 'attribute_not_exists(OldFaceId) OR RunId <> :run OR (FaceId = :face AND MigratedAt = :at)',
-          ExpressionAttributeValues: { ':run': row.RunId, ':face': row.FaceId, ':at': row.MigratedAt },
+          Item: { ...row, [DRAINED_BY]: drain.name },
+          ConditionExpression: 'attribute_not_exists(OldFaceId) OR RunId <> :run',
+          ExpressionAttributeValues: { ':run': row.RunId },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
@@ -183,6 +207,9 @@ export function createResultsActivities({
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       const holder = error.Item;
       if (!holder) throw new Error(`DynamoDB refused the row of old face ${row.OldFaceId} without returning the row that holds it`, { cause: error });
+      if (holder.FaceId?.S === row.FaceId && holder.MigratedAt?.S === row.MigratedAt) {
+        return drain.earlierAttemptOf(holder[DRAINED_BY]?.S) ? { kind: 'recovered' } : { kind: 'present' };
+      }
       return holder[SETTLED_DUPLICATES]?.SS?.includes(rowIdentity(row)) ? { kind: 'settled' } : { kind: 'refused', holder };
     }
   }
@@ -191,14 +218,19 @@ export function createResultsActivities({
    * Writes the rows of one receive, adding those refused to `duplicates`. Rows of one old face go one
    * after the other, so the first holds it and the next are refused; rows of different old faces at once.
    */
-  async function writeReceived(received: Received[], duplicates: Map<string, DuplicateRow>): Promise<{ written: number; done: string[]; held: string[] }> {
+  async function writeReceived(
+    received: Received[],
+    duplicates: Map<string, DuplicateRow>,
+    drain: ReturnType<typeof drainAttempt>,
+    recovered: Set<string>,
+  ): Promise<{ written: number; done: string[]; held: string[] }> {
     const byOldFace = new Map<string, Received[]>();
     for (const entry of received) byOldFace.set(entry.row.OldFaceId, [...(byOldFace.get(entry.row.OldFaceId) ?? []), entry]);
     const outcome = { written: 0, done: [] as string[], held: [] as string[] };
     await Promise.all(
       [...byOldFace.values()].map(async (entries) => {
         for (const { receiptHandle, row } of entries) {
-          const written = await writeRow(row);
+          const written = await writeRow(row, drain);
           if (written.kind === 'refused') {
             // Copies of one refused row are one duplicate.
             const key = `${row.OldFaceId} ${rowIdentity(row)}`;
@@ -208,6 +240,11 @@ export function createResultsActivities({
             outcome.held.push(receiptHandle);
           } else {
             if (written.kind === 'written') outcome.written += 1;
+            // A row a failed attempt wrote may come several times; it counts once.
+            if (written.kind === 'recovered' && !recovered.has(row.OldFaceId)) {
+              recovered.add(row.OldFaceId);
+              outcome.written += 1;
+            }
             outcome.done.push(receiptHandle);
           }
         }
@@ -226,6 +263,8 @@ export function createResultsActivities({
       let handled = 0;
       let written = 0;
       const duplicates = new Map<string, DuplicateRow>();
+      const drain = drainAttempt();
+      const recovered = new Set<string>();
       const finished = (queueEmpty: boolean): DrainProgress => ({ written, queueEmpty, duplicates: [...duplicates.values()] });
       while (handled < maxMessages && duplicates.size < MAX_DUPLICATES_PER_DRAIN) {
         const { Messages = [] } = await sqs.send(
@@ -243,7 +282,7 @@ export function createResultsActivities({
         });
         let outcome: Awaited<ReturnType<typeof writeReceived>>;
         try {
-          outcome = await writeReceived(readable, duplicates);
+          outcome = await writeReceived(readable, duplicates, drain, recovered);
         } catch (error) {
           const unsettled = [...duplicates.values()].flatMap((duplicate) => duplicate.receiptHandles);
           await release([...new Set([...readable.map(({ receiptHandle }) => receiptHandle), ...unsettled])]);
