@@ -1,0 +1,97 @@
+/**
+ * One migration through the whole stack, measured: worker processes started for it on a task
+ * queue of its own, the run started and awaited, the service's IndexFaces counters sampled, and
+ * every process's CPU time over the run.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { Client } from '@temporalio/client';
+import { LOCAL_DIR } from '../../infra/local/settings';
+import type { DeclaredFace } from '../../infra/rekognition-local/images';
+import { type ReindexCollectionInput, type RunSummary, taskQueues } from '../../src/shared';
+import type { reindexCollection } from '../../src/workflows';
+import { type PhotoSpec, type RunResources, runInput, writeRecords } from '../../test/helpers/runs';
+import { cpuMeter, peakRssMiB } from './processes';
+import { sampleIndexFaces, type Sample, stackPids } from './stack';
+import { type BenchWorker, startWorker } from './worker';
+
+export const LOG_DIR = path.join(LOCAL_DIR, 'bench-logs');
+
+/** Images of one face each, from ten photos of ten people: many records, ten uploads. */
+export async function writeImages(resources: RunResources, images: number): Promise<ReindexCollectionInput['manifest']> {
+  const face = (i: number): DeclaredFace => ({ person: `p${i % 10}`, box: [0.3, 0.2, 0.35, 0.35] });
+  const photos: PhotoSpec[] = Array.from({ length: images }, (_, i) => ({ faces: [face(i)] }));
+  return (await writeRecords(resources, photos)).manifest;
+}
+
+/** The worker's configuration, as the variables src/domain/config.ts reads. */
+export function workerEnv(resources: RunResources, taskQueue: string, tps: number): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    REINDEX_BUCKET: resources.config.bucket,
+    REINDEX_RESULTS_QUEUE_URL: resources.config.resultsQueueUrl,
+    REINDEX_REVIEW_DLQ_URL: resources.config.reviewDlqUrl,
+    REINDEX_RESULTS_TABLE: resources.config.resultsTable,
+    REINDEX_TASK_QUEUE: taskQueue,
+    REINDEX_TPS: String(tps),
+  };
+}
+
+export interface MigrationOptions {
+  resources: RunResources;
+  client: Client;
+  manifest: ReindexCollectionInput['manifest'];
+  /** REINDEX_TPS: the task queue's IndexFaces rate across every worker. */
+  tps: number;
+  workers?: number;
+  input?: Partial<ReindexCollectionInput>;
+  /** Node flags for the workers, e.g. `--cpu-prof`. */
+  nodeArgs?: string[];
+}
+
+export interface Migration {
+  workflowId: string;
+  summary: RunSummary;
+  samples: Sample[];
+  wallSeconds: number;
+  /** CPU seconds over the run: the stack's processes and `worker-<n>` for each worker. */
+  cpuSeconds: Record<string, number>;
+  workerPeakRssMiB: number[];
+  workerPids: number[];
+}
+
+export async function migrate({ resources, client, manifest, tps, workers = 1, input, nodeArgs }: MigrationOptions): Promise<Migration> {
+  mkdirSync(LOG_DIR, { recursive: true });
+  const workflowId = `bench-${randomUUID().slice(0, 8)}`;
+  const taskQueue = `bench-${workflowId}`;
+  const started: BenchWorker[] = [];
+  try {
+    for (let n = 0; n < workers; n += 1) {
+      started.push(await startWorker(workerEnv(resources, taskQueue, tps), path.join(LOG_DIR, `${workflowId}-worker-${n}.log`), nodeArgs));
+    }
+    const target = resources.ownCollection(`${workflowId}-target`);
+    const meter = cpuMeter({ ...stackPids(), ...Object.fromEntries(started.map((worker, n) => [`worker-${n}`, worker.pid])) });
+    const sampler = sampleIndexFaces();
+    const startedAt = Date.now();
+    const handle = await client.workflow.start<typeof reindexCollection>('reindexCollection', {
+      taskQueue: taskQueues(taskQueue).control,
+      workflowId,
+      args: [runInput(manifest, target, input)],
+    });
+    const summary = await handle.result();
+    const wallSeconds = (Date.now() - startedAt) / 1000;
+    const samples = await sampler.stop();
+    return {
+      workflowId,
+      summary,
+      samples,
+      wallSeconds,
+      cpuSeconds: meter.stop(),
+      workerPeakRssMiB: started.map((worker) => peakRssMiB(worker.pid)),
+      workerPids: started.map((worker) => worker.pid),
+    };
+  } finally {
+    await Promise.all(started.map((worker) => worker.stop()));
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * Quota use: the project migrating `images` images against a service that allows Q IndexFaces a
+ * second with a long-tailed latency. Achieved rate / Q over the steady part (10% to 90% of the
+ * images) and the share of calls throttled, from the service's own counters.
+ */
+import type { Client } from '@temporalio/client';
+import type { RunResources } from '../../test/helpers/runs';
+import { migrate, writeImages } from '../lib/migration';
+import { median, steadyRate, throttledShare, wholeRate } from '../lib/rates';
+import { setTraffic } from '../lib/stack';
+
+/** The issue's example: median 150 ms with a long tail. */
+export const INDEX_FACES_LATENCY = { medianMs: 150, p99Ms: 1_000 };
+
+export interface QuotaRun {
+  quota: number;
+  images: number;
+  steadyRate: number;
+  steadyUse: number;
+  wholeRunRate: number;
+  throttledShare: number;
+  indexFacesCalls: number;
+  throttled: number;
+  wallSeconds: number;
+  matched: number;
+}
+
+export async function measureProjectAtQuota(resources: RunResources, client: Client, manifest: { Bucket: string; Key: string }, quota: number): Promise<QuotaRun> {
+  await setTraffic({ quota, latency: INDEX_FACES_LATENCY });
+  const migration = await migrate({ resources, client, manifest, tps: quota });
+  const last = migration.samples.at(-1);
+  const rate = steadyRate(migration.samples);
+  return {
+    quota,
+    images: migration.summary.images,
+    steadyRate: rate,
+    steadyUse: rate / quota,
+    wholeRunRate: wholeRate(migration.samples),
+    throttledShare: throttledShare(migration.samples),
+    indexFacesCalls: last?.calls ?? 0,
+    throttled: last?.throttled ?? 0,
+    wallSeconds: migration.wallSeconds,
+    matched: migration.summary.matched,
+  };
+}
+
+export async function quotaUse(
+  resources: RunResources,
+  client: Client,
+  { images, quotas, runs }: { images: number; quotas: number[]; runs: number },
+  log: (line: string) => void,
+) {
+  const manifest = await writeImages(resources, images);
+  const byQuota = [];
+  for (const quota of quotas) {
+    const measured: QuotaRun[] = [];
+    for (let run = 0; run < runs; run += 1) {
+      const result = await measureProjectAtQuota(resources, client, manifest, quota);
+      log(`quota ${quota}, run ${run + 1}: ${JSON.stringify(result)}`);
+      measured.push(result);
+    }
+    byQuota.push({
+      quota,
+      medianSteadyUse: median(measured.map((run) => run.steadyUse)),
+      medianThrottledShare: median(measured.map((run) => run.throttledShare)),
+      medianWallSeconds: median(measured.map((run) => run.wallSeconds)),
+      runs: measured,
+    });
+  }
+  return { images, latency: INDEX_FACES_LATENCY, byQuota };
+}

@@ -1,0 +1,112 @@
+/**
+ * `npm run bench`: the performance measurements of BENCHMARKS.md, against a local stack of the
+ * bench's own (infra/local/bench.sh). Each part writes bench/results/<part>.json with the machine
+ * it ran on; the figures go into BENCHMARKS.md by hand, with what they mean.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { ROOT } from '../infra/local/settings';
+import { createRunResources } from '../test/helpers/runs';
+import { alternatives } from './parts/alternatives';
+import { headroom } from './parts/headroom';
+import { quotaUse } from './parts/quota';
+import { scale } from './parts/scale';
+import { manyWorkers } from './parts/workers';
+import { temporalClient } from './lib/stack';
+
+const PARTS = ['quota', 'alternatives', 'headroom', 'scale', 'workers'] as const;
+const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
+
+const numbers = (value: string) => value.split(',').map(Number);
+
+function machine() {
+  return { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
+}
+
+async function main(): Promise<void> {
+  const options = new Command('bench')
+    .addOption(new Option('--parts <parts...>', 'which measurements').choices(PARTS).default([...PARTS]))
+    .option('--runs <n>', 'runs of each measurement, for medians', Number, 3)
+    .option('--images <n>', 'images per migration (quota, alternatives)', Number, 5_000)
+    .option('--quotas <list>', 'IndexFaces quotas Q to measure', numbers, [20, 50, 100])
+    .option('--alternatives-quota <q>', 'Q the alternatives are compared at', Number, 50)
+    .option('--sequential-images <n>', 'images the sequential script indexes: its rate needs no more', Number, 500)
+    .option('--headroom-images <n>', 'images of the headroom migration', Number, 3_000)
+    .option('--records <n>', 'records of the file the scale part splits', Number, 1_000_000)
+    .option('--history-images <n>', 'images of the run whose parent history is measured per link', Number, 3_000)
+    .option('--history-batch-size <n>', 'its batch size: small, for many batches', Number, 5)
+    .option('--workers-images <n>', 'images of the two-worker migration', Number, 3_000)
+    .option('--label <label>', 'appended to the results file names, to keep measurements with other settings apart')
+    .parse()
+    .opts<{
+      parts: (typeof PARTS)[number][];
+      runs: number;
+      images: number;
+      quotas: number[];
+      alternativesQuota: number;
+      sequentialImages: number;
+      headroomImages: number;
+      records: number;
+      historyImages: number;
+      historyBatchSize: number;
+      workersImages: number;
+      label?: string;
+    }>();
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const resources = await createRunResources();
+  const client = await temporalClient();
+  const log = (line: string) => process.stdout.write(`bench: ${line}\n`);
+  let loadBefore = loadavg();
+  const save = (part: string, settings: unknown, results: unknown) => {
+    const file = path.join(RESULTS_DIR, `${part}${options.label ? `-${options.label}` : ''}.json`);
+    // The machine's load over the part says whether anything else ran beside the measurement.
+    const load = { oneMinuteBefore: loadBefore[0], fifteenMinutesAfter: loadavg()[2] };
+    writeFileSync(file, `${JSON.stringify({ part, at: new Date().toISOString(), machine: machine(), load, settings, results }, null, 2)}\n`);
+    log(`${part}: written to ${path.relative(ROOT, file)}`);
+  };
+  try {
+    for (const part of options.parts) {
+      const startedAt = Date.now();
+      loadBefore = loadavg();
+      log(`${part}: started`);
+      switch (part) {
+        case 'quota': {
+          const settings = { images: options.images, quotas: options.quotas, runs: options.runs };
+          save(part, settings, await quotaUse(resources, client, settings, log));
+          break;
+        }
+        case 'alternatives': {
+          const settings = { images: options.images, quota: options.alternativesQuota, runs: options.runs, sequentialImages: options.sequentialImages };
+          save(part, settings, await alternatives(resources, client, settings, log));
+          break;
+        }
+        case 'headroom': {
+          const settings = { images: options.headroomImages, runs: options.runs };
+          save(part, settings, await headroom(resources, client, settings, log));
+          break;
+        }
+        case 'scale': {
+          const settings = { records: options.records, historyImages: options.historyImages, historyBatchSize: options.historyBatchSize };
+          save(part, settings, await scale(resources, client, settings, log));
+          break;
+        }
+        case 'workers': {
+          const settings = { images: options.workersImages, quota: options.alternativesQuota };
+          save(part, settings, await manyWorkers(resources, client, settings, log));
+          break;
+        }
+      }
+      log(`${part}: took ${Math.round((Date.now() - startedAt) / 1000)} s`);
+    }
+  } finally {
+    await client.connection.close();
+    await resources.release();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(`bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  process.exit(1);
+});
