@@ -4,17 +4,20 @@
  * runs IndexFaces alone, with the Temporal server holding every worker of that queue to one rate.
  * The connection comes from @temporalio/envconfig (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
  * TEMPORAL_API_KEY, TLS), so the same worker runs against the local stack or Temporal Cloud. With
- * REINDEX_ENCRYPTION_KEY_FILE set, every payload it sends the server is encrypted.
+ * REINDEX_ENCRYPTION_KEY_FILE set, every payload it sends the server is encrypted. With
+ * REINDEX_METRICS_ADDRESS set it serves Prometheus metrics there; with REINDEX_LOG_FORMAT=json it
+ * logs one JSON object a line (telemetry.ts).
  */
 import type { DataConverter } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
-import { NativeConnection, Worker, type WorkerInterceptors, type WorkflowBundleOption } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type WorkerInterceptors, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { createAwsClients, destroyAwsClients, withoutRequestDetails } from './activities/aws-clients';
-import { type Config, ConfigError, loadConfig } from './domain/config';
+import { type Config, ConfigError, loadConfig, loadTelemetryConfig, type TelemetryConfig } from './domain/config';
 import { encryptingDataConverter } from './encryption/data-converter';
 import { type EncryptionKey, loadEncryptionKey } from './encryption/key';
 import { DEFAULT_TASK_QUEUE, taskQueues } from './shared';
+import { runtimeOptions } from './telemetry';
 
 export interface WorkerSetup {
   connection: NativeConnection;
@@ -77,15 +80,19 @@ export async function createWorkers(setup: WorkerSetup): Promise<[control: Worke
 
 async function main(): Promise<void> {
   let config: Config;
+  let telemetry: TelemetryConfig;
   let encryptionKey: EncryptionKey | undefined;
   try {
     config = loadConfig();
+    telemetry = loadTelemetryConfig();
     encryptionKey = loadEncryptionKey();
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     console.error(`worker: ${error.message}`);
     process.exit(2);
   }
+  // Before anything connects: the Runtime holds the metrics server and the logger.
+  const runtime = Runtime.install(runtimeOptions(telemetry));
   const { connectionOptions, namespace = 'default' } = loadClientConnectConfig();
   const connection = await NativeConnection.connect(connectionOptions);
   const aws = createAwsClients(config);
@@ -99,9 +106,9 @@ async function main(): Promise<void> {
       dataConverter: encryptionKey && encryptingDataConverter(encryptionKey),
     });
     const queues = taskQueues(config.taskQueue);
-    console.log(
-      `worker: polling ${queues.control} and ${queues.indexFaces} (IndexFaces at most ${config.indexFacesTps}/s) on ${connectionOptions.address ?? 'the default address'}, namespace ${namespace}; ${encryptionKey ? `payloads encrypted with key id ${encryptionKey.id}` : 'payloads not encrypted'}`,
-    );
+    const ready = `worker: polling ${queues.control} and ${queues.indexFaces} (IndexFaces at most ${config.indexFacesTps}/s) on ${connectionOptions.address ?? 'the default address'}, namespace ${namespace}; ${encryptionKey ? `payloads encrypted with key id ${encryptionKey.id}` : 'payloads not encrypted'}${telemetry.metricsAddress ? `; metrics at http://${telemetry.metricsAddress}/metrics` : ''}`;
+    if (telemetry.logFormat === 'json') runtime.logger.info(ready, { taskQueues: [queues.control, queues.indexFaces], metricsAddress: telemetry.metricsAddress });
+    else console.log(ready);
     // Each worker stops on SIGINT or SIGTERM after its tasks in flight finish.
     await Promise.all(workers.map((worker) => worker.run()));
   } finally {

@@ -8,6 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../domain/config';
 import type { ResultRow, ReviewItem } from '../domain/outcomes';
 import { ReasonCode } from '../domain/reasons';
+import { countDlqMessages } from './metrics';
 
 /** SendMessageBatch takes at most ten messages. */
 export const SQS_BATCH = 10;
@@ -87,6 +88,7 @@ export function createQueueActivities({ sqs, config }: { sqs: SQSClient; config:
           },
         })),
       );
+      countDlqMessages(items);
     },
   };
 }

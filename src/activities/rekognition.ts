@@ -17,6 +17,7 @@ import {
   type Face,
   ImageTooLargeException,
   IndexFacesCommand,
+  type IndexFacesCommandOutput,
   InvalidImageFormatException,
   InvalidParameterException,
   InvalidS3ObjectException,
@@ -37,6 +38,7 @@ import { REINDEX_IMAGE_ATTEMPT_MS, type ReindexOptions } from '../shared';
 import { httpStatusOf } from './aws-clients';
 import { createLedger, type IndexingRecord } from './ledger';
 import { whileAlive } from './liveness';
+import { countMatchedFaces, type IndexFacesOutcome, recordIndexFacesLatency } from './metrics';
 import type { DuplicateRow } from './results';
 
 export interface ReindexImageInput {
@@ -63,6 +65,15 @@ export function permanentReason(error: unknown): ReasonCode | undefined {
   // The SDK has no class for the protocol's ValidationException; its name is all there is.
   if (error instanceof Error && error.name === 'ValidationException') return ReasonCode.InvalidRecord;
   return undefined;
+}
+
+/** Errors Rekognition sends when a call goes over the account's quota. */
+const THROTTLING_ERRORS = new Set(['ThrottlingException', 'ProvisionedThroughputExceededException', 'LimitExceededException']);
+
+/** What a failed IndexFaces call comes to, for its latency's `outcome` label. */
+function indexFacesOutcomeOf(error: unknown): IndexFacesOutcome {
+  if (error instanceof ResourceNotFoundException || permanentReason(error) !== undefined) return 'refused';
+  return error instanceof Error && THROTTLING_ERRORS.has(error.name) ? 'throttled' : 'error';
 }
 
 export interface PrepareTargetInput {
@@ -174,10 +185,23 @@ export function createRekognitionActivities({
     }
   }
 
+  /** One IndexFaces call, its latency recorded whatever it answers. */
+  async function sendIndexFaces(command: IndexFacesCommand): Promise<IndexFacesCommandOutput> {
+    const started = performance.now();
+    try {
+      const response = await rekognition.send(command);
+      recordIndexFacesLatency(performance.now() - started, 'ok');
+      return response;
+    } catch (error) {
+      recordIndexFacesLatency(performance.now() - started, indexFacesOutcomeOf(error));
+      throw error;
+    }
+  }
+
   async function indexFaces(input: ReindexImageInput): Promise<IndexingRecord> {
     const { record, options } = input;
     try {
-      const response = await rekognition.send(
+      const response = await sendIndexFaces(
         new IndexFacesCommand({
           CollectionId: input.targetCollectionId,
           Image: { S3Object: { Bucket: record.Bucket, Name: record.Key } },
@@ -272,6 +296,7 @@ export function createRekognitionActivities({
         outcome.unmatchedNewFaces.map((face) => face.FaceId),
       );
     }
+    countMatchedFaces(outcome.results.length);
     return { ...outcome, reusedEarlierIndexing: reused };
   }
 

@@ -3,6 +3,7 @@
  * start. Every missing or malformed setting is reported at once, each with its variable name.
  * Temporal's connection is not here: it comes from @temporalio/envconfig.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { DEFAULT_TASK_QUEUE } from '../shared';
 
@@ -58,10 +59,10 @@ export class ConfigError extends Error {
   }
 }
 
-/** Reads the configuration from `env`, treating empty variables as unset. */
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+/** Parses `env` with `schema`, treating empty variables as unset and naming every bad one at once. */
+function parseEnvironment<Schema extends z.ZodType>(schema: Schema, env: Record<string, string | undefined>): z.output<Schema> {
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
-  const parsed = environmentSchema.safeParse(present);
+  const parsed = schema.safeParse(present);
   if (!parsed.success) {
     throw new ConfigError(
       parsed.error.issues.map((issue) => {
@@ -72,7 +73,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       }),
     );
   }
-  const settings = parsed.data;
+  return parsed.data;
+}
+
+/** Reads the configuration from `env`, treating empty variables as unset. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const settings = parseEnvironment(environmentSchema, env);
   return {
     aws: {
       region: settings.AWS_REGION,
@@ -87,4 +93,41 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     indexFacesTps: settings.REINDEX_TPS,
     taskQueue: settings.REINDEX_TASK_QUEUE,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The worker's telemetry: settings of the worker process alone, which the CLI does not read.
+
+/**
+ * An IP address and a port, as the worker's metrics server binds them: `0.0.0.0:9464`,
+ * `127.0.0.1:9464`, `[::]:9464`. A host name is refused, since the server binds no name.
+ */
+function isBindAddress(value: string): boolean {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value);
+  if (!match) return false;
+  const port = Number(match[3]);
+  const host = match[1] ?? match[2] ?? '';
+  return port >= 1 && port <= 65_535 && isIP(host) === (match[1] === undefined ? 4 : 6);
+}
+
+const telemetrySchema = z.object({
+  REINDEX_METRICS_ADDRESS: z
+    .string()
+    .trim()
+    .refine(isBindAddress, 'must be an IP address and a port to serve Prometheus metrics on, such as 0.0.0.0:9464 or 127.0.0.1:9464')
+    .optional(),
+  REINDEX_LOG_FORMAT: z.enum(['text', 'json'], { error: 'must be text or json' }).default('text'),
+});
+
+export interface TelemetryConfig {
+  /** Where the worker serves Prometheus metrics at /metrics; none when undefined. */
+  metricsAddress: string | undefined;
+  /** `json`: the worker writes one JSON object a line; `text`: the SDK's readable lines. */
+  logFormat: 'text' | 'json';
+}
+
+/** Reads the worker's telemetry settings from `env`, treating empty variables as unset. */
+export function loadTelemetryConfig(env: Record<string, string | undefined> = process.env): TelemetryConfig {
+  const settings = parseEnvironment(telemetrySchema, env);
+  return { metricsAddress: settings.REINDEX_METRICS_ADDRESS, logFormat: settings.REINDEX_LOG_FORMAT };
 }
