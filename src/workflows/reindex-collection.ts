@@ -20,6 +20,7 @@ import {
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -73,6 +74,12 @@ const { sendToReview } = proxyActivities<ControlActivities>({
 
 /** Messages drained after each batch, so the results queue never holds a whole run. */
 const DRAIN_AFTER_EACH_BATCH = 2_000;
+/**
+ * Runs that record this patch drain beside their batches: a finished batch starts a drain if none
+ * runs, and the next batch starts at once. Before it, the run drained before starting the next
+ * batch, and on a slow store (moto) IndexFaces idled for minutes while rows were written.
+ */
+const DRAIN_BESIDE_BATCHES = 'drain-beside-batches';
 /** How long the final drain waits before looking again at messages still in flight. */
 const DRAIN_RECHECK = '5 seconds';
 
@@ -247,6 +254,17 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
     let startedHere = 0;
     let childrenCancelled = false;
     const executionFull = () => startedHere >= input.batchesPerExecution || workflowInfo().continueAsNewSuggested;
+    /** The drain running beside the batches; raced with them, so its failure fails the run as an inline drain's would. */
+    let besideBatches: Promise<undefined> | undefined;
+    const drainBesideBatches = () => {
+      const draining = drain(DRAIN_AFTER_EACH_BATCH).then(() => {
+        besideBatches = undefined;
+        return undefined;
+      });
+      // Raced or awaited later; until then a failure must not count as an unhandled rejection.
+      draining.catch(() => undefined);
+      besideBatches = draining;
+    };
     for (;;) {
       while (!stopping && !state.paused && running.size < input.batchesInFlight && next < split.chunks && !executionFull()) {
         await startBatch(next, split, target);
@@ -255,6 +273,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
         publishState();
       }
       if (running.size === 0) {
+        if (besideBatches) await besideBatches;
         if (stopping || next >= split.chunks) return 'finished';
         if (executionFull()) return 'more';
         await condition(() => !state.paused || stopping);
@@ -268,13 +287,15 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       const finished = await Promise.race([
         ...[...running.values()].map(({ result }) => result),
         ...(childrenCancelled ? [] : [stopRequested.then(() => undefined)]),
+        ...(besideBatches ? [besideBatches] : []),
       ]);
       if (finished === undefined) continue;
       running.delete(finished.batch);
       addTotals(state.totals, finished);
       state.batchesDone += 1;
       publishState();
-      await drain(DRAIN_AFTER_EACH_BATCH);
+      if (!patched(DRAIN_BESIDE_BATCHES)) await drain(DRAIN_AFTER_EACH_BATCH);
+      else if (!besideBatches) drainBesideBatches();
     }
   };
 
