@@ -1,0 +1,237 @@
+/**
+ * The project's AWS resources as one CloudFormation stack: the bucket for records files and
+ * reports, the results queue with its DLQ, the review DLQ, the intake queue the bucket notifies of
+ * `records/` uploads, the DynamoDB results table and the worker's least-privilege managed policy.
+ * They mirror what infra/local/provision.ts makes on the local stack; the outputs are the variables
+ * worker and CLI read (outputs.ts), so `npm run aws:env` turns a deployment into their environment.
+ */
+import {
+  Aws,
+  CfnCondition,
+  CfnOutput,
+  CfnParameter,
+  Duration,
+  Fn,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+  Token,
+  aws_dynamodb as dynamodb,
+  aws_iam as iam,
+  aws_s3 as s3,
+  aws_sqs as sqs,
+} from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { STACK_ENVIRONMENT, type StackVariable, WORKER_POLICY_OUTPUT, outputKey } from './outputs';
+import { workerPolicy } from './worker-policy';
+
+/** The AWS limit, so failures wait for a person for as long as SQS allows (as on the local stack). */
+const FOURTEEN_DAYS_IN_SECONDS = 14 * 24 * 60 * 60;
+/** SQS's default retention, which the local stack's results and intake queues keep. */
+const FOUR_DAYS_IN_SECONDS = 4 * 24 * 60 * 60;
+/** A results message that fails this often moves to the results queue's own DLQ. */
+const RESULTS_MAX_RECEIVE_COUNT = 5;
+/** SQS's default, which the local stack keeps: the drain changes visibility itself where it needs to. */
+const VISIBILITY_TIMEOUT = Duration.seconds(30);
+/** Where an upload starts a run (`reindex watch`), as on the local stack. */
+export const RECORDS_PREFIX = 'records/';
+
+/** Ids of the stack's parameters, which `cdk deploy --parameters` and the console name. */
+export const PARAMETERS = {
+  namePrefix: 'NamePrefix',
+  resultsQueueRetention: 'ResultsQueueRetentionSeconds',
+  intakeQueueRetention: 'IntakeQueueRetentionSeconds',
+  deadLetterRetention: 'DeadLetterRetentionSeconds',
+  imageBucket: 'ImageBucket',
+  imagePrefix: 'ImagePrefix',
+  recordsBucket: 'RecordsBucket',
+  recordsPrefix: 'RecordsPrefix',
+  targetCollections: 'TargetCollections',
+  sourceCollections: 'SourceCollections',
+} as const;
+
+function retentionParameter(scope: Construct, id: string, defaultSeconds: number, description: string): CfnParameter {
+  return new CfnParameter(scope, id, {
+    type: 'Number',
+    default: defaultSeconds,
+    minValue: 60,
+    maxValue: FOURTEEN_DAYS_IN_SECONDS,
+    description: `${description}, in seconds (60 to ${FOURTEEN_DAYS_IN_SECONDS})`,
+  });
+}
+
+export class ReindexStack extends Stack {
+  readonly bucket: s3.Bucket;
+  readonly resultsQueue: sqs.Queue;
+  readonly resultsDlq: sqs.Queue;
+  readonly reviewDlq: sqs.Queue;
+  readonly intakeQueue: sqs.Queue;
+  readonly resultsTable: dynamodb.Table;
+  readonly workerPolicy: iam.ManagedPolicy;
+
+  constructor(scope: Construct, id: string, props?: StackProps) {
+    super(scope, id, props);
+
+    // ---------------------------------------------------------------------------------------
+    // Parameters
+
+    const namePrefix = new CfnParameter(this, PARAMETERS.namePrefix, {
+      type: 'String',
+      default: 'reindex',
+      // Lower case, for the bucket; short enough for `<prefix>-<account>-<region>` to fit its 63 characters.
+      allowedPattern: '^[a-z0-9][a-z0-9-]{0,29}$',
+      constraintDescription: 'lower-case letters, digits and hyphens, at most 30, starting with a letter or digit',
+      description: 'Names every resource: queues <prefix>-results, -results-dlq, -review-dlq, -intake; table <prefix>-results; bucket <prefix>-<account>-<region>',
+    }).valueAsString;
+    const resultsQueueRetention = retentionParameter(this, PARAMETERS.resultsQueueRetention, FOUR_DAYS_IN_SECONDS, 'How long the results queue keeps a message');
+    const intakeQueueRetention = retentionParameter(this, PARAMETERS.intakeQueueRetention, FOUR_DAYS_IN_SECONDS, 'How long the intake queue keeps an upload notification');
+    const deadLetterRetention = retentionParameter(this, PARAMETERS.deadLetterRetention, FOURTEEN_DAYS_IN_SECONDS, 'How long the review DLQ and the results DLQ keep a message');
+    const imageBucket = new CfnParameter(this, PARAMETERS.imageBucket, {
+      type: 'String',
+      minLength: 3,
+      description: "The bucket of the images the old collection was indexed from; IndexFaces reads them with the worker's permissions",
+    }).valueAsString;
+    const imagePrefix = new CfnParameter(this, PARAMETERS.imagePrefix, {
+      type: 'String',
+      default: '',
+      description: 'The images key prefix in ImageBucket, such as people/ (empty: the whole bucket)',
+    }).valueAsString;
+    const recordsBucket = new CfnParameter(this, PARAMETERS.recordsBucket, {
+      type: 'String',
+      default: '',
+      description: "The bucket runs' records files are in (empty: this stack's bucket)",
+    }).valueAsString;
+    const recordsPrefix = new CfnParameter(this, PARAMETERS.recordsPrefix, {
+      type: 'String',
+      default: RECORDS_PREFIX,
+      description: `The records files' key prefix in RecordsBucket (default ${RECORDS_PREFIX}, where uploads start runs)`,
+    }).valueAsString;
+    const targetCollections = new CfnParameter(this, PARAMETERS.targetCollections, {
+      type: 'String',
+      minLength: 1,
+      description: 'The collections runs migrate into, as a name or an IAM wildcard pattern such as faces-v7-*',
+    }).valueAsString;
+    const sourceCollections = new CfnParameter(this, PARAMETERS.sourceCollections, {
+      type: 'String',
+      default: '',
+      description: 'The collections runs migrate from (reindex start --source), as a name or pattern; empty: none',
+    }).valueAsString;
+
+    const hasRecordsBucket = new CfnCondition(this, 'HasRecordsBucket', { expression: Fn.conditionNot(Fn.conditionEquals(recordsBucket, '')) });
+    const hasSourceCollections = new CfnCondition(this, 'HasSourceCollections', { expression: Fn.conditionNot(Fn.conditionEquals(sourceCollections, '')) });
+
+    // ---------------------------------------------------------------------------------------
+    // Queues: SSE-SQS, which S3 notifications can write to (the aws/sqs KMS key would refuse them)
+
+    const queue = (id: string, suffix: string, retention: CfnParameter, deadLetterQueue?: sqs.DeadLetterQueue) =>
+      new sqs.Queue(this, id, {
+        queueName: `${namePrefix}-${suffix}`,
+        encryption: sqs.QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        retentionPeriod: Duration.seconds(retention.valueAsNumber),
+        visibilityTimeout: VISIBILITY_TIMEOUT,
+        deadLetterQueue,
+      });
+    this.resultsDlq = queue('ResultsDlq', 'results-dlq', deadLetterRetention);
+    this.resultsQueue = queue('ResultsQueue', 'results', resultsQueueRetention, { queue: this.resultsDlq, maxReceiveCount: RESULTS_MAX_RECEIVE_COUNT });
+    this.reviewDlq = queue('ReviewDlq', 'review-dlq', deadLetterRetention);
+    this.intakeQueue = queue('IntakeQueue', 'intake', intakeQueueRetention);
+
+    // ---------------------------------------------------------------------------------------
+    // Bucket, notifying the intake queue of records files uploaded under records/
+
+    // The name is known before the bucket exists, so the queue policy names the bucket without
+    // depending on it and the bucket, whose notification S3 checks on creation, waits for the policy.
+    const bucketName = `${namePrefix}-${Aws.ACCOUNT_ID}-${Aws.REGION}`;
+    this.intakeQueue.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'BucketNotifiesRecordsUploads',
+        principals: [new iam.ServicePrincipal('s3.amazonaws.com')],
+        actions: ['sqs:SendMessage'],
+        resources: [this.intakeQueue.queueArn],
+        conditions: {
+          ArnEquals: { 'aws:SourceArn': `arn:${Aws.PARTITION}:s3:::${bucketName}` },
+          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+        },
+      }),
+    );
+    this.bucket = new s3.Bucket(this, 'Bucket', {
+      bucketName,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      enforceSSL: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // Set on the resource itself: bucket.addEventNotification would deploy a Lambda function to do it.
+    const cfnBucket = this.bucket.node.defaultChild as s3.CfnBucket;
+    cfnBucket.notificationConfiguration = {
+      queueConfigurations: [
+        {
+          event: 's3:ObjectCreated:*',
+          queue: this.intakeQueue.queueArn,
+          filter: { s3Key: { rules: [{ name: 'prefix', value: RECORDS_PREFIX }] } },
+        },
+      ],
+    };
+    const intakePolicy = this.intakeQueue.node.tryFindChild('Policy');
+    if (!intakePolicy) throw new Error("the intake queue's resource policy was not created");
+    this.bucket.node.addDependency(intakePolicy);
+
+    // ---------------------------------------------------------------------------------------
+    // Results table
+
+    this.resultsTable = new dynamodb.Table(this, 'ResultsTable', {
+      tableName: `${namePrefix}-results`,
+      partitionKey: { name: 'OldFaceId', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    // ---------------------------------------------------------------------------------------
+    // The worker's managed policy, from the same function `npm run policy:worker` prints
+
+    this.workerPolicy = new iam.ManagedPolicy(this, 'WorkerPolicy', {
+      description: "rekognition-reindex worker: only the actions its activities call, on only this stack's resources",
+      document: iam.PolicyDocument.fromJson(
+        workerPolicy({
+          partition: Aws.PARTITION,
+          region: Aws.REGION,
+          account: Aws.ACCOUNT_ID,
+          bucket: this.bucket.bucketName,
+          // `<bucket>/<prefix>`: worker-policy.ts splits at the first slash, which no token holds.
+          recordsLocations: [`${Token.asString(Fn.conditionIf(hasRecordsBucket.logicalId, recordsBucket, this.bucket.bucketName))}/${recordsPrefix}`],
+          imageLocations: [`${imageBucket}/${imagePrefix}`],
+          resultsQueueArn: this.resultsQueue.queueArn,
+          reviewDlqArn: this.reviewDlq.queueArn,
+          resultsTableArn: this.resultsTable.tableArn,
+          targetCollections: [targetCollections],
+          // Without sources the statement names the targets again, which grants nothing more.
+          sourceCollections: [Token.asString(Fn.conditionIf(hasSourceCollections.logicalId, sourceCollections, targetCollections))],
+        }),
+      ),
+    });
+
+    // ---------------------------------------------------------------------------------------
+    // Outputs: the worker's environment, key in PascalCase, description the variable itself
+
+    const values: Record<StackVariable, string> = {
+      AWS_REGION: Aws.REGION,
+      REINDEX_BUCKET: this.bucket.bucketName,
+      REINDEX_RESULTS_QUEUE_URL: this.resultsQueue.queueUrl,
+      REINDEX_RESULTS_DLQ_URL: this.resultsDlq.queueUrl,
+      REINDEX_REVIEW_DLQ_URL: this.reviewDlq.queueUrl,
+      REINDEX_INTAKE_QUEUE_URL: this.intakeQueue.queueUrl,
+      REINDEX_RESULTS_TABLE: this.resultsTable.tableName,
+    };
+    for (const variable of STACK_ENVIRONMENT) {
+      new CfnOutput(this, outputKey(variable), { value: values[variable], description: variable });
+    }
+    new CfnOutput(this, WORKER_POLICY_OUTPUT, {
+      value: this.workerPolicy.managedPolicyArn,
+      description: "The worker's least-privilege IAM managed policy: attach it to the role the worker runs as",
+    });
+  }
+}

@@ -1,0 +1,309 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { CfnElement } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import type { Construct } from 'constructs';
+import { buildApp } from '../../infra/aws/app';
+import { STACK_ENVIRONMENT, WORKER_POLICY_OUTPUT, environmentFromOutputs, outputKey } from '../../infra/aws/outputs';
+import { PARAMETERS, type ReindexStack } from '../../infra/aws/stack';
+import { type PolicyDocument, workerPolicy } from '../../infra/aws/worker-policy';
+import { loadConfig } from '../../src/domain/config';
+import { type Deployment, type Template as TemplateJson, evaluator } from './cloudformation';
+
+const ROOT = path.resolve(__dirname, '../..');
+
+let outdir: string;
+let stack: ReindexStack;
+let template: Template;
+let json: TemplateJson;
+
+beforeAll(() => {
+  outdir = mkdtempSync(path.join(tmpdir(), 'reindex-cdk-'));
+  ({ stack } = buildApp({ outdir, stackName: 'reindex-test' }));
+  template = Template.fromStack(stack);
+  json = template.toJSON() as TemplateJson;
+});
+
+afterAll(() => {
+  rmSync(outdir, { recursive: true, force: true });
+});
+
+function logicalId(construct: Construct): string {
+  return stack.getLogicalId(construct.node.defaultChild as CfnElement);
+}
+
+/** A deployment into account 111122223333, eu-west-1, with the parameters that have no default. */
+function deployment(parameters: Record<string, string> = {}, partition = 'aws'): Deployment {
+  return {
+    partition,
+    region: 'eu-west-1',
+    account: '111122223333',
+    parameters: { ImageBucket: 'photos', ImagePrefix: 'people/', TargetCollections: 'faces-v7-*', ...parameters },
+  };
+}
+
+/** The worker policy as deployed: CDK writes a one-element list as its element, IAM reads both alike. */
+function deployedPolicy(at: Deployment): PolicyDocument {
+  const [policy] = Object.values(json.Resources).filter(({ Type }) => Type === 'AWS::IAM::ManagedPolicy');
+  const document = evaluator(json, at).evaluate(policy?.Properties?.PolicyDocument) as PolicyDocument;
+  const list = (value: string | string[]) => (Array.isArray(value) ? value : [value]);
+  return { ...document, Statement: document.Statement.map((statement) => ({ ...statement, Action: list(statement.Action), Resource: list(statement.Resource) })) };
+}
+
+describe('bucket', () => {
+  test('is encrypted, blocks public access, refuses plain HTTP and is kept when the stack goes', () => {
+    template.hasResource('AWS::S3::Bucket', {
+      Properties: Match.objectLike({
+        BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+        PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      }),
+      DeletionPolicy: 'Retain',
+    });
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: logicalId(stack.bucket) },
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+  });
+
+  test('notifies the intake queue of every object created under records/, and only after the queue lets S3 send', () => {
+    template.hasResource('AWS::S3::Bucket', {
+      Properties: Match.objectLike({
+        NotificationConfiguration: {
+          QueueConfigurations: [
+            { Event: 's3:ObjectCreated:*', Queue: { 'Fn::GetAtt': [logicalId(stack.intakeQueue), 'Arn'] }, Filter: { S3Key: { Rules: [{ Name: 'prefix', Value: 'records/' }] } } },
+          ],
+        },
+      }),
+      DependsOn: Match.arrayWith([Match.stringLikeRegexp('^IntakeQueuePolicy')]),
+    });
+
+    const at = deployment();
+    const { evaluate } = evaluator(json, at);
+    const [intakePolicy] = Object.values(json.Resources).filter(
+      ({ Type, Properties }) => Type === 'AWS::SQS::QueuePolicy' && JSON.stringify(Properties?.Queues) === JSON.stringify([{ Ref: logicalId(stack.intakeQueue) }]),
+    );
+    const { Statement } = evaluate(intakePolicy?.Properties?.PolicyDocument) as { Statement: Record<string, unknown>[] };
+    expect(Statement).toContainEqual({
+      Sid: 'BucketNotifiesRecordsUploads',
+      Effect: 'Allow',
+      Principal: { Service: 's3.amazonaws.com' },
+      Action: 'sqs:SendMessage',
+      Resource: 'arn:aws:sqs:eu-west-1:111122223333:reindex-intake',
+      Condition: {
+        ArnEquals: { 'aws:SourceArn': evaluate({ 'Fn::GetAtt': [logicalId(stack.bucket), 'Arn'] }) },
+        StringEquals: { 'aws:SourceAccount': '111122223333' },
+      },
+    });
+  });
+});
+
+describe('queues', () => {
+  test('four queues, every one with SSE-SQS and a policy refusing plain HTTP', () => {
+    template.resourceCountIs('AWS::SQS::Queue', 4);
+    template.resourcePropertiesCountIs('AWS::SQS::Queue', { SqsManagedSseEnabled: true }, 4);
+    for (const queue of [stack.resultsQueue, stack.resultsDlq, stack.reviewDlq, stack.intakeQueue]) {
+      template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+        Queues: [{ Ref: logicalId(queue) }],
+        PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Action: 'sqs:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+      });
+    }
+  });
+
+  test("mirror the local stack's: names, the results queue's redrive after 5 receives, retention and visibility", () => {
+    const { evaluate } = evaluator(json, deployment());
+    const queue = (construct: Construct) => evaluate(json.Resources[logicalId(construct)]?.Properties);
+
+    expect(queue(stack.resultsQueue)).toMatchObject({
+      QueueName: 'reindex-results',
+      RedrivePolicy: { deadLetterTargetArn: 'arn:aws:sqs:eu-west-1:111122223333:reindex-results-dlq', maxReceiveCount: 5 },
+      MessageRetentionPeriod: '345600',
+      VisibilityTimeout: 30,
+    });
+    expect(queue(stack.resultsDlq)).toMatchObject({ QueueName: 'reindex-results-dlq', MessageRetentionPeriod: '1209600', VisibilityTimeout: 30 });
+    expect(queue(stack.reviewDlq)).toMatchObject({ QueueName: 'reindex-review-dlq', MessageRetentionPeriod: '1209600', VisibilityTimeout: 30 });
+    expect(queue(stack.intakeQueue)).toMatchObject({ QueueName: 'reindex-intake', MessageRetentionPeriod: '345600', VisibilityTimeout: 30 });
+    for (const other of [stack.resultsDlq, stack.reviewDlq, stack.intakeQueue]) expect(queue(other)).not.toHaveProperty('RedrivePolicy');
+  });
+
+  test('retention comes from the parameters', () => {
+    const { evaluate } = evaluator(json, deployment({ ResultsQueueRetentionSeconds: '86400', IntakeQueueRetentionSeconds: '3600', DeadLetterRetentionSeconds: '604800' }));
+    const retention = (construct: Construct) => (evaluate(json.Resources[logicalId(construct)]?.Properties) as { MessageRetentionPeriod: string }).MessageRetentionPeriod;
+
+    expect([stack.resultsQueue, stack.intakeQueue, stack.resultsDlq, stack.reviewDlq].map(retention)).toEqual(['86400', '3600', '604800', '604800']);
+  });
+});
+
+test('results table: key OldFaceId (S), on demand, point-in-time recovery, encrypted, kept when the stack goes', () => {
+  template.resourceCountIs('AWS::DynamoDB::Table', 1);
+  template.hasResource('AWS::DynamoDB::Table', {
+    Properties: Match.objectLike({
+      KeySchema: [{ AttributeName: 'OldFaceId', KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: 'OldFaceId', AttributeType: 'S' }],
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true },
+    }),
+    DeletionPolicy: 'Retain',
+  });
+  expect(evaluator(json, deployment({ NamePrefix: 'acme' })).evaluate(json.Resources[logicalId(stack.resultsTable)]?.Properties)).toMatchObject({
+    TableName: 'acme-results',
+  });
+});
+
+describe('worker policy', () => {
+  const account = '111122223333';
+  const region = 'eu-west-1';
+
+  test("is worker-policy.ts's for the stack's resources, with the default records location and no source collections", () => {
+    const bucket = `reindex-${account}-${region}`;
+    const expected = workerPolicy({
+      partition: 'aws',
+      region,
+      account,
+      bucket,
+      recordsLocations: [`${bucket}/records/`],
+      imageLocations: ['photos/people/'],
+      resultsQueueArn: `arn:aws:sqs:${region}:${account}:reindex-results`,
+      reviewDlqArn: `arn:aws:sqs:${region}:${account}:reindex-review-dlq`,
+      resultsTableArn: `arn:aws:dynamodb:${region}:${account}:table/reindex-results`,
+      targetCollections: ['faces-v7-*'],
+      sourceCollections: [],
+    });
+
+    const deployed = deployedPolicy(deployment());
+
+    // Without source collections the stack still has the statement (a template cannot drop it),
+    // naming only the targets, on which TargetCollections grants DescribeCollection already.
+    const source = deployed.Statement.find(({ Sid }) => Sid === 'SourceCollections');
+    const target = deployed.Statement.find(({ Sid }) => Sid === 'TargetCollections');
+    expect(source).toEqual({ Sid: 'SourceCollections', Effect: 'Allow', Action: ['rekognition:DescribeCollection'], Resource: target?.Resource });
+    expect(target?.Action).toContain('rekognition:DescribeCollection');
+    expect({ ...deployed, Statement: deployed.Statement.filter(({ Sid }) => Sid !== 'SourceCollections') }).toEqual(expected);
+  });
+
+  test("is worker-policy.ts's for every parameter given, in another partition", () => {
+    const bucket = `acme-${account}-${region}`;
+    const expected = workerPolicy({
+      partition: 'aws-cn',
+      region,
+      account,
+      bucket,
+      recordsLocations: ['records-bucket/incoming/'],
+      imageLocations: ['photos'],
+      resultsQueueArn: `arn:aws-cn:sqs:${region}:${account}:acme-results`,
+      reviewDlqArn: `arn:aws-cn:sqs:${region}:${account}:acme-review-dlq`,
+      resultsTableArn: `arn:aws-cn:dynamodb:${region}:${account}:table/acme-results`,
+      targetCollections: ['faces-2025'],
+      sourceCollections: ['faces-2019-*'],
+    });
+
+    const deployed = deployedPolicy(
+      deployment(
+        {
+          NamePrefix: 'acme',
+          ImageBucket: 'photos',
+          ImagePrefix: '',
+          RecordsBucket: 'records-bucket',
+          RecordsPrefix: 'incoming/',
+          TargetCollections: 'faces-2025',
+          SourceCollections: 'faces-2019-*',
+        },
+        'aws-cn',
+      ),
+    );
+
+    expect(deployed).toEqual(expected);
+  });
+
+  test('is a managed policy of its own, its ARN an output, attached to nothing', () => {
+    template.resourceCountIs('AWS::IAM::ManagedPolicy', 1);
+    template.resourceCountIs('AWS::IAM::Role', 0);
+    template.hasOutput(WORKER_POLICY_OUTPUT, { Value: { Ref: logicalId(stack.workerPolicy) } });
+  });
+});
+
+describe('outputs', () => {
+  test("each variable worker and CLI read, keyed by it in PascalCase, described by it, valued by the stack's resource", () => {
+    const expected: Record<(typeof STACK_ENVIRONMENT)[number], unknown> = {
+      AWS_REGION: { Ref: 'AWS::Region' },
+      REINDEX_BUCKET: { Ref: logicalId(stack.bucket) },
+      REINDEX_RESULTS_QUEUE_URL: { Ref: logicalId(stack.resultsQueue) },
+      REINDEX_RESULTS_DLQ_URL: { Ref: logicalId(stack.resultsDlq) },
+      REINDEX_REVIEW_DLQ_URL: { Ref: logicalId(stack.reviewDlq) },
+      REINDEX_INTAKE_QUEUE_URL: { Ref: logicalId(stack.intakeQueue) },
+      REINDEX_RESULTS_TABLE: { Ref: logicalId(stack.resultsTable) },
+    };
+    for (const variable of STACK_ENVIRONMENT) template.hasOutput(outputKey(variable), { Description: variable, Value: expected[variable] });
+    expect(Object.keys(json.Outputs ?? {}).sort()).toEqual([...STACK_ENVIRONMENT.map(outputKey), WORKER_POLICY_OUTPUT].sort());
+  });
+
+  test('as a deployment gives them, they are a configuration worker and CLI accept, naming what the policy grants', () => {
+    const at = deployment();
+    const { evaluate } = evaluator(json, at);
+    const outputs = Object.entries(json.Outputs ?? {}).map(([OutputKey, { Value }]) => ({ OutputKey, OutputValue: String(evaluate(Value)) }));
+
+    const { variables } = environmentFromOutputs(outputs);
+    const config = loadConfig(variables);
+
+    expect(config).toMatchObject({
+      aws: { region: 'eu-west-1', s3ForcePathStyle: false, sqsEndpointConfigured: false },
+      bucket: 'reindex-111122223333-eu-west-1',
+      resultsQueueUrl: 'https://sqs.eu-west-1.amazonaws.com/111122223333/reindex-results',
+      reviewDlqUrl: 'https://sqs.eu-west-1.amazonaws.com/111122223333/reindex-review-dlq',
+      intakeQueueUrl: 'https://sqs.eu-west-1.amazonaws.com/111122223333/reindex-intake',
+      resultsTable: 'reindex-results',
+    });
+    const granted = deployedPolicy(at).Statement.flatMap(({ Resource }) => Resource);
+    expect(granted).toEqual(
+      expect.arrayContaining([
+        `arn:aws:s3:::${config.bucket}`,
+        'arn:aws:sqs:eu-west-1:111122223333:reindex-results',
+        'arn:aws:sqs:eu-west-1:111122223333:reindex-review-dlq',
+        `arn:aws:dynamodb:eu-west-1:111122223333:table/${config.resultsTable}`,
+      ]),
+    );
+  });
+});
+
+test('parameters: names, retention, images, records and collections, each with its default or none', () => {
+  const parameters = template.findParameters('*');
+  expect(Object.keys(parameters).sort()).toEqual(Object.values(PARAMETERS).sort());
+  expect(parameters).toMatchObject({
+    NamePrefix: { Type: 'String', Default: 'reindex' },
+    ResultsQueueRetentionSeconds: { Type: 'Number', Default: 345600, MinValue: 60, MaxValue: 1209600 },
+    IntakeQueueRetentionSeconds: { Type: 'Number', Default: 345600, MinValue: 60, MaxValue: 1209600 },
+    DeadLetterRetentionSeconds: { Type: 'Number', Default: 1209600, MinValue: 60, MaxValue: 1209600 },
+    ImageBucket: { Type: 'String' },
+    ImagePrefix: { Type: 'String', Default: '' },
+    RecordsBucket: { Type: 'String', Default: '' },
+    RecordsPrefix: { Type: 'String', Default: 'records/' },
+    TargetCollections: { Type: 'String' },
+    SourceCollections: { Type: 'String', Default: '' },
+  });
+  expect(parameters.ImageBucket).not.toHaveProperty('Default');
+  expect(parameters.TargetCollections).not.toHaveProperty('Default');
+
+  // The prefix names the bucket: lower case only, and short enough for the longest region.
+  const prefix = new RegExp(String(parameters.NamePrefix?.AllowedPattern));
+  expect(['reindex', 'acme-faces-2025'].filter((name) => prefix.test(name))).toEqual(['reindex', 'acme-faces-2025']);
+  expect(['Reindex', 'faces_v7', '-reindex', 'a'.repeat(31)].filter((name) => prefix.test(name))).toEqual([]);
+  expect(`${'a'.repeat(30)}-111122223333-ap-southeast-5`.length).toBeLessThanOrEqual(63);
+});
+
+test('npm run cdk:synth writes the template, checked against the CloudFormation schemas, with no AWS account or credentials', async () => {
+  const synthOut = path.join(outdir, 'synth');
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AWS_')));
+  // Where `cdk` would have the app write; the script writes to infra/aws/cdk.out without it.
+  Object.assign(env, { CDK_OUTDIR: synthOut, AWS_CONFIG_FILE: path.join(outdir, 'none'), AWS_SHARED_CREDENTIALS_FILE: path.join(outdir, 'none') });
+
+  await promisify(execFile)('npm', ['run', '-s', 'cdk:synth'], { cwd: ROOT, env, timeout: 150_000 });
+
+  const written = JSON.parse(readFileSync(path.join(synthOut, 'rekognition-reindex.template.json'), 'utf8')) as TemplateJson;
+  expect(Object.keys(written.Resources).sort()).toEqual(Object.keys(json.Resources).sort());
+  expect(written.Outputs).toEqual(json.Outputs);
+  const report = JSON.parse(readFileSync(path.join(synthOut, 'validation-report.json'), 'utf8')) as { pluginReports: { conclusion: string }[] };
+  expect(report.pluginReports.filter(({ conclusion }) => conclusion !== 'success')).toEqual([]);
+}, 180_000);
