@@ -59,7 +59,7 @@ export interface Sample {
 }
 
 /** IndexFaces as the service counted it, sampled every `everyMs` until stopped. */
-export function sampleIndexFaces(everyMs = 500): { stop(): Promise<Sample[]> } {
+export function sampleIndexFaces(everyMs = 500): { latest(): Sample | undefined; stop(): Promise<Sample[]> } {
   const samples: Sample[] = [];
   let running = true;
   const loop = (async () => {
@@ -71,6 +71,7 @@ export function sampleIndexFaces(everyMs = 500): { stop(): Promise<Sample[]> } {
     }
   })();
   return {
+    latest: () => samples.at(-1),
     async stop() {
       running = false;
       await loop;

@@ -92,7 +92,7 @@ export async function alternatives(
   const designs = {
     original: () => callDirectly(resources, all, quota, quota),
     sequential: () => callDirectly(resources, all.slice(0, sequentialImages), 1, quota),
-    project: () => measureProjectAtQuota(resources, client, manifest, quota),
+    project: () => measureProjectAtQuota(resources, client, { manifest, images }, quota),
   };
   const measured: Record<string, { steadyUse: number; throttledShare: number }[]> = { original: [], sequential: [], project: [] };
   for (let run = 0; run < runs; run += 1) {

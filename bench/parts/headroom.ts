@@ -30,11 +30,11 @@ export async function headroom(resources: RunResources, client: Client, { images
   for (let run = 0; run < runs; run += 1) {
     const migration = await migrate({ resources, client, manifest, tps: NO_RATE_LIMIT });
     const result: HeadroomRun = {
-      images: migration.summary.images,
+      images,
       wallSeconds: migration.wallSeconds,
-      imagesPerSecond: migration.summary.images / migration.wallSeconds,
+      imagesPerSecond: images / migration.wallSeconds,
       indexFacesPerSecond: wholeRate(migration.samples),
-      cpuMsPerImage: Object.fromEntries(Object.entries(migration.cpuSeconds).map(([name, seconds]) => [name, (seconds * 1000) / migration.summary.images])),
+      cpuMsPerImage: Object.fromEntries(Object.entries(migration.cpuSeconds).map(([name, seconds]) => [name, (seconds * 1000) / images])),
       workerPeakRssMiB: migration.workerPeakRssMiB[0],
     };
     log(`headroom, run ${run + 1}: ${JSON.stringify(result)}`);

@@ -33,7 +33,7 @@ export async function manyWorkers(resources: RunResources, client: Client, { ima
   const manifest = await writeImages(resources, images);
   await setTraffic({ quota, latency: INDEX_FACES_LATENCY });
   const batchSize = 500;
-  const migration = await migrate({ resources, client, manifest, tps: quota, workers: 2, input: { batchSize } });
+  const migration = await migrate({ resources, client, manifest, tps: quota, workers: 2, input: { batchSize }, untilIndexed: images });
   const byIdentity = await indexingsByWorker(client, migration.workflowId, Math.ceil(images / batchSize));
   const total = Object.values(byIdentity).reduce((sum, count) => sum + count, 0);
   const rate = steadyRate(migration.samples);

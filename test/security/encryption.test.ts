@@ -133,7 +133,14 @@ test('an encrypted run migrates as usual, its histories show no face, box or ima
 
   const payloads = [...histories.values()].flatMap((history) => payloadsIn(history));
   const searchAttributes = payloads.filter(({ path: where }) => where.includes('searchAttributes'));
-  const data = payloads.filter(({ path: where }) => !where.includes('searchAttributes'));
+  // The SDK writes a patch marker's payload itself, unencoded: it holds the patch's name, which is code, not data.
+  const patchMarkers = payloads.filter(({ path: where }) => where.includes('markerRecordedEventAttributes.details.patch-data'));
+  expect(patchMarkers.length).toBeGreaterThanOrEqual(1);
+  for (const { payload } of patchMarkers) {
+    expect(Object.keys(JSON.parse(utf8(payload.data)) as object).sort()).toEqual(['deprecated', 'id']);
+    expect((JSON.parse(utf8(payload.data)) as { id: string }).id).toMatch(/^[a-z-]+$/);
+  }
+  const data = payloads.filter(({ path: where }) => !where.includes('searchAttributes') && !patchMarkers.some((marker) => marker.path === where));
   expect(data.length).toBeGreaterThan(20);
   const notEncrypted = data.filter(
     ({ payload }) => utf8(payload.metadata?.encoding) !== ENCRYPTED_ENCODING || utf8(payload.metadata?.[KEY_ID_METADATA]) !== key.id,
@@ -141,7 +148,8 @@ test('an encrypted run migrates as usual, its histories show no face, box or ima
   expect(notEncrypted.map(({ path: where }) => where)).toEqual([]);
   // Search attributes stay clear, so runs can be found: they hold the phase, counts and paused only.
   const attributeNames = [...new Set(searchAttributes.map(({ path: where }) => where.split('.').pop()))];
-  const ours = Object.values(SEARCH_ATTRIBUTES).map((attribute) => attribute.name);
+  // TemporalChangeVersion is the SDK's own: it lists the patches the run took, by name.
+  const ours = [...Object.values(SEARCH_ATTRIBUTES).map((attribute) => attribute.name), 'TemporalChangeVersion'];
   expect(attributeNames).toContain(SEARCH_ATTRIBUTES.phase.name);
   expect(attributeNames.filter((name) => !ours.includes(name ?? ''))).toEqual([]);
 
