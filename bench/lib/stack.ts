@@ -62,13 +62,18 @@ export interface Sample {
 export function sampleIndexFaces(everyMs = 500): { latest(): Sample | undefined; stop(): Promise<Sample[]> } {
   const samples: Sample[] = [];
   let running = true;
+  const sample = async () => {
+    const counters = await rekognitionAdmin<Record<string, OperationCounters>>('GET', 'counters');
+    const indexFaces = counters.IndexFaces ?? { calls: 0, succeeded: 0, throttled: 0, errors: 0 };
+    samples.push({ atMs: Date.now(), calls: indexFaces.calls, succeeded: indexFaces.succeeded, throttled: indexFaces.throttled });
+  };
   const loop = (async () => {
     while (running) {
-      const counters = await rekognitionAdmin<Record<string, OperationCounters>>('GET', 'counters');
-      const indexFaces = counters.IndexFaces ?? { calls: 0, succeeded: 0, throttled: 0, errors: 0 };
-      samples.push({ atMs: Date.now(), calls: indexFaces.calls, succeeded: indexFaces.succeeded, throttled: indexFaces.throttled });
+      await sample();
       await sleep(everyMs);
     }
+    // The calls of the last half second count too.
+    await sample();
   })();
   return {
     latest: () => samples.at(-1),
