@@ -4,7 +4,7 @@
  * every process's CPU time over the run.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PurgeQueueCommand } from '@aws-sdk/client-sqs';
@@ -16,7 +16,7 @@ import type { reindexCollection } from '../../src/workflows';
 import { type PhotoSpec, type RunResources, runInput, writeRecords } from '../../test/helpers/runs';
 import { cpuMeter, peakRssMiB } from './processes';
 import { sampleIndexFaces, type Sample, stackPids } from './stack';
-import { type BenchWorker, startWorker } from './worker';
+import { type RealWorker, startRealWorker } from '../../test/helpers/real-worker';
 
 export const LOG_DIR = path.join(LOCAL_DIR, 'bench-logs');
 
@@ -79,14 +79,11 @@ async function emptyQueues({ aws, config }: RunResources): Promise<void> {
 }
 
 export async function migrate({ resources, client, manifest, tps, workers = 1, input, nodeArgs, untilIndexed }: MigrationOptions): Promise<Migration> {
-  mkdirSync(LOG_DIR, { recursive: true });
   const workflowId = `bench-${randomUUID().slice(0, 8)}`;
   const taskQueue = `bench-${workflowId}`;
-  const started: BenchWorker[] = [];
+  const started: RealWorker[] = [];
   try {
-    for (let n = 0; n < workers; n += 1) {
-      started.push(await startWorker(workerEnv(resources, taskQueue, tps), path.join(LOG_DIR, `${workflowId}-worker-${n}.log`), nodeArgs));
-    }
+    for (let n = 0; n < workers; n += 1) started.push(await startRealWorker(workerEnv(resources, taskQueue, tps), nodeArgs));
     const target = resources.ownCollection(`${workflowId}-target`);
     const meter = cpuMeter({ ...stackPids(), ...Object.fromEntries(started.map((worker, n) => [`worker-${n}`, worker.pid])) });
     const sampler = sampleIndexFaces();
@@ -118,6 +115,13 @@ export async function migrate({ resources, client, manifest, tps, workers = 1, i
       workerPids: started.map((worker) => worker.pid),
     };
   } finally {
-    await Promise.all(started.map((worker) => worker.stop()));
+    await stopWorkers(started, workflowId);
   }
+}
+
+/** Stops the workers and keeps what each wrote in LOG_DIR, for a run that went wrong. */
+export async function stopWorkers(workers: RealWorker[], name: string): Promise<void> {
+  await Promise.all(workers.map((worker) => worker.stop()));
+  mkdirSync(LOG_DIR, { recursive: true });
+  workers.forEach((worker, n) => writeFileSync(path.join(LOG_DIR, `${name}-worker-${n}.log`), `${worker.stdout()}${worker.stderr()}`));
 }

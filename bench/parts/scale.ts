@@ -10,15 +10,14 @@ import { Upload } from '@aws-sdk/lib-storage';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import path from 'node:path';
 import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import { progressQuery, taskQueues } from '../../src/shared';
 import type { reindexCollection } from '../../src/workflows';
 import { type RunResources, runInput } from '../../test/helpers/runs';
-import { LOG_DIR, migrate, workerEnv, writeImages } from '../lib/migration';
+import { migrate, stopWorkers, workerEnv, writeImages } from '../lib/migration';
 import { peakRssMiB, rssMiB } from '../lib/processes';
 import { setTraffic } from '../lib/stack';
-import { startWorker } from '../lib/worker';
+import { startRealWorker } from '../../test/helpers/real-worker';
 
 const EventType = temporal.api.enums.v1.EventType;
 const NO_RATE_LIMIT = 100_000;
@@ -57,7 +56,7 @@ async function measureSplit(resources: RunResources, client: Client, records: nu
   const manifest = await writeLargeRecords(resources, records);
   log(`scale: ${records} records written in ${Math.round((Date.now() - uploadStarted) / 1000)} s`);
   const workflowId = `bench-split-${randomUUID().slice(0, 8)}`;
-  const worker = await startWorker(workerEnv(resources, `bench-${workflowId}`, NO_RATE_LIMIT), path.join(LOG_DIR, `${workflowId}-worker.log`));
+  const worker = await startRealWorker(workerEnv(resources, `bench-${workflowId}`, NO_RATE_LIMIT));
   try {
     const idleRss = rssMiB(worker.pid);
     const handle = await client.workflow.start<typeof reindexCollection>('reindexCollection', {
@@ -75,7 +74,7 @@ async function measureSplit(resources: RunResources, client: Client, records: nu
     const seconds = await splitSeconds(handle);
     return { records, splitSeconds: seconds, recordsPerSecond: records / seconds, workerIdleRssMiB: idleRss, workerPeakRssMiB: peak };
   } finally {
-    await worker.stop();
+    await stopWorkers([worker], workflowId);
   }
 }
 

@@ -10,15 +10,19 @@ import path from 'node:path';
 const ROOT = path.resolve(__dirname, '../..');
 
 export interface RealWorker {
+  pid: number;
   stdout(): string;
   stderr(): string;
   /** SIGINT, as an operator stops it: tasks in flight finish first. */
   stop(): Promise<void>;
 }
 
-/** Starts the worker and resolves once it says it polls; rejects if it ends first or takes over 90 s. */
-export async function startRealWorker(env: NodeJS.ProcessEnv): Promise<RealWorker> {
-  const child: ChildProcess = spawn(process.execPath, ['--require', 'tsx/cjs', 'src/worker.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts the worker and resolves once it says it polls; rejects if it ends first or takes over 90 s.
+ * `nodeArgs` go to Node before the worker's own, e.g. `--cpu-prof`.
+ */
+export async function startRealWorker(env: NodeJS.ProcessEnv, nodeArgs: string[] = []): Promise<RealWorker> {
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--require', 'tsx/cjs', 'src/worker.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -39,6 +43,7 @@ export async function startRealWorker(env: NodeJS.ProcessEnv): Promise<RealWorke
     });
   });
   return {
+    pid: child.pid ?? 0,
     stdout: () => stdout,
     stderr: () => stderr,
     async stop() {
