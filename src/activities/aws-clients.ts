@@ -16,6 +16,12 @@ export interface AwsClients {
   sqs: SQSClient;
   dynamodb: DynamoDBDocumentClient;
   rekognition: RekognitionClient;
+  /**
+   * IndexFaces only, and never retried by the SDK: a throttled call fails its attempt, and
+   * Temporal's retry goes back through the task queue's rate. The SDK's own retries would bypass
+   * that rate and spend the quota the next images were given.
+   */
+  indexFaces: RekognitionClient;
 }
 
 export function createAwsClients(config: Config): AwsClients {
@@ -27,6 +33,7 @@ export function createAwsClients(config: Config): AwsClients {
       marshallOptions: { removeUndefinedValues: true },
     }),
     rekognition: new RekognitionClient({ region }),
+    indexFaces: new RekognitionClient({ region, maxAttempts: 1 }),
   };
 }
 
@@ -40,6 +47,7 @@ export function destroyAwsClients(clients: AwsClients): void {
   clients.sqs.destroy();
   clients.dynamodb.destroy();
   clients.rekognition.destroy();
+  clients.indexFaces.destroy();
 }
 
 /**

@@ -12,8 +12,8 @@ import { createResultsActivities } from './results';
 import { createUserActivities } from './users';
 
 /** `orphanGraceMs`: how long reconcile waits for other runs' indexing before deleting (tests shorten it). */
-export function createActivities({ s3, sqs, dynamodb, rekognition }: AwsClients, config: Config, { orphanGraceMs }: { orphanGraceMs?: number } = {}) {
-  const { reindexImage, ...rekognitionControl } = createRekognitionActivities({ rekognition, s3, config, orphanGraceMs });
+export function createActivities({ s3, sqs, dynamodb, rekognition, indexFaces }: AwsClients, config: Config, { orphanGraceMs }: { orphanGraceMs?: number } = {}) {
+  const { reindexImage, ...rekognitionControl } = createRekognitionActivities({ rekognition, indexFacesClient: indexFaces, s3, config, orphanGraceMs });
   const queues = createQueueActivities({ sqs, config });
   return {
     /** Activities of the control task queue. */

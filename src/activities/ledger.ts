@@ -54,6 +54,9 @@ export function createLedger(s3: S3Client, bucket: string) {
       }
     },
 
+    hasIndexing: (collectionId: string, record: ImageRecord, scope: string | undefined): Promise<boolean> =>
+      exists(indexingKey(collectionId, record, scope)),
+
     /** Records an indexing unless one is there already; false when another attempt got there first. */
     async recordIndexing(collectionId: string, record: ImageRecord, scope: string | undefined, indexing: IndexingRecord): Promise<boolean> {
       try {

@@ -17,6 +17,7 @@ import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reason
 import { checkRecord, type ImageRecord } from '../domain/records';
 import { chunkKey, reportKey, type RunSummary } from '../shared';
 import { httpStatusOf } from './aws-clients';
+import { createLedger } from './ledger';
 import { createQueueActivities } from './queues';
 import { readRecords } from './records-reader';
 
@@ -30,7 +31,21 @@ export interface SplitManifestInput {
 export interface ChunkEntry {
   index: number;
   record: ImageRecord;
+  /**
+   * Whether the ledger held an indexing of the record when its batch loaded the chunk; absent when
+   * the batch did not ask (histories from before the lookup), and then reindexImage looks itself.
+   */
+  indexedBefore?: boolean;
 }
+
+/** The ledger a batch's records are looked up in: its target and the run's indexing scope. */
+export interface LedgerLookup {
+  targetCollectionId: string;
+  indexingScope: string | undefined;
+}
+
+/** Ledger lookups in flight at once while loading one chunk. */
+const LEDGER_LOOKUPS_IN_FLIGHT = 32;
 
 export interface SplitProgress {
   /** Records read and handled so far, valid or not: where a retried attempt resumes. */
@@ -95,6 +110,7 @@ export function createManifestActivities({
   config: Pick<Config, 'bucket' | 'resultsQueueUrl' | 'reviewDlqUrl'>;
 }) {
   const { sendToReview } = createQueueActivities({ sqs, config });
+  const ledger = createLedger(s3, config.bucket);
 
   async function openManifest({ Bucket, Key }: SplitManifestInput['manifest']): Promise<Readable> {
     try {
@@ -119,9 +135,22 @@ export function createManifestActivities({
   }
 
   return {
-    loadChunk: async (key: string): Promise<ChunkEntry[]> => {
+    /**
+     * A chunk's records; with a lookup, each says whether the ledger already holds its indexing, so
+     * that reindexImage goes straight to IndexFaces for the others: a ledger read between the
+     * rate-limited dispatch and the call would let a slow S3 bunch calls past the quota.
+     */
+    loadChunk: async (key: string, lookup?: LedgerLookup): Promise<ChunkEntry[]> => {
       const { Body } = await s3.send(new GetObjectCommand({ Bucket: config.bucket, Key: key }));
-      return JSON.parse((await Body?.transformToString()) ?? '[]') as ChunkEntry[];
+      const entries = JSON.parse((await Body?.transformToString()) ?? '[]') as ChunkEntry[];
+      if (lookup === undefined) return entries;
+      const looked: ChunkEntry[] = [];
+      for (let start = 0; start < entries.length; start += LEDGER_LOOKUPS_IN_FLIGHT) {
+        const slice = entries.slice(start, start + LEDGER_LOOKUPS_IN_FLIGHT);
+        const found = await Promise.all(slice.map(({ record }) => ledger.hasIndexing(lookup.targetCollectionId, record, lookup.indexingScope)));
+        looked.push(...slice.map((entry, i) => ({ ...entry, indexedBefore: found[i] ?? true })));
+      }
+      return looked;
     },
 
     /** The summary as JSON, and as a two-column CSV (one row per figure, one per DLQ reason) for a spreadsheet. */

@@ -48,6 +48,8 @@ export interface ReindexImageInput {
   sourceCollectionId: string | undefined;
   targetCollectionId: string;
   options: ReindexOptions;
+  /** False when the batch found no indexing of the record in the ledger (ChunkEntry.indexedBefore). */
+  indexedBefore?: boolean;
 }
 
 export interface ReindexImageResult extends ImageOutcome {
@@ -105,11 +107,14 @@ const HEARTBEAT_EVERY_MS = 10_000;
 
 export function createRekognitionActivities({
   rekognition,
+  indexFacesClient,
   s3,
   config,
   orphanGraceMs = REINDEX_IMAGE_ATTEMPT_MS + 30_000,
 }: {
   rekognition: RekognitionClient;
+  /** IndexFaces goes through a client of its own that does not retry (AwsClients.indexFaces). */
+  indexFacesClient: RekognitionClient;
   s3: S3Client;
   config: Pick<Config, 'bucket'>;
   /**
@@ -189,7 +194,7 @@ export function createRekognitionActivities({
   async function sendIndexFaces(command: IndexFacesCommand): Promise<IndexFacesCommandOutput> {
     const started = performance.now();
     try {
-      const response = await rekognition.send(command);
+      const response = await indexFacesClient.send(command);
       recordIndexFacesLatency(performance.now() - started, 'ok');
       return response;
     } catch (error) {
@@ -261,7 +266,10 @@ export function createRekognitionActivities({
    */
   async function indexOnce(input: ReindexImageInput): Promise<{ indexing: IndexingRecord; reused: boolean }> {
     const target = input.targetCollectionId;
-    const earlier = await ledger.findIndexing(target, input.record, input.options.indexingScope);
+    // A first attempt whose batch found no indexing calls IndexFaces straight away; the conditional
+    // write below still catches an indexing recorded since.
+    const mayBeIndexed = input.indexedBefore !== false || activityInfo().attempt > 1;
+    const earlier = mayBeIndexed ? await ledger.findIndexing(target, input.record, input.options.indexingScope) : undefined;
     if (earlier) return { indexing: earlier, reused: true };
     const indexing = await indexFaces(input);
     if (await ledger.recordIndexing(target, input.record, input.options.indexingScope, indexing)) return { indexing, reused: false };

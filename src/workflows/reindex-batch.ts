@@ -104,7 +104,7 @@ export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSumma
 
   // Cancellation is turned into `stopping` above, so that in-flight images and publishing finish.
   return CancellationScope.nonCancellable(async () => {
-    const entries = await loadChunk(input.chunkKey);
+    const entries = await loadChunk(input.chunkKey, { targetCollectionId: input.targetCollectionId, indexingScope: input.options.indexingScope });
     const totals = emptyTotals();
     const results: ResultRow[] = [];
     const review: ReviewItem[] = [];
@@ -117,7 +117,7 @@ export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSumma
       await Promise.all([publishResults(rows), sendToReview(items)]);
     };
 
-    const migrate = async ({ index, record }: ChunkEntry) => {
+    const migrate = async ({ index, record, indexedBefore }: ChunkEntry) => {
       inFlight += 1;
       try {
         const outcome = await reindexImage({
@@ -127,6 +127,7 @@ export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSumma
           sourceCollectionId: input.sourceCollectionId,
           targetCollectionId: input.targetCollectionId,
           options: input.options,
+          indexedBefore,
         });
         totals.matched += outcome.results.length;
         totals.unmatchedOld += outcome.review.length;

@@ -10,9 +10,11 @@ import {
   type SplitProgress,
   type SplitSummary,
 } from '../../src/activities/manifest';
+import { createLedger } from '../../src/activities/ledger';
 import { type Config, loadConfig } from '../../src/domain/config';
 import type { ReviewItem } from '../../src/domain/outcomes';
 import { ReasonCode } from '../../src/domain/reasons';
+import { chunkKey } from '../../src/shared';
 import { useLocalStack } from '../helpers/local-stack';
 import { activityEnvironment } from '../helpers/activity-environment';
 
@@ -115,6 +117,30 @@ test('valid records land in numbered chunks; each refused record reaches review 
   ]);
   expect(review[1]).toMatchObject({ runId, Bucket: 'photos', Key: 'people/nofaces.jpg', detail: 'Faces is missing' });
   expect(review[0]?.detail).toMatch(/^line 2 is not valid JSON/);
+});
+
+test('loading a chunk for a target says which of its records the ledger already holds an indexing of', async () => {
+  const runId = `run-${randomUUID()}`;
+  const target = `target-${randomUUID()}`;
+  const summary = await split({ runId, manifest: await upload([1, 2, 3].map((n) => JSON.stringify(record(n))).join('\n')), chunkSize: 3 });
+  const [entries = []] = await chunks(summary.chunkPrefix);
+  const ledger = createLedger(aws.s3, config.bucket);
+  const indexing = { faceModelVersion: '7.0', faces: [] };
+  await ledger.recordIndexing(target, entries[1]!.record, undefined, indexing);
+  // The same image indexed under another scope (a DLQ redrive's) or into another target is not this batch's.
+  await ledger.recordIndexing(target, entries[2]!.record, 'redrive-1', indexing);
+  await ledger.recordIndexing(`other-${target}`, entries[0]!.record, undefined, indexing);
+
+  const looked = await manifest.loadChunk(chunkKey(runId, 0), { targetCollectionId: target, indexingScope: undefined });
+  const unlooked = await manifest.loadChunk(chunkKey(runId, 0));
+
+  expect(looked.map(({ index, indexedBefore }) => [index, indexedBefore])).toEqual([
+    [0, false],
+    [1, true],
+    [2, false],
+  ]);
+  expect(unlooked).toEqual(entries);
+  expect(unlooked.every((entry) => entry.indexedBefore === undefined)).toBe(true);
 });
 
 test('a retried attempt resumes after the last chunk its predecessor heartbeated', async () => {

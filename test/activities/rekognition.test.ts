@@ -5,7 +5,6 @@ import {
   IndexFacesCommand,
   ListCollectionsCommand,
   ListFacesCommand,
-  RekognitionClient,
 } from '@aws-sdk/client-rekognition';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
@@ -70,8 +69,8 @@ async function photo(faces: DeclaredFace[], oldFaces: DeclaredFace[] = faces): P
   };
 }
 
-function reindex(input: Partial<ReindexImageInput> & Pick<ReindexImageInput, 'record'>, rekognition = aws.rekognition, attempt = 1) {
-  const { reindexImage } = createRekognitionActivities({ rekognition, s3: aws.s3, config });
+function reindex(input: Partial<ReindexImageInput> & Pick<ReindexImageInput, 'record'>, attempt = 1) {
+  const { reindexImage } = createRekognitionActivities({ rekognition: aws.rekognition, indexFacesClient: aws.indexFaces, s3: aws.s3, config });
   return activityEnvironment({ attempt }).run<[ReindexImageInput], ReindexImageResult, typeof reindexImage>(reindexImage, {
     runId: `run-${randomUUID()}`,
     recordIndex: 0,
@@ -105,7 +104,7 @@ test('a retried attempt reuses the first indexing: same face, nothing indexed tw
 
   const first = await reindex(input);
   const callsBefore = await indexFacesCalls();
-  const retried = await reindex(input, aws.rekognition, 2);
+  const retried = await reindex(input, 2);
 
   expect(await indexFacesCalls()).toBe(callsBefore);
   expect(first.reusedEarlierIndexing).toBe(false);
@@ -167,20 +166,35 @@ test('an empty image fails for good with IMAGE_EMPTY, where IndexFaces says only
   });
 });
 
-test('throttling stays an ordinary, retryable error', async () => {
+test('a throttled IndexFaces fails its attempt after one call, as an ordinary retryable error', async () => {
   const admin = (body: unknown) => fetch(`${rekognitionEndpoint}/_admin/settings`, { method: 'PUT', body: JSON.stringify(body) });
-  const unretried = new RekognitionClient({ region: config.aws.region, maxAttempts: 1 });
   await admin({ quotas: { IndexFaces: { tps: 0.001, burst: 1 } } });
   try {
-    await reindex({ record: await photo([ana]) }, unretried);
-    const failure = reindex({ record: await photo([bo]) }, unretried);
+    await reindex({ record: await photo([ana]) });
+    const callsBefore = await indexFacesCalls();
+    const failure = reindex({ record: await photo([bo]) });
 
     await expect(failure).rejects.toMatchObject({ name: 'ProvisionedThroughputExceededException' });
     await expect(failure).rejects.not.toBeInstanceOf(ApplicationFailure);
+    // The SDK did not retry: the retry is Temporal's, through the task queue's rate.
+    expect((await indexFacesCalls()) - callsBefore).toBe(1);
   } finally {
     await admin({ quotas: {} });
-    unretried.destroy();
   }
+});
+
+test('a first attempt told the image was not indexed calls IndexFaces at once; an indexing recorded since still wins', async () => {
+  const input = { runId: `run-${randomUUID()}`, recordIndex: 4, record: await photo([ana]) };
+  const first = await reindex(input);
+  const callsBefore = await indexFacesCalls();
+
+  // The batch looked before the first indexing was recorded: this attempt indexes the image again.
+  const late = await reindex({ ...input, indexedBefore: false });
+
+  expect(await indexFacesCalls()).toBe(callsBefore + 1);
+  expect(late.reusedEarlierIndexing).toBe(true);
+  expect(late.results.map((row) => row.FaceId)).toEqual(first.results.map((row) => row.FaceId));
+  expect(await facesInTarget()).toEqual([first.results[0]?.FaceId]);
 });
 
 test('two overlapping attempts on one image leave one indexing: the loser deletes its faces', async () => {
@@ -196,7 +210,7 @@ test('two overlapping attempts on one image leave one indexing: the loser delete
 describe('reconcile', () => {
   const orphanGraceMs = 1_500;
   function reconcile() {
-    const activities = createRekognitionActivities({ rekognition: aws.rekognition, s3: aws.s3, config, orphanGraceMs });
+    const activities = createRekognitionActivities({ rekognition: aws.rekognition, indexFacesClient: aws.indexFaces, s3: aws.s3, config, orphanGraceMs });
     return activityEnvironment().run(activities.reconcile, collectionId);
   }
 
@@ -239,7 +253,7 @@ describe('prepareTarget', () => {
   let newCollection: string;
 
   function prepare(input: Partial<PrepareTargetInput>) {
-    const activities = createRekognitionActivities({ rekognition: aws.rekognition, s3: aws.s3, config });
+    const activities = createRekognitionActivities({ rekognition: aws.rekognition, indexFacesClient: aws.indexFaces, s3: aws.s3, config });
     return activityEnvironment().run(activities.prepareTarget, {
       runId: `run-${randomUUID()}`,
       targetCollectionId: newCollection,

@@ -91,7 +91,7 @@ function recordingClients(config: RunResources['config']): AwsClients {
     calls.push(...callsOf(context.clientName ?? '', context.commandName ?? '', args.input as Record<string, unknown>));
     return next(args);
   };
-  for (const { middlewareStack } of [clients.s3, clients.sqs, clients.dynamodb, clients.rekognition] as unknown as { middlewareStack: { add(middleware: Middleware, options: { step: 'initialize'; name: string }): void } }[]) {
+  for (const { middlewareStack } of [clients.s3, clients.sqs, clients.dynamodb, clients.rekognition, clients.indexFaces] as unknown as { middlewareStack: { add(middleware: Middleware, options: { step: 'initialize'; name: string }): void } }[]) {
     middlewareStack.add(record, { step: 'initialize', name: 'recordIamCall' });
   }
   return clients;
