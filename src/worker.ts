@@ -8,6 +8,11 @@
  * REINDEX_METRICS_ADDRESS set it serves Prometheus metrics there; with REINDEX_LOG_FORMAT=json it
  * logs one JSON object a line (telemetry.ts).
  */
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { DataConverter } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection, Runtime, Worker, type WorkerInterceptors, type WorkflowBundleOption } from '@temporalio/worker';
@@ -27,11 +32,11 @@ export interface WorkerSetup {
   indexFacesTps: number;
   /** The workflows' task queue (default `reindex`); IndexFaces gets `<it>-index-faces`. */
   taskQueue?: string;
-  /** A prebuilt bundle (tests build it once per suite); otherwise the workflows are bundled here. */
+  /** A prebuilt bundle (tests build it once per suite, the worker process in a child); otherwise the workflows are bundled here. */
   workflowBundle?: WorkflowBundleOption;
   /**
    * Encrypts payloads when set. A prebuilt workflowBundle does not take its failureConverterPath:
-   * bundle it with that path, or workflow failure messages stay in clear text.
+   * bundle it with that path (as bundleInChildProcess does), or workflow failure messages stay in clear text.
    */
   dataConverter?: DataConverter;
 }
@@ -78,6 +83,25 @@ export async function createWorkers(setup: WorkerSetup): Promise<[control: Worke
   ]);
 }
 
+/**
+ * The workflows, bundled by a short-lived child process (workflow-bundle.ts) so that webpack's
+ * memory leaves with it. The child gets the worker's module loader (tsx) but not its profiling flags.
+ */
+async function bundleInChildProcess(dataConverter: DataConverter | undefined): Promise<WorkflowBundleOption> {
+  const directory = await mkdtemp(path.join(tmpdir(), 'reindex-workflows-'));
+  try {
+    const bundlePath = path.join(directory, 'workflows.js');
+    const execArgv = process.execArgv.filter((flag) => !/^--(cpu|heap)-prof/.test(flag));
+    const args = [bundlePath, ...(dataConverter?.failureConverterPath ? [dataConverter.failureConverterPath] : [])];
+    const child = fork(require.resolve('./workflow-bundle'), args, { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const [code] = (await once(child, 'exit')) as [number | null];
+    if (code !== 0) throw new Error(`bundling the workflows failed (exit code ${code})`);
+    return { code: await readFile(bundlePath, 'utf8') };
+  } finally {
+    await rm(directory, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   let config: Config;
   let telemetry: TelemetryConfig;
@@ -96,6 +120,7 @@ async function main(): Promise<void> {
   const { connectionOptions, namespace = 'default' } = loadClientConnectConfig();
   const connection = await NativeConnection.connect(connectionOptions);
   const aws = createAwsClients(config);
+  const dataConverter = encryptionKey && encryptingDataConverter(encryptionKey);
   try {
     const workers = await createWorkers({
       connection,
@@ -103,7 +128,8 @@ async function main(): Promise<void> {
       activities: createActivities(aws, config),
       indexFacesTps: config.indexFacesTps,
       taskQueue: config.taskQueue,
-      dataConverter: encryptionKey && encryptingDataConverter(encryptionKey),
+      workflowBundle: await bundleInChildProcess(dataConverter),
+      dataConverter,
     });
     const queues = taskQueues(config.taskQueue);
     const ready = `worker: polling ${queues.control} and ${queues.indexFaces} (IndexFaces at most ${config.indexFacesTps}/s) on ${connectionOptions.address ?? 'the default address'}, namespace ${namespace}; ${encryptionKey ? `payloads encrypted with key id ${encryptionKey.id}` : 'payloads not encrypted'}${telemetry.metricsAddress ? `; metrics at http://${telemetry.metricsAddress}/metrics` : ''}`;
