@@ -85,6 +85,11 @@ export function temporalDevServer({ port, uiPort, dbFile }: { port: number; uiPo
       dbFile,
       '--log-level',
       'warn',
+      // The server divides a queue's rate among its partitions; with one, IndexFaces runs at the rate.
+      '--dynamic-config-value',
+      'matching.numTaskqueueReadPartitions=1',
+      '--dynamic-config-value',
+      'matching.numTaskqueueWritePartitions=1',
       ...searchAttributes,
     ],
     ports: [
