@@ -33,6 +33,7 @@ async function main(): Promise<void> {
     .option('--quotas <list>', 'IndexFaces quotas Q to measure', numbers, [20, 50, 100])
     .option('--alternatives-quota <q>', 'Q the alternatives are compared at', Number, 50)
     .option('--sequential-images <n>', 'images the sequential script indexes: its rate needs no more', Number, 500)
+    .option('--slow-images <n>', 'images the original and the project index with slow calls', Number, 1_000)
     .option('--headroom-images <n>', 'images of the headroom migration', Number, 3_000)
     .option('--records <n>', 'records of the file the scale part splits', Number, 1_000_000)
     .option('--history-images <n>', 'images of the run whose parent history is measured per link', Number, 3_000)
@@ -47,6 +48,7 @@ async function main(): Promise<void> {
       quotas: number[];
       alternativesQuota: number;
       sequentialImages: number;
+      slowImages: number;
       headroomImages: number;
       records: number;
       historyImages: number;
@@ -78,7 +80,7 @@ async function main(): Promise<void> {
           break;
         }
         case 'alternatives': {
-          const settings = { images: options.images, quota: options.alternativesQuota, runs: options.runs, sequentialImages: options.sequentialImages };
+          const settings = { images: options.images, quota: options.alternativesQuota, runs: options.runs, sequentialImages: options.sequentialImages, slowImages: options.slowImages };
           save(part, settings, await alternatives(resources, client, settings, log));
           break;
         }

@@ -6,6 +6,8 @@
  *   to the end of the work (SQS gives the message again); no rate limit;
  * - a plain sequential script: one caller, one image after the other;
  * - this project, through the whole stack.
+ *
+ * The original and the project run again with slow calls, where concurrency = Q falls short of Q.
  */
 import { randomUUID } from 'node:crypto';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
@@ -15,10 +17,13 @@ import type { RunResources } from '../../test/helpers/runs';
 import { writeImages } from '../lib/migration';
 import { median, steadyRate, throttledShare } from '../lib/rates';
 import { sampleIndexFaces, setTraffic } from '../lib/stack';
-import { INDEX_FACES_LATENCY, measureProjectAtQuota } from './quota';
+import { INDEX_FACES_LATENCY, type Latency, measureProjectAtQuota } from './quota';
 
 /** boto3's default for the original's Lambdas: five attempts in all. */
 const ORIGINAL_MAX_ATTEMPTS = 5;
+
+/** Slow calls: large images, or a region under load. */
+export const SLOW_INDEX_FACES_LATENCY: Latency = { medianMs: 1_500, p99Ms: 5_000 };
 
 interface Image {
   Bucket: string;
@@ -40,8 +45,8 @@ async function imagesOf(resources: RunResources, manifest: { Bucket: string; Key
  * `callers` loops take images from one list until every image is indexed, each with a client of its
  * own; the service's counters say what it saw.
  */
-async function callDirectly(resources: RunResources, images: Image[], callers: number, quota: number) {
-  await setTraffic({ quota, latency: INDEX_FACES_LATENCY });
+async function callDirectly(resources: RunResources, images: Image[], callers: number, quota: number, latency: Latency = INDEX_FACES_LATENCY) {
+  await setTraffic({ quota, latency });
   const CollectionId = resources.ownCollection(`bench-direct-${randomUUID().slice(0, 8)}`);
   await resources.aws.rekognition.send(new CreateCollectionCommand({ CollectionId }));
   const work = [...images];
@@ -84,17 +89,21 @@ async function callDirectly(resources: RunResources, images: Image[], callers: n
 export async function alternatives(
   resources: RunResources,
   client: Client,
-  { images, quota, runs, sequentialImages }: { images: number; quota: number; runs: number; sequentialImages: number },
+  { images, quota, runs, sequentialImages, slowImages }: { images: number; quota: number; runs: number; sequentialImages: number; slowImages: number },
   log: (line: string) => void,
 ) {
   const manifest = await writeImages(resources, images);
   const all = await imagesOf(resources, manifest);
+  const slowManifest = await writeImages(resources, slowImages);
+  const slow = await imagesOf(resources, slowManifest);
   const designs = {
     original: () => callDirectly(resources, all, quota, quota),
     sequential: () => callDirectly(resources, all.slice(0, sequentialImages), 1, quota),
     project: () => measureProjectAtQuota(resources, client, { manifest, images }, quota),
+    originalSlowCalls: () => callDirectly(resources, slow, quota, quota, SLOW_INDEX_FACES_LATENCY),
+    projectSlowCalls: () => measureProjectAtQuota(resources, client, { manifest: slowManifest, images: slowImages }, quota, SLOW_INDEX_FACES_LATENCY),
   };
-  const measured: Record<string, { steadyUse: number; throttledShare: number }[]> = { original: [], sequential: [], project: [] };
+  const measured: Record<string, { steadyUse: number; throttledShare: number }[]> = Object.fromEntries(Object.keys(designs).map((design) => [design, []]));
   for (let run = 0; run < runs; run += 1) {
     for (const [design, measure] of Object.entries(designs)) {
       const result = await measure();
@@ -105,6 +114,7 @@ export async function alternatives(
   return {
     quota,
     latency: INDEX_FACES_LATENCY,
+    slowLatency: SLOW_INDEX_FACES_LATENCY,
     byDesign: Object.fromEntries(
       Object.entries(measured).map(([design, results]) => [
         design,

@@ -13,6 +13,8 @@ import { setTraffic } from '../lib/stack';
 /** The example: median 150 ms with a long tail. */
 export const INDEX_FACES_LATENCY = { medianMs: 150, p99Ms: 1_000 };
 
+export type Latency = typeof INDEX_FACES_LATENCY;
+
 export interface QuotaRun {
   quota: number;
   images: number;
@@ -30,8 +32,9 @@ export async function measureProjectAtQuota(
   client: Client,
   { manifest, images }: { manifest: { Bucket: string; Key: string }; images: number },
   quota: number,
+  latency: Latency = INDEX_FACES_LATENCY,
 ): Promise<QuotaRun> {
-  await setTraffic({ quota, latency: INDEX_FACES_LATENCY });
+  await setTraffic({ quota, latency });
   const migration = await migrate({ resources, client, manifest, tps: quota, untilIndexed: images });
   const last = migration.samples.at(-1);
   const rate = steadyRate(migration.samples);
