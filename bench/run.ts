@@ -95,7 +95,7 @@ async function main(): Promise<void> {
           break;
         }
         case 'workers': {
-          const settings = { images: options.workersImages, quota: options.alternativesQuota };
+          const settings = { images: options.workersImages, quota: options.alternativesQuota, runs: options.runs };
           save(part, settings, await manyWorkers(resources, client, settings, log));
           break;
         }

@@ -6,7 +6,7 @@
 import type { Client } from '@temporalio/client';
 import type { RunResources } from '../../test/helpers/runs';
 import { migrate, writeImages } from '../lib/migration';
-import { steadyRate, throttledShare } from '../lib/rates';
+import { median, steadyRate, throttledShare } from '../lib/rates';
 import { setTraffic } from '../lib/stack';
 import { INDEX_FACES_LATENCY } from './quota';
 
@@ -29,17 +29,13 @@ async function indexingsByWorker(client: Client, workflowId: string, batches: nu
   return byWorker;
 }
 
-export async function manyWorkers(resources: RunResources, client: Client, { images, quota }: { images: number; quota: number }, log: (line: string) => void) {
-  const manifest = await writeImages(resources, images);
-  await setTraffic({ quota, latency: INDEX_FACES_LATENCY });
+async function measureTwoWorkers(resources: RunResources, client: Client, manifest: { Bucket: string; Key: string }, { images, quota }: { images: number; quota: number }) {
   const batchSize = 500;
   const migration = await migrate({ resources, client, manifest, tps: quota, workers: 2, input: { batchSize }, untilIndexed: images });
   const byIdentity = await indexingsByWorker(client, migration.workflowId, Math.ceil(images / batchSize));
   const total = Object.values(byIdentity).reduce((sum, count) => sum + count, 0);
   const rate = steadyRate(migration.samples);
-  const result = {
-    quota,
-    images,
+  return {
     steadyRate: rate,
     steadyUse: rate / quota,
     throttledShare: throttledShare(migration.samples),
@@ -50,6 +46,29 @@ export async function manyWorkers(resources: RunResources, client: Client, { ima
     indexingsStarted: total,
     cpuSeconds: migration.cpuSeconds,
   };
-  log(`workers: ${JSON.stringify(result)}`);
-  return result;
+}
+
+export async function manyWorkers(
+  resources: RunResources,
+  client: Client,
+  { images, quota, runs }: { images: number; quota: number; runs: number },
+  log: (line: string) => void,
+) {
+  const manifest = await writeImages(resources, images);
+  await setTraffic({ quota, latency: INDEX_FACES_LATENCY });
+  const measured = [];
+  for (let run = 0; run < runs; run += 1) {
+    const result = await measureTwoWorkers(resources, client, manifest, { images, quota });
+    log(`workers, run ${run + 1}: ${JSON.stringify(result)}`);
+    measured.push(result);
+  }
+  return {
+    quota,
+    images,
+    medianSteadyUse: median(measured.map((run) => run.steadyUse)),
+    medianThrottledShare: median(measured.map((run) => run.throttledShare)),
+    // The larger share of each run: 0.5 is an even split.
+    medianLargerShare: median(measured.map((run) => Math.max(...run.shares.map((worker) => worker.share)))),
+    runs: measured,
+  };
 }
