@@ -25,6 +25,18 @@ export interface ImageEntry {
   recordIndex: number;
 }
 
+/** Lookups in flight at once: S3's latency hidden without queueing on the client's sockets. */
+const LOOKUPS_IN_FLIGHT = 32;
+
+/** `exists` of each item, in order, at most LOOKUPS_IN_FLIGHT at a time. */
+async function existsEach<T>(items: readonly T[], exists: (item: T) => Promise<boolean>): Promise<boolean[]> {
+  const found: boolean[] = [];
+  for (let start = 0; start < items.length; start += LOOKUPS_IN_FLIGHT) {
+    found.push(...(await Promise.all(items.slice(start, start + LOOKUPS_IN_FLIGHT).map(exists))));
+  }
+  return found;
+}
+
 export function createLedger(s3: S3Client, bucket: string) {
   const indexingKey = (collectionId: string, record: ImageRecord, scope: string | undefined) => {
     const identity = [record.Bucket, record.Key, record.ExternalImageId ?? '', ...record.Faces.map((face) => face.FaceId).sort(), ...(scope === undefined ? [] : [scope])];
@@ -54,8 +66,9 @@ export function createLedger(s3: S3Client, bucket: string) {
       }
     },
 
-    hasIndexing: (collectionId: string, record: ImageRecord, scope: string | undefined): Promise<boolean> =>
-      exists(indexingKey(collectionId, record, scope)),
+    /** Whether each record's indexing is recorded, in order. */
+    hasIndexings: (collectionId: string, records: readonly ImageRecord[], scope: string | undefined): Promise<boolean[]> =>
+      existsEach(records, (record) => exists(indexingKey(collectionId, record, scope))),
 
     /** Records an indexing unless one is there already; false when another attempt got there first. */
     async recordIndexing(collectionId: string, record: ImageRecord, scope: string | undefined, indexing: IndexingRecord): Promise<boolean> {
@@ -75,7 +88,9 @@ export function createLedger(s3: S3Client, bucket: string) {
       await s3.send(new PutObjectCommand({ Bucket: bucket, Key: imageKey(collectionId, imageId), Body: JSON.stringify(entry) }));
     },
 
-    hasImage: (collectionId: string, imageId: string): Promise<boolean> => exists(imageKey(collectionId, imageId)),
+    /** Whether each image has an entry, in order. */
+    hasImages: (collectionId: string, imageIds: readonly string[]): Promise<boolean[]> =>
+      existsEach(imageIds, (imageId) => exists(imageKey(collectionId, imageId))),
 
     ownsCollection: (collectionId: string): Promise<boolean> => exists(ownerKey(collectionId)),
 

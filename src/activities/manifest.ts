@@ -44,9 +44,6 @@ export interface LedgerLookup {
   indexingScope: string | undefined;
 }
 
-/** Ledger lookups in flight at once while loading one chunk. */
-const LEDGER_LOOKUPS_IN_FLIGHT = 32;
-
 export interface SplitProgress {
   /** Records read and handled so far, valid or not: where a retried attempt resumes. */
   records: number;
@@ -144,13 +141,8 @@ export function createManifestActivities({
       const { Body } = await s3.send(new GetObjectCommand({ Bucket: config.bucket, Key: key }));
       const entries = JSON.parse((await Body?.transformToString()) ?? '[]') as ChunkEntry[];
       if (lookup === undefined) return entries;
-      const looked: ChunkEntry[] = [];
-      for (let start = 0; start < entries.length; start += LEDGER_LOOKUPS_IN_FLIGHT) {
-        const slice = entries.slice(start, start + LEDGER_LOOKUPS_IN_FLIGHT);
-        const found = await Promise.all(slice.map(({ record }) => ledger.hasIndexing(lookup.targetCollectionId, record, lookup.indexingScope)));
-        looked.push(...slice.map((entry, i) => ({ ...entry, indexedBefore: found[i] ?? true })));
-      }
-      return looked;
+      const found = await ledger.hasIndexings(lookup.targetCollectionId, entries.map(({ record }) => record), lookup.indexingScope);
+      return entries.map((entry, i) => ({ ...entry, indexedBefore: found[i] ?? true }));
     },
 
     /** The summary as JSON, and as a two-column CSV (one row per figure, one per DLQ reason) for a spreadsheet. */

@@ -100,8 +100,6 @@ export interface ReconcileProgress {
 
 /** ListFaces returns, and DeleteFaces takes, at most 4096 faces a call. */
 const FACES_PER_PAGE = 4096;
-/** Ledger lookups in flight at once while reconciling one page of faces. */
-const LEDGER_LOOKUPS_IN_FLIGHT = 32;
 /** Heartbeats while reconcile waits out its grace: well inside its heartbeat timeout. */
 const HEARTBEAT_EVERY_MS = 10_000;
 
@@ -357,14 +355,8 @@ export function createRekognitionActivities({
       let nextToken = resumed?.nextToken;
       const unknownOf = async (faces: Face[]): Promise<Face[]> => {
         const imageIds = [...new Set(faces.map((face) => face.ImageId ?? ''))];
-        const known = new Set<string>();
-        for (let start = 0; start < imageIds.length; start += LEDGER_LOOKUPS_IN_FLIGHT) {
-          const slice = imageIds.slice(start, start + LEDGER_LOOKUPS_IN_FLIGHT);
-          const found = await Promise.all(slice.map((imageId) => ledger.hasImage(targetCollectionId, imageId)));
-          slice.forEach((imageId, i) => {
-            if (found[i]) known.add(imageId);
-          });
-        }
+        const found = await ledger.hasImages(targetCollectionId, imageIds);
+        const known = new Set(imageIds.filter((_, i) => found[i]));
         return faces.filter((face) => !known.has(face.ImageId ?? ''));
       };
       do {

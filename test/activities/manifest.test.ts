@@ -143,6 +143,27 @@ test('loading a chunk for a target says which of its records the ledger already 
   expect(unlooked.every((entry) => entry.indexedBefore === undefined)).toBe(true);
 });
 
+test('a chunk of more records than are looked up at once keeps each record its own answer', async () => {
+  const runId = `run-${randomUUID()}`;
+  const target = `target-${randomUUID()}`;
+  const count = 70;
+  const summary = await split({
+    runId,
+    manifest: await upload(Array.from({ length: count }, (_, n) => JSON.stringify(record(n + 1))).join('\n')),
+    chunkSize: count,
+  });
+  const [entries = []] = await chunks(summary.chunkPrefix);
+  const ledger = createLedger(aws.s3, config.bucket);
+  // Lookups go 32 at a time: these fall in the first, second and third slice.
+  const indexed = [5, 33, 64];
+  for (const index of indexed) await ledger.recordIndexing(target, entries[index]!.record, undefined, { faceModelVersion: '7.0', faces: [] });
+
+  const looked = await manifest.loadChunk(chunkKey(runId, 0), { targetCollectionId: target, indexingScope: undefined });
+
+  expect(looked.map(({ index }) => index)).toEqual(entries.map(({ index }) => index));
+  expect(looked.filter((entry) => entry.indexedBefore).map(({ index }) => index)).toEqual(indexed);
+});
+
 test('a retried attempt resumes after the last chunk its predecessor heartbeated', async () => {
   const text = [1, 2, 3, 4, 5, 6].map((n) => JSON.stringify(record(n))).join('\n');
   const runId = `run-${randomUUID()}`;
