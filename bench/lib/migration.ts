@@ -86,7 +86,7 @@ export async function migrate({ resources, client, manifest, tps, workers = 1, i
     for (let n = 0; n < workers; n += 1) started.push(await startRealWorker(workerEnv(resources, taskQueue, tps), nodeArgs));
     const target = resources.ownCollection(`${workflowId}-target`);
     const meter = cpuMeter({ ...stackPids(), ...Object.fromEntries(started.map((worker, n) => [`worker-${n}`, worker.pid])) });
-    const sampler = sampleIndexFaces();
+    const sampler = await sampleIndexFaces();
     const startedAt = Date.now();
     const handle = await client.workflow.start<typeof reindexCollection>('reindexCollection', {
       taskQueue: taskQueues(taskQueue).control,

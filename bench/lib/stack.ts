@@ -41,7 +41,6 @@ export async function setTraffic({ quota, latency }: Traffic): Promise<void> {
     throttleRate: 0,
     faultRate: 0,
   });
-  await rekognitionAdmin('DELETE', 'counters');
 }
 
 interface OperationCounters {
@@ -58,8 +57,12 @@ export interface Sample {
   throttled: number;
 }
 
-/** IndexFaces as the service counted it, sampled every `everyMs` until stopped. */
-export function sampleIndexFaces(everyMs = 500): { latest(): Sample | undefined; stop(): Promise<Sample[]> } {
+/**
+ * IndexFaces as the service counted it from now, sampled every `everyMs` until stopped. The counters
+ * start from zero, so runs measured one after the other do not count each other's calls.
+ */
+export async function sampleIndexFaces(everyMs = 500): Promise<{ latest(): Sample | undefined; stop(): Promise<Sample[]> }> {
+  await rekognitionAdmin('DELETE', 'counters');
   const samples: Sample[] = [];
   let running = true;
   const sample = async () => {

@@ -51,7 +51,7 @@ async function callDirectly(resources: RunResources, images: Image[], callers: n
   await resources.aws.rekognition.send(new CreateCollectionCommand({ CollectionId }));
   const work = [...images];
   let failedAfterRetries = 0;
-  const sampler = sampleIndexFaces();
+  const sampler = await sampleIndexFaces();
   const startedAt = Date.now();
   await Promise.all(
     Array.from({ length: callers }, async () => {
