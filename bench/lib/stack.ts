@@ -28,10 +28,16 @@ export async function rekognitionAdmin<T>(method: 'GET' | 'PUT' | 'POST' | 'DELE
   return (await response.json()) as T;
 }
 
+/** IndexFaces latency the service draws from: log-normal with this median and 99th percentile. */
+export interface Latency {
+  medianMs: number;
+  p99Ms: number;
+}
+
 /** The service's traffic settings for one measurement: a quota and a latency for IndexFaces, or none. */
 export interface Traffic {
   quota: number | undefined;
-  latency: { medianMs: number; p99Ms: number } | undefined;
+  latency: Latency | undefined;
 }
 
 export async function setTraffic({ quota, latency }: Traffic): Promise<void> {

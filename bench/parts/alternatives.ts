@@ -16,8 +16,8 @@ import type { Client } from '@temporalio/client';
 import type { RunResources } from '../../test/helpers/runs';
 import { writeImages } from '../lib/migration';
 import { median, steadyRate, throttledShare } from '../lib/rates';
-import { sampleIndexFaces, setTraffic } from '../lib/stack';
-import { INDEX_FACES_LATENCY, type Latency, measureProjectAtQuota } from './quota';
+import { type Latency, sampleIndexFaces, setTraffic } from '../lib/stack';
+import { INDEX_FACES_LATENCY, measureProjectAtQuota } from './quota';
 
 /** boto3's default for the original's Lambdas: five attempts in all. */
 const ORIGINAL_MAX_ATTEMPTS = 5;

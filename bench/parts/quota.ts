@@ -8,12 +8,10 @@ import type { Client } from '@temporalio/client';
 import type { RunResources } from '../../test/helpers/runs';
 import { migrate, writeImages } from '../lib/migration';
 import { median, steadyRate, throttledShare, wholeRate } from '../lib/rates';
-import { setTraffic } from '../lib/stack';
+import { type Latency, setTraffic } from '../lib/stack';
 
 /** The example: median 150 ms with a long tail. */
-export const INDEX_FACES_LATENCY = { medianMs: 150, p99Ms: 1_000 };
-
-export type Latency = typeof INDEX_FACES_LATENCY;
+export const INDEX_FACES_LATENCY: Latency = { medianMs: 150, p99Ms: 1_000 };
 
 export interface QuotaRun {
   quota: number;
