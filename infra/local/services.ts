@@ -127,6 +127,8 @@ export function stackServices(ports: StackPorts): Service[] {
         REKOGNITION_LOCAL_HOST: HOST,
         REKOGNITION_LOCAL_PORT: String(ports.rekognition),
         REKOGNITION_LOCAL_STATE_DIR: path.join(LOCAL_DIR, 'rekognition'),
+        // What IndexFaces answers for a face indexed again: reuse (as AWS does) or fresh.
+        REKOGNITION_LOCAL_FACE_IDS: process.env.STACK_REKOGNITION_FACE_IDS || 'reuse',
         AWS_REGION: REGION,
         AWS_ENDPOINT_URL_S3: motoUrl,
         AWS_ACCESS_KEY_ID: DUMMY_CREDENTIALS.accessKeyId,

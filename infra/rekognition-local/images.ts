@@ -4,6 +4,7 @@
  */
 import { GetObjectCommand, NoSuchBucket, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
 import { httpStatusOf } from '../../src/activities/aws-clients';
+import { imageDimensions, MIN_IMAGE_SIDE } from '../../src/domain/image-checks';
 import { invalidParameter, RekognitionError } from './errors';
 import type { BoundingBox } from './store';
 
@@ -41,10 +42,16 @@ const invalidS3Object = () =>
     'Unable to get object metadata from S3. Check object key, region and/or access permissions.',
   );
 
+/** The format of an image the service accepts: JPEG or PNG, at least MIN_IMAGE_SIDE pixels a side. */
 function formatOf(bytes: Buffer): ImageFormat {
-  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
-  if (bytes.subarray(0, 8).equals(PNG_SIGNATURE)) return 'png';
-  throw invalidFormat();
+  let format: ImageFormat;
+  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) format = 'jpeg';
+  else if (bytes.subarray(0, 8).equals(PNG_SIGNATURE)) format = 'png';
+  else throw invalidFormat();
+  const size = imageDimensions(bytes);
+  // The real service names no reason for a small image; neither does this one.
+  if (size && (size.width < MIN_IMAGE_SIDE || size.height < MIN_IMAGE_SIDE)) throw invalidParameter('Request has invalid parameters');
+  return format;
 }
 
 /** The text of a PNG tEXt chunk with this keyword, if there is one before the image data. */

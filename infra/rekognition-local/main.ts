@@ -3,6 +3,8 @@
  *   REKOGNITION_LOCAL_HOST, REKOGNITION_LOCAL_PORT   where to listen (127.0.0.1:4567)
  *   REKOGNITION_LOCAL_STATE_DIR                      where state persists (in memory when unset)
  *   REKOGNITION_LOCAL_FACE_MODEL_VERSION             version of new collections (7.0)
+ *   REKOGNITION_LOCAL_FACE_IDS                       reuse (as AWS) or fresh: a face indexed again (service.ts)
+ *   REKOGNITION_LOCAL_MAX_FACES_PER_COLLECTION       faces a collection may hold (20,000,000)
  *   REKOGNITION_LOCAL_TRAFFIC                        JSON: quotas, latency, throttleRate, faultRate (see traffic.ts)
  *   AWS_REGION, AWS_ENDPOINT_URL[_S3], credentials   the S3 that S3Object images are read from
  */
@@ -11,7 +13,7 @@ import { z } from 'zod';
 import { createDetection } from './detection';
 import { createNeuralDetector } from './neural';
 import { createRekognitionServer } from './server';
-import { FACE_MODEL_VERSIONS, RekognitionService } from './service';
+import { DEFAULT_MAX_FACES_PER_COLLECTION, FACE_ID_BEHAVIOURS, FACE_MODEL_VERSIONS, RekognitionService } from './service';
 import { Store } from './store';
 import { Traffic, trafficSettingsSchema } from './traffic';
 
@@ -20,6 +22,8 @@ const environment = z.object({
   REKOGNITION_LOCAL_PORT: z.coerce.number().int().min(0).max(65535).default(4567),
   REKOGNITION_LOCAL_STATE_DIR: z.string().optional(),
   REKOGNITION_LOCAL_FACE_MODEL_VERSION: z.enum(FACE_MODEL_VERSIONS).default('7.0'),
+  REKOGNITION_LOCAL_FACE_IDS: z.enum(FACE_ID_BEHAVIOURS).default('reuse'),
+  REKOGNITION_LOCAL_MAX_FACES_PER_COLLECTION: z.coerce.number().int().positive().default(DEFAULT_MAX_FACES_PER_COLLECTION),
   REKOGNITION_LOCAL_TRAFFIC: z
     .string()
     .transform((text) => JSON.parse(text) as unknown)
@@ -45,6 +49,8 @@ async function main(): Promise<void> {
   const service = new RekognitionService(store, s3, createDetection(createNeuralDetector()), {
     region: settings.AWS_REGION,
     currentFaceModelVersion: settings.REKOGNITION_LOCAL_FACE_MODEL_VERSION,
+    faceIds: settings.REKOGNITION_LOCAL_FACE_IDS,
+    maxFacesPerCollection: settings.REKOGNITION_LOCAL_MAX_FACES_PER_COLLECTION,
   });
   const server = createRekognitionServer(service, store, traffic);
   await new Promise<void>((resolve, reject) => {

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { RekognitionError } from './errors';
-import { FACE_MODEL_VERSIONS, type RekognitionService } from './service';
+import { FACE_ID_BEHAVIOURS, FACE_MODEL_VERSIONS, type RekognitionService } from './service';
 import type { Store } from './store';
 import { type Traffic, trafficSettingsSchema } from './traffic';
 import { type Operation, schemas, validate } from './validation';
@@ -18,6 +18,8 @@ const MOST_BODY_BYTES = 16 * 1024 * 1024;
 
 const adminSettingsSchema = trafficSettingsSchema.partial().extend({
   currentFaceModelVersion: z.enum(FACE_MODEL_VERSIONS).optional(),
+  faceIds: z.enum(FACE_ID_BEHAVIOURS).optional(),
+  maxFacesPerCollection: z.number().int().positive().optional(),
 });
 
 function isOperation(name: string): name is Operation {
@@ -53,6 +55,11 @@ function sendError(response: ServerResponse, error: RekognitionError): void {
 }
 
 export function createRekognitionServer(service: RekognitionService, store: Store, traffic: Traffic): Server {
+  const settingsView = () => {
+    const { currentFaceModelVersion, faceIds, maxFacesPerCollection } = service.settings;
+    return { currentFaceModelVersion, faceIds, maxFacesPerCollection, ...traffic.current() };
+  };
+
   async function handleOperation(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const target = String(request.headers['x-amz-target'] ?? '');
     const operation = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : '';
@@ -94,14 +101,16 @@ export function createRekognitionServer(service: RekognitionService, store: Stor
         traffic.resetCounters();
         return send({ ok: true });
       case 'GET /_admin/settings':
-        return send({ currentFaceModelVersion: service.settings.currentFaceModelVersion, ...traffic.current() });
+        return send(settingsView());
       case 'PUT /_admin/settings': {
         const parsed = adminSettingsSchema.safeParse(JSON.parse((await readBody(request)).toString('utf8') || '{}'));
         if (!parsed.success) return send({ error: z.prettifyError(parsed.error) }, 400);
-        const { currentFaceModelVersion, ...trafficChanges } = parsed.data;
+        const { currentFaceModelVersion, faceIds, maxFacesPerCollection, ...trafficChanges } = parsed.data;
         if (currentFaceModelVersion) service.settings.currentFaceModelVersion = currentFaceModelVersion;
+        if (faceIds) service.settings.faceIds = faceIds;
+        if (maxFacesPerCollection) service.settings.maxFacesPerCollection = maxFacesPerCollection;
         traffic.configure(trafficSettingsSchema.parse({ ...traffic.current(), ...trafficChanges }));
-        return send({ currentFaceModelVersion: service.settings.currentFaceModelVersion, ...traffic.current() });
+        return send(settingsView());
       }
       case 'GET /_admin/counters':
         return send(traffic.report());

@@ -4,9 +4,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { v5 as nameBasedUuid } from 'uuid';
+import { iou } from '../../src/domain/matching';
 import { type DetectedFace, type Detector, similarity } from './detection';
 import { invalidParameter, notFound, RekognitionError } from './errors';
-import { type ImageInput, loadImage } from './images';
+import { type ImageInput, type LoadedImage, loadImage } from './images';
 import type { BoundingBox, Store, StoredCollection, StoredFace, StoredUser } from './store';
 import type { Input, Operation } from './validation';
 
@@ -17,11 +19,28 @@ const MOST_FACES_PER_USER = 100;
 /** Faces narrower or shorter than this share of the image are too small to index unless QualityFilter is NONE. */
 const SMALLEST_FACE_SIDE = 0.02;
 const QUALITY_BAR = { NONE: 0, LOW: 20, AUTO: 35, MEDIUM: 50, HIGH: 75 } as const;
+/** A collection's default face limit on AWS. */
+export const DEFAULT_MAX_FACES_PER_COLLECTION = 20_000_000;
+/** ImageIds are name-based UUIDs of the image's bytes, as the real service's are: same bytes, same ImageId. */
+const IMAGE_ID_NAMESPACE = '9d1f3a4e-5b6c-4d7e-8f90-a1b2c3d4e5f6';
+/** Boxes of one face detected twice in the same bytes by the same model are this alike, or more. */
+const SAME_FACE_IOU = 0.9;
+
+/**
+ * What IndexFaces answers for a face detected again in an image indexed before into the collection
+ * under the same ExternalImageId: `reuse` returns the FaceId held already and stores nothing new,
+ * as the real service does; `fresh` indexes it as a new face with a new FaceId.
+ */
+export const FACE_ID_BEHAVIOURS = ['reuse', 'fresh'] as const;
+export type FaceIdBehaviour = (typeof FACE_ID_BEHAVIOURS)[number];
 
 export interface ServiceSettings {
   region: string;
   /** The face model version a new collection is created with. */
   currentFaceModelVersion: string;
+  faceIds: FaceIdBehaviour;
+  /** Faces a collection may hold; IndexFaces past it is ServiceQuotaExceededException. */
+  maxFacesPerCollection: number;
 }
 
 type Response = Record<string, unknown>;
@@ -85,7 +104,10 @@ export class RekognitionService {
   }
 
   private async detect(image: ImageInput, modelVersion: string): Promise<DetectedFace[]> {
-    const loaded = await loadImage(this.s3, image);
+    return this.detectLoaded(await loadImage(this.s3, image), modelVersion);
+  }
+
+  private async detectLoaded(loaded: LoadedImage, modelVersion: string): Promise<DetectedFace[]> {
     const faces = await this.detector.detect(loaded, modelVersion);
     return faces.sort((a, b) => area(b.BoundingBox) - area(a.BoundingBox));
   }
@@ -160,7 +182,8 @@ export class RekognitionService {
   }
 
   async IndexFaces(input: Input<'IndexFaces'>): Promise<Response> {
-    const detected = await this.detect(input.Image, this.collection(input.CollectionId).FaceModelVersion);
+    const loaded = await loadImage(this.s3, input.Image);
+    const detected = await this.detectLoaded(loaded, this.collection(input.CollectionId).FaceModelVersion);
     // Looked up again after the wait: the collection may have been deleted (or the service reset)
     // meanwhile, and a change to a collection that is gone must never reach the journal.
     const collection = this.collection(input.CollectionId);
@@ -169,7 +192,7 @@ export class RekognitionService {
     const passing: DetectedFace[] = [];
     for (const face of detected) {
       const reasons = [
-        ...(face.quality < bar ? ['LOW_FACE_QUALITY'] : []),
+        ...(face.quality < bar ? ['LOW_FACE_QUALITY', 'LOW_SHARPNESS'] : []),
         ...(bar > 0 && Math.min(face.BoundingBox.Width, face.BoundingBox.Height) < SMALLEST_FACE_SIDE ? ['SMALL_BOUNDING_BOX'] : []),
       ];
       if (reasons.length > 0) unindexed.push({ Reasons: reasons, FaceDetail: faceDetail(face) });
@@ -177,22 +200,42 @@ export class RekognitionService {
     }
     const limit = Math.min(input.MaxFaces ?? MOST_FACES_PER_IMAGE, MOST_FACES_PER_IMAGE);
     for (const face of passing.slice(limit)) unindexed.push({ Reasons: ['EXCEEDS_MAX_FACES'], FaceDetail: faceDetail(face) });
-    const imageId = randomUUID();
-    const faces: StoredFace[] = passing.slice(0, limit).map((face) => ({
-      FaceId: randomUUID(),
-      ImageId: imageId,
-      ...(input.ExternalImageId === undefined ? {} : { ExternalImageId: input.ExternalImageId }),
-      BoundingBox: face.BoundingBox,
-      Confidence: face.Confidence,
-      IndexFacesModelVersion: collection.FaceModelVersion,
-      descriptor: face.descriptor,
-    }));
-    if (faces.length > 0) this.store.commit({ kind: 'putFaces', collectionId: collection.CollectionId, faces });
+    const imageId = nameBasedUuid(loaded.bytes, IMAGE_ID_NAMESPACE);
+    const held = this.heldFaces(collection, imageId, input.ExternalImageId);
+    const indexed = passing.slice(0, limit).map((detectedFace) => {
+      const again = held.find((face) => iou(face.BoundingBox, detectedFace.BoundingBox) >= SAME_FACE_IOU);
+      if (again) held.splice(held.indexOf(again), 1);
+      const face: StoredFace = again ?? {
+        FaceId: randomUUID(),
+        ImageId: imageId,
+        ...(input.ExternalImageId === undefined ? {} : { ExternalImageId: input.ExternalImageId }),
+        BoundingBox: detectedFace.BoundingBox,
+        Confidence: detectedFace.Confidence,
+        IndexFacesModelVersion: collection.FaceModelVersion,
+        descriptor: detectedFace.descriptor,
+      };
+      return { face, detectedFace, isNew: again === undefined };
+    });
+    const added = indexed.filter(({ isNew }) => isNew).map(({ face }) => face);
+    const count = this.store.faceCount(collection.CollectionId);
+    if (count + added.length > this.settings.maxFacesPerCollection) {
+      throw new RekognitionError(
+        'ServiceQuotaExceededException',
+        `The collection ${collection.CollectionId} holds ${count} faces; it may hold at most ${this.settings.maxFacesPerCollection}.`,
+      );
+    }
+    if (added.length > 0) this.store.commit({ kind: 'putFaces', collectionId: collection.CollectionId, faces: added });
     return {
-      FaceRecords: faces.map((face, i) => ({ Face: faceView(face), FaceDetail: faceDetail(passing[i]!) })),
+      FaceRecords: indexed.map(({ face, detectedFace }) => ({ Face: faceView(face), FaceDetail: faceDetail(detectedFace) })),
       UnindexedFaces: unindexed,
       FaceModelVersion: collection.FaceModelVersion,
     };
+  }
+
+  /** The faces `reuse` may answer with: those of these bytes indexed before under this ExternalImageId. */
+  private heldFaces(collection: StoredCollection, imageId: string, externalImageId: string | undefined): StoredFace[] {
+    if (this.settings.faceIds !== 'reuse' || externalImageId === undefined) return [];
+    return this.store.facesOfImage(collection.CollectionId, imageId).filter((face) => face.ExternalImageId === externalImageId);
   }
 
   ListFaces({ CollectionId, NextToken, MaxResults = 1000, UserId, FaceIds }: Input<'ListFaces'>): Response {

@@ -66,6 +66,8 @@ export type Change =
 
 const SNAPSHOT_EVERY = 50_000;
 
+const imageIndexKey = (collectionId: string, face: { ImageId: string }) => `${collectionId}|${face.ImageId}`;
+
 function emptyState(): State {
   return { collections: {}, tokens: {} };
 }
@@ -129,6 +131,9 @@ function applyChange(state: State, change: Change): void {
 
 export class Store {
   private state: State = emptyState();
+  /** Derived from the state, never stored: faces by collection and ImageId, for IndexFaces' lookups. */
+  private byImage = new Map<string, Set<string>>();
+  private faceCounts = new Map<string, number>();
   private sequence = 0;
   private changesSinceSnapshot = 0;
   private readonly snapshotFile: string;
@@ -149,6 +154,17 @@ export class Store {
     return Object.values(this.state.collections);
   }
 
+  /** The faces of the collection indexed from the image with this ImageId. */
+  facesOfImage(collectionId: string, imageId: string): StoredFace[] {
+    const collection = this.state.collections[collectionId];
+    const ids = this.byImage.get(imageIndexKey(collectionId, { ImageId: imageId })) ?? [];
+    return [...ids].flatMap((id) => collection?.faces[id] ?? []);
+  }
+
+  faceCount(collectionId: string): number {
+    return this.faceCounts.get(collectionId) ?? 0;
+  }
+
   token(key: string): StoredToken | undefined {
     return this.state.tokens[key];
   }
@@ -159,9 +175,59 @@ export class Store {
     if (this.directory !== undefined) {
       appendFileSync(this.journalFile, `${JSON.stringify({ sequence: this.sequence, change })}\n`);
     }
+    this.indexBeforeApplying(change);
     applyChange(this.state, change);
     this.changesSinceSnapshot += 1;
     if (this.changesSinceSnapshot >= SNAPSHOT_EVERY) this.snapshot();
+  }
+
+  private addToImageIndex(collectionId: string, face: StoredFace): void {
+    const key = imageIndexKey(collectionId, face);
+    this.byImage.set(key, (this.byImage.get(key) ?? new Set()).add(face.FaceId));
+  }
+
+  private indexBeforeApplying(change: Change): void {
+    switch (change.kind) {
+      case 'putFaces': {
+        const faces = this.state.collections[change.collectionId]?.faces ?? {};
+        const added = change.faces.filter((face) => faces[face.FaceId] === undefined).length;
+        this.faceCounts.set(change.collectionId, this.faceCount(change.collectionId) + added);
+        for (const face of change.faces) this.addToImageIndex(change.collectionId, face);
+        return;
+      }
+      case 'deleteFaces': {
+        const collection = this.state.collections[change.collectionId];
+        for (const faceId of change.faceIds) {
+          const face = collection?.faces[faceId];
+          if (!face) continue;
+          this.byImage.get(imageIndexKey(change.collectionId, face))?.delete(faceId);
+          this.faceCounts.set(change.collectionId, this.faceCount(change.collectionId) - 1);
+        }
+        return;
+      }
+      case 'deleteCollection':
+        for (const face of Object.values(this.state.collections[change.collectionId]?.faces ?? {})) {
+          this.byImage.delete(imageIndexKey(change.collectionId, face));
+        }
+        this.faceCounts.delete(change.collectionId);
+        return;
+      case 'reset':
+        this.byImage.clear();
+        this.faceCounts.clear();
+        return;
+      default:
+        return;
+    }
+  }
+
+  private rebuildIndex(): void {
+    this.byImage.clear();
+    this.faceCounts.clear();
+    for (const collection of Object.values(this.state.collections)) {
+      const faces = Object.values(collection.faces);
+      this.faceCounts.set(collection.CollectionId, faces.length);
+      for (const face of faces) this.addToImageIndex(collection.CollectionId, face);
+    }
   }
 
   /** Writes the whole state atomically and starts an empty journal. */
@@ -183,6 +249,7 @@ export class Store {
       this.sequence = snapshot.sequence;
     }
     if (existsSync(this.journalFile)) this.replay();
+    this.rebuildIndex();
     // Starting from a fresh snapshot means nothing is ever appended after a torn line.
     this.snapshot();
   }

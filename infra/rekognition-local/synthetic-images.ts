@@ -16,9 +16,8 @@ export function pngChunk(type: string, data: Buffer): Buffer {
   return Buffer.concat([length, typed, crc]);
 }
 
-/** An 8x8 grey PNG declaring `faces`. */
-export function syntheticPng(faces: DeclaredFace[]): Buffer {
-  const side = 8;
+/** An 80x80 grey PNG declaring `faces`: the smallest image Rekognition takes. */
+export function syntheticPng(faces: DeclaredFace[], side = 80): Buffer {
   const header = Buffer.alloc(13);
   header.writeUInt32BE(side, 0);
   header.writeUInt32BE(side, 4);

@@ -48,6 +48,60 @@ export function formatVerdict(head: Uint8Array): ImageVerdict {
   return { ok: false, reason: ReasonCode.InvalidImageFormat, detail: `neither JPEG nor PNG: it starts with ${shown || 'nothing'}` };
 }
 
+/** Rekognition's smallest image: both sides at least this many pixels, or InvalidParameterException. */
+export const MIN_IMAGE_SIDE = 80;
+
+/** Bytes to read from the start of an image to find its size: a JPEG's frame header follows its metadata. */
+export const DIMENSION_BYTES = 64 * 1024;
+
+/**
+ * Width and height from the first bytes of a PNG (its IHDR chunk) or a JPEG (its first start-of-frame
+ * marker); undefined when the bytes do not reach them or are neither format.
+ */
+export function imageDimensions(head: Uint8Array): { width: number; height: number } | undefined {
+  const bytes = Buffer.from(head.buffer, head.byteOffset, head.byteLength);
+  const format = imageFormat(bytes);
+  if (format === 'png') {
+    if (bytes.length < 24 || bytes.toString('latin1', 12, 16) !== 'IHDR') return undefined;
+    return { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
+  }
+  if (format !== 'jpeg') return undefined;
+  let offset = 2;
+  while (offset + 4 <= bytes.length) {
+    if (bytes[offset] !== 0xff) return undefined;
+    const marker = bytes[offset + 1] ?? 0;
+    // Fill bytes and markers without a length (RSTn, TEM) carry no segment.
+    if (marker === 0xff) {
+      offset += 1;
+      continue;
+    }
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      offset += 2;
+      continue;
+    }
+    const length = bytes.readUInt16BE(offset + 2);
+    // SOF0-SOF15 but DHT (C4), JPG (C8) and DAC (CC) hold the frame's size.
+    const isFrame = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+    if (isFrame) {
+      if (offset + 9 > bytes.length) return undefined;
+      return { width: bytes.readUInt16BE(offset + 7), height: bytes.readUInt16BE(offset + 5) };
+    }
+    offset += 2 + length;
+  }
+  return undefined;
+}
+
+/** The verdict on an image's size in pixels, when its first bytes tell it. */
+export function dimensionsVerdict(head: Uint8Array): ImageVerdict {
+  const size = imageDimensions(head);
+  if (size === undefined || (size.width >= MIN_IMAGE_SIDE && size.height >= MIN_IMAGE_SIDE)) return { ok: true };
+  return {
+    ok: false,
+    reason: ReasonCode.ImageTooSmall,
+    detail: `${size.width}x${size.height} pixels: under Rekognition's minimum of ${MIN_IMAGE_SIDE} pixels a side`,
+  };
+}
+
 /**
  * A box reaching past the image's edge: Rekognition reports a face cut by the edge that way, and
  * the run accepts it (records.ts), so it is counted for the operator, not refused.

@@ -7,6 +7,8 @@ export enum ReasonCode {
   ManifestNotFound = 'MANIFEST_NOT_FOUND',
   /** The collection the run indexes into is gone: no image of the run can succeed. */
   TargetCollectionNotFound = 'TARGET_COLLECTION_NOT_FOUND',
+  /** The target holds as many faces as a collection may (ServiceQuotaExceededException): no image of the run can succeed. */
+  TargetCollectionFull = 'TARGET_COLLECTION_FULL',
   /** The old collection named with --source does not exist. */
   SourceCollectionNotFound = 'SOURCE_COLLECTION_NOT_FOUND',
   /** The target's face model is not newer than the source's: the run would gain nothing. */
@@ -27,6 +29,19 @@ export enum ReasonCode {
   ImageTooLarge = 'IMAGE_TOO_LARGE',
   /** The image object holds no bytes (IndexFaces calls it an invalid format; the run and `reindex validate` say it is empty). */
   ImageEmpty = 'IMAGE_EMPTY',
+  /** The image is under Rekognition's smallest size (80 pixels a side), which IndexFaces refuses. */
+  ImageTooSmall = 'IMAGE_TOO_SMALL',
+  /**
+   * The new model found a face where this old face is, but IndexFaces left it out for the reasons it
+   * gave (LOW_SHARPNESS, EXCEEDS_MAX_FACES, ...): another --quality-filter or a higher --max-faces
+   * would index it.
+   */
+  FaceFiltered = 'FACE_FILTERED',
+  /**
+   * IndexFaces answered with a new face another record already holds: the records file names the
+   * same image (same bytes, same ExternalImageId) twice, and the real service gives both the same faces.
+   */
+  NewFaceTaken = 'NEW_FACE_TAKEN',
   /** The new model found no face in the image. */
   NoFaceDetected = 'NO_FACE_DETECTED',
   /** The new model found faces, but none overlaps this old face enough. */

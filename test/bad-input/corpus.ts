@@ -92,9 +92,9 @@ export function inputOf(testCase: Case, filling: Filling): Buffer {
   }
 }
 
-/** A 16x16 RGBA PNG (colour type 6), half transparent, declaring `faces` as synthetic images do. */
+/** An 80x80 RGBA PNG (colour type 6), half transparent, declaring `faces` as synthetic images do. */
 function pngWithAlpha(faces: DeclaredFace[]): Buffer {
-  const side = 16;
+  const side = 80;
   const header = Buffer.alloc(13);
   header.writeUInt32BE(side, 0);
   header.writeUInt32BE(side, 4);

@@ -53,7 +53,8 @@ function stopped(child: ChildProcess): Promise<void> {
   });
 }
 
-export async function startRekognitionLocal(): Promise<RunningRekognition> {
+/** `faceIds`: what IndexFaces answers for a face indexed again (REKOGNITION_LOCAL_FACE_IDS); the service's default when absent. */
+export async function startRekognitionLocal({ faceIds }: { faceIds?: 'reuse' | 'fresh' } = {}): Promise<RunningRekognition> {
   const stack = useLocalStack();
   const region = stack.AWS_REGION ?? 'us-east-1';
   const bucket = stack.REINDEX_BUCKET ?? '';
@@ -67,6 +68,7 @@ export async function startRekognitionLocal(): Promise<RunningRekognition> {
         ...process.env,
         REKOGNITION_LOCAL_PORT: String(port),
         REKOGNITION_LOCAL_STATE_DIR: stateDir,
+        ...(faceIds === undefined ? {} : { REKOGNITION_LOCAL_FACE_IDS: faceIds }),
         AWS_ENDPOINT_URL_S3: stack.AWS_ENDPOINT_URL,
       },
       stdio: ['ignore', 'ignore', 'inherit'],

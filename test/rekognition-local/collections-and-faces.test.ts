@@ -235,7 +235,7 @@ describe('IndexFaces on synthetic images', () => {
     );
 
     expect(high.FaceRecords).toHaveLength(1);
-    expect(high.UnindexedFaces?.map((face) => face.Reasons)).toEqual([['LOW_FACE_QUALITY']]);
+    expect(high.UnindexedFaces?.map((face) => face.Reasons)).toEqual([['LOW_FACE_QUALITY', 'LOW_SHARPNESS']]);
     expect(none.FaceRecords).toHaveLength(2);
   });
 });
