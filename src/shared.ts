@@ -75,6 +75,8 @@ export interface ReindexCollectionInput {
   targetCollectionId: string;
   /** The old collection, when known: its face model is checked and named in every result row. */
   sourceCollectionId: string | undefined;
+  /** The old collection's region, when it is not the worker's; absent in runs started before it was asked. */
+  sourceRegion?: string;
   options: ReindexOptions;
   /** Migrate even when the target's face model is not newer than the source's. */
   force: boolean;

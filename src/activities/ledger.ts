@@ -1,23 +1,45 @@
 /**
- * S3: the ledger of what IndexFaces did, per target collection. Two objects per indexed image:
- * - the indexing record, keyed by target and record (its image and its old faces): a retried
- *   attempt, or a later run of the same records file after a failed one, finds it and reuses it
- *   instead of indexing the image again. It is written only if absent, so of two overlapping
- *   attempts exactly one wins and the other deletes what it indexed.
- * - the image entry, keyed by target collection and the ImageId IndexFaces gave: reconcile keeps a
- *   face of the target only when its ImageId has one. A face whose indexing crashed before it was
- *   recorded has none and is deleted.
- * And one object per target collection this tool owns: reconcile may only ever run on those.
+ * S3: the ledger of what IndexFaces did, per target collection, under `ledger/<target>/`.
+ *
+ * A record's *identity* is its image and its old faces (bucket, key, ExternalImageId, old FaceIds,
+ * and a redrive's scope); the *decision* is everything else that decides what becomes of its faces
+ * (the old boxes, QualityFilter, MaxFaces, the IoU threshold, --unmatched). Objects:
+ * - `indexed/<identity+decision>`: the faces one indexing gave. Written only if absent, so of two
+ *   overlapping attempts exactly one wins; a retried attempt, or a later run with the same
+ *   settings, reuses it. A run with other settings indexes again.
+ * - `current/<identity>`: the indexing that holds now for the record, the FaceIds it keeps, and
+ *   every FaceId any indexing of the record was given. Faces of the record not kept are deleted.
+ * - `faces/<FaceId>`: which record claimed the face. Claimed only if unclaimed, so the real
+ *   service's habit of answering the same FaceId to two records of one image (same bytes, same
+ *   ExternalImageId) never lets both keep it, or one delete what the other keeps.
+ * - `images/<ImageId>` and `external-ids/<ExternalImageId>`: this tool indexed that image, or a
+ *   record with that ExternalImageId, into the target (the latter written before indexing). Reconcile
+ *   deletes only faces these or a claim attribute to the tool.
+ * - `owned`: the target is this tool's; reconcile may only ever run on those.
  */
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand, NoSuchKey, NotFound, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { IndexedFace } from '../domain/outcomes';
+import type { FilteredFace, IndexedFace } from '../domain/outcomes';
 import type { ImageRecord } from '../domain/records';
+import type { ReindexOptions } from '../shared';
 import { httpStatusOf } from './aws-clients';
 
 export interface IndexingRecord {
   faceModelVersion: string;
   faces: IndexedFace[];
+  /** Absent in indexings recorded before the ledger kept them. */
+  filtered?: FilteredFace[];
+}
+
+export interface CurrentIndexing {
+  /** The `indexed/` key of the indexing that holds. */
+  indexing: string;
+  kept: string[];
+  /** Every FaceId an indexing of this record was given: those not kept are deleted. */
+  faces: string[];
+  /** Kept faces deleted since by other means (a duplicate row's face): an indexing naming one is indexed again. */
+  gone?: string[];
+  runId: string;
 }
 
 export interface ImageEntry {
@@ -25,77 +47,147 @@ export interface ImageEntry {
   recordIndex: number;
 }
 
+export interface FaceClaim {
+  identity: string;
+  runId: string;
+}
+
+/** What a run decides an image's faces with, beside the record: the part of the options that matters. */
+export type Decision = Pick<ReindexOptions, 'qualityFilter' | 'maxFaces' | 'iouThreshold' | 'unmatched' | 'indexingScope'>;
+
 /** Lookups in flight at once: S3's latency hidden without queueing on the client's sockets. */
 const LOOKUPS_IN_FLIGHT = 32;
 
-/** `exists` of each item, in order, at most LOOKUPS_IN_FLIGHT at a time. */
-async function existsEach<T>(items: readonly T[], exists: (item: T) => Promise<boolean>): Promise<boolean[]> {
-  const found: boolean[] = [];
+/** `work` on each item, in order, at most LOOKUPS_IN_FLIGHT at a time. */
+export async function eachInSlices<T, R>(items: readonly T[], work: (item: T) => Promise<R>): Promise<R[]> {
+  const done: R[] = [];
   for (let start = 0; start < items.length; start += LOOKUPS_IN_FLIGHT) {
-    found.push(...(await Promise.all(items.slice(start, start + LOOKUPS_IN_FLIGHT).map(exists))));
+    done.push(...(await Promise.all(items.slice(start, start + LOOKUPS_IN_FLIGHT).map(work))));
   }
-  return found;
+  return done;
 }
 
+const sha256 = (value: unknown) => createHash('sha256').update(JSON.stringify(value)).digest('hex');
+
+/** The record's identity: which image, and which old faces, whatever the settings. */
+export function identityOf(record: ImageRecord, scope: string | undefined): string {
+  return sha256([record.Bucket, record.Key, record.ExternalImageId ?? '', ...record.Faces.map((face) => face.FaceId).sort(), ...(scope === undefined ? [] : [scope])]);
+}
+
+function indexingOf(record: ImageRecord, decision: Decision): string {
+  const boxes = [...record.Faces].sort((a, b) => a.FaceId.localeCompare(b.FaceId)).map((face) => face.BoundingBoxes);
+  const { qualityFilter, maxFaces, iouThreshold, unmatched } = decision;
+  return sha256([identityOf(record, decision.indexingScope), boxes, qualityFilter, maxFaces ?? null, iouThreshold, unmatched]);
+}
+
+const isMissing = (error: unknown) => error instanceof NoSuchKey || error instanceof NotFound || httpStatusOf(error) === 404;
+/** 412: the object exists; 409: a concurrent conditional write to the same key is still in progress. */
+const lostTheRace = (error: unknown) => httpStatusOf(error) === 412 || httpStatusOf(error) === 409;
+
 export function createLedger(s3: S3Client, bucket: string) {
-  const indexingKey = (collectionId: string, record: ImageRecord, scope: string | undefined) => {
-    const identity = [record.Bucket, record.Key, record.ExternalImageId ?? '', ...record.Faces.map((face) => face.FaceId).sort(), ...(scope === undefined ? [] : [scope])];
-    return `ledger/${collectionId}/indexed/${createHash('sha256').update(JSON.stringify(identity)).digest('hex')}.json`;
+  const prefix = (collectionId: string) => `ledger/${collectionId}`;
+  const keys = {
+    indexed: (collectionId: string, indexing: string) => `${prefix(collectionId)}/indexed/${indexing}.json`,
+    current: (collectionId: string, identity: string) => `${prefix(collectionId)}/current/${identity}.json`,
+    face: (collectionId: string, faceId: string) => `${prefix(collectionId)}/faces/${faceId}.json`,
+    image: (collectionId: string, imageId: string) => `${prefix(collectionId)}/images/${imageId}.json`,
+    externalId: (collectionId: string, externalImageId: string) => `${prefix(collectionId)}/external-ids/${sha256(externalImageId)}.json`,
+    owner: (collectionId: string) => `${prefix(collectionId)}/owned.json`,
   };
-  const imageKey = (collectionId: string, imageId: string) => `ledger/${collectionId}/images/${imageId}.json`;
-  const ownerKey = (collectionId: string) => `ledger/${collectionId}/owned.json`;
 
   async function exists(Key: string): Promise<boolean> {
     try {
       await s3.send(new HeadObjectCommand({ Bucket: bucket, Key }));
       return true;
     } catch (error) {
-      if (error instanceof NotFound || httpStatusOf(error) === 404) return false;
+      if (isMissing(error)) return false;
+      throw error;
+    }
+  }
+
+  async function read<T>(Key: string): Promise<T | undefined> {
+    try {
+      const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key }));
+      return JSON.parse((await object.Body?.transformToString()) ?? '') as T;
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async function write(Key: string, value: unknown, onlyIfAbsent = false): Promise<boolean> {
+    try {
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key, Body: JSON.stringify(value), ...(onlyIfAbsent ? { IfNoneMatch: '*' } : {}) }));
+      return true;
+    } catch (error) {
+      if (onlyIfAbsent && lostTheRace(error)) return false;
       throw error;
     }
   }
 
   return {
-    async findIndexing(collectionId: string, record: ImageRecord, scope: string | undefined): Promise<IndexingRecord | undefined> {
-      try {
-        const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: indexingKey(collectionId, record, scope) }));
-        return JSON.parse((await object.Body?.transformToString()) ?? '') as IndexingRecord;
-      } catch (error) {
-        if (error instanceof NoSuchKey) return undefined;
-        throw error;
-      }
-    },
+    /** The `indexed/` name of the record's indexing under these settings. */
+    indexingKey: indexingOf,
 
-    /** Whether each record's indexing is recorded, in order. */
-    hasIndexings: (collectionId: string, records: readonly ImageRecord[], scope: string | undefined): Promise<boolean[]> =>
-      existsEach(records, (record) => exists(indexingKey(collectionId, record, scope))),
+    findIndexing: (collectionId: string, record: ImageRecord, decision: Decision): Promise<IndexingRecord | undefined> =>
+      read(keys.indexed(collectionId, indexingOf(record, decision))),
+
+    /** Whether each record's indexing under these settings is recorded, in order. */
+    hasIndexings: (collectionId: string, records: readonly ImageRecord[], decision: Decision): Promise<boolean[]> =>
+      eachInSlices(records, (record) => exists(keys.indexed(collectionId, indexingOf(record, decision)))),
 
     /** Records an indexing unless one is there already; false when another attempt got there first. */
-    async recordIndexing(collectionId: string, record: ImageRecord, scope: string | undefined, indexing: IndexingRecord): Promise<boolean> {
-      try {
-        await s3.send(
-          new PutObjectCommand({ Bucket: bucket, Key: indexingKey(collectionId, record, scope), Body: JSON.stringify(indexing), IfNoneMatch: '*' }),
-        );
-        return true;
-      } catch (error) {
-        // 409: a concurrent conditional write to the same key is still in progress.
-        if (httpStatusOf(error) === 412 || httpStatusOf(error) === 409) return false;
-        throw error;
-      }
+    recordIndexing: (collectionId: string, record: ImageRecord, decision: Decision, indexing: IndexingRecord): Promise<boolean> =>
+      write(keys.indexed(collectionId, indexingOf(record, decision)), indexing, true),
+
+    /** Replaces an indexing whose kept faces are gone: the record is indexed again under the same settings. */
+    replaceIndexing: async (collectionId: string, record: ImageRecord, decision: Decision, indexing: IndexingRecord): Promise<void> => {
+      await write(keys.indexed(collectionId, indexingOf(record, decision)), indexing);
+    },
+
+    current: (collectionId: string, identity: string): Promise<CurrentIndexing | undefined> => read(keys.current(collectionId, identity)),
+
+    setCurrent: async (collectionId: string, identity: string, current: CurrentIndexing): Promise<void> => {
+      await write(keys.current(collectionId, identity), current);
+    },
+
+    claim: (collectionId: string, faceId: string): Promise<FaceClaim | undefined> => read(keys.face(collectionId, faceId)),
+
+    /**
+     * Claims each face for the record unless another record holds it; returns the FaceIds another
+     * record holds. A claim of the same record is this record's own, from an earlier attempt or run.
+     */
+    async claimFaces(collectionId: string, faceIds: readonly string[], claim: FaceClaim): Promise<Set<string>> {
+      const held = await eachInSlices(faceIds, async (faceId) => {
+        if (await write(keys.face(collectionId, faceId), claim, true)) return undefined;
+        const holder = await read<FaceClaim>(keys.face(collectionId, faceId));
+        return holder === undefined || holder.identity === claim.identity ? undefined : faceId;
+      });
+      return new Set(held.filter((faceId): faceId is string => faceId !== undefined));
     },
 
     async recordImage(collectionId: string, imageId: string, entry: ImageEntry): Promise<void> {
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: imageKey(collectionId, imageId), Body: JSON.stringify(entry) }));
+      await write(keys.image(collectionId, imageId), entry);
     },
 
     /** Whether each image has an entry, in order. */
     hasImages: (collectionId: string, imageIds: readonly string[]): Promise<boolean[]> =>
-      existsEach(imageIds, (imageId) => exists(imageKey(collectionId, imageId))),
+      eachInSlices(imageIds, (imageId) => exists(keys.image(collectionId, imageId))),
 
-    ownsCollection: (collectionId: string): Promise<boolean> => exists(ownerKey(collectionId)),
+    /** Notes, before any indexing, that records with these ExternalImageIds are indexed into the target. */
+    async recordExternalIds(collectionId: string, externalImageIds: readonly string[], runId: string): Promise<void> {
+      await eachInSlices([...new Set(externalImageIds)], (externalImageId) => write(keys.externalId(collectionId, externalImageId), { runId }));
+    },
+
+    hasExternalIds: (collectionId: string, externalImageIds: readonly string[]): Promise<boolean[]> =>
+      eachInSlices(externalImageIds, (externalImageId) => exists(keys.externalId(collectionId, externalImageId))),
+
+    ownsCollection: (collectionId: string): Promise<boolean> => exists(keys.owner(collectionId)),
 
     async claimCollection(collectionId: string, runId: string): Promise<void> {
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: ownerKey(collectionId), Body: JSON.stringify({ runId }) }));
+      await write(keys.owner(collectionId), { runId });
     },
   };
 }
+
+export type Ledger = ReturnType<typeof createLedger>;

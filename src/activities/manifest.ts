@@ -17,7 +17,7 @@ import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reason
 import { checkRecord, type ImageRecord } from '../domain/records';
 import { chunkKey, reportKey, type RunSummary } from '../shared';
 import { httpStatusOf } from './aws-clients';
-import { createLedger } from './ledger';
+import { createLedger, type Decision } from './ledger';
 import { createQueueActivities } from './queues';
 import { readRecords } from './records-reader';
 
@@ -38,10 +38,11 @@ export interface ChunkEntry {
   indexedBefore?: boolean;
 }
 
-/** The ledger a batch's records are looked up in: its target and the run's indexing scope. */
+/** The ledger a batch's records are looked up in: its target and the run's settings. */
 export interface LedgerLookup {
+  runId: string;
   targetCollectionId: string;
-  indexingScope: string | undefined;
+  decision: Decision;
 }
 
 export interface SplitProgress {
@@ -140,8 +141,15 @@ export function createManifestActivities({
     loadChunk: async (key: string, lookup?: LedgerLookup): Promise<ChunkEntry[]> => {
       const { Body } = await s3.send(new GetObjectCommand({ Bucket: config.bucket, Key: key }));
       const entries = JSON.parse((await Body?.transformToString()) ?? '[]') as ChunkEntry[];
-      if (lookup === undefined) return entries;
-      const found = await ledger.hasIndexings(lookup.targetCollectionId, entries.map(({ record }) => record), lookup.indexingScope);
+      // Histories from before the lookup carried the settings do not look up: reindexImage looks itself.
+      if (lookup?.decision === undefined) return entries;
+      const records = entries.map(({ record }) => record);
+      const externalIds = records.flatMap((record) => (record.ExternalImageId === undefined ? [] : [record.ExternalImageId]));
+      const [found] = await Promise.all([
+        ledger.hasIndexings(lookup.targetCollectionId, records, lookup.decision),
+        // Before any of them is indexed: reconcile may then delete what a crashed attempt left.
+        ledger.recordExternalIds(lookup.targetCollectionId, externalIds, lookup.runId),
+      ]);
       return entries.map((entry, i) => ({ ...entry, indexedBefore: found[i] ?? true }));
     },
 

@@ -14,7 +14,6 @@ import {
   DeleteCollectionCommand,
   DeleteFacesCommand,
   DescribeCollectionCommand,
-  type Face,
   ImageTooLargeException,
   IndexFacesCommand,
   type IndexFacesCommandOutput,
@@ -22,21 +21,24 @@ import {
   InvalidParameterException,
   InvalidS3ObjectException,
   ListFacesCommand,
-  type RekognitionClient,
+  RekognitionClient,
   ResourceAlreadyExistsException,
   ResourceNotFoundException,
+  ServiceQuotaExceededException,
 } from '@aws-sdk/client-rekognition';
-import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { activityInfo, heartbeat, log, sleep } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../domain/config';
 import { isNewerFaceModel } from '../domain/face-models';
-import { decideOutcome, type ImageOutcome } from '../domain/outcomes';
+import { DIMENSION_BYTES, dimensionsVerdict } from '../domain/image-checks';
+import { decideOutcome, type ImageOutcome, type RunContext, withoutHeldFaces } from '../domain/outcomes';
 import { ReasonCode } from '../domain/reasons';
 import type { ImageRecord } from '../domain/records';
 import { REINDEX_IMAGE_ATTEMPT_MS, type ReindexOptions } from '../shared';
 import { httpStatusOf } from './aws-clients';
-import { createLedger, type IndexingRecord } from './ledger';
+import { createLedger, eachInSlices, identityOf, type IndexingRecord } from './ledger';
+import { createOrphanFinder, type ReconcileFinding } from './orphans';
 import { whileAlive } from './liveness';
 import { countMatchedFaces, type IndexFacesOutcome, recordIndexFacesLatency } from './metrics';
 import type { DuplicateRow } from './results';
@@ -52,9 +54,21 @@ export interface ReindexImageInput {
   indexedBefore?: boolean;
 }
 
+/**
+ * A row an earlier run wrote for an old face that this run sends to review: it names a face this
+ * run deleted, so it goes, but only while it still names one of them.
+ */
+export interface RowRetraction {
+  OldFaceId: string;
+  CollectionId: string;
+  FaceIds: string[];
+}
+
 export interface ReindexImageResult extends ImageOutcome {
   /** True when an earlier attempt had already indexed the image and its record was reused. */
   reusedEarlierIndexing: boolean;
+  /** Present when an earlier indexing of the record, under other settings, held faces this one deleted. */
+  retractions?: RowRetraction[];
 }
 
 /** Rekognition errors that no retry can cure, and the reason code each becomes. */
@@ -64,6 +78,7 @@ export function permanentReason(error: unknown): ReasonCode | undefined {
   if (error instanceof ImageTooLargeException) return ReasonCode.ImageTooLarge;
   if (error instanceof AccessDeniedException) return ReasonCode.AccessDenied;
   if (error instanceof InvalidParameterException) return ReasonCode.InvalidRecord;
+  if (error instanceof ServiceQuotaExceededException) return ReasonCode.TargetCollectionFull;
   // The SDK has no class for the protocol's ValidationException; its name is all there is.
   if (error instanceof Error && error.name === 'ValidationException') return ReasonCode.InvalidRecord;
   return undefined;
@@ -82,6 +97,8 @@ export interface PrepareTargetInput {
   runId: string;
   targetCollectionId: string;
   sourceCollectionId: string | undefined;
+  /** The source's region, when it is not the worker's: the source is described there. */
+  sourceRegion?: string;
   /** Migrate even when the target's face model is not newer than the source's. */
   force: boolean;
 }
@@ -96,6 +113,28 @@ export interface PreparedTarget {
 export interface ReconcileProgress {
   facesChecked: number;
   orphansDeleted: number;
+  /** Faces no record keeps that nothing proves this tool indexed: never deleted. */
+  unattributedKept: number;
+}
+
+const boxOf = (box: { Width?: number; Height?: number; Left?: number; Top?: number }) => ({
+  Width: box.Width ?? 0,
+  Height: box.Height ?? 0,
+  Left: box.Left ?? 0,
+  Top: box.Top ?? 0,
+});
+
+/** One Rekognition client per region asked for, made on first use. */
+function clientPerRegion(): (region: string) => RekognitionClient {
+  const clients = new Map<string, RekognitionClient>();
+  return (region) => {
+    let client = clients.get(region);
+    if (!client) {
+      client = new RekognitionClient({ region });
+      clients.set(region, client);
+    }
+    return client;
+  };
 }
 
 /** ListFaces returns, and DeleteFaces takes, at most 4096 faces a call. */
@@ -109,6 +148,7 @@ export function createRekognitionActivities({
   s3,
   config,
   orphanGraceMs = REINDEX_IMAGE_ATTEMPT_MS + 30_000,
+  rekognitionIn = clientPerRegion(),
 }: {
   rekognition: RekognitionClient;
   /** IndexFaces goes through a client of its own that does not retry (AwsClients.indexFaces). */
@@ -120,12 +160,14 @@ export function createRekognitionActivities({
    * into the same target records its faces within one reindexImage attempt.
    */
   orphanGraceMs?: number;
+  /** A client for a source collection in another region. */
+  rekognitionIn?: (region: string) => RekognitionClient;
 }) {
   const ledger = createLedger(s3, config.bucket);
 
-  async function faceModelVersion(CollectionId: string): Promise<string | undefined> {
+  async function faceModelVersion(CollectionId: string, client = rekognition): Promise<string | undefined> {
     try {
-      const { FaceModelVersion } = await rekognition.send(new DescribeCollectionCommand({ CollectionId }));
+      const { FaceModelVersion } = await client.send(new DescribeCollectionCommand({ CollectionId }));
       return FaceModelVersion ?? '';
     } catch (error) {
       if (error instanceof ResourceNotFoundException) return undefined;
@@ -201,6 +243,34 @@ export function createRekognitionActivities({
     }
   }
 
+  /** Tells the record that keeps a face that the face is gone, so its indexing is not reused. */
+  async function noteGone(collectionId: string, faceId: string): Promise<void> {
+    const claim = await ledger.claim(collectionId, faceId);
+    const current = claim && (await ledger.current(collectionId, claim.identity));
+    if (!claim || !current || current.gone?.includes(faceId)) return;
+    await ledger.setCurrent(collectionId, claim.identity, {
+      ...current,
+      kept: current.kept.filter((id) => id !== faceId),
+      gone: [...(current.gone ?? []), faceId],
+    });
+  }
+
+  /**
+   * IndexFaces refuses an image under 80 pixels a side with the same InvalidParameterException as a
+   * bad parameter; the image's own first bytes tell which. An image S3 will not give is not small.
+   */
+  async function isTooSmall({ Bucket, Key }: ImageRecord): Promise<string | undefined> {
+    try {
+      const object = await s3.send(new GetObjectCommand({ Bucket, Key, Range: `bytes=0-${DIMENSION_BYTES - 1}` }));
+      const verdict = dimensionsVerdict((await object.Body?.transformToByteArray()) ?? new Uint8Array());
+      return verdict.ok ? undefined : verdict.detail;
+    } catch (error) {
+      const status = httpStatusOf(error);
+      if (status !== undefined && status < 500) return undefined;
+      throw error;
+    }
+  }
+
   async function indexFaces(input: ReindexImageInput): Promise<IndexingRecord> {
     const { record, options } = input;
     try {
@@ -215,22 +285,12 @@ export function createRekognitionActivities({
         }),
       );
       const faces = (response.FaceRecords ?? []).flatMap(({ Face }) =>
-        Face?.FaceId && Face.ImageId && Face.BoundingBox
-          ? [
-              {
-                FaceId: Face.FaceId,
-                ImageId: Face.ImageId,
-                BoundingBox: {
-                  Width: Face.BoundingBox.Width ?? 0,
-                  Height: Face.BoundingBox.Height ?? 0,
-                  Left: Face.BoundingBox.Left ?? 0,
-                  Top: Face.BoundingBox.Top ?? 0,
-                },
-              },
-            ]
-          : [],
+        Face?.FaceId && Face.ImageId && Face.BoundingBox ? [{ FaceId: Face.FaceId, ImageId: Face.ImageId, BoundingBox: boxOf(Face.BoundingBox) }] : [],
       );
-      return { faceModelVersion: response.FaceModelVersion ?? '', faces };
+      const filtered = (response.UnindexedFaces ?? []).flatMap(({ FaceDetail, Reasons }) =>
+        FaceDetail?.BoundingBox ? [{ BoundingBox: boxOf(FaceDetail.BoundingBox), reasons: Reasons ?? [] }] : [],
+      );
+      return { faceModelVersion: response.FaceModelVersion ?? '', faces, filtered };
     } catch (error) {
       if (error instanceof ResourceNotFoundException) {
         throw ApplicationFailure.create({
@@ -241,11 +301,23 @@ export function createRekognitionActivities({
       }
       let reason = permanentReason(error);
       if (reason === undefined) throw error;
-      const empty = reason === ReasonCode.InvalidImageFormat && (await isEmptyObject(record));
-      if (empty) reason = ReasonCode.ImageEmpty;
+      let why = '';
+      if (reason === ReasonCode.InvalidImageFormat && (await isEmptyObject(record))) {
+        reason = ReasonCode.ImageEmpty;
+        why = '; the object is empty (0 bytes)';
+      } else if (reason === ReasonCode.InvalidRecord) {
+        const small = await isTooSmall(record);
+        if (small !== undefined) {
+          reason = ReasonCode.ImageTooSmall;
+          why = `; the image is ${small}`;
+        }
+      }
       throw ApplicationFailure.create({
         type: reason,
-        message: `IndexFaces refused s3://${record.Bucket}/${record.Key}: ${(error as Error).message}${empty ? '; the object is empty (0 bytes)' : ''}`,
+        message:
+          reason === ReasonCode.TargetCollectionFull
+            ? `the target collection ${input.targetCollectionId} is full: ${(error as Error).message}`
+            : `IndexFaces refused s3://${record.Bucket}/${record.Key}: ${(error as Error).message}${why}`,
         nonRetryable: true,
       });
     }
@@ -259,51 +331,85 @@ export function createRekognitionActivities({
   }
 
   /**
-   * The indexing of this image: the one an earlier attempt recorded, or a new one. When another
-   * attempt recorded its indexing while this one was indexing, this one's faces are surplus.
+   * The indexing of this image under this run's settings: the one an earlier attempt or run
+   * recorded, or a new one. When another attempt recorded its indexing while this one was indexing,
+   * this one's faces are surplus.
    */
   async function indexOnce(input: ReindexImageInput): Promise<{ indexing: IndexingRecord; reused: boolean }> {
     const target = input.targetCollectionId;
     // A first attempt whose batch found no indexing calls IndexFaces straight away; the conditional
     // write below still catches an indexing recorded since.
     const mayBeIndexed = input.indexedBefore !== false || activityInfo().attempt > 1;
-    const earlier = mayBeIndexed ? await ledger.findIndexing(target, input.record, input.options.indexingScope) : undefined;
+    const earlier = mayBeIndexed ? await ledger.findIndexing(target, input.record, input.options) : undefined;
     if (earlier) return { indexing: earlier, reused: true };
     const indexing = await indexFaces(input);
-    if (await ledger.recordIndexing(target, input.record, input.options.indexingScope, indexing)) return { indexing, reused: false };
-    const winner = await ledger.findIndexing(target, input.record, input.options.indexingScope);
+    if (await ledger.recordIndexing(target, input.record, input.options, indexing)) return { indexing, reused: false };
+    const winner = await ledger.findIndexing(target, input.record, input.options);
     if (!winner) throw new Error(`the indexing of s3://${input.record.Bucket}/${input.record.Key} was recorded but cannot be read`);
-    // The record may be this attempt's own: the SDK retried a write whose answer was lost.
+    // Faces the winner does not name are surplus. The service may have answered both attempts with
+    // the same FaceIds, and the record may be this attempt's own (the SDK retried a write whose
+    // answer was lost): then nothing is.
     const recorded = new Set(winner.faces.map((face) => face.FaceId));
-    const surplus = indexing.faces.map((face) => face.FaceId).filter((faceId) => !recorded.has(faceId));
-    await deleteFaces(target, surplus);
-    return { indexing: winner, reused: surplus.length > 0 };
+    await deleteFaces(
+      target,
+      indexing.faces.map((face) => face.FaceId).filter((faceId) => !recorded.has(faceId)),
+    );
+    return { indexing: winner, reused: true };
   }
 
-  /** Indexes the image once across attempts, records its faces in the ledger, and decides what became of each. */
+  /**
+   * Indexes the image once across attempts, decides what became of each face, and leaves the
+   * target holding exactly the faces this record keeps: its other faces, from this indexing or an
+   * earlier one under other settings, are deleted. The ledger says which faces the record keeps
+   * before any is deleted, so a crash in between is finished by the retry or by reconcile.
+   */
   async function reindexImageOnce(input: ReindexImageInput): Promise<ReindexImageResult> {
-    const { indexing, reused } = await indexOnce(input);
-    // The image entries let reconcile tell this run's faces from crash leftovers; written on
-    // every attempt because a crash may have come between the indexing record and them.
-    for (const imageId of new Set(indexing.faces.map((face) => face.ImageId))) {
-      await ledger.recordImage(input.targetCollectionId, imageId, { runId: input.runId, recordIndex: input.recordIndex });
+    const target = input.targetCollectionId;
+    const identity = identityOf(input.record, input.options.indexingScope);
+    let { indexing, reused } = await indexOnce(input);
+    const previous = await ledger.current(target, identity);
+    const gone = new Set(previous?.gone ?? []);
+    if (reused && indexing.faces.some((face) => gone.has(face.FaceId))) {
+      // A face of the recorded indexing was deleted since: its row would name a face the target lacks.
+      indexing = await indexFaces(input);
+      await ledger.replaceIndexing(target, input.record, input.options, indexing);
+      reused = false;
     }
-    const outcome = decideOutcome(input.record, indexing.faces, {
+    // The image entries let reconcile attribute crash leftovers to this tool; written on every
+    // attempt because a crash may have come between the indexing record and them.
+    for (const imageId of new Set(indexing.faces.map((face) => face.ImageId))) {
+      await ledger.recordImage(target, imageId, { runId: input.runId, recordIndex: input.recordIndex });
+    }
+    const context: RunContext = {
       runId: input.runId,
       iouThreshold: input.options.iouThreshold,
       sourceCollectionId: input.sourceCollectionId,
-      targetCollectionId: input.targetCollectionId,
+      targetCollectionId: target,
       faceModelVersion: indexing.faceModelVersion,
       migratedAt: new Date().toISOString(),
-    });
-    if (input.options.unmatched === 'delete' && outcome.unmatchedNewFaces.length > 0) {
-      await deleteFaces(
-        input.targetCollectionId,
-        outcome.unmatchedNewFaces.map((face) => face.FaceId),
-      );
-    }
+    };
+    const decided = decideOutcome(input.record, indexing.faces, context, indexing.filtered);
+    const held = await ledger.claimFaces(
+      target,
+      indexing.faces.map((face) => face.FaceId),
+      { identity, runId: input.runId },
+    );
+    const outcome = withoutHeldFaces(decided, held, input.record, context);
+    const kept = [...outcome.results.map((row) => row.FaceId), ...(input.options.unmatched === 'keep' ? outcome.unmatchedNewFaces.map((face) => face.FaceId) : [])];
+    const keptSet = new Set(kept);
+    const ours = indexing.faces.map((face) => face.FaceId).filter((faceId) => !held.has(faceId));
+    const faces = [...new Set([...(previous?.faces ?? []), ...ours])];
+    const doomed = faces.filter((faceId) => !keptSet.has(faceId));
+    await ledger.setCurrent(target, identity, { indexing: ledger.indexingKey(input.record, input.options), kept, faces, runId: input.runId });
+    await deleteFaces(target, doomed);
     countMatchedFaces(outcome.results.length);
-    return { ...outcome, reusedEarlierIndexing: reused };
+    const indexingKey = ledger.indexingKey(input.record, input.options);
+    const supersededFaces = previous?.indexing === indexingKey ? [] : doomed.filter((faceId) => (previous?.faces ?? []).includes(faceId));
+    const retractions =
+      supersededFaces.length === 0
+        ? undefined
+        : outcome.review.flatMap((item) => (item.face ? [{ OldFaceId: item.face.FaceId, CollectionId: target, FaceIds: supersededFaces }] : []));
+    return { ...outcome, reusedEarlierIndexing: reused, ...(retractions && retractions.length > 0 ? { retractions } : {}) };
   }
 
   return {
@@ -315,11 +421,12 @@ export function createRekognitionActivities({
       const { targetCollectionId, sourceCollectionId } = input;
       let sourceFaceModelVersion: string | undefined;
       if (sourceCollectionId !== undefined) {
-        sourceFaceModelVersion = await faceModelVersion(sourceCollectionId);
+        const client = input.sourceRegion === undefined ? rekognition : rekognitionIn(input.sourceRegion);
+        sourceFaceModelVersion = await faceModelVersion(sourceCollectionId, client);
         if (sourceFaceModelVersion === undefined) {
           throw ApplicationFailure.create({
             type: ReasonCode.SourceCollectionNotFound,
-            message: `the source collection ${sourceCollectionId} does not exist`,
+            message: `the source collection ${sourceCollectionId} does not exist${input.sourceRegion === undefined ? '' : ` in ${input.sourceRegion}`}`,
             nonRetryable: true,
           });
         }
@@ -343,42 +450,47 @@ export function createRekognitionActivities({
     reindexImage: (input: ReindexImageInput): Promise<ReindexImageResult> => whileAlive(() => reindexImageOnce(input)),
 
     /**
-     * Deletes every face of the target whose image the ledger does not know: faces indexed by an
-     * attempt that crashed before recording them. A face of another run indexing into the same
-     * target right now is not known yet either, so such faces are looked up again after the grace
-     * and only those still unknown go. Pages are keyed by FaceId, so deleting while paging skips
-     * nothing; the page token is heartbeated so a retry resumes.
+     * Deletes every face of the target that no record keeps and the ledger proves is this tool's:
+     * faces indexed by an attempt that crashed before recording them, and faces of records indexed
+     * again since. A face another run indexing into the same target right now has not recorded yet
+     * looks the same, so such faces are looked at again after the grace and only those still not
+     * kept go. A face nothing attributes to this tool stays, and is counted. Pages are keyed by
+     * FaceId, so deleting while paging skips nothing; the page token is heartbeated so a retry resumes.
      */
     reconcile: async (targetCollectionId: string): Promise<ReconcileProgress> => {
       const resumed = activityInfo().heartbeatDetails as (ReconcileProgress & { nextToken?: string }) | undefined;
-      const progress: ReconcileProgress = { facesChecked: resumed?.facesChecked ?? 0, orphansDeleted: resumed?.orphansDeleted ?? 0 };
-      let nextToken = resumed?.nextToken;
-      const unknownOf = async (faces: Face[]): Promise<Face[]> => {
-        const imageIds = [...new Set(faces.map((face) => face.ImageId ?? ''))];
-        const found = await ledger.hasImages(targetCollectionId, imageIds);
-        const known = new Set(imageIds.filter((_, i) => found[i]));
-        return faces.filter((face) => !known.has(face.ImageId ?? ''));
+      const progress: ReconcileProgress = {
+        facesChecked: resumed?.facesChecked ?? 0,
+        orphansDeleted: resumed?.orphansDeleted ?? 0,
+        unattributedKept: resumed?.unattributedKept ?? 0,
       };
+      const finder = createOrphanFinder(ledger, targetCollectionId);
+      let nextToken = resumed?.nextToken;
       do {
         const page = await rekognition.send(
           new ListFacesCommand({ CollectionId: targetCollectionId, MaxResults: FACES_PER_PAGE, NextToken: nextToken }),
         );
         const faces = page.Faces ?? [];
-        let unknown = await unknownOf(faces);
-        if (unknown.length > 0) {
+        let finding: ReconcileFinding = await finder.classify(faces);
+        if (finding.leftovers.length > 0) {
           for (let waited = 0; waited < orphanGraceMs; waited += HEARTBEAT_EVERY_MS) {
             heartbeat({ ...progress, nextToken });
             await sleep(Math.min(HEARTBEAT_EVERY_MS, orphanGraceMs - waited));
           }
-          unknown = await unknownOf(unknown);
+          const again = new Set(finding.leftovers.map((face) => face.FaceId));
+          finding = { ...(await finder.classify(faces.filter((face) => again.has(face.FaceId ?? '')))), unattributed: finding.unattributed };
         }
-        const orphans = unknown.map((face) => face.FaceId ?? '');
+        const orphans = finding.leftovers.map((face) => face.FaceId);
         if (orphans.length > 0) {
-          log.warn('Deleting faces of the target that no recorded indexing made', { targetCollectionId, orphans: orphans.length });
+          log.warn('Deleting faces of the target that no record keeps', { targetCollectionId, orphans: orphans.length });
           await deleteFaces(targetCollectionId, orphans);
+        }
+        if (finding.unattributed.length > 0) {
+          log.warn('Keeping faces of the target that nothing attributes to this tool', { targetCollectionId, faces: finding.unattributed.length });
         }
         progress.facesChecked += faces.length;
         progress.orphansDeleted += orphans.length;
+        progress.unattributedKept += finding.unattributed.length;
         nextToken = page.NextToken;
         heartbeat({ ...progress, nextToken });
       } while (nextToken);
@@ -395,6 +507,8 @@ export function createRekognitionActivities({
         if (surplusFaceId !== undefined) byCollection.set(row.CollectionId, [...(byCollection.get(row.CollectionId) ?? []), surplusFaceId]);
       }
       for (const [collectionId, faceIds] of byCollection) {
+        // Noted before deleting: an indexing reused later must not name a face that is gone.
+        await eachInSlices(faceIds, (faceId) => noteGone(collectionId, faceId));
         try {
           await deleteFaces(collectionId, faceIds);
         } catch (error) {

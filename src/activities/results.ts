@@ -11,7 +11,7 @@
  * copy of that message arriving later is known as settled instead of refused a second time.
  */
 import { type AttributeValue, ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, type DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
@@ -26,6 +26,16 @@ import type { ResultRow, ReviewItem } from '../domain/outcomes';
 import { ReasonCode } from '../domain/reasons';
 import { withoutRequestDetails } from './aws-clients';
 import { SQS_BATCH } from './queues';
+import type { RowRetraction } from './rekognition';
+
+/** DynamoDB's IN takes at most 100 values. */
+const MOST_CONDITION_VALUES = 100;
+
+function sliced<T>(items: readonly T[], size: number): T[][] {
+  const slices: T[][] = [];
+  for (let start = 0; start < items.length; start += size) slices.push(items.slice(start, start + size));
+  return slices;
+}
 
 /** Duplicates one drain hands back at most, plus those of its last receive: they travel through the workflow's history. */
 const MAX_DUPLICATES_PER_DRAIN = 50;
@@ -86,6 +96,7 @@ type Written =
   | { kind: 'recovered' }
   | { kind: 'present' }
   | { kind: 'settled' }
+  | { kind: 'stale' }
   | { kind: 'refused'; holder: Record<string, AttributeValue> };
 
 function parseRow(message: Message): ResultRow | undefined {
@@ -109,7 +120,8 @@ function rowIdentity(row: Pick<ResultRow, 'FaceId' | 'MigratedAt'>): string {
 function duplicateOf(row: ResultRow, holder: Record<string, AttributeValue>, receiptHandle: string): DuplicateRow {
   const held = (attribute: keyof ResultRow) => holder[attribute]?.S;
   const heldFaceId = held('FaceId') ?? '';
-  const sameIndexing = held('ImageId') === row.ImageId;
+  // One indexing reused for two identical records gives both the same face; a face is never shared otherwise.
+  const sameIndexing = heldFaceId === row.FaceId;
   const heldImage = `s3://${held('Bucket')}/${held('Key')}${held('ExternalImageId') ? ` (ExternalImageId ${held('ExternalImageId')})` : ''}`;
   return {
     row,
@@ -197,8 +209,9 @@ export function createResultsActivities({
         new PutCommand({
           TableName: config.resultsTable,
           Item: { ...row, [DRAINED_BY]: drain.name },
-          ConditionExpression: 'attribute_not_exists(OldFaceId) OR RunId <> :run',
-          ExpressionAttributeValues: { ':run': row.RunId },
+          // An earlier run's row gives way to a later decision, never to an older one drained late.
+          ConditionExpression: 'attribute_not_exists(OldFaceId) OR (RunId <> :run AND MigratedAt < :at)',
+          ExpressionAttributeValues: { ':run': row.RunId, ':at': row.MigratedAt },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
@@ -207,6 +220,7 @@ export function createResultsActivities({
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       const holder = error.Item;
       if (!holder) throw new Error(`DynamoDB refused the row of old face ${row.OldFaceId} without returning the row that holds it`, { cause: error });
+      if (holder.RunId?.S !== row.RunId) return { kind: 'stale' };
       if (holder.FaceId?.S === row.FaceId && holder.MigratedAt?.S === row.MigratedAt) {
         return drain.earlierAttemptOf(holder[DRAINED_BY]?.S) ? { kind: 'recovered' } : { kind: 'present' };
       }
@@ -295,6 +309,32 @@ export function createResultsActivities({
         heartbeat({ written });
       }
       return finished(false);
+    },
+
+    /**
+     * Deletes the rows earlier runs wrote for old faces this run sends to review, each only while it
+     * still names a face this run deleted from the target: a later row stays.
+     */
+    retractRows: async (retractions: RowRetraction[]): Promise<void> => {
+      await Promise.all(
+        retractions.flatMap(({ OldFaceId, CollectionId, FaceIds }) =>
+          sliced(FaceIds, MOST_CONDITION_VALUES).map(async (faceIds) => {
+            const values = Object.fromEntries(faceIds.map((faceId, i) => [`:face${i}`, faceId]));
+            try {
+              await dynamodb.send(
+                new DeleteCommand({
+                  TableName: config.resultsTable,
+                  Key: { OldFaceId },
+                  ConditionExpression: `CollectionId = :collection AND FaceId IN (${Object.keys(values).join(', ')})`,
+                  ExpressionAttributeValues: { ':collection': CollectionId, ...values },
+                }),
+              );
+            } catch (error) {
+              if (!(error instanceof ConditionalCheckFailedException)) throw error;
+            }
+          }),
+        ),
+      );
     },
 
     /**

@@ -39,6 +39,8 @@ export interface StartOptions {
   manifest: { Bucket: string; Key: string };
   target: string;
   source: string | undefined;
+  /** The source collection's region, when it is not the worker's. */
+  sourceRegion: string | undefined;
   options: ReindexOptions;
   tps: number | undefined;
   batchSize: number;
@@ -103,6 +105,7 @@ export async function startRun(client: Client, aws: AwsClients, start: StartOpti
     manifest: start.manifest,
     targetCollectionId: start.target,
     sourceCollectionId: start.source,
+    ...(start.sourceRegion === undefined ? {} : { sourceRegion: start.sourceRegion }),
     options: start.options,
     force: start.force,
     batchSize: start.batchSize,
@@ -308,6 +311,7 @@ export function describeTotals(figures: Pick<RunSummary, 'images' | 'faces' | 'm
 /** How a run indexes and matches: the flags `start`, `dlq redrive` and `watch` share. */
 export interface RunSettingsFlags {
   source?: string;
+  sourceRegion?: string;
   iou: number;
   tps?: number;
   qualityFilter: 'NONE' | 'AUTO' | 'LOW' | 'MEDIUM' | 'HIGH';
@@ -323,6 +327,7 @@ export function addRunSettings(command: Command): Command {
   return (
     command
       .option('--source <collection>', 'the old collection: its face model must be older than the target\'s')
+      .option('--source-region <region>', "the old collection's region, when it is not the worker's AWS_REGION")
       .option('--iou <threshold>', 'old and new boxes must overlap at least this much to match', numberIn('--iou', 0.01, 1, false), 0.5)
       .option('--tps <n>', 'IndexFaces calls a second across all workers (sets the task queue\'s rate)', numberIn('--tps', 0.01, 10_000, false))
       .addOption(new Option('--quality-filter <filter>', 'IndexFaces QualityFilter').choices(['NONE', 'AUTO', 'LOW', 'MEDIUM', 'HIGH']).default('AUTO'))
@@ -343,6 +348,7 @@ export function startOptions(
   return {
     ...run,
     source: flags.source,
+    sourceRegion: flags.sourceRegion,
     options: { iouThreshold: flags.iou, qualityFilter: flags.qualityFilter, maxFaces: flags.maxFaces, unmatched: flags.unmatched },
     tps: flags.tps,
     batchSize: flags.batchSize,

@@ -14,6 +14,12 @@ export interface IndexedFace {
   BoundingBox: BoundingBox;
 }
 
+/** A face IndexFaces found but left out (UnindexedFaces), with the service's reasons. */
+export interface FilteredFace {
+  BoundingBox: BoundingBox;
+  reasons: string[];
+}
+
 export interface RunContext {
   runId: string;
   iouThreshold: number;
@@ -102,7 +108,17 @@ function newFacesSeen(oldFace: RecordFace, indexed: IndexedFace[]): NewFaceSeen[
     .slice(0, MAX_NEW_FACES_IN_REVIEW);
 }
 
-export function decideOutcome(record: ImageRecord, indexed: IndexedFace[], context: RunContext): ImageOutcome {
+/** The filtered face overlapping the old face most, when it overlaps at the threshold or more. */
+function filteredAt(oldFace: RecordFace, filtered: FilteredFace[], threshold: number): { face: FilteredFace; iou: number } | undefined {
+  let best: { face: FilteredFace; iou: number } | undefined;
+  for (const face of filtered) {
+    const overlap = iou(oldFace.BoundingBoxes, face.BoundingBox);
+    if (overlap >= threshold && overlap > (best?.iou ?? 0)) best = { face, iou: overlap };
+  }
+  return best;
+}
+
+export function decideOutcome(record: ImageRecord, indexed: IndexedFace[], context: RunContext, filtered: FilteredFace[] = []): ImageOutcome {
   const pairs = matchFaces(
     record.Faces.map((face) => face.BoundingBoxes),
     indexed.map((face) => face.BoundingBox),
@@ -116,6 +132,19 @@ export function decideOutcome(record: ImageRecord, indexed: IndexedFace[], conte
     const pair = partnerOf.get(oldIndex);
     const newFace = pair === undefined ? undefined : indexed[pair.newIndex];
     if (pair === undefined || newFace === undefined) {
+      const left = filteredAt(oldFace, filtered, context.iouThreshold);
+      if (left) {
+        review.push(
+          reviewItem(
+            record,
+            context,
+            ReasonCode.FaceFiltered,
+            `IndexFaces found a face here (IoU ${left.iou.toFixed(3)}) but left it out: ${left.face.reasons.join(', ')}; another --quality-filter or a higher --max-faces would index it`,
+            oldFace,
+          ),
+        );
+        return;
+      }
       if (indexed.length === 0) {
         review.push(reviewItem(record, context, ReasonCode.NoFaceDetected, 'the new face model found no face in the image', oldFace));
         return;
@@ -154,4 +183,30 @@ export function decideOutcome(record: ImageRecord, indexed: IndexedFace[], conte
     });
   });
   return { results, review, unmatchedNewFaces: indexed.filter((_, newIndex) => !claimed.has(newIndex)) };
+}
+
+/**
+ * The outcome once faces another record holds are taken out: IndexFaces gives two records of one
+ * image (same bytes, same ExternalImageId) the same faces, and only the record that claimed a face
+ * first may keep or delete it. An old face matched to a held face goes to review instead of a row.
+ */
+export function withoutHeldFaces(outcome: ImageOutcome, held: ReadonlySet<string>, record: ImageRecord, context: RunContext): ImageOutcome {
+  if (held.size === 0) return outcome;
+  const taken = outcome.results.filter((row) => held.has(row.FaceId));
+  return {
+    results: outcome.results.filter((row) => !held.has(row.FaceId)),
+    review: [
+      ...outcome.review,
+      ...taken.map((row) =>
+        reviewItem(
+          record,
+          context,
+          ReasonCode.NewFaceTaken,
+          `IndexFaces answered with new face ${row.FaceId}, which another record of the same image (same bytes, same ExternalImageId) holds already; the records file names this image twice`,
+          record.Faces.find((face) => face.FaceId === row.OldFaceId),
+        ),
+      ),
+    ],
+    unmatchedNewFaces: outcome.unmatchedNewFaces.filter((face) => !held.has(face.FaceId)),
+  };
 }

@@ -18,6 +18,7 @@ import {
 } from '@temporalio/workflow';
 import type { ControlActivities, IndexFacesActivities } from '../activities';
 import type { ChunkEntry } from '../activities/manifest';
+import type { RowRetraction } from '../activities/rekognition';
 import type { ResultRow, ReviewItem } from '../domain/outcomes';
 import { addReasonCounts, ReasonCode } from '../domain/reasons';
 import { type BatchSummary, type BatchTotals, pauseSignal, REINDEX_IMAGE_ATTEMPT_MS, REINDEX_IMAGE_HEARTBEAT_TIMEOUT_MS, type ReindexBatchInput, resumeSignal, taskQueues } from '../shared';
@@ -32,7 +33,7 @@ const { loadChunk } = proxyActivities<ControlActivities>({
  * worker is noticed in 30 s and a slow SQS never times a live one out (a timed-out attempt would
  * send its messages again, and a loaded queue would get slower still).
  */
-const { publishResults, sendToReview } = proxyActivities<ControlActivities>({
+const { publishResults, sendToReview, retractRows } = proxyActivities<ControlActivities>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
@@ -60,6 +61,7 @@ const IMAGE_REASONS = new Set<string>([
   ReasonCode.InvalidImageFormat,
   ReasonCode.ImageEmpty,
   ReasonCode.ImageTooLarge,
+  ReasonCode.ImageTooSmall,
   ReasonCode.InvalidRecord,
 ]);
 
@@ -104,17 +106,20 @@ export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSumma
 
   // Cancellation is turned into `stopping` above, so that in-flight images and publishing finish.
   return CancellationScope.nonCancellable(async () => {
-    const entries = await loadChunk(input.chunkKey, { targetCollectionId: input.targetCollectionId, indexingScope: input.options.indexingScope });
+    const entries = await loadChunk(input.chunkKey, { runId: input.runId, targetCollectionId: input.targetCollectionId, decision: input.options });
     const totals = emptyTotals();
     const results: ResultRow[] = [];
     const review: ReviewItem[] = [];
+    const retractions: RowRetraction[] = [];
     let inFlight = 0;
     let fatal: Error | undefined;
 
     const publish = async () => {
       const rows = results.splice(0);
       const items = review.splice(0);
-      await Promise.all([publishResults(rows), sendToReview(items)]);
+      const retracted = retractions.splice(0);
+      // Only re-runs under other settings retract, so runs recorded before retractions replay alike.
+      await Promise.all([publishResults(rows), sendToReview(items), ...(retracted.length > 0 ? [retractRows(retracted)] : [])]);
     };
 
     const migrate = async ({ index, record, indexedBefore }: ChunkEntry) => {
@@ -136,6 +141,7 @@ export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSumma
         if (outcome.reusedEarlierIndexing) totals.reusedIndexings += 1;
         results.push(...outcome.results);
         review.push(...outcome.review);
+        retractions.push(...(outcome.retractions ?? []));
         countReview(totals, outcome.review);
       } catch (error) {
         const reason = imageFailureReason(error);

@@ -307,6 +307,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
         runId,
         targetCollectionId: input.targetCollectionId,
         sourceCollectionId: input.sourceCollectionId,
+        ...(input.sourceRegion === undefined ? {} : { sourceRegion: input.sourceRegion }),
         force: input.force,
       });
       state.target = {

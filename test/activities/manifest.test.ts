@@ -10,7 +10,7 @@ import {
   type SplitProgress,
   type SplitSummary,
 } from '../../src/activities/manifest';
-import { createLedger } from '../../src/activities/ledger';
+import { createLedger, type Decision } from '../../src/activities/ledger';
 import { type Config, loadConfig } from '../../src/domain/config';
 import type { ReviewItem } from '../../src/domain/outcomes';
 import { ReasonCode } from '../../src/domain/reasons';
@@ -119,26 +119,32 @@ test('valid records land in numbered chunks; each refused record reaches review 
   expect(review[0]?.detail).toMatch(/^line 2 is not valid JSON/);
 });
 
-test('loading a chunk for a target says which of its records the ledger already holds an indexing of', async () => {
+const decision: Decision = { iouThreshold: 0.5, qualityFilter: 'AUTO', maxFaces: undefined, unmatched: 'delete' };
+
+test('loading a chunk for a target says which of its records the ledger already holds an indexing of under the run\'s settings', async () => {
   const runId = `run-${randomUUID()}`;
   const target = `target-${randomUUID()}`;
-  const summary = await split({ runId, manifest: await upload([1, 2, 3].map((n) => JSON.stringify(record(n))).join('\n')), chunkSize: 3 });
+  const summary = await split({ runId, manifest: await upload([1, 2, 3, 4].map((n) => JSON.stringify(record(n))).join('\n')), chunkSize: 4 });
   const [entries = []] = await chunks(summary.chunkPrefix);
   const ledger = createLedger(aws.s3, config.bucket);
   const indexing = { faceModelVersion: '7.0', faces: [] };
-  await ledger.recordIndexing(target, entries[1]!.record, undefined, indexing);
-  // The same image indexed under another scope (a DLQ redrive's) or into another target is not this batch's.
-  await ledger.recordIndexing(target, entries[2]!.record, 'redrive-1', indexing);
-  await ledger.recordIndexing(`other-${target}`, entries[0]!.record, undefined, indexing);
+  await ledger.recordIndexing(target, entries[1]!.record, decision, indexing);
+  // The same image indexed under another scope (a DLQ redrive's), with other settings, or into another target is not this batch's.
+  await ledger.recordIndexing(target, entries[2]!.record, { ...decision, indexingScope: 'redrive-1' }, indexing);
+  await ledger.recordIndexing(target, entries[3]!.record, { ...decision, iouThreshold: 0.3 }, indexing);
+  await ledger.recordIndexing(`other-${target}`, entries[0]!.record, decision, indexing);
 
-  const looked = await manifest.loadChunk(chunkKey(runId, 0), { targetCollectionId: target, indexingScope: undefined });
+  const looked = await manifest.loadChunk(chunkKey(runId, 0), { runId, targetCollectionId: target, decision });
   const unlooked = await manifest.loadChunk(chunkKey(runId, 0));
 
   expect(looked.map(({ index, indexedBefore }) => [index, indexedBefore])).toEqual([
     [0, false],
     [1, true],
     [2, false],
+    [3, false],
   ]);
+  // Before any is indexed, the ledger holds every ExternalImageId the batch is about to index.
+  expect(await ledger.hasExternalIds(target, entries.map(({ record: { ExternalImageId } }) => ExternalImageId ?? ''))).toEqual([true, true, true, true]);
   expect(unlooked).toEqual(entries);
   expect(unlooked.every((entry) => entry.indexedBefore === undefined)).toBe(true);
 });
@@ -156,9 +162,9 @@ test('a chunk of more records than are looked up at once keeps each record its o
   const ledger = createLedger(aws.s3, config.bucket);
   // Lookups go 32 at a time: these fall in the first, second and third slice.
   const indexed = [5, 33, 64];
-  for (const index of indexed) await ledger.recordIndexing(target, entries[index]!.record, undefined, { faceModelVersion: '7.0', faces: [] });
+  for (const index of indexed) await ledger.recordIndexing(target, entries[index]!.record, decision, { faceModelVersion: '7.0', faces: [] });
 
-  const looked = await manifest.loadChunk(chunkKey(runId, 0), { targetCollectionId: target, indexingScope: undefined });
+  const looked = await manifest.loadChunk(chunkKey(runId, 0), { runId, targetCollectionId: target, decision });
 
   expect(looked.map(({ index }) => index)).toEqual(entries.map(({ index }) => index));
   expect(looked.filter((entry) => entry.indexedBefore).map(({ index }) => index)).toEqual(indexed);

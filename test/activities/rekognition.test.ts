@@ -183,67 +183,181 @@ test('a throttled IndexFaces fails its attempt after one call, as an ordinary re
   }
 });
 
-test('a first attempt told the image was not indexed calls IndexFaces at once; an indexing recorded since still wins', async () => {
-  const input = { runId: `run-${randomUUID()}`, recordIndex: 4, record: await photo([ana]) };
-  const first = await reindex(input);
-  const callsBefore = await indexFacesCalls();
+const setFaceIds = (faceIds: 'reuse' | 'fresh') => fetch(`${rekognitionEndpoint}/_admin/settings`, { method: 'PUT', body: JSON.stringify({ faceIds }) });
 
-  // The batch looked before the first indexing was recorded: this attempt indexes the image again.
-  const late = await reindex({ ...input, indexedBefore: false });
+/** IndexFaces as reindexImage calls it, by a worker that dies before the ledger hears of it. */
+async function indexedByACrashedAttempt(record: ReindexImageInput['record']): Promise<string[]> {
+  const response = await aws.rekognition.send(
+    new IndexFacesCommand({ CollectionId: collectionId, Image: { S3Object: { Bucket: record.Bucket, Name: record.Key } }, ExternalImageId: record.ExternalImageId }),
+  );
+  return (response.FaceRecords ?? []).map(({ Face }) => Face?.FaceId ?? '');
+}
 
-  expect(await indexFacesCalls()).toBe(callsBefore + 1);
-  expect(late.reusedEarlierIndexing).toBe(true);
-  expect(late.results.map((row) => row.FaceId)).toEqual(first.results.map((row) => row.FaceId));
-  expect(await facesInTarget()).toEqual([first.results[0]?.FaceId]);
-});
-
-test('two overlapping attempts on one image leave one indexing: the loser deletes its faces', async () => {
-  const input = { runId: `run-${randomUUID()}`, recordIndex: 3, record: await photo([ana]) };
-
-  const [one, other] = await Promise.all([reindex(input), reindex(input)]);
-
-  expect(one.results.map((row) => row.FaceId)).toEqual(other.results.map((row) => row.FaceId));
-  expect([one.reusedEarlierIndexing, other.reusedEarlierIndexing].sort()).toEqual([false, true]);
-  expect(await facesInTarget()).toEqual([one.results[0]?.FaceId]);
-});
-
-describe('reconcile', () => {
+describe.each(['reuse', 'fresh'] as const)('with FaceIds answered as %s', (faceIds) => {
   const orphanGraceMs = 1_500;
   function reconcile() {
     const activities = createRekognitionActivities({ rekognition: aws.rekognition, indexFacesClient: aws.indexFaces, s3: aws.s3, config, orphanGraceMs });
     return activityEnvironment().run(activities.reconcile, collectionId);
   }
+  const rowFaces = (outcome: ReindexImageResult) => outcome.results.map((row) => row.FaceId).sort();
 
-  test('deletes the faces of an indexing that crashed before it was recorded, and only those', async () => {
-    const migrated = await reindex({ record: await photo([ana, bo]) });
-    // What a worker dying right after IndexFaces leaves behind: faces no ledger entry names.
-    const crashed = await aws.rekognition.send(
-      new IndexFacesCommand({ CollectionId: collectionId, Image: { Bytes: syntheticPng([ana]) }, QualityFilter: 'NONE' }),
-    );
-
-    const reconciled = await reconcile();
-
-    expect(reconciled).toEqual({ facesChecked: 3, orphansDeleted: 1 });
-    expect(await facesInTarget()).toEqual(migrated.results.map((row) => row.FaceId).sort());
-    expect(crashed.FaceRecords).toHaveLength(1);
-    expect(await reconcile()).toEqual({ facesChecked: 2, orphansDeleted: 0 });
+  beforeAll(async () => {
+    await setFaceIds(faceIds);
   });
 
-  test('keeps a face another run is indexing right now: its image is recorded within the grace', async () => {
-    const indexing = await aws.rekognition.send(
-      new IndexFacesCommand({ CollectionId: collectionId, Image: { Bytes: syntheticPng([ana]) }, QualityFilter: 'NONE' }),
-    );
-    const imageId = indexing.FaceRecords?.[0]?.Face?.ImageId ?? '';
-    // The other run's attempt records the image a moment after reconcile first looked.
-    const recorded = new Promise((resolve) => setTimeout(resolve, orphanGraceMs / 3)).then(() =>
-      createLedger(aws.s3, config.bucket).recordImage(collectionId, imageId, { runId: 'other-run', recordIndex: 0 }),
+  afterAll(async () => {
+    await setFaceIds('reuse');
+  });
+
+  test('a first attempt told the image was not indexed calls IndexFaces at once; an indexing recorded since still wins', async () => {
+    const input = { runId: `run-${randomUUID()}`, recordIndex: 4, record: await photo([ana]) };
+    const first = await reindex(input);
+    const callsBefore = await indexFacesCalls();
+
+    // The batch looked before the first indexing was recorded: this attempt indexes the image again.
+    const late = await reindex({ ...input, indexedBefore: false });
+
+    expect(await indexFacesCalls()).toBe(callsBefore + 1);
+    expect(late.reusedEarlierIndexing).toBe(true);
+    expect(late.results.map((row) => row.FaceId)).toEqual(first.results.map((row) => row.FaceId));
+    expect(await facesInTarget()).toEqual([first.results[0]?.FaceId]);
+  });
+
+  test('two overlapping attempts on one image leave one indexing and one face', async () => {
+    const input = { runId: `run-${randomUUID()}`, recordIndex: 3, record: await photo([ana]) };
+
+    const [one, other] = await Promise.all([reindex(input), reindex(input)]);
+
+    expect(one.results.map((row) => row.FaceId)).toEqual(other.results.map((row) => row.FaceId));
+    expect([one.reusedEarlierIndexing, other.reusedEarlierIndexing]).toContain(true);
+    expect(await facesInTarget()).toEqual([one.results[0]?.FaceId]);
+  });
+
+  test('a worker killed between IndexFaces and the ledger write leaves, after the retry and reconcile, exactly the row\'s faces', async () => {
+    const input = { runId: `run-${randomUUID()}`, recordIndex: 1, record: await photo([ana, bo]) };
+    const leftover = await indexedByACrashedAttempt(input.record);
+
+    const retried = await reindex(input, 2);
+    const reconciled = await reconcile();
+
+    expect(await facesInTarget()).toEqual(rowFaces(retried));
+    // The real service answers the retry with the faces the crashed attempt got: nothing is left over.
+    expect(reconciled).toEqual({ facesChecked: 2 + (faceIds === 'fresh' ? 2 : 0), orphansDeleted: faceIds === 'fresh' ? 2 : 0, unattributedKept: 0 });
+    expect(rowFaces(retried).filter((face) => leftover.includes(face))).toHaveLength(faceIds === 'reuse' ? 2 : 0);
+  });
+
+  test('reconcile deletes the faces of a crashed attempt never retried, known by its ExternalImageId, and keeps faces it cannot attribute', async () => {
+    const kept = await reindex({ record: await photo([ana]) });
+    const cancelled = await photo([bo]);
+    // The batch notes its ExternalImageIds before indexing; this record's only attempt died after IndexFaces.
+    const externalImageId = `cancelled-${randomUUID()}`;
+    await createLedger(aws.s3, config.bucket).recordExternalIds(collectionId, [externalImageId], 'run');
+    await indexedByACrashedAttempt({ ...cancelled, ExternalImageId: externalImageId });
+    const foreign = await aws.rekognition.send(
+      new IndexFacesCommand({ CollectionId: collectionId, Image: { Bytes: syntheticPng([{ person: 'cy', box: [0.3, 0.3, 0.3, 0.3] }]) } }),
     );
 
     const reconciled = await reconcile();
-    await recorded;
 
-    expect(reconciled).toEqual({ facesChecked: 1, orphansDeleted: 0 });
-    expect(await facesInTarget()).toEqual([indexing.FaceRecords?.[0]?.Face?.FaceId]);
+    expect(reconciled).toEqual({ facesChecked: 3, orphansDeleted: 1, unattributedKept: 1 });
+    expect(await facesInTarget()).toEqual([...rowFaces(kept), foreign.FaceRecords?.[0]?.Face?.FaceId ?? ''].sort());
+  });
+
+  test('reconcile keeps a face another run is indexing right now: its claim and record land within the grace', async () => {
+    const record = await photo([ana]);
+    const crashedLookalike = await indexedByACrashedAttempt(record);
+    await createLedger(aws.s3, config.bucket).recordImage(collectionId, 'unrelated', { runId: 'other-run', recordIndex: 0 });
+    // The other run's attempt records its indexing a moment after reconcile first looked.
+    const finished = new Promise((resolve) => setTimeout(resolve, orphanGraceMs / 3)).then(() => reindex({ record }));
+
+    const reconciled = await reconcile();
+    const outcome = await finished;
+
+    expect(reconciled.orphansDeleted).toBe(0);
+    expect(await facesInTarget()).toEqual(faceIds === 'reuse' ? rowFaces(outcome) : [...crashedLookalike, ...rowFaces(outcome)].sort());
+  });
+
+  describe('a record run again with other settings', () => {
+    const rerun = async (record: ReindexImageInput['record'], changes: Partial<ReindexOptions>) =>
+      reindex({ record, runId: `run-${randomUUID()}`, options: { ...options, ...changes } });
+    const far = { ...ana, box: [0.1, 0.1, 0.3, 0.3] as DeclaredFace['box'] };
+    const shifted = { ...ana, box: [0.17, 0.17, 0.3, 0.3] as DeclaredFace['box'] };
+
+    test('looser IoU: the old face sent to review the first time is matched, to a face the target holds', async () => {
+      const record = await photo([far], [shifted]);
+      const strict = await rerun(record, { iouThreshold: 0.9 });
+      expect(strict.review.map((item) => item.reason)).toEqual([ReasonCode.IouBelowThreshold]);
+      expect(await facesInTarget()).toEqual([]);
+
+      const loose = await rerun(record, { iouThreshold: 0.3 });
+
+      expect(loose.results).toHaveLength(1);
+      expect(loose.reusedEarlierIndexing).toBe(false);
+      expect(await facesInTarget()).toEqual(rowFaces(loose));
+    });
+
+    test('stricter IoU: the matched face is deleted, and the earlier row naming it is retracted', async () => {
+      const record = await photo([far], [shifted]);
+      const loose = await rerun(record, { iouThreshold: 0.3 });
+      expect(loose.results).toHaveLength(1);
+
+      const strict = await rerun(record, { iouThreshold: 0.9 });
+
+      expect(strict.review.map((item) => item.reason)).toEqual([ReasonCode.IouBelowThreshold]);
+      expect(await facesInTarget()).toEqual([]);
+      expect(strict.retractions).toEqual([{ OldFaceId: faceId(1), CollectionId: collectionId, FaceIds: rowFaces(loose) }]);
+    });
+
+    test('--unmatched keep, then delete: the kept face nobody had goes; the matched one stays named', async () => {
+      const record = await photo([ana, bo], [ana]);
+      const keep = await rerun(record, { unmatched: 'keep' });
+      expect(await facesInTarget()).toHaveLength(2);
+
+      const remove = await rerun(record, { unmatched: 'delete' });
+
+      expect(remove.unmatchedNewFaces).toHaveLength(1);
+      expect(await facesInTarget()).toEqual(rowFaces(remove));
+      expect(rowFaces(remove).length === 1 && (faceIds === 'fresh') !== rowFaces(keep).includes(rowFaces(remove)[0] ?? '')).toBe(true);
+    });
+
+    test('another quality filter: a face the service filtered goes to review as FACE_FILTERED, then is migrated', async () => {
+      const record = await photo([{ ...ana, quality: 40 }], [ana]);
+      const high = await rerun(record, { qualityFilter: 'HIGH' });
+      expect(high.review.map((item) => [item.reason, item.detail])).toEqual([
+        [ReasonCode.FaceFiltered, expect.stringMatching(/left it out: LOW_FACE_QUALITY, LOW_SHARPNESS; another --quality-filter/)],
+      ]);
+
+      const none = await rerun(record, { qualityFilter: 'NONE' });
+
+      expect(none.results).toHaveLength(1);
+      expect(await facesInTarget()).toEqual(rowFaces(none));
+    });
+
+    test('MaxFaces: a face past it goes to review as FACE_FILTERED with EXCEEDS_MAX_FACES', async () => {
+      const outcome = await rerun(await photo([ana, bo]), { maxFaces: 1 });
+
+      expect(outcome.results).toHaveLength(1);
+      expect(outcome.review.map((item) => item.reason)).toEqual([ReasonCode.FaceFiltered]);
+      expect(outcome.review[0]?.detail).toContain('EXCEEDS_MAX_FACES');
+    });
+  });
+
+  test('two records of one image under one ExternalImageId never share a face', async () => {
+    const record = await photo([ana, bo]);
+    const [first, second] = [
+      { ...record, Faces: record.Faces.slice(0, 1) },
+      { ...record, Faces: [{ ...record.Faces[1]!, FaceId: faceId(2) }, { ...record.Faces[0]!, FaceId: faceId(3) }] },
+    ];
+
+    const one = await reindex({ record: first, options: { ...options, unmatched: 'keep' } });
+    const other = await reindex({ record: second, options: { ...options, unmatched: 'keep' } });
+
+    const named = [...rowFaces(one), ...rowFaces(other)];
+    expect(new Set(named).size).toBe(named.length);
+    // The first record claimed both faces the service gives the image (one matched, one kept), so under reuse the second gets neither.
+    if (faceIds === 'reuse') expect(other.review.map((item) => item.reason)).toEqual([ReasonCode.NewFaceTaken, ReasonCode.NewFaceTaken]);
+    else expect(other.review).toEqual([]);
+    for (const face of named) expect(await facesInTarget()).toContain(face);
   });
 });
 
