@@ -22,7 +22,7 @@ export function createActivities({ s3, sqs, dynamodb, rekognition, indexFaces }:
       // Their length follows SQS's; other activities send to review inside their own heartbeats.
       publishResults: (rows: Parameters<typeof queues.publishResults>[0]) => whileAlive(() => queues.publishResults(rows)),
       sendToReview: (items: Parameters<typeof queues.sendToReview>[0]) => whileAlive(() => queues.sendToReview(items)),
-      ...createResultsActivities({ sqs, dynamodb, config }),
+      ...createResultsActivities({ sqs, dynamodb, s3, config }),
       ...createUserActivities({ rekognition, dynamodb, sqs, config }),
       ...rekognitionControl,
     },

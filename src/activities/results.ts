@@ -20,11 +20,13 @@ import {
   ReceiveMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { activityInfo, heartbeat, log } from '@temporalio/activity';
 import type { Config } from '../domain/config';
 import type { ResultRow, ReviewItem } from '../domain/outcomes';
 import { ReasonCode } from '../domain/reasons';
 import { withoutRequestDetails } from './aws-clients';
+import { createLedger } from './ledger';
 import { SQS_BATCH } from './queues';
 import type { RowRetraction } from './rekognition';
 
@@ -145,12 +147,29 @@ function duplicateOf(row: ResultRow, holder: Record<string, AttributeValue>, rec
 export function createResultsActivities({
   sqs,
   dynamodb,
+  s3,
   config,
 }: {
   sqs: SQSClient;
   dynamodb: DynamoDBDocumentClient;
-  config: Pick<Config, 'resultsQueueUrl' | 'resultsTable'>;
+  s3: S3Client;
+  config: Pick<Config, 'resultsQueueUrl' | 'resultsTable' | 'bucket'>;
 }) {
+  const ledger = createLedger(s3, config.bucket);
+
+  /**
+   * A row of another run is written only while its record keeps its face: a run that failed before
+   * its drain leaves rows in the queue, and the record may have been indexed again since, its face
+   * deleted. The draining run's own rows are fresh by construction.
+   */
+  async function stillKept(row: ResultRow): Promise<boolean> {
+    if (row.RunId === activityInfo().workflowExecution?.workflowId) return true;
+    const claim = await ledger.claim(row.CollectionId, row.FaceId);
+    // Rows of indexings recorded before faces were claimed have no claim: nothing says otherwise.
+    if (!claim) return true;
+    return (await ledger.current(row.CollectionId, claim.identity))?.kept.includes(row.FaceId) ?? true;
+  }
+
   /** An empty receive is not an empty queue: messages another receiver holds are invisible to it. */
   async function queueHoldsNothing(): Promise<boolean> {
     const { Attributes = {} } = await sqs.send(
@@ -204,6 +223,7 @@ export function createResultsActivities({
   }
 
   async function writeRow(row: ResultRow, drain: ReturnType<typeof drainAttempt>): Promise<Written> {
+    if (!(await stillKept(row))) return { kind: 'stale' };
     try {
       await dynamodb.send(
         new PutCommand({

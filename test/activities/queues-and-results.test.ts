@@ -5,6 +5,7 @@ import { CreateQueueCommand, DeleteQueueCommand, ReceiveMessageCommand, SendMess
 import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/activities/aws-clients';
 import { createQueueActivities, sqsBatches } from '../../src/activities/queues';
 import { createResultsActivities, type DrainProgress } from '../../src/activities/results';
+import { createLedger } from '../../src/activities/ledger';
 import { loadConfig } from '../../src/domain/config';
 import type { ResultRow, ReviewItem } from '../../src/domain/outcomes';
 import { ReasonCode } from '../../src/domain/reasons';
@@ -36,9 +37,9 @@ beforeEach(async () => {
   resultsQueueUrl = await queue('results');
   reviewDlqUrl = await queue('review');
   resultsTable = await createResultsTable(aws, `results-${suffix}`);
-  const config = { resultsQueueUrl, reviewDlqUrl, resultsTable };
+  const config = { resultsQueueUrl, reviewDlqUrl, resultsTable, bucket: loadConfig().bucket };
   queues = createQueueActivities({ sqs: aws.sqs, config });
-  results = createResultsActivities({ sqs: aws.sqs, dynamodb: aws.dynamodb, config });
+  results = createResultsActivities({ sqs: aws.sqs, dynamodb: aws.dynamodb, s3: aws.s3, config });
 });
 
 afterEach(async () => {
@@ -87,6 +88,39 @@ test('every published result reaches the table once, and the queue is left empty
   const drainedBy: unknown = expect.stringMatching(/#1$/);
   expect(await tableRows()).toEqual(rows.map((r) => ({ ...Object.fromEntries(Object.entries(r).filter(([, value]) => value !== undefined)), DrainedBy: drainedBy })));
   await expect(drain(1000)).resolves.toEqual({ written: 0, queueEmpty: true, duplicates: [] });
+});
+
+test('rows of another run drained late never undo a later decision: an older row, or one whose face its record no longer keeps, is dropped', async () => {
+  const collection = `faces-${randomUUID()}`;
+  const ledger = createLedger(aws.s3, loadConfig().bucket);
+  const at = (minute: number) => `2026-11-28T05:0${minute}:00.000Z`;
+  const newer = { ...row(1), CollectionId: collection, RunId: 'run-2', MigratedAt: at(5) };
+  const older = { ...row(1), CollectionId: collection, FaceId: 'superseded-1', RunId: 'run-1', MigratedAt: at(1) };
+  // Run 1 failed before its drain; its record was indexed again since and no longer keeps its face.
+  const orphaned = { ...row(2), CollectionId: collection, RunId: 'run-1', MigratedAt: at(1) };
+  await ledger.claimFaces(collection, [orphaned.FaceId], { identity: 'record-2', runId: 'run-1' });
+  await ledger.setCurrent(collection, 'record-2', { indexing: 'again', kept: ['new-2-again'], faces: [orphaned.FaceId, 'new-2-again'], runId: 'run-2' });
+  await activityEnvironment().run(queues.publishResults, [newer]);
+  await drain(1000);
+
+  await activityEnvironment().run(queues.publishResults, [older, orphaned]);
+  const progress = await drain(1000);
+
+  expect(progress).toEqual({ written: 0, queueEmpty: true, duplicates: [] });
+  expect((await tableRows()).map((r) => [r.OldFaceId, r.FaceId, r.RunId])).toEqual([['old-1', 'new-1', 'run-2']]);
+});
+
+test('a retraction deletes an earlier run\'s row only while it names a face the re-run deleted', async () => {
+  await activityEnvironment().run(queues.publishResults, [row(1), row(2)]);
+  await drain(1000);
+
+  await activityEnvironment().run(results.retractRows, [
+    { OldFaceId: 'old-1', CollectionId: 'faces-v7', FaceIds: ['gone', 'new-1'] },
+    { OldFaceId: 'old-2', CollectionId: 'faces-v7', FaceIds: ['gone'] },
+    { OldFaceId: 'old-3', CollectionId: 'faces-v7', FaceIds: ['new-3'] },
+  ]);
+
+  expect((await tableRows()).map((r) => r.OldFaceId)).toEqual(['old-2']);
 });
 
 test('a result delivered twice, as after a crash between write and delete, is one row, counted once, and no duplicate', async () => {
