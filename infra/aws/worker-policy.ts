@@ -81,7 +81,7 @@ export function workerPolicy(input: WorkerPolicyInput): PolicyDocument {
       Resource: [input.resultsQueueArn],
     },
     { Sid: 'ReviewDlq', Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: [input.reviewDlqArn] },
-    { Sid: 'ResultsTable', Effect: 'Allow', Action: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Scan'], Resource: [input.resultsTableArn] },
+    { Sid: 'ResultsTable', Effect: 'Allow', Action: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Scan'], Resource: [input.resultsTableArn] },
     {
       // DeleteCollection removes only a collection the run has just created and then refused.
       Sid: 'TargetCollections',
@@ -95,6 +95,9 @@ export function workerPolicy(input: WorkerPolicyInput): PolicyDocument {
         'rekognition:DeleteFaces',
         'rekognition:CreateUser',
         'rekognition:AssociateFaces',
+        // A re-run deletes faces an earlier run gave to users, and users it leaves empty.
+        'rekognition:DisassociateFaces',
+        'rekognition:DeleteUser',
       ],
       Resource: input.targetCollections.map(collection),
     },

@@ -13,7 +13,9 @@ import {
   CreateCollectionCommand,
   DeleteCollectionCommand,
   DeleteFacesCommand,
+  DeleteUserCommand,
   DescribeCollectionCommand,
+  DisassociateFacesCommand,
   ImageTooLargeException,
   IndexFacesCommand,
   type IndexFacesCommandOutput,
@@ -39,6 +41,7 @@ import { REINDEX_IMAGE_ATTEMPT_MS, type ReindexOptions } from '../shared';
 import { httpStatusOf } from './aws-clients';
 import { createLedger, eachInSlices, identityOf, type IndexingRecord } from './ledger';
 import { createOrphanFinder, type ReconcileFinding } from './orphans';
+import { requestToken } from './users';
 import { whileAlive } from './liveness';
 import { countMatchedFaces, type IndexFacesOutcome, recordIndexFacesLatency } from './metrics';
 import type { DuplicateRow } from './results';
@@ -323,10 +326,36 @@ export function createRekognitionActivities({
     }
   }
 
+  /**
+   * Deletes faces from the target. Rekognition refuses to delete a face a user holds: a face an
+   * earlier run associated is first taken from its user, and a user left with no face is deleted
+   * (a later users phase creates it again if rows still name it).
+   */
   async function deleteFaces(CollectionId: string, faceIds: string[]): Promise<void> {
     for (let start = 0; start < faceIds.length; start += FACES_PER_PAGE) {
       // Deleting a face already gone reports it as not found and changes nothing, so a retry is safe.
-      await rekognition.send(new DeleteFacesCommand({ CollectionId, FaceIds: faceIds.slice(start, start + FACES_PER_PAGE) }));
+      const { UnsuccessfulFaceDeletions = [] } = await rekognition.send(
+        new DeleteFacesCommand({ CollectionId, FaceIds: faceIds.slice(start, start + FACES_PER_PAGE) }),
+      );
+      const heldByUser = new Map<string, string[]>();
+      for (const { FaceId, UserId, Reasons = [] } of UnsuccessfulFaceDeletions) {
+        if (FaceId && UserId && Reasons.includes('ASSOCIATED_TO_AN_EXISTING_USER')) heldByUser.set(UserId, [...(heldByUser.get(UserId) ?? []), FaceId]);
+      }
+      for (const [UserId, held] of heldByUser) await deleteUsersFaces(CollectionId, UserId, held);
+    }
+  }
+
+  async function deleteUsersFaces(CollectionId: string, UserId: string, faceIds: string[]): Promise<void> {
+    const token = requestToken(CollectionId, UserId, ...faceIds);
+    await rekognition.send(new DisassociateFacesCommand({ CollectionId, UserId, FaceIds: faceIds, ClientRequestToken: requestToken('disassociate', token) }));
+    await rekognition.send(new DeleteFacesCommand({ CollectionId, FaceIds: faceIds }));
+    const { Faces = [] } = await rekognition.send(new ListFacesCommand({ CollectionId, UserId, MaxResults: 1 }));
+    if (Faces.length > 0) return;
+    try {
+      await rekognition.send(new DeleteUserCommand({ CollectionId, UserId, ClientRequestToken: requestToken('delete-user', token) }));
+    } catch (error) {
+      // Deleted by an earlier attempt whose answer was lost.
+      if (!(error instanceof ResourceNotFoundException)) throw error;
     }
   }
 

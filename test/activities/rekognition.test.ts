@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   CreateCollectionCommand,
   DeleteCollectionCommand,
+  RekognitionClient,
   IndexFacesCommand,
   ListCollectionsCommand,
   ListFacesCommand,
@@ -15,6 +16,7 @@ import { createLedger } from '../../src/activities/ledger';
 import {
   createRekognitionActivities,
   type PrepareTargetInput,
+  type ReconcileProgress,
   type ReindexImageInput,
   type ReindexImageResult,
 } from '../../src/activities/rekognition';
@@ -166,6 +168,34 @@ test('an empty image fails for good with IMAGE_EMPTY, where IndexFaces says only
   });
 });
 
+test('an image under 80 pixels a side fails for good with IMAGE_TOO_SMALL, where IndexFaces says only invalid parameters', async () => {
+  const record = await photo([ana]);
+  await aws.s3.send(new PutObjectCommand({ Bucket: record.Bucket, Key: record.Key, Body: syntheticPng([ana], 64) }));
+
+  const failure = reindex({ record });
+
+  await expect(failure).rejects.toMatchObject({
+    type: ReasonCode.ImageTooSmall,
+    nonRetryable: true,
+    message: expect.stringMatching(/: Request has invalid parameters; the image is 64x64 pixels: under Rekognition's minimum of 80 pixels a side$/) as string,
+  });
+});
+
+test('a full target fails the image for good with TARGET_COLLECTION_FULL, which no image can cure', async () => {
+  const record = await photo([ana]);
+  await fetch(`${rekognitionEndpoint}/_admin/settings`, { method: 'PUT', body: JSON.stringify({ maxFacesPerCollection: 1 }) });
+  try {
+    await reindex({ record: await photo([bo]) });
+    await expect(reindex({ record })).rejects.toMatchObject({
+      type: ReasonCode.TargetCollectionFull,
+      nonRetryable: true,
+      message: expect.stringMatching(new RegExp(`^the target collection ${collectionId} is full: `)) as string,
+    });
+  } finally {
+    await fetch(`${rekognitionEndpoint}/_admin/settings`, { method: 'PUT', body: JSON.stringify({ maxFacesPerCollection: 20_000_000 }) });
+  }
+});
+
 test('a throttled IndexFaces fails its attempt after one call, as an ordinary retryable error', async () => {
   const admin = (body: unknown) => fetch(`${rekognitionEndpoint}/_admin/settings`, { method: 'PUT', body: JSON.stringify(body) });
   await admin({ quotas: { IndexFaces: { tps: 0.001, burst: 1 } } });
@@ -197,7 +227,7 @@ describe.each(['reuse', 'fresh'] as const)('with FaceIds answered as %s', (faceI
   const orphanGraceMs = 1_500;
   function reconcile() {
     const activities = createRekognitionActivities({ rekognition: aws.rekognition, indexFacesClient: aws.indexFaces, s3: aws.s3, config, orphanGraceMs });
-    return activityEnvironment().run(activities.reconcile, collectionId);
+    return activityEnvironment().run<[string], ReconcileProgress, typeof activities.reconcile>(activities.reconcile, collectionId);
   }
   const rowFaces = (outcome: ReindexImageResult) => outcome.results.map((row) => row.FaceId).sort();
 
@@ -427,6 +457,32 @@ describe('prepareTarget', () => {
     await reindex({ record: await photo([ana]) });
 
     await expect(prepare({ targetCollectionId: collectionId, force: true })).resolves.toMatchObject({ created: false });
+  });
+
+  test('a source in another region is described there, with a client for that region', async () => {
+    const regions: string[] = [];
+    const clients: RekognitionClient[] = [];
+    const activities = createRekognitionActivities({
+      rekognition: aws.rekognition,
+      indexFacesClient: aws.indexFaces,
+      s3: aws.s3,
+      config,
+      rekognitionIn: (region) => {
+        regions.push(region);
+        clients.push(new RekognitionClient({ region, endpoint: rekognitionEndpoint }));
+        return clients[clients.length - 1]!;
+      },
+    });
+    const prepareIn = (sourceRegion: string, sourceCollectionId = oldCollection) =>
+      activityEnvironment().run(activities.prepareTarget, { runId: `run-${randomUUID()}`, targetCollectionId: newCollection, sourceCollectionId, sourceRegion, force: false });
+
+    await expect(prepareIn('eu-west-1')).resolves.toMatchObject({ sourceFaceModelVersion: '6.0', created: true });
+    await expect(prepareIn('ap-south-1', 'no-such-collection')).rejects.toMatchObject({
+      type: ReasonCode.SourceCollectionNotFound,
+      message: 'the source collection no-such-collection does not exist in ap-south-1',
+    });
+    expect(regions).toEqual(['eu-west-1', 'ap-south-1']);
+    for (const client of clients) client.destroy();
   });
 
   test('a source collection that does not exist fails for good', async () => {

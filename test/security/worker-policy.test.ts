@@ -7,7 +7,8 @@
  *
  * The runs reach every path the worker has: a target refused for its face model (created, then
  * deleted), images in a bucket of their own, a missing image, a malformed line, a new face nobody
- * had, users, an old face two records name, and a face left in the target for reconcile to delete.
+ * had, users, an old face two records name, a face left in the target for reconcile to delete, and
+ * a re-run under a stricter threshold that takes back what the earlier runs migrated.
  */
 import { randomUUID } from 'node:crypto';
 import { execFile } from 'node:child_process';
@@ -196,10 +197,13 @@ test('the worker calls exactly what its policy grants, on only the resources it 
   // A face nobody indexed through the ledger, for the next run's reconcile.
   await resources.aws.rekognition.send(new IndexFacesCommand({ CollectionId: target, Image: { S3Object: { Bucket: imageBucket, Name: photoKey } } }));
   const second = await run(runInput(manifest, target));
+  // Again with a threshold no face meets: the re-run deletes what the earlier runs kept, a user's faces and the user too, and retracts their rows.
+  const third = await run(runInput(manifest, target, { options: { ...runInput(manifest, target).options, iouThreshold: 1 } }));
 
   expect(first).toMatchObject({ matched: 3, unmatchedNewDeleted: 1, usersCreated: 1, facesAssociated: 2 });
   expect(first.dlqByReason).toEqual({ IMAGE_NOT_FOUND: 1, INVALID_RECORD: 1, DUPLICATE_FACE_ID: 1 });
   expect(second.orphansDeleted).toBeGreaterThan(0);
+  expect(third).toMatchObject({ matched: 0, usersCreated: 0 });
   expect(calls.filter((call) => !allows(policy, call))).toEqual([]);
   const called = new Set(calls.map((call) => call.action));
   const granted = new Set(policy.Statement.flatMap((statement) => statement.Action));
