@@ -161,6 +161,8 @@ export interface RunSummary extends Omit<BatchTotals, 'reusedIndexings'> {
   usersCreated: number;
   facesAssociated: number;
   orphansDeleted: number;
+  /** Faces of the target no record keeps that nothing proves this tool indexed: kept, never deleted. */
+  unattributedKept?: number;
   targetCollectionId: string;
   sourceCollectionId: string | undefined;
   faceModelVersion: string;

@@ -384,7 +384,7 @@ export async function followStartedRun(
     console.log(`run ${started.workflowId} ${end.status}`);
     if (end.summary) {
       for (const line of describeTotals(end.summary)) console.log(`  ${line}`);
-      console.log(`  users created ${end.summary.usersCreated}, faces associated ${end.summary.facesAssociated}, orphans deleted ${end.summary.orphansDeleted}`);
+      console.log(`  users created ${end.summary.usersCreated}, faces associated ${end.summary.facesAssociated}, orphans deleted ${end.summary.orphansDeleted}${end.summary.unattributedKept ? `, faces kept that nothing attributes to this tool ${end.summary.unattributedKept}` : ''}`);
       console.log(`  took ${(end.summary.durationMs / 1000).toFixed(1)} s; report ${end.summary.report?.json ?? 'not written'}`);
     }
   }

@@ -372,6 +372,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       usersCreated,
       facesAssociated,
       orphansDeleted: reconciled.orphansDeleted,
+      unattributedKept: reconciled.unattributedKept ?? 0,
       targetCollectionId: input.targetCollectionId,
       sourceCollectionId: input.sourceCollectionId,
       faceModelVersion: state.target?.faceModelVersion ?? '',

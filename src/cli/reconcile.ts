@@ -1,0 +1,63 @@
+/**
+ * `reindex reconcile --target <collection> --dry-run`: what a run's reconcile phase would delete
+ * from the target, and why, without deleting anything. Deleting is left to the run's own phase,
+ * which waits out the indexing of other runs first.
+ */
+import { ListFacesCommand, ResourceNotFoundException } from '@aws-sdk/client-rekognition';
+import type { Command } from 'commander';
+import { createLedger } from '../activities/ledger';
+import { createOrphanFinder, type ReconcileFinding } from '../activities/orphans';
+import { UsageError, withAws } from './common';
+
+/** ListFaces returns at most 4096 faces a call. */
+const FACES_PER_PAGE = 4096;
+
+interface ReconcileFlags {
+  target: string;
+  dryRun?: boolean;
+  json?: boolean;
+}
+
+export function registerReconcileCommand(program: Command): void {
+  program
+    .command('reconcile')
+    .description("list the faces of a target that no record keeps: those a run's reconcile phase deletes, and those it keeps because nothing proves this tool indexed them")
+    .requiredOption('--target <collection>', 'the collection runs index into')
+    .option('--dry-run', 'list, delete nothing (required: deleting is the run\'s reconcile phase)')
+    .option('--json', 'print one JSON object')
+    .action(async (flags: ReconcileFlags) => {
+      if (!flags.dryRun) throw new UsageError("reconcile only lists: pass --dry-run; a run's reconcile phase deletes");
+      await withAws(async ({ config, aws }) => {
+        const finder = createOrphanFinder(createLedger(aws.s3, config.bucket), flags.target);
+        const finding: ReconcileFinding = { leftovers: [], unattributed: [] };
+        let facesChecked = 0;
+        let NextToken: string | undefined;
+        do {
+          let page;
+          try {
+            page = await aws.rekognition.send(new ListFacesCommand({ CollectionId: flags.target, MaxResults: FACES_PER_PAGE, NextToken }));
+          } catch (error) {
+            if (error instanceof ResourceNotFoundException) throw new UsageError(`the collection ${flags.target} does not exist`);
+            throw error;
+          }
+          const faces = page.Faces ?? [];
+          const found = await finder.classify(faces);
+          finding.leftovers.push(...found.leftovers);
+          finding.unattributed.push(...found.unattributed);
+          facesChecked += faces.length;
+          NextToken = page.NextToken;
+        } while (NextToken);
+        if (flags.json) {
+          console.log(JSON.stringify({ target: flags.target, facesChecked, ...finding }));
+          return;
+        }
+        const named = (face: { FaceId: string; ExternalImageId: string | undefined }) =>
+          `${face.FaceId}${face.ExternalImageId === undefined ? '' : ` (ExternalImageId ${face.ExternalImageId})`}`;
+        for (const face of finding.leftovers) console.log(`would delete ${named(face)}: ${face.proof}`);
+        for (const face of finding.unattributed) console.log(`would keep   ${named(face)}: no record keeps it, but nothing proves this tool indexed it`);
+        console.log(
+          `${flags.target}: ${facesChecked} faces, ${finding.leftovers.length} this tool's leftovers to delete, ${finding.unattributed.length} not attributable (kept)`,
+        );
+      });
+    });
+}
