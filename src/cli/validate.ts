@@ -18,7 +18,7 @@ import type { Command } from 'commander';
 import { httpStatusOf } from '../activities/aws-clients';
 import { type RecordEntry, readRecords } from '../activities/records-reader';
 import { SIDE_FILE_SUFFIXES } from '../domain/intake';
-import { formatVerdict, type ImageVerdict, reachesPastEdge, SIGNATURE_BYTES, sizeVerdict } from '../domain/image-checks';
+import { dimensionsVerdict, formatVerdict, type ImageVerdict, reachesPastEdge, sizeVerdict } from '../domain/image-checks';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
 import { checkRecord } from '../domain/records';
 import { forEachConcurrently, numberIn, progressBar, UsageError, withAws } from './common';
@@ -54,6 +54,12 @@ export interface ValidationFailure {
 
 export const DEFAULT_CONCURRENCY = 16;
 const REMEMBERED_VERDICTS = 10_000;
+/**
+ * Bytes read from the start of each image: its format, and its size in pixels where the head holds
+ * it (a PNG's always does; a JPEG's frame header may follow more metadata than this, and is then
+ * left to the run).
+ */
+const HEAD_BYTES = 4096;
 
 function imageFailure(error: unknown, uri: string): ImageVerdict | undefined {
   const status = httpStatusOf(error);
@@ -68,8 +74,10 @@ async function checkImage(s3: S3Client, Bucket: string, Key: string): Promise<Im
     const { ContentLength = 0 } = await s3.send(new HeadObjectCommand({ Bucket, Key }));
     const size = sizeVerdict(ContentLength);
     if (!size.ok) return size;
-    const { Body } = await s3.send(new GetObjectCommand({ Bucket, Key, Range: `bytes=0-${SIGNATURE_BYTES - 1}` }));
-    return formatVerdict((await Body?.transformToByteArray()) ?? new Uint8Array());
+    const { Body } = await s3.send(new GetObjectCommand({ Bucket, Key, Range: `bytes=0-${HEAD_BYTES - 1}` }));
+    const head = (await Body?.transformToByteArray()) ?? new Uint8Array();
+    const format = formatVerdict(head);
+    return format.ok ? dimensionsVerdict(head) : format;
   } catch (error) {
     const verdict = imageFailure(error, uri);
     if (verdict) return verdict;

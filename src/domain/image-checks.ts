@@ -11,9 +11,6 @@ export const MAX_S3_IMAGE_BYTES = 15 * 1024 * 1024;
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 const JPEG_SIGNATURE = [0xff, 0xd8, 0xff];
 
-/** Bytes to read from the start of an image to tell its format. */
-export const SIGNATURE_BYTES = PNG_SIGNATURE.length;
-
 export type ImageVerdict = { ok: true } | { ok: false; reason: ReasonCode; detail: string };
 
 export type ImageFormat = 'png' | 'jpeg';
@@ -21,7 +18,7 @@ export type ImageFormat = 'png' | 'jpeg';
 /** The media type of each format, as a data: URI or a Content-Type names it. */
 export const MIME_TYPES: Record<ImageFormat, string> = { png: 'image/png', jpeg: 'image/jpeg' };
 
-/** The format the first bytes of an image tell (SIGNATURE_BYTES of them are enough). */
+/** The format the first bytes of an image tell (eight of them are enough). */
 export function imageFormat(head: Uint8Array): ImageFormat | undefined {
   const startsWith = (signature: number[]) => signature.every((byte, i) => head[i] === byte);
   if (startsWith(PNG_SIGNATURE)) return 'png';
@@ -44,7 +41,7 @@ export function sizeVerdict(contentLength: number): ImageVerdict {
 
 export function formatVerdict(head: Uint8Array): ImageVerdict {
   if (imageFormat(head)) return { ok: true };
-  const shown = Buffer.from(head).toString('hex').replace(/(..)/g, '$1 ').trim();
+  const shown = Buffer.from(head.subarray(0, PNG_SIGNATURE.length)).toString('hex').replace(/(..)/g, '$1 ').trim();
   return { ok: false, reason: ReasonCode.InvalidImageFormat, detail: `neither JPEG nor PNG: it starts with ${shown || 'nothing'}` };
 }
 

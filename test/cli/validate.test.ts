@@ -27,6 +27,7 @@ const IMAGES: Record<string, Buffer> = {
   'empty.png': Buffer.alloc(0),
   'face.gif': Buffer.from('GIF89a\x01\x00\x01\x00'),
   'huge.png': Buffer.concat([syntheticPng([]), Buffer.alloc(MAX_S3_IMAGE_BYTES)]),
+  'small.png': syntheticPng([{ person: 'ana', box: [0.1, 0.1, 0.3, 0.4] }], 40),
 };
 
 beforeAll(async () => {
@@ -62,6 +63,7 @@ test('every kind of bad record and image is one line of the failures file with i
       JSON.stringify(record('face.png', { Left: 1.2, Top: 0.1, Width: 0.2, Height: 0.2 })),
       '{"Bucket": "photos", ',
       JSON.stringify(record('face.png')),
+      JSON.stringify(record('small.png')),
     ].join('\n'),
   );
 
@@ -71,12 +73,12 @@ test('every kind of bad record and image is one line of the failures file with i
   expect(outcome.code).toBe(1);
   expect(JSON.parse(outcome.stdout)).toEqual({
     recordsFile: records,
-    records: 9,
+    records: 10,
     // face.png is named twice by valid records and checked once.
-    imagesChecked: 6,
+    imagesChecked: 7,
     valid: 3,
-    invalid: 6,
-    invalidByReason: { IMAGE_NOT_FOUND: 1, IMAGE_EMPTY: 1, INVALID_IMAGE_FORMAT: 1, IMAGE_TOO_LARGE: 1, INVALID_RECORD: 2 },
+    invalid: 7,
+    invalidByReason: { IMAGE_NOT_FOUND: 1, IMAGE_EMPTY: 1, INVALID_IMAGE_FORMAT: 1, IMAGE_TOO_LARGE: 1, IMAGE_TOO_SMALL: 1, INVALID_RECORD: 2 },
     facesPastEdge: 1,
     failures: `${records}.failures.jsonl`,
   });
@@ -88,6 +90,7 @@ test('every kind of bad record and image is one line of the failures file with i
     expect.objectContaining({ index: 5, Key: `${prefix}/huge.png`, reason: 'IMAGE_TOO_LARGE' }),
     { index: 6, Bucket: bucket, Key: `${prefix}/face.png`, reason: 'INVALID_RECORD', detail: 'Faces[0].BoundingBoxes.Left must be less than 1' },
     { index: 7, reason: 'INVALID_RECORD', detail: expect.stringMatching(/^line 8 is not valid JSON: /) as string },
+    { index: 9, Bucket: bucket, Key: `${prefix}/small.png`, reason: 'IMAGE_TOO_SMALL', detail: "40x40 pixels: under Rekognition's minimum of 80 pixels a side" },
   ]);
 });
 
