@@ -97,7 +97,8 @@ export async function writeRecords(
   photos: PhotoSpec[],
   extraLines: string[] = [],
 ): Promise<{ manifest: ReindexCollectionInput['manifest']; oldFaceIds: string[]; oldFaces: OldFace[] }> {
-  const prefix = `tests/${randomUUID()}`;
+  const fileId = randomUUID().slice(0, 8);
+  const prefix = `tests/${fileId}-${randomUUID()}`;
   const oldFaces: OldFace[] = [];
   const lines: string[] = [];
   // Photos repeat a few images: many records, few uploads.
@@ -123,7 +124,8 @@ export async function writeRecords(
         BoundingBoxes: { Left: face.box[0], Top: face.box[1], Width: face.box[2], Height: face.box[3] },
       };
     });
-    lines.push(JSON.stringify({ Bucket: config.bucket, Key, ExternalImageId: `photo-${i}`, Faces: faces }));
+    // Unique to the file: the same bytes under the same ExternalImageId in two files would be one image to Rekognition.
+    lines.push(JSON.stringify({ Bucket: config.bucket, Key, ExternalImageId: `photo-${fileId}-${i}`, Faces: faces }));
   }
   lines.push(...extraLines);
   const manifest = { Bucket: config.bucket, Key: `${prefix}/records.jsonl` };
