@@ -128,6 +128,32 @@ test('a later run of the same records file reuses the indexing instead of indexi
   expect(await facesInTarget()).toHaveLength(1);
 });
 
+test('a later run does not reuse an indexing whose face was deleted as a duplicate row\'s since: it indexes the image again', async () => {
+  const record = await photo([ana]);
+  const first = await reindex({ runId: `run-${randomUUID()}`, record });
+  const [row] = first.results;
+  if (!row) throw new Error('the first run matched nothing');
+  const { deleteDuplicateFaces } = createRekognitionActivities({ rekognition: aws.rekognition, indexFacesClient: aws.indexFaces, s3: aws.s3, config });
+  // The drain refused this row as a second row of its old face in the run; its face left the target.
+  await activityEnvironment().run(deleteDuplicateFaces, [
+    {
+      row,
+      heldBy: { FaceId: 'held', MigratedAt: row.MigratedAt },
+      surplusFaceId: row.FaceId,
+      review: { reason: ReasonCode.DuplicateFaceId, detail: 'a second row of its old face', runId: row.RunId, Bucket: row.Bucket, Key: row.Key, ExternalImageId: row.ExternalImageId, face: undefined },
+      receiptHandles: [],
+    },
+  ]);
+  const callsBefore = await indexFacesCalls();
+
+  const rerun = await reindex({ runId: `run-${randomUUID()}`, record });
+
+  expect(await indexFacesCalls()).toBe(callsBefore + 1);
+  expect(rerun.reusedEarlierIndexing).toBe(false);
+  expect(rerun.results.map((result) => result.FaceId)).not.toContain(row.FaceId);
+  expect(await facesInTarget()).toEqual(rerun.results.map((result) => result.FaceId));
+});
+
 test('a face nobody had is deleted from the target by default, and kept when asked', async () => {
   const deleted = await reindex({ record: await photo([ana, bo], [ana]) });
   expect(deleted.unmatchedNewFaces).toHaveLength(1);
@@ -213,7 +239,8 @@ test('a throttled IndexFaces fails its attempt after one call, as an ordinary re
   }
 });
 
-const setFaceIds = (faceIds: 'reuse' | 'fresh') => fetch(`${rekognitionEndpoint}/_admin/settings`, { method: 'PUT', body: JSON.stringify({ faceIds }) });
+const setFaceIds = (faceIds: string) => fetch(`${rekognitionEndpoint}/_admin/settings`, { method: 'PUT', body: JSON.stringify({ faceIds }) });
+const stackFaceIds = async () => ((await (await fetch(`${rekognitionEndpoint}/_admin/settings`)).json()) as { faceIds: string }).faceIds;
 
 /** IndexFaces as reindexImage calls it, by a worker that dies before the ledger hears of it. */
 async function indexedByACrashedAttempt(record: ReindexImageInput['record']): Promise<string[]> {
@@ -231,12 +258,15 @@ describe.each(['reuse', 'fresh'] as const)('with FaceIds answered as %s', (faceI
   }
   const rowFaces = (outcome: ReindexImageResult) => outcome.results.map((row) => row.FaceId).sort();
 
+  let before: string;
+
   beforeAll(async () => {
+    before = await stackFaceIds();
     await setFaceIds(faceIds);
   });
 
   afterAll(async () => {
-    await setFaceIds('reuse');
+    await setFaceIds(before);
   });
 
   test('a first attempt told the image was not indexed calls IndexFaces at once; an indexing recorded since still wins', async () => {

@@ -29,8 +29,15 @@ beforeAll(async () => {
   client = new Client({ connection: await Connection.connect(loadClientConnectConfig().connectionOptions) });
 }, 120_000);
 
+/** The stack's own behaviour (`STACK_REKOGNITION_FACE_IDS`), given back when the suite ends. */
+let stackFaceIds: string;
+
+beforeAll(async () => {
+  stackFaceIds = ((await rekognitionAdmin('settings', 'GET')) as { faceIds: string }).faceIds;
+});
+
 afterAll(async () => {
-  await rekognitionAdmin('settings', 'PUT', { faceIds: 'reuse', maxFacesPerCollection: 20_000_000, latency: {} });
+  await rekognitionAdmin('settings', 'PUT', { faceIds: stackFaceIds, maxFacesPerCollection: 20_000_000, latency: {} });
   await client?.connection.close();
   await worker?.stop();
   await resources?.release();
