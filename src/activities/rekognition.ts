@@ -34,7 +34,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../domain/config';
 import { isNewerFaceModel } from '../domain/face-models';
 import { DIMENSION_BYTES, dimensionsVerdict } from '../domain/image-checks';
-import { decideOutcome, type ImageOutcome, type RunContext, withoutHeldFaces } from '../domain/outcomes';
+import { decideOutcome, type ImageOutcome, type RowRetraction, type RunContext, settleFaces, withoutHeldFaces } from '../domain/outcomes';
 import { ReasonCode } from '../domain/reasons';
 import type { ImageRecord } from '../domain/records';
 import { REINDEX_IMAGE_ATTEMPT_MS, type ReindexOptions } from '../shared';
@@ -55,16 +55,6 @@ export interface ReindexImageInput {
   options: ReindexOptions;
   /** False when the batch found no indexing of the record in the ledger (ChunkEntry.indexedBefore). */
   indexedBefore?: boolean;
-}
-
-/**
- * A row an earlier run wrote for an old face that this run sends to review: it names a face this
- * run deleted, so it goes, but only while it still names one of them.
- */
-export interface RowRetraction {
-  OldFaceId: string;
-  CollectionId: string;
-  FaceIds: string[];
 }
 
 export interface ReindexImageResult extends ImageOutcome {
@@ -424,21 +414,16 @@ export function createRekognitionActivities({
       { identity, runId: input.runId },
     );
     const outcome = withoutHeldFaces(decided, held, input.record, context);
-    const kept = [...outcome.results.map((row) => row.FaceId), ...(input.options.unmatched === 'keep' ? outcome.unmatchedNewFaces.map((face) => face.FaceId) : [])];
-    const keptSet = new Set(kept);
-    const ours = indexing.faces.map((face) => face.FaceId).filter((faceId) => !held.has(faceId));
-    const faces = [...new Set([...(previous?.faces ?? []), ...ours])];
-    const doomed = faces.filter((faceId) => !keptSet.has(faceId));
-    await ledger.setCurrent(target, identity, { indexing: ledger.indexingKey(input.record, input.options), kept, faces, runId: input.runId });
+    const indexingKey = ledger.indexingKey(input.record, input.options);
+    const { kept, faces, doomed, retractions } = settleFaces(
+      outcome,
+      { indexing: indexingKey, indexed: indexing.faces, held, unmatched: input.options.unmatched, targetCollectionId: target },
+      previous,
+    );
+    await ledger.setCurrent(target, identity, { indexing: indexingKey, kept, faces, runId: input.runId });
     await deleteFaces(target, doomed);
     countMatchedFaces(outcome.results.length);
-    const indexingKey = ledger.indexingKey(input.record, input.options);
-    const supersededFaces = previous?.indexing === indexingKey ? [] : doomed.filter((faceId) => (previous?.faces ?? []).includes(faceId));
-    const retractions =
-      supersededFaces.length === 0
-        ? undefined
-        : outcome.review.flatMap((item) => (item.face ? [{ OldFaceId: item.face.FaceId, CollectionId: target, FaceIds: supersededFaces }] : []));
-    return { ...outcome, reusedEarlierIndexing: reused, ...(retractions && retractions.length > 0 ? { retractions } : {}) };
+    return { ...outcome, reusedEarlierIndexing: reused, ...(retractions.length > 0 ? { retractions } : {}) };
   }
 
   return {

@@ -23,12 +23,11 @@ import {
 import type { S3Client } from '@aws-sdk/client-s3';
 import { activityInfo, heartbeat, log } from '@temporalio/activity';
 import type { Config } from '../domain/config';
-import type { ResultRow, ReviewItem } from '../domain/outcomes';
 import { ReasonCode } from '../domain/reasons';
 import { withoutRequestDetails } from './aws-clients';
 import { createLedger } from './ledger';
 import { SQS_BATCH } from './queues';
-import type { RowRetraction } from './rekognition';
+import type { ResultRow, ReviewItem, RowRetraction } from '../domain/outcomes';
 
 /** DynamoDB's IN takes at most 100 values. */
 const MOST_CONDITION_VALUES = 100;

@@ -210,3 +210,54 @@ export function withoutHeldFaces(outcome: ImageOutcome, held: ReadonlySet<string
     unmatchedNewFaces: outcome.unmatchedNewFaces.filter((face) => !held.has(face.FaceId)),
   };
 }
+
+/** What the ledger held for a record before this indexing (CurrentIndexing, its pure part). */
+export interface EarlierFaces {
+  indexing: string;
+  /** Every FaceId an indexing of the record was given. */
+  faces: string[];
+}
+
+/**
+ * A row an earlier run wrote for an old face that this run sends to review: it names a face this
+ * run deleted, so it goes, but only while it still names one of them.
+ */
+export interface RowRetraction {
+  OldFaceId: string;
+  CollectionId: string;
+  FaceIds: string[];
+}
+
+export interface SettledFaces {
+  /** The faces the record keeps: those its rows name, and with --unmatched keep those nobody had. */
+  kept: string[];
+  /** Every face any indexing of the record was given, this one's included, but those another record holds. */
+  faces: string[];
+  /** The record's faces the target must no longer hold. */
+  doomed: string[];
+  /** Rows of earlier runs to take back: only when an indexing under other settings held faces now doomed. */
+  retractions: RowRetraction[];
+}
+
+/**
+ * Which of a record's faces the target keeps once this indexing decided them, which go, and which
+ * earlier rows go with them.
+ */
+export function settleFaces(
+  outcome: ImageOutcome,
+  { indexing, indexed, held, unmatched, targetCollectionId }: { indexing: string; indexed: IndexedFace[]; held: ReadonlySet<string>; unmatched: 'delete' | 'keep'; targetCollectionId: string },
+  earlier: EarlierFaces | undefined,
+): SettledFaces {
+  const kept = [...outcome.results.map((row) => row.FaceId), ...(unmatched === 'keep' ? outcome.unmatchedNewFaces.map((face) => face.FaceId) : [])];
+  const keeps = new Set(kept);
+  const ours = indexed.map((face) => face.FaceId).filter((faceId) => !held.has(faceId));
+  const faces = [...new Set([...(earlier?.faces ?? []), ...ours])];
+  const doomed = faces.filter((faceId) => !keeps.has(faceId));
+  const earlierFaces = new Set(earlier?.faces ?? []);
+  const superseded = earlier === undefined || earlier.indexing === indexing ? [] : doomed.filter((faceId) => earlierFaces.has(faceId));
+  const retractions =
+    superseded.length === 0
+      ? []
+      : outcome.review.flatMap((item) => (item.face ? [{ OldFaceId: item.face.FaceId, CollectionId: targetCollectionId, FaceIds: superseded }] : []));
+  return { kept, faces, doomed, retractions };
+}

@@ -1,5 +1,5 @@
 import type { BoundingBox } from '../../src/domain/matching';
-import { decideOutcome, type IndexedFace, MAX_NEW_FACES_IN_REVIEW, type RunContext } from '../../src/domain/outcomes';
+import { decideOutcome, type IndexedFace, MAX_NEW_FACES_IN_REVIEW, type RunContext, settleFaces, withoutHeldFaces } from '../../src/domain/outcomes';
 import { ReasonCode } from '../../src/domain/reasons';
 import type { ImageRecord } from '../../src/domain/records';
 
@@ -122,4 +122,66 @@ test('two old faces on one new face: one row, one review item, never two rows fo
 
   expect(outcome.results).toHaveLength(1);
   expect(outcome.review.map((item) => item.reason)).toEqual([ReasonCode.IouBelowThreshold]);
+});
+
+test('an old face where IndexFaces left a face out goes to review as FACE_FILTERED with the service\'s reasons', () => {
+  const outcome = decideOutcome(record({ box: box(0.1, 0.1) }, { box: box(0.6, 0.6) }), indexed(box(0.61, 0.6)), context, [
+    { BoundingBox: box(0.11, 0.1), reasons: ['LOW_FACE_QUALITY', 'LOW_SHARPNESS'] },
+  ]);
+
+  expect(outcome.results.map((row) => row.OldFaceId)).toEqual([oldId(2)]);
+  expect(outcome.review.map((item) => [item.reason, item.face?.FaceId])).toEqual([[ReasonCode.FaceFiltered, oldId(1)]]);
+  expect(outcome.review[0]?.detail).toMatch(/^IndexFaces found a face here \(IoU 0\.9\d+\) but left it out: LOW_FACE_QUALITY, LOW_SHARPNESS; /);
+});
+
+test('a filtered face overlapping less than the threshold leaves the old face to its usual reason', () => {
+  const outcome = decideOutcome(record({ box: box(0.1, 0.1) }), [], context, [{ BoundingBox: box(0.5, 0.5), reasons: ['EXCEEDS_MAX_FACES'] }]);
+
+  expect(outcome.review.map((item) => item.reason)).toEqual([ReasonCode.NoFaceDetected]);
+});
+
+test('an old face matched to a face another record holds goes to review as NEW_FACE_TAKEN; a held face nobody had is not this record\'s', () => {
+  const decided = decideOutcome(record({ box: box(0.1, 0.1) }, { box: box(0.4, 0.4) }), indexed(box(0.1, 0.1), box(0.4, 0.4), box(0.7, 0.7)), context);
+
+  const outcome = withoutHeldFaces(decided, new Set(['new-2', 'new-3']), record({ box: box(0.1, 0.1) }, { box: box(0.4, 0.4) }), context);
+
+  expect(outcome.results.map((row) => row.FaceId)).toEqual(['new-1']);
+  expect(outcome.review.map((item) => [item.reason, item.face?.FaceId])).toEqual([[ReasonCode.NewFaceTaken, oldId(2)]]);
+  expect(outcome.unmatchedNewFaces).toEqual([]);
+});
+
+describe('settleFaces', () => {
+  const twoFaces = record({ box: box(0.1, 0.1) }, { box: box(0.4, 0.4) });
+  const settle = (outcome: ReturnType<typeof decideOutcome>, earlier?: { indexing: string; faces: string[] }, unmatched: 'delete' | 'keep' = 'delete', held = new Set<string>()) =>
+    settleFaces(outcome, { indexing: 'now', indexed: indexed(box(0.1, 0.1), box(0.7, 0.7)), held, unmatched, targetCollectionId: 'faces-v7' }, earlier);
+
+  test('a first indexing keeps its matched faces and dooms those nobody had, unless kept; nothing is retracted', () => {
+    const outcome = decideOutcome(twoFaces, indexed(box(0.1, 0.1), box(0.7, 0.7)), context);
+
+    expect(settle(outcome)).toEqual({ kept: ['new-1'], faces: ['new-1', 'new-2'], doomed: ['new-2'], retractions: [] });
+    expect(settle(outcome, undefined, 'keep')).toMatchObject({ kept: ['new-1', 'new-2'], doomed: [] });
+  });
+
+  test('an indexing under other settings dooms the earlier faces it does not keep, and retracts the rows of old faces sent to review', () => {
+    const outcome = decideOutcome(twoFaces, indexed(box(0.1, 0.1), box(0.7, 0.7)), context);
+
+    expect(settle(outcome, { indexing: 'before', faces: ['old-a', 'new-1'] })).toEqual({
+      kept: ['new-1'],
+      faces: ['old-a', 'new-1', 'new-2'],
+      doomed: ['old-a', 'new-2'],
+      retractions: [{ OldFaceId: oldId(2), CollectionId: 'faces-v7', FaceIds: ['old-a'] }],
+    });
+  });
+
+  test('the same indexing again (a retry, a re-run with the same settings) retracts nothing', () => {
+    const outcome = decideOutcome(twoFaces, indexed(box(0.1, 0.1), box(0.7, 0.7)), context);
+
+    expect(settle(outcome, { indexing: 'now', faces: ['new-1', 'new-2'] }).retractions).toEqual([]);
+  });
+
+  test('a face another record holds is neither kept nor doomed by this one', () => {
+    const outcome = withoutHeldFaces(decideOutcome(twoFaces, indexed(box(0.1, 0.1), box(0.7, 0.7)), context), new Set(['new-2']), twoFaces, context);
+
+    expect(settle(outcome, undefined, 'delete', new Set(['new-2']))).toEqual({ kept: ['new-1'], faces: ['new-1'], doomed: [], retractions: [] });
+  });
 });
