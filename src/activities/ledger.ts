@@ -52,6 +52,8 @@ export interface FaceClaim {
   runId: string;
 }
 
+export type FaceKeeping = 'unclaimed' | 'pending' | 'kept' | 'dropped';
+
 /** What a run decides an image's faces with, beside the record: the part of the options that matters. */
 export type Decision = Pick<ReindexOptions, 'qualityFilter' | 'maxFaces' | 'iouThreshold' | 'unmatched' | 'indexingScope'>;
 
@@ -152,6 +154,25 @@ export function createLedger(s3: S3Client, bucket: string) {
     },
 
     claim: (collectionId: string, faceId: string): Promise<FaceClaim | undefined> => read(keys.face(collectionId, faceId)),
+
+    /**
+     * Whether the record that claimed each face keeps it now, in order: `unclaimed` (no record
+     * claimed it), `pending` (its record has no current indexing yet: an attempt in flight or one
+     * that crashed), `kept`, or `dropped` (its record's current indexing does not keep it).
+     */
+    async keepingOf(collectionId: string, faceIds: readonly string[]): Promise<FaceKeeping[]> {
+      const claims = await eachInSlices(faceIds, (faceId) => read<FaceClaim>(keys.face(collectionId, faceId)));
+      const identities = [...new Set(claims.flatMap((claim) => (claim ? [claim.identity] : [])))];
+      const currents = await eachInSlices(identities, (identity) => read<CurrentIndexing>(keys.current(collectionId, identity)));
+      const currentOf = new Map(identities.map((identity, i) => [identity, currents[i]]));
+      return faceIds.map((faceId, i) => {
+        const claim = claims[i];
+        if (claim === undefined) return 'unclaimed';
+        const current = currentOf.get(claim.identity);
+        if (current === undefined) return 'pending';
+        return current.kept.includes(faceId) ? 'kept' : 'dropped';
+      });
+    },
 
     /**
      * Claims each face for the record unless another record holds it; returns the FaceIds another

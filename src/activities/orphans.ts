@@ -5,8 +5,7 @@
  * to the tool is never deleted, only reported.
  */
 import type { Face } from '@aws-sdk/client-rekognition';
-import type { CurrentIndexing, Ledger } from './ledger';
-import { eachInSlices } from './ledger';
+import type { Ledger } from './ledger';
 
 /** Why a face of the target is a leftover: what proves this tool indexed it. */
 export type LeftoverProof = 'claimed by a record that no longer keeps it' | 'its image was indexed by this tool' | 'its ExternalImageId was indexed by this tool';
@@ -19,37 +18,22 @@ export interface ReconcileFinding {
 }
 
 export function createOrphanFinder(ledger: Ledger, collectionId: string) {
-  /** Faces no record keeps now, with the claim each has, if any. */
-  async function notKept(faces: Face[]): Promise<{ face: Face; claimed: boolean }[]> {
-    const claims = await eachInSlices(faces, (face) => ledger.claim(collectionId, face.FaceId ?? ''));
-    const identities = [...new Set(claims.flatMap((claim) => (claim ? [claim.identity] : [])))];
-    const currents = new Map<string, CurrentIndexing | undefined>(
-      (await eachInSlices(identities, (identity) => ledger.current(collectionId, identity))).map((current, i) => [identities[i] ?? '', current]),
-    );
-    return faces.flatMap((face, i) => {
-      const claim = claims[i];
-      const kept = claim !== undefined && (currents.get(claim.identity)?.kept.includes(face.FaceId ?? '') ?? false);
-      return kept ? [] : [{ face, claimed: claim !== undefined }];
-    });
-  }
-
   return {
     /** The leftovers and the unattributed faces among `faces`, one page of ListFaces. */
     async classify(faces: Face[]): Promise<ReconcileFinding> {
-      const candidates = await notKept(faces);
+      const keeping = await ledger.keepingOf(collectionId, faces.map((face) => face.FaceId ?? ''));
+      const candidates = faces.flatMap((face, i) => (keeping[i] === 'kept' ? [] : [{ face, claimed: keeping[i] !== 'unclaimed' }]));
       const imageIds = candidates.map(({ face }) => face.ImageId ?? '');
-      const externalIds = candidates.map(({ face }) => face.ExternalImageId ?? '');
-      const [imageKnown, externalKnown] = await Promise.all([
-        ledger.hasImages(collectionId, imageIds),
-        ledger.hasExternalIds(collectionId, externalIds),
-      ]);
+      const named = candidates.flatMap(({ face }) => (face.ExternalImageId === undefined ? [] : [face.ExternalImageId]));
+      const [imageKnown, namedKnown] = await Promise.all([ledger.hasImages(collectionId, imageIds), ledger.hasExternalIds(collectionId, named)]);
+      const externalKnown = new Set(named.filter((_, i) => namedKnown[i]));
       const finding: ReconcileFinding = { leftovers: [], unattributed: [] };
       candidates.forEach(({ face, claimed }, i) => {
         const seen = { FaceId: face.FaceId ?? '', ImageId: face.ImageId, ExternalImageId: face.ExternalImageId };
         let proof: LeftoverProof | undefined;
         if (claimed) proof = 'claimed by a record that no longer keeps it';
         else if (imageKnown[i]) proof = 'its image was indexed by this tool';
-        else if (face.ExternalImageId !== undefined && externalKnown[i]) proof = 'its ExternalImageId was indexed by this tool';
+        else if (face.ExternalImageId !== undefined && externalKnown.has(face.ExternalImageId)) proof = 'its ExternalImageId was indexed by this tool';
         if (proof) finding.leftovers.push({ ...seen, proof });
         else finding.unattributed.push(seen);
       });

@@ -23,11 +23,11 @@ import {
 import type { S3Client } from '@aws-sdk/client-s3';
 import { activityInfo, heartbeat, log } from '@temporalio/activity';
 import type { Config } from '../domain/config';
+import type { ResultRow, ReviewItem, RowRetraction } from '../domain/outcomes';
 import { ReasonCode } from '../domain/reasons';
 import { withoutRequestDetails } from './aws-clients';
 import { createLedger } from './ledger';
 import { SQS_BATCH } from './queues';
-import type { ResultRow, ReviewItem, RowRetraction } from '../domain/outcomes';
 
 /** DynamoDB's IN takes at most 100 values. */
 const MOST_CONDITION_VALUES = 100;
@@ -163,10 +163,9 @@ export function createResultsActivities({
    */
   async function stillKept(row: ResultRow): Promise<boolean> {
     if (row.RunId === activityInfo().workflowExecution?.workflowId) return true;
-    const claim = await ledger.claim(row.CollectionId, row.FaceId);
-    // Rows of indexings recorded before faces were claimed have no claim: nothing says otherwise.
-    if (!claim) return true;
-    return (await ledger.current(row.CollectionId, claim.identity))?.kept.includes(row.FaceId) ?? true;
+    // Only a record that holds an indexing now, without this face, says it is gone.
+    const [keeping] = await ledger.keepingOf(row.CollectionId, [row.FaceId]);
+    return keeping !== 'dropped';
   }
 
   /** An empty receive is not an empty queue: messages another receiver holds are invisible to it. */

@@ -18,7 +18,6 @@ import {
 } from '@temporalio/workflow';
 import type { ControlActivities, IndexFacesActivities } from '../activities';
 import type { ChunkEntry } from '../activities/manifest';
-
 import type { ResultRow, ReviewItem, RowRetraction } from '../domain/outcomes';
 import { addReasonCounts, ReasonCode } from '../domain/reasons';
 import { type BatchSummary, type BatchTotals, pauseSignal, REINDEX_IMAGE_ATTEMPT_MS, REINDEX_IMAGE_HEARTBEAT_TIMEOUT_MS, type ReindexBatchInput, resumeSignal, taskQueues } from '../shared';

@@ -372,6 +372,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       usersCreated,
       facesAssociated,
       orphansDeleted: reconciled.orphansDeleted,
+      // A reconcile recorded before it counted them reports none.
       unattributedKept: reconciled.unattributedKept ?? 0,
       targetCollectionId: input.targetCollectionId,
       sourceCollectionId: input.sourceCollectionId,
