@@ -6,7 +6,7 @@
 import type { QualityFilter } from '@aws-sdk/client-rekognition';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { ReasonCounts } from './domain/reasons';
+import type { ReasonCode, ReasonCounts } from './domain/reasons';
 
 /**
  * A deployment's two task queues, named from one (REINDEX_TASK_QUEUE), so several deployments, or
@@ -31,6 +31,14 @@ export const REINDEX_IMAGE_ATTEMPT_MS = 2 * 60_000;
  * images for this long, not for the whole attempt timeout. Attempts heartbeat only once they run long.
  */
 export const REINDEX_IMAGE_HEARTBEAT_TIMEOUT_MS = 30_000;
+
+/**
+ * How long an image's failures are retried, unless the run says otherwise (--retry-minutes):
+ * failures other than throttling, which is waited out for as long as it lasts.
+ */
+export const DEFAULT_RETRY_MINUTES = 30;
+/** Images in a row failing for one reason that pause a run, unless it says otherwise (--pause-after-failures). */
+export const DEFAULT_PAUSE_AFTER_FAILURES = 20;
 
 export const SEARCH_ATTRIBUTES = {
   phase: defineSearchAttributeKey('ReindexPhase', SearchAttributeType.KEYWORD),
@@ -86,6 +94,10 @@ export interface ReindexCollectionInput {
   imagesInFlightPerBatch: number;
   /** Batches one execution starts before it continues as new; kept small by tests. */
   batchesPerExecution: number;
+  /** How long one image's failures are retried (DEFAULT_RETRY_MINUTES when absent, as in runs started before it was asked). */
+  retryMinutes?: number;
+  /** Images in a row failing for one reason that pause the run; 0 never pauses (DEFAULT_PAUSE_AFTER_FAILURES when absent). */
+  pauseAfterFailures?: number;
   /** What a continued-as-new execution takes over from the one before; absent at the start. */
   carried?: CarriedState;
 }
@@ -110,6 +122,8 @@ export interface BatchTotals {
 export interface CarriedState {
   phase: RunPhase;
   paused: boolean;
+  /** Set while the run is paused because the circuit breaker tripped, not by an operator. */
+  pausedBy?: BreakerTrip;
   startedAtMs: number;
   indexingStartedAtMs: number | undefined;
   target: { collectionId: string; faceModelVersion: string; sourceFaceModelVersion: string | undefined; created: boolean } | undefined;
@@ -132,6 +146,8 @@ export interface CarriedState {
 export interface RunProgress {
   phase: RunPhase;
   paused: boolean;
+  /** Why the run paused itself; absent when an operator paused it or it runs. */
+  pausedBy?: BreakerTrip;
   stopping: boolean;
   targetCollectionId: string;
   targetFaceModelVersion: string | undefined;
@@ -181,6 +197,8 @@ export interface ReindexBatchInput {
   options: ReindexOptions;
   imagesInFlight: number;
   paused: boolean;
+  retryMinutes?: number;
+  pauseAfterFailures?: number;
 }
 
 export interface BatchSummary extends BatchTotals {
@@ -192,3 +210,13 @@ export const pauseSignal = defineSignal('pause');
 /** Go on where the run paused. */
 export const resumeSignal = defineSignal('resume');
 export const progressQuery = defineQuery<RunProgress>('progress');
+
+/** Why a run paused itself: images in a row of one batch failed for one reason, and the first of them said this. */
+export interface BreakerTrip {
+  reason: ReasonCode;
+  images: number;
+  batch: number;
+  firstError: string;
+}
+/** From a batch to its run: the batch paused itself, and the run should pause every batch. */
+export const breakerTrippedSignal = defineSignal<[BreakerTrip]>('breakerTripped');

@@ -8,8 +8,9 @@ import { heartbeat } from '@temporalio/activity';
 /** Well inside the 30 s heartbeat timeouts of the activities that use it. */
 export const ALIVE_EVERY_MS = 10_000;
 
-export async function whileAlive<T>(work: () => Promise<T>): Promise<T> {
-  const alive = setInterval(() => heartbeat(), ALIVE_EVERY_MS);
+/** `details`, when given, go with every heartbeat, so a retry still finds them after a long attempt. */
+export async function whileAlive<T>(work: () => Promise<T>, details?: unknown): Promise<T> {
+  const alive = setInterval(() => heartbeat(details), ALIVE_EVERY_MS);
   try {
     return await work();
   } finally {

@@ -19,6 +19,7 @@ import { chunkKey, reportKey, type RunSummary } from '../shared';
 import { httpStatusOf } from './aws-clients';
 import { createLedger, type Decision } from './ledger';
 import { createQueueActivities } from './queues';
+import { whileAlive } from './liveness';
 import { readRecords } from './records-reader';
 
 export interface SplitManifestInput {
@@ -43,6 +44,13 @@ export interface LedgerLookup {
   runId: string;
   targetCollectionId: string;
   decision: Decision;
+}
+
+/** A batch that failed as a whole, and why. */
+export interface FailedBatch {
+  runId: string;
+  chunkKey: string;
+  detail: string;
 }
 
 export interface SplitProgress {
@@ -151,6 +159,31 @@ export function createManifestActivities({
         ledger.recordExternalIds(lookup.targetCollectionId, externalIds, lookup.runId),
       ]);
       return entries.map((entry, i) => ({ ...entry, indexedBefore: found[i] ?? true }));
+    },
+
+    /**
+     * Accounts for a batch that failed as a whole: every face of its chunk goes to review as
+     * BATCH_FAILED with the batch's error, since which of its images were migrated is not known
+     * (a redrive reuses whatever was). A chunk that cannot be read either gets one message naming
+     * it, and its images count as not processed.
+     */
+    reviewFailedBatch: async ({ runId, chunkKey: key, detail }: FailedBatch): Promise<{ images: number; faces: number; messages: number }> => {
+      let entries: ChunkEntry[];
+      try {
+        const { Body } = await s3.send(new GetObjectCommand({ Bucket: config.bucket, Key: key }));
+        entries = JSON.parse((await Body?.transformToString()) ?? '[]') as ChunkEntry[];
+      } catch (error) {
+        const why = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+        await sendToReview([
+          { reason: ReasonCode.BatchFailed, detail: `${detail}; its chunk s3://${config.bucket}/${key} cannot be read (${why}), so its records were not migrated`, runId, Bucket: undefined, Key: undefined, ExternalImageId: undefined, face: undefined },
+        ]);
+        return { images: 0, faces: 0, messages: 1 };
+      }
+      const items = entries.flatMap(({ index, record }) =>
+        record.Faces.map<ReviewItem>((face) => ({ reason: ReasonCode.BatchFailed, detail, runId, Bucket: record.Bucket, Key: record.Key, ExternalImageId: record.ExternalImageId, face, recordIndex: index })),
+      );
+      await whileAlive(() => sendToReview(items));
+      return { images: entries.length, faces: items.length, messages: items.length };
     },
 
     /** The summary as JSON, and as a two-column CSV (one row per figure, one per DLQ reason) for a spreadsheet. */

@@ -30,14 +30,14 @@ import {
 } from '@aws-sdk/client-rekognition';
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { activityInfo, heartbeat, log, sleep } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Config } from '../domain/config';
 import { isNewerFaceModel } from '../domain/face-models';
 import { DIMENSION_BYTES, dimensionsVerdict } from '../domain/image-checks';
 import { decideOutcome, type ImageOutcome, type RowRetraction, type RunContext, settleFaces, withoutHeldFaces } from '../domain/outcomes';
 import { ReasonCode } from '../domain/reasons';
 import type { ImageRecord } from '../domain/records';
-import { REINDEX_IMAGE_ATTEMPT_MS, type ReindexOptions } from '../shared';
+import { DEFAULT_RETRY_MINUTES, REINDEX_IMAGE_ATTEMPT_MS, type ReindexOptions } from '../shared';
 import { httpStatusOf } from './aws-clients';
 import { createLedger, eachInSlices, identityOf, type IndexingRecord } from './ledger';
 import { createOrphanFinder, type ReconcileFinding } from './orphans';
@@ -55,6 +55,17 @@ export interface ReindexImageInput {
   options: ReindexOptions;
   /** False when the batch found no indexing of the record in the ledger (ChunkEntry.indexedBefore). */
   indexedBefore?: boolean;
+  /** How long failures other than throttling are retried before the image gives up (DEFAULT_RETRY_MINUTES when absent). */
+  retryForMs?: number;
+}
+
+/**
+ * What an image's attempts met, carried from one attempt to the next in heartbeat details: since
+ * when they have failed without a break. A throttled attempt leaves an empty history; an attempt
+ * that left none at all ended without a word (its worker died, it timed out) and counts as a fault.
+ */
+interface AttemptHistory {
+  faultSinceMs?: number;
 }
 
 export interface ReindexImageResult extends ImageOutcome {
@@ -79,6 +90,11 @@ export function permanentReason(error: unknown): ReasonCode | undefined {
 
 /** Errors Rekognition sends when a call goes over the account's quota. */
 const THROTTLING_ERRORS = new Set(['ThrottlingException', 'ProvisionedThroughputExceededException', 'LimitExceededException']);
+
+/** Throttling by Rekognition, or by S3 and SQS on the way (SlowDown, RequestThrottled): the quota, not a fault. */
+function isThrottling(error: unknown): boolean {
+  return error instanceof Error && (THROTTLING_ERRORS.has(error.name) || error.name === 'SlowDown' || error.name === 'RequestThrottled' || httpStatusOf(error) === 429);
+}
 
 /** What a failed IndexFaces call comes to, for its latency's `outcome` label. */
 function indexFacesOutcomeOf(error: unknown): IndexFacesOutcome {
@@ -461,7 +477,39 @@ export function createRekognitionActivities({
       return { targetFaceModelVersion, sourceFaceModelVersion, created };
     },
 
-    reindexImage: (input: ReindexImageInput): Promise<ReindexImageResult> => whileAlive(() => reindexImageOnce(input)),
+    /**
+     * reindexImageOnce, with an end to retries: throttling is waited out however long it lasts, but
+     * other failures (a 5xx that never clears, a ledger object that cannot be read, a dying worker)
+     * end after `retryForMs` as RETRIES_EXHAUSTED, with the last error, for the batch to review.
+     */
+    reindexImage: async (input: ReindexImageInput): Promise<ReindexImageResult> => {
+      const { attempt } = activityInfo();
+      const carried = activityInfo().heartbeatDetails as AttemptHistory | undefined;
+      const history: AttemptHistory = attempt > 1 && carried === undefined ? { faultSinceMs: Date.now() } : { ...carried };
+      // The first attempt has no history to keep; a retry records its own at once, in case it dies too.
+      if (attempt > 1) heartbeat(history);
+      try {
+        return await whileAlive(() => reindexImageOnce(input), history);
+      } catch (error) {
+        if ((error instanceof ApplicationFailure && error.nonRetryable) || error instanceof CancelledFailure) throw error;
+        if (isThrottling(error)) {
+          heartbeat({});
+          throw error;
+        }
+        const faultSinceMs = history.faultSinceMs ?? Date.now();
+        const retryForMs = input.retryForMs ?? DEFAULT_RETRY_MINUTES * 60_000;
+        if (Date.now() - faultSinceMs >= retryForMs) {
+          const failure = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+          throw ApplicationFailure.create({
+            type: ReasonCode.RetriesExhausted,
+            message: `gave up on s3://${input.record.Bucket}/${input.record.Key} after ${attempt} attempts over ${Math.round((Date.now() - faultSinceMs) / 60_000)} min; the last failed with ${failure}`,
+            nonRetryable: true,
+          });
+        }
+        heartbeat({ faultSinceMs });
+        throw error;
+      }
+    },
 
     /**
      * Deletes every face of the target that no record keeps and the ledger proves is this tool's:

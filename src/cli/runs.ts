@@ -13,6 +13,9 @@ import { type AwsClients, httpStatusOf } from '../activities/aws-clients';
 import { HEAD_BYTES, recordsFileProblem } from '../activities/records-reader';
 import type { Config } from '../domain/config';
 import {
+  type BreakerTrip,
+  DEFAULT_PAUSE_AFTER_FAILURES,
+  DEFAULT_RETRY_MINUTES,
   pauseSignal,
   progressQuery,
   reportKey,
@@ -46,6 +49,8 @@ export interface StartOptions {
   batchSize: number;
   batchesInFlight: number;
   imagesInFlight: number;
+  retryMinutes: number;
+  pauseAfterFailures: number;
   force: boolean;
   id: string | undefined;
   /** The deployment's workflow task queue (REINDEX_TASK_QUEUE). */
@@ -112,6 +117,8 @@ export async function startRun(client: Client, aws: AwsClients, start: StartOpti
     batchesInFlight: start.batchesInFlight,
     imagesInFlightPerBatch: start.imagesInFlight,
     batchesPerExecution: 500,
+    retryMinutes: start.retryMinutes,
+    pauseAfterFailures: start.pauseAfterFailures,
   };
   await client.workflow
     .start<typeof reindexCollection>('reindexCollection', {
@@ -235,8 +242,13 @@ function formatEta(seconds: number | undefined): string {
 }
 
 /** One line of a followed run, for logs and pipes where no bar can be drawn. */
-function progressLine({ phase, paused, totals, imagesTotal, imagesPerSecond, etaSeconds, dlq }: RunProgress): string {
-  return `${phase}${paused ? ' (paused)' : ''}: ${totals.images}/${imagesTotal ?? '?'} images, ${imagesPerSecond.toFixed(1)}/s, ETA ${formatEta(etaSeconds)}, DLQ ${dlq}`;
+/** Why a run paused itself, and what to do: fix the cause, then resume. */
+function pausedByLine({ reason, images, batch, firstError }: BreakerTrip): string {
+  return `paused itself: ${images} images in a row of batch ${batch + 1} failed with ${reason}; the first: ${firstError}. Fix the cause, then \`reindex resume\`: those images run again`;
+}
+
+function progressLine({ phase, paused, pausedBy, totals, imagesTotal, imagesPerSecond, etaSeconds, dlq }: RunProgress): string {
+  return `${phase}${paused ? ` (${pausedBy ? pausedByLine(pausedBy) : 'paused'})` : ''}: ${totals.images}/${imagesTotal ?? '?'} images, ${imagesPerSecond.toFixed(1)}/s, ETA ${formatEta(etaSeconds)}, DLQ ${dlq}`;
 }
 
 /**
@@ -319,6 +331,8 @@ export interface RunSettingsFlags {
   batchSize: number;
   batchesInFlight: number;
   imagesInFlight: number;
+  retryMinutes: number;
+  pauseAfterFailures: number;
   unmatched: 'delete' | 'keep';
   force?: boolean;
 }
@@ -336,6 +350,8 @@ export function addRunSettings(command: Command): Command {
       .option('--batch-size <n>', 'records per batch (child workflow)', numberIn('--batch-size', 1, 1_000, true), 500)
       .option('--batches-in-flight <n>', 'batches running at once', numberIn('--batches-in-flight', 1, 100, true), 4)
       .option('--images-in-flight <n>', 'images in flight within one batch', numberIn('--images-in-flight', 1, 500, true), 16)
+      .option('--retry-minutes <n>', 'how long an image\'s failures other than throttling are retried before it goes to review as RETRIES_EXHAUSTED', numberIn('--retry-minutes', 1, 10_080, false), DEFAULT_RETRY_MINUTES)
+      .option('--pause-after-failures <n>', 'pause the run when this many images in a row fail for one reason (0: never)', numberIn('--pause-after-failures', 0, 10_000, true), DEFAULT_PAUSE_AFTER_FAILURES)
       .addOption(new Option('--unmatched <what>', 'new faces no old face matched: delete them or keep them').choices(['delete', 'keep']).default('delete'))
       .option('--force', 'migrate even when the target\'s face model is not newer than the source\'s')
   );
@@ -354,6 +370,8 @@ export function startOptions(
     batchSize: flags.batchSize,
     batchesInFlight: flags.batchesInFlight,
     imagesInFlight: flags.imagesInFlight,
+    retryMinutes: flags.retryMinutes,
+    pauseAfterFailures: flags.pauseAfterFailures,
     force: flags.force ?? false,
   };
 }
@@ -442,6 +460,7 @@ export function registerRunCommands(program: Command): void {
         const progress = status.progress;
         if (!progress) return;
         console.log(`  phase ${progress.phase}${progress.paused ? ', paused' : ''}${progress.stopping ? ', stopping' : ''}`);
+        if (progress.pausedBy) console.log(`  ${pausedByLine(progress.pausedBy)}`);
         console.log(`  batches ${progress.batches.done} of ${progress.batches.total} done, ${progress.batches.running} running`);
         for (const line of describeTotals({ ...progress.totals, dlq: progress.dlq, dlqByReason: progress.dlqByReason })) console.log(`  ${line}`);
         console.log(`  ${progress.imagesPerSecond.toFixed(1)} images/s, ETA ${formatEta(progress.etaSeconds)}`);

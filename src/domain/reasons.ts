@@ -42,6 +42,17 @@ export enum ReasonCode {
    * same image (same bytes, same ExternalImageId) twice, and the real service gives both the same faces.
    */
   NewFaceTaken = 'NEW_FACE_TAKEN',
+  /**
+   * The image failed with an error no retry cleared (not throttling, not a refusal of the image)
+   * for as long as the run retries one (--retry-minutes); the detail carries the last error.
+   */
+  RetriesExhausted = 'RETRIES_EXHAUSTED',
+  /**
+   * The batch holding the record failed as a whole (its chunk could not be read or its outcomes
+   * not sent) after its retries; the record may or may not have been migrated, and a redrive of it
+   * reuses whatever was indexed.
+   */
+  BatchFailed = 'BATCH_FAILED',
   /** The new model found no face in the image. */
   NoFaceDetected = 'NO_FACE_DETECTED',
   /** The new model found faces, but none overlaps this old face enough. */

@@ -3,15 +3,23 @@
  * with a bounded number in flight, and publishes the outcomes in batches: matched faces to the
  * results queue, faces that could not be migrated to the review DLQ with their reason.
  *
- * Pause stops starting images; images in flight finish. Cancellation stops starting images too,
- * lets those in flight finish and publishes their outcomes, so nothing indexed is left unrecorded;
- * the summary counts the images never started.
+ * Pause stops starting images and calls back those still waiting on the rate-limited queue (they
+ * run again on resume); images whose IndexFaces call started finish. Cancellation does the same,
+ * publishes what finished, so nothing indexed is left unrecorded, and counts the rest as not
+ * processed. Images failing in a row for one reason are held back from review: when they reach
+ * the run's --pause-after-failures, the batch pauses itself and tells its run, and they run again
+ * on resume, so a fault that fails every image (a missing permission, a wrong bucket) does not
+ * send the whole records file to review.
  */
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   condition,
+  getExternalWorkflowHandle,
+  isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -20,11 +28,24 @@ import type { ControlActivities, IndexFacesActivities } from '../activities';
 import type { ChunkEntry } from '../activities/manifest';
 import type { ResultRow, ReviewItem, RowRetraction } from '../domain/outcomes';
 import { addReasonCounts, ReasonCode } from '../domain/reasons';
-import { type BatchSummary, type BatchTotals, pauseSignal, REINDEX_IMAGE_ATTEMPT_MS, REINDEX_IMAGE_HEARTBEAT_TIMEOUT_MS, type ReindexBatchInput, resumeSignal, taskQueues } from '../shared';
+import {
+  type BatchSummary,
+  type BatchTotals,
+  breakerTrippedSignal,
+  DEFAULT_PAUSE_AFTER_FAILURES,
+  DEFAULT_RETRY_MINUTES,
+  pauseSignal,
+  REINDEX_IMAGE_ATTEMPT_MS,
+  REINDEX_IMAGE_HEARTBEAT_TIMEOUT_MS,
+  type ReindexBatchInput,
+  resumeSignal,
+  taskQueues,
+} from '../shared';
+import { CONTROL_RETRY } from './retries';
 
 const { loadChunk } = proxyActivities<ControlActivities>({
   startToCloseTimeout: '2 minutes',
-  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+  retry: CONTROL_RETRY,
 });
 
 /**
@@ -35,23 +56,32 @@ const { loadChunk } = proxyActivities<ControlActivities>({
 const { publishResults, sendToReview, retractRows } = proxyActivities<ControlActivities>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+  retry: CONTROL_RETRY,
 });
 
 /**
- * Throttling and 5xx are retried without limit, backing off to one try every two minutes: a run
- * waits out a quota rather than losing images. Permanent errors are non-retryable and end up here.
+ * Throttling and 5xx are retried, backing off to one try every two minutes: a run waits out a
+ * quota rather than losing images, and reindexImage itself ends other failures after the run's
+ * --retry-minutes. Permanent errors are non-retryable and end up here. Called back (paused,
+ * cancelled), an image waiting on the queue stops at once and one that started finishes, its
+ * outcome kept.
  */
-const reindexImageOn = (taskQueue: string) =>
+const reindexImageOn = (taskQueue: string, cancellationType?: ActivityCancellationType) =>
   proxyActivities<IndexFacesActivities>({
     taskQueue: taskQueues(taskQueue).indexFaces,
     startToCloseTimeout: REINDEX_IMAGE_ATTEMPT_MS,
     heartbeatTimeout: REINDEX_IMAGE_HEARTBEAT_TIMEOUT_MS,
     retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '2 minutes' },
+    ...(cancellationType === undefined ? {} : { cancellationType }),
   }).reindexImage;
 
 /** Outcomes are published once this many rows or review items are waiting. */
 const PUBLISH_EVERY = 100;
+/**
+ * Batches recorded before this patch neither call back their images on pause or cancel nor hold
+ * failures for the circuit breaker.
+ */
+const FAILURES_THAT_END = 'failures-that-end';
 
 /** Reason codes that fail one image; any other permanent failure (the target gone) fails the run. */
 const IMAGE_REASONS = new Set<string>([
@@ -62,6 +92,7 @@ const IMAGE_REASONS = new Set<string>([
   ReasonCode.ImageTooLarge,
   ReasonCode.ImageTooSmall,
   ReasonCode.InvalidRecord,
+  ReasonCode.RetriesExhausted,
 ]);
 
 export function emptyTotals(): BatchTotals {
@@ -90,17 +121,35 @@ function imageFailureReason(error: unknown): ReasonCode | undefined {
 
 /** Indexes every record of one chunk of the records file into the target collection. */
 export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSummary> {
-  const reindexImage = reindexImageOn(workflowInfo().taskQueue);
+  const failuresThatEnd = patched(FAILURES_THAT_END);
+  const reindexImage = reindexImageOn(workflowInfo().taskQueue, failuresThatEnd ? ActivityCancellationType.WAIT_CANCELLATION_COMPLETED : undefined);
+  const pauseAfterFailures = failuresThatEnd ? (input.pauseAfterFailures ?? DEFAULT_PAUSE_AFTER_FAILURES) : 0;
+  const retryForMs = (input.retryMinutes ?? DEFAULT_RETRY_MINUTES) * 60_000;
   let paused = input.paused;
   let stopping = false;
+  /** The scope of each image in flight, to call back those not started yet. */
+  const inFlight = new Set<CancellationScope>();
+  /** Images not started yet, or called back to start again. */
+  const pending: ChunkEntry[] = [];
+  /** Failures in a row for one reason, not yet sent to review: if the batch pauses, they run again on resume. */
+  let streak: { reason: ReasonCode; held: { entry: ChunkEntry; detail: string }[] } | undefined;
+  /** Stops the images in flight that have not started, and puts them and the held failures back to run later. */
+  const callBack = () => {
+    if (!failuresThatEnd) return;
+    for (const scope of inFlight) scope.cancel();
+    pending.unshift(...(streak?.held ?? []).map(({ entry }) => entry));
+    streak = undefined;
+  };
   setHandler(pauseSignal, () => {
     paused = true;
+    callBack();
   });
   setHandler(resumeSignal, () => {
     paused = false;
   });
   void CancellationScope.current().cancelRequested.catch(() => {
     stopping = true;
+    callBack();
   });
 
   // Cancellation is turned into `stopping` above, so that in-flight images and publishing finish.
@@ -110,7 +159,7 @@ export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSumma
     const results: ResultRow[] = [];
     const review: ReviewItem[] = [];
     const retractions: RowRetraction[] = [];
-    let inFlight = 0;
+    pending.push(...entries);
     let fatal: Error | undefined;
 
     const publish = async () => {
@@ -121,18 +170,73 @@ export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSumma
       await Promise.all([publishResults(rows), sendToReview(items), ...(retracted.length > 0 ? [retractRows(retracted)] : [])]);
     };
 
-    const migrate = async ({ index, record, indexedBefore }: ChunkEntry) => {
-      inFlight += 1;
+    const countImage = ({ record }: ChunkEntry) => {
+      totals.images += 1;
+      totals.faces += record.Faces.length;
+    };
+
+    const reviewFailure = (entry: ChunkEntry, reason: ReasonCode, detail: string) => {
+      const { index, record } = entry;
+      const items = record.Faces.map<ReviewItem>((face) => ({
+        reason,
+        detail,
+        runId: input.runId,
+        Bucket: record.Bucket,
+        Key: record.Key,
+        ExternalImageId: record.ExternalImageId,
+        face,
+        // The face and its image are enough for redrive; the whole record in every face's item
+        // made a 100-face record a 2.8 MB activity input, over Temporal's payload limit.
+        recordIndex: index,
+      }));
+      review.push(...items);
+      countReview(totals, items);
+      countImage(entry);
+    };
+
+    const endStreak = () => {
+      if (streak === undefined) return;
+      const { reason, held } = streak;
+      streak = undefined;
+      for (const { entry, detail } of held) reviewFailure(entry, reason, detail);
+    };
+
+    /** Pauses the batch and tells the run, which pauses the others; the held images run again on resume. */
+    const trip = async ({ reason, held }: NonNullable<typeof streak>) => {
+      paused = true;
+      callBack();
+      const trip = { reason, images: held.length, batch: input.batch, firstError: held[0]?.detail ?? '' };
+      // A batch run on its own has no run to tell.
+      await getExternalWorkflowHandle(input.runId).signal(breakerTrippedSignal, trip).catch(() => undefined);
+    };
+
+    const fail = async (entry: ChunkEntry, reason: ReasonCode, detail: string) => {
+      if (pauseAfterFailures === 0) return reviewFailure(entry, reason, detail);
+      if (streak?.reason !== reason) {
+        endStreak();
+        streak = { reason, held: [] };
+      }
+      streak.held.push({ entry, detail });
+      if (streak.held.length >= pauseAfterFailures) await trip(streak);
+    };
+
+    const migrate = async (entry: ChunkEntry) => {
+      const { index, record, indexedBefore } = entry;
+      const scope = new CancellationScope();
+      inFlight.add(scope);
       try {
-        const outcome = await reindexImage({
-          runId: input.runId,
-          recordIndex: index,
-          record,
-          sourceCollectionId: input.sourceCollectionId,
-          targetCollectionId: input.targetCollectionId,
-          options: input.options,
-          indexedBefore,
-        });
+        const outcome = await scope.run(() =>
+          reindexImage({
+            runId: input.runId,
+            recordIndex: index,
+            record,
+            sourceCollectionId: input.sourceCollectionId,
+            targetCollectionId: input.targetCollectionId,
+            options: input.options,
+            indexedBefore,
+            ...(failuresThatEnd ? { retryForMs } : {}),
+          }),
+        );
         totals.matched += outcome.results.length;
         totals.unmatchedOld += outcome.review.length;
         if (input.options.unmatched === 'delete') totals.unmatchedNewDeleted += outcome.unmatchedNewFaces.length;
@@ -142,48 +246,40 @@ export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSumma
         review.push(...outcome.review);
         retractions.push(...(outcome.retractions ?? []));
         countReview(totals, outcome.review);
+        countImage(entry);
+        endStreak();
       } catch (error) {
         const reason = imageFailureReason(error);
-        if (reason === undefined) {
-          fatal ??= error instanceof Error ? error : new Error(String(error));
+        if (failuresThatEnd && (isCancellation(error) || (reason !== undefined && paused))) {
+          // Called back before it started, or failed while the batch is paused: it runs again on resume.
+          pending.unshift(entry);
           return;
         }
-        const detail = error instanceof ActivityFailure && error.cause ? error.cause.message : String(error);
-        const items = record.Faces.map<ReviewItem>((face) => ({
-          reason,
-          detail,
-          runId: input.runId,
-          Bucket: record.Bucket,
-          Key: record.Key,
-          ExternalImageId: record.ExternalImageId,
-          face,
-          // The face and its image are enough for redrive; the whole record in every face's item
-          // made a 100-face record a 2.8 MB activity input, over Temporal's payload limit.
-          recordIndex: index,
-        }));
-        review.push(...items);
-        countReview(totals, items);
+        if (reason === undefined) {
+          fatal ??= error instanceof Error ? error : new Error(String(error));
+          countImage(entry);
+          return;
+        }
+        await fail(entry, reason, error instanceof ActivityFailure && error.cause ? error.cause.message : String(error));
       } finally {
-        totals.images += 1;
-        totals.faces += record.Faces.length;
-        inFlight -= 1;
+        inFlight.delete(scope);
       }
     };
 
     const started: Promise<void>[] = [];
-    let next = 0;
-    while (next < entries.length && fatal === undefined) {
-      await condition(() => stopping || fatal !== undefined || (!paused && inFlight < input.imagesInFlight));
-      if (stopping || fatal !== undefined) break;
-      const entry = entries[next];
-      next += 1;
+    while (fatal === undefined) {
+      const idle = () => pending.length === 0 && inFlight.size === 0;
+      await condition(() => stopping || fatal !== undefined || idle() || (!paused && inFlight.size < input.imagesInFlight && pending.length > 0));
+      if (stopping || fatal !== undefined || idle()) break;
+      const entry = pending.shift();
       if (entry) started.push(migrate(entry));
       if (results.length >= PUBLISH_EVERY || review.length >= PUBLISH_EVERY) await publish();
     }
     await Promise.all(started);
+    endStreak();
     await publish();
     if (fatal !== undefined) throw fatal;
-    totals.notProcessed = entries.length - next;
+    totals.notProcessed = pending.length;
     return { batch: input.batch, ...totals };
   });
 }

@@ -14,6 +14,7 @@
  */
 import {
   allHandlersFinished,
+  ApplicationFailure,
   CancellationScope,
   CancelledFailure,
   type ChildWorkflowHandle,
@@ -33,6 +34,7 @@ import type { ControlActivities } from '../activities';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
 import {
   type BatchSummary,
+  breakerTrippedSignal,
   chunkKey,
   type BatchTotals,
   type CarriedState,
@@ -46,31 +48,42 @@ import {
   SEARCH_ATTRIBUTES,
 } from '../shared';
 import { emptyTotals, reindexBatch } from './reindex-batch';
+import { CONTROL_RETRY } from './retries';
 
 const { prepareTarget, writeReport } = proxyActivities<ControlActivities>({
   startToCloseTimeout: '2 minutes',
-  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+  retry: CONTROL_RETRY,
 });
 
 /** Work that walks a whole file, queue, table or collection: long, with heartbeats to resume from. */
 const { splitManifest, drainResults, migrateUsers, reconcile } = proxyActivities<ControlActivities>({
   startToCloseTimeout: '24 hours',
   heartbeatTimeout: '1 minute',
-  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+  retry: CONTROL_RETRY,
 });
 
 /** Settling the duplicates one drain refused: short calls over a bounded number of rows, each safe to repeat. */
 const { deleteDuplicateFaces, settleDuplicates } = proxyActivities<ControlActivities>({
   startToCloseTimeout: '2 minutes',
-  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+  retry: CONTROL_RETRY,
 });
 
 /** As the batches send to review: as long as SQS takes, heartbeating while it runs. */
-const { sendToReview } = proxyActivities<ControlActivities>({
+const { sendToReview, reviewFailedBatch } = proxyActivities<ControlActivities>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+  retry: CONTROL_RETRY,
 });
+
+/** Failures of a batch that no other batch can escape either: they fail the run. */
+const RUN_FAILURES = new Set<string>([ReasonCode.TargetCollectionNotFound, ReasonCode.TargetCollectionFull]);
+
+/** The ApplicationFailure at the root of a child's failure, where the reason and the message that matter are. */
+function rootFailure(error: unknown): { type: string | undefined; message: string } {
+  let cause: unknown = error;
+  while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause;
+  return { type: cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined, message: cause instanceof Error ? cause.message : String(cause) };
+}
 
 /** Messages drained after each batch, so the results queue never holds a whole run. */
 const DRAIN_AFTER_EACH_BATCH = 2_000;
@@ -97,6 +110,9 @@ function initialState(nowMs: number): CarriedState {
   };
 }
 
+/** How a batch ended: with its summary, or failed with an error. */
+type BatchEnd = { batch: number; summary: BatchSummary; error?: undefined } | { batch: number; summary?: undefined; error: unknown };
+
 function addTotals(totals: BatchTotals, batch: BatchTotals): void {
   for (const key of [
     'images',
@@ -117,7 +133,8 @@ function addTotals(totals: BatchTotals, batch: BatchTotals): void {
 export async function reindexCollection(input: ReindexCollectionInput): Promise<RunSummary> {
   const runId = workflowInfo().workflowId;
   const state = input.carried ?? initialState(Date.now());
-  const running = new Map<number, { handle: ChildWorkflowHandle<typeof reindexBatch>; result: Promise<BatchSummary> }>();
+  /** Each running batch, and how it ends: with its summary, or with the error it failed with. */
+  const running = new Map<number, { handle: ChildWorkflowHandle<typeof reindexBatch>; ended: Promise<BatchEnd> }>();
   let stopping = false;
   let resolveStop: () => void = () => undefined;
   const stopRequested = new Promise<void>((resolve) => {
@@ -140,6 +157,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
     return {
       phase: state.phase,
       paused: state.paused,
+      ...(state.pausedBy ? { pausedBy: state.pausedBy } : {}),
       stopping,
       targetCollectionId: input.targetCollectionId,
       targetFaceModelVersion: state.target?.faceModelVersion,
@@ -165,9 +183,11 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       { key: SEARCH_ATTRIBUTES.paused, value: state.paused },
     ]);
     const total = state.split?.validRecords;
+    const trip = state.pausedBy;
     setCurrentDetails(
       [
         `**${state.phase}**${state.paused ? ' (paused)' : ''}${stopping ? ' (stopping)' : ''}`,
+        ...(trip ? [`**paused itself**: ${trip.images} images in a row of batch ${trip.batch + 1} failed with ${trip.reason}; the first: ${trip.firstError}`] : []),
         `images ${state.totals.images}${total === undefined ? '' : ` of ${total}`}, faces matched ${state.totals.matched}, in the DLQ ${dlqCount()}`,
         `batches done ${state.batchesDone}${state.split ? ` of ${state.split.chunks}` : ''}, running ${running.size}`,
       ].join('\n\n'),
@@ -192,8 +212,16 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
   });
   setHandler(resumeSignal, async () => {
     state.paused = false;
+    delete state.pausedBy;
     publishState();
     await tellChildren(resumeSignal);
+  });
+  setHandler(breakerTrippedSignal, async (trip) => {
+    if (state.paused) return;
+    state.paused = true;
+    state.pausedBy = trip;
+    publishState();
+    await tellChildren(pauseSignal);
   });
   void CancellationScope.current().cancelRequested.catch(() => {
     stopping = true;
@@ -215,15 +243,29 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
           options: input.options,
           imagesInFlight: input.imagesInFlightPerBatch,
           paused: startedPaused,
+          ...(input.retryMinutes === undefined ? {} : { retryMinutes: input.retryMinutes }),
+          ...(input.pauseAfterFailures === undefined ? {} : { pauseAfterFailures: input.pauseAfterFailures }),
         },
       ],
     });
-    const result = handle.result();
-    // Raced later; until then a failed batch must not count as an unhandled rejection.
-    result.catch(() => undefined);
-    running.set(batch, { handle, result });
+    const ended = handle.result().then(
+      (summary): BatchEnd => ({ batch, summary }),
+      (error: unknown): BatchEnd => ({ batch, error }),
+    );
+    running.set(batch, { handle, ended });
     // A pause or resume that came while the child was starting did not reach it.
     if (state.paused !== startedPaused) await handle.signal(state.paused ? pauseSignal : resumeSignal);
+  };
+
+  /**
+   * A batch that failed for a reason of its own (its chunk unreadable, its outcomes not sent after
+   * every retry) costs its images, sent to review, not the run; one that no batch can escape fails it.
+   */
+  const accountFailedBatch = async (batch: number, error: unknown): Promise<BatchTotals> => {
+    const root = rootFailure(error);
+    if (root.type !== undefined && RUN_FAILURES.has(root.type)) throw error;
+    const accounted = await reviewFailedBatch({ runId, chunkKey: chunkKey(runId, batch), detail: `batch ${batch + 1} failed: ${root.message}` });
+    return { ...emptyTotals(), images: accounted.images, faces: accounted.faces, dlqByReason: { [ReasonCode.BatchFailed]: accounted.messages } };
   };
 
   /**
@@ -285,13 +327,13 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
         await Promise.all([...running.values()].map(({ handle }) => getExternalWorkflowHandle(handle.workflowId).cancel().catch(() => undefined)));
       }
       const finished = await Promise.race([
-        ...[...running.values()].map(({ result }) => result),
+        ...[...running.values()].map(({ ended }) => ended),
         ...(childrenCancelled ? [] : [stopRequested.then(() => undefined)]),
         ...(besideBatches ? [besideBatches] : []),
       ]);
       if (finished === undefined) continue;
       running.delete(finished.batch);
-      addTotals(state.totals, finished);
+      addTotals(state.totals, finished.summary ?? (await accountFailedBatch(finished.batch, finished.error)));
       state.batchesDone += 1;
       publishState();
       if (!patched(DRAIN_BESIDE_BATCHES)) await drain(DRAIN_AFTER_EACH_BATCH);

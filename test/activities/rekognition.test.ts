@@ -239,6 +239,75 @@ test('a throttled IndexFaces fails its attempt after one call, as an ordinary re
   }
 });
 
+describe('an end to retries', () => {
+  const admin = (body: unknown) => fetch(`${rekognitionEndpoint}/_admin/settings`, { method: 'PUT', body: JSON.stringify(body) });
+  const MINUTE = 60_000;
+
+  afterEach(async () => {
+    await admin({ quotas: {}, faultRate: 0 });
+  });
+
+  /** reindexImage as attempt `attempt`, handed the history earlier attempts heartbeated; the heartbeats it sends. */
+  async function attemptWith(record: ReindexImageInput['record'], attempt: number, heartbeatDetails: unknown) {
+    const { reindexImage } = createRekognitionActivities({ rekognition: aws.rekognition, indexFacesClient: aws.indexFaces, s3: aws.s3, config });
+    const env = activityEnvironment({ attempt, heartbeatDetails });
+    const heartbeats: unknown[] = [];
+    env.on('heartbeat', (details: unknown) => heartbeats.push(details));
+    const outcome = await env
+      .run<[ReindexImageInput], ReindexImageResult, typeof reindexImage>(reindexImage, { runId: `run-${randomUUID()}`, recordIndex: 0, record, sourceCollectionId: undefined, targetCollectionId: collectionId, options, retryForMs: 30 * MINUTE })
+      .then(
+        (result) => ({ result, error: undefined }),
+        (error: unknown) => ({ result: undefined, error }),
+      );
+    return { ...outcome, heartbeats };
+  }
+
+  test('a failing service is retried, and the first failure starts the clock the next attempts read', async () => {
+    const record = await photo([ana]);
+    await admin({ faultRate: 1 });
+    const before = Date.now();
+
+    const { error, heartbeats } = await attemptWith(record, 1, undefined);
+
+    expect(error).toMatchObject({ name: 'InternalServerError' });
+    expect(error).not.toBeInstanceOf(ApplicationFailure);
+    const [history] = heartbeats as { faultSinceMs: number }[];
+    expect(history?.faultSinceMs).toBeGreaterThanOrEqual(before);
+  });
+
+  test('an image still failing after --retry-minutes gives up for good with RETRIES_EXHAUSTED and its last error', async () => {
+    const record = await photo([ana]);
+    await admin({ faultRate: 1 });
+
+    const { error } = await attemptWith(record, 17, { faultSinceMs: Date.now() - 31 * MINUTE });
+
+    expect(error).toBeInstanceOf(ApplicationFailure);
+    expect(error).toMatchObject({ type: ReasonCode.RetriesExhausted, nonRetryable: true });
+    expect((error as Error).message).toMatch(/after 17 attempts over 31 min; the last failed with InternalServerError/);
+  });
+
+  test('throttling never gives up, however long the image has failed, and starts the clock again', async () => {
+    const record = await photo([ana]);
+    await admin({ quotas: { IndexFaces: { tps: 0.0001, burst: 0.0001 } } });
+
+    const { error, heartbeats } = await attemptWith(record, 40, { faultSinceMs: Date.now() - 3 * 60 * MINUTE });
+
+    expect(error).toMatchObject({ name: 'ProvisionedThroughputExceededException' });
+    expect(error).not.toBeInstanceOf(ApplicationFailure);
+    expect(heartbeats.at(-1)).toEqual({});
+  });
+
+  test('a retry after an attempt that ended without a word (its worker died) counts it as a failure, and says so at once', async () => {
+    const record = await photo([ana]);
+    const before = Date.now();
+
+    const { result, heartbeats } = await attemptWith(record, 2, undefined);
+
+    expect(result?.results).toHaveLength(1);
+    expect((heartbeats[0] as { faultSinceMs: number }).faultSinceMs).toBeGreaterThanOrEqual(before);
+  });
+});
+
 const setFaceIds = (faceIds: string) => fetch(`${rekognitionEndpoint}/_admin/settings`, { method: 'PUT', body: JSON.stringify({ faceIds }) });
 const stackFaceIds = async () => ((await (await fetch(`${rekognitionEndpoint}/_admin/settings`)).json()) as { faceIds: string }).faceIds;
 

@@ -4,13 +4,14 @@
  * and cancellation, each checked by what a user would look at afterwards.
  */
 import { randomUUID } from 'node:crypto';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
-import { pauseSignal, progressQuery, type ReindexCollectionInput, reportKey, resumeSignal, type RunSummary, DEFAULT_TASK_QUEUE } from '../../src/shared';
+import { ReasonCode } from '../../src/domain/reasons';
+import { chunkKey, pauseSignal, progressQuery, type ReindexCollectionInput, reportKey, resumeSignal, type RunSummary, DEFAULT_TASK_QUEUE } from '../../src/shared';
 import { createWorkers } from '../../src/worker';
 import type { reindexCollection } from '../../src/workflows';
 import {
@@ -193,4 +194,49 @@ test('a cancelled run stops starting images, and leaves results, DLQ and target 
   expect(summary.matched).toBe(summary.images);
   await expectConsistent(handle.workflowId, collectionId, summary);
   expect(await takeReview(resources)).toEqual([]);
+});
+
+describe('failures that end', () => {
+  test('a batch that cannot load its chunk gives up after its retries and costs its own images, not the run', async () => {
+    const { manifest } = await writeRecords(resources, photos(9));
+    const collectionId = target();
+
+    const { summary, reviewed } = await withWorkers(async () => {
+      const handle = await start(runInput(manifest, collectionId, { batchSize: 3, batchesInFlight: 1 }));
+      await handle.signal(pauseSignal);
+      await eventually(async () => (await handle.query(progressQuery)).phase === 'indexing');
+      await resources.aws.s3.send(new PutObjectCommand({ Bucket: resources.config.bucket, Key: chunkKey(handle.workflowId, 1), Body: 'not a chunk' }));
+      await handle.signal(resumeSignal);
+      const ended = await handle.result();
+      return { summary: ended, reviewed: await takeReview(resources) };
+    });
+
+    expect(summary).toMatchObject({ status: 'completed', images: 6, matched: 6, notProcessed: 3, dlqByReason: { [ReasonCode.BatchFailed]: 1 } });
+    expect(reviewed).toHaveLength(1);
+    expect(reviewed[0]).toMatchObject({ reason: ReasonCode.BatchFailed, runId: summary.workflowId });
+    expect(reviewed[0]?.detail).toMatch(/^batch 2 failed: .*JSON.*; its chunk s3:\/\/.* cannot be read/);
+    await expectConsistent(summary.workflowId, collectionId, summary);
+  }, 300_000);
+
+  test('an image the service keeps failing goes to review as RETRIES_EXHAUSTED once --retry-minutes pass, and the run ends', async () => {
+    const { manifest } = await writeRecords(resources, photos(4));
+    const collectionId = target();
+
+    const { summary, reviewed } = await withWorkers(async () => {
+      const handle = await start(runInput(manifest, collectionId, { retryMinutes: 0.05, pauseAfterFailures: 0 }));
+      await handle.signal(pauseSignal);
+      await eventually(async () => (await handle.query(progressQuery)).phase === 'indexing');
+      await rekognitionAdmin('settings', 'PUT', { faultRate: 1 });
+      await handle.signal(resumeSignal);
+      await eventually(async () => (await handle.query(progressQuery)).totals.images === 4, 60_000);
+      await rekognitionAdmin('settings', 'PUT', { faultRate: 0 });
+      const ended = await handle.result();
+      return { summary: ended, reviewed: await takeReview(resources) };
+    });
+
+    expect(summary).toMatchObject({ status: 'completed', images: 4, matched: 0, dlq: 4, dlqByReason: { [ReasonCode.RetriesExhausted]: 4 } });
+    expect(reviewed.map((item) => item.reason)).toEqual(Array(4).fill(ReasonCode.RetriesExhausted));
+    expect(reviewed[0]?.detail).toMatch(/attempts over \d+ min; the last failed with InternalServerError/);
+    expect(await facesIn(resources, collectionId)).toEqual([]);
+  }, 120_000);
 });

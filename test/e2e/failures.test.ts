@@ -1,0 +1,131 @@
+/**
+ * Failures that end, on the dev server with a worker, as an operator meets them: a fault that
+ * fails every image pauses the run and says why, and a pause holds even while the rate-limited
+ * queue holds a backlog of IndexFaces tasks.
+ */
+import { randomUUID } from 'node:crypto';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { Client, Connection } from '@temporalio/client';
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { temporal } from '@temporalio/proto';
+import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
+import type { DeclaredFace } from '../../infra/rekognition-local/images';
+import { ReasonCode } from '../../src/domain/reasons';
+import type { ImageRecord } from '../../src/domain/records';
+import { type RunProgress, type RunSummary, SEARCH_ATTRIBUTES, taskQueues } from '../../src/shared';
+import { runCli } from '../helpers/cli';
+import { type RunningWorker, startWorker } from '../helpers/worker';
+import { createRunResources, eventually, facesIn, indexFacesCalls, rekognitionAdmin, resultRows, type RunResources, takeReview, writeRecords } from '../helpers/runs';
+
+let resources: RunResources;
+let worker: RunningWorker;
+let client: Client;
+
+beforeAll(async () => {
+  resources = await createRunResources();
+  worker = await startWorker(resources);
+  client = new Client({ connection: await Connection.connect(loadClientConnectConfig().connectionOptions) });
+}, 120_000);
+
+afterAll(async () => {
+  // Back to the rate the workers ask for, so later runs on this server are not held to the test's.
+  await client?.workflowService.updateTaskQueueConfig({
+    namespace: 'default',
+    identity: 'test',
+    taskQueue: taskQueues(worker.taskQueue).indexFaces,
+    taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+    updateQueueRateLimit: {},
+  });
+  await client?.connection.close();
+  await worker?.stop();
+  await resources?.release();
+});
+
+afterEach(async () => {
+  await rekognitionAdmin('settings', 'PUT', { quotas: {}, latency: {}, faultRate: 0 });
+});
+
+const cli = (...args: string[]) => runCli(args, worker.cliEnv);
+const face = (person: string): DeclaredFace => ({ person, box: [0.2, 0.2, 0.4, 0.4] });
+const statusOf = async (id: string) => JSON.parse((await cli('status', id, '--json')).stdout) as { status: string; progress?: RunProgress };
+
+async function recordsOf(manifest: { Bucket: string; Key: string }): Promise<ImageRecord[]> {
+  const { Body } = await resources.aws.s3.send(new GetObjectCommand(manifest));
+  return ((await Body?.transformToString()) ?? '').split('\n').map((line) => JSON.parse(line) as ImageRecord);
+}
+
+test('a fault that fails every image pauses the run with its reason and first error; fixed and resumed, every image migrates', async () => {
+  const spec = Array.from({ length: 12 }, (_, i) => ({ faces: [face(`person-${i}`)], missing: true }));
+  const { manifest } = await writeRecords(resources, spec);
+  const target = resources.ownCollection(`e2e-${randomUUID()}`);
+  const id = `e2e-${randomUUID()}`;
+
+  const started = await cli('start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--id', id, '--batch-size', '6', '--batches-in-flight', '2', '--images-in-flight', '2', '--pause-after-failures', '3');
+  expect(started.code).toBe(0);
+  await eventually(async () => (await statusOf(id)).progress?.pausedBy !== undefined, 60_000);
+
+  const { progress } = await statusOf(id);
+  expect(progress).toMatchObject({ paused: true, pausedBy: { reason: ReasonCode.ImageNotFound, images: 3 } });
+  expect(progress?.pausedBy?.firstError).toMatch(/^IndexFaces refused s3:\/\/.*\/missing-\d+\.png: /);
+  const text = (await cli('status', id)).stdout;
+  expect(text).toMatch(/paused itself: 3 images in a row of batch \d failed with IMAGE_NOT_FOUND; the first: IndexFaces refused s3:\/\/.*Fix the cause, then `reindex resume`/);
+  const described = await client.workflow.getHandle(id).describe();
+  expect(described.typedSearchAttributes.get(SEARCH_ATTRIBUTES.paused)).toBe(true);
+  expect(await takeReview(resources)).toEqual([]);
+
+  // The operator fixes the cause: the images go where the records say.
+  for (const [i, record] of (await recordsOf(manifest)).entries()) {
+    await resources.aws.s3.send(new PutObjectCommand({ Bucket: record.Bucket, Key: record.Key, Body: syntheticPng(spec[i]?.faces ?? []) }));
+  }
+  expect((await cli('resume', id)).code).toBe(0);
+  await eventually(async () => (await statusOf(id)).status !== 'RUNNING', 60_000);
+
+  const summary = (await client.workflow.getHandle(id).result()) as RunSummary;
+  expect(summary).toMatchObject({ status: 'completed', images: 12, matched: 12, dlq: 0 });
+  expect(await facesIn(resources, target)).toEqual((await resultRows(resources, id)).map((row) => row.FaceId).sort());
+  expect(await takeReview(resources)).toEqual([]);
+}, 120_000);
+
+test('after pause no IndexFaces call starts past five seconds, though the rate-limited queue held a backlog; resumed, every image migrates', async () => {
+  const { manifest } = await writeRecords(resources, Array.from({ length: 40 }, (_, i) => ({ faces: [face(`person-${i % 5}`)] })));
+  const target = resources.ownCollection(`e2e-${randomUUID()}`);
+  const id = `e2e-${randomUUID()}`;
+
+  const started = await cli('start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--id', id, '--tps', '2', '--batch-size', '20', '--batches-in-flight', '2', '--images-in-flight', '20');
+  expect(started.code).toBe(0);
+  const callsBefore = await indexFacesCalls();
+  await eventually(async () => (await indexFacesCalls()) - callsBefore >= 3, 60_000);
+  expect((await cli('pause', id)).code).toBe(0);
+  await new Promise((resolve) => setTimeout(resolve, 5_000));
+  const callsAfterFiveSeconds = await indexFacesCalls();
+  await new Promise((resolve) => setTimeout(resolve, 10_000));
+
+  expect(await indexFacesCalls()).toBe(callsAfterFiveSeconds);
+  expect((callsAfterFiveSeconds - callsBefore)).toBeLessThan(40);
+  expect((await cli('resume', id)).code).toBe(0);
+  await eventually(async () => (await statusOf(id)).status !== 'RUNNING', 120_000);
+  const summary = (await client.workflow.getHandle(id).result()) as RunSummary;
+  expect(summary).toMatchObject({ status: 'completed', images: 40, matched: 40, dlq: 0, notProcessed: 0 });
+  expect(await facesIn(resources, target)).toEqual((await resultRows(resources, id)).map((row) => row.FaceId).sort());
+}, 240_000);
+
+test('cancel ends a run whose every image is throttled, within seconds, with nothing lost and nothing left in the target', async () => {
+  await rekognitionAdmin('settings', 'PUT', { quotas: { IndexFaces: { tps: 0.0001, burst: 0.0001 } } });
+  const { manifest } = await writeRecords(resources, Array.from({ length: 3 }, (_, i) => ({ faces: [face(`person-${i}`)] })));
+  const target = resources.ownCollection(`e2e-${randomUUID()}`);
+  const id = `e2e-${randomUUID()}`;
+  expect((await cli('start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--id', id)).code).toBe(0);
+  const callsBefore = await indexFacesCalls();
+  await eventually(async () => (await indexFacesCalls()) - callsBefore >= 6, 60_000);
+
+  const cancelledAt = Date.now();
+  expect((await cli('cancel', id)).code).toBe(0);
+  await eventually(async () => (await statusOf(id)).status !== 'RUNNING', 30_000);
+
+  expect(Date.now() - cancelledAt).toBeLessThan(30_000);
+  expect((await statusOf(id)).status).toBe('CANCELLED');
+  const { Body } = await resources.aws.s3.send(new GetObjectCommand({ Bucket: resources.config.bucket, Key: `runs/${id}/report/summary.json` }));
+  const summary = JSON.parse((await Body?.transformToString()) ?? '') as RunSummary;
+  expect(summary).toMatchObject({ status: 'cancelled', images: 0, notProcessed: 3, dlq: 0 });
+  expect(await facesIn(resources, target)).toEqual([]);
+}, 120_000);
