@@ -8,6 +8,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { RekognitionClient } from '@aws-sdk/client-rekognition';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { Context } from '@temporalio/activity';
 import { TemporalFailure } from '@temporalio/common';
 import type { Config } from '../domain/config';
 
@@ -24,16 +25,57 @@ export interface AwsClients {
   indexFaces: RekognitionClient;
 }
 
+/**
+ * Every client's limits on a call: a connection that does not open in 5 s, an answer that does not
+ * begin in a minute (SQS long polls wait 20 s), or a response body that stalls for a minute fails
+ * the call instead of hanging its activity until the activity's own timeout. A body that keeps
+ * moving, like a records file read for hours, is never cut.
+ */
+export const REQUEST_LIMITS = {
+  connectionTimeout: 5_000,
+  requestTimeout: 60_000,
+  throwOnRequestTimeout: true,
+  socketTimeout: 60_000,
+} as const;
+
+/** The cancellation signal of the activity running now, or none outside an activity (the CLI). */
+function activityCancellation(): AbortSignal | undefined {
+  try {
+    return Context.current().cancellationSignal;
+  } catch {
+    return undefined;
+  }
+}
+
+interface Sender {
+  send(command: unknown, options?: { abortSignal?: AbortSignal }): Promise<unknown>;
+}
+
+/**
+ * Makes every call the client sends from inside an activity carry that activity's cancellation
+ * signal: an attempt that timed out, was cancelled or whose worker is stopping stops its calls at
+ * once, instead of writing after a retry has taken over (which reconcile's grace period assumes).
+ */
+export function cancelledWithActivity<C>(client: C): C {
+  const sender = client as unknown as Sender;
+  const send = sender.send.bind(sender);
+  sender.send = (command, options) => send(command, { abortSignal: activityCancellation(), ...options });
+  return client;
+}
+
 export function createAwsClients(config: Config): AwsClients {
   const { region, s3ForcePathStyle, sqsEndpointConfigured } = config.aws;
+  const requestHandler = REQUEST_LIMITS;
   return {
-    s3: new S3Client({ region, forcePathStyle: s3ForcePathStyle }),
-    sqs: new SQSClient({ region, useQueueUrlAsEndpoint: !sqsEndpointConfigured }),
-    dynamodb: DynamoDBDocumentClient.from(new DynamoDBClient({ region }), {
-      marshallOptions: { removeUndefinedValues: true },
-    }),
-    rekognition: new RekognitionClient({ region }),
-    indexFaces: new RekognitionClient({ region, maxAttempts: 1 }),
+    s3: cancelledWithActivity(new S3Client({ region, forcePathStyle: s3ForcePathStyle, requestHandler })),
+    sqs: cancelledWithActivity(new SQSClient({ region, useQueueUrlAsEndpoint: !sqsEndpointConfigured, requestHandler })),
+    dynamodb: cancelledWithActivity(
+      DynamoDBDocumentClient.from(new DynamoDBClient({ region, requestHandler }), {
+        marshallOptions: { removeUndefinedValues: true },
+      }),
+    ),
+    rekognition: cancelledWithActivity(new RekognitionClient({ region, requestHandler })),
+    indexFaces: cancelledWithActivity(new RekognitionClient({ region, maxAttempts: 1, requestHandler })),
   };
 }
 

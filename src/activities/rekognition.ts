@@ -29,7 +29,7 @@ import {
   ServiceQuotaExceededException,
 } from '@aws-sdk/client-rekognition';
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { activityInfo, heartbeat, log, sleep } from '@temporalio/activity';
+import { activityInfo, Context, heartbeat, log, sleep } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Config } from '../domain/config';
 import { isNewerFaceModel } from '../domain/face-models';
@@ -38,7 +38,7 @@ import { decideOutcome, type ImageOutcome, type RowRetraction, type RunContext, 
 import { ReasonCode } from '../domain/reasons';
 import type { ImageRecord } from '../domain/records';
 import { DEFAULT_RETRY_MINUTES, REINDEX_IMAGE_ATTEMPT_MS, type ReindexOptions } from '../shared';
-import { httpStatusOf } from './aws-clients';
+import { cancelledWithActivity, httpStatusOf, REQUEST_LIMITS } from './aws-clients';
 import { createLedger, eachInSlices, identityOf, type IndexingRecord } from './ledger';
 import { createOrphanFinder, type ReconcileFinding } from './orphans';
 import { requestToken } from './users';
@@ -139,7 +139,7 @@ function clientPerRegion(): (region: string) => RekognitionClient {
   return (region) => {
     let client = clients.get(region);
     if (!client) {
-      client = new RekognitionClient({ region });
+      client = cancelledWithActivity(new RekognitionClient({ region, requestHandler: REQUEST_LIMITS }));
       clients.set(region, client);
     }
     return client;
@@ -491,7 +491,8 @@ export function createRekognitionActivities({
       try {
         return await whileAlive(() => reindexImageOnce(input), history);
       } catch (error) {
-        if ((error instanceof ApplicationFailure && error.nonRetryable) || error instanceof CancelledFailure) throw error;
+        const cancelled = error instanceof CancelledFailure || Context.current().cancellationSignal.aborted;
+        if ((error instanceof ApplicationFailure && error.nonRetryable) || cancelled) throw error;
         if (isThrottling(error)) {
           heartbeat({});
           throw error;

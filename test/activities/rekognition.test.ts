@@ -239,12 +239,12 @@ test('a throttled IndexFaces fails its attempt after one call, as an ordinary re
   }
 });
 
-describe('an end to retries', () => {
+describe('attempts that end: retries bounded, cancellation obeyed', () => {
   const admin = (body: unknown) => fetch(`${rekognitionEndpoint}/_admin/settings`, { method: 'PUT', body: JSON.stringify(body) });
   const MINUTE = 60_000;
 
   afterEach(async () => {
-    await admin({ quotas: {}, faultRate: 0 });
+    await admin({ quotas: {}, latency: {}, faultRate: 0 });
   });
 
   /** reindexImage as attempt `attempt`, handed the history earlier attempts heartbeated; the heartbeats it sends. */
@@ -295,6 +295,25 @@ describe('an end to retries', () => {
     expect(error).toMatchObject({ name: 'ProvisionedThroughputExceededException' });
     expect(error).not.toBeInstanceOf(ApplicationFailure);
     expect(heartbeats.at(-1)).toEqual({});
+  });
+
+  test('an attempt cancelled while IndexFaces answers slowly (timed out, its run paused) stops at once and records nothing after', async () => {
+    const record = await photo([ana]);
+    await admin({ latency: { IndexFaces: { medianMs: 3_000, p99Ms: 3_000 } } });
+    const { reindexImage } = createRekognitionActivities({ rekognition: aws.rekognition, indexFacesClient: aws.indexFaces, s3: aws.s3, config });
+    const env = activityEnvironment();
+    const attempt = env.run<[ReindexImageInput], ReindexImageResult, typeof reindexImage>(reindexImage, {
+      runId: `run-${randomUUID()}`, recordIndex: 0, record, sourceCollectionId: undefined, targetCollectionId: collectionId, options,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+
+    const cancelledAt = performance.now();
+    env.cancel();
+
+    await expect(attempt).rejects.toMatchObject({ name: 'AbortError' });
+    expect(performance.now() - cancelledAt).toBeLessThan(1_000);
+    await new Promise((resolve) => setTimeout(resolve, 3_500));
+    expect(await createLedger(aws.s3, config.bucket).findIndexing(collectionId, record, options)).toBeUndefined();
   });
 
   test('a retry after an attempt that ended without a word (its worker died) counts it as a failure, and says so at once', async () => {
