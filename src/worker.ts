@@ -19,8 +19,11 @@ import { NativeConnection, Runtime, Worker, type WorkerInterceptors, type Workfl
 import { createActivities } from './activities';
 import { createAwsClients, destroyAwsClients, withoutRequestDetails } from './activities/aws-clients';
 import { type Config, ConfigError, loadConfig, loadTelemetryConfig, type TelemetryConfig } from './domain/config';
+import { chooseIndexFacesRate, type RateChoice } from './domain/rates';
 import { encryptingDataConverter } from './encryption/data-converter';
 import { type EncryptionKey, loadEncryptionKey } from './encryption/key';
+import { describeRate, rateInForce } from './index-faces-rate';
+import { readIndexFacesQuota } from './quotas';
 import { DEFAULT_TASK_QUEUE, taskQueues } from './shared';
 import { runtimeOptions } from './telemetry';
 
@@ -58,6 +61,30 @@ export const activityErrorInterceptors: WorkerInterceptors = {
   ],
 };
 
+/** Why Service Quotas gave no quota, in one short line: an endpoint that answers something else (a stand-in) says only that. */
+function whyUnreadable(error: unknown): string {
+  if (error instanceof SyntaxError) return 'the endpoint did not answer as Service Quotas does';
+  if (!(error instanceof Error)) return String(error);
+  return `${error.name}: ${error.message.split('\n')[0]?.slice(0, 200) ?? ''}`;
+}
+
+/** The IndexFaces rate a worker asks for: REINDEX_TPS, or a share of the account's quota as Service Quotas gives it. */
+export async function indexFacesRate(config: Config): Promise<RateChoice> {
+  const { region } = config.aws;
+  if (config.indexFacesTps !== undefined) return chooseIndexFacesRate({ configured: config.indexFacesTps, region, quota: { unreadable: 'not asked' } });
+  const quota = await readIndexFacesQuota(region).then(
+    (tps) => ({ tps }),
+    (error: unknown) => ({ unreadable: whyUnreadable(error) }),
+  );
+  return chooseIndexFacesRate({ configured: undefined, region, quota });
+}
+
+/**
+ * A stopping worker lets its activities finish for this long before cancelling them, which stops
+ * their AWS calls; the long phases then resume elsewhere from their last heartbeat.
+ */
+const SHUTDOWN_GRACE = '30 seconds';
+
 export async function createWorkers(setup: WorkerSetup): Promise<[control: Worker, indexFaces: Worker]> {
   const queues = taskQueues(setup.taskQueue ?? DEFAULT_TASK_QUEUE);
   const workflows = setup.workflowBundle ? { workflowBundle: setup.workflowBundle } : { workflowsPath: require.resolve('./workflows') };
@@ -70,6 +97,7 @@ export async function createWorkers(setup: WorkerSetup): Promise<[control: Worke
       activities: setup.activities.control,
       interceptors: activityErrorInterceptors,
       dataConverter: setup.dataConverter,
+      shutdownGraceTime: SHUTDOWN_GRACE,
     }),
     Worker.create({
       connection: setup.connection,
@@ -79,6 +107,7 @@ export async function createWorkers(setup: WorkerSetup): Promise<[control: Worke
       maxTaskQueueActivitiesPerSecond: setup.indexFacesTps,
       interceptors: activityErrorInterceptors,
       dataConverter: setup.dataConverter,
+      shutdownGraceTime: SHUTDOWN_GRACE,
     }),
   ]);
 }
@@ -122,17 +151,20 @@ async function main(): Promise<void> {
   const aws = createAwsClients(config);
   const dataConverter = encryptionKey && encryptingDataConverter(encryptionKey);
   try {
+    const rate = await indexFacesRate(config);
     const workers = await createWorkers({
       connection,
       namespace,
       activities: createActivities(aws, config),
-      indexFacesTps: config.indexFacesTps,
+      indexFacesTps: rate.tps,
       taskQueue: config.taskQueue,
       workflowBundle: await bundleInChildProcess(dataConverter),
       dataConverter,
     });
     const queues = taskQueues(config.taskQueue);
-    const ready = `worker: polling ${queues.control} and ${queues.indexFaces} (IndexFaces at most ${config.indexFacesTps}/s) on ${connectionOptions.address ?? 'the default address'}, namespace ${namespace}; ${encryptionKey ? `payloads encrypted with key id ${encryptionKey.id}` : 'payloads not encrypted'}${telemetry.metricsAddress ? `; metrics at http://${telemetry.metricsAddress}/metrics` : ''}`;
+    const held = await rateInForce(connection.workflowService, namespace, config.taskQueue).catch(() => undefined);
+    const heldInstead = held?.source === 'override' ? `; the Temporal server holds ${describeRate(held)}, instead of this rate` : '';
+    const ready = `worker: polling ${queues.control} and ${queues.indexFaces} (IndexFaces at most ${rate.tps}/s: ${rate.reason}${heldInstead}) on ${connectionOptions.address ?? 'the default address'}, namespace ${namespace}; ${encryptionKey ? `payloads encrypted with key id ${encryptionKey.id}` : 'payloads not encrypted'}${telemetry.metricsAddress ? `; metrics at http://${telemetry.metricsAddress}/metrics` : ''}`;
     if (telemetry.logFormat === 'json') runtime.logger.info(ready, { taskQueues: [queues.control, queues.indexFaces], metricsAddress: telemetry.metricsAddress });
     else console.log(ready);
     // Each worker stops on SIGINT or SIGTERM after its tasks in flight finish.

@@ -102,6 +102,9 @@ export function workerPolicy(input: WorkerPolicyInput): PolicyDocument {
       Resource: input.targetCollections.map(collection),
     },
   ];
+  // The worker reads the account's IndexFaces quota at start, to take half of it when REINDEX_TPS
+  // is unset; Service Quotas grants its reads on no narrower resource.
+  statements.push({ Sid: 'ReadIndexFacesQuota', Effect: 'Allow', Action: ['servicequotas:ListServiceQuotas', 'servicequotas:ListAWSDefaultServiceQuotas'], Resource: ['*'] });
   if (input.sourceCollections.length > 0) {
     statements.push({ Sid: 'SourceCollections', Effect: 'Allow', Action: ['rekognition:DescribeCollection'], Resource: input.sourceCollections.map(collection) });
   }

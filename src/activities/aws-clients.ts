@@ -8,6 +8,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { RekognitionClient } from '@aws-sdk/client-rekognition';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { setMaxListeners } from 'node:events';
 import { Context } from '@temporalio/activity';
 import { TemporalFailure } from '@temporalio/common';
 import type { Config } from '../domain/config';
@@ -38,13 +39,23 @@ export const REQUEST_LIMITS = {
   socketTimeout: 60_000,
 } as const;
 
+/** Signals already allowed any number of listeners. */
+const unbounded = new WeakSet<AbortSignal>();
+
 /** The cancellation signal of the activity running now, or none outside an activity (the CLI). */
 function activityCancellation(): AbortSignal | undefined {
+  let signal: AbortSignal;
   try {
-    return Context.current().cancellationSignal;
+    signal = Context.current().cancellationSignal;
   } catch {
     return undefined;
   }
+  // Each call in flight listens on it until it ends, and an activity may have dozens at once.
+  if (!unbounded.has(signal)) {
+    setMaxListeners(0, signal);
+    unbounded.add(signal);
+  }
+  return signal;
 }
 
 interface Sender {

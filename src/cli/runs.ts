@@ -8,7 +8,6 @@ import { SingleBar } from 'cli-progress';
 import { type Command, Option } from 'commander';
 import { GetObjectCommand, HeadObjectCommand, NoSuchBucket, NoSuchKey } from '@aws-sdk/client-s3';
 import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
 import { type AwsClients, httpStatusOf } from '../activities/aws-clients';
 import { HEAD_BYTES, recordsFileProblem } from '../activities/records-reader';
 import type { Config } from '../domain/config';
@@ -25,11 +24,11 @@ import {
   type RunProgress,
   type RunSummary,
   SEARCH_ATTRIBUTES,
-  taskQueues,
 } from '../shared';
 import type { reindexCollection } from '../workflows';
 import { numberIn, parseS3Uri, UsageError, withClients } from './common';
 import { describeS3Failure } from './files';
+import { describeRate, rateInForce, setRate } from '../index-faces-rate';
 
 /** The id names a run that exists (or existed) already. */
 export class RunExistsError extends UsageError {
@@ -84,27 +83,16 @@ async function assertRecordsFile(aws: AwsClients, { Bucket, Key }: { Bucket: str
   }
 }
 
-/**
- * The IndexFaces rate is a property of the task queue, held by the Temporal server for every
- * worker: setting it here overrides the rate the workers asked for, until it is reset.
- */
-async function setIndexFacesRate(client: Client, taskQueue: string, tps: number): Promise<void> {
-  await client.workflowService.updateTaskQueueConfig({
-    namespace: client.options.namespace,
-    identity: client.options.identity,
-    taskQueue: taskQueues(taskQueue).indexFaces,
-    taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-    updateQueueRateLimit: { rateLimit: { requestsPerSecond: tps }, reason: `reindex start --tps ${tps}` },
-  });
-}
-
 function defaultWorkflowId(target: string, now = new Date()): string {
   return `reindex-${target}-${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
 }
 
 export async function startRun(client: Client, aws: AwsClients, start: StartOptions): Promise<{ workflowId: string; url: string | undefined }> {
   await assertRecordsFile(aws, start.manifest);
-  if (start.tps !== undefined) await setIndexFacesRate(client, start.taskQueue, start.tps);
+  // The rate is the task queue's, held by the Temporal server for every worker and run until reset.
+  if (start.tps !== undefined) {
+    await setRate(client.workflowService, { namespace: client.options.namespace, identity: client.options.identity, taskQueue: start.taskQueue }, start.tps, `reindex start --tps ${start.tps}`);
+  }
   const workflowId = start.id ?? defaultWorkflowId(start.target);
   const input: ReindexCollectionInput = {
     manifest: start.manifest,
@@ -376,6 +364,15 @@ export function startOptions(
   };
 }
 
+/** What an ended run did, a line each, as `start --wait` and `status` print it. */
+function summaryLines(summary: RunSummary): string[] {
+  return [
+    ...describeTotals(summary),
+    `users created ${summary.usersCreated}, faces associated ${summary.facesAssociated}, orphans deleted ${summary.orphansDeleted}${summary.unattributedKept ? `, faces kept that nothing attributes to this tool ${summary.unattributedKept}` : ''}`,
+    `took ${(summary.durationMs / 1000).toFixed(1)} s; report ${summary.report?.json ?? 'not written'}`,
+  ];
+}
+
 /** Prints that a run started and, with `wait`, waits for its end and prints its summary; sets the exit code. */
 export async function followStartedRun(
   { config, aws, client }: { config: Config; aws: AwsClients; client: Client },
@@ -400,11 +397,7 @@ export async function followStartedRun(
     console.log(JSON.stringify(summary));
   } else {
     console.log(`run ${started.workflowId} ${end.status}`);
-    if (end.summary) {
-      for (const line of describeTotals(end.summary)) console.log(`  ${line}`);
-      console.log(`  users created ${end.summary.usersCreated}, faces associated ${end.summary.facesAssociated}, orphans deleted ${end.summary.orphansDeleted}${end.summary.unattributedKept ? `, faces kept that nothing attributes to this tool ${end.summary.unattributedKept}` : ''}`);
-      console.log(`  took ${(end.summary.durationMs / 1000).toFixed(1)} s; report ${end.summary.report?.json ?? 'not written'}`);
-    }
+    for (const line of end.summary ? summaryLines(end.summary) : []) console.log(`  ${line}`);
   }
   process.exitCode = end.status === 'completed' ? 0 : 1;
 }
@@ -445,18 +438,25 @@ export function registerRunCommands(program: Command): void {
     .option('--interval <seconds>', 'with --follow: how often to ask the run', numberIn('--interval', 0.2, 3600, false), 2)
     .option('--json', 'print the status as JSON (with --follow: one object per line)')
     .action(async (workflowId: string, flags: { follow?: boolean; interval: number; json?: boolean }) => {
-      await withClients(async ({ client }) => {
+      await withClients(async ({ config, aws, client }) => {
         if (flags.follow) {
           await followRun(client, workflowId, flags.interval * 1000, flags.json ?? false);
           return;
         }
         const status = await runStatus(client, workflowId);
+        const running = status.status === 'RUNNING';
+        // The rate is the queue's, not the run's: one that cannot be read takes nothing from the status.
+        const rate = running ? await rateInForce(client.workflowService, client.options.namespace, config.taskQueue).catch(() => undefined) : undefined;
+        const end = running ? undefined : await waitForRun(client, aws, config, workflowId);
         if (flags.json) {
-          console.log(JSON.stringify(status));
+          const ended = end === undefined ? {} : end.status === 'failed' ? { error: end.message } : { summary: end.summary };
+          console.log(JSON.stringify({ ...status, ...(rate ? { rate } : {}), ...ended }));
           return;
         }
         console.log(`${workflowId}: ${status.status.toLowerCase()}${status.url ? ` (${status.url})` : ''}`);
         if (status.unanswered) console.log(`  ${status.unanswered}`);
+        if (end?.status === 'failed') console.log(`  ${end.message}`);
+        else if (end?.summary) for (const line of summaryLines(end.summary)) console.log(`  ${line}`);
         const progress = status.progress;
         if (!progress) return;
         console.log(`  phase ${progress.phase}${progress.paused ? ', paused' : ''}${progress.stopping ? ', stopping' : ''}`);
@@ -464,6 +464,7 @@ export function registerRunCommands(program: Command): void {
         console.log(`  batches ${progress.batches.done} of ${progress.batches.total} done, ${progress.batches.running} running`);
         for (const line of describeTotals({ ...progress.totals, dlq: progress.dlq, dlqByReason: progress.dlqByReason })) console.log(`  ${line}`);
         console.log(`  ${progress.imagesPerSecond.toFixed(1)} images/s, ETA ${formatEta(progress.etaSeconds)}`);
+        if (rate) console.log(`  IndexFaces rate in force: ${describeRate(rate)}`);
       });
     });
 

@@ -7,9 +7,6 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { DEFAULT_TASK_QUEUE } from '../shared';
 
-/** The IndexFaces quota of a new AWS account in most regions. */
-export const DEFAULT_INDEX_FACES_TPS = 50;
-
 const queueUrl = z.url({ protocol: /^https?$/, error: 'must be an SQS queue URL (http or https)' });
 const name = z.string().trim().min(1, 'must not be empty');
 
@@ -27,7 +24,7 @@ const environmentSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/, 'must be letters, digits and . _ - (at most 200)')
     .default(DEFAULT_TASK_QUEUE),
-  REINDEX_TPS: z.coerce.number({ error: 'must be a number' }).positive('must be more than 0').default(DEFAULT_INDEX_FACES_TPS),
+  REINDEX_TPS: z.coerce.number({ error: 'must be a number' }).positive('must be more than 0').optional(),
 });
 
 export interface Config {
@@ -46,8 +43,11 @@ export interface Config {
   reviewDlqUrl: string;
   intakeQueueUrl: string | undefined;
   resultsTable: string;
-  /** IndexFaces calls a second, across every worker: the account's quota, or less. */
-  indexFacesTps: number;
+  /**
+   * IndexFaces calls a second, across every worker: the account's quota, or less. Unset, the worker
+   * takes a share of the quota (domain/rates.ts).
+   */
+  indexFacesTps: number | undefined;
   /** The workflows' task queue; IndexFaces runs on `<it>-index-faces`. */
   taskQueue: string;
 }

@@ -26,7 +26,7 @@ test('a complete environment on AWS gives a typed config with virtual-hosted S3'
     reviewDlqUrl: complete.REINDEX_REVIEW_DLQ_URL,
     intakeQueueUrl: undefined,
     resultsTable: 'reindex-results',
-    indexFacesTps: 50,
+    indexFacesTps: undefined,
     taskQueue: 'reindex',
   });
 });
@@ -36,7 +36,7 @@ test('the task queue comes from REINDEX_TASK_QUEUE and must be a name Temporal t
   expect(problemsOf({ ...complete, REINDEX_TASK_QUEUE: 'two words' })).toEqual(['REINDEX_TASK_QUEUE must be letters, digits and . _ - (at most 200)']);
 });
 
-test('the IndexFaces rate comes from REINDEX_TPS and must be a positive number', () => {
+test('the IndexFaces rate comes from REINDEX_TPS, when set, and must be a positive number', () => {
   expect(loadConfig({ ...complete, REINDEX_TPS: '5' }).indexFacesTps).toBe(5);
   expect(problemsOf({ ...complete, REINDEX_TPS: 'fast' })).toEqual(['REINDEX_TPS must be a number']);
   expect(problemsOf({ ...complete, REINDEX_TPS: '0' })).toEqual(['REINDEX_TPS must be more than 0']);

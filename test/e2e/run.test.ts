@@ -206,5 +206,30 @@ describe('--tps', () => {
       reportConfig: true,
     });
     expect(config?.queueRateLimit?.rateLimit?.requestsPerSecond).toBe(37);
+    // The run has ended: its status is its summary, and the rate it set outlives it.
+    const { workflowId } = JSON.parse(lastLine(outcome.stdout)) as RunSummary;
+    const ended = JSON.parse((await runCli(['status', workflowId, '--json'], cliEnv)).stdout) as { status: string; summary?: RunSummary };
+    expect(ended).toMatchObject({ status: 'COMPLETED', summary: { workflowId, images: 1, matched: 1, dlq: 0 } });
+    expect((await runCli(['status', workflowId], cliEnv)).stdout).toMatch(/: completed.*\n {2}images 1, old faces 1\n {2}matched 1, old faces unmatched 0\n/);
+    const held = await runCli(['rate'], cliEnv);
+    expect(held.stdout.trim()).toMatch(/^IndexFaces rate in force: 37\/s, held on the Temporal server \(reindex start --tps 37, \d{4}-\d\d-\d\dT[\d:.]+Z\) for every run until `reindex rate --reset`$/);
   }, 60_000);
+
+  test('`reindex rate` shows the rate in force, holds another for every worker, and resets to the workers\' own; status shows it', async () => {
+    const rate = async (...args: string[]) => JSON.parse((await runCli(['rate', ...args, '--json'], cliEnv)).stdout) as { tps?: number; source: string; override?: { reason: string } };
+
+    expect(await rate('--tps', '12')).toMatchObject({ tps: 12, source: 'override', override: { reason: 'reindex rate --tps 12' } });
+    const { manifest } = await writeRecords(resources, Array.from({ length: 6 }, () => ({ faces: [{ person: 'hal', box: [0.2, 0.2, 0.4, 0.4] as [number, number, number, number] }] })));
+    await rekognitionAdmin('settings', 'PUT', { latency: { IndexFaces: { medianMs: 300, p99Ms: 400 } } });
+    const id = `e2e-${randomUUID()}`;
+    await runCli(['start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', resources.ownCollection(`e2e-${randomUUID()}`), '--id', id, '--images-in-flight', '1'], cliEnv);
+    await eventually(async () => (JSON.parse((await runCli(['status', id, '--json'], cliEnv)).stdout) as { progress?: unknown }).progress !== undefined);
+    const running = await runCli(['status', id], cliEnv);
+    expect(running.stdout).toContain('  IndexFaces rate in force: 12/s, held on the Temporal server (reindex rate --tps 12');
+    expect((JSON.parse((await runCli(['status', id, '--json'], cliEnv)).stdout) as { rate?: { tps: number } }).rate?.tps).toBe(12);
+
+    expect(await rate('--reset')).toEqual({ tps: 1000, source: 'workers' });
+    expect((await runCli(['rate', '--tps', '3', '--reset'], cliEnv)).stderr.trim()).toBe('reindex: --tps and --reset cannot go together');
+    await eventually(async () => (JSON.parse((await runCli(['status', id, '--json'], cliEnv)).stdout) as { status: string }).status !== 'RUNNING', 60_000);
+  }, 90_000);
 });

@@ -9,7 +9,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import { createAwsClients } from '../../src/activities/aws-clients';
 import { loadConfig } from '../../src/domain/config';
-import { createWorkers } from '../../src/worker';
+import { createWorkers, indexFacesRate } from '../../src/worker';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -18,7 +18,7 @@ async function main(): Promise<void> {
     connection,
     namespace: 'default',
     activities: createActivities(createAwsClients(config), config, { orphanGraceMs: Number(process.env.TEST_ORPHAN_GRACE_MS) }),
-    indexFacesTps: config.indexFacesTps,
+    indexFacesTps: (await indexFacesRate(config)).tps,
     taskQueue: config.taskQueue,
     workflowBundle: { codePath: process.env.TEST_WORKFLOW_BUNDLE ?? '' },
   });

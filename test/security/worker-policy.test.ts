@@ -48,6 +48,9 @@ const GRANTED_BUT_NOT_CALLED: Record<string, string> = {
   // AWS answers a read of a missing object with 404 only to a caller with s3:ListBucket, 403 to
   // others; the ledger needs the 404. moto ignores IAM, so no run here can show the difference.
   's3:ListBucket': 'a missing ledger entry reads as 404, not 403',
+  // Read by the worker process at start (src/quotas.ts), not by an activity this test records.
+  'servicequotas:ListServiceQuotas': "the account's IndexFaces quota, for the default rate",
+  'servicequotas:ListAWSDefaultServiceQuotas': "the region's default IndexFaces quota, when the account has none applied",
 };
 
 let resources: RunResources;
@@ -215,6 +218,7 @@ test('the worker calls exactly what its policy grants, on only the resources it 
     `arn:aws:s3:::${resources.config.bucket}`,
     // The records files `reindex dlq redrive` writes: read as any records file is, from another key.
     `arn:aws:s3:::${resources.config.bucket}/runs/*/redrive/records.jsonl`,
+    '*',
   ]);
 }, 180_000);
 
