@@ -80,6 +80,8 @@ export interface ReindexOptions {
 
 export interface ReindexCollectionInput {
   manifest: { Bucket: string; Key: string };
+  /** The records file's ETag when the run was started: the run reads that version, or fails with MANIFEST_CHANGED. */
+  manifestETag?: string;
   targetCollectionId: string;
   /** The old collection, when known: its face model is checked and named in every result row. */
   sourceCollectionId: string | undefined;

@@ -98,6 +98,8 @@ export async function createWorkers(setup: WorkerSetup): Promise<[control: Worke
       interceptors: activityErrorInterceptors,
       dataConverter: setup.dataConverter,
       shutdownGraceTime: SHUTDOWN_GRACE,
+      // Cancellation reaches an activity with the answer to a heartbeat: a cancelled split stops within seconds.
+      maxHeartbeatThrottleInterval: '5 seconds',
     }),
     Worker.create({
       connection: setup.connection,

@@ -8,9 +8,9 @@
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { stringify } from 'csv-stringify/sync';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { activityInfo, heartbeat } from '@temporalio/activity';
+import { activityInfo, cancellationDetails, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { pipeline, type Readable, Transform } from 'node:stream';
+import { pipeline, Readable, Transform } from 'node:stream';
 import type { Config } from '../domain/config';
 import type { ReviewItem } from '../domain/outcomes';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
@@ -20,12 +20,14 @@ import { httpStatusOf } from './aws-clients';
 import { createLedger, type Decision } from './ledger';
 import { createQueueActivities } from './queues';
 import { whileAlive } from './liveness';
-import { readRecords } from './records-reader';
+import { type ReadCursor, readRecords } from './records-reader';
 
 export interface SplitManifestInput {
   runId: string;
   manifest: { Bucket: string; Key: string };
   chunkSize: number;
+  /** The records file's ETag when the run started: the split reads that version or fails. */
+  manifestETag?: string;
 }
 
 /** What a run's chunks hold: each valid record with its position in the records file. */
@@ -62,6 +64,10 @@ export interface SplitProgress {
   /** The refused records by the reason they were refused for. */
   refusedByReason: ReasonCounts;
   faces: number;
+  /** Where the records after `records` start in the file: a retried attempt reads from there. */
+  cursor?: ReadCursor;
+  /** The version of the records file being read; every attempt reads only that one. */
+  etag?: string;
 }
 
 export interface SplitSummary extends SplitProgress {
@@ -69,11 +75,17 @@ export interface SplitSummary extends SplitProgress {
   chunkPrefix: string;
   /** The file could not be read to its end; the records before the break were split. */
   truncated: boolean;
+  /** The run was cancelled while splitting: the records up to `records` were split, no more. */
+  stopped?: boolean;
 }
 
 const SKIP_HEARTBEAT_EVERY = 1000;
-/** While bytes stream in with no record finished, the cursor is heartbeated this often: well inside the heartbeat timeout. */
-const READING_HEARTBEAT_EVERY_MS = 10_000;
+/**
+ * While the file is read, the cursor is heartbeated this often: well inside the heartbeat timeout,
+ * and often enough that a cancelled run's split hears of it within seconds (the worker sends at
+ * most one heartbeat every few seconds whatever this is).
+ */
+const READING_HEARTBEAT_EVERY_MS = 2_000;
 /**
  * A chunk is cut at this size too, whatever its count of records: the batch loads it as one
  * activity result, and Temporal refuses payloads over 2 MB.
@@ -83,6 +95,11 @@ const CHUNK_BYTES = 1024 * 1024;
 /** A copy: the worker may serialise a queued heartbeat later, after the loop moved on. */
 function snapshot(progress: SplitProgress): SplitProgress {
   return { ...progress, refusedByReason: { ...progress.refusedByReason } };
+}
+
+/** What the split did, without where it read to: the run keeps the counts, a retry the cursor. */
+function countsOf({ cursor: _cursor, etag: _etag, ...counts }: SplitProgress): SplitProgress {
+  return counts;
 }
 
 function emptyProgress(): SplitProgress {
@@ -118,12 +135,24 @@ export function createManifestActivities({
   const { sendToReview } = createQueueActivities({ sqs, config });
   const ledger = createLedger(s3, config.bucket);
 
-  async function openManifest({ Bucket, Key }: SplitManifestInput['manifest']): Promise<Readable> {
+  /**
+   * The records file from byte `from` on, at version `etag` when one is known, and the version it
+   * is. A cursor at the file's very end has nothing left to read.
+   */
+  async function openManifest({ Bucket, Key }: SplitManifestInput['manifest'], from: number, etag: string | undefined): Promise<{ body: Readable; etag: string | undefined }> {
     try {
-      const { Body } = await s3.send(new GetObjectCommand({ Bucket, Key }));
-      return Body as Readable;
+      const { Body, ETag } = await s3.send(new GetObjectCommand({ Bucket, Key, IfMatch: etag, Range: from > 0 ? `bytes=${from}-` : undefined }));
+      return { body: Body as Readable, etag: ETag ?? etag };
     } catch (error) {
       const status = httpStatusOf(error);
+      if (status === 416) return { body: Readable.from([]), etag };
+      if (status === 412) {
+        throw ApplicationFailure.create({
+          type: ReasonCode.ManifestChanged,
+          message: `the records file s3://${Bucket}/${Key} was replaced while the run read it (it was version ${etag}); start a new run for the new file`,
+          nonRetryable: true,
+        });
+      }
       if (error instanceof NoSuchKey || status === 404 || status === 403) {
         throw ApplicationFailure.create({
           type: ReasonCode.ManifestNotFound,
@@ -250,38 +279,52 @@ export function createManifestActivities({
         addReasonCounts(progress.refusedByReason, reason);
       };
 
-      const body = heartbeatingWhileRead(await openManifest(input.manifest), () => flushed);
-      for await (const entry of readRecords(body)) {
-        if (entry.index < progress.records) {
-          // Skipping a long head of the file must not look like a hung attempt.
-          if (entry.index % SKIP_HEARTBEAT_EVERY === 0) heartbeat(snapshot(progress));
-          continue;
-        }
-        if ('malformed' in entry) {
-          refuse(entry.index, ReasonCode.InvalidRecord, entry.malformed, undefined);
-          progress.records = entry.index + 1;
-          if (entry.fatal) {
-            truncated = true;
-            break;
+      /** Reads the file from the cursor on (from its start when there is none), flushing as chunks fill. */
+      const splitFrom = async (cursor: ReadCursor | undefined): Promise<void> => {
+        const opened = await openManifest(input.manifest, cursor?.byte ?? 0, progress.etag ?? input.manifestETag);
+        progress.etag = opened.etag;
+        const body = heartbeatingWhileRead(opened.body, () => flushed);
+        for await (const entry of readRecords(body, cursor)) {
+          if (entry.index < progress.records) {
+            // An attempt before cursors re-reads the file: skipping a long head must not look like a hung attempt.
+            if (entry.index % SKIP_HEARTBEAT_EVERY === 0) heartbeat(snapshot(progress));
+            continue;
           }
-        } else {
-          const check = checkRecord(entry.value);
-          if (check.ok) {
-            const serialised = JSON.stringify({ index: entry.index, record: check.record } satisfies ChunkEntry);
-            chunk.push(serialised);
-            chunkBytes += Buffer.byteLength(serialised);
-            progress.validRecords += 1;
-            progress.faces += check.record.Faces.length;
+          if (entry.after) progress.cursor = entry.after;
+          if ('malformed' in entry) {
+            refuse(entry.index, ReasonCode.InvalidRecord, entry.malformed, undefined);
+            progress.records = entry.index + 1;
+            if (entry.fatal) {
+              truncated = true;
+              break;
+            }
           } else {
-            refuse(entry.index, check.reason, check.problems.join('; '), entry.value);
+            const check = checkRecord(entry.value);
+            if (check.ok) {
+              const serialised = JSON.stringify({ index: entry.index, record: check.record } satisfies ChunkEntry);
+              chunk.push(serialised);
+              chunkBytes += Buffer.byteLength(serialised);
+              progress.validRecords += 1;
+              progress.faces += check.record.Faces.length;
+            } else {
+              refuse(entry.index, check.reason, check.problems.join('; '), entry.value);
+            }
+            progress.records = entry.index + 1;
           }
-          progress.records = entry.index + 1;
+          // Either buffer may fill first; flushing both keeps memory bounded and the cursor honest.
+          if (chunk.length >= input.chunkSize || chunkBytes >= CHUNK_BYTES || refused.length >= input.chunkSize) await flush();
         }
-        // Either buffer may fill first; flushing both keeps memory bounded and the cursor honest.
-        if (chunk.length >= input.chunkSize || chunkBytes >= CHUNK_BYTES || refused.length >= input.chunkSize) await flush();
+        await flush();
+      };
+
+      try {
+        await splitFrom(progress.cursor);
+      } catch (error) {
+        // Cancelled (the run was): what was flushed is the split, and the run ends with it.
+        if (cancellationDetails()?.cancelRequested) return { ...countsOf(flushed), chunkPrefix, truncated: false, stopped: true };
+        throw error;
       }
-      await flush();
-      return { ...progress, chunkPrefix, truncated };
+      return { ...countsOf(progress), chunkPrefix, truncated };
     },
   };
 }

@@ -17,14 +17,26 @@ import type { Readable } from 'node:stream';
 import { count } from '../domain/format';
 import { MAX_RECORD_BYTES } from '../domain/records';
 
+/**
+ * Where reading can resume: just after a record, at byte `byte` of the file, with the next
+ * record's index and the line it is on. A retried split reads from there, not from byte 0.
+ */
+export interface ReadCursor {
+  format: 'lines' | 'array';
+  byte: number;
+  index: number;
+  line: number;
+}
+
 export type RecordEntry =
-  /** `index` counts records from 0, in file order. */
-  | { index: number; value: unknown }
+  /** `index` counts records from 0, in file order; `after` is where the next record starts. */
+  | { index: number; value: unknown; after: ReadCursor }
   /**
-   * Text that is no record; `fatal` when nothing after it can be read. `fileProblem`, when the
-   * file as a whole is no records file, is what is wrong with it (the only entry then).
+   * Text that is no record; `fatal` when nothing after it can be read (and then no `after`).
+   * `fileProblem`, when the file as a whole is no records file, is what is wrong with it (the only
+   * entry then).
    */
-  | { index: number; malformed: string; fatal: boolean; fileProblem?: string };
+  | { index: number; malformed: string; fatal: boolean; fileProblem?: string; after?: ReadCursor };
 
 /** Bytes of the file's head looked at for whole-file problems: enough for a first record of any allowed size. */
 export const HEAD_BYTES = 2 * MAX_RECORD_BYTES;
@@ -161,12 +173,16 @@ class RecordText {
   }
 }
 
-function lineSplitter(): Splitter {
-  let index = 0;
-  let line = 0;
+/** `from`: where a resumed reading starts; a fresh one starts at byte 0, record 0, line 1. */
+function lineSplitter(from: Omit<ReadCursor, 'format'> = { byte: 0, index: 0, line: 1 }): Splitter {
+  let index = from.index;
+  /** Lines ended so far, counting from the file's start. */
+  let line = from.line - 1;
+  /** Bytes of the file before the chunk being pushed. */
+  let offset = from.byte;
   let text = new RecordText();
 
-  const endOfLine = (): RecordEntry | undefined => {
+  const endOfLine = (byte: number): RecordEntry | undefined => {
     line += 1;
     const taken = text.take();
     text = new RecordText();
@@ -174,11 +190,12 @@ function lineSplitter(): Splitter {
     if (source !== undefined && source.trim() === '') return undefined;
     const entryIndex = index;
     index += 1;
-    if ('problem' in taken) return { index: entryIndex, malformed: `line ${line} ${taken.problem}`, fatal: false };
+    const after: ReadCursor = { format: 'lines', byte, index, line: line + 1 };
+    if ('problem' in taken) return { index: entryIndex, malformed: `line ${line} ${taken.problem}`, fatal: false, after };
     try {
-      return { index: entryIndex, value: JSON.parse(source ?? '') as unknown };
+      return { index: entryIndex, value: JSON.parse(source ?? '') as unknown, after };
     } catch (error) {
-      return { index: entryIndex, malformed: `line ${line} is not valid JSON: ${(error as Error).message}`, fatal: false };
+      return { index: entryIndex, malformed: `line ${line} is not valid JSON: ${(error as Error).message}`, fatal: false, after };
     }
   };
 
@@ -188,16 +205,17 @@ function lineSplitter(): Splitter {
       let start = 0;
       for (let newline = chunk.indexOf(NEWLINE); newline >= 0; newline = chunk.indexOf(NEWLINE, start)) {
         text.add(chunk.subarray(start, newline));
-        const entry = endOfLine();
+        const entry = endOfLine(offset + newline + 1);
         if (entry) entries.push(entry);
         start = newline + 1;
       }
       if (start < chunk.length) text.add(chunk.subarray(start));
+      offset += chunk.length;
       return entries;
     },
     end() {
       if (text.bytes === 0) return [];
-      const entry = endOfLine();
+      const entry = endOfLine(offset);
       return entry ? [entry] : [];
     },
   };
@@ -209,11 +227,14 @@ type ArrayState = 'opening' | 'firstRecord' | 'nextRecord' | 'record' | 'afterRe
  * Splits a JSON array into its records by following brackets and strings only; each record's own
  * text is then parsed whole. Strings are skipped with indexOf, so a huge string costs little.
  */
-function arraySplitter(): Splitter {
-  let state: ArrayState = 'opening';
-  let index = 0;
-  let line = 1;
-  let recordLine = 1;
+function arraySplitter(from?: Omit<ReadCursor, 'format'>): Splitter {
+  // A resumed reading starts just after a record, where a ',' or the closing ']' comes next.
+  let state: ArrayState = from ? 'afterRecord' : 'opening';
+  let index = from?.index ?? 0;
+  let line = from?.line ?? 1;
+  let recordLine = line;
+  /** Bytes of the file before the chunk being pushed. */
+  let offset = from?.byte ?? 0;
   let text = new RecordText();
   /** The closing brackets the current record still owes, innermost last. */
   const owed: number[] = [];
@@ -222,18 +243,20 @@ function arraySplitter(): Splitter {
   /** A record that is a bare number or literal, ended by a comma, bracket or whitespace. */
   let bare = false;
 
-  const endRecord = (): RecordEntry => {
+  /** Ends the record whose last byte is just before `at` in the current chunk. */
+  const endRecord = (at: number): RecordEntry => {
     const entryIndex = index;
     index += 1;
     state = 'afterRecord';
     const taken = text.take();
     text = new RecordText();
     const where = `record ${entryIndex} (line ${recordLine})`;
-    if ('problem' in taken) return { index: entryIndex, malformed: `${where} ${taken.problem}`, fatal: false };
+    const after: ReadCursor = { format: 'array', byte: offset + at, index, line };
+    if ('problem' in taken) return { index: entryIndex, malformed: `${where} ${taken.problem}`, fatal: false, after };
     try {
-      return { index: entryIndex, value: JSON.parse(taken.text) as unknown };
+      return { index: entryIndex, value: JSON.parse(taken.text) as unknown, after };
     } catch (error) {
-      return { index: entryIndex, malformed: `${where} is not valid JSON: ${(error as Error).message}`, fatal: false };
+      return { index: entryIndex, malformed: `${where} is not valid JSON: ${(error as Error).message}`, fatal: false, after };
     }
   };
 
@@ -266,7 +289,7 @@ function arraySplitter(): Splitter {
         i = nextQuote + 1;
         if (owed.length === 0) {
           text.add(chunk.subarray(at, i));
-          entries.push(endRecord());
+          entries.push(endRecord(i));
           return i;
         }
         continue;
@@ -276,7 +299,7 @@ function arraySplitter(): Splitter {
         if (byte === COMMA || byte === CLOSE_BRACKET || byte === CLOSE_BRACE || isWhitespace(byte)) {
           bare = false;
           text.add(chunk.subarray(at, i));
-          entries.push(endRecord());
+          entries.push(endRecord(i));
           return i;
         }
       } else if (byte === QUOTE) {
@@ -291,7 +314,7 @@ function arraySplitter(): Splitter {
         }
         if (owed.length === 0) {
           text.add(chunk.subarray(at, i + 1));
-          entries.push(endRecord());
+          entries.push(endRecord(i + 1));
           return i + 1;
         }
       } else if (byte === NEWLINE) {
@@ -344,12 +367,13 @@ function arraySplitter(): Splitter {
           entries.push(broken(`the records file goes on at line ${line} after its JSON array closed: what follows was not read`));
         }
       }
+      offset += chunk.length;
       return entries;
     },
     end() {
       if (state === 'closed' || state === 'broken') return [];
       const entries: RecordEntry[] = [];
-      if (state === 'record' && bare) entries.push(endRecord());
+      if (state === 'record' && bare) entries.push(endRecord(0));
       const where = state === 'record' ? `, inside the next record${recordLine === line ? '' : ` (from line ${recordLine})`}` : '';
       state = 'broken';
       entries.push({ index, malformed: `the records file is not valid JSON after record ${index}: it breaks off at line ${line}${where}; its JSON array is never closed`, fatal: true });
@@ -374,18 +398,28 @@ async function readHead(chunks: AsyncIterator<Buffer | string>): Promise<{ head:
   return { head: Buffer.concat(parts), wholeFile: false };
 }
 
-export async function* readRecords(body: Readable): AsyncGenerator<RecordEntry> {
+/**
+ * The records of `body`: the whole file, or, with `resume`, the file from the cursor on (the body
+ * then starts at that byte; the head was looked at when the reading began).
+ */
+export async function* readRecords(body: Readable, resume?: ReadCursor): AsyncGenerator<RecordEntry> {
   const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
   try {
-    const { head, wholeFile } = await readHead(chunks);
-    const fileProblem = recordsFileProblem(head, wholeFile);
-    if (fileProblem !== undefined) {
-      yield { index: 0, malformed: `the records file ${fileProblem}`, fatal: true, fileProblem };
-      return;
+    let splitter: Splitter;
+    let entries: RecordEntry[] = [];
+    if (resume) {
+      splitter = resume.format === 'lines' ? lineSplitter(resume) : arraySplitter(resume);
+    } else {
+      const { head, wholeFile } = await readHead(chunks);
+      const fileProblem = recordsFileProblem(head, wholeFile);
+      if (fileProblem !== undefined) {
+        yield { index: 0, malformed: `the records file ${fileProblem}`, fatal: true, fileProblem };
+        return;
+      }
+      splitter = isJsonLines(head) ? lineSplitter() : arraySplitter();
+      entries = splitter.push(head);
     }
-    const splitter = isJsonLines(head) ? lineSplitter() : arraySplitter();
-    const fatal = (entries: RecordEntry[]) => entries.some((entry) => 'malformed' in entry && entry.fatal);
-    let entries = splitter.push(head);
+    const fatal = (pushed: RecordEntry[]) => pushed.some((entry) => 'malformed' in entry && entry.fatal);
     yield* entries;
     while (!fatal(entries)) {
       const next = await chunks.next();

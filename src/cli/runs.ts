@@ -67,10 +67,10 @@ export function runUrl(client: Client, workflowId: string): string | undefined {
  * as a whole (empty, UTF-16, compressed, not JSON) is said now, in one line, not in the DLQ of a
  * run that has started. Only the head is read: a file of any size costs one small GET.
  */
-async function assertRecordsFile(aws: AwsClients, { Bucket, Key }: { Bucket: string; Key: string }): Promise<void> {
+async function assertRecordsFile(aws: AwsClients, { Bucket, Key }: { Bucket: string; Key: string }): Promise<string | undefined> {
   const what = `the records file s3://${Bucket}/${Key}`;
   try {
-    const { ContentLength = 0 } = await aws.s3.send(new HeadObjectCommand({ Bucket, Key }));
+    const { ContentLength = 0, ETag } = await aws.s3.send(new HeadObjectCommand({ Bucket, Key }));
     // S3 answers a range of an empty object with an error, so an empty one is not asked for its head.
     const head =
       ContentLength === 0
@@ -78,6 +78,7 @@ async function assertRecordsFile(aws: AwsClients, { Bucket, Key }: { Bucket: str
         : Buffer.from((await (await aws.s3.send(new GetObjectCommand({ Bucket, Key, Range: `bytes=0-${HEAD_BYTES - 1}` }))).Body?.transformToByteArray()) ?? []);
     const problem = recordsFileProblem(head, ContentLength <= HEAD_BYTES);
     if (problem !== undefined) throw new UsageError(`${what} ${problem}`);
+    return ETag;
   } catch (error) {
     throw describeS3Failure(error, what, 'read') ?? error;
   }
@@ -88,7 +89,8 @@ function defaultWorkflowId(target: string, now = new Date()): string {
 }
 
 export async function startRun(client: Client, aws: AwsClients, start: StartOptions): Promise<{ workflowId: string; url: string | undefined }> {
-  await assertRecordsFile(aws, start.manifest);
+  // The run reads the version looked at here: a file replaced before or while it is split fails the run.
+  const manifestETag = await assertRecordsFile(aws, start.manifest);
   // The rate is the task queue's, held by the Temporal server for every worker and run until reset.
   if (start.tps !== undefined) {
     await setRate(client.workflowService, { namespace: client.options.namespace, identity: client.options.identity, taskQueue: start.taskQueue }, start.tps, `reindex start --tps ${start.tps}`);
@@ -96,6 +98,7 @@ export async function startRun(client: Client, aws: AwsClients, start: StartOpti
   const workflowId = start.id ?? defaultWorkflowId(start.target);
   const input: ReindexCollectionInput = {
     manifest: start.manifest,
+    ...(manifestETag === undefined ? {} : { manifestETag }),
     targetCollectionId: start.target,
     sourceCollectionId: start.source,
     ...(start.sourceRegion === undefined ? {} : { sourceRegion: start.sourceRegion }),

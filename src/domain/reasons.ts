@@ -5,6 +5,8 @@
 export enum ReasonCode {
   /** The records file itself cannot be read: it does not exist or the worker may not read it. */
   ManifestNotFound = 'MANIFEST_NOT_FOUND',
+  /** The records file was replaced while the run read it: the run reads one version of it, from start to end. */
+  ManifestChanged = 'MANIFEST_CHANGED',
   /** The collection the run indexes into is gone: no image of the run can succeed. */
   TargetCollectionNotFound = 'TARGET_COLLECTION_NOT_FOUND',
   /** The target holds as many faces as a collection may (ServiceQuotaExceededException): no image of the run can succeed. */

@@ -13,6 +13,7 @@
  * DLQ as DUPLICATE_FACE_ID, counted there instead of as matched.
  */
 import {
+  ActivityCancellationType,
   allHandlersFinished,
   ApplicationFailure,
   CancellationScope,
@@ -21,6 +22,7 @@ import {
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
+  isCancellation,
   patched,
   proxyActivities,
   setCurrentDetails,
@@ -60,6 +62,8 @@ const { splitManifest, drainResults, migrateUsers, reconcile } = proxyActivities
   startToCloseTimeout: '24 hours',
   heartbeatTimeout: '1 minute',
   retry: CONTROL_RETRY,
+  // Cancelled, the split still answers with what it split.
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 
 /** Settling the duplicates one drain refused: short calls over a bounded number of rows, each safe to repeat. */
@@ -93,6 +97,8 @@ const DRAIN_AFTER_EACH_BATCH = 2_000;
  * batch, and on a slow store (moto) IndexFaces idled for minutes while rows were written.
  */
 const DRAIN_BESIDE_BATCHES = 'drain-beside-batches';
+/** Runs that record this patch stop their split when cancelled; before it, a cancelled run waited for the whole file. */
+const CANCEL_THE_SPLIT = 'cancel-the-split';
 /** How long the final drain waits before looking again at messages still in flight. */
 const DRAIN_RECHECK = '5 seconds';
 
@@ -341,6 +347,25 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
     }
   };
 
+  /**
+   * Splits the records file; a cancellation stops the split where it is, and the records split
+   * so far count as not processed. The split answers with what it did even when cancelled.
+   */
+  const split = async (): Promise<CarriedState['split']> => {
+    const splitting = new CancellationScope();
+    void stopRequested.then(() => {
+      if (patched(CANCEL_THE_SPLIT)) splitting.cancel();
+    });
+    const splitInput = { runId, manifest: input.manifest, chunkSize: input.batchSize, ...(input.manifestETag === undefined ? {} : { manifestETag: input.manifestETag }) };
+    try {
+      return await splitting.run(() => splitManifest(splitInput));
+    } catch (error) {
+      // Cancelled before it began: nothing was split.
+      if (stopping && isCancellation(error)) return undefined;
+      throw error;
+    }
+  };
+
   // Cancellation only sets `stopping`: every phase after it must still run to leave the run consistent.
   return CancellationScope.nonCancellable(async () => {
     if (state.phase === 'preparing') {
@@ -361,9 +386,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       enter('splitting');
     }
     if (state.phase === 'splitting') {
-      if (!stopping) {
-        state.split = await splitManifest({ runId, manifest: input.manifest, chunkSize: input.batchSize });
-      }
+      if (!stopping) state.split = await split();
       state.indexingStartedAtMs = Date.now();
       enter('indexing');
     }

@@ -235,3 +235,93 @@ test('a records file that does not exist fails at once, not retried, with MANIFE
   await expect(failure).rejects.toBeInstanceOf(ApplicationFailure);
   await expect(failure).rejects.toMatchObject({ type: ReasonCode.ManifestNotFound, nonRetryable: true });
 });
+
+describe('reading one version of the records file, from where the last attempt stopped', () => {
+  /** A manifest activity whose S3 client notes the Range of every GetObject it sends. */
+  function recordingRanges(): { activities: ReturnType<typeof createManifestActivities>; ranges: (string | undefined)[] } {
+    const clients = createAwsClients(config);
+    const ranges: (string | undefined)[] = [];
+    clients.s3.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'GetObjectCommand') ranges.push((args.input as { Range?: string }).Range);
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    return { activities: createManifestActivities({ s3: clients.s3, sqs: aws.sqs, config: { ...config, reviewDlqUrl } }), ranges };
+  }
+
+  /** The heartbeats a whole split sends: each flushed cursor a retry could resume from. */
+  async function heartbeatsOfAWholeSplit(input: SplitManifestInput): Promise<SplitProgress[]> {
+    const environment = activityEnvironment();
+    const beats: SplitProgress[] = [];
+    environment.on('heartbeat', (details: SplitProgress) => beats.push(details));
+    await split(input, environment);
+    return beats.filter((beat) => beat.cursor !== undefined);
+  }
+
+  test.each([
+    ['JSON Lines', (lines: string[]) => lines.join('\n')],
+    ['a JSON array', (lines: string[]) => `[\n${lines.join(',\n')}\n]`],
+  ])('%s: a retried attempt reads from its predecessor\'s byte offset and splits only what follows', async (_format, format) => {
+    const text = format([1, 2, 3, 4, 5, 6].map((n) => JSON.stringify(record(n))));
+    const location = await upload(text);
+    const [, afterTwoChunks] = await heartbeatsOfAWholeSplit({ runId: `run-${randomUUID()}`, manifest: location, chunkSize: 2 });
+    expect(afterTwoChunks).toMatchObject({ records: 4, chunks: 2 });
+    const resumeAt = afterTwoChunks?.cursor?.byte ?? 0;
+    const { activities, ranges } = recordingRanges();
+    const runId = `run-${randomUUID()}`;
+
+    const summary = await activityEnvironment({ attempt: 2, heartbeatDetails: afterTwoChunks }).run<[SplitManifestInput], SplitSummary, typeof activities.splitManifest>(activities.splitManifest, {
+      runId,
+      manifest: location,
+      chunkSize: 2,
+    });
+
+    expect(ranges).toEqual([`bytes=${resumeAt}-`]);
+    expect(resumeAt).toBeGreaterThan(text.length / 2);
+    expect(summary).toMatchObject({ records: 6, chunks: 3, validRecords: 6, faces: 6, truncated: false });
+    expect((await chunks(summary.chunkPrefix)).map((chunk) => chunk.map((entry) => entry.index))).toEqual([[4, 5]]);
+  });
+
+  test('a records file replaced between attempts fails the run for good with MANIFEST_CHANGED', async () => {
+    const location = await upload([1, 2, 3, 4].map((n) => JSON.stringify(record(n))).join('\n'));
+    const [first] = await heartbeatsOfAWholeSplit({ runId: `run-${randomUUID()}`, manifest: location, chunkSize: 2 });
+    await aws.s3.send(new PutObjectCommand({ ...location, Key: location.Key, Body: [7, 8, 9].map((n) => JSON.stringify(record(n))).join('\n') }));
+
+    const retried = split({ runId: `run-${randomUUID()}`, manifest: location, chunkSize: 2 }, activityEnvironment({ attempt: 2, heartbeatDetails: first }));
+
+    await expect(retried).rejects.toBeInstanceOf(ApplicationFailure);
+    await expect(retried).rejects.toMatchObject({ type: ReasonCode.ManifestChanged, nonRetryable: true });
+    await expect(retried).rejects.toThrow(/was replaced while the run read it/);
+  });
+
+  test('a records file replaced after the run started is refused by the first attempt too', async () => {
+    const location = await upload(JSON.stringify(record(1)));
+    const { ETag } = await aws.s3.send(new GetObjectCommand(location));
+    await aws.s3.send(new PutObjectCommand({ ...location, Body: JSON.stringify(record(2)) }));
+
+    await expect(split({ runId: `run-${randomUUID()}`, manifest: location, chunkSize: 2, manifestETag: ETag })).rejects.toMatchObject({ type: ReasonCode.ManifestChanged });
+  });
+
+  test('a split cancelled midway stops within a second and answers with the records it split', async () => {
+    const total = 40_000;
+    const location = await upload(Array.from({ length: total }, (_, n) => JSON.stringify(record(n))).join('\n'));
+    const environment = activityEnvironment();
+    let flushes = 0;
+    environment.on('heartbeat', () => (flushes += 1));
+    const splitting = split({ runId: `run-${randomUUID()}`, manifest: location, chunkSize: 100 }, environment);
+    while (flushes < 3) await new Promise((resolve) => setTimeout(resolve, 20));
+
+    const cancelledAt = performance.now();
+    environment.cancel();
+    const summary = await splitting;
+
+    expect(performance.now() - cancelledAt).toBeLessThan(1_000);
+    expect(summary.stopped).toBe(true);
+    expect(summary.records).toBeLessThan(total);
+    expect(summary.validRecords).toBe(summary.records);
+    const written = await chunks(summary.chunkPrefix);
+    expect(written.flat()).toHaveLength(summary.validRecords);
+  }, 60_000);
+});

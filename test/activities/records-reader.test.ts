@@ -1,14 +1,20 @@
 import { Readable } from 'node:stream';
-import { HEAD_BYTES, readRecords, type RecordEntry, recordsFileProblem } from '../../src/activities/records-reader';
+import { HEAD_BYTES, type ReadCursor, readRecords, type RecordEntry, recordsFileProblem } from '../../src/activities/records-reader';
 import { MAX_RECORD_BYTES } from '../../src/domain/records';
 
 /** The text as a stream cut into the given pieces, as S3 hands a body over in chunks. */
 const streamOf = (...pieces: (string | Buffer)[]) => Readable.from(pieces.map((piece) => Buffer.from(piece)));
 
-async function read(...pieces: (string | Buffer)[]): Promise<RecordEntry[]> {
+/** Every entry read, with where each lets a reading resume. */
+async function readWithCursors(body: Readable, resume?: ReadCursor): Promise<RecordEntry[]> {
   const entries: RecordEntry[] = [];
-  for await (const entry of readRecords(streamOf(...pieces))) entries.push(entry);
+  for await (const entry of readRecords(body, resume)) entries.push(entry);
   return entries;
+}
+
+/** The entries as a reader of records sees them, without the cursors (tested on their own below). */
+async function read(...pieces: (string | Buffer)[]): Promise<RecordEntry[]> {
+  return (await readWithCursors(streamOf(...pieces))).map(({ after: _after, ...entry }) => entry as RecordEntry);
 }
 
 const a = { Bucket: 'photos', Key: 'a.jpg' };
@@ -221,4 +227,34 @@ test('a failure to read the body partway is thrown, not mistaken for a broken fi
     await expect(reading).rejects.toThrow('connection reset');
     expect(entries.filter((entry) => 'malformed' in entry)).toEqual([]);
   }
+});
+
+describe('resuming from a cursor', () => {
+  const c = { Bucket: 'photos', Key: 'c\n"]}.jpg' };
+  const files = {
+    'JSON Lines with blank lines, CRLF and a bad line': `${JSON.stringify(a)}\r\n\n{not json\n${JSON.stringify(b)}\n\n${JSON.stringify(c)}`,
+    'a JSON array, pretty-printed, with a record that is not valid JSON': `\uFEFF[\n  ${JSON.stringify(a)},\n  {"Key": tru},\n  ${JSON.stringify(b, null, 2)}, ${JSON.stringify(c)}\n]\n`,
+    'a JSON array cut short': `[${JSON.stringify(a)}, ${JSON.stringify(b)}, {"Bucket": "pho`,
+  };
+
+  test.each(Object.entries(files))('%s: read again from after any record, the rest comes as it did, with the same indexes and lines', async (_name, text) => {
+    const file = Buffer.from(text);
+    // Cut into small pieces, so cursors fall inside chunks and at their edges.
+    const pieces = Array.from({ length: Math.ceil(file.length / 7) }, (_, i) => file.subarray(i * 7, i * 7 + 7));
+    const whole = await readWithCursors(Readable.from(pieces));
+    const cursors = whole.flatMap((entry) => (entry.after ? [entry.after] : []));
+    expect(cursors.length).toBeGreaterThanOrEqual(2);
+
+    for (const [i, cursor] of cursors.entries()) {
+      const rest = await readWithCursors(Readable.from([file.subarray(cursor.byte)]), cursor);
+      expect(rest).toEqual(whole.slice(i + 1));
+    }
+  });
+
+  test('a cursor at the very end of the file reads nothing more', async () => {
+    const text = `${JSON.stringify(a)}\n`;
+    const [entry] = await readWithCursors(streamOf(text));
+    expect(entry?.after).toEqual({ format: 'lines', byte: Buffer.byteLength(text), index: 1, line: 2 });
+    expect(await readWithCursors(Readable.from([]), entry?.after)).toEqual([]);
+  });
 });

@@ -129,3 +129,25 @@ test('cancel ends a run whose every image is throttled, within seconds, with not
   expect(summary).toMatchObject({ status: 'cancelled', images: 0, notProcessed: 3, dlq: 0 });
   expect(await facesIn(resources, target)).toEqual([]);
 }, 120_000);
+
+test('cancel during the split stops the split within seconds; the records split so far count as not processed', async () => {
+  const records = Array.from({ length: 40_000 }, (_, n) => JSON.stringify({ Bucket: resources.config.bucket, Key: `never/${n}.png`, Faces: [{ FaceId: `${String(n).padStart(8, '0')}-aaaa-bbbb-cccc-dddddddddddd`, BoundingBoxes: { Width: 0.2, Height: 0.2, Left: 0.1, Top: 0.1 } }] }));
+  const manifest = { Bucket: resources.config.bucket, Key: `tests/${randomUUID()}/records.jsonl` };
+  await resources.aws.s3.send(new PutObjectCommand({ ...manifest, Body: records.join('\n') }));
+  const target = resources.ownCollection(`e2e-${randomUUID()}`);
+  const id = `e2e-${randomUUID()}`;
+  expect((await cli('start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--id', id, '--batch-size', '50')).code).toBe(0);
+  await eventually(async () => (await statusOf(id)).progress?.phase === 'splitting', 30_000);
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+
+  const cancelledAt = Date.now();
+  expect((await cli('cancel', id)).code).toBe(0);
+  await eventually(async () => (await statusOf(id)).status !== 'RUNNING', 30_000);
+
+  expect(Date.now() - cancelledAt).toBeLessThan(15_000);
+  const { Body } = await resources.aws.s3.send(new GetObjectCommand({ Bucket: resources.config.bucket, Key: `runs/${id}/report/summary.json` }));
+  const summary = JSON.parse((await Body?.transformToString()) ?? '') as RunSummary;
+  expect(summary).toMatchObject({ status: 'cancelled', images: 0, dlq: 0 });
+  expect(summary.notProcessed).toBeGreaterThan(0);
+  expect(summary.notProcessed).toBeLessThan(40_000);
+}, 120_000);
