@@ -5,7 +5,7 @@
  * handle or duplicate leaves the activity: the run hears counts only, so its history stays small
  * however many rows pass.
  */
-import { activityInfo, cancellationDetails, heartbeat, sleep } from '@temporalio/activity';
+import { activityInfo, heartbeat, sleep } from '@temporalio/activity';
 import type { ReviewItem } from '../domain/outcomes';
 import type { DrainPass, DuplicateRow } from './results';
 
@@ -45,8 +45,8 @@ export function createDrain({
 }) {
   return {
     /**
-     * Drains for `forMs` (or until the queue is empty, with `untilEmpty`). Cancelled, it answers
-     * with what it did. A retried attempt goes on from the counts its predecessor heartbeated.
+     * Drains for `forMs` (or until the queue is empty, with `untilEmpty`). A retried attempt goes on
+     * from the counts its predecessor heartbeated.
      */
     drainContinuously: async ({ runId, forMs, untilEmpty }: DrainWindow): Promise<DrainedWindow> => {
       const resumed = activityInfo().heartbeatDetails as Omit<DrainedWindow, 'queueEmpty'> | undefined;
@@ -54,24 +54,18 @@ export function createDrain({
       const recovered = new Set<string>();
       const deadline = Date.now() + forMs;
       const beat = () => heartbeat({ ...totals });
-      try {
-        for (;;) {
-          const pass = await drainPass(MESSAGES_PER_PASS, recovered, (written) => heartbeat({ ...totals, written: totals.written + written }));
-          if (pass.duplicates.length > 0) {
-            await Promise.all([deleteDuplicateFaces(pass.duplicates), sendToReview(pass.duplicates.map((duplicate) => duplicate.review))]);
-            await settleDuplicates(pass.duplicates);
-            totals.duplicatesOfRun += pass.duplicates.filter((duplicate) => duplicate.row.RunId === runId).length;
-          }
-          totals.written += pass.written;
-          totals.oldestAgeMs = Math.max(totals.oldestAgeMs, pass.oldestAgeMs);
-          beat();
-          if ((untilEmpty && pass.queueEmpty) || Date.now() >= deadline) return { ...totals, queueEmpty: pass.queueEmpty };
-          if (pass.handled === 0) await sleep(IDLE_MS);
+      for (;;) {
+        const pass = await drainPass(MESSAGES_PER_PASS, recovered, (written) => heartbeat({ ...totals, written: totals.written + written }));
+        if (pass.duplicates.length > 0) {
+          await Promise.all([deleteDuplicateFaces(pass.duplicates), sendToReview(pass.duplicates.map((duplicate) => duplicate.review))]);
+          await settleDuplicates(pass.duplicates);
+          totals.duplicatesOfRun += pass.duplicates.filter((duplicate) => duplicate.row.RunId === runId).length;
         }
-      } catch (error) {
-        // The run has moved on (indexing ended, the run continues as new): what was drained stands.
-        if (cancellationDetails()?.cancelRequested) return { ...totals, queueEmpty: false };
-        throw error;
+        totals.written += pass.written;
+        totals.oldestAgeMs = Math.max(totals.oldestAgeMs, pass.oldestAgeMs);
+        beat();
+        if ((untilEmpty && pass.queueEmpty) || Date.now() >= deadline) return { ...totals, queueEmpty: pass.queueEmpty };
+        if (pass.handled === 0) await sleep(IDLE_MS);
       }
     },
   };

@@ -63,7 +63,7 @@ const { splitManifest, drainResults, drainContinuously, migrateUsers, reconcile 
   startToCloseTimeout: '24 hours',
   heartbeatTimeout: '1 minute',
   retry: CONTROL_RETRY,
-  // Cancelled, the split and the drain still answer with what they did.
+  // Cancelled, the split still answers with what it split.
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 
@@ -139,7 +139,7 @@ interface ContinuousDrain {
   /** Settles when the drain fails for good (or has been stopped). */
   failed: Promise<undefined>;
   failure(): Error | undefined;
-  /** Ends the window in progress and waits for its answer; throws the drain's failure. */
+  /** Lets the window in progress end and waits for its answer; throws the drain's failure. */
   stop(): Promise<void>;
 }
 
@@ -336,40 +336,37 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
   };
 
   /**
-   * Drains one window after another while this execution's batches run, paused or not; `stop` ends
-   * the window in progress, which answers with what it did. A drain that fails for good fails the run.
+   * Drains one window after another while this execution's batches run, paused or not. `stop` lets
+   * the window in progress end by itself (it answers once the queue is empty), so no window is cut
+   * off with rows written and not counted. A drain that fails for good fails the run.
    */
   const drainWhileIndexing = (): ContinuousDrain => {
-    const scope = new CancellationScope();
     let over = false;
     let failure: Error | undefined;
-    const loop = scope
-      .run(async () => {
-        let idleMs = DRAIN_IDLE_MIN_MS;
-        let emptyWhilePaused = 0;
-        while (!over) {
-          const drained = await drainContinuously({ runId, forMs: DRAIN_WINDOW_MS, untilEmpty: true });
-          tally(drained);
-          if (!drained.queueEmpty) {
-            idleMs = DRAIN_IDLE_MIN_MS;
-            continue;
-          }
-          emptyWhilePaused = state.paused ? emptyWhilePaused + 1 : 0;
-          // Paused, the last rows come within an attempt's time; after that nothing comes until resume.
-          if (emptyWhilePaused >= DRAIN_CHECKS_WHILE_PAUSED) await condition(() => over || !state.paused);
-          else await condition(() => over, idleMs);
-          idleMs = Math.min(idleMs * 2, DRAIN_IDLE_MAX_MS);
+    const loop = (async () => {
+      let idleMs = DRAIN_IDLE_MIN_MS;
+      let emptyWhilePaused = 0;
+      while (!over) {
+        const drained = await drainContinuously({ runId, forMs: DRAIN_WINDOW_MS, untilEmpty: true });
+        tally(drained);
+        if (!drained.queueEmpty) {
+          idleMs = DRAIN_IDLE_MIN_MS;
+          continue;
         }
-      })
-      .catch((error: unknown) => {
-        if (!isCancellation(error)) failure = error instanceof Error ? error : new Error(`the results drain failed: ${String(error)}`);
-      });
+        emptyWhilePaused = state.paused ? emptyWhilePaused + 1 : 0;
+        // Paused, the last rows come within an attempt's time; after that nothing comes until resume.
+        if (emptyWhilePaused >= DRAIN_CHECKS_WHILE_PAUSED) await condition(() => over || !state.paused);
+        else await condition(() => over, idleMs);
+        idleMs = Math.min(idleMs * 2, DRAIN_IDLE_MAX_MS);
+      }
+    })().catch((error: unknown) => {
+      failure = error instanceof Error ? error : new Error(`the results drain failed: ${String(error)}`);
+    });
     return {
       failed: loop.then(() => undefined),
       failure: () => failure,
       stop: async () => {
         over = true;
-        scope.cancel();
         await loop;
         if (failure !== undefined) throw failure;
       },
