@@ -143,6 +143,8 @@ export interface CarriedState {
   batchesDone: number;
   totals: BatchTotals;
   resultsWritten: number;
+  /** The longest a result row waited in the results queue before a drain took it. */
+  resultsMaxWaitMs?: number;
 }
 
 export interface RunProgress {
@@ -162,6 +164,8 @@ export interface RunProgress {
   /** Every DLQ message so far by reason: refused records and faces not migrated. */
   dlqByReason: ReasonCounts;
   resultsWritten: number;
+  /** The longest a result row has waited in the results queue before a drain took it, so far. */
+  resultsMaxWaitMs: number | undefined;
   imagesPerSecond: number;
   etaSeconds: number | undefined;
   elapsedMs: number;
@@ -176,6 +180,8 @@ export interface RunSummary extends Omit<BatchTotals, 'reusedIndexings'> {
   dlqByReason: ReasonCounts;
   invalidRecords: number;
   resultsWritten: number;
+  /** The longest a result row waited in the results queue; absent from runs that did not drain continuously. */
+  resultsMaxWaitMs?: number;
   usersCreated: number;
   facesAssociated: number;
   orphansDeleted: number;

@@ -4,6 +4,7 @@
  */
 import type { Config } from '../domain/config';
 import type { AwsClients } from './aws-clients';
+import { createDrain } from './drain';
 import { whileAlive } from './liveness';
 import { createManifestActivities } from './manifest';
 import { createQueueActivities } from './queues';
@@ -15,6 +16,8 @@ import { createUserActivities } from './users';
 export function createActivities({ s3, sqs, dynamodb, rekognition, indexFaces }: AwsClients, config: Config, { orphanGraceMs }: { orphanGraceMs?: number } = {}) {
   const { reindexImage, ...rekognitionControl } = createRekognitionActivities({ rekognition, indexFacesClient: indexFaces, s3, config, orphanGraceMs });
   const queues = createQueueActivities({ sqs, config });
+  const { drainPass, ...results } = createResultsActivities({ sqs, dynamodb, s3, config });
+  const drain = createDrain({ drainPass, deleteDuplicateFaces: rekognitionControl.deleteDuplicateFaces, sendToReview: queues.sendToReview, settleDuplicates: results.settleDuplicates });
   return {
     /** Activities of the control task queue. */
     control: {
@@ -22,7 +25,8 @@ export function createActivities({ s3, sqs, dynamodb, rekognition, indexFaces }:
       // Their length follows SQS's; other activities send to review inside their own heartbeats.
       publishResults: (rows: Parameters<typeof queues.publishResults>[0]) => whileAlive(() => queues.publishResults(rows)),
       sendToReview: (items: Parameters<typeof queues.sendToReview>[0]) => whileAlive(() => queues.sendToReview(items)),
-      ...createResultsActivities({ sqs, dynamodb, s3, config }),
+      ...results,
+      ...drain,
       ...createUserActivities({ rekognition, dynamodb, sqs, config }),
       ...rekognitionControl,
     },

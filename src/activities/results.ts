@@ -82,6 +82,13 @@ export interface DrainProgress {
   duplicates?: DuplicateRow[];
 }
 
+/** One pass of a drain: what DrainProgress says, how many messages it handled, and the age of the oldest. */
+export interface DrainPass extends Required<DrainProgress> {
+  handled: number;
+  /** How long the oldest message received had waited in the queue. */
+  oldestAgeMs: number;
+}
+
 /** A message of the results queue that holds a result row. */
 interface Received {
   receiptHandle: string;
@@ -285,48 +292,63 @@ export function createResultsActivities({
     return outcome;
   }
 
-  return {
-    /**
-     * Moves result rows from the results queue into the table until the queue is empty,
-     * `maxMessages` were handled, or enough duplicates wait to be settled. A message that is no
-     * result row is left alone: after five receives SQS moves it to the results queue's own DLQ.
-     */
-    drainResults: async (maxMessages: number): Promise<DrainProgress> => {
-      let handled = 0;
-      let written = 0;
-      const duplicates = new Map<string, DuplicateRow>();
-      const drain = drainAttempt();
-      const recovered = new Set<string>();
-      const finished = (queueEmpty: boolean): DrainProgress => ({ written, queueEmpty, duplicates: [...duplicates.values()] });
-      while (handled < maxMessages && duplicates.size < MAX_DUPLICATES_PER_DRAIN) {
-        const { Messages = [] } = await sqs.send(
-          new ReceiveMessageCommand({
-            QueueUrl: config.resultsQueueUrl,
-            MaxNumberOfMessages: Math.min(SQS_BATCH, maxMessages - handled),
-            WaitTimeSeconds: 1,
-          }),
-        );
-        if (Messages.length === 0) return finished(duplicates.size === 0 && (await queueHoldsNothing()));
-        const readable = Messages.flatMap((message): Received[] => {
-          const row = parseRow(message);
-          if (!row) log.error('A results message is not a result row; leaving it for the results DLQ', { messageId: message.MessageId });
-          return row ? [{ receiptHandle: message.ReceiptHandle ?? '', row }] : [];
-        });
-        let outcome: Awaited<ReturnType<typeof writeReceived>>;
-        try {
-          outcome = await writeReceived(readable, duplicates, drain, recovered);
-        } catch (error) {
-          const unsettled = [...duplicates.values()].flatMap((duplicate) => duplicate.receiptHandles);
-          await release([...new Set([...readable.map(({ receiptHandle }) => receiptHandle), ...unsettled])]);
-          throw error;
-        }
-        await setVisibility(outcome.held, DUPLICATE_HOLD_SECONDS);
-        await deleteMessages(outcome.done);
-        written += outcome.written;
-        handled += readable.length;
-        heartbeat({ written });
+  /**
+   * Moves result rows from the results queue into the table until the queue is empty,
+   * `maxMessages` were handled, or enough duplicates wait to be settled. A message that is no
+   * result row is left alone: after five receives SQS moves it to the results queue's own DLQ.
+   * `recovered` carries over the passes of one attempt; `onProgress` hears the rows written so far.
+   */
+  async function drainPass(maxMessages: number, recovered: Set<string>, onProgress: (written: number) => void): Promise<DrainPass> {
+    let handled = 0;
+    let written = 0;
+    let oldestAgeMs = 0;
+    const duplicates = new Map<string, DuplicateRow>();
+    const drain = drainAttempt();
+    const finished = (queueEmpty: boolean): DrainPass => ({ written, queueEmpty, duplicates: [...duplicates.values()], handled, oldestAgeMs });
+    while (handled < maxMessages && duplicates.size < MAX_DUPLICATES_PER_DRAIN) {
+      const { Messages = [] } = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: config.resultsQueueUrl,
+          MaxNumberOfMessages: Math.min(SQS_BATCH, maxMessages - handled),
+          WaitTimeSeconds: 1,
+          MessageSystemAttributeNames: ['SentTimestamp'],
+        }),
+      );
+      if (Messages.length === 0) return finished(duplicates.size === 0 && (await queueHoldsNothing()));
+      const receivedAt = Date.now();
+      for (const message of Messages) {
+        const sent = Number(message.Attributes?.SentTimestamp);
+        if (Number.isFinite(sent)) oldestAgeMs = Math.max(oldestAgeMs, receivedAt - sent);
       }
-      return finished(false);
+      const readable = Messages.flatMap((message): Received[] => {
+        const row = parseRow(message);
+        if (!row) log.error('A results message is not a result row; leaving it for the results DLQ', { messageId: message.MessageId });
+        return row ? [{ receiptHandle: message.ReceiptHandle ?? '', row }] : [];
+      });
+      let outcome: Awaited<ReturnType<typeof writeReceived>>;
+      try {
+        outcome = await writeReceived(readable, duplicates, drain, recovered);
+      } catch (error) {
+        const unsettled = [...duplicates.values()].flatMap((duplicate) => duplicate.receiptHandles);
+        await release([...new Set([...readable.map(({ receiptHandle }) => receiptHandle), ...unsettled])]);
+        throw error;
+      }
+      await setVisibility(outcome.held, DUPLICATE_HOLD_SECONDS);
+      await deleteMessages(outcome.done);
+      written += outcome.written;
+      handled += readable.length;
+      onProgress(written);
+    }
+    return finished(false);
+  }
+
+  return {
+    drainPass,
+
+    /** One drain pass as an activity of its own, as runs recorded before continuous draining call it. */
+    drainResults: async (maxMessages: number): Promise<DrainProgress> => {
+      const { written, queueEmpty, duplicates } = await drainPass(maxMessages, new Set(), (sofar) => heartbeat({ written: sofar }));
+      return { written, queueEmpty, duplicates };
     },
 
     /**

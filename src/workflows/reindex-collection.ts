@@ -33,6 +33,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ControlActivities } from '../activities';
+import type { DrainedWindow } from '../activities/drain';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
 import {
   type BatchSummary,
@@ -58,7 +59,7 @@ const { prepareTarget, writeReport } = proxyActivities<ControlActivities>({
 });
 
 /** Work that walks a whole file, queue, table or collection: long, with heartbeats to resume from. */
-const { splitManifest, drainResults, migrateUsers, reconcile } = proxyActivities<ControlActivities>({
+const { splitManifest, drainResults, drainContinuously, migrateUsers, reconcile } = proxyActivities<ControlActivities>({
   startToCloseTimeout: '24 hours',
   heartbeatTimeout: '1 minute',
   retry: CONTROL_RETRY,
@@ -99,6 +100,23 @@ const DRAIN_AFTER_EACH_BATCH = 2_000;
 const DRAIN_BESIDE_BATCHES = 'drain-beside-batches';
 /** Runs that record this patch stop their split when cancelled; before it, a cancelled run waited for the whole file. */
 const CANCEL_THE_SPLIT = 'cancel-the-split';
+/**
+ * Runs that record this patch drain all the time: beside the batches, paused or not, one window of
+ * minutes after another, settling duplicates inside the activity. Before it, a drain of at most
+ * 2,000 messages started only when a batch ended, and none while paused.
+ */
+const DRAIN_CONTINUOUSLY = 'drain-continuously';
+/** How long one drain activity drains at most before it answers; it answers sooner when the queue is empty. */
+const DRAIN_WINDOW_MS = 5 * 60_000;
+/**
+ * After a drain found the queue empty, the next starts this long after, doubling while it stays
+ * empty up to the most: a row waits at most a minute for a drain to begin, and an idle run adds
+ * few events to its history. Workflow timers, so a time-skipping test skips them.
+ */
+const DRAIN_IDLE_MIN_MS = 5_000;
+const DRAIN_IDLE_MAX_MS = 60_000;
+/** Empty drains of a paused run before it waits for resume: 5, 10, 20, 40 and 60 s, past an attempt's two minutes. */
+const DRAIN_CHECKS_WHILE_PAUSED = 5;
 /** How long the final drain waits before looking again at messages still in flight. */
 const DRAIN_RECHECK = '5 seconds';
 
@@ -114,6 +132,15 @@ function initialState(nowMs: number): CarriedState {
     totals: emptyTotals(),
     resultsWritten: 0,
   };
+}
+
+/** The drain running beside the batches of an execution. */
+interface ContinuousDrain {
+  /** Settles when the drain fails for good (or has been stopped). */
+  failed: Promise<undefined>;
+  failure(): Error | undefined;
+  /** Lets the window in progress end and waits for its answer; throws the drain's failure. */
+  stop(): Promise<void>;
 }
 
 /** How a batch ended: with its summary, or failed with an error. */
@@ -174,6 +201,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       dlq: dlqCount(),
       dlqByReason: dlqByReason(),
       resultsWritten: state.resultsWritten,
+      resultsMaxWaitMs: state.resultsMaxWaitMs,
       imagesPerSecond,
       etaSeconds: remaining !== undefined && imagesPerSecond > 0 ? Math.ceil(remaining / imagesPerSecond) : undefined,
       elapsedMs: now - state.startedAtMs,
@@ -296,8 +324,57 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
     return { queueEmpty: drained.queueEmpty, refused: duplicates.length };
   };
 
+  /** What a continuous drain window did: rows written, and this run's duplicates now in review instead of matched. */
+  const tally = ({ written, duplicatesOfRun, oldestAgeMs }: DrainedWindow) => {
+    state.resultsWritten += written;
+    state.resultsMaxWaitMs = Math.max(state.resultsMaxWaitMs ?? 0, oldestAgeMs);
+    if (duplicatesOfRun > 0) {
+      state.totals.matched -= duplicatesOfRun;
+      addReasonCounts(state.totals.dlqByReason, { [ReasonCode.DuplicateFaceId]: duplicatesOfRun });
+    }
+    publishState();
+  };
+
+  /**
+   * Drains one window after another while this execution's batches run, paused or not. `stop` lets
+   * the window in progress end by itself (it answers once the queue is empty), so no window is cut
+   * off with rows written and not counted. A drain that fails for good fails the run.
+   */
+  const drainWhileIndexing = (): ContinuousDrain => {
+    let over = false;
+    let failure: Error | undefined;
+    const loop = (async () => {
+      let idleMs = DRAIN_IDLE_MIN_MS;
+      let emptyWhilePaused = 0;
+      while (!over) {
+        const drained = await drainContinuously({ runId, forMs: DRAIN_WINDOW_MS, untilEmpty: true });
+        tally(drained);
+        if (!drained.queueEmpty) {
+          idleMs = DRAIN_IDLE_MIN_MS;
+          continue;
+        }
+        emptyWhilePaused = state.paused ? emptyWhilePaused + 1 : 0;
+        // Paused, the last rows come within an attempt's time; after that nothing comes until resume.
+        if (emptyWhilePaused >= DRAIN_CHECKS_WHILE_PAUSED) await condition(() => over || !state.paused);
+        else await condition(() => over, idleMs);
+        idleMs = Math.min(idleMs * 2, DRAIN_IDLE_MAX_MS);
+      }
+    })().catch((error: unknown) => {
+      failure = error instanceof Error ? error : new Error(`the results drain failed: ${String(error)}`);
+    });
+    return {
+      failed: loop.then(() => undefined),
+      failure: () => failure,
+      stop: async () => {
+        over = true;
+        await loop;
+        if (failure !== undefined) throw failure;
+      },
+    };
+  };
+
   /** Runs the batches of this execution; 'more' when batches are left for the next one. */
-  const runBatches = async (split: NonNullable<CarriedState['split']>, target: NonNullable<CarriedState['target']>) => {
+  const runBatches = async (split: NonNullable<CarriedState['split']>, target: NonNullable<CarriedState['target']>, continuous: ContinuousDrain | undefined) => {
     let next = state.batchesDone;
     let startedHere = 0;
     let childrenCancelled = false;
@@ -314,6 +391,8 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       besideBatches = draining;
     };
     for (;;) {
+      const drainFailure = continuous?.failure();
+      if (drainFailure !== undefined) throw drainFailure;
       while (!stopping && !state.paused && running.size < input.batchesInFlight && next < split.chunks && !executionFull()) {
         await startBatch(next, split, target);
         next += 1;
@@ -324,7 +403,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
         if (besideBatches) await besideBatches;
         if (stopping || next >= split.chunks) return 'finished';
         if (executionFull()) return 'more';
-        await condition(() => !state.paused || stopping);
+        await condition(() => !state.paused || stopping || continuous?.failure() !== undefined);
         continue;
       }
       if (stopping && !childrenCancelled) {
@@ -336,12 +415,14 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
         ...[...running.values()].map(({ ended }) => ended),
         ...(childrenCancelled ? [] : [stopRequested.then(() => undefined)]),
         ...(besideBatches ? [besideBatches] : []),
+        ...(continuous ? [continuous.failed] : []),
       ]);
       if (finished === undefined) continue;
       running.delete(finished.batch);
       addTotals(state.totals, finished.summary ?? (await accountFailedBatch(finished.batch, finished.error)));
       state.batchesDone += 1;
       publishState();
+      if (continuous) continue;
       if (!patched(DRAIN_BESIDE_BATCHES)) await drain(DRAIN_AFTER_EACH_BATCH);
       else if (!besideBatches) drainBesideBatches();
     }
@@ -368,6 +449,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
 
   // Cancellation only sets `stopping`: every phase after it must still run to leave the run consistent.
   return CancellationScope.nonCancellable(async () => {
+    const drainsContinuously = patched(DRAIN_CONTINUOUSLY);
     if (state.phase === 'preparing') {
       publishState();
       const prepared = await prepareTarget({
@@ -391,13 +473,28 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       enter('indexing');
     }
     if (state.phase === 'indexing') {
-      if (state.split && state.target && (await runBatches(state.split, state.target)) === 'more') {
+      const continuous = drainsContinuously ? drainWhileIndexing() : undefined;
+      const batches = state.split && state.target ? await runBatches(state.split, state.target, continuous) : 'finished';
+      await continuous?.stop();
+      if (batches === 'more') {
         // Signal handlers may still be telling children; they must finish before this execution ends.
         await condition(() => running.size === 0 && allHandlersFinished());
         // A cancellation that came after the last batch finished ends the run here instead.
         if (!stopping) return continueAsNew<typeof reindexCollection>({ ...input, carried: state });
       }
       enter('draining');
+    }
+    if (state.phase === 'draining' && drainsContinuously) {
+      for (;;) {
+        const drained = await drainContinuously({ runId, forMs: DRAIN_WINDOW_MS, untilEmpty: true });
+        tally(drained);
+        if (drained.queueEmpty) break;
+        if (workflowInfo().continueAsNewSuggested) {
+          await condition(allHandlersFinished);
+          return continueAsNew<typeof reindexCollection>({ ...input, carried: state });
+        }
+      }
+      enter('users');
     }
     if (state.phase === 'draining') {
       for (;;) {
@@ -434,6 +531,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       dlqByReason: dlqByReason(),
       invalidRecords: state.split?.invalidRecords ?? 0,
       resultsWritten: state.resultsWritten,
+      ...(state.resultsMaxWaitMs === undefined ? {} : { resultsMaxWaitMs: state.resultsMaxWaitMs }),
       usersCreated,
       facesAssociated,
       orphansDeleted: reconciled.orphansDeleted,
