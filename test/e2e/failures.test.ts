@@ -107,6 +107,8 @@ test('after pause no IndexFaces call starts past five seconds, though the rate-l
   const summary = (await client.workflow.getHandle(id).result()) as RunSummary;
   expect(summary).toMatchObject({ status: 'completed', images: 40, matched: 40, dlq: 0, notProcessed: 0 });
   expect(await facesIn(resources, target)).toEqual((await resultRows(resources, id)).map((row) => row.FaceId).sort());
+  // The rate outlives the run: the next tests run at the workers' own.
+  expect((await cli('rate', '--reset')).code).toBe(0);
 }, 240_000);
 
 test('cancel ends a run whose every image is throttled, within seconds, with nothing lost and nothing left in the target', async () => {
@@ -151,3 +153,24 @@ test('cancel during the split stops the split within seconds; the records split 
   expect(summary.notProcessed).toBeGreaterThan(0);
   expect(summary.notProcessed).toBeLessThan(40_000);
 }, 120_000);
+
+test('rows are drained into the table while the run is paused, not left in the queue until it resumes', async () => {
+  await rekognitionAdmin('settings', 'PUT', { latency: { IndexFaces: { medianMs: 150, p99Ms: 200 } } });
+  const { manifest } = await writeRecords(resources, Array.from({ length: 400 }, (_, i) => ({ faces: [face(`person-${i % 5}`)] })));
+  const target = resources.ownCollection(`e2e-${randomUUID()}`);
+  const id = `e2e-${randomUUID()}`;
+  const callsBefore = await indexFacesCalls();
+  expect((await cli('start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--id', id, '--batch-size', '400', '--batches-in-flight', '1', '--images-in-flight', '4')).code).toBe(0);
+  // A batch publishes its rows a hundred at a time: once the first hundred are out, the run pauses.
+  await eventually(async () => (await indexFacesCalls()) - callsBefore >= 110, 90_000);
+  expect((await cli('pause', id)).code).toBe(0);
+
+  await eventually(async () => (await resultRows(resources, id)).length >= 100, 90_000);
+  expect((await statusOf(id)).progress).toMatchObject({ paused: true, phase: 'indexing' });
+
+  expect((await cli('resume', id)).code).toBe(0);
+  await eventually(async () => (await statusOf(id)).status !== 'RUNNING', 90_000);
+  const summary = (await client.workflow.getHandle(id).result()) as RunSummary;
+  expect(summary).toMatchObject({ status: 'completed', images: 400, matched: 400, resultsWritten: 400 });
+  expect(summary.resultsMaxWaitMs).toBeLessThan(5 * 60_000);
+}, 240_000);
