@@ -235,7 +235,7 @@ function formatEta(seconds: number | undefined): string {
 /** One line of a followed run, for logs and pipes where no bar can be drawn. */
 /** Why a run paused itself, and what to do: fix the cause, then resume. */
 function pausedByLine({ reason, images, batch, firstError }: BreakerTrip): string {
-  return `paused itself: ${images} images in a row of batch ${batch + 1} failed with ${reason}; the first: ${firstError}. Fix the cause, then \`reindex resume\`: those images run again`;
+  return `paused itself: ${images} images in a row of batch ${batch + 1} failed with ${reason}; the first: ${firstError.replace(/\.$/, '')}. Fix the cause, then \`reindex resume\`: those images run again`;
 }
 
 function progressLine({ phase, paused, pausedBy, totals, imagesTotal, imagesPerSecond, etaSeconds, dlq }: RunProgress): string {
