@@ -164,6 +164,12 @@ export function createManifestActivities({
     }
   }
 
+  /** A chunk's entries, as the split wrote them. */
+  async function readChunk(key: string): Promise<ChunkEntry[]> {
+    const { Body } = await s3.send(new GetObjectCommand({ Bucket: config.bucket, Key: key }));
+    return JSON.parse((await Body?.transformToString()) ?? '[]') as ChunkEntry[];
+  }
+
   async function putObject(Key: string, Body: string, ContentType: string): Promise<string> {
     await s3.send(new PutObjectCommand({ Bucket: config.bucket, Key, Body, ContentType }));
     return `s3://${config.bucket}/${Key}`;
@@ -176,8 +182,7 @@ export function createManifestActivities({
      * rate-limited dispatch and the call would let a slow S3 bunch calls past the quota.
      */
     loadChunk: async (key: string, lookup?: LedgerLookup): Promise<ChunkEntry[]> => {
-      const { Body } = await s3.send(new GetObjectCommand({ Bucket: config.bucket, Key: key }));
-      const entries = JSON.parse((await Body?.transformToString()) ?? '[]') as ChunkEntry[];
+      const entries = await readChunk(key);
       // Histories from before the lookup carried the settings do not look up: reindexImage looks itself.
       if (lookup?.decision === undefined) return entries;
       const records = entries.map(({ record }) => record);
@@ -199,8 +204,7 @@ export function createManifestActivities({
     reviewFailedBatch: async ({ runId, chunkKey: key, detail }: FailedBatch): Promise<{ images: number; faces: number; messages: number }> => {
       let entries: ChunkEntry[];
       try {
-        const { Body } = await s3.send(new GetObjectCommand({ Bucket: config.bucket, Key: key }));
-        entries = JSON.parse((await Body?.transformToString()) ?? '[]') as ChunkEntry[];
+        entries = await readChunk(key);
       } catch (error) {
         const why = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
         await sendToReview([
