@@ -8,15 +8,18 @@ import { createDrain } from './drain';
 import { whileAlive } from './liveness';
 import { createManifestActivities } from './manifest';
 import { createQueueActivities } from './queues';
-import { createRekognitionActivities } from './rekognition';
+import { createRekognitionActivities, type PublishOutcome } from './rekognition';
 import { createResultsActivities } from './results';
 import { createUserActivities } from './users';
 
 /** `orphanGraceMs`: how long reconcile waits for other runs' indexing before deleting (tests shorten it). */
 export function createActivities({ s3, sqs, dynamodb, rekognition, indexFaces }: AwsClients, config: Config, { orphanGraceMs }: { orphanGraceMs?: number } = {}) {
-  const { reindexImage, ...rekognitionControl } = createRekognitionActivities({ rekognition, indexFacesClient: indexFaces, s3, config, orphanGraceMs });
   const queues = createQueueActivities({ sqs, config });
   const { drainPass, ...results } = createResultsActivities({ sqs, dynamodb, s3, config });
+  const publishOutcome: PublishOutcome = async (outcome) => {
+    await Promise.all([queues.publishResults(outcome.results), queues.sendToReview(outcome.review), results.retractRows(outcome.retractions ?? [])]);
+  };
+  const { reindexImage, ...rekognitionControl } = createRekognitionActivities({ rekognition, indexFacesClient: indexFaces, s3, config, orphanGraceMs, publishOutcome });
   const drain = createDrain({ drainPass, deleteDuplicateFaces: rekognitionControl.deleteDuplicateFaces, sendToReview: queues.sendToReview, settleDuplicates: results.settleDuplicates });
   return {
     /** Activities of the control task queue. */

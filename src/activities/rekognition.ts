@@ -34,7 +34,7 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Config } from '../domain/config';
 import { isNewerFaceModel } from '../domain/face-models';
 import { DIMENSION_BYTES, dimensionsVerdict } from '../domain/image-checks';
-import { decideOutcome, type ImageOutcome, type RowRetraction, type RunContext, settleFaces, withoutHeldFaces } from '../domain/outcomes';
+import { decideOutcome, type ImageOutcome, type ImageTally, type RowRetraction, type RunContext, settleFaces, tallyOf, withoutHeldFaces } from '../domain/outcomes';
 import { ReasonCode } from '../domain/reasons';
 import type { ImageRecord } from '../domain/records';
 import { DEFAULT_RETRY_MINUTES, REINDEX_IMAGE_ATTEMPT_MS, type ReindexOptions } from '../shared';
@@ -57,6 +57,13 @@ export interface ReindexImageInput {
   indexedBefore?: boolean;
   /** How long failures other than throttling are retried before the image gives up (DEFAULT_RETRY_MINUTES when absent). */
   retryForMs?: number;
+  /**
+   * The attempt sends the image's rows and review items to their queues itself and answers with
+   * their tally: an image of 100 faces none of which matched has 100 review items of up to 100
+   * boxes each, about 1 MB, and a batch's history would not hold them. Absent in histories from
+   * before, whose batches publish the outcome they are given.
+   */
+  publish?: boolean;
 }
 
 /**
@@ -74,6 +81,9 @@ export interface ReindexImageResult extends ImageOutcome {
   /** Present when an earlier indexing of the record, under other settings, held faces this one deleted. */
   retractions?: RowRetraction[];
 }
+
+/** Sends one image's rows, review items and retractions where they go. */
+export type PublishOutcome = (outcome: ReindexImageResult) => Promise<void>;
 
 /** Rekognition errors that no retry can cure, and the reason code each becomes. */
 export function permanentReason(error: unknown): ReasonCode | undefined {
@@ -158,6 +168,7 @@ export function createRekognitionActivities({
   config,
   orphanGraceMs = REINDEX_IMAGE_ATTEMPT_MS + 30_000,
   rekognitionIn = clientPerRegion(),
+  publishOutcome,
 }: {
   rekognition: RekognitionClient;
   /** IndexFaces goes through a client of its own that does not retry (AwsClients.indexFaces). */
@@ -171,6 +182,8 @@ export function createRekognitionActivities({
   orphanGraceMs?: number;
   /** A client for a source collection in another region. */
   rekognitionIn?: (region: string) => RekognitionClient;
+  /** Where an image asked to publish its own outcome sends it. */
+  publishOutcome?: PublishOutcome;
 }) {
   const ledger = createLedger(s3, config.bucket);
 
@@ -482,14 +495,20 @@ export function createRekognitionActivities({
      * other failures (a 5xx that never clears, a ledger object that cannot be read, a dying worker)
      * end after `retryForMs` as RETRIES_EXHAUSTED, with the last error, for the batch to review.
      */
-    reindexImage: async (input: ReindexImageInput): Promise<ReindexImageResult> => {
+    reindexImage: async (input: ReindexImageInput): Promise<ReindexImageResult | ImageTally> => {
       const { attempt } = activityInfo();
       const carried = activityInfo().heartbeatDetails as AttemptHistory | undefined;
       const history: AttemptHistory = attempt > 1 && carried === undefined ? { faultSinceMs: Date.now() } : { ...carried };
       // The first attempt has no history to keep; a retry records its own at once, in case it dies too.
       if (attempt > 1) heartbeat(history);
       try {
-        return await whileAlive(() => reindexImageOnce(input), history);
+        return await whileAlive(async () => {
+          const outcome = await reindexImageOnce(input);
+          if (!input.publish) return outcome;
+          if (!publishOutcome) throw new Error('reindexImage was asked to publish its outcome but has nowhere to send it');
+          await publishOutcome(outcome);
+          return tallyOf(outcome);
+        }, history);
       } catch (error) {
         const cancelled = error instanceof CancelledFailure || Context.current().cancellationSignal.aborted;
         if ((error instanceof ApplicationFailure && error.nonRetryable) || cancelled) throw error;

@@ -4,7 +4,7 @@
  * new face nobody had is left for the caller to delete or keep.
  */
 import { type BoundingBox, iou, matchFaces } from './matching';
-import { ReasonCode } from './reasons';
+import { addReasonCounts, ReasonCode, type ReasonCounts } from './reasons';
 import type { ImageRecord, RecordFace } from './records';
 
 /** A face IndexFaces put into the target collection. */
@@ -87,6 +87,21 @@ export interface ImageOutcome {
   review: ReviewItem[];
   /** New faces no old face claimed: deleted from the target by default. */
   unmatchedNewFaces: IndexedFace[];
+}
+
+/** An image's outcome counted, once its rows and review items are on their way: what a batch keeps. */
+export interface ImageTally {
+  matched: number;
+  /** The image's review items by reason: its old faces that were not migrated. */
+  reviewByReason: ReasonCounts;
+  unmatchedNew: number;
+  reusedEarlierIndexing: boolean;
+}
+
+export function tallyOf(outcome: ImageOutcome & { reusedEarlierIndexing: boolean }): ImageTally {
+  const reviewByReason: ReasonCounts = {};
+  for (const item of outcome.review) addReasonCounts(reviewByReason, item.reason);
+  return { matched: outcome.results.length, reviewByReason, unmatchedNew: outcome.unmatchedNewFaces.length, reusedEarlierIndexing: outcome.reusedEarlierIndexing };
 }
 
 function reviewItem(record: ImageRecord, context: RunContext, reason: ReasonCode, detail: string, face?: RecordFace): ReviewItem {

@@ -1,7 +1,8 @@
 /**
- * reindexBatch: one chunk of the records file. Loads the chunk, runs reindexImage for each record
- * with a bounded number in flight, and publishes the outcomes in batches: matched faces to the
- * results queue, faces that could not be migrated to the review DLQ with their reason.
+ * reindexBatch: one chunk of the records file. Loads the chunk and runs reindexImage for each record
+ * with a bounded number in flight. Each image sends its matched faces to the results queue and its
+ * faces that could not be migrated to the review DLQ itself, and answers with counts; the batch
+ * sends to review the faces of images that failed, with their reason.
  *
  * Pause stops starting images and calls back those still waiting on the rate-limited queue (they
  * run again on resume); images whose IndexFaces call started finish. Cancellation does the same,
@@ -26,7 +27,8 @@ import {
 } from '@temporalio/workflow';
 import type { ControlActivities, IndexFacesActivities } from '../activities';
 import type { ChunkEntry } from '../activities/manifest';
-import type { ResultRow, ReviewItem, RowRetraction } from '../domain/outcomes';
+import { type ImageTally, type ResultRow, type ReviewItem, type RowRetraction, tallyOf } from '../domain/outcomes';
+import { slicesByJsonSize } from '../domain/payloads';
 import { addReasonCounts, ReasonCode } from '../domain/reasons';
 import {
   type BatchSummary,
@@ -82,6 +84,12 @@ const PUBLISH_EVERY = 100;
  * failures for the circuit breaker.
  */
 const FAILURES_THAT_END = 'failures-that-end';
+/**
+ * Batches recorded before this patch publish the rows and review items their images answer with;
+ * since, each image publishes its own and answers with their tally, so a batch's history holds
+ * counts, not outcomes, whatever the faces an image holds.
+ */
+const IMAGES_PUBLISH = 'images-publish-outcomes';
 
 /** Reason codes that fail one image; any other permanent failure (the target gone) fails the run. */
 const IMAGE_REASONS = new Set<string>([
@@ -122,6 +130,7 @@ function imageFailureReason(error: unknown): ReasonCode | undefined {
 /** Indexes every record of one chunk of the records file into the target collection. */
 export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSummary> {
   const failuresThatEnd = patched(FAILURES_THAT_END);
+  const imagesPublish = patched(IMAGES_PUBLISH);
   const reindexImage = reindexImageOn(workflowInfo().taskQueue, failuresThatEnd ? ActivityCancellationType.WAIT_CANCELLATION_COMPLETED : undefined);
   const pauseAfterFailures = failuresThatEnd ? (input.pauseAfterFailures ?? DEFAULT_PAUSE_AFTER_FAILURES) : 0;
   const retryForMs = (input.retryMinutes ?? DEFAULT_RETRY_MINUTES) * 60_000;
@@ -167,12 +176,26 @@ export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSumma
       const items = review.splice(0);
       const retracted = retractions.splice(0);
       // Only re-runs under other settings retract, so runs recorded before retractions replay alike.
-      await Promise.all([publishResults(rows), sendToReview(items), ...(retracted.length > 0 ? [retractRows(retracted)] : [])]);
+      // Activities are scheduled in the order called: histories recorded before expect this one.
+      const sent = imagesPublish && rows.length === 0 ? [] : [publishResults(rows)];
+      if (imagesPublish) sent.push(...slicesByJsonSize(items).map((slice) => sendToReview(slice)));
+      else sent.push(sendToReview(items));
+      if (retracted.length > 0) sent.push(retractRows(retracted));
+      await Promise.all(sent);
     };
 
     const countImage = ({ record }: ChunkEntry) => {
       totals.images += 1;
       totals.faces += record.Faces.length;
+    };
+
+    const countTally = (tally: ImageTally) => {
+      totals.matched += tally.matched;
+      for (const count of Object.values(tally.reviewByReason)) totals.unmatchedOld += count;
+      if (input.options.unmatched === 'delete') totals.unmatchedNewDeleted += tally.unmatchedNew;
+      else totals.unmatchedNewKept += tally.unmatchedNew;
+      if (tally.reusedEarlierIndexing) totals.reusedIndexings += 1;
+      addReasonCounts(totals.dlqByReason, tally.reviewByReason);
     };
 
     const reviewFailure = (entry: ChunkEntry, reason: ReasonCode, detail: string) => {
@@ -225,7 +248,7 @@ export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSumma
       const scope = new CancellationScope();
       inFlight.add(scope);
       try {
-        const outcome = await scope.run(() =>
+        const answer = await scope.run(() =>
           reindexImage({
             runId: input.runId,
             recordIndex: index,
@@ -235,17 +258,17 @@ export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSumma
             options: input.options,
             indexedBefore,
             ...(failuresThatEnd ? { retryForMs } : {}),
+            ...(imagesPublish ? { publish: true } : {}),
           }),
         );
-        totals.matched += outcome.results.length;
-        totals.unmatchedOld += outcome.review.length;
-        if (input.options.unmatched === 'delete') totals.unmatchedNewDeleted += outcome.unmatchedNewFaces.length;
-        else totals.unmatchedNewKept += outcome.unmatchedNewFaces.length;
-        if (outcome.reusedEarlierIndexing) totals.reusedIndexings += 1;
-        results.push(...outcome.results);
-        review.push(...outcome.review);
-        retractions.push(...(outcome.retractions ?? []));
-        countReview(totals, outcome.review);
+        if ('results' in answer) {
+          results.push(...answer.results);
+          review.push(...answer.review);
+          retractions.push(...(answer.retractions ?? []));
+          countTally(tallyOf(answer));
+        } else {
+          countTally(answer);
+        }
         countImage(entry);
         endStreak();
       } catch (error) {

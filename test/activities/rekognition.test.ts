@@ -34,6 +34,14 @@ let collectionId: string;
 
 const options: ReindexOptions = { iouThreshold: 0.5, qualityFilter: 'AUTO', maxFaces: undefined, unmatched: 'delete' };
 
+type OutcomeAnswering = (input: ReindexImageInput) => Promise<ReindexImageResult>;
+
+/** reindexImage as it answers an input that does not ask it to publish: with the outcome itself. */
+const answeringOutcome =
+  (reindexImage: ReturnType<typeof createRekognitionActivities>['reindexImage']): OutcomeAnswering =>
+  (input) =>
+    reindexImage(input) as Promise<ReindexImageResult>;
+
 beforeAll(() => {
   rekognitionEndpoint = useLocalStack().AWS_ENDPOINT_URL_REKOGNITION ?? '';
   config = loadConfig();
@@ -73,7 +81,7 @@ async function photo(faces: DeclaredFace[], oldFaces: DeclaredFace[] = faces): P
 
 function reindex(input: Partial<ReindexImageInput> & Pick<ReindexImageInput, 'record'>, attempt = 1) {
   const { reindexImage } = createRekognitionActivities({ rekognition: aws.rekognition, indexFacesClient: aws.indexFaces, s3: aws.s3, config });
-  return activityEnvironment({ attempt }).run<[ReindexImageInput], ReindexImageResult, typeof reindexImage>(reindexImage, {
+  return activityEnvironment({ attempt }).run<[ReindexImageInput], ReindexImageResult, OutcomeAnswering>(answeringOutcome(reindexImage), {
     runId: `run-${randomUUID()}`,
     recordIndex: 0,
     sourceCollectionId: 'faces-v6',
@@ -113,6 +121,33 @@ test('a retried attempt reuses the first indexing: same face, nothing indexed tw
   expect(retried.reusedEarlierIndexing).toBe(true);
   expect(retried.results.map((row) => row.FaceId)).toEqual(first.results.map((row) => row.FaceId));
   expect(await facesInTarget()).toHaveLength(1);
+});
+
+test('an image asked to publish sends its rows and review items itself and answers with their tally; a retry after a failed send sends the same', async () => {
+  const published: ReindexImageResult[] = [];
+  let sends = 0;
+  const { reindexImage } = createRekognitionActivities({
+    rekognition: aws.rekognition,
+    indexFacesClient: aws.indexFaces,
+    s3: aws.s3,
+    config,
+    publishOutcome: async (outcome) => {
+      sends += 1;
+      if (sends === 1) throw new Error('SQS answered 500');
+      published.push(outcome);
+    },
+  });
+  const record = await photo([ana], [ana, bo]);
+  const input: ReindexImageInput = { runId: `run-${randomUUID()}`, recordIndex: 3, record, sourceCollectionId: undefined, targetCollectionId: collectionId, options, publish: true };
+
+  await expect(activityEnvironment({ attempt: 1 }).run(reindexImage, input)).rejects.toThrow('SQS answered 500');
+  const tally = await activityEnvironment({ attempt: 2, heartbeatDetails: { faultSinceMs: Date.now() } }).run(reindexImage, input);
+
+  expect(tally).toEqual({ matched: 1, reviewByReason: { [ReasonCode.IouBelowThreshold]: 1 }, unmatchedNew: 0, reusedEarlierIndexing: true });
+  expect(published).toHaveLength(1);
+  expect(published[0]?.results.map((row) => row.OldFaceId)).toEqual([faceId(1)]);
+  expect(published[0]?.review.map((item) => [item.reason, item.face?.FaceId])).toEqual([[ReasonCode.IouBelowThreshold, faceId(2)]]);
+  expect(await facesInTarget()).toEqual(published[0]?.results.map((row) => row.FaceId));
 });
 
 test('a later run of the same records file reuses the indexing instead of indexing again', async () => {
@@ -254,7 +289,7 @@ describe('attempts that end: retries bounded, cancellation obeyed', () => {
     const heartbeats: unknown[] = [];
     env.on('heartbeat', (details: unknown) => heartbeats.push(details));
     const outcome = await env
-      .run<[ReindexImageInput], ReindexImageResult, typeof reindexImage>(reindexImage, { runId: `run-${randomUUID()}`, recordIndex: 0, record, sourceCollectionId: undefined, targetCollectionId: collectionId, options, retryForMs: 30 * MINUTE })
+      .run<[ReindexImageInput], ReindexImageResult, OutcomeAnswering>(answeringOutcome(reindexImage), { runId: `run-${randomUUID()}`, recordIndex: 0, record, sourceCollectionId: undefined, targetCollectionId: collectionId, options, retryForMs: 30 * MINUTE })
       .then(
         (result) => ({ result, error: undefined }),
         (error: unknown) => ({ result: undefined, error }),
@@ -302,7 +337,7 @@ describe('attempts that end: retries bounded, cancellation obeyed', () => {
     await admin({ latency: { IndexFaces: { medianMs: 3_000, p99Ms: 3_000 } } });
     const { reindexImage } = createRekognitionActivities({ rekognition: aws.rekognition, indexFacesClient: aws.indexFaces, s3: aws.s3, config });
     const env = activityEnvironment();
-    const attempt = env.run<[ReindexImageInput], ReindexImageResult, typeof reindexImage>(reindexImage, {
+    const attempt = env.run<[ReindexImageInput], ReindexImageResult, OutcomeAnswering>(answeringOutcome(reindexImage), {
       runId: `run-${randomUUID()}`, recordIndex: 0, record, sourceCollectionId: undefined, targetCollectionId: collectionId, options,
     });
     await new Promise((resolve) => setTimeout(resolve, 500));

@@ -1,5 +1,5 @@
 import type { BoundingBox } from '../../src/domain/matching';
-import { decideOutcome, type IndexedFace, MAX_NEW_FACES_IN_REVIEW, type RunContext, settleFaces, withoutHeldFaces } from '../../src/domain/outcomes';
+import { decideOutcome, type IndexedFace, MAX_NEW_FACES_IN_REVIEW, type RunContext, settleFaces, tallyOf, withoutHeldFaces } from '../../src/domain/outcomes';
 import { ReasonCode } from '../../src/domain/reasons';
 import type { ImageRecord } from '../../src/domain/records';
 
@@ -115,6 +115,21 @@ test('an image of many faces puts at most the best hundred into a review item', 
   // The taller a box around the old face, the lower its IoU: the tallest fifty are left out.
   expect(newFaces.every((face) => face.BoundingBox.Height < 0.2015)).toBe(true);
   expect(Buffer.byteLength(JSON.stringify(outcome.review[0]))).toBeLessThan(32 * 1024);
+});
+
+test('an image\'s tally counts its rows, its review items by reason and its faces nobody had', () => {
+  const outcome = decideOutcome(
+    record({ box: box(0.1, 0.1) }, { box: box(0.5, 0.5) }, { box: box(0.75, 0.1) }),
+    indexed(box(0.1, 0.1), box(0.55, 0.5), box(0.1, 0.7), box(0.4, 0.75)),
+    context,
+  );
+
+  expect(tallyOf({ ...outcome, reusedEarlierIndexing: true })).toEqual({
+    matched: 2,
+    reviewByReason: { [ReasonCode.IouBelowThreshold]: 1 },
+    unmatchedNew: 2,
+    reusedEarlierIndexing: true,
+  });
 });
 
 test('two old faces on one new face: one row, one review item, never two rows for one new face', () => {
