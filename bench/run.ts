@@ -10,13 +10,14 @@ import { Command, Option } from 'commander';
 import { ROOT } from '../infra/local/settings';
 import { createRunResources } from '../test/helpers/runs';
 import { alternatives } from './parts/alternatives';
+import { drain } from './parts/drain';
 import { headroom } from './parts/headroom';
 import { quotaUse } from './parts/quota';
 import { scale } from './parts/scale';
 import { manyWorkers } from './parts/workers';
 import { temporalClient } from './lib/stack';
 
-const PARTS = ['quota', 'alternatives', 'headroom', 'scale', 'workers'] as const;
+const PARTS = ['quota', 'alternatives', 'headroom', 'scale', 'workers', 'drain'] as const;
 const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
 
 const numbers = (value: string) => value.split(',').map(Number);
@@ -39,6 +40,9 @@ async function main(): Promise<void> {
     .option('--history-images <n>', 'images of the run whose parent history is measured per link', Number, 3_000)
     .option('--history-batch-size <n>', 'its batch size: small, for many batches', Number, 5)
     .option('--workers-images <n>', 'images of the two-worker migration', Number, 3_000)
+    .option('--drain-images <n>', 'images of the migration whose results queue is watched', Number, 20_000)
+    .option('--drain-faces <n>', 'faces in each of its images: a row each', Number, 3)
+    .option('--drain-batch-size <n>', 'its batch size', Number, 1_000)
     .option('--label <label>', 'appended to the results file names, to keep measurements with other settings apart')
     .parse()
     .opts<{
@@ -54,6 +58,9 @@ async function main(): Promise<void> {
       historyImages: number;
       historyBatchSize: number;
       workersImages: number;
+      drainImages: number;
+      drainFaces: number;
+      drainBatchSize: number;
       label?: string;
     }>();
   mkdirSync(RESULTS_DIR, { recursive: true });
@@ -97,6 +104,11 @@ async function main(): Promise<void> {
         case 'workers': {
           const settings = { images: options.workersImages, quota: options.alternativesQuota, runs: options.runs };
           save(part, settings, await manyWorkers(resources, client, settings, log));
+          break;
+        }
+        case 'drain': {
+          const settings = { images: options.drainImages, faces: options.drainFaces, batchSize: options.drainBatchSize, runs: options.runs };
+          save(part, settings, await drain(resources, client, settings, log));
           break;
         }
       }

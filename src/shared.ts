@@ -180,6 +180,11 @@ export interface RunSummary extends Omit<BatchTotals, 'reusedIndexings'> {
   dlqByReason: ReasonCounts;
   invalidRecords: number;
   resultsWritten: number;
+  /**
+   * This run's rows in the results DLQ when it ended: their faces are in the target, without a row
+   * in the table, until `reindex dlq requeue-results` sends them back. Absent from runs before the count.
+   */
+  resultsInDlq?: number;
   /** The longest a result row waited in the results queue; absent from runs that did not drain continuously. */
   resultsMaxWaitMs?: number;
   usersCreated: number;

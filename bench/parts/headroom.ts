@@ -21,7 +21,7 @@ interface HeadroomRun {
 }
 
 /** High enough never to be the limit, as REINDEX_TPS must be a number. */
-const NO_RATE_LIMIT = 100_000;
+export const NO_RATE_LIMIT = 100_000;
 
 export async function headroom(resources: RunResources, client: Client, { images, runs }: { images: number; runs: number }, log: (line: string) => void) {
   const manifest = await writeImages(resources, images);

@@ -30,6 +30,7 @@ const program = new Command('print-worker-policy')
   .option('--records <location...>', 'where records files are, as bucket or bucket/prefix/ (default: <bucket>/records/, where the intake watches)')
   .option('--bucket <name>', "the worker's bucket", process.env.REINDEX_BUCKET)
   .option('--results-queue <url-or-arn>', 'the results queue', process.env.REINDEX_RESULTS_QUEUE_URL)
+  .option('--results-dlq <url-or-arn>', "the results queue's DLQ", process.env.REINDEX_RESULTS_DLQ_URL)
   .option('--review-dlq <url-or-arn>', 'the review DLQ', process.env.REINDEX_REVIEW_DLQ_URL)
   .option('--results-table <name-or-arn>', 'the results table', process.env.REINDEX_RESULTS_TABLE)
   .option('--region <region>', 'the region of queues, table and collections', process.env.AWS_REGION)
@@ -43,13 +44,14 @@ const program = new Command('print-worker-policy')
       records?: string[];
       bucket?: string;
       resultsQueue?: string;
+      resultsDlq?: string;
       reviewDlq?: string;
       resultsTable?: string;
       region?: string;
       account?: string;
       partition: string;
     }) => {
-      const missing = (['bucket', 'resultsQueue', 'reviewDlq', 'resultsTable', 'region'] as const).filter((name) => !options[name]);
+      const missing = (['bucket', 'resultsQueue', 'resultsDlq', 'reviewDlq', 'resultsTable', 'region'] as const).filter((name) => !options[name]);
       if (missing.length > 0) throw new InvalidArgumentError(`say ${missing.map((name) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} (or load the worker's environment)`);
       const { partition, region = '', bucket = '', resultsTable = '' } = options;
       const resultsQueueArn = queueArn(options.resultsQueue ?? '', partition, region);
@@ -62,6 +64,7 @@ const program = new Command('print-worker-policy')
         recordsLocations: options.records ?? [`${bucket}/records/`],
         imageLocations: options.images,
         resultsQueueArn,
+        resultsDlqArn: queueArn(options.resultsDlq ?? '', partition, region),
         reviewDlqArn: queueArn(options.reviewDlq ?? '', partition, region),
         resultsTableArn: resultsTable.startsWith('arn:') ? resultsTable : `arn:${partition}:dynamodb:${region}:${account}:table/${resultsTable}`,
         targetCollections: options.collections,

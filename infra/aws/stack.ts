@@ -205,6 +205,7 @@ export class ReindexStack extends Stack {
           recordsLocations: [`${Token.asString(Fn.conditionIf(hasRecordsBucket.logicalId, recordsBucket, this.bucket.bucketName))}/${recordsPrefix}`],
           imageLocations: [`${imageBucket}/${imagePrefix}`],
           resultsQueueArn: this.resultsQueue.queueArn,
+          resultsDlqArn: this.resultsDlq.queueArn,
           reviewDlqArn: this.reviewDlq.queueArn,
           resultsTableArn: this.resultsTable.tableArn,
           targetCollections: [targetCollections],

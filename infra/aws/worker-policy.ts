@@ -25,6 +25,8 @@ export interface WorkerPolicyInput {
    */
   imageLocations: string[];
   resultsQueueArn: string;
+  /** The results queue's DLQ: a run counts its rows there, and leaves the queue as it was. */
+  resultsDlqArn: string;
   reviewDlqArn: string;
   resultsTableArn: string;
   /** Names of the collections runs migrate into; IAM wildcards allowed (`faces-v7-*`). */
@@ -80,6 +82,7 @@ export function workerPolicy(input: WorkerPolicyInput): PolicyDocument {
       Action: ['sqs:SendMessage', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],
       Resource: [input.resultsQueueArn],
     },
+    { Sid: 'ResultsDlq', Effect: 'Allow', Action: ['sqs:GetQueueUrl', 'sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility'], Resource: [input.resultsDlqArn] },
     { Sid: 'ReviewDlq', Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: [input.reviewDlqArn] },
     { Sid: 'ResultsTable', Effect: 'Allow', Action: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Scan'], Resource: [input.resultsTableArn] },
     {

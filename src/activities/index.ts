@@ -10,12 +10,14 @@ import { createManifestActivities } from './manifest';
 import { createQueueActivities } from './queues';
 import { createRekognitionActivities, type PublishOutcome } from './rekognition';
 import { createResultsActivities } from './results';
+import { createResultsDlq } from './results-dlq';
 import { createUserActivities } from './users';
 
 /** `orphanGraceMs`: how long reconcile waits for other runs' indexing before deleting (tests shorten it). */
 export function createActivities({ s3, sqs, dynamodb, rekognition, indexFaces }: AwsClients, config: Config, { orphanGraceMs }: { orphanGraceMs?: number } = {}) {
   const queues = createQueueActivities({ sqs, config });
   const { drainPass, ...results } = createResultsActivities({ sqs, dynamodb, s3, config });
+  const resultsDlq = createResultsDlq({ sqs, config });
   const publishOutcome: PublishOutcome = async (outcome) => {
     await Promise.all([queues.publishResults(outcome.results), queues.sendToReview(outcome.review), results.retractRows(outcome.retractions ?? [])]);
   };
@@ -30,6 +32,8 @@ export function createActivities({ s3, sqs, dynamodb, rekognition, indexFaces }:
       sendToReview: (items: Parameters<typeof queues.sendToReview>[0]) => whileAlive(() => queues.sendToReview(items)),
       ...results,
       ...drain,
+      // It reads the whole results DLQ, which may take a while.
+      countResultsInDlq: (runId: string) => whileAlive(() => resultsDlq.countResultsInDlq(runId)),
       ...createUserActivities({ rekognition, dynamodb, sqs, config }),
       ...rekognitionControl,
     },

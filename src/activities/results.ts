@@ -107,7 +107,8 @@ type Written =
   | { kind: 'stale' }
   | { kind: 'refused'; holder: Record<string, AttributeValue> };
 
-function parseRow(message: Message): ResultRow | undefined {
+/** The result row a message of the results queue carries, or undefined when its body is none. */
+export function parseRow(message: Message): ResultRow | undefined {
   try {
     const row = JSON.parse(message.Body ?? '') as Partial<ResultRow>;
     return typeof row.OldFaceId === 'string' && typeof row.FaceId === 'string' ? (row as ResultRow) : undefined;

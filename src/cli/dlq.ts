@@ -10,11 +10,14 @@ import { BatchGetCommand, type BatchGetCommandOutput } from '@aws-sdk/lib-dynamo
 import type { Client } from '@temporalio/client';
 import { type Command, Option } from 'commander';
 import { type AwsClients, httpStatusOf } from '../activities/aws-clients';
+import { createQueueActivities } from '../activities/queues';
 import { readRecords } from '../activities/records-reader';
+import { createResultsDlq } from '../activities/results-dlq';
 import type { Config } from '../domain/config';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
 import { faceIdsOfMessage, faceIdsOfRecords, planRedrive } from '../domain/redrive';
 import { redriveRecordsKey } from '../shared';
+import type { drainResultsQueue } from '../workflows';
 import { numberIn, UsageError, withAws, withClients } from './common';
 import { openInput } from './files';
 import { holdReviewMessages, type ReviewFilter, type ReviewMessage } from './review-dlq';
@@ -193,8 +196,46 @@ async function redrive(clients: { config: Config; aws: AwsClients; client: Clien
   }
 }
 
+interface RequeueFlags {
+  run?: string;
+  dryRun?: boolean;
+  wait?: boolean;
+  json?: boolean;
+}
+
+/**
+ * Sends the results DLQ's rows back to the results queue, deletes them from the DLQ only once they
+ * are there (a copy drained twice is written once), and starts a drain to write them.
+ */
+async function requeueResults({ config, aws, client }: { config: Config; aws: AwsClients; client: Client }, flags: RequeueFlags): Promise<void> {
+  const found = await createResultsDlq({ sqs: aws.sqs, config }).holdRows(flags.run);
+  if (found === undefined) throw new UsageError(`the results queue ${config.resultsQueueUrl} has no dead-letter queue (RedrivePolicy): there is nothing to send back`);
+  try {
+    const rows = found.rows.map(({ row }) => row);
+    const others = found.held.messages.length - rows.length;
+    const ofWhat = `${flags.run ? ` of run ${flags.run}` : ''}`;
+    if (flags.dryRun || rows.length === 0) {
+      console.log(flags.json ? JSON.stringify({ rows: rows.length, otherMessages: others }) : `${flags.dryRun ? 'would send back' : 'nothing to send back:'} ${rows.length} result rows${ofWhat} (the results DLQ holds ${others} other messages)`);
+      return;
+    }
+    await createQueueActivities({ sqs: aws.sqs, config }).publishResults(rows);
+    const removed = await found.held.deleteAndRelease(found.rows.map(({ message }) => message.MessageId ?? ''));
+    const workflowId = `requeue-results-${createHash('sha256').update(found.rows.map(({ message }) => message.MessageId).join(',')).digest('hex').slice(0, 12)}`;
+    const handle = await client.workflow.start<typeof drainResultsQueue>('drainResultsQueue', { taskQueue: config.taskQueue, workflowId, args: [] });
+    const drained = flags.wait ? await handle.result() : undefined;
+    if (flags.json) {
+      console.log(JSON.stringify({ rows: rows.length, removed: removed.deleted, drain: workflowId, ...(drained ? { written: drained.written } : {}) }));
+      return;
+    }
+    console.log(`sent back ${rows.length} result rows${ofWhat} to the results queue; drain ${workflowId} writes them${drained ? `: ${drained.written} rows written` : ''}`);
+    if (removed.failed > 0) console.log(`  could not remove ${removed.failed} from the results DLQ: a second requeue sends them again, and they are written once`);
+  } finally {
+    await found.held.release();
+  }
+}
+
 export function registerDlqCommands(program: Command): void {
-  const dlq = program.command('dlq').description('review what runs could not migrate: the review DLQ by run and reason');
+  const dlq = program.command('dlq').description('review what runs could not migrate (the review DLQ by run and reason), and send back rows the results DLQ holds');
 
   dlq
     .command('list')
@@ -235,6 +276,17 @@ export function registerDlqCommands(program: Command): void {
         if (!message) throw new UsageError(`no message of the review DLQ has the id ${messageId}`);
         console.log(JSON.stringify(message, null, 2));
       });
+    });
+
+  dlq
+    .command('requeue-results')
+    .description('send the result rows the results DLQ holds back to the results queue, and drain them into the results table')
+    .option('--run <workflow-id>', 'only rows of this run')
+    .option('--dry-run', 'send nothing: count the rows that would go')
+    .option('--wait', 'wait until the drain has written them')
+    .option('--json', 'print JSON')
+    .action(async (flags: RequeueFlags) => {
+      await withClients((clients) => requeueResults(clients, flags));
     });
 
   addRunSettings(

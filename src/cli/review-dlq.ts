@@ -1,23 +1,11 @@
 /**
- * Reading the review DLQ without consuming it. SQS has no "browse": a message is seen by
- * receiving it, which hides it from everyone else. So a reader receives every message, holding each
- * one hidden until it has read the whole queue (else the same messages would keep coming back), and
- * then makes them visible again, or deletes the ones a redrive took.
+ * Reading the review DLQ without consuming it (activities/held-queue.ts): every message received and
+ * held, then made visible again, or deleted when a redrive took it.
  */
-import {
-  ChangeMessageVisibilityBatchCommand,
-  DeleteMessageBatchCommand,
-  type Message,
-  OverLimit,
-  ReceiveMessageCommand,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
+import { type Message, OverLimit, type SQSClient } from '@aws-sdk/client-sqs';
+import { type HeldQueue, holdQueue } from '../activities/held-queue';
 import type { ReviewItem } from '../domain/outcomes';
-import { SQS_BATCH } from '../activities/queues';
 import { UsageError } from './common';
-
-/** Long enough to read a large queue, short enough that a crashed reader does not hide it for long. */
-const HOLD_SECONDS = 15 * 60;
 
 export interface ReviewMessage {
   messageId: string;
@@ -56,81 +44,26 @@ function matches(message: ReviewMessage, { runId, reasons }: ReviewFilter): bool
   return (runId === undefined || message.item.runId === runId) && (reasons === undefined || reasons.includes(message.item.reason));
 }
 
-async function inBatches<T>(entries: T[], send: (batch: T[]) => Promise<{ failed: number }>): Promise<number> {
-  let failed = 0;
-  for (let start = 0; start < entries.length; start += SQS_BATCH) failed += (await send(entries.slice(start, start + SQS_BATCH))).failed;
-  return failed;
-}
-
 /**
- * Receives the whole queue and holds the messages hidden. The caller must `release()` or
+ * Receives the whole review DLQ and holds its messages hidden. The caller must `release()` or
  * `deleteAndRelease()`; until then other readers, and SQS's own redrive, do not see them. Messages
  * that are no review item (a stray body) are held and released like the rest, never deleted.
  */
 export async function holdReviewMessages(sqs: SQSClient, queueUrl: string, filter: ReviewFilter): Promise<HeldMessages> {
-  const receipts = new Map<string, string>();
-  const messages: ReviewMessage[] = [];
-  const release = (handles: string[]) =>
-    inBatches(handles, async (batch) => {
-      const { Failed = [] } = await sqs.send(
-        new ChangeMessageVisibilityBatchCommand({
-          QueueUrl: queueUrl,
-          Entries: batch.map((ReceiptHandle, i) => ({ Id: String(i), ReceiptHandle, VisibilityTimeout: 0 })),
-        }),
-      );
-      return { failed: Failed.length };
-    });
-
+  let held: HeldQueue;
   try {
-    for (;;) {
-      const { Messages = [] } = await sqs.send(
-        new ReceiveMessageCommand({
-          QueueUrl: queueUrl,
-          MaxNumberOfMessages: SQS_BATCH,
-          VisibilityTimeout: HOLD_SECONDS,
-          // A long poll asks every SQS server, so an empty answer means the queue has nothing visible.
-          WaitTimeSeconds: 1,
-          MessageSystemAttributeNames: ['SentTimestamp'],
-        }),
-      );
-      if (Messages.length === 0) break;
-      for (const message of Messages) {
-        if (!message.MessageId || !message.ReceiptHandle) continue;
-        const seen = receipts.has(message.MessageId);
-        // A message seen again (held past HOLD_SECONDS) answers only to its newest receipt handle.
-        receipts.set(message.MessageId, message.ReceiptHandle);
-        const parsed = seen ? undefined : parse(message);
-        if (parsed && matches(parsed, filter)) messages.push(parsed);
-      }
-    }
+    held = await holdQueue(sqs, queueUrl);
   } catch (error) {
-    await release([...receipts.values()]).catch(() => undefined);
     if (error instanceof OverLimit) {
-      throw new UsageError(`the review DLQ holds more messages than SQS lets one reader hold hidden at once (about 120,000; ${receipts.size} read): this command cannot read it whole`);
+      throw new UsageError('the review DLQ holds more messages than SQS lets one reader hold hidden at once (about 120,000): this command cannot read it whole');
     }
     throw error;
   }
-
-  return {
-    messages,
-    async release() {
-      await release([...receipts.values()]);
-      receipts.clear();
-    },
-    async deleteAndRelease(messageIds) {
-      const chosen = new Set(messageIds);
-      const toDelete = [...receipts].filter(([id]) => chosen.has(id)).map(([, handle]) => handle);
-      const failed = await inBatches(toDelete, async (batch) => {
-        const { Failed = [] } = await sqs.send(
-          new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: batch.map((ReceiptHandle, i) => ({ Id: String(i), ReceiptHandle })) }),
-        );
-        return { failed: Failed.length };
-      });
-      await release([...receipts].filter(([id]) => !chosen.has(id)).map(([, handle]) => handle));
-      receipts.clear();
-      return { deleted: toDelete.length - failed, failed };
-    },
-  };
+  const messages = held.messages.flatMap((message) => {
+    const parsed = parse(message);
+    return parsed && matches(parsed, filter) ? [parsed] : [];
+  });
+  return { messages, release: () => held.release(), deleteAndRelease: (messageIds) => held.deleteAndRelease(messageIds) };
 }
 
 /** Visits every review message that passes the filter, leaving the queue as it was. Returns how many it visited. */

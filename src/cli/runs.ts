@@ -372,6 +372,9 @@ function summaryLines(summary: RunSummary): string[] {
   return [
     ...describeTotals(summary),
     `users created ${summary.usersCreated}, faces associated ${summary.facesAssociated}, orphans deleted ${summary.orphansDeleted}${summary.unattributedKept ? `, faces kept that nothing attributes to this tool ${summary.unattributedKept}` : ''}`,
+    ...(summary.resultsInDlq
+      ? [`${summary.resultsInDlq} result rows in the results DLQ: their faces are in the target without a row; \`reindex dlq requeue-results --run ${summary.workflowId}\` sends them back`]
+      : []),
     `took ${(summary.durationMs / 1000).toFixed(1)} s; report ${summary.report?.json ?? 'not written'}`,
   ];
 }

@@ -59,7 +59,7 @@ const { prepareTarget, writeReport } = proxyActivities<ControlActivities>({
 });
 
 /** Work that walks a whole file, queue, table or collection: long, with heartbeats to resume from. */
-const { splitManifest, drainResults, drainContinuously, migrateUsers, reconcile } = proxyActivities<ControlActivities>({
+const { splitManifest, drainResults, drainContinuously, migrateUsers, reconcile, countResultsInDlq } = proxyActivities<ControlActivities>({
   startToCloseTimeout: '24 hours',
   heartbeatTimeout: '1 minute',
   retry: CONTROL_RETRY,
@@ -106,8 +106,10 @@ const CANCEL_THE_SPLIT = 'cancel-the-split';
  * 2,000 messages started only when a batch ended, and none while paused.
  */
 const DRAIN_CONTINUOUSLY = 'drain-continuously';
+/** Runs that record this patch count their rows in the results DLQ for the summary. */
+const COUNT_RESULTS_DLQ = 'count-results-dlq';
 /** How long one drain activity drains at most before it answers; it answers sooner when the queue is empty. */
-const DRAIN_WINDOW_MS = 5 * 60_000;
+export const DRAIN_WINDOW_MS = 5 * 60_000;
 /**
  * After a drain found the queue empty, the next starts this long after, doubling while it stays
  * empty up to the most: a row waits at most a minute for a drain to begin, and an idle run adds
@@ -515,6 +517,8 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       enter('reconciling');
     }
     const reconciled = await reconcile(input.targetCollectionId);
+    // After the last drain: what SQS moved to the results DLQ by then stays there.
+    const resultsInDlq = patched(COUNT_RESULTS_DLQ) ? await countResultsInDlq(runId) : undefined;
     enter('reporting');
     const summary: Omit<RunSummary, 'report'> = {
       workflowId: runId,
@@ -531,6 +535,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       dlqByReason: dlqByReason(),
       invalidRecords: state.split?.invalidRecords ?? 0,
       resultsWritten: state.resultsWritten,
+      ...(resultsInDlq === undefined ? {} : { resultsInDlq }),
       ...(state.resultsMaxWaitMs === undefined ? {} : { resultsMaxWaitMs: state.resultsMaxWaitMs }),
       usersCreated,
       facesAssociated,

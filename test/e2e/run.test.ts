@@ -5,6 +5,7 @@
  * holds exactly the migrated faces.
  */
 import { randomUUID } from 'node:crypto';
+import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { temporal } from '@temporalio/proto';
@@ -94,6 +95,37 @@ test('a records file of every kind of image: the summary, the rows, the DLQ and 
   expect(await facesIn(resources, target)).toEqual(rows.map((row) => row.FaceId).sort());
   expect(await usersIn(resources, target)).toEqual(['user-fay']);
   expect(rows.filter((row) => row.UserId === 'user-fay')).toHaveLength(2);
+}, 120_000);
+
+test('rows SQS moved to the results DLQ are counted in the summary, and requeue-results writes them to the table', async () => {
+  const { manifest } = await writeRecords(resources, [{ faces: [{ person: 'gus', box: [0.2, 0.2, 0.4, 0.4] }] }]);
+  const target = resources.ownCollection(`e2e-${randomUUID()}`);
+  const id = `e2e-${randomUUID()}`;
+  const row = (RunId: string) => ({ OldFaceId: randomUUID(), FaceId: randomUUID(), ImageId: randomUUID(), RunId, CollectionId: target, MigratedAt: new Date().toISOString() });
+  const stranded = [row(id), row(id)];
+  // As SQS leaves them after five receives no drain finished: this run's rows, another run's, and a body that is no row.
+  for (const body of [...stranded.map((r) => JSON.stringify(r)), JSON.stringify(row('another-run')), 'not a row']) {
+    await resources.aws.sqs.send(new SendMessageCommand({ QueueUrl: resources.resultsDlqUrl, MessageBody: body }));
+  }
+
+  const outcome = await runCli(['start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--id', id, '--wait', '--json'], cliEnv);
+
+  expect(outcome.code).toBe(0);
+  expect(JSON.parse(lastLine(outcome.stdout))).toMatchObject({ status: 'completed', matched: 1, resultsInDlq: 2 });
+  expect((await runCli(['status', id], cliEnv)).stdout).toContain(`2 result rows in the results DLQ: their faces are in the target without a row; \`reindex dlq requeue-results --run ${id}\` sends them back`);
+  expect(lastLine((await runCli(['dlq', 'requeue-results', '--run', id, '--dry-run'], cliEnv)).stdout)).toBe(`would send back 2 result rows of run ${id} (the results DLQ holds 2 other messages)`);
+
+  const requeued = await runCli(['dlq', 'requeue-results', '--run', id, '--wait', '--json'], cliEnv);
+
+  expect(requeued.code).toBe(0);
+  expect(JSON.parse(lastLine(requeued.stdout))).toMatchObject({ rows: 2, removed: 2, written: 2 });
+  const rows = await resultRows(resources, id);
+  expect(rows.map((r) => r.OldFaceId).sort()).toEqual(expect.arrayContaining(stranded.map((r) => r.OldFaceId)));
+  expect(rows).toHaveLength(3);
+  const left = await resources.aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: resources.resultsDlqUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+  const bodies = (left.Messages ?? []).map((message) => message.Body ?? '');
+  expect(bodies).toHaveLength(2);
+  expect(bodies).toEqual(expect.arrayContaining(['not a row', expect.stringContaining('"RunId":"another-run"') as string]));
 }, 120_000);
 
 test('status, pause, resume and cancel from the command line', async () => {

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { CreateTableCommand, DeleteTableCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { DeleteCollectionCommand, ListFacesCommand, ListUsersCommand } from '@aws-sdk/client-rekognition';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { CreateQueueCommand, DeleteMessageBatchCommand, DeleteQueueCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, DeleteMessageBatchCommand, DeleteQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { SearchAttributeType } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
@@ -24,6 +24,8 @@ import { useLocalStack } from './local-stack';
 export interface RunResources {
   config: Config;
   aws: AwsClients;
+  /** Where SQS moves a results message received five times and never deleted, as the stack's results queue does. */
+  resultsDlqUrl: string;
   /** Deletes the queues, the table and every collection the suite registered. */
   release(): Promise<void>;
   /** Deletes this collection when the suite ends. */
@@ -44,19 +46,23 @@ export async function createResultsTable(aws: AwsClients, TableName: string): Pr
   return TableName;
 }
 
-/** A results queue, review DLQ and results table of the suite's own, beside the stack's bucket. */
+/** A results queue with its DLQ, a review DLQ and a results table of the suite's own, beside the stack's bucket. */
 export async function createRunResources(): Promise<RunResources> {
   useLocalStack();
   const base = loadConfig();
   const aws = createAwsClients(base);
   const suffix = randomUUID().slice(0, 8);
-  const queue = async (name: string) => (await aws.sqs.send(new CreateQueueCommand({ QueueName: `${name}-${suffix}` }))).QueueUrl ?? '';
+  const queue = async (name: string, Attributes?: Record<string, string>) => (await aws.sqs.send(new CreateQueueCommand({ QueueName: `${name}-${suffix}`, Attributes }))).QueueUrl ?? '';
   const resultsTable = await createResultsTable(aws, `results-${suffix}`);
-  const config: Config = { ...base, resultsQueueUrl: await queue('results'), reviewDlqUrl: await queue('review'), resultsTable };
+  const resultsDlqUrl = await queue('results-dlq');
+  const { Attributes: dlq = {} } = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: resultsDlqUrl, AttributeNames: ['QueueArn'] }));
+  const resultsQueueUrl = await queue('results', { RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.QueueArn, maxReceiveCount: 5 }) });
+  const config: Config = { ...base, resultsQueueUrl, reviewDlqUrl: await queue('review'), resultsTable };
   const collections: string[] = [];
   return {
     config,
     aws,
+    resultsDlqUrl,
     ownCollection(collectionId) {
       collections.push(collectionId);
       return collectionId;
@@ -65,6 +71,7 @@ export async function createRunResources(): Promise<RunResources> {
       await Promise.all([
         aws.sqs.send(new DeleteQueueCommand({ QueueUrl: config.resultsQueueUrl })),
         aws.sqs.send(new DeleteQueueCommand({ QueueUrl: config.reviewDlqUrl })),
+        aws.sqs.send(new DeleteQueueCommand({ QueueUrl: resultsDlqUrl })),
         aws.dynamodb.send(new DeleteTableCommand({ TableName: resultsTable })),
         ...collections.map((CollectionId) => aws.rekognition.send(new DeleteCollectionCommand({ CollectionId })).catch(() => undefined)),
       ]);

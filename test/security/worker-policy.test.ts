@@ -15,6 +15,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { CreateCollectionCommand, IndexFacesCommand } from '@aws-sdk/client-rekognition';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
@@ -67,7 +68,8 @@ function resourceOf(prefix: string, input: Record<string, unknown>): string {
   const account = accountOf(resources.config.resultsQueueUrl);
   const text = (name: string) => (typeof input[name] === 'string' ? input[name] : '');
   if (prefix === 's3') return `arn:aws:s3:::${text('Bucket')}/${text('Key')}`;
-  if (prefix === 'sqs') return `arn:aws:sqs:${region}:${account}:${text('QueueUrl').split('/').pop() ?? ''}`;
+  // GetQueueUrl names its queue; every other call gives its URL.
+  if (prefix === 'sqs') return `arn:aws:sqs:${region}:${account}:${text('QueueName') || (text('QueueUrl').split('/').pop() ?? '')}`;
   if (prefix === 'dynamodb') return `arn:aws:dynamodb:${region}:${account}:table/${text('TableName')}`;
   return `arn:aws:rekognition:${region}:${account}:collection/${text('CollectionId')}`;
 }
@@ -123,6 +125,7 @@ function policyInput(): WorkerPolicyInput {
     recordsLocations: [`${config.bucket}/records/`],
     imageLocations: [imageBucket],
     resultsQueueArn: queueArn(config.resultsQueueUrl),
+    resultsDlqArn: queueArn(resources.resultsDlqUrl),
     reviewDlqArn: queueArn(config.reviewDlqUrl),
     resultsTableArn: `arn:aws:dynamodb:${config.aws.region}:${account}:table/${config.resultsTable}`,
     targetCollections: [`policy-target-${suffix}-*`],
@@ -191,6 +194,8 @@ test('the worker calls exactly what its policy grants, on only the resources it 
   const source = `policy-source-${suffix}-v7`;
   await resources.aws.rekognition.send(new CreateCollectionCommand({ CollectionId: resources.ownCollection(source) }));
   const { manifest, photoKey } = await writeRecordsFile();
+  // A row another run left in the results DLQ: each run reads it when it counts its own there.
+  await resources.aws.sqs.send(new SendMessageCommand({ QueueUrl: resources.resultsDlqUrl, MessageBody: JSON.stringify({ OldFaceId: randomUUID(), FaceId: randomUUID(), RunId: 'another-run' }) }));
   const refused = resources.ownCollection(`policy-target-${suffix}-refused`);
   const target = resources.ownCollection(`policy-target-${suffix}-main`);
 
@@ -230,6 +235,7 @@ test('the printing script prints the policy the function builds for the worker e
     ...process.env,
     REINDEX_BUCKET: resources.config.bucket,
     REINDEX_RESULTS_QUEUE_URL: resources.config.resultsQueueUrl,
+    REINDEX_RESULTS_DLQ_URL: resources.resultsDlqUrl,
     REINDEX_REVIEW_DLQ_URL: resources.config.reviewDlqUrl,
     REINDEX_RESULTS_TABLE: resources.config.resultsTable,
     AWS_REGION: resources.config.aws.region,
