@@ -43,6 +43,7 @@ async function main(): Promise<void> {
     .option('--drain-images <n>', 'images of the migration whose results queue is watched', Number, 20_000)
     .option('--drain-faces <n>', 'faces in each of its images: a row each', Number, 3)
     .option('--drain-batch-size <n>', 'its batch size', Number, 1_000)
+    .option('--drain-minutes <n>', 'end the run after this long if it has not ended, keeping what it came to', Number)
     .option('--label <label>', 'appended to the results file names, to keep measurements with other settings apart')
     .parse()
     .opts<{
@@ -61,6 +62,7 @@ async function main(): Promise<void> {
       drainImages: number;
       drainFaces: number;
       drainBatchSize: number;
+      drainMinutes?: number;
       label?: string;
     }>();
   mkdirSync(RESULTS_DIR, { recursive: true });
@@ -107,7 +109,7 @@ async function main(): Promise<void> {
           break;
         }
         case 'drain': {
-          const settings = { images: options.drainImages, faces: options.drainFaces, batchSize: options.drainBatchSize, runs: options.runs };
+          const settings = { images: options.drainImages, faces: options.drainFaces, batchSize: options.drainBatchSize, runs: options.runs, stopAfterMinutes: options.drainMinutes };
           save(part, settings, await drain(resources, client, settings, log));
           break;
         }

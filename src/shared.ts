@@ -126,6 +126,8 @@ export interface CarriedState {
   paused: boolean;
   /** Set while the run is paused because the circuit breaker tripped, not by an operator. */
   pausedBy?: BreakerTrip;
+  /** Failures in a row for one reason that batches ended with, summed across batches; cleared by a batch that ended well. */
+  runStreak?: Omit<TrailingStreak, 'batch'>;
   startedAtMs: number;
   indexingStartedAtMs: number | undefined;
   target: { collectionId: string; faceModelVersion: string; sourceFaceModelVersion: string | undefined; created: boolean } | undefined;
@@ -216,6 +218,8 @@ export interface ReindexBatchInput {
 
 export interface BatchSummary extends BatchTotals {
   batch: number;
+  /** The batch's last images failed in a row for one reason, and its run let them go to review. */
+  endedFailing?: boolean;
 }
 
 /** Stop starting IndexFaces calls; calls in flight finish. */
@@ -233,3 +237,18 @@ export interface BreakerTrip {
 }
 /** From a batch to its run: the batch paused itself, and the run should pause every batch. */
 export const breakerTrippedSignal = defineSignal<[BreakerTrip]>('breakerTripped');
+/**
+ * Images that failed in a row for one reason at the end of a batch, not yet in review: they may
+ * continue a streak other batches ended with, which a batch smaller than --pause-after-failures
+ * cannot see alone.
+ */
+export interface TrailingStreak {
+  batch: number;
+  reason: ReasonCode;
+  images: number;
+  firstError: string;
+}
+/** From a batch to its run, before it sends a trailing streak to review. */
+export const streakAtEndSignal = defineSignal<[TrailingStreak]>('streakAtEnd');
+/** From a run to a batch that told it of its trailing streak: `trip` holds the images to run again on resume; otherwise they go to review. */
+export const streakVerdictSignal = defineSignal<[{ trip: boolean }]>('streakVerdict');

@@ -8,10 +8,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PurgeQueueCommand } from '@aws-sdk/client-sqs';
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import { LOCAL_DIR } from '../../infra/local/settings';
 import type { DeclaredFace } from '../../infra/rekognition-local/images';
-import { type ReindexCollectionInput, type RunSummary, taskQueues } from '../../src/shared';
+import { progressQuery, type ReindexCollectionInput, type RunProgress, type RunSummary, taskQueues } from '../../src/shared';
 import type { reindexCollection } from '../../src/workflows';
 import { type PhotoSpec, type RunResources, runInput, writeRecords } from '../../test/helpers/runs';
 import { cpuMeter, peakRssMiB } from './processes';
@@ -55,12 +55,19 @@ export interface MigrationOptions {
    * without waiting for the drain into moto, which takes longer than the indexing here.
    */
   untilIndexed?: number;
+  /**
+   * Ends the run after this long if it has not ended by itself, keeping its progress then: for a
+   * run this stack cannot finish in the time there is.
+   */
+  stopAfterMs?: number;
 }
 
 export interface Migration {
   workflowId: string;
   /** Absent when the run was ended once indexed (`untilIndexed`). */
   summary: RunSummary | undefined;
+  /** The run's progress when `stopAfterMs` ended it; absent when it ended by itself. */
+  progress: RunProgress | undefined;
   samples: Sample[];
   wallSeconds: number;
   /** CPU seconds over the run: the stack's processes and `worker-<n>` for each worker. */
@@ -73,12 +80,25 @@ async function indexed(sampled: () => Sample | undefined, images: number): Promi
   while ((sampled()?.succeeded ?? 0) < images) await sleep(250);
 }
 
+/** The run's summary if it ends within `ms`; else its progress at that moment, and the run ended. */
+async function resultWithin(handle: WorkflowHandle<typeof reindexCollection>, ms: number): Promise<{ summary?: RunSummary; progress?: RunProgress }> {
+  const result = handle.result();
+  const timer = new AbortController();
+  const ended = await Promise.race([result.then(() => true), sleep(ms, false, { signal: timer.signal })]);
+  timer.abort();
+  if (ended) return { summary: await result };
+  const progress = await handle.query(progressQuery);
+  await handle.terminate('bench: out of time');
+  await result.catch(() => undefined);
+  return { progress };
+}
+
 /** Results and DLQ messages of a run ended early must not reach the next run's drain. */
 async function emptyQueues({ aws, config }: RunResources): Promise<void> {
   await Promise.all([config.resultsQueueUrl, config.reviewDlqUrl].map((QueueUrl) => aws.sqs.send(new PurgeQueueCommand({ QueueUrl }))));
 }
 
-export async function migrate({ resources, client, manifest, tps, workers = 1, input, nodeArgs, untilIndexed }: MigrationOptions): Promise<Migration> {
+export async function migrate({ resources, client, manifest, tps, workers = 1, input, nodeArgs, untilIndexed, stopAfterMs }: MigrationOptions): Promise<Migration> {
   const workflowId = `bench-${randomUUID().slice(0, 8)}`;
   const taskQueue = `bench-${workflowId}`;
   const started: RealWorker[] = [];
@@ -94,7 +114,11 @@ export async function migrate({ resources, client, manifest, tps, workers = 1, i
       args: [runInput(manifest, target, input)],
     });
     let summary: RunSummary | undefined;
-    if (untilIndexed === undefined) {
+    let progress: RunProgress | undefined;
+    if (stopAfterMs !== undefined) {
+      ({ summary, progress } = await resultWithin(handle, stopAfterMs));
+      if (progress) await emptyQueues(resources);
+    } else if (untilIndexed === undefined) {
       summary = await handle.result();
     } else {
       await indexed(() => sampler.latest(), untilIndexed);
@@ -108,6 +132,7 @@ export async function migrate({ resources, client, manifest, tps, workers = 1, i
     return {
       workflowId,
       summary,
+      progress,
       samples,
       wallSeconds,
       cpuSeconds: meter.stop(),

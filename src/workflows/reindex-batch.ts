@@ -41,6 +41,8 @@ import {
   REINDEX_IMAGE_HEARTBEAT_TIMEOUT_MS,
   type ReindexBatchInput,
   resumeSignal,
+  streakAtEndSignal,
+  streakVerdictSignal,
   taskQueues,
 } from '../shared';
 import { CONTROL_RETRY } from './retries';
@@ -90,6 +92,11 @@ const FAILURES_THAT_END = 'failures-that-end';
  * counts, not outcomes, whatever the faces an image holds.
  */
 const IMAGES_PUBLISH = 'images-publish-outcomes';
+/**
+ * Batches recorded before this patch send the failures they end with to review at once; since,
+ * they ask their run first, which trips the breaker when failures at the ends of batches add up.
+ */
+const BREAKER_ACROSS_BATCHES = 'breaker-across-batches';
 
 /** Reason codes that fail one image; any other permanent failure (the target gone) fails the run. */
 const IMAGE_REASONS = new Set<string>([
@@ -131,6 +138,7 @@ function imageFailureReason(error: unknown): ReasonCode | undefined {
 export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSummary> {
   const failuresThatEnd = patched(FAILURES_THAT_END);
   const imagesPublish = patched(IMAGES_PUBLISH);
+  const breakerAcrossBatches = failuresThatEnd && patched(BREAKER_ACROSS_BATCHES);
   const reindexImage = reindexImageOn(workflowInfo().taskQueue, failuresThatEnd ? ActivityCancellationType.WAIT_CANCELLATION_COMPLETED : undefined);
   const pauseAfterFailures = failuresThatEnd ? (input.pauseAfterFailures ?? DEFAULT_PAUSE_AFTER_FAILURES) : 0;
   const retryForMs = (input.retryMinutes ?? DEFAULT_RETRY_MINUTES) * 60_000;
@@ -155,6 +163,11 @@ export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSumma
   });
   setHandler(resumeSignal, () => {
     paused = false;
+  });
+  /** The run's answer about the streak this batch ended with; undefined until it comes. */
+  let verdict: { trip: boolean } | undefined;
+  setHandler(streakVerdictSignal, (answer) => {
+    verdict = answer;
   });
   void CancellationScope.current().cancelRequested.catch(() => {
     stopping = true;
@@ -289,20 +302,52 @@ export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSumma
       }
     };
 
+    /**
+     * Asks the run about the failures this batch ended with. Whether it trips the breaker or a
+     * pause came meanwhile, the held images are back in `pending`, to run on resume.
+     */
+    let endedFailing = false;
+    const askRunAboutStreak = async () => {
+      endedFailing = false;
+      if (!breakerAcrossBatches || streak === undefined || stopping || fatal !== undefined) return;
+      verdict = undefined;
+      const { reason, held } = streak;
+      const told = await getExternalWorkflowHandle(input.runId)
+        .signal(streakAtEndSignal, { batch: input.batch, reason, images: held.length, firstError: held[0]?.detail ?? '' })
+        .then(
+          () => true,
+          // A batch run on its own has no run to ask.
+          () => false,
+        );
+      if (!told) return;
+      await condition(() => verdict !== undefined || stopping);
+      // Set by the signal handler while the condition waited.
+      const answer = verdict as { trip: boolean } | undefined;
+      if (answer?.trip) {
+        paused = true;
+        callBack();
+      }
+      endedFailing = (streak as typeof streak | undefined) !== undefined;
+    };
+
     const started: Promise<void>[] = [];
-    while (fatal === undefined) {
-      const idle = () => pending.length === 0 && inFlight.size === 0;
-      await condition(() => stopping || fatal !== undefined || idle() || (!paused && inFlight.size < input.imagesInFlight && pending.length > 0));
-      if (stopping || fatal !== undefined || idle()) break;
-      const entry = pending.shift();
-      if (entry) started.push(migrate(entry));
-      if (results.length >= PUBLISH_EVERY || review.length >= PUBLISH_EVERY) await publish();
-    }
-    await Promise.all(started);
+    // A batch whose run tripped the breaker on its last failures runs them again after resume.
+    do {
+      while (fatal === undefined) {
+        const idle = () => pending.length === 0 && inFlight.size === 0;
+        await condition(() => stopping || fatal !== undefined || idle() || (!paused && inFlight.size < input.imagesInFlight && pending.length > 0));
+        if (stopping || fatal !== undefined || idle()) break;
+        const entry = pending.shift();
+        if (entry) started.push(migrate(entry));
+        if (results.length >= PUBLISH_EVERY || review.length >= PUBLISH_EVERY) await publish();
+      }
+      await Promise.all(started);
+      await askRunAboutStreak();
+    } while (pending.length > 0 && !stopping && fatal === undefined);
     endStreak();
     await publish();
     if (fatal !== undefined) throw fatal;
     totals.notProcessed = pending.length;
-    return { batch: input.batch, ...totals };
+    return { batch: input.batch, ...totals, ...(endedFailing ? { endedFailing } : {}) };
   });
 }

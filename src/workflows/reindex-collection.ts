@@ -37,10 +37,12 @@ import type { DrainedWindow } from '../activities/drain';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
 import {
   type BatchSummary,
+  type BreakerTrip,
   breakerTrippedSignal,
   chunkKey,
   type BatchTotals,
   type CarriedState,
+  DEFAULT_PAUSE_AFTER_FAILURES,
   pauseSignal,
   progressQuery,
   type ReindexCollectionInput,
@@ -49,6 +51,8 @@ import {
   type RunProgress,
   type RunSummary,
   SEARCH_ATTRIBUTES,
+  streakAtEndSignal,
+  streakVerdictSignal,
 } from '../shared';
 import { emptyTotals, reindexBatch } from './reindex-batch';
 import { CONTROL_RETRY } from './retries';
@@ -249,15 +253,30 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
   setHandler(resumeSignal, async () => {
     state.paused = false;
     delete state.pausedBy;
+    delete state.runStreak;
     publishState();
     await tellChildren(resumeSignal);
   });
-  setHandler(breakerTrippedSignal, async (trip) => {
+  /** Pauses every batch because the circuit breaker tripped. */
+  const tripBreaker = async (trip: BreakerTrip) => {
     if (state.paused) return;
     state.paused = true;
     state.pausedBy = trip;
     publishState();
     await tellChildren(pauseSignal);
+  };
+  setHandler(breakerTrippedSignal, tripBreaker);
+  // Failures that batches end with add up across them: batches smaller than the breaker's count
+  // would never trip it alone. A batch that ends well starts the count again (see runBatches).
+  setHandler(streakAtEndSignal, async ({ batch, reason, images, firstError }) => {
+    const streak = state.runStreak?.reason === reason ? state.runStreak : { reason, images: 0, firstError };
+    streak.images += images;
+    const pauseAfterFailures = input.pauseAfterFailures ?? DEFAULT_PAUSE_AFTER_FAILURES;
+    const trip = pauseAfterFailures > 0 && streak.images >= pauseAfterFailures;
+    if (trip) delete state.runStreak;
+    else state.runStreak = streak;
+    await running.get(batch)?.handle.signal(streakVerdictSignal, { trip });
+    if (trip) await tripBreaker({ reason, images: streak.images, batch, firstError: streak.firstError });
   });
   void CancellationScope.current().cancelRequested.catch(() => {
     stopping = true;
@@ -422,6 +441,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       if (finished === undefined) continue;
       running.delete(finished.batch);
       addTotals(state.totals, finished.summary ?? (await accountFailedBatch(finished.batch, finished.error)));
+      if (!finished.summary?.endedFailing) delete state.runStreak;
       state.batchesDone += 1;
       publishState();
       if (continuous) continue;
