@@ -6,6 +6,8 @@
  * The *-through-faults histories come from the chaos suite's run through every fault (a killed
  * drain, a killed worker, a server restart, a degraded Rekognition), recorded with
  *   REINDEX_RECORD_HISTORIES=<dir> npx jest test/chaos
+ * The *-breaker-* histories come from the e2e run whose small batches trip the circuit breaker
+ * together (test/e2e/failures.test.ts): published outcomes, a continuous drain, a trip and a resume.
  * Record again only when a change is meant to break compatibility, and say so in the commit.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -23,8 +25,10 @@ beforeAll(async () => {
 
 /** Each recorded history with the workflow id it ran under: child ids derive from it. */
 const HISTORY_WORKFLOW_IDS: Record<string, string> = {
+  'batch-breaker-tripped.json': 'e2e-14cf8784-d21b-45d1-81b1-ad5e6cb9e1d5/batch-2',
   'batch-completed.json': 'demo-20261128t081028/batch-0',
   'batch-through-faults.json': 'chaos-all-faults-70a4d419-a2a1-431f-ae5f-1a4b272f764a/batch-0',
+  'run-breaker-across-batches.json': 'e2e-14cf8784-d21b-45d1-81b1-ad5e6cb9e1d5',
   'run-cancelled.json': 'e2e-4d815f0a-7cb2-4b67-9fd1-2fcabe359ef5',
   'run-completed.json': 'demo-20261128t081028',
   'run-continued-as-new.json': 'history-can-1',
