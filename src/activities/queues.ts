@@ -7,6 +7,7 @@ import { log, sleep } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../domain/config';
 import type { ResultRow, ReviewItem } from '../domain/outcomes';
+import { groupWithin } from '../domain/payloads';
 import { ReasonCode } from '../domain/reasons';
 import { countDlqMessages } from './metrics';
 
@@ -20,21 +21,7 @@ type Entry = Omit<SendMessageBatchRequestEntry, 'Id'>;
 
 /** Groups entries into batches SQS accepts: at most ten, and at most 256 KiB together. */
 export function sqsBatches(entries: Entry[]): Entry[][] {
-  const grouped: Entry[][] = [];
-  let current: Entry[] = [];
-  let bytes = 0;
-  for (const entry of entries) {
-    const size = Buffer.byteLength(entry.MessageBody ?? '');
-    if (current.length > 0 && (current.length === SQS_BATCH || bytes + size > BATCH_BYTES)) {
-      grouped.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(entry);
-    bytes += size;
-  }
-  if (current.length > 0) grouped.push(current);
-  return grouped;
+  return groupWithin(entries, (entry) => Buffer.byteLength(entry.MessageBody ?? ''), BATCH_BYTES, SQS_BATCH);
 }
 
 /**

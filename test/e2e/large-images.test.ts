@@ -5,35 +5,19 @@
  * enough, so each of their faces goes to review carrying the image's hundred new boxes.
  */
 import { randomUUID } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
-import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { temporal } from '@temporalio/proto';
 import type { DeclaredFace } from '../../infra/rekognition-local/images';
 import { ReasonCode } from '../../src/domain/reasons';
 import type { RunSummary } from '../../src/shared';
 import { runCli } from '../helpers/cli';
-import { type RunningWorker, startWorker } from '../helpers/worker';
-import { createRunResources, facesIn, resultRows, type RunResources, takeReview, writeRecords } from '../helpers/runs';
+import { useWorkerSuite } from '../helpers/worker';
+import { facesIn, resultRows, takeReview, writeRecords } from '../helpers/runs';
 
 /** Temporal's limits: a payload, and a workflow's whole history. */
 const MOST_EVENT_BYTES = 2 * 1024 * 1024;
 const MOST_HISTORY_BYTES = 50 * 1024 * 1024;
 
-let resources: RunResources;
-let worker: RunningWorker;
-let client: Client;
-
-beforeAll(async () => {
-  resources = await createRunResources();
-  worker = await startWorker(resources);
-  client = new Client({ connection: await Connection.connect(loadClientConnectConfig().connectionOptions) });
-}, 120_000);
-
-afterAll(async () => {
-  await client?.connection.close();
-  await worker?.stop();
-  await resources?.release();
-});
+const suite = useWorkerSuite();
 
 /**
  * A hundred people on a ten by ten grid, none of them in another image (the same bytes twice would
@@ -45,7 +29,7 @@ function grid(image: number, shift = 0): DeclaredFace[] {
 
 /** The size of each event of a workflow's history, as the server stores it. */
 async function eventSizes(workflowId: string): Promise<number[]> {
-  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const history = await suite.client.workflow.getHandle(workflowId).fetchHistory();
   return (history.events ?? []).map((event) => temporal.api.history.v1.HistoryEvent.encode(event).finish().byteLength);
 }
 
@@ -54,7 +38,7 @@ async function batchesOf(runId: string): Promise<string[]> {
   const found: string[] = [];
   for (;;) {
     const workflowId = `${runId}/batch-${found.length}`;
-    const exists = await client.workflow.getHandle(workflowId).describe().then(() => true, () => false);
+    const exists = await suite.client.workflow.getHandle(workflowId).describe().then(() => true, () => false);
     if (!exists) return found;
     found.push(workflowId);
   }
@@ -65,19 +49,19 @@ test('100-face images at 500 in flight: every payload under 2 MB, every history 
   const images = 16;
   // Old boxes half a face to the left of the new ones: an IoU of a third, below the threshold.
   const spec = Array.from({ length: images }, (_, i) => (i % 2 === 0 ? { faces: grid(i) } : { faces: grid(i, 0.04), oldFaces: grid(i) }));
-  const { manifest } = await writeRecords(resources, spec);
-  const target = resources.ownCollection(`e2e-${randomUUID()}`);
+  const { manifest } = await writeRecords(suite.resources, spec);
+  const target = suite.resources.ownCollection(`e2e-${randomUUID()}`);
   const id = `e2e-${randomUUID()}`;
 
-  const started = await runCli(['start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--id', id, '--images-in-flight', '500', '--wait', '--json'], worker.cliEnv);
+  const started = await runCli(['start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--id', id, '--images-in-flight', '500', '--wait', '--json'], suite.worker.cliEnv);
 
   expect(started.code).toBe(0);
   const summary = JSON.parse(started.stdout.trim().split('\n').at(-1) ?? '{}') as RunSummary;
   expect(summary).toMatchObject({ status: 'completed', images: images, faces: images * 100, matched: (images / 2) * 100, unmatchedOld: (images / 2) * 100, notProcessed: 0 });
   expect(summary.dlqByReason).toEqual({ [ReasonCode.IouBelowThreshold]: (images / 2) * 100 });
-  expect((await resultRows(resources, id)).length).toBe((images / 2) * 100);
-  expect(await facesIn(resources, target)).toHaveLength((images / 2) * 100);
-  const review = await takeReview(resources);
+  expect((await resultRows(suite.resources, id)).length).toBe((images / 2) * 100);
+  expect(await facesIn(suite.resources, target)).toHaveLength((images / 2) * 100);
+  const review = await takeReview(suite.resources);
   expect(review).toHaveLength((images / 2) * 100);
   expect(review.every((item) => item.reason === ReasonCode.IouBelowThreshold && item.newFaces?.length === 100)).toBe(true);
 

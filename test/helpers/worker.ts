@@ -4,12 +4,13 @@
  * queue of its own, so suites running at once never take each other's runs.
  */
 import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import { createWorkers } from '../../src/worker';
-import type { RunResources } from './runs';
+import { createRunResources, type RunResources } from './runs';
 
 export interface RunningWorker {
   /** The environment of a `reindex` process that works on the suite's resources. */
@@ -48,4 +49,27 @@ export async function startWorker(resources: RunResources, dataConverter?: DataC
       await connection.close();
     },
   };
+}
+
+/** What a suite of runs works with: its own queues and table, a worker on its own task queue, and a client. */
+export interface WorkerSuite {
+  resources: RunResources;
+  worker: RunningWorker;
+  client: Client;
+}
+
+/** Makes a suite's resources, worker and client before its tests, and releases them after; read them inside tests. */
+export function useWorkerSuite(): WorkerSuite {
+  const suite = {} as WorkerSuite;
+  beforeAll(async () => {
+    suite.resources = await createRunResources();
+    suite.worker = await startWorker(suite.resources);
+    suite.client = new Client({ connection: await Connection.connect(loadClientConnectConfig().connectionOptions) });
+  }, 120_000);
+  afterAll(async () => {
+    await suite.client?.connection.close();
+    await suite.worker?.stop();
+    await suite.resources?.release();
+  });
+  return suite;
 }
