@@ -15,7 +15,7 @@
  */
 import type { Readable } from 'node:stream';
 import { count } from '../domain/format';
-import { MAX_RECORD_BYTES } from '../domain/records';
+import { MAX_RECORD_BYTES, MAX_RECORD_NESTING, nestsTooDeep } from '../domain/records';
 
 /**
  * Where reading can resume: just after a record, at byte `byte` of the file, with the next
@@ -60,6 +60,8 @@ const CLOSE_BRACKET = 0x5d;
 const isWhitespace = (byte: number | undefined) => byte === 0x20 || byte === 0x09 || byte === NEWLINE || byte === 0x0d;
 
 const startsWith = (bytes: Buffer, signature: number[]) => signature.every((byte, i) => bytes[i] === byte);
+
+const TOO_DEEP = `nests its brackets more than ${MAX_RECORD_NESTING} levels deep`;
 
 /** Fatal: a UTF-8 decoding error is a finding, not a U+FFFD quietly in a key. A leading BOM is dropped. */
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -192,6 +194,7 @@ function lineSplitter(from: Omit<ReadCursor, 'format'> = { byte: 0, index: 0, li
     index += 1;
     const after: ReadCursor = { format: 'lines', byte, index, line: line + 1 };
     if ('problem' in taken) return { index: entryIndex, malformed: `line ${line} ${taken.problem}`, fatal: false, after };
+    if (nestsTooDeep(source ?? '')) return { index: entryIndex, malformed: `line ${line} ${TOO_DEEP}`, fatal: false, after };
     try {
       return { index: entryIndex, value: JSON.parse(source ?? '') as unknown, after };
     } catch (error) {
@@ -236,8 +239,12 @@ function arraySplitter(from?: Omit<ReadCursor, 'format'>): Splitter {
   /** Bytes of the file before the chunk being pushed. */
   let offset = from?.byte ?? 0;
   let text = new RecordText();
-  /** The closing brackets the current record still owes, innermost last. */
+  /** The closing brackets the current record still owes, innermost last, up to MAX_RECORD_NESTING. */
   const owed: number[] = [];
+  /** Brackets open past MAX_RECORD_NESTING, counted, not kept: a file of nothing but '[' holds memory still. */
+  let deeper = 0;
+  /** The current record went past MAX_RECORD_NESTING. */
+  let tooDeep = false;
   let inString = false;
   let escaped = false;
   /** A record that is a bare number or literal, ended by a comma, bracket or whitespace. */
@@ -252,6 +259,9 @@ function arraySplitter(from?: Omit<ReadCursor, 'format'>): Splitter {
     text = new RecordText();
     const where = `record ${entryIndex} (line ${recordLine})`;
     const after: ReadCursor = { format: 'array', byte: offset + at, index, line };
+    const deep = tooDeep;
+    tooDeep = false;
+    if (deep) return { index: entryIndex, malformed: `${where} ${TOO_DEEP}`, fatal: false, after };
     if ('problem' in taken) return { index: entryIndex, malformed: `${where} ${taken.problem}`, fatal: false, after };
     try {
       return { index: entryIndex, value: JSON.parse(taken.text) as unknown, after };
@@ -305,7 +315,15 @@ function arraySplitter(from?: Omit<ReadCursor, 'format'>): Splitter {
       } else if (byte === QUOTE) {
         inString = true;
       } else if (byte === OPEN_BRACE || byte === OPEN_BRACKET) {
-        owed.push(byte === OPEN_BRACE ? CLOSE_BRACE : CLOSE_BRACKET);
+        if (owed.length < MAX_RECORD_NESTING) {
+          owed.push(byte === OPEN_BRACE ? CLOSE_BRACE : CLOSE_BRACKET);
+        } else {
+          deeper += 1;
+          tooDeep = true;
+        }
+      } else if (deeper > 0 && (byte === CLOSE_BRACE || byte === CLOSE_BRACKET)) {
+        // Past the limit, which bracket closes which is not kept: the record is refused anyway.
+        deeper -= 1;
       } else if (byte === CLOSE_BRACE || byte === CLOSE_BRACKET) {
         const expected = owed.pop();
         if (byte !== expected) {

@@ -24,6 +24,35 @@ const MOST_PROBLEMS_NAMED = 10;
  */
 export const MAX_RECORD_BYTES = 128 * 1024;
 
+/**
+ * The deepest a record's brackets may nest. A real record nests four deep (the record, its Faces,
+ * a face, its box), with room for extra columns of the user's own; a deeper one is refused before
+ * it is parsed, so neither the reader's bracket count nor a later JSON.stringify of it can grow
+ * without bound.
+ */
+export const MAX_RECORD_NESTING = 32;
+
+/** Whether `text`'s brackets, outside strings, nest deeper than MAX_RECORD_NESTING. */
+export function nestsTooDeep(text: string): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const char = text[i];
+    if (inString) {
+      if (char === '\\') i += 1;
+      else if (char === '"') inString = false;
+    } else if (char === '"') {
+      inString = true;
+    } else if (char === '{' || char === '[') {
+      depth += 1;
+      if (depth > MAX_RECORD_NESTING) return true;
+    } else if (char === '}' || char === ']') {
+      depth -= 1;
+    }
+  }
+  return false;
+}
+
 const utf8Bytes = (text: string) => new TextEncoder().encode(text).length;
 
 /**

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { HEAD_BYTES, type ReadCursor, readRecords, type RecordEntry, recordsFileProblem } from '../../src/activities/records-reader';
-import { MAX_RECORD_BYTES } from '../../src/domain/records';
+import { MAX_RECORD_BYTES, MAX_RECORD_NESTING } from '../../src/domain/records';
 
 /** The text as a stream cut into the given pieces, as S3 hands a body over in chunks. */
 const streamOf = (...pieces: (string | Buffer)[]) => Readable.from(pieces.map((piece) => Buffer.from(piece)));
@@ -132,6 +132,47 @@ test('a record over MAX_RECORD_BYTES is reported with its size, without being he
     { index: 1, malformed: `record 1 (line 2) is too large for a record: ${size} bytes, over the limit of 131,072`, fatal: false },
     { index: 2, value: b },
   ]);
+});
+
+test('a record nested deeper than MAX_RECORD_NESTING is refused before it is parsed, and reading goes on', async () => {
+  // As text: JSON.stringify of the parsed record would itself overflow the stack.
+  const nested = (levels: number) => `{"Bucket":"photos","Key":"a.jpg","Deep":${'['.repeat(levels)}${']'.repeat(levels)}}`;
+  const deep = nested(5_000);
+  const justDeepEnough = nested(MAX_RECORD_NESTING - 1);
+
+  expect(await read(`${JSON.stringify(a)}\n${deep}\n${justDeepEnough}\n`)).toEqual([
+    { index: 0, value: a },
+    { index: 1, malformed: 'line 2 nests its brackets more than 32 levels deep', fatal: false },
+    { index: 2, value: JSON.parse(justDeepEnough) as unknown },
+  ]);
+  expect(await read(`[${JSON.stringify(a)},\n${deep},\n${justDeepEnough}]`)).toEqual([
+    { index: 0, value: a },
+    { index: 1, malformed: 'record 1 (line 2) nests its brackets more than 32 levels deep', fatal: false },
+    { index: 2, value: JSON.parse(justDeepEnough) as unknown },
+  ]);
+});
+
+test('a JSON array that opens 40 MB of brackets is read in bounded memory and ends in one fatal entry', async () => {
+  const chunk = Buffer.alloc(1024 * 1024, '[');
+  const body = Readable.from((function* () {
+    yield Buffer.from(`[${JSON.stringify(a)},\n`);
+    for (let i = 0; i < 40; i += 1) yield chunk;
+  })());
+  const heapBefore = process.memoryUsage().heapUsed;
+  let heapMost = heapBefore;
+  const entries: RecordEntry[] = [];
+  for await (const entry of readRecords(body)) {
+    entries.push(entry);
+    heapMost = Math.max(heapMost, process.memoryUsage().heapUsed);
+  }
+  heapMost = Math.max(heapMost, process.memoryUsage().heapUsed);
+
+  expect(entries.map(({ after: _after, ...entry }) => entry)).toEqual([
+    { index: 0, value: a },
+    { index: 1, malformed: 'the records file is not valid JSON after record 1: it breaks off at line 2, inside the next record; its JSON array is never closed', fatal: true },
+  ]);
+  // A bracket kept for each byte would take hundreds of megabytes.
+  expect(heapMost - heapBefore).toBeLessThan(32 * 1024 * 1024);
 });
 
 test('a record that is not UTF-8 is reported as such, not read with replacement characters', async () => {

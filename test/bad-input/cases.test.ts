@@ -4,11 +4,9 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { CASES, inputOf } from './corpus';
+import { CASES, inputOf, MADE_BY_THEIR_TEST } from './corpus';
 
 const FIXTURES = path.resolve(__dirname, '../fixtures/bad-input');
-/** Generated inputs made by their own test rather than by the corpus module. */
-const MADE_BY_THEIR_TEST = ['generated:huge-record-lines', 'generated:huge-record-array'];
 
 test('the corpus holds at least 30 cases, each named once', () => {
   expect(CASES.length).toBeGreaterThanOrEqual(30);

@@ -38,6 +38,9 @@ export interface Case {
   outcome: Outcome;
 }
 
+/** Generated inputs made by their own test rather than by this module. */
+export const MADE_BY_THEIR_TEST = ['generated:huge-record-lines', 'generated:huge-record-array'];
+
 export const CASES = (JSON.parse(readFileSync(path.join(FIXTURES, 'cases.json'), 'utf8')) as { cases: Case[] }).cases;
 
 /** The cases of one kind of outcome, for `test.each`. */
@@ -74,6 +77,29 @@ function recordOf200Kb({ bucket, prefix }: Filling): Buffer {
   return Buffer.from(`${JSON.stringify(record)}\n`);
 }
 
+/** An ordinary record of the corpus's own photo `name`, as its files spell them. */
+function recordNamed({ bucket, prefix }: Filling, name: string, face: number): string {
+  const id = String(face).padStart(12, '0');
+  return JSON.stringify({
+    Bucket: bucket,
+    Key: `${prefix}/${name}`,
+    ExternalImageId: name,
+    Faces: [{ FaceId: `00000000-0000-4000-8000-${id}`, ImageId: `10000000-0000-4000-8000-${id}`, BoundingBoxes: { Width: 0.3, Height: 0.4, Left: 0.2, Top: 0.2 } }],
+  });
+}
+
+/** A record whose extra column nests 5,000 arrays, on one line: about 10 KB, written as text since no serialiser would write it. */
+function recordNested5000Deep({ bucket, prefix }: Filling): Buffer {
+  const deep = `${'['.repeat(5_000)}${']'.repeat(5_000)}`;
+  return Buffer.from(`{"Bucket":"${bucket}","Key":"${prefix}/deep.png","Deep":${deep},"Faces":[{"FaceId":"00000000-0000-4000-8000-0000000000fe","BoundingBoxes":{"Width":0.3,"Height":0.4,"Left":0.2,"Top":0.2}}]}\n`);
+}
+
+/** A JSON array of two ordinary records, then 40 MB of '[' that never close. */
+function fortyMbOfBrackets(filling: Filling): Buffer {
+  const records = `[\n${recordNamed(filling, 'brackets-1.png', 0x200)},\n${recordNamed(filling, 'brackets-2.png', 0x201)},\n`;
+  return Buffer.concat([Buffer.from(records), Buffer.alloc(40 * 1024 * 1024, '[')]);
+}
+
 /** An .xlsx is a ZIP archive: what matters is how it starts. */
 const xlsx = () => Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04]), randomBytes(200)]);
 
@@ -86,6 +112,10 @@ export function inputOf(testCase: Case, filling: Filling): Buffer {
       return gzipSync(fill(readFileSync(path.join(FIXTURES, 'files/json-lines-with-bom-and-crlf.jsonl')), filling));
     case 'generated:xlsx':
       return xlsx();
+    case 'generated:record-nested-5000-deep':
+      return recordNested5000Deep(filling);
+    case 'generated:forty-mb-of-brackets':
+      return fortyMbOfBrackets(filling);
     default:
       if (testCase.input.startsWith('generated:')) throw new Error(`${testCase.name}: no generator here for ${testCase.input}`);
       return fill(readFileSync(path.join(FIXTURES, testCase.input)), filling);

@@ -18,14 +18,14 @@ import type { RunSummary } from '../../src/shared';
 import { lastLine, runCli } from '../helpers/cli';
 import { createRunResources, facesIn, resultRows, type RunResources, takeReview } from '../helpers/runs';
 import { type RunningWorker, startWorker } from '../helpers/worker';
-import { type Case, CASES, casesWith, expand, type ExpectedReview, type Filling, inputOf, putImages, testPrefix } from './corpus';
+import { type Case, CASES, casesWith, expand, type ExpectedReview, type Filling, inputOf, MADE_BY_THEIR_TEST, putImages, testPrefix } from './corpus';
 
 /** Reasons IndexFaces gives for an image: every face of the record gets a DLQ message of its own. */
 const IMAGE_REASONS = new Set<string>([ReasonCode.ImageNotFound, ReasonCode.AccessDenied, ReasonCode.InvalidImageFormat, ReasonCode.ImageTooLarge, ReasonCode.ImageEmpty]);
 
 /** The record cases in the table's order: the file of all records starts with the control. */
 const recordCases: Case[] = CASES.filter(({ outcome }) => 'migrated' in outcome || 'dlq' in outcome);
-const fileCases = casesWith('run').filter((testCase) => !testCase.input.startsWith('generated:'));
+const fileCases = casesWith('run').filter((testCase) => !MADE_BY_THEIR_TEST.includes(testCase.input));
 
 let resources: RunResources;
 let worker: RunningWorker;
