@@ -6,12 +6,12 @@
  * heartbeating that cursor while it reads a long stretch that holds no record (a huge one, skipped).
  */
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { stringify } from 'csv-stringify/sync';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { activityInfo, cancellationDetails, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { pipeline, Readable, Transform } from 'node:stream';
 import type { Config } from '../domain/config';
+import { csvText } from '../domain/csv';
 import type { ReviewItem } from '../domain/outcomes';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
 import { checkRecord, type ImageRecord } from '../domain/records';
@@ -229,7 +229,7 @@ export function createManifestActivities({
       ];
       const [json, csv] = await Promise.all([
         putObject(reportKey(summary.workflowId, 'json'), JSON.stringify(summary, null, 2), 'application/json'),
-        putObject(reportKey(summary.workflowId, 'csv'), stringify(rows), 'text/csv'),
+        putObject(reportKey(summary.workflowId, 'csv'), csvText(rows), 'text/csv'),
       ]);
       return { json, csv };
     },

@@ -4,9 +4,9 @@
  * written as it arrives, so a run of any size exports in flat memory.
  */
 import type { Command } from 'commander';
-import { stringify } from 'csv-stringify/sync';
 import type { AwsClients } from '../activities/aws-clients';
 import type { Config } from '../domain/config';
+import { csvLine } from '../domain/csv';
 import type { ResultRow } from '../domain/outcomes';
 import { numberIn, progressBar, UsageError, withAws } from './common';
 import { type LineSink, openLineSink } from './files';
@@ -15,10 +15,6 @@ import { readRunSummary } from './runs';
 
 /** The original solution's fields, under its names, then the overlap that made each match. */
 export const EXPORT_COLUMNS = ['UserID', 'FaceId', 'OldFaceId', 'ImageId', 'OldImageId', 'ExternalImageId', 'Bucket', 'File', 'IoU'] as const;
-
-function csvLine(values: unknown[]): string {
-  return stringify([values]).replace(/\r?\n$/, '');
-}
 
 function exportedValues(row: ResultRow): unknown[] {
   return [row.UserId ?? '', row.FaceId, row.OldFaceId, row.ImageId, row.OldImageId ?? '', row.ExternalImageId ?? '', row.Bucket, row.Key, row.IoU];
