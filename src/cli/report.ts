@@ -182,7 +182,8 @@ export function registerReportCommand(program: Command): void {
       await withAws(async ({ config, aws }) => {
         const summary = await readRunSummary(aws, config, runId);
         if (!summary) throw new UsageError(`run ${runId} has no summary at s3://${config.bucket}/${reportKey(runId, 'json')}: the run is unknown or has not finished`);
-        const threshold = flags.iou ?? summary.iouThreshold;
+        // The summary is a file in S3: only a number in IoU's range is taken from it.
+        const threshold = flags.iou ?? (typeof summary.iouThreshold === 'number' && summary.iouThreshold > 0 && summary.iouThreshold <= 1 ? summary.iouThreshold : undefined);
 
         const rows = await aggregateRows(aws, config, runId, summary.resultsWritten);
 

@@ -169,7 +169,7 @@ function renderHistogram(iou: IouHistogram, rows: number): string {
   const threshold =
     iou.threshold === undefined
       ? ''
-      : `<g class="threshold" data-threshold="${iou.threshold}"><line x1="${n(left + iou.threshold * plotWidth)}" x2="${n(left + iou.threshold * plotWidth)}" y1="${top - 14}" y2="${top + plotHeight}"/><text x="${n(left + iou.threshold * plotWidth + (iou.threshold > 0.8 ? -6 : 6))}" y="${top - 4}" text-anchor="${iou.threshold > 0.8 ? 'end' : 'start'}">threshold ${iou.threshold}</text></g>`;
+      : `<g class="threshold" data-threshold="${escapeHtml(iou.threshold)}"><line x1="${n(left + iou.threshold * plotWidth)}" x2="${n(left + iou.threshold * plotWidth)}" y1="${top - 14}" y2="${top + plotHeight}"/><text x="${n(left + iou.threshold * plotWidth + (iou.threshold > 0.8 ? -6 : 6))}" y="${top - 4}" text-anchor="${iou.threshold > 0.8 ? 'end' : 'start'}">threshold ${escapeHtml(iou.threshold)}</text></g>`;
   const note = iou.threshold === undefined ? ' · threshold unknown (pass --iou to mark it)' : '';
   return `<section class="card panel"><h2>How well old and new boxes agree</h2><p class="sub">IoU of the old and the new box of ${count(rows)} matched face${rows === 1 ? '' : 's'}, in bins of ${iou.binWidth}${note}</p>
 <svg class="chart histogram" viewBox="0 0 ${width} ${height}" role="img" aria-label="histogram of IoU">${grid.join('')}${bars}<line class="axis" x1="${left}" x2="${width - right}" y1="${top + plotHeight}" y2="${top + plotHeight}"/>${ticks}${threshold}<text class="axis-title" x="${n(left + plotWidth / 2)}" y="${height - 2}" text-anchor="middle">IoU</text></svg></section>`;
@@ -256,7 +256,7 @@ function renderEntry(entry: GalleryEntry, threshold: number | undefined): string
   const facts = [
     entry.faceId ? `<span>old face <code>${escapeHtml(entry.faceId)}</code></span>` : '',
     entry.userId ? `<span>user <code>${escapeHtml(entry.userId)}</code></span>` : '',
-    'index' in entry.image && entry.oldBox ? `<span>${entry.newFaces.length} new face${entry.newFaces.length === 1 ? '' : 's'} found${best ? `, best IoU <b>${best.IoU.toFixed(2)}</b>${threshold === undefined ? '' : ` of ${threshold} needed`}` : ''}</span>` : '',
+    'index' in entry.image && entry.oldBox ? `<span>${entry.newFaces.length} new face${entry.newFaces.length === 1 ? '' : 's'} found${best ? `, best IoU <b>${best.IoU.toFixed(2)}</b>${threshold === undefined ? '' : ` of ${escapeHtml(threshold)} needed`}` : ''}</span>` : '',
   ].join('');
   return `<article class="entry card" data-reason="${escapeHtml(entry.reason)}" data-new-faces="${entry.newFaces.length}" data-old-face="${entry.oldBox ? 1 : 0}">
 ${shot}
@@ -360,12 +360,12 @@ export function renderReportHtml(page: ReportPage): string {
   // JSON in a script: "<" escaped so that no data can close the script element.
   const script = `const IMAGES=${JSON.stringify(page.images).replace(/</g, '\\u003c')};${SCRIPT}`;
   const scriptHash = createHash('sha256').update(script).digest('base64');
-  const policy = `default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-${scriptHash}'`;
+  const policy = `default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-${scriptHash}'; form-action 'none'; base-uri 'none'`;
   const meta = [
     `<span class="badge ${escapeHtml(summary.status)}">${escapeHtml(summary.status)}</span>`,
     `<span>into <b>${escapeHtml(summary.targetCollectionId)}</b> on face model <b>${escapeHtml(summary.faceModelVersion)}</b></span>`,
     `<span>took <b>${formatDuration(summary.durationMs)}</b></span>`,
-    `<span>IoU threshold <b>${figures.iou.threshold ?? 'unknown'}</b></span>`,
+    `<span>IoU threshold <b>${escapeHtml(figures.iou.threshold ?? 'unknown')}</b></span>`,
   ].join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">

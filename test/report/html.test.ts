@@ -83,12 +83,20 @@ test('no string from the data reaches the page as markup', () => {
   expect(html.split(escapeHtml(HOSTILE)).length - 1).toBeGreaterThan(10);
 });
 
+test('a threshold that is no number, as an edited summary in S3 may hold, reaches the page as text', () => {
+  const refresh = '<meta http-equiv="refresh" content="0;url=https://example.com">';
+  const html = page({ figures: figures({ iou: { binWidth: 0.05, counts: Array.from({ length: 20 }, () => 1), threshold: refresh as unknown as number } }) });
+
+  expect(html).not.toContain('<meta http-equiv="refresh"');
+  expect(html).toContain(escapeHtml(refresh));
+});
+
 test('the page may load nothing and run only its own script', () => {
   const html = page();
   const script = /<script>([\s\S]*)<\/script>/.exec(html)?.[1] ?? '';
   const hash = createHash('sha256').update(script).digest('base64');
 
-  expect(html).toContain(`content="default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-${hash}'"`);
+  expect(html).toContain(`content="default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-${hash}'; form-action 'none'; base-uri 'none'"`);
   expect(html).not.toMatch(/(src|href)="https?:/);
 });
 
