@@ -435,6 +435,7 @@ export function createRekognitionActivities({
       targetCollectionId: target,
       faceModelVersion: indexing.faceModelVersion,
       migratedAt: new Date().toISOString(),
+      recordIndex: input.recordIndex,
     };
     const decided = decideOutcome(input.record, indexing.faces, context, indexing.filtered);
     const held = await ledger.claimFaces(

@@ -118,12 +118,19 @@ export function parseRow(message: Message): ResultRow | undefined {
 }
 
 /**
- * Tells the rows of one old face apart. A message delivered twice carries the same new face made at
- * the same time: the same row. A second record of the same image may carry the same new face, but
- * it was matched at another time.
+ * Tells the rows of one old face apart. The rows of one record are one row, however many times its
+ * image's attempts decided and sent it. A second record of the same image may carry the same new
+ * face, from another position in the file. Rows of versions that did not name their record are
+ * told apart by when they were decided.
  */
-function rowIdentity(row: Pick<ResultRow, 'FaceId' | 'MigratedAt'>): string {
-  return `${row.FaceId}@${row.MigratedAt}`;
+function rowIdentity(row: Pick<ResultRow, 'FaceId' | 'MigratedAt' | 'RecordIndex'>): string {
+  return row.RecordIndex === undefined ? `${row.FaceId}@${row.MigratedAt}` : `${row.FaceId}#${row.RecordIndex}`;
+}
+
+/** The fields that identify the row the table holds, from DynamoDB's answer. */
+function heldIdentity(holder: Record<string, AttributeValue>): Pick<ResultRow, 'FaceId' | 'MigratedAt' | 'RecordIndex'> {
+  const index = holder.RecordIndex?.N;
+  return { FaceId: holder.FaceId?.S ?? '', MigratedAt: holder.MigratedAt?.S ?? '', ...(index === undefined ? {} : { RecordIndex: Number(index) }) };
 }
 
 function duplicateOf(row: ResultRow, holder: Record<string, AttributeValue>, receiptHandle: string): DuplicateRow {
@@ -247,10 +254,34 @@ export function createResultsActivities({
       const holder = error.Item;
       if (!holder) throw new Error(`DynamoDB refused the row of old face ${row.OldFaceId} without returning the row that holds it`, { cause: error });
       if (holder.RunId?.S !== row.RunId) return { kind: 'stale' };
-      if (holder.FaceId?.S === row.FaceId && holder.MigratedAt?.S === row.MigratedAt) {
-        return drain.earlierAttemptOf(holder[DRAINED_BY]?.S) ? { kind: 'recovered' } : { kind: 'present' };
+      const held = heldIdentity(holder);
+      const counted: Written = drain.earlierAttemptOf(holder[DRAINED_BY]?.S) ? { kind: 'recovered' } : { kind: 'present' };
+      if (rowIdentity(held) === rowIdentity(row)) return counted;
+      if (row.RecordIndex !== undefined && held.RecordIndex === row.RecordIndex) {
+        // The same record decided again with another face, its earlier one gone: the later decision holds.
+        if (row.MigratedAt <= held.MigratedAt) return { kind: 'stale' };
+        return (await replaceRow(row, holder, drain)) ? counted : writeRow(row, drain);
       }
       return holder[SETTLED_DUPLICATES]?.SS?.includes(rowIdentity(row)) ? { kind: 'settled' } : { kind: 'refused', holder };
+    }
+  }
+
+  /** Puts `row` in place of `holder` unless the row changed since it was read; false when it did. */
+  async function replaceRow(row: ResultRow, holder: Record<string, AttributeValue>, drain: ReturnType<typeof drainAttempt>): Promise<boolean> {
+    const settled = holder[SETTLED_DUPLICATES]?.SS;
+    try {
+      await dynamodb.send(
+        new PutCommand({
+          TableName: config.resultsTable,
+          Item: { ...row, [DRAINED_BY]: drain.name, ...(settled ? { [SETTLED_DUPLICATES]: new Set(settled) } : {}) },
+          ConditionExpression: 'RunId = :run AND FaceId = :face AND MigratedAt = :at',
+          ExpressionAttributeValues: { ':run': row.RunId, ':face': holder.FaceId?.S, ':at': holder.MigratedAt?.S },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
     }
   }
 

@@ -28,6 +28,8 @@ export interface RunContext {
   faceModelVersion: string;
   /** ISO 8601; passed in so the outcome is a pure function of its inputs. */
   migratedAt: string;
+  /** The record's position in its records file. */
+  recordIndex: number;
 }
 
 /** One row of the results table, keyed by OldFaceId. */
@@ -48,6 +50,12 @@ export interface ResultRow {
   FaceModelVersion: string;
   RunId: string;
   MigratedAt: string;
+  /**
+   * The position in the records file of the record that decided the row: a retry of that record
+   * sends the row again, decided anew, and the drain knows it for the same row. Absent in rows
+   * of versions before it.
+   */
+  RecordIndex?: number;
 }
 
 /**
@@ -195,6 +203,7 @@ export function decideOutcome(record: ImageRecord, indexed: IndexedFace[], conte
       FaceModelVersion: context.faceModelVersion,
       RunId: context.runId,
       MigratedAt: context.migratedAt,
+      RecordIndex: context.recordIndex,
     });
   });
   return { results, review, unmatchedNewFaces: indexed.filter((_, newIndex) => !claimed.has(newIndex)) };

@@ -68,6 +68,7 @@ function row(n: number): ResultRow {
     FaceModelVersion: '7.0',
     RunId: 'run-1',
     MigratedAt: '2026-11-28T05:00:00.000Z',
+    RecordIndex: n,
   };
 }
 
@@ -194,6 +195,7 @@ describe('a second row of one old face', () => {
     Key: 'people/1-again.jpg',
     ExternalImageId: 'person-1-again',
     MigratedAt: '2026-11-28T05:00:01.000Z',
+    RecordIndex: 101,
     ...changes,
   });
   const send = (result: ResultRow) => aws.sqs.send(new SendMessageCommand({ QueueUrl: resultsQueueUrl, MessageBody: JSON.stringify(result) }));
@@ -254,10 +256,34 @@ describe('a second row of one old face', () => {
     expect([held[0]?.FaceId, drained.duplicates?.[0]?.row.FaceId].sort()).toEqual(['new-1', 'new-1-again']);
   });
 
+  test('sent again by a retry of its record, decided anew, is the same row: counted once and no duplicate', async () => {
+    await send(row(1));
+    await drain(1000);
+    // The image's first attempt sent its row and died; the retry decided again a second later.
+    await send({ ...row(1), MigratedAt: '2026-11-28T05:00:01.000Z' });
+
+    expect(await drain(1000)).toEqual({ written: 0, queueEmpty: true, duplicates: [] });
+    expect((await tableRows()).map((r) => [r.FaceId, r.MigratedAt])).toEqual([['new-1', row(1).MigratedAt]]);
+  });
+
+  test('of the same record with another face takes the place of the earlier decision, which is dropped when it comes late', async () => {
+    const redone = { ...row(1), FaceId: 'new-1-redone', ImageId: 'new-image-redone', MigratedAt: '2026-11-28T05:00:01.000Z' };
+    await send(row(1));
+    await drain(1000);
+    await send(redone);
+
+    expect(await drain(1000)).toEqual({ written: 0, queueEmpty: true, duplicates: [] });
+    expect((await tableRows()).map((r) => r.FaceId)).toEqual(['new-1-redone']);
+
+    await send(row(1));
+    expect(await drain(1000)).toEqual({ written: 0, queueEmpty: true, duplicates: [] });
+    expect((await tableRows()).map((r) => r.FaceId)).toEqual(['new-1-redone']);
+  });
+
   test('from an identical record, indexed once with the first, is refused but keeps the face both rows name', async () => {
     await send(row(1));
     await drain(1000);
-    await send({ ...row(1), MigratedAt: '2026-11-28T05:00:01.000Z' });
+    await send({ ...row(1), MigratedAt: '2026-11-28T05:00:01.000Z', RecordIndex: 101 });
 
     const drained = await drain(1000);
 

@@ -10,6 +10,7 @@ const context: RunContext = {
   targetCollectionId: 'faces-v7',
   faceModelVersion: '7.0',
   migratedAt: '2026-11-28T05:00:00.000Z',
+  recordIndex: 7,
 };
 
 const box = (Left: number, Top: number, Width = 0.2, Height = 0.2): BoundingBox => ({ Left, Top, Width, Height });
@@ -51,6 +52,7 @@ test('a matched face gives one result row carrying both ids, both boxes, the use
       FaceModelVersion: '7.0',
       RunId: 'run-1',
       MigratedAt: '2026-11-28T05:00:00.000Z',
+      RecordIndex: 7,
     },
   ]);
 });

@@ -57,7 +57,9 @@ export async function accountForRun(resources: RunResources, oldFaces: OldFace[]
   for (const item of review) reviewSubjects.set(reviewSubject(item), item);
   for (const { FaceId } of oldFaces) {
     const inReview = reviewSubjects.has(`face ${FaceId}`);
-    if (rowFaces.has(FaceId) && inReview) problems.push(`old face ${FaceId} has a result row and a DLQ message`);
+    if (rowFaces.has(FaceId) && inReview) {
+      problems.push(`old face ${FaceId} has a result row and a DLQ message (${reviewSubjects.get(`face ${FaceId}`)?.reason}: ${reviewSubjects.get(`face ${FaceId}`)?.detail})`);
+    }
     if (!rowFaces.has(FaceId) && !inReview) problems.push(`old face ${FaceId} has neither a result row nor a DLQ message: lost`);
   }
   const known = new Set(oldFaces.map((face) => face.FaceId));
