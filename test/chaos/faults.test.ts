@@ -292,10 +292,11 @@ describe.each(FACE_ID_BEHAVIOURS)('with FaceIds answered as %s', (faceIds) => {
       const happened = { drainKilled: false, killed: 0, serverRestarted: false };
       const { summary, account } = await migrate(`all-faults-${faceIds}`, async (migration) => {
         await rekognition.admin('PUT', '/_admin/settings', degradedRekognition);
+        // The restart comes first: five images in, whatever the machine's pace, it is mid-run.
+        happened.serverRestarted = await restartServerMidRun(migration, 5);
         await killDrainBeforeDelete(migration);
         happened.drainKilled = true;
         happened.killed = await killAtRandomMoments(migration, 1);
-        happened.serverRestarted = await restartServerMidRun(migration, 5);
       });
       const after = await injectedByRekognition();
       note({ run: `all-faults-${faceIds}`, ...happened, throttled: after.throttled - before.throttled, errors: after.errors - before.errors });
