@@ -63,6 +63,8 @@ export async function holdQueue(sqs: SQSClient, queueUrl: string): Promise<HeldQ
           // A long poll asks every SQS server, so an empty answer means the queue has nothing visible.
           WaitTimeSeconds: 1,
           MessageSystemAttributeNames: ['SentTimestamp'],
+          // A result row's signature travels as one; a review message's reason and run too.
+          MessageAttributeNames: ['All'],
         }),
       );
       if (Messages.length === 0) break;

@@ -15,9 +15,9 @@ import { createUserActivities } from './users';
 
 /** `orphanGraceMs`: how long reconcile waits for other runs' indexing before deleting (tests shorten it). */
 export function createActivities({ s3, sqs, dynamodb, rekognition, indexFaces }: AwsClients, config: Config, { orphanGraceMs }: { orphanGraceMs?: number } = {}) {
-  const queues = createQueueActivities({ sqs, config });
+  const queues = createQueueActivities({ sqs, s3, config });
   const { drainPass, ...results } = createResultsActivities({ sqs, dynamodb, s3, config });
-  const resultsDlq = createResultsDlq({ sqs, config });
+  const resultsDlq = createResultsDlq({ sqs, s3, config });
   const publishOutcome: PublishOutcome = async (outcome) => {
     await Promise.all([queues.publishResults(outcome.results), queues.sendToReview(outcome.review), results.retractRows(outcome.retractions ?? [])]);
   };

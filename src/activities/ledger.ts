@@ -16,11 +16,14 @@
  *   record with that ExternalImageId, into the target (the latter written before indexing). Reconcile
  *   deletes only faces these or a claim attribute to the tool.
  * - `owned`: the target is this tool's; reconcile may only ever run on those.
+ * - `run-keys/<run>`: the key a run signs its result rows with (domain/result-rows.ts), made by
+ *   its first publish; the drain writes only rows signed with the key of the run they name.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand, NoSuchKey, NotFound, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { FilteredFace, IndexedFace } from '../domain/outcomes';
 import type { ImageRecord } from '../domain/records';
+import { ROW_KEY_BYTES } from '../domain/result-rows';
 import type { ReindexOptions } from '../shared';
 import { httpStatusOf } from './aws-clients';
 
@@ -95,6 +98,7 @@ export function createLedger(s3: S3Client, bucket: string) {
     image: (collectionId: string, imageId: string) => `${prefix(collectionId)}/images/${imageId}.json`,
     externalId: (collectionId: string, externalImageId: string) => `${prefix(collectionId)}/external-ids/${sha256(externalImageId)}.json`,
     owner: (collectionId: string) => `${prefix(collectionId)}/owned.json`,
+    runKey: (collectionId: string, runId: string) => `${prefix(collectionId)}/run-keys/${sha256(runId)}.json`,
   };
 
   async function exists(Key: string): Promise<boolean> {
@@ -204,6 +208,20 @@ export function createLedger(s3: S3Client, bucket: string) {
       eachInSlices(externalImageIds, (externalImageId) => exists(keys.externalId(collectionId, externalImageId))),
 
     ownsCollection: (collectionId: string): Promise<boolean> => exists(keys.owner(collectionId)),
+
+    /** The key the run signs its result rows with, or undefined when it has not published any. */
+    async runKey(collectionId: string, runId: string): Promise<Buffer | undefined> {
+      const stored = await read<{ key: string }>(keys.runKey(collectionId, runId));
+      return stored && Buffer.from(stored.key, 'base64');
+    },
+
+    /** The run's key, made now if this is its first publish; of two attempts making it at once, one wins. */
+    async ensureRunKey(collectionId: string, runId: string): Promise<Buffer> {
+      await write(keys.runKey(collectionId, runId), { key: randomBytes(ROW_KEY_BYTES).toString('base64') }, true);
+      const stored = await read<{ key: string }>(keys.runKey(collectionId, runId));
+      if (!stored) throw new Error(`the row-signing key of run ${runId} was written but cannot be read`);
+      return Buffer.from(stored.key, 'base64');
+    },
 
     async claimCollection(collectionId: string, runId: string): Promise<void> {
       await write(keys.owner(collectionId), { runId });

@@ -18,7 +18,7 @@ import { checkRecord, type ImageRecord } from '../domain/records';
 import { chunkKey, reportKey, type RunSummary } from '../shared';
 import { httpStatusOf } from './aws-clients';
 import { createLedger, type Decision } from './ledger';
-import { createQueueActivities } from './queues';
+import { createReviewSender } from './queues';
 import { whileAlive } from './liveness';
 import { type ReadCursor, readRecords } from './records-reader';
 
@@ -132,7 +132,7 @@ export function createManifestActivities({
   sqs: SQSClient;
   config: Pick<Config, 'bucket' | 'resultsQueueUrl' | 'reviewDlqUrl'>;
 }) {
-  const { sendToReview } = createQueueActivities({ sqs, config });
+  const { sendToReview } = createReviewSender({ sqs, config });
   const ledger = createLedger(s3, config.bucket);
 
   /**

@@ -2,6 +2,7 @@
  * SQS: the results queue (matched faces, on their way to DynamoDB and to anyone else who wants
  * the mapping) and the review DLQ (one message per face or record that could not be migrated).
  */
+import type { S3Client } from '@aws-sdk/client-s3';
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
 import { log, sleep } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -9,6 +10,8 @@ import type { Config } from '../domain/config';
 import type { ResultRow, ReviewItem } from '../domain/outcomes';
 import { groupWithin } from '../domain/payloads';
 import { ReasonCode } from '../domain/reasons';
+import { ROW_SIGNATURE_ATTRIBUTE, signRowBody } from '../domain/result-rows';
+import { createLedger } from './ledger';
 import { countDlqMessages } from './metrics';
 
 /** SendMessageBatch takes at most ten messages. */
@@ -29,7 +32,7 @@ export function sqsBatches(entries: Entry[]): Entry[][] {
  * entry refused as the sender's fault (too large, malformed) cannot succeed on a retry: that fails
  * the activity with the reason SQS gave.
  */
-async function sendAll(sqs: SQSClient, queueUrl: string, entries: Entry[]): Promise<void> {
+export async function sendMessages(sqs: SQSClient, queueUrl: string, entries: Entry[]): Promise<void> {
   for (const batch of sqsBatches(entries)) {
     let pending = batch.map((entry, i) => ({ ...entry, Id: String(i) }));
     for (let attempt = 1; pending.length > 0; attempt += 1) {
@@ -52,19 +55,40 @@ async function sendAll(sqs: SQSClient, queueUrl: string, entries: Entry[]): Prom
   }
 }
 
-export function createQueueActivities({ sqs, config }: { sqs: SQSClient; config: Pick<Config, 'resultsQueueUrl' | 'reviewDlqUrl'> }) {
-  return {
-    publishResults: async (rows: ResultRow[]): Promise<void> => {
-      await sendAll(
-        sqs,
-        config.resultsQueueUrl,
-        rows.map((row) => ({ MessageBody: JSON.stringify(row) })),
-      );
-    },
+/** Runs whose row-signing keys a worker keeps at hand; a worker serves a few runs at a time. */
+const RUN_KEYS_KEPT = 64;
 
+/**
+ * The key each run signs its rows with, read or made once per worker. `find` gives the run's key,
+ * or undefined (not kept, so a key made later is found).
+ */
+export function runKeyCache(find: (collectionId: string, runId: string) => Promise<Buffer | undefined>) {
+  const kept = new Map<string, Promise<Buffer | undefined>>();
+  return async (collectionId: string, runId: string): Promise<Buffer | undefined> => {
+    const name = JSON.stringify([collectionId, runId]);
+    let key = kept.get(name);
+    if (key === undefined) {
+      if (kept.size >= RUN_KEYS_KEPT) kept.delete(kept.keys().next().value ?? '');
+      key = find(collectionId, runId);
+      kept.set(name, key);
+    }
+    try {
+      const found = await key;
+      if (found === undefined) kept.delete(name);
+      return found;
+    } catch (error) {
+      kept.delete(name);
+      throw error;
+    }
+  };
+}
+
+/** The review DLQ's sender, for activities that send to review and nothing else. */
+export function createReviewSender({ sqs, config }: { sqs: SQSClient; config: Pick<Config, 'reviewDlqUrl'> }) {
+  return {
     /** Reason and run travel as message attributes too, so a reviewer can filter without parsing. */
     sendToReview: async (items: ReviewItem[]): Promise<void> => {
-      await sendAll(
+      await sendMessages(
         sqs,
         config.reviewDlqUrl,
         items.map((item) => ({
@@ -76,6 +100,27 @@ export function createQueueActivities({ sqs, config }: { sqs: SQSClient; config:
         })),
       );
       countDlqMessages(items);
+    },
+  };
+}
+
+export function createQueueActivities({ sqs, s3, config }: { sqs: SQSClient; s3: S3Client; config: Pick<Config, 'resultsQueueUrl' | 'reviewDlqUrl' | 'bucket'> }) {
+  const ledger = createLedger(s3, config.bucket);
+  const signingKey = runKeyCache((collectionId, runId) => ledger.ensureRunKey(collectionId, runId));
+  return {
+    ...createReviewSender({ sqs, config }),
+
+    /** Each row is signed with its run's key: the drain writes no row it cannot check. */
+    publishResults: async (rows: ResultRow[]): Promise<void> => {
+      const entries = await Promise.all(
+        rows.map(async (row) => {
+          const key = await signingKey(row.CollectionId, row.RunId);
+          if (!key) throw new Error(`no row-signing key for run ${row.RunId}`);
+          const MessageBody = JSON.stringify(row);
+          return { MessageBody, MessageAttributes: { [ROW_SIGNATURE_ATTRIBUTE]: { DataType: 'String', StringValue: signRowBody(MessageBody, key) } } };
+        }),
+      );
+      await sendMessages(sqs, config.resultsQueueUrl, entries);
     },
   };
 }

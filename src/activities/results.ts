@@ -25,9 +25,10 @@ import { activityInfo, heartbeat, log } from '@temporalio/activity';
 import type { Config } from '../domain/config';
 import type { ResultRow, ReviewItem, RowRetraction } from '../domain/outcomes';
 import { ReasonCode } from '../domain/reasons';
+import { parseRowBody, ROW_SIGNATURE_ATTRIBUTE, type RowRefusal, rowSignatureMatches } from '../domain/result-rows';
 import { withoutRequestDetails } from './aws-clients';
 import { createLedger } from './ledger';
-import { SQS_BATCH } from './queues';
+import { runKeyCache, SQS_BATCH } from './queues';
 
 /** DynamoDB's IN takes at most 100 values. */
 const MOST_CONDITION_VALUES = 100;
@@ -107,14 +108,26 @@ type Written =
   | { kind: 'stale' }
   | { kind: 'refused'; holder: Record<string, AttributeValue> };
 
-/** The result row a message of the results queue carries, or undefined when its body is none. */
-export function parseRow(message: Message): ResultRow | undefined {
-  try {
-    const row = JSON.parse(message.Body ?? '') as Partial<ResultRow>;
-    return typeof row.OldFaceId === 'string' && typeof row.FaceId === 'string' ? (row as ResultRow) : undefined;
-  } catch {
-    return undefined;
-  }
+/** A message of the results queue read: its row, or why it is not one the drain may write. */
+export type ReadRow = { row: ResultRow } | { refusal: RowRefusal };
+
+/**
+ * Reads the messages of the results queue, or of its DLQ: a row is one only when its body fits the
+ * schema and its signature is that of the key of the run it names. Receive them with the
+ * signature attribute (ROW_SIGNATURE_ATTRIBUTE).
+ */
+export function createRowReader(s3: S3Client, bucket: string) {
+  const ledger = createLedger(s3, bucket);
+  const keyOf = runKeyCache((collectionId, runId) => ledger.runKey(collectionId, runId));
+  return async (message: Message): Promise<ReadRow> => {
+    const body = message.Body ?? '';
+    const row = parseRowBody(body);
+    if (!row) return { refusal: 'not a result row' };
+    const signature = message.MessageAttributes?.[ROW_SIGNATURE_ATTRIBUTE]?.StringValue;
+    const key = signature === undefined ? undefined : await keyOf(row.CollectionId, row.RunId);
+    if (signature === undefined || key === undefined) return { refusal: 'unsigned' };
+    return rowSignatureMatches(body, signature, key) ? { row } : { refusal: 'signature does not match' };
+  };
 }
 
 /**
@@ -170,6 +183,7 @@ export function createResultsActivities({
   config: Pick<Config, 'resultsQueueUrl' | 'resultsTable' | 'bucket'>;
 }) {
   const ledger = createLedger(s3, config.bucket);
+  const readRow = createRowReader(s3, config.bucket);
 
   /**
    * A row of another run is written only while its record keeps its face: a run that failed before
@@ -344,6 +358,7 @@ export function createResultsActivities({
           MaxNumberOfMessages: Math.min(SQS_BATCH, maxMessages - handled),
           WaitTimeSeconds: 1,
           MessageSystemAttributeNames: ['SentTimestamp'],
+          MessageAttributeNames: [ROW_SIGNATURE_ATTRIBUTE],
         }),
       );
       if (Messages.length === 0) return finished(duplicates.size === 0 && (await queueHoldsNothing()));
@@ -352,10 +367,12 @@ export function createResultsActivities({
         const sent = Number(message.Attributes?.SentTimestamp);
         if (Number.isFinite(sent)) oldestAgeMs = Math.max(oldestAgeMs, receivedAt - sent);
       }
-      const readable = Messages.flatMap((message): Received[] => {
-        const row = parseRow(message);
-        if (!row) log.error('A results message is not a result row; leaving it for the results DLQ', { messageId: message.MessageId });
-        return row ? [{ receiptHandle: message.ReceiptHandle ?? '', row }] : [];
+      const read = await Promise.all(Messages.map(readRow));
+      const readable = Messages.flatMap((message, i): Received[] => {
+        const answer = read[i];
+        if (answer && 'row' in answer) return [{ receiptHandle: message.ReceiptHandle ?? '', row: answer.row }];
+        log.error('A results message is not a row this tool signed; leaving it for the results DLQ', { messageId: message.MessageId, refusal: answer?.refusal });
+        return [];
       });
       let outcome: Awaited<ReturnType<typeof writeReceived>>;
       try {

@@ -19,7 +19,7 @@ import { activityInfo, heartbeat } from '@temporalio/activity';
 import type { Config } from '../domain/config';
 import type { ResultRow, ReviewItem } from '../domain/outcomes';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
-import { createQueueActivities } from './queues';
+import { createReviewSender } from './queues';
 
 export interface MigrateUsersInput {
   runId: string;
@@ -60,7 +60,7 @@ export function createUserActivities({
   sqs: SQSClient;
   config: Pick<Config, 'resultsTable' | 'resultsQueueUrl' | 'reviewDlqUrl'>;
 }) {
-  const { sendToReview } = createQueueActivities({ sqs, config });
+  const { sendToReview } = createReviewSender({ sqs, config });
 
   /** True when this call created the user; false when it was there already. */
   async function ensureUser(input: MigrateUsersInput, UserId: string): Promise<boolean> {

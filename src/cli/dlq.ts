@@ -10,7 +10,7 @@ import { BatchGetCommand, type BatchGetCommandOutput } from '@aws-sdk/lib-dynamo
 import type { Client } from '@temporalio/client';
 import { type Command, Option } from 'commander';
 import { type AwsClients, httpStatusOf } from '../activities/aws-clients';
-import { createQueueActivities } from '../activities/queues';
+import { sendMessages } from '../activities/queues';
 import { readRecords } from '../activities/records-reader';
 import { createResultsDlq } from '../activities/results-dlq';
 import type { Config } from '../domain/config';
@@ -208,7 +208,7 @@ interface RequeueFlags {
  * are there (a copy drained twice is written once), and starts a drain to write them.
  */
 async function requeueResults({ config, aws, client }: { config: Config; aws: AwsClients; client: Client }, flags: RequeueFlags): Promise<void> {
-  const found = await createResultsDlq({ sqs: aws.sqs, config }).holdRows(flags.run);
+  const found = await createResultsDlq({ sqs: aws.sqs, s3: aws.s3, config }).holdRows(flags.run);
   if (found === undefined) throw new UsageError(`the results queue ${config.resultsQueueUrl} has no dead-letter queue (RedrivePolicy): there is nothing to send back`);
   try {
     const rows = found.rows.map(({ row }) => row);
@@ -218,7 +218,12 @@ async function requeueResults({ config, aws, client }: { config: Config; aws: Aw
       console.log(flags.json ? JSON.stringify({ rows: rows.length, otherMessages: others }) : `${flags.dryRun ? 'would send back' : 'nothing to send back:'} ${rows.length} result rows${ofWhat} (the results DLQ holds ${others} other messages)`);
       return;
     }
-    await createQueueActivities({ sqs: aws.sqs, config }).publishResults(rows);
+    // Sent as they came, signature and all: the drain checks them as it checked them first.
+    await sendMessages(
+      aws.sqs,
+      config.resultsQueueUrl,
+      found.rows.map(({ message }) => ({ MessageBody: message.Body ?? '', MessageAttributes: message.MessageAttributes })),
+    );
     const removed = await found.held.deleteAndRelease(found.rows.map(({ message }) => message.MessageId ?? ''));
     const workflowId = `requeue-results-${createHash('sha256').update(found.rows.map(({ message }) => message.MessageId).join(',')).digest('hex').slice(0, 12)}`;
     const handle = await client.workflow.start<typeof drainResultsQueue>('drainResultsQueue', { taskQueue: config.taskQueue, workflowId, args: [] });

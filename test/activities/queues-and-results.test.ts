@@ -9,6 +9,7 @@ import { createLedger } from '../../src/activities/ledger';
 import { loadConfig } from '../../src/domain/config';
 import type { ResultRow, ReviewItem } from '../../src/domain/outcomes';
 import { ReasonCode } from '../../src/domain/reasons';
+import { signRowBody } from '../../src/domain/result-rows';
 import { useLocalStack } from '../helpers/local-stack';
 import { activityEnvironment } from '../helpers/activity-environment';
 import { createResultsTable } from '../helpers/runs';
@@ -38,7 +39,7 @@ beforeEach(async () => {
   reviewDlqUrl = await queue('review');
   resultsTable = await createResultsTable(aws, `results-${suffix}`);
   const config = { resultsQueueUrl, reviewDlqUrl, resultsTable, bucket: loadConfig().bucket };
-  queues = createQueueActivities({ sqs: aws.sqs, config });
+  queues = createQueueActivities({ sqs: aws.sqs, s3: aws.s3, config });
   results = createResultsActivities({ sqs: aws.sqs, dynamodb: aws.dynamodb, s3: aws.s3, config });
 });
 
@@ -125,12 +126,10 @@ test('a retraction deletes an earlier run\'s row only while it names a face the 
 });
 
 test('a result delivered twice, as after a crash between write and delete, is one row, counted once, and no duplicate', async () => {
-  for (let copy = 0; copy < 2; copy += 1) {
-    await aws.sqs.send(new SendMessageCommand({ QueueUrl: resultsQueueUrl, MessageBody: JSON.stringify(row(7)) }));
-  }
+  for (let copy = 0; copy < 2; copy += 1) await activityEnvironment().run(queues.publishResults, [row(7)]);
   expect(await drain(1000)).toEqual({ written: 1, queueEmpty: true, duplicates: [] });
   // The second copy comes in a later drain, after its row was written.
-  await aws.sqs.send(new SendMessageCommand({ QueueUrl: resultsQueueUrl, MessageBody: JSON.stringify(row(7)) }));
+  await activityEnvironment().run(queues.publishResults, [row(7)]);
 
   expect(await drain(1000)).toEqual({ written: 0, queueEmpty: true, duplicates: [] });
   expect((await tableRows()).map((r) => r.OldFaceId)).toEqual(['old-7']);
@@ -139,7 +138,7 @@ test('a result delivered twice, as after a crash between write and delete, is on
 test('rows a failed drain attempt wrote are counted once by the next attempt, whose messages they came back as', async () => {
   const attempt = (number: number, activityId = 'drain-3') =>
     activityEnvironment({ activityId, attempt: number }).run<[number], DrainProgress, typeof results.drainResults>(results.drainResults, 1000);
-  const send = (result: ResultRow) => aws.sqs.send(new SendMessageCommand({ QueueUrl: resultsQueueUrl, MessageBody: JSON.stringify(result) }));
+  const send = (result: ResultRow) => activityEnvironment().run(queues.publishResults, [result]);
   await send(row(1));
   await send(row(2));
   // Attempt 1 wrote both rows, then its worker died: the workflow never learns its count.
@@ -176,6 +175,41 @@ test('a message that is no result row is left in the queue for its DLQ, and the 
   expect(Messages.map((message) => message.Body)).toEqual(['not json']);
 });
 
+describe('a row this tool did not sign is not written, and is left for the results DLQ', () => {
+  /** What anyone allowed to send to the queue could send: a row of a real run, remapping its old face. */
+  const forged = { ...row(1), FaceId: 'someone-else' };
+  /** A signature made as the worker makes it, with the run's own key. */
+  const signatureOf = async (body: string, { CollectionId, RunId }: ResultRow) =>
+    signRowBody(body, await createLedger(aws.s3, loadConfig().bucket).ensureRunKey(CollectionId, RunId));
+  const sendRaw = (body: string, signature?: string) =>
+    aws.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: resultsQueueUrl,
+        MessageBody: body,
+        ...(signature === undefined ? {} : { MessageAttributes: { signature: { DataType: 'String', StringValue: signature } } }),
+      }),
+    );
+
+  test.each([
+    ['unsigned', () => sendRaw(JSON.stringify(forged))],
+    ['signed for another row', async () => sendRaw(JSON.stringify(forged), await signatureOf(JSON.stringify(row(1)), row(1)))],
+    ['of a run that never published', () => sendRaw(JSON.stringify({ ...forged, RunId: `run-${randomUUID()}` }), 'c2lnbmF0dXJl')],
+    [
+      'with a field of the wrong kind, though signed',
+      async () => {
+        const body = JSON.stringify({ ...row(1), IoU: 'high' });
+        await sendRaw(body, await signatureOf(body, row(1)));
+      },
+    ],
+  ])('%s', async (_, sendIt) => {
+    await activityEnvironment().run(queues.publishResults, [row(2)]);
+    await sendIt();
+
+    expect(await drain(1000)).toEqual({ written: 1, queueEmpty: false, duplicates: [] });
+    expect((await tableRows()).map((r) => r.OldFaceId)).toEqual(['old-2']);
+  });
+});
+
 test('messages another receiver holds keep the queue from counting as empty until they are written', async () => {
   await activityEnvironment().run(queues.publishResults, [row(1), row(2)]);
   // A drain attempt that died after receiving: its messages are invisible, not gone.
@@ -198,7 +232,7 @@ describe('a second row of one old face', () => {
     RecordIndex: 101,
     ...changes,
   });
-  const send = (result: ResultRow) => aws.sqs.send(new SendMessageCommand({ QueueUrl: resultsQueueUrl, MessageBody: JSON.stringify(result) }));
+  const send = (result: ResultRow) => activityEnvironment().run(queues.publishResults, [result]);
 
   test('of an earlier run is overwritten: a re-run, a redrive or another target answers for the old face now', async () => {
     await send(row(1));

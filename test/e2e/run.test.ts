@@ -18,8 +18,10 @@ import {
   eventually,
   facesIn,
   rekognitionAdmin,
+  resultRow,
   resultRows,
   type RunResources,
+  signedRowMessage,
   takeReview,
   usersIn,
   writeRecords,
@@ -101,19 +103,22 @@ test('rows SQS moved to the results DLQ are counted in the summary, and requeue-
   const { manifest } = await writeRecords(resources, [{ faces: [{ person: 'gus', box: [0.2, 0.2, 0.4, 0.4] }] }]);
   const target = resources.ownCollection(`e2e-${randomUUID()}`);
   const id = `e2e-${randomUUID()}`;
-  const row = (RunId: string) => ({ OldFaceId: randomUUID(), FaceId: randomUUID(), ImageId: randomUUID(), RunId, CollectionId: target, MigratedAt: new Date().toISOString() });
-  const stranded = [row(id), row(id)];
-  // As SQS leaves them after five receives no drain finished: this run's rows, another run's, and a body that is no row.
-  for (const body of [...stranded.map((r) => JSON.stringify(r)), JSON.stringify(row('another-run')), 'not a row']) {
-    await resources.aws.sqs.send(new SendMessageCommand({ QueueUrl: resources.resultsDlqUrl, MessageBody: body }));
-  }
+  const stranded = [resultRow(id, target), resultRow(id, target)];
+  // As SQS leaves them after five receives no drain finished: this run's rows, another run's, a
+  // forged row naming this run, and a body that is no row.
+  const messages = [
+    ...(await Promise.all([...stranded, resultRow('another-run', target)].map((row) => signedRowMessage(resources, row)))),
+    { MessageBody: JSON.stringify(resultRow(id, target)) },
+    { MessageBody: 'not a row' },
+  ];
+  for (const message of messages) await resources.aws.sqs.send(new SendMessageCommand({ QueueUrl: resources.resultsDlqUrl, ...message }));
 
   const outcome = await runCli(['start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--id', id, '--wait', '--json'], cliEnv);
 
   expect(outcome.code).toBe(0);
   expect(JSON.parse(lastLine(outcome.stdout))).toMatchObject({ status: 'completed', matched: 1, resultsInDlq: 2 });
   expect((await runCli(['status', id], cliEnv)).stdout).toContain(`2 result rows in the results DLQ: their faces are in the target without a row; \`reindex dlq requeue-results --run ${id}\` sends them back`);
-  expect(lastLine((await runCli(['dlq', 'requeue-results', '--run', id, '--dry-run'], cliEnv)).stdout)).toBe(`would send back 2 result rows of run ${id} (the results DLQ holds 2 other messages)`);
+  expect(lastLine((await runCli(['dlq', 'requeue-results', '--run', id, '--dry-run'], cliEnv)).stdout)).toBe(`would send back 2 result rows of run ${id} (the results DLQ holds 3 other messages)`);
 
   const requeued = await runCli(['dlq', 'requeue-results', '--run', id, '--wait', '--json'], cliEnv);
 
@@ -124,8 +129,8 @@ test('rows SQS moved to the results DLQ are counted in the summary, and requeue-
   expect(rows).toHaveLength(3);
   const left = await resources.aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: resources.resultsDlqUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
   const bodies = (left.Messages ?? []).map((message) => message.Body ?? '');
-  expect(bodies).toHaveLength(2);
-  expect(bodies).toEqual(expect.arrayContaining(['not a row', expect.stringContaining('"RunId":"another-run"') as string]));
+  expect(bodies).toHaveLength(3);
+  expect(bodies).toEqual(expect.arrayContaining(['not a row', expect.stringContaining('"RunId":"another-run"') as string, expect.stringContaining(`"RunId":"${id}"`) as string]));
 }, 120_000);
 
 test('status, pause, resume and cancel from the command line', async () => {

@@ -17,7 +17,9 @@ import type { DeclaredFace } from '../../infra/rekognition-local/images';
 import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/activities/aws-clients';
 import { type Config, loadConfig } from '../../src/domain/config';
+import { createLedger } from '../../src/activities/ledger';
 import type { ResultRow, ReviewItem } from '../../src/domain/outcomes';
+import { ROW_SIGNATURE_ATTRIBUTE, signRowBody } from '../../src/domain/result-rows';
 import { type ReindexCollectionInput, SEARCH_ATTRIBUTES } from '../../src/shared';
 import { useLocalStack } from './local-stack';
 
@@ -160,6 +162,37 @@ export async function resultRows({ config, aws }: RunResources, runId: string): 
 }
 
 /** Takes every message of the suite's review DLQ. */
+/** A result row of `RunId` in `CollectionId`, as the worker would send it, for tests that put rows where a run left them. */
+export function resultRow(RunId: string, CollectionId: string): ResultRow {
+  const box = { Width: 0.3, Height: 0.3, Left: 0.2, Top: 0.2 };
+  return {
+    OldFaceId: randomUUID(),
+    FaceId: randomUUID(),
+    OldImageId: randomUUID(),
+    ImageId: randomUUID(),
+    ExternalImageId: undefined,
+    UserId: undefined,
+    Bucket: 'photos',
+    Key: 'people/someone.jpg',
+    BoundingBox: box,
+    OldBoundingBox: box,
+    IoU: 1,
+    SourceCollectionId: undefined,
+    CollectionId,
+    FaceModelVersion: '7.0',
+    RunId,
+    MigratedAt: new Date().toISOString(),
+    RecordIndex: 0,
+  };
+}
+
+/** The message a worker sends for `row`: its body, signed with its run's key (made now if the run has none yet). */
+export async function signedRowMessage({ config, aws }: RunResources, row: ResultRow) {
+  const MessageBody = JSON.stringify(row);
+  const key = await createLedger(aws.s3, config.bucket).ensureRunKey(row.CollectionId, row.RunId);
+  return { MessageBody, MessageAttributes: { [ROW_SIGNATURE_ATTRIBUTE]: { DataType: 'String', StringValue: signRowBody(MessageBody, key) } } };
+}
+
 export async function takeReview({ config, aws }: RunResources): Promise<ReviewItem[]> {
   const items: ReviewItem[] = [];
   for (;;) {
