@@ -48,6 +48,7 @@ export const PARAMETERS = {
   recordsPrefix: 'RecordsPrefix',
   targetCollections: 'TargetCollections',
   sourceCollections: 'SourceCollections',
+  queueSenders: 'QueueSenders',
 } as const;
 
 function retentionParameter(scope: Construct, id: string, defaultSeconds: number, description: string): CfnParameter {
@@ -136,6 +137,33 @@ export class ReindexStack extends Stack {
     this.resultsQueue = queue('ResultsQueue', 'results', resultsQueueRetention, { queue: this.resultsDlq, maxReceiveCount: RESULTS_MAX_RECEIVE_COUNT });
     this.reviewDlq = queue('ReviewDlq', 'review-dlq', deadLetterRetention);
     this.intakeQueue = queue('IntakeQueue', 'intake', intakeQueueRetention);
+
+    // A row on the results queue says who is who; the drain checks its signature, and the queues
+    // also refuse senders other than the roles named, when named.
+    const queueSenders = new CfnParameter(this, PARAMETERS.queueSenders, {
+      type: 'String',
+      default: '',
+      description:
+        "IAM role ARNs, comma-separated, that alone may send to the stack's queues: the worker's role, and an operator's for `reindex dlq requeue-results`. Empty: any principal of the account whose own policy allows it",
+    }).valueAsString;
+    const hasQueueSenders = new CfnCondition(this, 'HasQueueSenders', { expression: Fn.conditionNot(Fn.conditionEquals(queueSenders, '')) });
+    for (const guarded of [this.resultsQueue, this.resultsDlq, this.reviewDlq, this.intakeQueue]) {
+      guarded.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'OnlyNamedRolesSend',
+          effect: iam.Effect.DENY,
+          principals: [new iam.AnyPrincipal()],
+          actions: ['sqs:SendMessage'],
+          resources: [guarded.queueArn],
+          conditions: {
+            // Only IAM principals carry a PrincipalArn: S3's notifications to the intake queue pass.
+            Null: { 'aws:PrincipalArn': 'false' },
+            // '*' when no role is named: the statement then denies nothing.
+            ArnNotLike: { 'aws:PrincipalArn': Fn.conditionIf(hasQueueSenders.logicalId, Fn.split(',', queueSenders), '*') },
+          },
+        }),
+      );
+    }
 
     // ---------------------------------------------------------------------------------------
     // Bucket, notifying the intake queue of records files uploaded under records/

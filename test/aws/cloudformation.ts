@@ -1,6 +1,6 @@
 /**
  * What CloudFormation would make of a synthesized template for given parameter values, account
- * and region: Ref, Fn::GetAtt, Fn::Join, Fn::If and the conditions this stack uses, resolved as
+ * and region: Ref, Fn::GetAtt, Fn::Join, Fn::Split, Fn::If and the conditions this stack uses, resolved as
  * CloudFormation does, so tests compare the deployed policy and outputs with plain strings.
  * Resources resolve to the names and ARNs AWS gives them (queue URL, queue ARN, table ARN).
  */
@@ -116,6 +116,10 @@ export function evaluator(template: Template, deployment: Deployment) {
         case 'Fn::Join': {
           const [separator, parts] = args as [string, unknown[]];
           return parts.map((part) => asString(evaluate(part))).join(separator);
+        }
+        case 'Fn::Split': {
+          const [separator, text] = args as [string, unknown];
+          return asString(evaluate(text)).split(separator);
         }
         case 'Fn::If': {
           const [name, whenTrue, whenFalse] = args as [string, unknown, unknown];

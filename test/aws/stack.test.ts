@@ -112,6 +112,30 @@ describe('queues', () => {
     }
   });
 
+  test('refuse senders other than the roles QueueSenders names, and deny nothing when it names none', () => {
+    const roles = 'arn:aws:iam::111122223333:role/reindex-worker,arn:aws:iam::111122223333:role/reindex-operator';
+    const senderRule = (at: Deployment, construct: Construct) => {
+      const [policy] = Object.values(json.Resources).filter(
+        ({ Type, Properties }) => Type === 'AWS::SQS::QueuePolicy' && JSON.stringify(Properties?.Queues) === JSON.stringify([{ Ref: logicalId(construct) }]),
+      );
+      const { Statement } = evaluator(json, at).evaluate(policy?.Properties?.PolicyDocument) as { Statement: { Sid?: string }[] };
+      return Statement.find((statement) => statement.Sid === 'OnlyNamedRolesSend');
+    };
+
+    for (const queue of [stack.resultsQueue, stack.resultsDlq, stack.reviewDlq, stack.intakeQueue]) {
+      const name = evaluator(json, deployment()).evaluate(json.Resources[logicalId(queue)]?.Properties?.QueueName) as string;
+      expect(senderRule(deployment({ QueueSenders: roles }), queue)).toEqual({
+        Sid: 'OnlyNamedRolesSend',
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Action: 'sqs:SendMessage',
+        Resource: `arn:aws:sqs:eu-west-1:111122223333:${name}`,
+        Condition: { Null: { 'aws:PrincipalArn': 'false' }, ArnNotLike: { 'aws:PrincipalArn': roles.split(',') } },
+      });
+      expect(senderRule(deployment(), queue)).toMatchObject({ Condition: { ArnNotLike: { 'aws:PrincipalArn': '*' } } });
+    }
+  });
+
   test("mirror the local stack's: names, the results queue's redrive after 5 receives, retention and visibility", () => {
     const { evaluate } = evaluator(json, deployment());
     const queue = (construct: Construct) => evaluate(json.Resources[logicalId(construct)]?.Properties);
