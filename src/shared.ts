@@ -209,6 +209,8 @@ export interface ReindexBatchInput {
   chunkKey: string;
   targetCollectionId: string;
   sourceCollectionId: string | undefined;
+  /** The old collection's region, when it is not the worker's. */
+  sourceRegion?: string;
   options: ReindexOptions;
   imagesInFlight: number;
   paused: boolean;

@@ -109,7 +109,8 @@ export function workerPolicy(input: WorkerPolicyInput): PolicyDocument {
   // is unset; Service Quotas grants its reads on no narrower resource.
   statements.push({ Sid: 'ReadIndexFacesQuota', Effect: 'Allow', Action: ['servicequotas:ListServiceQuotas', 'servicequotas:ListAWSDefaultServiceQuotas'], Resource: ['*'] });
   if (input.sourceCollections.length > 0) {
-    statements.push({ Sid: 'SourceCollections', Effect: 'Allow', Action: ['rekognition:DescribeCollection'], Resource: input.sourceCollections.map(collection) });
+    // ListFaces: each old face is checked against the source before its image is indexed.
+    statements.push({ Sid: 'SourceCollections', Effect: 'Allow', Action: ['rekognition:DescribeCollection', 'rekognition:ListFaces'], Resource: input.sourceCollections.map(collection) });
   }
   return { Version: '2012-10-17', Statement: statements };
 }

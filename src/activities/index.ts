@@ -8,7 +8,7 @@ import { createDrain } from './drain';
 import { whileAlive } from './liveness';
 import { createManifestActivities } from './manifest';
 import { createQueueActivities } from './queues';
-import { createRekognitionActivities, type PublishOutcome } from './rekognition';
+import { createRekognitionActivities, createSourceFaceFinder, type PublishOutcome } from './rekognition';
 import { createResultsActivities } from './results';
 import { createResultsDlq } from './results-dlq';
 import { createUserActivities } from './users';
@@ -26,7 +26,7 @@ export function createActivities({ s3, sqs, dynamodb, rekognition, indexFaces }:
   return {
     /** Activities of the control task queue. */
     control: {
-      ...createManifestActivities({ s3, sqs, config }),
+      ...createManifestActivities({ s3, sqs, config, findSourceFaces: createSourceFaceFinder(rekognition) }),
       // Their length follows SQS's; other activities send to review inside their own heartbeats.
       publishResults: (rows: Parameters<typeof queues.publishResults>[0]) => whileAlive(() => queues.publishResults(rows)),
       sendToReview: (items: Parameters<typeof queues.sendToReview>[0]) => whileAlive(() => queues.sendToReview(items)),

@@ -12,6 +12,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { pipeline, Readable, Transform } from 'node:stream';
 import type { Config } from '../domain/config';
 import { csvText } from '../domain/csv';
+import { checkedAgainstSource, type SourceFaces } from '../domain/erasures';
 import type { ReviewItem } from '../domain/outcomes';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
 import { checkRecord, type ImageRecord } from '../domain/records';
@@ -20,6 +21,7 @@ import { httpStatusOf } from './aws-clients';
 import { createLedger, type Decision } from './ledger';
 import { createReviewSender } from './queues';
 import { whileAlive } from './liveness';
+import type { SourceCollection } from './rekognition';
 import { type ReadCursor, readRecords } from './records-reader';
 
 export interface SplitManifestInput {
@@ -39,6 +41,8 @@ export interface ChunkEntry {
    * the batch did not ask (histories from before the lookup), and then reindexImage looks itself.
    */
   indexedBefore?: boolean;
+  /** The record's old faces the source collection no longer holds, when it was checked: its image is not indexed. */
+  oldFacesGone?: string[];
 }
 
 /** The ledger a batch's records are looked up in: its target and the run's settings. */
@@ -46,6 +50,8 @@ export interface LedgerLookup {
   runId: string;
   targetCollectionId: string;
   decision: Decision;
+  /** The old collection, when the run names it: each record's faces are checked against it. */
+  source?: SourceCollection;
 }
 
 /** A batch that failed as a whole, and why. */
@@ -127,10 +133,13 @@ export function createManifestActivities({
   s3,
   sqs,
   config,
+  findSourceFaces,
 }: {
   s3: S3Client;
   sqs: SQSClient;
   config: Pick<Config, 'bucket' | 'resultsQueueUrl' | 'reviewDlqUrl'>;
+  /** Which old faces the source still holds, and their users (createSourceFaceFinder). */
+  findSourceFaces: (source: SourceCollection, faceIds: readonly string[]) => Promise<SourceFaces>;
 }) {
   const { sendToReview } = createReviewSender({ sqs, config });
   const ledger = createLedger(s3, config.bucket);
@@ -170,6 +179,18 @@ export function createManifestActivities({
     return JSON.parse((await Body?.transformToString()) ?? '[]') as ChunkEntry[];
   }
 
+  async function checkedEntries(entries: ChunkEntry[], source: SourceCollection | undefined): Promise<ChunkEntry[]> {
+    if (source === undefined) return entries;
+    const held = await findSourceFaces(
+      source,
+      entries.flatMap(({ record }) => record.Faces.map((face) => face.FaceId)),
+    );
+    return entries.map((entry) => {
+      const { record, gone } = checkedAgainstSource(entry.record, held);
+      return { ...entry, record, ...(gone.length > 0 ? { oldFacesGone: gone } : {}) };
+    });
+  }
+
   async function putObject(Key: string, Body: string, ContentType: string): Promise<string> {
     await s3.send(new PutObjectCommand({ Bucket: config.bucket, Key, Body, ContentType }));
     return `s3://${config.bucket}/${Key}`;
@@ -179,10 +200,12 @@ export function createManifestActivities({
     /**
      * A chunk's records; with a lookup, each says whether the ledger already holds its indexing, so
      * that reindexImage goes straight to IndexFaces for the others: a ledger read between the
-     * rate-limited dispatch and the call would let a slow S3 bunch calls past the quota.
+     * rate-limited dispatch and the call would let a slow S3 bunch calls past the quota. With a
+     * source, each record's faces are checked against it: their users are the source's, and the
+     * faces it no longer holds are named.
      */
     loadChunk: async (key: string, lookup?: LedgerLookup): Promise<ChunkEntry[]> => {
-      const entries = await readChunk(key);
+      const entries = await checkedEntries(await readChunk(key), lookup?.source);
       // Histories from before the lookup carried the settings do not look up: reindexImage looks itself.
       if (lookup?.decision === undefined) return entries;
       const records = entries.map(({ record }) => record);

@@ -33,6 +33,7 @@ import { activityInfo, Context, heartbeat, log, sleep } from '@temporalio/activi
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Config } from '../domain/config';
 import { isNewerFaceModel } from '../domain/face-models';
+import { erasureOutcome, type SourceFaces } from '../domain/erasures';
 import { DIMENSION_BYTES, dimensionsVerdict } from '../domain/image-checks';
 import { decideOutcome, type ImageOutcome, type ImageTally, type RowRetraction, type RunContext, settleFaces, tallyOf, withoutHeldFaces } from '../domain/outcomes';
 import { ReasonCode } from '../domain/reasons';
@@ -55,6 +56,8 @@ export interface ReindexImageInput {
   options: ReindexOptions;
   /** False when the batch found no indexing of the record in the ledger (ChunkEntry.indexedBefore). */
   indexedBefore?: boolean;
+  /** The record's old faces the source no longer holds (ChunkEntry.oldFacesGone): the image is not indexed. */
+  oldFacesGone?: string[];
   /** How long failures other than throttling are retried before the image gives up (DEFAULT_RETRY_MINUTES when absent). */
   retryForMs?: number;
   /**
@@ -156,8 +159,56 @@ function clientPerRegion(): (region: string) => RekognitionClient {
   };
 }
 
+/** The ledger's name for a record that holds no indexing: its image was not indexed. */
+const NO_INDEXING = '';
 /** ListFaces returns, and DeleteFaces takes, at most 4096 faces a call. */
 const FACES_PER_PAGE = 4096;
+
+/** The old collection, and its region when it is not the worker's. */
+export interface SourceCollection {
+  collectionId: string;
+  region?: string;
+}
+
+/** A source that is gone, or that these credentials may not list, stays so: no retry helps, and no face may be checked. */
+function sourceRefusal(error: unknown, collectionId: string): unknown {
+  if (error instanceof ResourceNotFoundException) {
+    return ApplicationFailure.create({ type: ReasonCode.SourceCollectionNotFound, message: `the source collection ${collectionId} no longer exists, so no old face can be checked against it`, nonRetryable: true });
+  }
+  if (error instanceof AccessDeniedException) {
+    return ApplicationFailure.create({
+      type: ReasonCode.AccessDenied,
+      message: `these credentials may not list the faces of source collection ${collectionId} (rekognition:ListFaces), which a run checks each old face against before indexing its image: ${error.message}`,
+      nonRetryable: true,
+    });
+  }
+  return error;
+}
+
+/**
+ * Asks the source collection which of these old faces it still holds, and the user of each: a
+ * ListFaces filtered by FaceIds, 4096 at a time, so a batch of a thousand records costs a call or two.
+ */
+export function createSourceFaceFinder(rekognition: RekognitionClient, rekognitionIn = clientPerRegion()) {
+  return async ({ collectionId, region }: SourceCollection, faceIds: readonly string[]): Promise<SourceFaces> => {
+    const client = region === undefined ? rekognition : rekognitionIn(region);
+    const found = new Map<string, string | undefined>();
+    const unique = [...new Set(faceIds)];
+    for (let start = 0; start < unique.length; start += FACES_PER_PAGE) {
+      let NextToken: string | undefined;
+      do {
+        const page = await client
+          .send(new ListFacesCommand({ CollectionId: collectionId, FaceIds: unique.slice(start, start + FACES_PER_PAGE), MaxResults: FACES_PER_PAGE, NextToken }))
+          .catch((error: unknown) => {
+            throw sourceRefusal(error, collectionId);
+          });
+        for (const face of page.Faces ?? []) if (face.FaceId) found.set(face.FaceId, face.UserId);
+        NextToken = page.NextToken;
+      } while (NextToken);
+    }
+    return found;
+  };
+}
 /** Heartbeats while reconcile waits out its grace: well inside its heartbeat timeout. */
 const HEARTBEAT_EVERY_MS = 10_000;
 
@@ -406,12 +457,32 @@ export function createRekognitionActivities({
   }
 
   /**
+   * An image holding old faces the source no longer holds is not indexed: its faces go to review,
+   * and whatever an earlier run indexed of it leaves the target, with the rows that named it. The
+   * ledger keeps no face for the record from then on.
+   */
+  async function forgetImage(input: ReindexImageInput, gone: string[]): Promise<ReindexImageResult> {
+    const target = input.targetCollectionId;
+    const identity = identityOf(input.record, input.options.indexingScope);
+    const outcome = erasureOutcome(input.record, gone, input.runId, input.recordIndex);
+    const previous = await ledger.current(target, identity);
+    const earlierFaces = previous?.faces ?? [];
+    if (earlierFaces.length === 0) return { ...outcome, reusedEarlierIndexing: false };
+    // Every attempt takes back every row an earlier run wrote for these faces: one that crashed after the ledger write still did not.
+    const retractions: RowRetraction[] = input.record.Faces.map((face) => ({ OldFaceId: face.FaceId, CollectionId: target, FaceIds: earlierFaces }));
+    await ledger.setCurrent(target, identity, { indexing: NO_INDEXING, kept: [], faces: earlierFaces, runId: input.runId });
+    await deleteFaces(target, earlierFaces);
+    return { ...outcome, reusedEarlierIndexing: false, retractions };
+  }
+
+  /**
    * Indexes the image once across attempts, decides what became of each face, and leaves the
    * target holding exactly the faces this record keeps: its other faces, from this indexing or an
    * earlier one under other settings, are deleted. The ledger says which faces the record keeps
    * before any is deleted, so a crash in between is finished by the retry or by reconcile.
    */
   async function reindexImageOnce(input: ReindexImageInput): Promise<ReindexImageResult> {
+    if (input.oldFacesGone?.length) return forgetImage(input, input.oldFacesGone);
     const target = input.targetCollectionId;
     const identity = identityOf(input.record, input.options.indexingScope);
     let { indexing, reused } = await indexOnce(input);
@@ -474,6 +545,10 @@ export function createRekognitionActivities({
             nonRetryable: true,
           });
         }
+        // Every batch lists the source's faces before indexing: a worker that may not fails the run now, not every batch.
+        await client.send(new ListFacesCommand({ CollectionId: sourceCollectionId, MaxResults: 1 })).catch((error: unknown) => {
+          throw sourceRefusal(error, sourceCollectionId);
+        });
       }
       let targetFaceModelVersion = await faceModelVersion(targetCollectionId);
       const created = targetFaceModelVersion === undefined && (await createCollection(targetCollectionId));

@@ -55,6 +55,13 @@ export enum ReasonCode {
    * reuses whatever was indexed.
    */
   BatchFailed = 'BATCH_FAILED',
+  /**
+   * The old face is no longer in the source collection: deleted after the records file was written
+   * (a person asked to be forgotten). Its image is not indexed, so the face is not made again.
+   */
+  OldFaceDeleted = 'OLD_FACE_DELETED',
+  /** Another old face of the same image is no longer in the source collection: the image is not indexed. */
+  ImageHoldsDeletedFace = 'IMAGE_HOLDS_DELETED_FACE',
   /** The new model found no face in the image. */
   NoFaceDetected = 'NO_FACE_DETECTED',
   /** The new model found faces, but none overlaps this old face enough. */

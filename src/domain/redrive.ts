@@ -2,7 +2,8 @@
  * Turning review-DLQ messages back into records a new run can take. Faces of one image, sent as one
  * message each, become one record again; a refused record goes back as it was sent (an operator
  * may have fixed what it points to). Faces the users phase refused were migrated already: a new
- * run would index them a second time, so they are not redriven.
+ * run would index them a second time, so they are not redriven; nor are images holding a face
+ * deleted from the source.
  */
 import type { ReviewItem } from './outcomes';
 import { ReasonCode } from './reasons';
@@ -10,6 +11,8 @@ import type { RecordFace } from './records';
 
 /** Reasons given after the face was migrated: reindexing cannot fix them. */
 const MIGRATED_ALREADY = new Set<string>([ReasonCode.UserFaceLimit, ReasonCode.UserAssociationRefused]);
+/** Reasons of images holding a face someone asked to be forgotten: no run may index them. */
+const ERASED = new Set<string>([ReasonCode.OldFaceDeleted, ReasonCode.ImageHoldsDeletedFace]);
 
 export interface RedriveMessage {
   messageId: string;
@@ -54,6 +57,8 @@ export function planRedrive(messages: RedriveMessage[]): RedrivePlan {
   for (const { messageId, item } of messages) {
     if (MIGRATED_ALREADY.has(item.reason)) {
       notRedrivable.push({ messageId, why: `${item.reason}: the face was migrated; only its user association failed` });
+    } else if (ERASED.has(item.reason)) {
+      notRedrivable.push({ messageId, why: `${item.reason}: the image holds a face deleted from the source collection; indexing it would make that face again` });
     } else if (item.reason === ReasonCode.DuplicateFaceId && item.face) {
       // Another record of the run holds this old face; a new run would overwrite that row and leave its face unnamed.
       notRedrivable.push({ messageId, why: `${item.reason}: the face was migrated from another record; fix the records file instead` });

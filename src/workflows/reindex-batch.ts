@@ -176,7 +176,8 @@ export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSumma
 
   // Cancellation is turned into `stopping` above, so that in-flight images and publishing finish.
   return CancellationScope.nonCancellable(async () => {
-    const entries = await loadChunk(input.chunkKey, { runId: input.runId, targetCollectionId: input.targetCollectionId, decision: input.options });
+    const source = input.sourceCollectionId === undefined ? undefined : { collectionId: input.sourceCollectionId, ...(input.sourceRegion === undefined ? {} : { region: input.sourceRegion }) };
+    const entries = await loadChunk(input.chunkKey, { runId: input.runId, targetCollectionId: input.targetCollectionId, decision: input.options, ...(source ? { source } : {}) });
     const totals = emptyTotals();
     const results: ResultRow[] = [];
     const review: ReviewItem[] = [];
@@ -257,7 +258,7 @@ export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSumma
     };
 
     const migrate = async (entry: ChunkEntry) => {
-      const { index, record, indexedBefore } = entry;
+      const { index, record, indexedBefore, oldFacesGone } = entry;
       const scope = new CancellationScope();
       inFlight.add(scope);
       try {
@@ -270,6 +271,7 @@ export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSumma
             targetCollectionId: input.targetCollectionId,
             options: input.options,
             indexedBefore,
+            ...(oldFacesGone ? { oldFacesGone } : {}),
             ...(failuresThatEnd ? { retryForMs } : {}),
             ...(imagesPublish ? { publish: true } : {}),
           }),

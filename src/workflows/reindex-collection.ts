@@ -85,7 +85,7 @@ const { sendToReview, reviewFailedBatch } = proxyActivities<ControlActivities>({
 });
 
 /** Failures of a batch that no other batch can escape either: they fail the run. */
-const RUN_FAILURES = new Set<string>([ReasonCode.TargetCollectionNotFound, ReasonCode.TargetCollectionFull]);
+const RUN_FAILURES = new Set<string>([ReasonCode.TargetCollectionNotFound, ReasonCode.TargetCollectionFull, ReasonCode.SourceCollectionNotFound]);
 
 /** The ApplicationFailure at the root of a child's failure, where the reason and the message that matter are. */
 function rootFailure(error: unknown): { type: string | undefined; message: string } {
@@ -295,6 +295,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
           chunkKey: chunkKey(runId, batch),
           targetCollectionId: target.collectionId,
           sourceCollectionId: input.sourceCollectionId,
+          ...(input.sourceRegion === undefined ? {} : { sourceRegion: input.sourceRegion }),
           options: input.options,
           imagesInFlight: input.imagesInFlightPerBatch,
           paused: startedPaused,

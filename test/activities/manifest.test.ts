@@ -11,6 +11,7 @@ import {
   type SplitSummary,
 } from '../../src/activities/manifest';
 import { createLedger, type Decision } from '../../src/activities/ledger';
+import { createSourceFaceFinder } from '../../src/activities/rekognition';
 import { type Config, loadConfig } from '../../src/domain/config';
 import type { ReviewItem } from '../../src/domain/outcomes';
 import { ReasonCode } from '../../src/domain/reasons';
@@ -35,7 +36,7 @@ afterAll(() => {
 
 beforeEach(async () => {
   reviewDlqUrl = (await aws.sqs.send(new CreateQueueCommand({ QueueName: `review-${randomUUID()}` }))).QueueUrl ?? '';
-  manifest = createManifestActivities({ s3: aws.s3, sqs: aws.sqs, config: { ...config, reviewDlqUrl } });
+  manifest = createManifestActivities({ s3: aws.s3, sqs: aws.sqs, config: { ...config, reviewDlqUrl }, findSourceFaces: createSourceFaceFinder(aws.rekognition) });
 });
 
 afterEach(async () => {
@@ -248,7 +249,7 @@ describe('reading one version of the records file, from where the last attempt s
       },
       { step: 'initialize' },
     );
-    return { activities: createManifestActivities({ s3: clients.s3, sqs: aws.sqs, config: { ...config, reviewDlqUrl } }), ranges };
+    return { activities: createManifestActivities({ s3: clients.s3, sqs: aws.sqs, config: { ...config, reviewDlqUrl }, findSourceFaces: createSourceFaceFinder(aws.rekognition) }), ranges };
   }
 
   /** The heartbeats a whole split sends: each flushed cursor a retry could resume from. */

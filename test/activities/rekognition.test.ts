@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  AccessDeniedException,
   CreateCollectionCommand,
   DeleteCollectionCommand,
   RekognitionClient,
@@ -637,6 +638,25 @@ describe('prepareTarget', () => {
     });
     expect(regions).toEqual(['eu-west-1', 'ap-south-1']);
     for (const client of clients) client.destroy();
+  });
+
+  test('a worker that may not list the source\'s faces fails at once, naming the permission: every batch checks its old faces there', async () => {
+    const denied = createAwsClients(config);
+    denied.rekognition.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'ListFacesCommand') throw new AccessDeniedException({ message: 'not authorized to perform: rekognition:ListFaces', $metadata: {} });
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const activities = createRekognitionActivities({ rekognition: denied.rekognition, indexFacesClient: denied.indexFaces, s3: denied.s3, config });
+    try {
+      const failure = activityEnvironment().run(activities.prepareTarget, { runId: `run-${randomUUID()}`, targetCollectionId: newCollection, sourceCollectionId: oldCollection, force: false });
+
+      await expect(failure).rejects.toMatchObject({ type: ReasonCode.AccessDenied, nonRetryable: true, message: expect.stringContaining('(rekognition:ListFaces)') as string });
+    } finally {
+      destroyAwsClients(denied);
+    }
   });
 
   test('a source collection that does not exist fails for good', async () => {

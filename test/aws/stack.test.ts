@@ -204,7 +204,7 @@ describe('worker policy', () => {
     // naming only the targets, on which TargetCollections grants DescribeCollection already.
     const source = deployed.Statement.find(({ Sid }) => Sid === 'SourceCollections');
     const target = deployed.Statement.find(({ Sid }) => Sid === 'TargetCollections');
-    expect(source).toEqual({ Sid: 'SourceCollections', Effect: 'Allow', Action: ['rekognition:DescribeCollection'], Resource: target?.Resource });
+    expect(source).toEqual({ Sid: 'SourceCollections', Effect: 'Allow', Action: ['rekognition:DescribeCollection', 'rekognition:ListFaces'], Resource: target?.Resource });
     expect(target?.Action).toContain('rekognition:DescribeCollection');
     expect({ ...deployed, Statement: deployed.Statement.filter(({ Sid }) => Sid !== 'SourceCollections') }).toEqual(expected);
   });

@@ -64,3 +64,15 @@ test('a face another record of the run migrated is not redriven, but a record na
   expect(plan.notRedrivable).toEqual([{ messageId: 'm1', why: 'DUPLICATE_FACE_ID: the face was migrated from another record; fix the records file instead' }]);
   expect(plan.records).toEqual([{ record: twice, messageIds: ['m2'] }]);
 });
+
+test('an image holding a face deleted from the source is not redriven, neither that face nor the others of its image', () => {
+  const plan = planRedrive([
+    { messageId: 'm1', item: item(ReasonCode.OldFaceDeleted, { face: face('f1') }) },
+    { messageId: 'm2', item: item(ReasonCode.ImageHoldsDeletedFace, { face: face('f2') }) },
+    { messageId: 'm3', item: item(ReasonCode.IouBelowThreshold, { face: face('f3'), Key: 'people/other.jpg' }) },
+  ]);
+
+  expect(plan.notRedrivable.map((entry) => entry.messageId)).toEqual(['m1', 'm2']);
+  expect(plan.notRedrivable[1]?.why).toMatch(/^IMAGE_HOLDS_DELETED_FACE: the image holds a face deleted from the source collection/);
+  expect(plan.records.map((record) => record.messageIds)).toEqual([['m3']]);
+});
