@@ -215,6 +215,8 @@ export class ReindexStack extends Stack {
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      // The rows say which new face is whose: deleting the table takes turning this off first.
+      deletionProtection: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
 

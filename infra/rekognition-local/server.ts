@@ -54,6 +54,26 @@ function sendError(response: ServerResponse, error: RekognitionError): void {
   sendJson(response, error.status, { __type: error.type, message: error.message }, { 'x-amzn-ErrorType': error.type });
 }
 
+/** Host names that can only mean this machine. */
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+function hostOf(request: IncomingMessage): string {
+  try {
+    return new URL(`http://${request.headers.host ?? ''}`).hostname;
+  } catch {
+    return '';
+  }
+}
+
+function isJsonObject(text: string): boolean {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+  } catch {
+    return false;
+  }
+}
+
 export function createRekognitionServer(service: RekognitionService, store: Store, traffic: Traffic): Server {
   const settingsView = () => {
     const { currentFaceModelVersion, faceIds, maxFacesPerCollection } = service.settings;
@@ -93,10 +113,16 @@ export function createRekognitionServer(service: RekognitionService, store: Stor
       response.end(JSON.stringify(body));
     };
     const route = `${request.method ?? 'GET'} ${path}`;
+    // A web page whose name was rebound to 127.0.0.1 reaches this port with its own name as Host.
+    if (!LOOPBACK_HOSTS.has(hostOf(request))) return send({ error: `admin calls are served to this machine only, not to Host ${request.headers.host ?? '(none)'}` }, 403);
     switch (route) {
       case 'GET /_admin/health':
         return send({ ok: true });
       case 'POST /_admin/reset':
+        // A JSON body a page cannot send without a CORS preflight, which this server never grants.
+        if (!String(request.headers['content-type'] ?? '').startsWith('application/json') || !isJsonObject((await readBody(request)).toString('utf8'))) {
+          return send({ error: 'reset deletes every collection: send it with Content-Type application/json and a JSON object body' }, 400);
+        }
         store.commit({ kind: 'reset' });
         traffic.resetCounters();
         return send({ ok: true });

@@ -4,7 +4,6 @@
  * with its records file in S3, so a message is never lost between the queue and the run.
  */
 import { createHash } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { BatchGetCommand, type BatchGetCommandOutput } from '@aws-sdk/lib-dynamodb';
 import type { Client } from '@temporalio/client';
@@ -19,7 +18,7 @@ import { faceIdsOfMessage, faceIdsOfRecords, planRedrive } from '../domain/redri
 import { redriveRecordsKey } from '../shared';
 import type { drainResultsQueue } from '../workflows';
 import { numberIn, UsageError, withAws, withClients } from './common';
-import { openInput } from './files';
+import { openInput, writeLocalFile } from './files';
 import { holdReviewMessages, type ReviewFilter, type ReviewMessage } from './review-dlq';
 import { addRunSettings, followStartedRun, readRunSummary, RunExistsError, type RunSettingsFlags, startOptions, startRun } from './runs';
 
@@ -145,7 +144,7 @@ async function redrive(clients: { config: Config; aws: AwsClients; client: Clien
     const recordsText = records.map((record) => JSON.stringify(record)).join('\n') + '\n';
 
     if (flags.dryRun) {
-      if (flags.out) await writeFile(flags.out, recordsText).catch((error: Error) => { throw new UsageError(`cannot write ${flags.out}: ${error.message}`); });
+      if (flags.out) await writeLocalFile(flags.out, recordsText).catch((error: Error) => { throw new UsageError(`cannot write ${flags.out}: ${error.message}`); });
       const result = { messages: chosen.length, redrivable: covered.length, records: records.length, notRedrivable: plan.notRedrivable, out: flags.out };
       if (flags.json) console.log(JSON.stringify(result));
       else {

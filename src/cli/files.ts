@@ -84,8 +84,32 @@ async function upload(s3: S3Client, file: string, { Bucket, Key }: { Bucket: str
   await new Upload({ client: s3, params: { Bucket, Key, Body: createReadStream(file) }, partSize, queueSize: 4, leavePartsOnError: false }).done();
 }
 
+/**
+ * Files this tool writes hold faces, users and image names: readable by their owner only, and
+ * created new, so a file or link planted at the name is refused rather than written through.
+ */
+const OWNER_ONLY = 0o600;
+
 async function lineWriter(file: string): Promise<WriteStream> {
-  return (await open(file, 'w')).createWriteStream();
+  return (await open(file, 'wx', OWNER_ONLY)).createWriteStream();
+}
+
+/**
+ * Writes `text` to a local file: beside its name first, created new and readable by its owner
+ * only, then renamed over it, so the file appears whole or not at all.
+ */
+export async function writeLocalFile(file: string, text: string): Promise<void> {
+  const partial = `${file}.partial`;
+  const handle = await open(partial, 'wx', OWNER_ONLY);
+  try {
+    await handle.writeFile(text);
+  } catch (error) {
+    await handle.close();
+    await rm(partial, { force: true });
+    throw error;
+  }
+  await handle.close();
+  await rename(partial, file);
 }
 
 /**

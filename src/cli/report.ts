@@ -5,7 +5,7 @@
  * with its old box and the boxes the new model found.
  */
 import { constants } from 'node:fs';
-import { access, stat, writeFile } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { GetObjectCommand, NoSuchBucket, NoSuchKey } from '@aws-sdk/client-s3';
 import type { Command } from 'commander';
@@ -18,6 +18,7 @@ import { GallerySampler, type ReportFigures, RowAggregator, type RowFigures, sor
 import { type GalleryEntry, renderReportHtml } from '../report/html';
 import { reportKey } from '../shared';
 import { forEachConcurrently, numberIn, progressBar, UsageError, withAws, withProgress } from './common';
+import { writeLocalFile } from './files';
 import { forEachReviewMessage, type ReviewMessage } from './review-dlq';
 import { forEachRunRowsPage } from './run-rows';
 import { describeTotals, readRunSummary } from './runs';
@@ -147,7 +148,7 @@ async function withImages(aws: AwsClients, entries: Omit<GalleryEntry, 'image'>[
 
 async function writeReport(file: string, html: string): Promise<void> {
   try {
-    await writeFile(file, html);
+    await writeLocalFile(file, html);
   } catch (error) {
     throw new UsageError(`cannot write the report to ${file}: ${fileProblem(error)}`);
   }

@@ -160,7 +160,7 @@ describe('queues', () => {
   });
 });
 
-test('results table: key OldFaceId (S), on demand, point-in-time recovery, encrypted, kept when the stack goes', () => {
+test('results table: key OldFaceId (S), on demand, point-in-time recovery, encrypted, protected from deletion, kept when the stack goes', () => {
   template.resourceCountIs('AWS::DynamoDB::Table', 1);
   template.hasResource('AWS::DynamoDB::Table', {
     Properties: Match.objectLike({
@@ -169,6 +169,7 @@ test('results table: key OldFaceId (S), on demand, point-in-time recovery, encry
       BillingMode: 'PAY_PER_REQUEST',
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       SSESpecification: { SSEEnabled: true },
+      DeletionProtectionEnabled: true,
     }),
     DeletionPolicy: 'Retain',
   });

@@ -85,7 +85,10 @@ export async function startRekognitionLocal({ faceIds }: { faceIds?: 'reuse' | '
     s3,
     bucket,
     async admin(method, route, body) {
-      const response = await fetch(`${endpoint}${route}`, { method, body: body === undefined ? undefined : JSON.stringify(body) });
+      const response = await fetch(`${endpoint}${route}`, {
+        method,
+        ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } }),
+      });
       return response.json();
     },
     async putImage(key, faces) {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
+import { request } from 'node:http';
 import path from 'node:path';
 import {
   CreateCollectionCommand,
@@ -30,6 +31,18 @@ afterEach(async () => {
 afterAll(async () => {
   await rekognition.stop();
 });
+
+/** The status of a JSON POST to `url` that names `host` in its Host header: fetch will not set it. */
+function fetchWithHost(url: string, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const sent = request(url, { method: 'POST', headers: { Host: host, 'Content-Type': 'application/json' } }, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    sent.on('error', reject);
+    sent.end('{}');
+  });
+}
 
 async function createCollection(): Promise<string> {
   const collectionId = `traffic-${randomUUID()}`;
@@ -90,11 +103,25 @@ test('a steady stream of calls gets the configured rate, no more, and the counte
   expect(counters.IndexFaces?.averagePerSecond).toBeLessThanOrEqual(tps * 1.05);
 });
 
+test('reset is refused without a JSON body, or to a Host that is not this machine, and then deletes nothing', async () => {
+  const collectionId = await createCollection();
+  const reset = (headers: Record<string, string>, body?: string) => fetch(`${rekognition.endpoint}/_admin/reset`, { method: 'POST', headers, ...(body === undefined ? {} : { body }) });
+
+  expect((await reset({})).status).toBe(400);
+  // A form of a web page posts text/plain, which needs no preflight.
+  expect((await reset({ 'Content-Type': 'text/plain' }, '{}')).status).toBe(400);
+  const rebound = await fetchWithHost(`${rekognition.endpoint}/_admin/reset`, 'evil.example');
+  expect(rebound).toBe(403);
+
+  const collections = await rekognition.client.send(new ListCollectionsCommand({}));
+  expect(collections.CollectionIds).toContain(collectionId);
+});
+
 test('reset empties every collection and the counters', async () => {
   const collectionId = await createCollection();
   await rekognition.client.send(new IndexFacesCommand({ CollectionId: collectionId, Image: image }));
 
-  await rekognition.admin('POST', '/_admin/reset');
+  await rekognition.admin('POST', '/_admin/reset', {});
 
   const collections = await rekognition.client.send(new ListCollectionsCommand({}));
   expect(collections.CollectionIds).toEqual([]);
