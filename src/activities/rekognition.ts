@@ -34,6 +34,7 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Config } from '../domain/config';
 import { isNewerFaceModel } from '../domain/face-models';
 import { erasureOutcome, type SourceFaces } from '../domain/erasures';
+import { imageRef } from '../domain/identifiers';
 import { DIMENSION_BYTES, dimensionsVerdict } from '../domain/image-checks';
 import { decideOutcome, type ImageOutcome, type ImageTally, type RowRetraction, type RunContext, settleFaces, tallyOf, withoutHeldFaces } from '../domain/outcomes';
 import { ReasonCode } from '../domain/reasons';
@@ -390,7 +391,7 @@ export function createRekognitionActivities({
         message:
           reason === ReasonCode.TargetCollectionFull
             ? `the target collection ${input.targetCollectionId} is full: ${(error as Error).message}`
-            : `IndexFaces refused s3://${record.Bucket}/${record.Key}: ${(error as Error).message}${why}`,
+            : `IndexFaces refused ${imageRef(record.Bucket, record.Key)}: ${(error as Error).message}${why}`,
         nonRetryable: true,
       });
     }
@@ -444,7 +445,7 @@ export function createRekognitionActivities({
     const indexing = await indexFaces(input);
     if (await ledger.recordIndexing(target, input.record, input.options, indexing)) return { indexing, reused: false };
     const winner = await ledger.findIndexing(target, input.record, input.options);
-    if (!winner) throw new Error(`the indexing of s3://${input.record.Bucket}/${input.record.Key} was recorded but cannot be read`);
+    if (!winner) throw new Error(`the indexing of ${imageRef(input.record.Bucket, input.record.Key)} was recorded but cannot be read`);
     // Faces the winner does not name are surplus. The service may have answered both attempts with
     // the same FaceIds, and the record may be this attempt's own (the SDK retried a write whose
     // answer was lost): then nothing is.
@@ -598,7 +599,7 @@ export function createRekognitionActivities({
           const failure = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
           throw ApplicationFailure.create({
             type: ReasonCode.RetriesExhausted,
-            message: `gave up on s3://${input.record.Bucket}/${input.record.Key} after ${attempt} attempts over ${Math.round((Date.now() - faultSinceMs) / 60_000)} min; the last failed with ${failure}`,
+            message: `gave up on ${imageRef(input.record.Bucket, input.record.Key)} after ${attempt} attempts over ${Math.round((Date.now() - faultSinceMs) / 60_000)} min; the last failed with ${failure}`,
             nonRetryable: true,
           });
         }

@@ -13,6 +13,7 @@ import { sendMessages } from '../activities/queues';
 import { readRecords } from '../activities/records-reader';
 import { createResultsDlq } from '../activities/results-dlq';
 import type { Config } from '../domain/config';
+import { printable, printableJson } from '../domain/identifiers';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
 import { faceIdsOfMessage, faceIdsOfRecords, planRedrive } from '../domain/redrive';
 import { redriveRecordsKey } from '../shared';
@@ -262,7 +263,7 @@ export function registerDlqCommands(program: Command): void {
         for (const [reason, count] of Object.entries(byReason)) console.log(`  ${reason} ${count}`);
         for (const message of listed) {
           const face = message.item.face ? ` face ${message.item.face.FaceId}` : '';
-          console.log(`${message.messageId}  ${message.item.runId}  ${message.item.reason}  ${imageOf(message)}${face}  ${message.item.detail}`);
+          console.log(printable(`${message.messageId}  ${message.item.runId}  ${message.item.reason}  ${imageOf(message)}${face}  ${message.item.detail}`));
         }
         if (listed.length < held.messages.length) console.log(`(listed ${listed.length} of ${held.messages.length}; --limit lists more)`);
       });
@@ -278,7 +279,7 @@ export function registerDlqCommands(program: Command): void {
         await held.release();
         const message = held.messages.find((candidate) => candidate.messageId === messageId);
         if (!message) throw new UsageError(`no message of the review DLQ has the id ${messageId}`);
-        console.log(JSON.stringify(message, null, 2));
+        console.log(printableJson(message));
       });
     });
 

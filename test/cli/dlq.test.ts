@@ -167,3 +167,29 @@ test('bad input is one line and exit code 2, and the DLQ is left alone', async (
     expect(outcome.stderr.trim().split('\n')).toHaveLength(1);
   }
 }, 60_000);
+
+test('a key or detail holding control characters is listed and shown with them escaped, never sent to the terminal', async () => {
+  const run = `escapes-${randomUUID()}`;
+  const item = {
+    reason: ReasonCode.AccessDenied,
+    // Clears the screen, then writes right to left: what a crafted key could do to a terminal.
+    detail: 'IndexFaces refused \u009b2J the image',
+    runId: run,
+    Bucket: 'photos',
+    Key: 'people/\u001b[2Jana\u202egpj.exe',
+    ExternalImageId: undefined,
+    face: { FaceId: randomUUID(), BoundingBoxes: { Left: 0.1, Top: 0.1, Width: 0.2, Height: 0.2 } },
+  };
+  await resources.aws.sqs.send(new SendMessageCommand({ QueueUrl: resources.config.reviewDlqUrl, MessageBody: JSON.stringify(item) }));
+
+  const listed = await reindex('dlq', 'list', '--run', run);
+  const messageId = (await list('--run', run)).messages[0]?.messageId ?? '';
+  const shown = await reindex('dlq', 'show', messageId);
+
+  for (const output of [listed.stdout, shown.stdout]) {
+    for (const raw of ['\u001b', '\u009b', '\u202e']) expect(output).not.toContain(raw);
+    expect(output).toContain('\\u001b[2Jana\\u202egpj.exe');
+  }
+  expect(listed.stdout).toContain('refused \\u009b2J the image');
+  expect(JSON.parse(shown.stdout)).toMatchObject({ messageId, item: { Key: item.Key, detail: item.detail } });
+}, 60_000);
