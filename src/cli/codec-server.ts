@@ -6,7 +6,10 @@
  * works too. Whoever reaches it reads every payload: it binds to 127.0.0.1 unless told otherwise,
  * and serves browsers only from the UI's origin.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import { isIP } from 'node:net';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { type Command, InvalidArgumentError } from 'commander';
@@ -19,11 +22,17 @@ const DEFAULT_UI_ORIGIN = 'http://127.0.0.1:8233';
 // The UI sends a history's payloads a page at a time; a payload is at most 2 MB on Temporal's side.
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
 const ALLOWED_HEADERS = 'content-type, x-namespace, authorization';
+/** Requests decoded at once; more wait their turn at the client (503): a flood cannot hold every key operation. */
+export const MOST_REQUESTS_IN_FLIGHT = 8;
 
 export interface CodecServerOptions {
   codec: PayloadCodec;
   /** Origins (scheme://host:port) whose pages may call the server: the Temporal Web UI's. */
   uiOrigins: string[];
+  /** Serve `/encode`: whoever reaches it could have payloads sealed with the key. Off unless asked. */
+  allowEncode?: boolean;
+  /** Certificate and key, PEM: the server speaks HTTPS, as a bind beyond this machine requires. */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
 class HttpError extends Error {
@@ -73,7 +82,8 @@ function operationOf(url: string | undefined): 'encode' | 'decode' | undefined {
   return last === 'encode' || last === 'decode' ? last : undefined;
 }
 
-export function createCodecServer({ codec, uiOrigins }: CodecServerOptions): Server {
+export function createCodecServer({ codec, uiOrigins, allowEncode = false, tls }: CodecServerOptions): Server {
+  let inFlight = 0;
   async function serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const origin = request.headers.origin;
     if (origin !== undefined) {
@@ -86,6 +96,7 @@ export function createCodecServer({ codec, uiOrigins }: CodecServerOptions): Ser
     }
     const operation = operationOf(request.url);
     if (!operation) throw new HttpError(404, 'the codec server answers POST .../encode and .../decode');
+    if (operation === 'encode' && !allowEncode) throw new HttpError(404, 'encode is off: start the codec server with --allow-encode to serve it');
     if (request.method === 'OPTIONS') {
       response.writeHead(204, {
         'Access-Control-Allow-Methods': 'POST, OPTIONS',
@@ -99,18 +110,27 @@ export function createCodecServer({ codec, uiOrigins }: CodecServerOptions): Ser
       response.setHeader('Allow', 'POST, OPTIONS');
       throw new HttpError(405, `${operation} takes POST`);
     }
-    const payloads = parsePayloads(await readBody(request));
-    let answer: Payload[];
-    try {
-      answer = await codec[operation](payloads);
-    } catch (error) {
-      throw new HttpError(400, error instanceof Error ? error.message : String(error));
+    if (inFlight >= MOST_REQUESTS_IN_FLIGHT) {
+      response.setHeader('Retry-After', '1');
+      throw new HttpError(503, `${MOST_REQUESTS_IN_FLIGHT} requests are being answered; try again in a second`);
     }
-    response.writeHead(200, { 'Content-Type': 'application/json' });
-    response.end(payloadsJson(answer));
+    inFlight += 1;
+    try {
+      const payloads = parsePayloads(await readBody(request));
+      let answer: Payload[];
+      try {
+        answer = await codec[operation](payloads);
+      } catch (error) {
+        throw new HttpError(400, error instanceof Error ? error.message : String(error));
+      }
+      response.writeHead(200, { 'Content-Type': 'application/json' });
+      response.end(payloadsJson(answer));
+    } finally {
+      inFlight -= 1;
+    }
   }
 
-  return createServer((request, response) => {
+  const handle: RequestListener = (request, response) => {
     serve(request, response).catch((error: unknown) => {
       const status = error instanceof HttpError ? error.status : 500;
       const message = error instanceof Error ? error.message : String(error);
@@ -123,7 +143,15 @@ export function createCodecServer({ codec, uiOrigins }: CodecServerOptions): Ser
       response.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' });
       response.end(`${message}\n`);
     });
-  });
+  };
+  return tls ? createTlsServer(tls, handle) : createServer(handle);
+}
+
+/** Whether `host` can only be reached from this machine. */
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1';
 }
 
 function addOrigin(value: string, previous: string[]): string[] {
@@ -140,6 +168,27 @@ interface CodecServerFlags {
   port: number;
   host: string;
   uiOrigin: string[];
+  allowEncode?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+}
+
+function readPem(file: string, what: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new UsageError(`${what} ${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+}
+
+/** The TLS material the flags name; a bind beyond this machine without it is refused. */
+function tlsOf(flags: CodecServerFlags): CodecServerOptions['tls'] {
+  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  const tls = flags.tlsCert && flags.tlsKey ? { cert: readPem(flags.tlsCert, 'the certificate'), key: readPem(flags.tlsKey, 'the key') } : undefined;
+  if (!tls && !isLoopback(flags.host)) {
+    throw new UsageError(`--host ${flags.host} reaches beyond this machine, and whoever reaches the codec server reads every payload: give --tls-cert and --tls-key, or put it behind an authenticating HTTPS proxy`);
+  }
+  return tls;
 }
 
 async function listen(server: Server, port: number, host: string): Promise<void> {
@@ -161,13 +210,17 @@ export function registerCodecServerCommand(program: Command): void {
     .option('--port <port>', 'port to listen on', numberIn('--port', 1, 65535, true), DEFAULT_PORT)
     .option('--host <address>', 'address to listen on: whoever reaches it reads every payload', '127.0.0.1')
     .option('--ui-origin <url>', `the Temporal Web UI origin allowed to call it, repeatable (default ${DEFAULT_UI_ORIGIN})`, addOrigin, [])
+    .option('--allow-encode', 'serve /encode too, which seals payloads with the key (the UI needs it only to start or signal a workflow)')
+    .option('--tls-cert <file>', 'PEM certificate: serve HTTPS (required for a --host beyond this machine)')
+    .option('--tls-key <file>', "PEM private key of --tls-cert")
     .action(async (flags: CodecServerFlags) => {
       const key = loadEncryptionKey();
       if (!key) throw new UsageError('codec-server needs the key the workers encrypt with: set REINDEX_ENCRYPTION_KEY_FILE');
+      const tls = tlsOf(flags);
       const uiOrigins = flags.uiOrigin.length > 0 ? flags.uiOrigin : [DEFAULT_UI_ORIGIN];
-      const server = createCodecServer({ codec: new EncryptionCodec(key), uiOrigins });
+      const server = createCodecServer({ codec: new EncryptionCodec(key), uiOrigins, allowEncode: flags.allowEncode === true, tls });
       await listen(server, flags.port, flags.host);
-      console.log(`codec-server: key id ${key.id}, listening on http://${flags.host}:${flags.port} for ${uiOrigins.join(', ')}`);
+      console.log(`codec-server: key id ${key.id}, listening on ${tls ? 'https' : 'http'}://${flags.host}:${flags.port} for ${uiOrigins.join(', ')}${flags.allowEncode ? ', encode on' : ''}`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);

@@ -10,6 +10,7 @@ import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { temporal } from '@temporalio/proto';
 import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import type { DeclaredFace } from '../../infra/rekognition-local/images';
+import { imageRef } from '../../src/domain/identifiers';
 import { ReasonCode } from '../../src/domain/reasons';
 import type { ImageRecord } from '../../src/domain/records';
 import { type RunProgress, type RunSummary, SEARCH_ATTRIBUTES, taskQueues } from '../../src/shared';
@@ -66,9 +67,9 @@ test('a fault that fails every image pauses the run with its reason and first er
 
   const { progress } = await statusOf(id);
   expect(progress).toMatchObject({ paused: true, pausedBy: { reason: ReasonCode.ImageNotFound, images: 3 } });
-  expect(progress?.pausedBy?.firstError).toMatch(/^IndexFaces refused s3:\/\/.*\/missing-\d+\.png: /);
+  expect(progress?.pausedBy?.firstError).toMatch(/^IndexFaces refused image [0-9a-f]{12}: /);
   const text = (await cli('status', id)).stdout;
-  expect(text).toMatch(/paused itself: 3 images in a row of batch \d failed with IMAGE_NOT_FOUND; the first: IndexFaces refused s3:\/\/.*Fix the cause, then `reindex resume`/);
+  expect(text).toMatch(/paused itself: 3 images in a row of batch \d failed with IMAGE_NOT_FOUND; the first: IndexFaces refused image [0-9a-f]{12}: .*Fix the cause, then `reindex resume`/);
   const described = await client.workflow.getHandle(id).describe();
   expect(described.typedSearchAttributes.get(SEARCH_ATTRIBUTES.paused)).toBe(true);
   expect(await takeReview(resources)).toEqual([]);
@@ -99,7 +100,8 @@ test('batches smaller than the breaker\'s count trip it together: failures at th
   // Two batches of two went to review; the third made six in a row, and its two are held.
   const { progress } = await statusOf(id);
   expect(progress).toMatchObject({ paused: true, pausedBy: { reason: ReasonCode.ImageNotFound, images: 6, batch: 2 } });
-  expect(progress?.pausedBy?.firstError).toMatch(/^IndexFaces refused s3:\/\/.*\/missing-0\.png: /);
+  // The first of the six: the first image of the first batch.
+  expect(progress?.pausedBy?.firstError).toMatch(new RegExp(`^IndexFaces refused ${imageRef(manifest.Bucket, manifest.Key.replace(/records\.jsonl$/, 'missing-0.png'))}: `));
   const reviewed = await takeReview(resources);
   expect(reviewed.map((item) => item.reason)).toEqual([ReasonCode.ImageNotFound, ReasonCode.ImageNotFound, ReasonCode.ImageNotFound, ReasonCode.ImageNotFound]);
 

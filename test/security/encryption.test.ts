@@ -17,6 +17,7 @@ import type { Payload } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { temporal } from '@temporalio/proto';
 import { ReasonCode } from '../../src/domain/reasons';
+import { imageRef } from '../../src/domain/identifiers';
 import { ENCRYPTED_ENCODING, KEY_ID_METADATA } from '../../src/encryption/codec';
 import { encryptingDataConverter } from '../../src/encryption/data-converter';
 import { type EncryptionKey, loadEncryptionKey } from '../../src/encryption/key';
@@ -46,7 +47,7 @@ let cliEnv: NodeJS.ProcessEnv;
 /** `reindex codec-server` in its own process; resolves once it listens. */
 async function startCodecServer(env: NodeJS.ProcessEnv): Promise<{ server: ChildProcess; url: string }> {
   const port = await freePort();
-  const server = spawn(process.execPath, [REINDEX, 'codec-server', '--port', String(port), '--ui-origin', UI_ORIGIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const server = spawn(process.execPath, [REINDEX, 'codec-server', '--port', String(port), '--ui-origin', UI_ORIGIN, '--allow-encode'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   server.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   await new Promise<void>((resolve, reject) => {
@@ -115,7 +116,7 @@ test('an encrypted run migrates as usual, its histories show no face, box or ima
   expect(review).toHaveLength(1);
   expect(review[0]?.reason).toBe(ReasonCode.ImageNotFound);
   // The batch decoded the activity's encrypted failure: the reviewer reads the real reason.
-  expect(review[0]?.detail).toContain(review[0]?.Key);
+  expect(review[0]?.detail).toBe(`IndexFaces refused ${imageRef(review[0]?.Bucket ?? '', review[0]?.Key ?? '')}: Unable to get object metadata from S3. Check object key, region and/or access permissions.`);
 
   const histories = await runHistories(plainClient, id);
   expect([...histories.keys()].sort()).toEqual([id, `${id}/batch-0`, `${id}/batch-1`]);
