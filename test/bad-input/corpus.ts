@@ -10,6 +10,7 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type DeclaredFace, DECLARED_FACES_KEY, PNG_SIGNATURE } from '../../infra/rekognition-local/images';
 import { pngChunk, syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import { SAMPLE_PHOTOS } from '../../infra/rekognition-local/calibrate';
+import { imageRef } from '../../src/domain/identifiers';
 import { MAX_S3_IMAGE_BYTES } from '../../src/domain/image-checks';
 import type { ReasonCode } from '../../src/domain/reasons';
 
@@ -63,7 +64,12 @@ export function fill(bytes: Buffer, { bucket, prefix }: Filling): Buffer {
 
 /** A text with {{name}} placeholders filled in from `values`. */
 export function expand(text: string, values: Record<string, string | number>): string {
-  return text.replace(/\{\{(\w+)\}\}/g, (whole, name: string) => String(values[name] ?? whole));
+  return (
+    text
+      .replace(/\{\{(\w+)\}\}/g, (whole, name: string) => String(values[name] ?? whole))
+      // `ref(s3://bucket/key)`: the image as failures name it (domain/identifiers.ts).
+      .replace(/ref\(s3:\/\/([^/]+)\/([^)]+)\)/g, (_, bucket: string, key: string) => imageRef(bucket, key))
+  );
 }
 
 /** A record of about 200 KB: an ordinary one with an unknown member padding it. */
