@@ -148,7 +148,7 @@ const boxOf = (box: { Width?: number; Height?: number; Left?: number; Top?: numb
 });
 
 /** One Rekognition client per region asked for, made on first use. */
-function clientPerRegion(): (region: string) => RekognitionClient {
+export function clientPerRegion(): (region: string) => RekognitionClient {
   const clients = new Map<string, RekognitionClient>();
   return (region) => {
     let client = clients.get(region);
