@@ -89,6 +89,34 @@ const isMissing = (error: unknown) => error instanceof NoSuchKey || error instan
 /** 412: the object exists; 409: a concurrent conditional write to the same key is still in progress. */
 const lostTheRace = (error: unknown) => httpStatusOf(error) === 412 || httpStatusOf(error) === 409;
 
+/** Runs whose row-signing keys a worker keeps at hand; a worker serves a few runs at a time. */
+const RUN_KEYS_KEPT = 64;
+
+/**
+ * The key each run signs its rows with, read or made once per worker. `find` gives the run's key,
+ * or undefined (not kept, so a key made later is found).
+ */
+export function runKeyCache(find: (collectionId: string, runId: string) => Promise<Buffer | undefined>) {
+  const kept = new Map<string, Promise<Buffer | undefined>>();
+  return async (collectionId: string, runId: string): Promise<Buffer | undefined> => {
+    const name = JSON.stringify([collectionId, runId]);
+    let key = kept.get(name);
+    if (key === undefined) {
+      if (kept.size >= RUN_KEYS_KEPT) kept.delete(kept.keys().next().value ?? '');
+      key = find(collectionId, runId);
+      kept.set(name, key);
+    }
+    try {
+      const found = await key;
+      if (found === undefined) kept.delete(name);
+      return found;
+    } catch (error) {
+      kept.delete(name);
+      throw error;
+    }
+  };
+}
+
 export function createLedger(s3: S3Client, bucket: string) {
   const prefix = (collectionId: string) => `ledger/${collectionId}`;
   const keys = {

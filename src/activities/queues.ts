@@ -11,7 +11,7 @@ import type { ResultRow, ReviewItem } from '../domain/outcomes';
 import { groupWithin } from '../domain/payloads';
 import { ReasonCode } from '../domain/reasons';
 import { ROW_SIGNATURE_ATTRIBUTE, signRowBody } from '../domain/result-rows';
-import { createLedger } from './ledger';
+import { createLedger, runKeyCache } from './ledger';
 import { countDlqMessages } from './metrics';
 
 /** SendMessageBatch takes at most ten messages. */
@@ -53,34 +53,6 @@ export async function sendMessages(sqs: SQSClient, queueUrl: string, entries: En
       await sleep(100 * 2 ** attempt);
     }
   }
-}
-
-/** Runs whose row-signing keys a worker keeps at hand; a worker serves a few runs at a time. */
-const RUN_KEYS_KEPT = 64;
-
-/**
- * The key each run signs its rows with, read or made once per worker. `find` gives the run's key,
- * or undefined (not kept, so a key made later is found).
- */
-export function runKeyCache(find: (collectionId: string, runId: string) => Promise<Buffer | undefined>) {
-  const kept = new Map<string, Promise<Buffer | undefined>>();
-  return async (collectionId: string, runId: string): Promise<Buffer | undefined> => {
-    const name = JSON.stringify([collectionId, runId]);
-    let key = kept.get(name);
-    if (key === undefined) {
-      if (kept.size >= RUN_KEYS_KEPT) kept.delete(kept.keys().next().value ?? '');
-      key = find(collectionId, runId);
-      kept.set(name, key);
-    }
-    try {
-      const found = await key;
-      if (found === undefined) kept.delete(name);
-      return found;
-    } catch (error) {
-      kept.delete(name);
-      throw error;
-    }
-  };
 }
 
 /** The review DLQ's sender, for activities that send to review and nothing else. */

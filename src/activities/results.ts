@@ -27,8 +27,8 @@ import type { ResultRow, ReviewItem, RowRetraction } from '../domain/outcomes';
 import { ReasonCode } from '../domain/reasons';
 import { parseRowBody, ROW_SIGNATURE_ATTRIBUTE, type RowRefusal, rowSignatureMatches } from '../domain/result-rows';
 import { withoutRequestDetails } from './aws-clients';
-import { createLedger } from './ledger';
-import { runKeyCache, SQS_BATCH } from './queues';
+import { createLedger, runKeyCache } from './ledger';
+import { SQS_BATCH } from './queues';
 
 /** DynamoDB's IN takes at most 100 values. */
 const MOST_CONDITION_VALUES = 100;
