@@ -147,6 +147,10 @@ export interface CarriedState {
   resultsWritten: number;
   /** The longest a result row waited in the results queue before a drain took it. */
   resultsMaxWaitMs?: number;
+  /** Set while new images wait because rows waited too long in the results queue. */
+  heldForResults?: boolean;
+  /** How many times new images waited for the drain. */
+  resultsHolds?: number;
 }
 
 export interface RunProgress {
@@ -168,6 +172,10 @@ export interface RunProgress {
   resultsWritten: number;
   /** The longest a result row has waited in the results queue before a drain took it, so far. */
   resultsMaxWaitMs: number | undefined;
+  /** True while no new image starts because rows wait too long in the results queue. */
+  heldForResults: boolean;
+  /** How many times new images waited for the drain to catch up. */
+  resultsHolds: number;
   imagesPerSecond: number;
   etaSeconds: number | undefined;
   elapsedMs: number;
@@ -189,6 +197,8 @@ export interface RunSummary extends Omit<BatchTotals, 'reusedIndexings'> {
   resultsInDlq?: number;
   /** The longest a result row waited in the results queue; absent from runs that did not drain continuously. */
   resultsMaxWaitMs?: number;
+  /** How many times new images waited for the drain to catch up; absent from runs before holding back. */
+  resultsHolds?: number;
   usersCreated: number;
   facesAssociated: number;
   orphansDeleted: number;
@@ -214,6 +224,8 @@ export interface ReindexBatchInput {
   options: ReindexOptions;
   imagesInFlight: number;
   paused: boolean;
+  /** Started while its run holds back new images for the drain (resultsBacklogSignal). */
+  heldBack?: boolean;
   retryMinutes?: number;
   pauseAfterFailures?: number;
 }
@@ -229,6 +241,12 @@ export const pauseSignal = defineSignal('pause');
 /** Go on where the run paused. */
 export const resumeSignal = defineSignal('resume');
 export const progressQuery = defineQuery<RunProgress>('progress');
+/**
+ * From a run to its batches: `held` while rows wait too long in the results queue, so no new image
+ * starts until the drain catches up; images in flight finish. Apart from pause, which an operator
+ * owns and which calls back queued images too.
+ */
+export const resultsBacklogSignal = defineSignal<[{ held: boolean }]>('resultsBacklog');
 
 /** Why a run paused itself: images in a row of one batch failed for one reason, and the first of them said this. */
 export interface BreakerTrip {

@@ -7,7 +7,7 @@
  */
 import { activityInfo, heartbeat, sleep } from '@temporalio/activity';
 import type { ReviewItem } from '../domain/outcomes';
-import type { DrainPass, DuplicateRow } from './results';
+import type { DrainPass, DrainPassHooks, DrainReceive, DuplicateRow } from './results';
 
 export interface DrainWindow {
   runId: string;
@@ -15,6 +15,12 @@ export interface DrainWindow {
   forMs: number;
   /** Answer as soon as the queue is empty, in flight and delayed messages included. */
   untilEmpty: boolean;
+  /**
+   * Whether the run holds back new images because rows waited too long: held, the window answers
+   * `caughtUp` once the backlog is gone; not held, it answers `behind` once a row waited longer than
+   * the worker's limit. Absent, as from runs recorded before holding back, it answers for neither.
+   */
+  heldBack?: boolean;
 }
 
 export interface DrainedWindow {
@@ -25,48 +31,78 @@ export interface DrainedWindow {
   /** How long the oldest message this drain took had waited in the queue. */
   oldestAgeMs: number;
   queueEmpty: boolean;
+  /** Why the window answered early, when it did for the backlog (see DrainWindow.heldBack). */
+  backlog?: 'behind' | 'caughtUp';
 }
 
 /** Messages one pass handles before its duplicates are settled. */
 const MESSAGES_PER_PASS = 500;
 /** An empty queue is looked at again this soon. */
 const IDLE_MS = 1_000;
+/**
+ * Receivers one window runs at once. One receiver moves a receive of ten rows per round trip to SQS
+ * and DynamoDB, about 100 rows a second on AWS: less than a quota of 50 IndexFaces a second publishes
+ * at three faces an image.
+ */
+const RECEIVERS = 4;
+/** A row that waited longer than this in the results queue makes a drain answer `behind`. */
+export const RESULTS_WAIT_LIMIT_MS = 2 * 60_000;
 
 export function createDrain({
   drainPass,
   deleteDuplicateFaces,
   sendToReview,
   settleDuplicates,
+  resultsWaitLimitMs = RESULTS_WAIT_LIMIT_MS,
 }: {
-  drainPass: (maxMessages: number, recovered: Set<string>, onProgress: (written: number) => void) => Promise<DrainPass>;
+  drainPass: (maxMessages: number, recovered: Set<string>, hooks: DrainPassHooks) => Promise<DrainPass>;
   deleteDuplicateFaces: (duplicates: DuplicateRow[]) => Promise<void>;
   sendToReview: (items: ReviewItem[]) => Promise<void>;
   settleDuplicates: (duplicates: DuplicateRow[]) => Promise<void>;
+  /** Tests shorten it. */
+  resultsWaitLimitMs?: number;
 }) {
   return {
     /**
-     * Drains for `forMs` (or until the queue is empty, with `untilEmpty`). A retried attempt goes on
-     * from the counts its predecessor heartbeated.
+     * Drains for `forMs` (or until the queue is empty, with `untilEmpty`, or until the backlog
+     * changes, with `heldBack`), with several receivers at once. A retried attempt goes on from the
+     * counts its predecessor heartbeated.
      */
-    drainContinuously: async ({ runId, forMs, untilEmpty }: DrainWindow): Promise<DrainedWindow> => {
+    drainContinuously: async ({ runId, forMs, untilEmpty, heldBack }: DrainWindow): Promise<DrainedWindow> => {
       const resumed = activityInfo().heartbeatDetails as Omit<DrainedWindow, 'queueEmpty'> | undefined;
       const totals = { written: resumed?.written ?? 0, duplicatesOfRun: resumed?.duplicatesOfRun ?? 0, oldestAgeMs: resumed?.oldestAgeMs ?? 0 };
       const recovered = new Set<string>();
       const deadline = Date.now() + forMs;
-      const beat = () => heartbeat({ ...totals });
-      for (;;) {
-        const pass = await drainPass(MESSAGES_PER_PASS, recovered, (written) => heartbeat({ ...totals, written: totals.written + written }));
-        if (pass.duplicates.length > 0) {
-          await Promise.all([deleteDuplicateFaces(pass.duplicates), sendToReview(pass.duplicates.map((duplicate) => duplicate.review))]);
-          await settleDuplicates(pass.duplicates);
-          totals.duplicatesOfRun += pass.duplicates.filter((duplicate) => duplicate.row.RunId === runId).length;
+      let over = false;
+      let queueEmpty = false;
+      let backlog: DrainedWindow['backlog'];
+      const onReceive = ({ written, oldestAgeMs, full }: DrainReceive) => {
+        totals.written += written;
+        totals.oldestAgeMs = Math.max(totals.oldestAgeMs, oldestAgeMs);
+        heartbeat({ ...totals });
+        if (heldBack === false && oldestAgeMs > resultsWaitLimitMs) backlog = 'behind';
+        if (heldBack === true && !full) backlog = 'caughtUp';
+        if (backlog !== undefined || Date.now() >= deadline) over = true;
+      };
+      const receive = async () => {
+        while (!over) {
+          const pass = await drainPass(MESSAGES_PER_PASS, recovered, { onReceive, stopped: () => over });
+          if (pass.duplicates.length > 0) {
+            await Promise.all([deleteDuplicateFaces(pass.duplicates), sendToReview(pass.duplicates.map((duplicate) => duplicate.review))]);
+            await settleDuplicates(pass.duplicates);
+            totals.duplicatesOfRun += pass.duplicates.filter((duplicate) => duplicate.row.RunId === runId).length;
+            heartbeat({ ...totals });
+          }
+          if (untilEmpty && pass.queueEmpty) {
+            queueEmpty = true;
+            over = true;
+          }
+          if (Date.now() >= deadline) over = true;
+          if (!over && pass.handled === 0) await sleep(IDLE_MS);
         }
-        totals.written += pass.written;
-        totals.oldestAgeMs = Math.max(totals.oldestAgeMs, pass.oldestAgeMs);
-        beat();
-        if ((untilEmpty && pass.queueEmpty) || Date.now() >= deadline) return { ...totals, queueEmpty: pass.queueEmpty };
-        if (pass.handled === 0) await sleep(IDLE_MS);
-      }
+      };
+      await Promise.all(Array.from({ length: RECEIVERS }, receive));
+      return { ...totals, queueEmpty, ...(backlog === undefined ? {} : { backlog }) };
     },
   };
 }

@@ -13,8 +13,15 @@ import { createResultsActivities } from './results';
 import { createResultsDlq } from './results-dlq';
 import { createUserActivities } from './users';
 
-/** `orphanGraceMs`: how long reconcile waits for other runs' indexing before deleting (tests shorten it). */
-export function createActivities({ s3, sqs, dynamodb, rekognition, indexFaces }: AwsClients, config: Config, { orphanGraceMs }: { orphanGraceMs?: number } = {}) {
+/**
+ * Tests shorten `orphanGraceMs`, how long reconcile waits for other runs' indexing before deleting,
+ * and `resultsWaitLimitMs`, how long a row may wait in the results queue before its run holds back.
+ */
+export function createActivities(
+  { s3, sqs, dynamodb, rekognition, indexFaces }: AwsClients,
+  config: Config,
+  { orphanGraceMs, resultsWaitLimitMs }: { orphanGraceMs?: number; resultsWaitLimitMs?: number } = {},
+) {
   const queues = createQueueActivities({ sqs, s3, config });
   const { drainPass, ...results } = createResultsActivities({ sqs, dynamodb, s3, config });
   const resultsDlq = createResultsDlq({ sqs, s3, config });
@@ -24,7 +31,7 @@ export function createActivities({ s3, sqs, dynamodb, rekognition, indexFaces }:
   // One client per source region, for the face model check and the erasure checks alike.
   const rekognitionIn = clientPerRegion();
   const { reindexImage, ...rekognitionControl } = createRekognitionActivities({ rekognition, indexFacesClient: indexFaces, s3, config, orphanGraceMs, rekognitionIn, publishOutcome });
-  const drain = createDrain({ drainPass, deleteDuplicateFaces: rekognitionControl.deleteDuplicateFaces, sendToReview: queues.sendToReview, settleDuplicates: results.settleDuplicates });
+  const drain = createDrain({ drainPass, deleteDuplicateFaces: rekognitionControl.deleteDuplicateFaces, sendToReview: queues.sendToReview, settleDuplicates: results.settleDuplicates, resultsWaitLimitMs });
   return {
     /** Activities of the control task queue. */
     control: {

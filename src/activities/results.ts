@@ -83,6 +83,20 @@ export interface DrainProgress {
   duplicates?: DuplicateRow[];
 }
 
+/** What one receive of a pass took: rows written, the age of its oldest message, and whether it came back full. */
+export interface DrainReceive {
+  written: number;
+  oldestAgeMs: number;
+  /** Fewer messages than asked for means no backlog of visible messages was left behind them. */
+  full: boolean;
+}
+
+/** How a pass reports each receive, and how it is told to stop before maxMessages. */
+export interface DrainPassHooks {
+  onReceive: (receive: DrainReceive) => void;
+  stopped: () => boolean;
+}
+
 /** One pass of a drain: what DrainProgress says, how many messages it handled, and the age of the oldest. */
 export interface DrainPass extends Required<DrainProgress> {
   handled: number;
@@ -342,31 +356,38 @@ export function createResultsActivities({
    * Moves result rows from the results queue into the table until the queue is empty,
    * `maxMessages` were handled, or enough duplicates wait to be settled. A message that is no
    * result row is left alone: after five receives SQS moves it to the results queue's own DLQ.
-   * `recovered` carries over the passes of one attempt; `onProgress` hears the rows written so far.
+   * `recovered` carries over the passes of one attempt; `hooks.onReceive` hears each receive, and
+   * the pass ends after the receive in hand once `hooks.stopped()`.
    */
-  async function drainPass(maxMessages: number, recovered: Set<string>, onProgress: (written: number) => void): Promise<DrainPass> {
+  async function drainPass(maxMessages: number, recovered: Set<string>, hooks: DrainPassHooks): Promise<DrainPass> {
     let handled = 0;
     let written = 0;
     let oldestAgeMs = 0;
     const duplicates = new Map<string, DuplicateRow>();
     const drain = drainAttempt();
     const finished = (queueEmpty: boolean): DrainPass => ({ written, queueEmpty, duplicates: [...duplicates.values()], handled, oldestAgeMs });
-    while (handled < maxMessages && duplicates.size < MAX_DUPLICATES_PER_DRAIN) {
+    while (handled < maxMessages && duplicates.size < MAX_DUPLICATES_PER_DRAIN && !hooks.stopped()) {
+      const asked = Math.min(SQS_BATCH, maxMessages - handled);
       const { Messages = [] } = await sqs.send(
         new ReceiveMessageCommand({
           QueueUrl: config.resultsQueueUrl,
-          MaxNumberOfMessages: Math.min(SQS_BATCH, maxMessages - handled),
+          MaxNumberOfMessages: asked,
           WaitTimeSeconds: 1,
           MessageSystemAttributeNames: ['SentTimestamp'],
           MessageAttributeNames: [ROW_SIGNATURE_ATTRIBUTE],
         }),
       );
-      if (Messages.length === 0) return finished(duplicates.size === 0 && (await queueHoldsNothing()));
+      if (Messages.length === 0) {
+        hooks.onReceive({ written: 0, oldestAgeMs: 0, full: false });
+        return finished(duplicates.size === 0 && (await queueHoldsNothing()));
+      }
       const receivedAt = Date.now();
+      let receiveAgeMs = 0;
       for (const message of Messages) {
         const sent = Number(message.Attributes?.SentTimestamp);
-        if (Number.isFinite(sent)) oldestAgeMs = Math.max(oldestAgeMs, receivedAt - sent);
+        if (Number.isFinite(sent)) receiveAgeMs = Math.max(receiveAgeMs, receivedAt - sent);
       }
+      oldestAgeMs = Math.max(oldestAgeMs, receiveAgeMs);
       const read = await Promise.all(Messages.map(readRow));
       const readable = Messages.flatMap((message, i): Received[] => {
         const answer = read[i];
@@ -386,7 +407,7 @@ export function createResultsActivities({
       await deleteMessages(outcome.done);
       written += outcome.written;
       handled += readable.length;
-      onProgress(written);
+      hooks.onReceive({ written: outcome.written, oldestAgeMs: receiveAgeMs, full: Messages.length === asked });
     }
     return finished(false);
   }
@@ -396,7 +417,15 @@ export function createResultsActivities({
 
     /** One drain pass as an activity of its own, as runs recorded before continuous draining call it. */
     drainResults: async (maxMessages: number): Promise<DrainProgress> => {
-      const { written, queueEmpty, duplicates } = await drainPass(maxMessages, new Set(), (sofar) => heartbeat({ written: sofar }));
+      let sofar = 0;
+      const hooks: DrainPassHooks = {
+        onReceive: (receive) => {
+          sofar += receive.written;
+          heartbeat({ written: sofar });
+        },
+        stopped: () => false,
+      };
+      const { written, queueEmpty, duplicates } = await drainPass(maxMessages, new Set(), hooks);
       return { written, queueEmpty, duplicates };
     },
 

@@ -232,14 +232,23 @@ function formatEta(seconds: number | undefined): string {
   return whole < 120 ? `${whole} s` : whole < 7200 ? `${Math.round(whole / 60)} min` : `${(whole / 3600).toFixed(1)} h`;
 }
 
-/** One line of a followed run, for logs and pipes where no bar can be drawn. */
 /** Why a run paused itself, and what to do: fix the cause, then resume. */
 function pausedByLine({ reason, images, batch, firstError }: BreakerTrip): string {
   return `paused itself: ${images} images in a row of batch ${batch + 1} failed with ${reason}; the first: ${firstError.replace(/\.$/, '')}. Fix the cause, then \`reindex resume\`: those images run again`;
 }
 
-function progressLine({ phase, paused, pausedBy, totals, imagesTotal, imagesPerSecond, etaSeconds, dlq }: RunProgress): string {
-  return `${phase}${paused ? ` (${pausedBy ? pausedByLine(pausedBy) : 'paused'})` : ''}: ${totals.images}/${imagesTotal ?? '?'} images, ${imagesPerSecond.toFixed(1)}/s, ETA ${formatEta(etaSeconds)}, DLQ ${dlq}`;
+const HELD_FOR_RESULTS = 'holding back new images until the results queue catches up';
+
+/** The results queue as the run sees it: rows written, the longest a row waited, and the holds it cost. */
+function resultsLine({ resultsWritten, resultsMaxWaitMs, resultsHolds }: Pick<RunSummary, 'resultsWritten' | 'resultsMaxWaitMs' | 'resultsHolds'>): string {
+  const wait = resultsMaxWaitMs === undefined ? '' : `, the longest waited ${formatEta(resultsMaxWaitMs / 1000)} in the queue`;
+  return `result rows written ${resultsWritten}${wait}${resultsHolds ? `; new images waited for them ${resultsHolds} times` : ''}`;
+}
+
+/** One line of a followed run, for logs and pipes where no bar can be drawn. */
+function progressLine({ phase, paused, pausedBy, heldForResults, totals, imagesTotal, imagesPerSecond, etaSeconds, dlq }: RunProgress): string {
+  const state = paused ? ` (${pausedBy ? pausedByLine(pausedBy) : 'paused'})` : heldForResults ? ` (${HELD_FOR_RESULTS})` : '';
+  return `${phase}${state}: ${totals.images}/${imagesTotal ?? '?'} images, ${imagesPerSecond.toFixed(1)}/s, ETA ${formatEta(etaSeconds)}, DLQ ${dlq}`;
 }
 
 /**
@@ -371,6 +380,7 @@ export function startOptions(
 function summaryLines(summary: RunSummary): string[] {
   return [
     ...describeTotals(summary),
+    resultsLine(summary),
     `users created ${summary.usersCreated}, faces associated ${summary.facesAssociated}, orphans deleted ${summary.orphansDeleted}${summary.unattributedKept ? `, faces kept that nothing attributes to this tool ${summary.unattributedKept}` : ''}`,
     ...(summary.resultsInDlq
       ? [`${summary.resultsInDlq} result rows in the results DLQ: their faces are in the target without a row; \`reindex dlq requeue-results --run ${summary.workflowId}\` sends them back`]
@@ -467,8 +477,10 @@ export function registerRunCommands(program: Command): void {
         if (!progress) return;
         console.log(`  phase ${progress.phase}${progress.paused ? ', paused' : ''}${progress.stopping ? ', stopping' : ''}`);
         if (progress.pausedBy) console.log(`  ${pausedByLine(progress.pausedBy)}`);
+        if (progress.heldForResults) console.log(`  ${HELD_FOR_RESULTS}`);
         console.log(`  batches ${progress.batches.done} of ${progress.batches.total} done, ${progress.batches.running} running`);
         for (const line of describeTotals({ ...progress.totals, dlq: progress.dlq, dlqByReason: progress.dlqByReason })) console.log(`  ${line}`);
+        console.log(`  ${resultsLine(progress)}`);
         console.log(`  ${progress.imagesPerSecond.toFixed(1)} images/s, ETA ${formatEta(progress.etaSeconds)}`);
         if (rate) console.log(`  IndexFaces rate in force: ${describeRate(rate)}`);
       });

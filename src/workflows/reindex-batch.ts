@@ -7,7 +7,8 @@
  * Pause stops starting images and calls back those still waiting on the rate-limited queue (they
  * run again on resume); images whose IndexFaces call started finish. Cancellation does the same,
  * publishes what finished, so nothing indexed is left unrecorded, and counts the rest as not
- * processed. Images failing in a row for one reason are held back from review: when they reach
+ * processed. While its run holds back for the drain, it starts no image and lets those in flight
+ * finish. Images failing in a row for one reason are held back from review: when they reach
  * the run's --pause-after-failures, the batch pauses itself and tells its run, and they run again
  * on resume, so a fault that fails every image (a missing permission, a wrong bucket) does not
  * send the whole records file to review.
@@ -40,6 +41,7 @@ import {
   REINDEX_IMAGE_ATTEMPT_MS,
   REINDEX_IMAGE_HEARTBEAT_TIMEOUT_MS,
   type ReindexBatchInput,
+  resultsBacklogSignal,
   resumeSignal,
   streakAtEndSignal,
   streakVerdictSignal,
@@ -163,6 +165,10 @@ export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSumma
   });
   setHandler(resumeSignal, () => {
     paused = false;
+  });
+  let heldBack = input.heldBack ?? false;
+  setHandler(resultsBacklogSignal, ({ held }) => {
+    heldBack = held;
   });
   /** The run's answer about the streak this batch ended with; undefined until it comes. */
   let verdict: { trip: boolean } | undefined;
@@ -337,7 +343,7 @@ export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSumma
     do {
       while (fatal === undefined) {
         const idle = () => pending.length === 0 && inFlight.size === 0;
-        await condition(() => stopping || fatal !== undefined || idle() || (!paused && inFlight.size < input.imagesInFlight && pending.length > 0));
+        await condition(() => stopping || fatal !== undefined || idle() || (!paused && !heldBack && inFlight.size < input.imagesInFlight && pending.length > 0));
         if (stopping || fatal !== undefined || idle()) break;
         const entry = pending.shift();
         if (entry) started.push(migrate(entry));

@@ -46,6 +46,7 @@ import {
   pauseSignal,
   progressQuery,
   type ReindexCollectionInput,
+  resultsBacklogSignal,
   resumeSignal,
   type RunPhase,
   type RunProgress,
@@ -110,6 +111,12 @@ const CANCEL_THE_SPLIT = 'cancel-the-split';
  * 2,000 messages started only when a batch ended, and none while paused.
  */
 const DRAIN_CONTINUOUSLY = 'drain-continuously';
+/**
+ * Runs that record this patch hold back new images while rows wait too long in the results queue,
+ * so the queue stays minutes deep whatever the drain's speed against the images'. Before it, a
+ * drain slower than publishing let rows wait for hours.
+ */
+const HOLD_FOR_RESULTS = 'hold-for-results';
 /** Runs that record this patch count their rows in the results DLQ for the summary. */
 const COUNT_RESULTS_DLQ = 'count-results-dlq';
 /** How long one drain activity drains at most before it answers; it answers sooner when the queue is empty. */
@@ -208,6 +215,8 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       dlqByReason: dlqByReason(),
       resultsWritten: state.resultsWritten,
       resultsMaxWaitMs: state.resultsMaxWaitMs,
+      heldForResults: state.heldForResults ?? false,
+      resultsHolds: state.resultsHolds ?? 0,
       imagesPerSecond,
       etaSeconds: remaining !== undefined && imagesPerSecond > 0 ? Math.ceil(remaining / imagesPerSecond) : undefined,
       elapsedMs: now - state.startedAtMs,
@@ -228,6 +237,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       [
         `**${state.phase}**${state.paused ? ' (paused)' : ''}${stopping ? ' (stopping)' : ''}`,
         ...(trip ? [`**paused itself**: ${trip.images} images in a row of batch ${trip.batch + 1} failed with ${trip.reason}; the first: ${trip.firstError}`] : []),
+        ...(state.heldForResults ? [`**holding back new images**: result rows waited up to ${Math.round((state.resultsMaxWaitMs ?? 0) / 1000)} s in the results queue; the drain is catching up`] : []),
         `images ${state.totals.images}${total === undefined ? '' : ` of ${total}`}, faces matched ${state.totals.matched}, in the DLQ ${dlqCount()}`,
         `batches done ${state.batchesDone}${state.split ? ` of ${state.split.chunks}` : ''}, running ${running.size}`,
       ].join('\n\n'),
@@ -242,6 +252,15 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
   /** Tells every running batch; one that finished meanwhile cannot be told and needs not be. */
   const tellChildren = async (signal: typeof pauseSignal | typeof resumeSignal) => {
     await Promise.all([...running.values()].map(({ handle }) => handle.signal(signal).catch(() => undefined)));
+  };
+
+  /** Holds back or lets go every batch's new images, as the drain's backlog asks. */
+  const holdForResults = async (held: boolean) => {
+    if (held === (state.heldForResults ?? false)) return;
+    state.heldForResults = held;
+    if (held) state.resultsHolds = (state.resultsHolds ?? 0) + 1;
+    publishState();
+    await Promise.all([...running.values()].map(({ handle }) => handle.signal(resultsBacklogSignal, { held }).catch(() => undefined)));
   };
 
   setHandler(progressQuery, progress);
@@ -285,6 +304,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
 
   const startBatch = async (batch: number, split: NonNullable<CarriedState['split']>, target: NonNullable<CarriedState['target']>) => {
     const startedPaused = state.paused;
+    const startedHeld = state.heldForResults ?? false;
     const handle = await startChild(reindexBatch, {
       workflowId: `${runId}/batch-${batch}`,
       staticSummary: `batch ${batch + 1} of ${split.chunks}`,
@@ -299,6 +319,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
           options: input.options,
           imagesInFlight: input.imagesInFlightPerBatch,
           paused: startedPaused,
+          ...(startedHeld ? { heldBack: true } : {}),
           ...(input.retryMinutes === undefined ? {} : { retryMinutes: input.retryMinutes }),
           ...(input.pauseAfterFailures === undefined ? {} : { pauseAfterFailures: input.pauseAfterFailures }),
         },
@@ -311,6 +332,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
     running.set(batch, { handle, ended });
     // A pause or resume that came while the child was starting did not reach it.
     if (state.paused !== startedPaused) await handle.signal(state.paused ? pauseSignal : resumeSignal);
+    if ((state.heldForResults ?? false) !== startedHeld) await handle.signal(resultsBacklogSignal, { held: !startedHeld });
   };
 
   /**
@@ -360,17 +382,22 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
   /**
    * Drains one window after another while this execution's batches run, paused or not. `stop` lets
    * the window in progress end by itself (it answers once the queue is empty), so no window is cut
-   * off with rows written and not counted. A drain that fails for good fails the run.
+   * off with rows written and not counted. A drain that fails for good fails the run. A window that
+   * finds rows waiting too long holds back new images until a window finds the backlog gone.
    */
   const drainWhileIndexing = (): ContinuousDrain => {
     let over = false;
     let failure: Error | undefined;
+    const holdsBack = patched(HOLD_FOR_RESULTS);
+    if (holdsBack) state.resultsHolds ??= 0;
     const loop = (async () => {
       let idleMs = DRAIN_IDLE_MIN_MS;
       let emptyWhilePaused = 0;
       while (!over) {
-        const drained = await drainContinuously({ runId, forMs: DRAIN_WINDOW_MS, untilEmpty: true });
+        const held = state.heldForResults ?? false;
+        const drained = await drainContinuously({ runId, forMs: DRAIN_WINDOW_MS, untilEmpty: true, ...(holdsBack ? { heldBack: held } : {}) });
         tally(drained);
+        if (holdsBack) await holdForResults(drained.backlog === 'behind' || (held && drained.backlog !== 'caughtUp' && !drained.queueEmpty));
         if (!drained.queueEmpty) {
           idleMs = DRAIN_IDLE_MIN_MS;
           continue;
@@ -505,6 +532,8 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
         // A cancellation that came after the last batch finished ends the run here instead.
         if (!stopping) return continueAsNew<typeof reindexCollection>({ ...input, carried: state });
       }
+      // No image is left to hold back.
+      delete state.heldForResults;
       enter('draining');
     }
     if (state.phase === 'draining' && drainsContinuously) {
@@ -558,6 +587,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       resultsWritten: state.resultsWritten,
       ...(resultsInDlq === undefined ? {} : { resultsInDlq }),
       ...(state.resultsMaxWaitMs === undefined ? {} : { resultsMaxWaitMs: state.resultsMaxWaitMs }),
+      ...(state.resultsHolds === undefined ? {} : { resultsHolds: state.resultsHolds }),
       usersCreated,
       facesAssociated,
       orphansDeleted: reconciled.orphansDeleted,

@@ -5,6 +5,7 @@ import { CreateQueueCommand, DeleteQueueCommand, ReceiveMessageCommand, SendMess
 import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/activities/aws-clients';
 import { createQueueActivities, sqsBatches } from '../../src/activities/queues';
 import { createResultsActivities, type DrainProgress } from '../../src/activities/results';
+import { createDrain, type DrainedWindow, type DrainWindow } from '../../src/activities/drain';
 import { createLedger } from '../../src/activities/ledger';
 import { loadConfig } from '../../src/domain/config';
 import type { ResultRow, ReviewItem } from '../../src/domain/outcomes';
@@ -154,6 +155,56 @@ test('rows a failed drain attempt wrote are counted once by the next attempt, wh
   await send(row(1));
   expect(await attempt(1, 'drain-4')).toEqual({ written: 0, queueEmpty: true, duplicates: [] });
   expect((await tableRows()).map((r) => r.OldFaceId)).toEqual(['old-1', 'old-2', 'old-3']);
+});
+
+describe('a drain window and the backlog', () => {
+  /** A window of the continuous drain, under a limit on how long a row may wait; no row here is a duplicate. */
+  const drainWindow = (resultsWaitLimitMs: number, window: Omit<DrainWindow, 'runId' | 'forMs' | 'untilEmpty'>) => {
+    const { drainContinuously } = createDrain({
+      drainPass: results.drainPass,
+      deleteDuplicateFaces: () => Promise.reject(new Error('no duplicate faces to delete here')),
+      sendToReview: queues.sendToReview,
+      settleDuplicates: results.settleDuplicates,
+      resultsWaitLimitMs,
+    });
+    return activityEnvironment().run<[DrainWindow], DrainedWindow, typeof drainContinuously>(drainContinuously, { runId: 'run-1', forMs: 60_000, untilEmpty: true, ...window });
+  };
+  const rows = Array.from({ length: 40 }, (_, i) => row(i + 1));
+
+  test('rows younger than the limit are drained to the end, with no word on the backlog', async () => {
+    await activityEnvironment().run(queues.publishResults, rows);
+
+    const window = await drainWindow(60_000, { heldBack: false });
+
+    expect(window).toMatchObject({ written: 40, queueEmpty: true, duplicatesOfRun: 0 });
+    expect(window.backlog).toBeUndefined();
+    expect(await tableRows()).toHaveLength(40);
+  });
+
+  test('a row older than the limit ends the window as behind; held back, the next ends once the backlog is gone; each row written once', async () => {
+    await activityEnvironment().run(queues.publishResults, rows);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+
+    const behind = await drainWindow(300, { heldBack: false });
+    expect(behind).toMatchObject({ backlog: 'behind', queueEmpty: false });
+    expect(behind.oldestAgeMs).toBeGreaterThan(300);
+    expect(behind.written).toBeGreaterThan(0);
+
+    const caughtUp = await drainWindow(300, { heldBack: true });
+    expect(caughtUp.backlog).toBe('caughtUp');
+    expect(behind.written + caughtUp.written).toBe(40);
+    expect(await tableRows()).toEqual(rows.map((r) => expect.objectContaining({ OldFaceId: r.OldFaceId, FaceId: r.FaceId }) as unknown));
+  });
+
+  test('a window of a run that records no hold answers for neither, however old the rows', async () => {
+    await activityEnvironment().run(queues.publishResults, rows);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+
+    const window = await drainWindow(300, {});
+
+    expect(window).toMatchObject({ written: 40, queueEmpty: true });
+    expect(window.backlog).toBeUndefined();
+  });
 });
 
 test('a drain stops at maxMessages and the next one takes the rest', async () => {

@@ -57,8 +57,8 @@ afterEach(async () => {
 });
 
 /** Runs `work` while both workers poll, then shuts them down. */
-async function withWorkers<T>(work: () => Promise<T>): Promise<T> {
-  const activities = createActivities(resources.aws, resources.config, { orphanGraceMs: 3_000 });
+async function withWorkers<T>(work: () => Promise<T>, { resultsWaitLimitMs }: { resultsWaitLimitMs?: number } = {}): Promise<T> {
+  const activities = createActivities(resources.aws, resources.config, { orphanGraceMs: 3_000, resultsWaitLimitMs });
   const workers = await createWorkers({ connection: env.nativeConnection, namespace: 'default', activities, indexFacesTps: 1000, workflowBundle });
   const running = workers.map((worker) => worker.run());
   try {
@@ -198,6 +198,57 @@ test('a cancelled run stops starting images, and leaves results, DLQ and target 
   await expectConsistent(handle.workflowId, collectionId, summary);
   expect(await takeReview(resources)).toEqual([]);
 });
+
+/**
+ * The reindexImage activities a batch scheduled while its run held it back for the drain: from the
+ * first workflow task after a hold reached the batch until the release reached it. Also how many
+ * holds the batch took, so a run that never held cannot pass for one that held correctly.
+ */
+async function imagesStartedWhileHeld(workflowId: string): Promise<{ holds: number; started: number }> {
+  const events = (await env.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const decoded = (payloads: { data?: Uint8Array | null }[] | null | undefined) => JSON.parse(Buffer.from(payloads?.[0]?.data ?? []).toString()) as unknown;
+  const input = decoded(events[0]?.workflowExecutionStartedEventAttributes?.input?.payloads) as { heldBack?: boolean };
+  let held = input.heldBack ?? false;
+  // A workflow task that began before the signal arrived could not have seen it.
+  let heldFromTask = held ? 0 : Number.POSITIVE_INFINITY;
+  let holds = held ? 1 : 0;
+  let started = 0;
+  for (const event of events) {
+    const id = Number(event.eventId);
+    const signaled = event.workflowExecutionSignaledEventAttributes;
+    if (signaled?.signalName === 'resultsBacklog') {
+      held = (decoded(signaled.input?.payloads) as { held: boolean }).held;
+      heldFromTask = held ? id : Number.POSITIVE_INFINITY;
+      if (held) holds += 1;
+    }
+    const scheduled = event.activityTaskScheduledEventAttributes;
+    if (held && scheduled?.activityType?.name === 'reindexImage') {
+      const taskStarted = Number(scheduled.workflowTaskCompletedEventId) - 1;
+      if (taskStarted > heldFromTask) started += 1;
+    }
+  }
+  return { holds, started };
+}
+
+test('rows waiting too long in the results queue hold back new images until the drain catches up, and every face is migrated once', async () => {
+  // Images slow enough that rows wait in the queue while others are still to start.
+  await rekognitionAdmin('settings', 'PUT', { latency: { IndexFaces: { medianMs: 400, p99Ms: 500 } } });
+  const { manifest } = await writeRecords(resources, photos(40));
+  const collectionId = target();
+
+  const summary = await withWorkers(
+    async () => (await start(runInput(manifest, collectionId, { batchSize: 20, batchesInFlight: 2, imagesInFlightPerBatch: 1 }))).result(),
+    // Any row waits longer than this, so the run holds back whenever a drain takes rows.
+    { resultsWaitLimitMs: 1 },
+  );
+
+  expect(summary).toMatchObject({ status: 'completed', images: 40, matched: 40, dlq: 0, resultsWritten: 40 });
+  expect(summary.resultsHolds).toBeGreaterThan(0);
+  const batches = await Promise.all([0, 1].map((batch) => imagesStartedWhileHeld(`${summary.workflowId}/batch-${batch}`)));
+  expect(batches.reduce((holds, batch) => holds + batch.holds, 0)).toBeGreaterThan(0);
+  expect(batches.map((batch) => batch.started)).toEqual([0, 0]);
+  await expectConsistent(summary.workflowId, collectionId, summary);
+}, 300_000);
 
 describe('failures that end', () => {
   /**
