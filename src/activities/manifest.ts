@@ -15,7 +15,7 @@ import { csvText } from '../domain/csv';
 import { checkedAgainstSource, type SourceFaces } from '../domain/erasures';
 import type { ReviewItem } from '../domain/outcomes';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
-import { checkRecord, type ImageRecord } from '../domain/records';
+import { checkRecord, faceIdsNamed, type ImageRecord } from '../domain/records';
 import { chunkKey, reportKey, type RunSummary } from '../shared';
 import { httpStatusOf } from './aws-clients';
 import { createLedger, type Decision } from './ledger';
@@ -97,6 +97,8 @@ const READING_HEARTBEAT_EVERY_MS = 2_000;
  * activity result, and Temporal refuses payloads over 2 MB.
  */
 const CHUNK_BYTES = 1024 * 1024;
+/** A refusal's detail is cut here: a reader's message may quote the record. */
+const REFUSAL_DETAIL_CHARS = 300;
 
 /** A copy: the worker may serialise a queued heartbeat later, after the loop moved on. */
 function snapshot(progress: SplitProgress): SplitProgress {
@@ -289,18 +291,18 @@ export function createManifestActivities({
         heartbeat(flushed);
       };
 
+      // A refused record may hold anything a file can (personal columns, 128 KB of text): its position, reason and face ids are kept.
       const refuse = (index: number, reason: ReasonCode, detail: string, record: unknown) => {
-        const named = (record ?? {}) as Partial<ImageRecord>;
         refused.push({
           reason,
-          detail,
+          detail: detail.length > REFUSAL_DETAIL_CHARS ? `${detail.slice(0, REFUSAL_DETAIL_CHARS)}…` : detail,
           runId: input.runId,
-          Bucket: typeof named.Bucket === 'string' ? named.Bucket : undefined,
-          Key: typeof named.Key === 'string' ? named.Key : undefined,
-          ExternalImageId: typeof named.ExternalImageId === 'string' ? named.ExternalImageId : undefined,
+          Bucket: undefined,
+          Key: undefined,
+          ExternalImageId: undefined,
           face: undefined,
           recordIndex: index,
-          record,
+          faceIds: faceIdsNamed(record),
         });
         progress.invalidRecords += 1;
         addReasonCounts(progress.refusedByReason, reason);

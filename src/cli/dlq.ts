@@ -132,7 +132,7 @@ async function redrive(clients: { config: Config; aws: AwsClients; client: Clien
       // An operator's fixed copy answers for a message only if it holds every face the message names.
       records = await readRecordsFile(aws, flags.records);
       const faceIds = faceIdsOfRecords(records);
-      const redrivable = new Set(covered);
+      const redrivable = new Set([...covered, ...plan.fixable]);
       covered = chosen
         .filter((message) => redrivable.has(message.messageId))
         .filter((message) => {

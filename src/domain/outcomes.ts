@@ -85,8 +85,14 @@ export interface ReviewItem {
    * against this old face, best first, so a reviewer sees both without calling Rekognition again.
    */
   newFaces?: NewFaceSeen[];
-  /** For a refused record: its position in the records file and the record as it was, for redrive. */
+  /** For a refused record: its position in the records file. */
   recordIndex?: number;
+  /**
+   * For a refused record: the old FaceIds it names (REFUSED_FACE_IDS at most), so a fixed copy of
+   * it can be redriven; nothing else of the record is kept.
+   */
+  faceIds?: string[];
+  /** The record as it was: refused records sent before they were kept as their face ids, and the users phase's small ones. */
   record?: unknown;
 }
 

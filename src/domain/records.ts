@@ -127,6 +127,22 @@ function firstProblems(problems: string[]): string[] {
   return [...problems.slice(0, MOST_PROBLEMS_NAMED), `and ${problems.length - MOST_PROBLEMS_NAMED} more problems`];
 }
 
+/** What a refused record keeps of its old faces: at most this many FaceIds, each at most FACE_ID_CHARS long. */
+export const REFUSED_FACE_IDS = 100;
+const FACE_ID_CHARS = 64;
+
+/** The old FaceIds a value that may be a record names, bounded: what is kept of a refused record. */
+export function faceIdsNamed(value: unknown): string[] {
+  const faces = (value as { Faces?: unknown } | null | undefined)?.Faces;
+  if (!Array.isArray(faces)) return [];
+  return faces
+    .flatMap((face) => {
+      const id = (face as { FaceId?: unknown } | null | undefined)?.FaceId;
+      return typeof id === 'string' && id.length <= FACE_ID_CHARS ? [id] : [];
+    })
+    .slice(0, REFUSED_FACE_IDS);
+}
+
 export function checkRecord(value: unknown): RecordCheck {
   // reportInput tells a missing member from one of the wrong type.
   const parsed = imageRecord.safeParse(value, { reportInput: true });

@@ -1,13 +1,13 @@
 /**
  * Turning review-DLQ messages back into records a new run can take. Faces of one image, sent as one
- * message each, become one record again; a refused record goes back as it was sent (an operator
- * may have fixed what it points to). Faces the users phase refused were migrated already: a new
+ * message each, become one record again; a refused record is kept as its face ids only, so only a
+ * fixed copy goes back (one sent whole, before, goes back as it was sent). Faces the users phase refused were migrated already: a new
  * run would index them a second time, so they are not redriven; nor are images holding a face
  * deleted from the source.
  */
 import type { ReviewItem } from './outcomes';
 import { ReasonCode } from './reasons';
-import type { RecordFace } from './records';
+import { faceIdsNamed, type RecordFace } from './records';
 
 /** Reasons given after the face was migrated: reindexing cannot fix them. */
 const MIGRATED_ALREADY = new Set<string>([ReasonCode.UserFaceLimit, ReasonCode.UserAssociationRefused]);
@@ -28,25 +28,18 @@ export interface RedriveRecord {
 export interface RedrivePlan {
   records: RedriveRecord[];
   notRedrivable: { messageId: string; why: string }[];
+  /** Refused records kept as their face ids: redrivable only from a fixed copy the operator gives (`--records`). */
+  fixable: string[];
 }
 
-function faceIdsOf(value: unknown): string[] {
-  const faces = (value as { Faces?: unknown } | null | undefined)?.Faces;
-  if (!Array.isArray(faces)) return [];
-  return faces.flatMap((face) => {
-    const id = (face as { FaceId?: unknown } | null | undefined)?.FaceId;
-    return typeof id === 'string' ? [id] : [];
-  });
-}
-
-/** The old FaceIds a message speaks of: its face, or the faces of the record it carries. */
+/** The old FaceIds a message speaks of: its face, the face ids of its refused record, or the faces of the record it carries. */
 export function faceIdsOfMessage({ item }: RedriveMessage): string[] {
-  return item.face ? [item.face.FaceId] : faceIdsOf(item.record);
+  return item.face ? [item.face.FaceId] : (item.faceIds ?? faceIdsNamed(item.record));
 }
 
 /** Every FaceId the records hold. */
 export function faceIdsOfRecords(records: unknown[]): Set<string> {
-  return new Set(records.flatMap(faceIdsOf));
+  return new Set(records.flatMap(faceIdsNamed));
 }
 
 export function planRedrive(messages: RedriveMessage[]): RedrivePlan {
@@ -54,6 +47,7 @@ export function planRedrive(messages: RedriveMessage[]): RedrivePlan {
   const records: RedriveRecord[] = [];
   const refusedRecords = new Map<string, RedriveRecord>();
   const notRedrivable: RedrivePlan['notRedrivable'] = [];
+  const fixable: string[] = [];
   for (const { messageId, item } of messages) {
     if (MIGRATED_ALREADY.has(item.reason)) {
       notRedrivable.push({ messageId, why: `${item.reason}: the face was migrated; only its user association failed` });
@@ -73,6 +67,12 @@ export function planRedrive(messages: RedriveMessage[]): RedrivePlan {
       image.messageIds.push(messageId);
       // The DLQ is written at least once: a face sent twice goes back once.
       if (!image.record.Faces.some((face) => face.FaceId === item.face?.FaceId)) image.record.Faces.push(item.face);
+    } else if (item.faceIds !== undefined) {
+      fixable.push(messageId);
+      notRedrivable.push({
+        messageId,
+        why: `${item.reason}: a refused record is kept as its position and face ids only; fix record ${item.recordIndex ?? '?'} of the records file and give the fixed copy with --records`,
+      });
     } else if (item.record !== undefined) {
       const sent = JSON.stringify(item.record);
       const known = refusedRecords.get(sent);
@@ -87,5 +87,5 @@ export function planRedrive(messages: RedriveMessage[]): RedrivePlan {
       notRedrivable.push({ messageId, why: `${item.reason}: the message carries neither a face nor a record` });
     }
   }
-  return { records, notRedrivable };
+  return { records, notRedrivable, fixable };
 }

@@ -116,7 +116,10 @@ test('valid records land in numbered chunks; each refused record reaches review 
     [3, ReasonCode.InvalidRecord],
     [5, ReasonCode.DuplicateFaceId],
   ]);
-  expect(review[1]).toMatchObject({ runId, Bucket: 'photos', Key: 'people/nofaces.jpg', detail: 'Faces is missing' });
+  // A refused record is kept as its position, reason and face ids: nothing else of what it holds.
+  expect(review[1]).toEqual({ reason: ReasonCode.InvalidRecord, runId, recordIndex: 3, faceIds: [], detail: 'Faces is missing' });
+  expect(review[2]).toMatchObject({ recordIndex: 5, faceIds: [record(4).Faces[0]?.FaceId, record(4).Faces[0]?.FaceId] });
+  expect(review.every((item) => item.record === undefined && item.Key === undefined && item.Bucket === undefined)).toBe(true);
   expect(review[0]?.detail).toMatch(/^line 2 is not valid JSON/);
 });
 

@@ -1,5 +1,6 @@
 import type { ReviewItem } from '../../src/domain/outcomes';
 import { ReasonCode } from '../../src/domain/reasons';
+import { faceIdsNamed } from '../../src/domain/records';
 import { faceIdsOfMessage, faceIdsOfRecords, planRedrive } from '../../src/domain/redrive';
 
 const face = (FaceId: string) => ({ FaceId, BoundingBoxes: { Left: 0.1, Top: 0.1, Width: 0.2, Height: 0.2 } });
@@ -29,7 +30,24 @@ test('faces of one image, one message each, become one record again, each face o
   ]);
 });
 
-test('a refused record goes back as it was sent, once however often it was sent', () => {
+test('a refused record kept as its face ids goes back only from a fixed copy: the plan names it fixable, with the record to fix', () => {
+  const refused = item(ReasonCode.InvalidRecord, { Bucket: undefined, Key: undefined, ExternalImageId: undefined, recordIndex: 4, faceIds: ['f9', 'f10'] });
+  const plan = planRedrive([{ messageId: 'm1', item: refused }]);
+
+  expect(plan.records).toEqual([]);
+  expect(plan.fixable).toEqual(['m1']);
+  expect(plan.notRedrivable).toEqual([{ messageId: 'm1', why: expect.stringContaining('fix record 4 of the records file and give the fixed copy with --records') as unknown }]);
+  expect(faceIdsOfMessage({ messageId: 'm1', item: refused })).toEqual(['f9', 'f10']);
+});
+
+test('what a refused record keeps of its faces is bounded: ids of plausible length, a hundred at most', () => {
+  const record = { Faces: [...Array.from({ length: 150 }, (_, i) => ({ FaceId: `f${i}` })), { FaceId: 'x'.repeat(65) }, { FaceId: 3 }] };
+  expect(faceIdsNamed(record)).toEqual(Array.from({ length: 100 }, (_, i) => `f${i}`));
+  expect(faceIdsNamed({ Faces: [{ FaceId: 'x'.repeat(65) }, { FaceId: 'kept' }] })).toEqual(['kept']);
+  expect(faceIdsNamed('[[[[')).toEqual([]);
+});
+
+test('a refused record sent whole, before records were kept as face ids, goes back as it was sent, once however often it was sent', () => {
   const broken = { Bucket: 'photos', Key: 'c.jpg', Faces: [{ FaceId: 'f9', BoundingBoxes: { Left: 2 } }] };
   const plan = planRedrive([
     { messageId: 'm1', item: item(ReasonCode.InvalidRecord, { Bucket: undefined, Key: undefined, record: broken, recordIndex: 4 }) },
