@@ -57,6 +57,12 @@ export function redriveRecordsKey(runId: string): string {
   return `runs/${runId}/redrive/records.jsonl`;
 }
 
+/**
+ * The tag a run puts on every object under `runs/<run>/` once it has ended: the bucket's lifecycle
+ * rule expires tagged objects only, so nothing a run still reads expires while it runs.
+ */
+export const RUN_ENDED_TAG = { Key: 'reindex-run', Value: 'ended' } as const;
+
 /** Where a run's report is in the bucket, as JSON or CSV. */
 export function reportKey(workflowId: string, format: 'json' | 'csv'): string {
   return `runs/${workflowId}/report/summary.${format}`;
@@ -76,6 +82,8 @@ export interface ReindexOptions {
    * did not match, so its indexing cannot answer a fixed box or a lower threshold.
    */
   indexingScope?: string;
+  /** Set, each row carries ExpiresAt this many days after it was decided, for the table's time to live. */
+  rowsExpireDays?: number;
 }
 
 export interface ReindexCollectionInput {

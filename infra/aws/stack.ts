@@ -2,6 +2,7 @@
  * The project's AWS resources as one CloudFormation stack: the bucket for records files and
  * reports, the results queue with its DLQ, the review DLQ, the intake queue the bucket notifies of
  * `records/` uploads, the DynamoDB results table and the worker's least-privilege managed policy.
+ * Face data is biometric: what a run writes to the bucket expires, and so do result rows that say when.
  * They mirror what infra/local/provision.ts makes on the local stack; the outputs are the variables
  * worker and CLI read (outputs.ts), so `npm run aws:env` turns a deployment into their environment.
  */
@@ -22,6 +23,7 @@ import {
   aws_sqs as sqs,
 } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import { RUN_ENDED_TAG } from '../../src/shared';
 import { STACK_ENVIRONMENT, type StackVariable, WORKER_POLICY_OUTPUT, outputKey } from './outputs';
 import { workerPolicy } from './worker-policy';
 
@@ -35,6 +37,10 @@ const RESULTS_MAX_RECEIVE_COUNT = 5;
 const VISIBILITY_TIMEOUT = Duration.seconds(30);
 /** Where an upload starts a run (`reindex watch`), as on the local stack. */
 export const RECORDS_PREFIX = 'records/';
+/** Where a run keeps its chunks, redrive records file and report (src/shared.ts names the keys). */
+const RUNS_PREFIX = 'runs/';
+/** How long a run's files are kept unless RetentionDays says otherwise. */
+const DEFAULT_RETENTION_DAYS = 30;
 
 /** Ids of the stack's parameters, which `cdk deploy --parameters` and the console name. */
 export const PARAMETERS = {
@@ -49,6 +55,7 @@ export const PARAMETERS = {
   targetCollections: 'TargetCollections',
   sourceCollections: 'SourceCollections',
   queueSenders: 'QueueSenders',
+  retentionDays: 'RetentionDays',
 } as const;
 
 function retentionParameter(scope: Construct, id: string, defaultSeconds: number, description: string): CfnParameter {
@@ -87,6 +94,12 @@ export class ReindexStack extends Stack {
     const resultsQueueRetention = retentionParameter(this, PARAMETERS.resultsQueueRetention, FOUR_DAYS_IN_SECONDS, 'How long the results queue keeps a message');
     const intakeQueueRetention = retentionParameter(this, PARAMETERS.intakeQueueRetention, FOUR_DAYS_IN_SECONDS, 'How long the intake queue keeps an upload notification');
     const deadLetterRetention = retentionParameter(this, PARAMETERS.deadLetterRetention, FOURTEEN_DAYS_IN_SECONDS, 'How long the review DLQ and the results DLQ keep a message');
+    const retentionDays = new CfnParameter(this, PARAMETERS.retentionDays, {
+      type: 'Number',
+      default: DEFAULT_RETENTION_DAYS,
+      minValue: 1,
+      description: `Days after it was written that S3 deletes what a run wrote to the bucket under ${RUNS_PREFIX} (chunks, redrive records files, reports), once the run has ended. The ledger is kept`,
+    }).valueAsNumber;
     const imageBucket = new CfnParameter(this, PARAMETERS.imageBucket, {
       type: 'String',
       minLength: 3,
@@ -190,6 +203,17 @@ export class ReindexStack extends Stack {
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       enforceSSL: true,
       removalPolicy: RemovalPolicy.RETAIN,
+      // What a run writes expires RetentionDays days after it was written, and never before its
+      // run has ended: S3 counts from an object's creation, so a run tags its objects when it ends
+      // and only tagged objects expire. An object a run that never ended left untagged is removed by
+      // `reindex purge <run>`. No rule expires ledger/: it keeps re-runs exactly-once, and
+      // `reindex purge` and `reindex forget` remove it. The bucket is unversioned, so an expired
+      // object leaves no noncurrent copy behind.
+      lifecycleRules: [
+        { id: 'ExpireRunFiles', prefix: RUNS_PREFIX, tagFilters: { [RUN_ENDED_TAG.Key]: RUN_ENDED_TAG.Value }, expiration: Duration.days(retentionDays) },
+        // Parts of an upload never completed are copies too, and no listing of objects shows them.
+        { id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
     });
     // Set on the resource itself: bucket.addEventNotification would deploy a Lambda function to do it.
     const cfnBucket = this.bucket.node.defaultChild as s3.CfnBucket;
@@ -218,6 +242,8 @@ export class ReindexStack extends Stack {
       // The rows say which new face is whose: deleting the table takes turning this off first.
       deletionProtection: true,
       removalPolicy: RemovalPolicy.RETAIN,
+      // Epoch seconds, on the rows of a run started with a row expiry only: the TTL deletes no other row.
+      timeToLiveAttribute: 'ExpiresAt',
     });
 
     // ---------------------------------------------------------------------------------------

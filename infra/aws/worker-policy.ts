@@ -57,13 +57,17 @@ export function workerPolicy(input: WorkerPolicyInput): PolicyDocument {
   // Keys as src/shared.ts names them, with any run; the ledger's as src/activities/ledger.ts does, per target.
   const chunks = object(input.bucket, `${chunkKey('*')}*`);
   const reports = (['json', 'csv'] as const).map((format) => object(input.bucket, reportKey('*', format)));
+  const redriveRecords = object(input.bucket, redriveRecordsKey('*'));
   const ledgers = input.targetCollections.map((name) => object(input.bucket, `ledger/${name}/*`));
   const statements: PolicyStatement[] = [
     { Sid: 'ReadRunState', Effect: 'Allow', Action: ['s3:GetObject'], Resource: [chunks, ...ledgers] },
     { Sid: 'WriteRunState', Effect: 'Allow', Action: ['s3:PutObject'], Resource: [chunks, ...reports, ...ledgers] },
+    // A run tags what it wrote once it has ended: the bucket's lifecycle rule expires tagged objects only.
+    { Sid: 'TagEndedRuns', Effect: 'Allow', Action: ['s3:PutObjectTagging'], Resource: [chunks, redriveRecords, ...reports] },
     {
       // Without it S3 answers a read of a missing object with 403, not 404: the ledger could not
-      // tell an entry that is not there from a read it may not make. The worker lists nothing.
+      // tell an entry that is not there from a read it may not make. It also lets a run that has
+      // ended list its folder, runs/<run>/, for the objects to tag.
       Sid: 'TellMissingObjects',
       Effect: 'Allow',
       Action: ['s3:ListBucket'],
@@ -73,7 +77,7 @@ export function workerPolicy(input: WorkerPolicyInput): PolicyDocument {
       Sid: 'ReadRecordsFiles',
       Effect: 'Allow',
       Action: ['s3:GetObject'],
-      Resource: [...input.recordsLocations.map(location), object(input.bucket, redriveRecordsKey('*'))],
+      Resource: [...input.recordsLocations.map(location), redriveRecords],
     },
     { Sid: 'ReadImagesForIndexFaces', Effect: 'Allow', Action: ['s3:GetObject'], Resource: input.imageLocations.map(location) },
     {

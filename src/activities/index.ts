@@ -11,6 +11,7 @@ import { createQueueActivities } from './queues';
 import { clientPerRegion, createRekognitionActivities, createSourceFaceFinder, type PublishOutcome } from './rekognition';
 import { createResultsActivities } from './results';
 import { createResultsDlq } from './results-dlq';
+import { createRunObjects } from './run-objects';
 import { createUserActivities } from './users';
 
 /**
@@ -25,6 +26,7 @@ export function createActivities(
   const queues = createQueueActivities({ sqs, s3, config });
   const { drainPass, ...results } = createResultsActivities({ sqs, dynamodb, s3, config });
   const resultsDlq = createResultsDlq({ sqs, s3, config });
+  const runObjects = createRunObjects(s3, config.bucket);
   const publishOutcome: PublishOutcome = async (outcome) => {
     await Promise.all([queues.publishResults(outcome.results), queues.sendToReview(outcome.review), results.retractRows(outcome.retractions ?? [])]);
   };
@@ -43,6 +45,8 @@ export function createActivities(
       ...drain,
       // It reads the whole results DLQ, which may take a while.
       countResultsInDlq: (runId: string) => whileAlive(() => resultsDlq.countResultsInDlq(runId)),
+      // One call per object of the run: a large run has many chunks.
+      tagRunEnded: (runId: string) => whileAlive(() => runObjects.tagEnded(runId)),
       ...createUserActivities({ rekognition, dynamodb, sqs, config }),
       ...rekognitionControl,
     },

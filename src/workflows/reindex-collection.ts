@@ -64,7 +64,7 @@ const { prepareTarget, writeReport } = proxyActivities<ControlActivities>({
 });
 
 /** Work that walks a whole file, queue, table or collection: long, with heartbeats to resume from. */
-const { splitManifest, drainResults, drainContinuously, migrateUsers, reconcile, countResultsInDlq } = proxyActivities<ControlActivities>({
+const { splitManifest, drainResults, drainContinuously, migrateUsers, reconcile, countResultsInDlq, tagRunEnded } = proxyActivities<ControlActivities>({
   startToCloseTimeout: '24 hours',
   heartbeatTimeout: '1 minute',
   retry: CONTROL_RETRY,
@@ -117,6 +117,8 @@ const DRAIN_CONTINUOUSLY = 'drain-continuously';
  * drain slower than publishing let rows wait for hours.
  */
 const HOLD_FOR_RESULTS = 'hold-for-results';
+/** Runs that record this patch tag their objects in the bucket as ended, for its retention rule. */
+const TAG_RUN_ENDED = 'tag-run-ended';
 /** Runs that record this patch count their rows in the results DLQ for the summary. */
 const COUNT_RESULTS_DLQ = 'count-results-dlq';
 /** How long one drain activity drains at most before it answers; it answers sooner when the queue is empty. */
@@ -600,6 +602,8 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       durationMs: Date.now() - state.startedAtMs,
     };
     const report = await writeReport(summary);
+    // Chunks, the redrive file and the report expire from the bucket only once tagged: never while the run reads them.
+    if (patched(TAG_RUN_ENDED)) await tagRunEnded(runId);
     enter('done');
     if (stopping) throw new CancelledFailure('the run was cancelled; its report is at ' + report.json);
     return { ...summary, report };

@@ -11,6 +11,7 @@ import { STACK_ENVIRONMENT, WORKER_POLICY_OUTPUT, environmentFromOutputs, output
 import { PARAMETERS, type ReindexStack } from '../../infra/aws/stack';
 import { type PolicyDocument, workerPolicy } from '../../infra/aws/worker-policy';
 import { loadConfig } from '../../src/domain/config';
+import { RUN_ENDED_TAG, chunkKey, redriveRecordsKey, reportKey } from '../../src/shared';
 import { type Deployment, type Template as TemplateJson, evaluator } from './cloudformation';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -51,6 +52,46 @@ function deployedPolicy(at: Deployment): PolicyDocument {
   const document = evaluator(json, at).evaluate(policy?.Properties?.PolicyDocument) as PolicyDocument;
   const list = (value: string | string[]) => (Array.isArray(value) ? value : [value]);
   return { ...document, Statement: document.Statement.map((statement) => ({ ...statement, Action: list(statement.Action), Resource: list(statement.Resource) })) };
+}
+
+interface Tag {
+  Key: string;
+  Value: string;
+}
+
+/** The parts of an S3 lifecycle rule this stack sets or must not set. */
+interface LifecycleRule {
+  Id: string;
+  Status: 'Enabled' | 'Disabled';
+  Prefix?: string;
+  Filter?: { Prefix?: string };
+  TagFilters?: Tag[];
+  ExpirationInDays?: string | number;
+  ExpirationDate?: string;
+  NoncurrentVersionExpiration?: unknown;
+  AbortIncompleteMultipartUpload?: { DaysAfterInitiation: number };
+}
+
+function lifecycleRules(at: Deployment): LifecycleRule[] {
+  const { Rules } = evaluator(json, at).evaluate(json.Resources[logicalId(stack.bucket)]?.Properties?.LifecycleConfiguration) as { Rules: LifecycleRule[] };
+  return Rules;
+}
+
+/**
+ * The enabled rules that delete current objects, each with the key prefix it applies to ('' for the
+ * whole bucket) and the tags an object must carry for it to apply.
+ */
+function expiringRules(at: Deployment): { prefix: string; tags: Tag[]; days: LifecycleRule['ExpirationInDays'] }[] {
+  return lifecycleRules(at)
+    .filter((rule) => rule.Status === 'Enabled' && (rule.ExpirationInDays !== undefined || rule.ExpirationDate !== undefined))
+    .map((rule) => ({ prefix: rule.Prefix ?? rule.Filter?.Prefix ?? '', tags: rule.TagFilters ?? [], days: rule.ExpirationInDays }));
+}
+
+/** The expiring rules S3 applies to an object, as it matches them: the key has the rule's prefix and the object every tag the rule names. */
+function rulesExpiring(at: Deployment, key: string, tags: Tag[]) {
+  return expiringRules(at).filter(
+    (rule) => key.startsWith(rule.prefix) && rule.tags.every((wanted) => tags.some((tag) => tag.Key === wanted.Key && tag.Value === wanted.Value)),
+  );
 }
 
 describe('bucket', () => {
@@ -97,6 +138,40 @@ describe('bucket', () => {
         StringEquals: { 'aws:SourceAccount': '111122223333' },
       },
     });
+  });
+});
+
+describe('bucket retention', () => {
+  const written = [chunkKey('run-1', 0), redriveRecordsKey('run-1'), reportKey('run-1', 'json'), reportKey('run-1', 'csv')];
+
+  test("deletes a run's chunks, redrive records file and report RetentionDays days after they were written, once the run has ended and tagged them, 30 by default", () => {
+    // The tag as buckets already deployed hold it on ended runs' objects: a rule on another would never expire them.
+    const ended = [{ Key: 'reindex-run', Value: 'ended' }];
+    expect(expiringRules(deployment({ RetentionDays: '7' }))).toEqual([{ prefix: 'runs/', tags: ended, days: '7' }]);
+    expect(expiringRules(deployment())).toEqual([{ prefix: 'runs/', tags: ended, days: '30' }]);
+
+    const at = deployment();
+    expect(written.filter((key) => rulesExpiring(at, key, [RUN_ENDED_TAG]).length !== 1)).toEqual([]);
+  });
+
+  test('deletes nothing of a run still running: its objects carry no tag yet, and no rule expires an untagged object', () => {
+    const at = deployment({ RetentionDays: '1' });
+
+    expect(written.flatMap((key) => rulesExpiring(at, key, []))).toEqual([]);
+  });
+
+  test('keeps the ledger, which re-runs need to stay exactly-once: no rule expires an object under ledger/, even one tagged as ended', () => {
+    // A key as src/activities/ledger.ts names it, under ledger/<target>/.
+    const ledgerKey = 'ledger/faces-v7/indexed/0123abcd.json';
+
+    expect(rulesExpiring(deployment({ RetentionDays: '1' }), ledgerKey, [RUN_ENDED_TAG])).toEqual([]);
+  });
+
+  test('leaves no other copy: uploads left incomplete are aborted after a day anywhere in the bucket, which keeps no old versions', () => {
+    const aborting = lifecycleRules(deployment()).filter((rule) => rule.Status === 'Enabled' && rule.AbortIncompleteMultipartUpload !== undefined);
+
+    expect(aborting).toEqual([{ Id: expect.any(String) as string, Status: 'Enabled', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } }]);
+    expect(json.Resources[logicalId(stack.bucket)]?.Properties).not.toHaveProperty('VersioningConfiguration');
   });
 });
 
@@ -176,6 +251,10 @@ test('results table: key OldFaceId (S), on demand, point-in-time recovery, encry
   expect(evaluator(json, deployment({ NamePrefix: 'acme' })).evaluate(json.Resources[logicalId(stack.resultsTable)]?.Properties)).toMatchObject({
     TableName: 'acme-results',
   });
+});
+
+test('results table: DynamoDB deletes a row once the time in its ExpiresAt attribute has passed', () => {
+  template.hasResourceProperties('AWS::DynamoDB::Table', { TimeToLiveSpecification: { AttributeName: 'ExpiresAt', Enabled: true } });
 });
 
 describe('worker policy', () => {
@@ -309,6 +388,7 @@ test('parameters: names, retention, images, records and collections, each with i
     RecordsPrefix: { Type: 'String', Default: 'records/' },
     TargetCollections: { Type: 'String' },
     SourceCollections: { Type: 'String', Default: '' },
+    RetentionDays: { Type: 'Number', Default: 30, MinValue: 1 },
   });
   expect(parameters.ImageBucket).not.toHaveProperty('Default');
   expect(parameters.TargetCollections).not.toHaveProperty('Default');

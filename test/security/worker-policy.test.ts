@@ -8,7 +8,8 @@
  * The runs reach every path the worker has: a target refused for its face model (created, then
  * deleted), images in a bucket of their own, a missing image, a malformed line, a new face nobody
  * had, users, an old face two records name, a face left in the target for reconcile to delete, and
- * a re-run under a stricter threshold that takes back what the earlier runs migrated.
+ * a re-run under a stricter threshold that takes back what the earlier runs migrated. What no run
+ * can show, a request the policy refuses, is held to the policy without a stack.
  */
 import { randomUUID } from 'node:crypto';
 import { execFile } from 'node:child_process';
@@ -23,7 +24,7 @@ import { type PolicyDocument, workerPolicy, type WorkerPolicyInput } from '../..
 import type { DeclaredFace } from '../../infra/rekognition-local/images';
 import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/activities/aws-clients';
 import type { ImageRecord } from '../../src/domain/records';
-import type { ReindexCollectionInput, RunSummary } from '../../src/shared';
+import { RUN_ENDED_TAG, type ReindexCollectionInput, type RunSummary } from '../../src/shared';
 import type { reindexCollection } from '../../src/workflows';
 import { createRunResources, type RunResources, runInput, writeRecords } from '../helpers/runs';
 import { type RunningWorker, startWorker } from '../helpers/worker';
@@ -39,6 +40,7 @@ const PREFIX_OF_CLIENT: Record<string, string> = { S3Client: 's3', SQSClient: 's
 /** API operations authorized by an IAM action of another name. */
 const ACTION_OF_OPERATION: Record<string, string> = {
   's3:HeadObject': 's3:GetObject',
+  's3:ListObjectsV2': 's3:ListBucket',
   'sqs:SendMessageBatch': 'sqs:SendMessage',
   'sqs:DeleteMessageBatch': 'sqs:DeleteMessage',
   'sqs:ChangeMessageVisibilityBatch': 'sqs:ChangeMessageVisibility',
@@ -46,9 +48,6 @@ const ACTION_OF_OPERATION: Record<string, string> = {
 
 /** Grants no call shows, each with its reason; nothing else may be granted and unused. */
 const GRANTED_BUT_NOT_CALLED: Record<string, string> = {
-  // AWS answers a read of a missing object with 404 only to a caller with s3:ListBucket, 403 to
-  // others; the ledger needs the 404. moto ignores IAM, so no run here can show the difference.
-  's3:ListBucket': 'a missing ledger entry reads as 404, not 403',
   // Read by the worker process at start (src/quotas.ts), not by an activity this test records.
   'servicequotas:ListServiceQuotas': "the account's IndexFaces quota, for the default rate",
   'servicequotas:ListAWSDefaultServiceQuotas': "the region's default IndexFaces quota, when the account has none applied",
@@ -64,10 +63,11 @@ const imageBucket = `policy-images-${suffix}`;
 
 /** IAM's resource form of every AWS resource the worker names, written as AWS documents them. */
 function resourceOf(prefix: string, input: Record<string, unknown>): string {
+  const text = (name: string) => (typeof input[name] === 'string' ? input[name] : '');
+  // A listing names no key: IAM authorizes it on the bucket.
+  if (prefix === 's3') return input.Key === undefined ? `arn:aws:s3:::${text('Bucket')}` : `arn:aws:s3:::${text('Bucket')}/${text('Key')}`;
   const { region } = resources.config.aws;
   const account = accountOf(resources.config.resultsQueueUrl);
-  const text = (name: string) => (typeof input[name] === 'string' ? input[name] : '');
-  if (prefix === 's3') return `arn:aws:s3:::${text('Bucket')}/${text('Key')}`;
   // GetQueueUrl names its queue; every other call gives its URL.
   if (prefix === 'sqs') return `arn:aws:sqs:${region}:${account}:${text('QueueName') || (text('QueueUrl').split('/').pop() ?? '')}`;
   if (prefix === 'dynamodb') return `arn:aws:dynamodb:${region}:${account}:table/${text('TableName')}`;
@@ -133,26 +133,6 @@ function policyInput(): WorkerPolicyInput {
   };
 }
 
-beforeAll(async () => {
-  resources = await createRunResources();
-  await resources.aws.s3.send(new CreateBucketCommand({ Bucket: imageBucket }));
-  recording = recordingClients(resources.config);
-  worker = await startWorker({ ...resources, aws: recording });
-  client = new Client({ connection: await Connection.connect(loadClientConnectConfig().connectionOptions) });
-}, 120_000);
-
-afterAll(async () => {
-  await worker?.stop();
-  await client?.connection.close();
-  if (recording) destroyAwsClients(recording);
-  if (resources) {
-    const { Contents = [] } = await resources.aws.s3.send(new ListObjectsV2Command({ Bucket: imageBucket }));
-    if (Contents.length > 0) await resources.aws.s3.send(new DeleteObjectsCommand({ Bucket: imageBucket, Delete: { Objects: Contents.map(({ Key }) => ({ Key })) } }));
-    await resources.aws.s3.send(new DeleteBucketCommand({ Bucket: imageBucket }));
-    await resources.release();
-  }
-});
-
 const face = (person: string, left = 0.1): DeclaredFace => ({ person, box: [left, 0.2, 0.35, 0.45] });
 
 function run(input: ReindexCollectionInput): Promise<RunSummary> {
@@ -189,63 +169,120 @@ async function writeRecordsFile(): Promise<{ manifest: ReindexCollectionInput['m
   return { manifest, photoKey: first.Key };
 }
 
-test('the worker calls exactly what its policy grants, on only the resources it names', async () => {
-  const policy = workerPolicy(policyInput());
-  const source = `policy-source-${suffix}-v7`;
-  await resources.aws.rekognition.send(new CreateCollectionCommand({ CollectionId: resources.ownCollection(source) }));
-  const { manifest, photoKey } = await writeRecordsFile();
-  // A row another run left in the results DLQ: each run reads it when it counts its own there.
-  await resources.aws.sqs.send(new SendMessageCommand({ QueueUrl: resources.resultsDlqUrl, MessageBody: JSON.stringify({ OldFaceId: randomUUID(), FaceId: randomUUID(), RunId: 'another-run' }) }));
-  const refused = resources.ownCollection(`policy-target-${suffix}-refused`);
-  const target = resources.ownCollection(`policy-target-${suffix}-main`);
+describe('requests held to the policy without a stack', () => {
+  const bucket = 'reindex-111122223333-eu-west-1';
+  const queue = (name: string) => `arn:aws:sqs:eu-west-1:111122223333:${name}`;
+  const policy = workerPolicy({
+    partition: 'aws',
+    region: 'eu-west-1',
+    account: '111122223333',
+    bucket,
+    recordsLocations: [`${bucket}/records/`],
+    imageLocations: ['photos'],
+    resultsQueueArn: queue('reindex-results'),
+    resultsDlqArn: queue('reindex-results-dlq'),
+    reviewDlqArn: queue('reindex-review-dlq'),
+    resultsTableArn: 'arn:aws:dynamodb:eu-west-1:111122223333:table/reindex-results',
+    targetCollections: ['x'],
+    sourceCollections: [],
+  });
+  const s3 = (command: string, input: Record<string, unknown>) => callsOf('S3Client', command, { Bucket: bucket, ...input });
+  const tagEnded = (Key: string) => s3('PutObjectTaggingCommand', { Key, Tagging: { TagSet: [RUN_ENDED_TAG] } });
 
-  // A target on the source's own face model: created, refused, deleted.
-  await expect(run(runInput(manifest, refused, { sourceCollectionId: source }))).rejects.toBeInstanceOf(WorkflowFailedError);
-  const first = await run(runInput(manifest, target));
-  // A face nobody indexed through the ledger, for the next run's reconcile.
-  await resources.aws.rekognition.send(new IndexFacesCommand({ CollectionId: target, Image: { S3Object: { Bucket: imageBucket, Name: photoKey } } }));
-  const second = await run(runInput(manifest, target));
-  // Again with a threshold no face meets: the re-run deletes what the earlier runs kept, a user's faces and the user too, and retracts their rows.
-  const third = await run(runInput(manifest, target, { options: { ...runInput(manifest, target).options, iouThreshold: 1 } }));
+  test('a run that has ended lists its folder and tags its chunks, redrive records file and reports', () => {
+    const requests = [
+      ...s3('ListObjectsV2Command', { Prefix: 'runs/r/' }),
+      ...['runs/r/chunks/00000000.json', 'runs/r/redrive/records.jsonl', 'runs/r/report/summary.json', 'runs/r/report/summary.csv'].flatMap(tagEnded),
+    ];
 
-  expect(first).toMatchObject({ matched: 3, unmatchedNewDeleted: 1, usersCreated: 1, facesAssociated: 2 });
-  expect(first.dlqByReason).toEqual({ IMAGE_NOT_FOUND: 1, INVALID_RECORD: 1, DUPLICATE_FACE_ID: 1 });
-  expect(second.orphansDeleted).toBeGreaterThan(0);
-  expect(third).toMatchObject({ matched: 0, usersCreated: 0 });
-  expect(calls.filter((call) => !allows(policy, call))).toEqual([]);
-  const called = new Set(calls.map((call) => call.action));
-  const granted = new Set(policy.Statement.flatMap((statement) => statement.Action));
-  expect([...called].sort()).toEqual([...granted].filter((action) => !(action in GRANTED_BUT_NOT_CALLED)).sort());
-  const unusedResources = policy.Statement.flatMap((statement) =>
-    statement.Resource.filter((pattern) => !calls.some((call) => statement.Action.includes(call.action) && matches(pattern, call.resource))),
-  );
-  expect(unusedResources).toEqual([
-    `arn:aws:s3:::${resources.config.bucket}`,
-    // The records files `reindex dlq redrive` writes: read as any records file is, from another key.
-    `arn:aws:s3:::${resources.config.bucket}/runs/*/redrive/records.jsonl`,
-    '*',
-  ]);
-}, 180_000);
+    expect(requests.filter((request) => !allows(policy, request))).toEqual([]);
+  });
 
-test('the printing script prints the policy the function builds for the worker environment it is given', async () => {
-  const input = policyInput();
-  const script = path.resolve(__dirname, '../../infra/aws/print-worker-policy.ts');
-  const tsx = path.resolve(__dirname, '../../node_modules/.bin/tsx');
-  const env = {
-    ...process.env,
-    REINDEX_BUCKET: resources.config.bucket,
-    REINDEX_RESULTS_QUEUE_URL: resources.config.resultsQueueUrl,
-    REINDEX_RESULTS_DLQ_URL: resources.resultsDlqUrl,
-    REINDEX_REVIEW_DLQ_URL: resources.config.reviewDlqUrl,
-    REINDEX_RESULTS_TABLE: resources.config.resultsTable,
-    AWS_REGION: resources.config.aws.region,
-  };
+  test('no run tags the ledger, which it writes: the lifecycle rule must never reach it', () => {
+    const ledgerEntry = 'ledger/x/owned.json';
 
-  const { stdout } = await promisify(execFile)(
-    tsx,
-    [script, '--collections', ...input.targetCollections, '--source-collections', ...input.sourceCollections, '--images', ...input.imageLocations],
-    { env },
-  );
+    expect(s3('PutObjectCommand', { Key: ledgerEntry }).filter((call) => !allows(policy, call))).toEqual([]);
+    expect(tagEnded(ledgerEntry).filter((call) => allows(policy, call))).toEqual([]);
+  });
+});
 
-  expect(JSON.parse(stdout)).toEqual(workerPolicy(input));
+describe('migrations on the local stack', () => {
+  beforeAll(async () => {
+    resources = await createRunResources();
+    await resources.aws.s3.send(new CreateBucketCommand({ Bucket: imageBucket }));
+    recording = recordingClients(resources.config);
+    worker = await startWorker({ ...resources, aws: recording });
+    client = new Client({ connection: await Connection.connect(loadClientConnectConfig().connectionOptions) });
+  }, 120_000);
+
+  afterAll(async () => {
+    await worker?.stop();
+    await client?.connection.close();
+    if (recording) destroyAwsClients(recording);
+    if (resources) {
+      const { Contents = [] } = await resources.aws.s3.send(new ListObjectsV2Command({ Bucket: imageBucket }));
+      if (Contents.length > 0) await resources.aws.s3.send(new DeleteObjectsCommand({ Bucket: imageBucket, Delete: { Objects: Contents.map(({ Key }) => ({ Key })) } }));
+      await resources.aws.s3.send(new DeleteBucketCommand({ Bucket: imageBucket }));
+      await resources.release();
+    }
+  });
+
+  test('the worker calls exactly what its policy grants, on only the resources it names', async () => {
+    const policy = workerPolicy(policyInput());
+    const source = `policy-source-${suffix}-v7`;
+    await resources.aws.rekognition.send(new CreateCollectionCommand({ CollectionId: resources.ownCollection(source) }));
+    const { manifest, photoKey } = await writeRecordsFile();
+    // A row another run left in the results DLQ: each run reads it when it counts its own there.
+    await resources.aws.sqs.send(new SendMessageCommand({ QueueUrl: resources.resultsDlqUrl, MessageBody: JSON.stringify({ OldFaceId: randomUUID(), FaceId: randomUUID(), RunId: 'another-run' }) }));
+    const refused = resources.ownCollection(`policy-target-${suffix}-refused`);
+    const target = resources.ownCollection(`policy-target-${suffix}-main`);
+
+    // A target on the source's own face model: created, refused, deleted.
+    await expect(run(runInput(manifest, refused, { sourceCollectionId: source }))).rejects.toBeInstanceOf(WorkflowFailedError);
+    const first = await run(runInput(manifest, target));
+    // A face nobody indexed through the ledger, for the next run's reconcile.
+    await resources.aws.rekognition.send(new IndexFacesCommand({ CollectionId: target, Image: { S3Object: { Bucket: imageBucket, Name: photoKey } } }));
+    const second = await run(runInput(manifest, target));
+    // Again with a threshold no face meets: the re-run deletes what the earlier runs kept, a user's faces and the user too, and retracts their rows.
+    const third = await run(runInput(manifest, target, { options: { ...runInput(manifest, target).options, iouThreshold: 1 } }));
+
+    expect(first).toMatchObject({ matched: 3, unmatchedNewDeleted: 1, usersCreated: 1, facesAssociated: 2 });
+    expect(first.dlqByReason).toEqual({ IMAGE_NOT_FOUND: 1, INVALID_RECORD: 1, DUPLICATE_FACE_ID: 1 });
+    expect(second.orphansDeleted).toBeGreaterThan(0);
+    expect(third).toMatchObject({ matched: 0, usersCreated: 0 });
+    expect(calls.filter((call) => !allows(policy, call))).toEqual([]);
+    const called = new Set(calls.map((call) => call.action));
+    const granted = new Set(policy.Statement.flatMap((statement) => statement.Action));
+    expect([...called].sort()).toEqual([...granted].filter((action) => !(action in GRANTED_BUT_NOT_CALLED)).sort());
+    const unusedResources = policy.Statement.flatMap((statement) =>
+      statement.Resource.filter((pattern) => !calls.some((call) => statement.Action.includes(call.action) && matches(pattern, call.resource))),
+    );
+    // The records files `reindex dlq redrive` writes, which no run here makes: tagged and read as
+    // any run's objects and any records file are, from other keys.
+    const redriveRecords = `arn:aws:s3:::${resources.config.bucket}/runs/*/redrive/records.jsonl`;
+    expect(unusedResources).toEqual([redriveRecords, redriveRecords, '*']);
+  }, 180_000);
+
+  test('the printing script prints the policy the function builds for the worker environment it is given', async () => {
+    const input = policyInput();
+    const script = path.resolve(__dirname, '../../infra/aws/print-worker-policy.ts');
+    const tsx = path.resolve(__dirname, '../../node_modules/.bin/tsx');
+    const env = {
+      ...process.env,
+      REINDEX_BUCKET: resources.config.bucket,
+      REINDEX_RESULTS_QUEUE_URL: resources.config.resultsQueueUrl,
+      REINDEX_RESULTS_DLQ_URL: resources.resultsDlqUrl,
+      REINDEX_REVIEW_DLQ_URL: resources.config.reviewDlqUrl,
+      REINDEX_RESULTS_TABLE: resources.config.resultsTable,
+      AWS_REGION: resources.config.aws.region,
+    };
+
+    const { stdout } = await promisify(execFile)(
+      tsx,
+      [script, '--collections', ...input.targetCollections, '--source-collections', ...input.sourceCollections, '--images', ...input.imageLocations],
+      { env },
+    );
+
+    expect(JSON.parse(stdout)).toEqual(workerPolicy(input));
+  });
 });
