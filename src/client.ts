@@ -8,8 +8,10 @@ import { registerCodecServerCommand } from './cli/codec-server';
 import { UsageError } from './cli/common';
 import { registerDlqCommands } from './cli/dlq';
 import { registerExportCommand } from './cli/export';
+import { registerForgetCommand } from './cli/forget';
 import { registerPrepareCommand } from './cli/prepare';
 import { registerPreviewCommand } from './cli/preview';
+import { registerPurgeCommand } from './cli/purge';
 import { registerReconcileCommand } from './cli/reconcile';
 import { registerReportCommand } from './cli/report';
 import { registerRateCommand } from './cli/rate';
@@ -40,6 +42,8 @@ registerReconcileCommand(program);
 registerReportCommand(program);
 registerWatchCommand(program);
 registerVerifyCommand(program);
+registerForgetCommand(program);
+registerPurgeCommand(program);
 
 program.parseAsync().catch((error: unknown) => {
   if (error instanceof CommanderError) {

@@ -20,7 +20,7 @@
  *   its first publish; the drain writes only rows signed with the key of the run they name.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { GetObjectCommand, HeadObjectCommand, NoSuchKey, NotFound, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, NoSuchKey, NotFound, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { FilteredFace, IndexedFace } from '../domain/outcomes';
 import type { ImageRecord } from '../domain/records';
 import { ROW_KEY_BYTES } from '../domain/result-rows';
@@ -253,6 +253,39 @@ export function createLedger(s3: S3Client, bucket: string) {
 
     async claimCollection(collectionId: string, runId: string): Promise<void> {
       await write(keys.owner(collectionId), { runId });
+    },
+
+    /**
+     * Takes a face out of the ledger (`reindex forget`): out of the indexing that holds for its
+     * record, so a later run reusing it makes no face for it again, out of the record's current
+     * entry, and its claim deleted. False when no record claimed it.
+     */
+    async forgetFace(collectionId: string, faceId: string): Promise<boolean> {
+      const claim = await read<FaceClaim>(keys.face(collectionId, faceId));
+      if (claim === undefined) return false;
+      const current = await read<CurrentIndexing>(keys.current(collectionId, claim.identity));
+      if (current !== undefined) {
+        const indexing = current.indexing === '' ? undefined : await read<IndexingRecord>(keys.indexed(collectionId, current.indexing));
+        if (indexing?.faces.some((face) => face.FaceId === faceId)) {
+          await write(keys.indexed(collectionId, current.indexing), { ...indexing, faces: indexing.faces.filter((face) => face.FaceId !== faceId) });
+        }
+        const without = (faceIds: string[]) => faceIds.filter((id) => id !== faceId);
+        await write(keys.current(collectionId, claim.identity), {
+          ...current,
+          kept: without(current.kept),
+          faces: without(current.faces),
+          ...(current.gone ? { gone: without(current.gone) } : {}),
+        });
+      }
+      await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: keys.face(collectionId, faceId) }));
+      return true;
+    },
+
+    /** Deletes the key a run signed its rows with: its rows still queued can no longer be written. */
+    async deleteRunKey(collectionId: string, runId: string): Promise<boolean> {
+      if (!(await exists(keys.runKey(collectionId, runId)))) return false;
+      await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: keys.runKey(collectionId, runId) }));
+      return true;
     },
   };
 }

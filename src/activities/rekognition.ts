@@ -210,8 +210,46 @@ export function createSourceFaceFinder(rekognition: RekognitionClient, rekogniti
     return found;
   };
 }
+
 /** Heartbeats while reconcile waits out its grace: well inside its heartbeat timeout. */
 const HEARTBEAT_EVERY_MS = 10_000;
+
+/**
+ * Deletes faces from a collection. Rekognition refuses to delete a face a user holds: such a face is
+ * first taken from its user, and a user left with no face is deleted (a later users phase creates
+ * it again if rows still name it).
+ */
+export function createFaceDeleter(rekognition: RekognitionClient): (CollectionId: string, faceIds: string[]) => Promise<void> {
+  async function deleteFaces(CollectionId: string, faceIds: string[]): Promise<void> {
+    for (let start = 0; start < faceIds.length; start += FACES_PER_PAGE) {
+      // Deleting a face already gone reports it as not found and changes nothing, so a retry is safe.
+      const { UnsuccessfulFaceDeletions = [] } = await rekognition.send(
+        new DeleteFacesCommand({ CollectionId, FaceIds: faceIds.slice(start, start + FACES_PER_PAGE) }),
+      );
+      const heldByUser = new Map<string, string[]>();
+      for (const { FaceId, UserId, Reasons = [] } of UnsuccessfulFaceDeletions) {
+        if (FaceId && UserId && Reasons.includes('ASSOCIATED_TO_AN_EXISTING_USER')) heldByUser.set(UserId, [...(heldByUser.get(UserId) ?? []), FaceId]);
+      }
+      for (const [UserId, held] of heldByUser) await deleteUsersFaces(CollectionId, UserId, held);
+    }
+  }
+
+  async function deleteUsersFaces(CollectionId: string, UserId: string, faceIds: string[]): Promise<void> {
+    const token = requestToken(CollectionId, UserId, ...faceIds);
+    await rekognition.send(new DisassociateFacesCommand({ CollectionId, UserId, FaceIds: faceIds, ClientRequestToken: requestToken('disassociate', token) }));
+    await rekognition.send(new DeleteFacesCommand({ CollectionId, FaceIds: faceIds }));
+    const { Faces = [] } = await rekognition.send(new ListFacesCommand({ CollectionId, UserId, MaxResults: 1 }));
+    if (Faces.length > 0) return;
+    try {
+      await rekognition.send(new DeleteUserCommand({ CollectionId, UserId, ClientRequestToken: requestToken('delete-user', token) }));
+    } catch (error) {
+      // Deleted by an earlier attempt whose answer was lost.
+      if (!(error instanceof ResourceNotFoundException)) throw error;
+    }
+  }
+
+  return deleteFaces;
+}
 
 export function createRekognitionActivities({
   rekognition,
@@ -238,6 +276,7 @@ export function createRekognitionActivities({
   publishOutcome?: PublishOutcome;
 }) {
   const ledger = createLedger(s3, config.bucket);
+  const deleteFaces = createFaceDeleter(rekognition);
 
   async function faceModelVersion(CollectionId: string, client = rekognition): Promise<string | undefined> {
     try {
@@ -398,39 +437,6 @@ export function createRekognitionActivities({
   }
 
   /**
-   * Deletes faces from the target. Rekognition refuses to delete a face a user holds: a face an
-   * earlier run associated is first taken from its user, and a user left with no face is deleted
-   * (a later users phase creates it again if rows still name it).
-   */
-  async function deleteFaces(CollectionId: string, faceIds: string[]): Promise<void> {
-    for (let start = 0; start < faceIds.length; start += FACES_PER_PAGE) {
-      // Deleting a face already gone reports it as not found and changes nothing, so a retry is safe.
-      const { UnsuccessfulFaceDeletions = [] } = await rekognition.send(
-        new DeleteFacesCommand({ CollectionId, FaceIds: faceIds.slice(start, start + FACES_PER_PAGE) }),
-      );
-      const heldByUser = new Map<string, string[]>();
-      for (const { FaceId, UserId, Reasons = [] } of UnsuccessfulFaceDeletions) {
-        if (FaceId && UserId && Reasons.includes('ASSOCIATED_TO_AN_EXISTING_USER')) heldByUser.set(UserId, [...(heldByUser.get(UserId) ?? []), FaceId]);
-      }
-      for (const [UserId, held] of heldByUser) await deleteUsersFaces(CollectionId, UserId, held);
-    }
-  }
-
-  async function deleteUsersFaces(CollectionId: string, UserId: string, faceIds: string[]): Promise<void> {
-    const token = requestToken(CollectionId, UserId, ...faceIds);
-    await rekognition.send(new DisassociateFacesCommand({ CollectionId, UserId, FaceIds: faceIds, ClientRequestToken: requestToken('disassociate', token) }));
-    await rekognition.send(new DeleteFacesCommand({ CollectionId, FaceIds: faceIds }));
-    const { Faces = [] } = await rekognition.send(new ListFacesCommand({ CollectionId, UserId, MaxResults: 1 }));
-    if (Faces.length > 0) return;
-    try {
-      await rekognition.send(new DeleteUserCommand({ CollectionId, UserId, ClientRequestToken: requestToken('delete-user', token) }));
-    } catch (error) {
-      // Deleted by an earlier attempt whose answer was lost.
-      if (!(error instanceof ResourceNotFoundException)) throw error;
-    }
-  }
-
-  /**
    * The indexing of this image under this run's settings: the one an earlier attempt or run
    * recorded, or a new one. When another attempt recorded its indexing while this one was indexing,
    * this one's faces are surplus.
@@ -508,6 +514,7 @@ export function createRekognitionActivities({
       faceModelVersion: indexing.faceModelVersion,
       migratedAt: new Date().toISOString(),
       recordIndex: input.recordIndex,
+      ...(input.options.rowsExpireDays === undefined ? {} : { rowsExpireDays: input.options.rowsExpireDays }),
     };
     const decided = decideOutcome(input.record, indexing.faces, context, indexing.filtered);
     const held = await ledger.claimFaces(

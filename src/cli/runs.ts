@@ -334,6 +334,7 @@ export interface RunSettingsFlags {
   retryMinutes: number;
   pauseAfterFailures: number;
   unmatched: 'delete' | 'keep';
+  rowsExpireDays?: number;
   force?: boolean;
 }
 
@@ -353,6 +354,7 @@ export function addRunSettings(command: Command): Command {
       .option('--retry-minutes <n>', 'how long an image\'s failures other than throttling are retried before it goes to review as RETRIES_EXHAUSTED', numberIn('--retry-minutes', 1, 10_080, false), DEFAULT_RETRY_MINUTES)
       .option('--pause-after-failures <n>', 'pause the run when this many images in a row fail for one reason (0: never)', numberIn('--pause-after-failures', 0, 10_000, true), DEFAULT_PAUSE_AFTER_FAILURES)
       .addOption(new Option('--unmatched <what>', 'new faces no old face matched: delete them or keep them').choices(['delete', 'keep']).default('delete'))
+      .option('--rows-expire-days <n>', "each result row expires from the results table this many days after it was written (the table's time to live on ExpiresAt); never, when absent", numberIn('--rows-expire-days', 1, 36_500, false))
       .option('--force', 'migrate even when the target\'s face model is not newer than the source\'s')
   );
 }
@@ -365,7 +367,13 @@ export function startOptions(
     ...run,
     source: flags.source,
     sourceRegion: flags.sourceRegion,
-    options: { iouThreshold: flags.iou, qualityFilter: flags.qualityFilter, maxFaces: flags.maxFaces, unmatched: flags.unmatched },
+    options: {
+      iouThreshold: flags.iou,
+      qualityFilter: flags.qualityFilter,
+      maxFaces: flags.maxFaces,
+      unmatched: flags.unmatched,
+      ...(flags.rowsExpireDays === undefined ? {} : { rowsExpireDays: flags.rowsExpireDays }),
+    },
     tps: flags.tps,
     batchSize: flags.batchSize,
     batchesInFlight: flags.batchesInFlight,

@@ -30,6 +30,15 @@ export interface RunContext {
   migratedAt: string;
   /** The record's position in its records file. */
   recordIndex: number;
+  /** Days after migratedAt that the row expires from the results table; absent, it never does. */
+  rowsExpireDays?: number;
+}
+
+const DAY_SECONDS = 24 * 60 * 60;
+
+/** The row's time to live: `days` after it was decided, in the seconds since the epoch DynamoDB counts in. */
+export function expiresAt(migratedAt: string, days: number): number {
+  return Math.floor(Date.parse(migratedAt) / 1000) + Math.round(days * DAY_SECONDS);
 }
 
 /** One row of the results table, keyed by OldFaceId. */
@@ -56,6 +65,8 @@ export interface ResultRow {
    * of versions before it.
    */
   RecordIndex?: number;
+  /** When DynamoDB's time to live deletes the row, in seconds since the epoch; absent, never. */
+  ExpiresAt?: number;
 }
 
 /**
@@ -210,6 +221,7 @@ export function decideOutcome(record: ImageRecord, indexed: IndexedFace[], conte
       RunId: context.runId,
       MigratedAt: context.migratedAt,
       RecordIndex: context.recordIndex,
+      ...(context.rowsExpireDays === undefined ? {} : { ExpiresAt: expiresAt(context.migratedAt, context.rowsExpireDays) }),
     });
   });
   return { results, review, unmatchedNewFaces: indexed.filter((_, newIndex) => !claimed.has(newIndex)) };

@@ -47,6 +47,7 @@ const resultRow = z.strictObject({
   RunId: identifier,
   MigratedAt: z.iso.datetime(),
   RecordIndex: z.number().int().nonnegative().optional(),
+  ExpiresAt: z.number().int().positive().optional(),
 });
 
 /** Why a message was not written; the message itself stays for the results queue's DLQ. */

@@ -29,6 +29,12 @@ function record(...faces: { box: BoundingBox; UserId?: string }[]): ImageRecord 
 const indexed = (...boxes: BoundingBox[]): IndexedFace[] =>
   boxes.map((BoundingBox, i) => ({ FaceId: `new-${i + 1}`, ImageId: 'new-image', BoundingBox }));
 
+test('a run with a row expiry gives each row its time to live, in seconds since the epoch; without one, rows carry none', () => {
+  const expiring = decideOutcome(record({ box: box(0.1, 0.1) }), indexed(box(0.11, 0.1)), { ...context, rowsExpireDays: 30 });
+  expect(expiring.results[0]?.ExpiresAt).toBe(Date.parse('2026-12-28T05:00:00.000Z') / 1000);
+  expect(decideOutcome(record({ box: box(0.1, 0.1) }), indexed(box(0.11, 0.1)), context).results[0]).not.toHaveProperty('ExpiresAt');
+});
+
 test('a matched face gives one result row carrying both ids, both boxes, the user and the run', () => {
   const outcome = decideOutcome(record({ box: box(0.1, 0.1), UserId: 'user-ana' }), indexed(box(0.11, 0.1)), context);
 
