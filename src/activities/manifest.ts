@@ -176,9 +176,15 @@ export function createManifestActivities({
   }
 
   /** A chunk's entries, as the split wrote them. */
+  /** A chunk that is not JSON stays so: it fails for good, not after half an hour of retries. */
   async function readChunk(key: string): Promise<ChunkEntry[]> {
     const { Body } = await s3.send(new GetObjectCommand({ Bucket: config.bucket, Key: key }));
-    return JSON.parse((await Body?.transformToString()) ?? '[]') as ChunkEntry[];
+    const text = (await Body?.transformToString()) ?? '[]';
+    try {
+      return JSON.parse(text) as ChunkEntry[];
+    } catch (error) {
+      throw ApplicationFailure.create({ type: ReasonCode.BatchFailed, message: `its chunk is not JSON: ${(error as Error).message}`, nonRetryable: true });
+    }
   }
 
   async function checkedEntries(entries: ChunkEntry[], source: SourceCollection | undefined): Promise<ChunkEntry[]> {

@@ -268,7 +268,7 @@ describe('failures that end', () => {
     });
   }
 
-  test('a batch that cannot load its chunk gives up after its retries and costs its own images, not the run', async () => {
+  test('a batch whose chunk is not JSON fails at its first attempt, not after half an hour of retries, and costs its own images, not the run', async () => {
     const { manifest } = await writeRecords(resources, photos(9));
     const collectionId = target();
 
@@ -280,6 +280,8 @@ describe('failures that end', () => {
     expect(reviewed).toHaveLength(1);
     expect(reviewed[0]).toMatchObject({ reason: ReasonCode.BatchFailed, runId: summary.workflowId });
     expect(reviewed[0]?.detail).toMatch(/^batch 2 failed: .*JSON.*; its chunk s3:\/\/.* cannot be read/);
+    const events = (await env.client.workflow.getHandle(`${summary.workflowId}/batch-1`).fetchHistory()).events ?? [];
+    expect(events.flatMap((event) => (event.activityTaskStartedEventAttributes ? [Number(event.activityTaskStartedEventAttributes.attempt)] : []))).toEqual([1]);
     await expectConsistent(summary.workflowId, collectionId, summary);
   }, 300_000);
 
