@@ -17,6 +17,7 @@ export const STACK_ENVIRONMENT = [
   'REINDEX_REVIEW_DLQ_URL',
   'REINDEX_INTAKE_QUEUE_URL',
   'REINDEX_RESULTS_TABLE',
+  'REINDEX_IMAGE_LOCATIONS',
 ] as const;
 
 export type StackVariable = (typeof STACK_ENVIRONMENT)[number];

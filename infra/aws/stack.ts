@@ -282,6 +282,7 @@ export class ReindexStack extends Stack {
       REINDEX_REVIEW_DLQ_URL: this.reviewDlq.queueUrl,
       REINDEX_INTAKE_QUEUE_URL: this.intakeQueue.queueUrl,
       REINDEX_RESULTS_TABLE: this.resultsTable.tableName,
+      REINDEX_IMAGE_LOCATIONS: `s3://${imageBucket}/${imagePrefix}`,
     };
     for (const variable of STACK_ENVIRONMENT) {
       new CfnOutput(this, outputKey(variable), { value: values[variable], description: variable });

@@ -58,6 +58,8 @@ async function provisionAndDescribe(ports: StackPorts): Promise<Record<string, s
       TEMPORAL_NAMESPACE: 'default',
       TEMPORAL_UI_URL: `http://${HOST}:${ports.temporalUi}`,
       ...resources,
+      // The demo's and the tests' images are all in the stack's bucket.
+      REINDEX_IMAGE_LOCATIONS: `s3://${resources.REINDEX_BUCKET}/`,
     };
     writeStackEnv(variables);
     say(`resources provisioned; variables in ${path.relative(ROOT, STACK_ENV_FILE)}`);

@@ -12,6 +12,7 @@ import type { Command } from 'commander';
 import { type AwsClients, httpStatusOf } from '../activities/aws-clients';
 import type { Config } from '../domain/config';
 import { imageFormat, MIME_TYPES } from '../domain/image-checks';
+import { type ImageLocation, imageLocation, isWithin } from '../domain/image-locations';
 import type { BoundingBox } from '../domain/matching';
 import type { NewFaceSeen } from '../domain/outcomes';
 import { GallerySampler, type ReportFigures, RowAggregator, type RowFigures, sortedByCount } from '../domain/report';
@@ -29,6 +30,7 @@ const MAX_EMBEDDED_IMAGE_BYTES = 8 * 1024 * 1024;
 
 interface ReportFlags {
   html?: string;
+  images?: ImageLocation[];
   galleryLimit: number;
   iou?: number;
   json?: boolean;
@@ -119,9 +121,16 @@ async function fetchImage(aws: AwsClients, Bucket: string, Key: string): Promise
   }
 }
 
-/** Fetches each image the entries name once, a few at a time, and points every entry at its image. */
-async function withImages(aws: AwsClients, entries: Omit<GalleryEntry, 'image'>[]): Promise<{ gallery: GalleryEntry[]; images: string[] }> {
-  const wanted = [...new Map(entries.flatMap((entry) => (entry.bucket && entry.key ? [[imageId(entry.bucket, entry.key), { Bucket: entry.bucket, Key: entry.key }] as const] : []))).values()];
+const OUTSIDE_LOCATIONS = 'not read: it lies outside the image locations (REINDEX_IMAGE_LOCATIONS, or --images)';
+
+/**
+ * Fetches each image the entries name once, a few at a time, and points every entry at its image.
+ * A DLQ message may name any object: only those in the image locations are read, so a message
+ * cannot put into the page an object the operator may read but never meant to show.
+ */
+async function withImages(aws: AwsClients, entries: Omit<GalleryEntry, 'image'>[], locations: readonly ImageLocation[]): Promise<{ gallery: GalleryEntry[]; images: string[] }> {
+  const named = entries.flatMap((entry) => (entry.bucket && entry.key ? [[imageId(entry.bucket, entry.key), { Bucket: entry.bucket, Key: entry.key }] as const] : []));
+  const wanted = [...new Map(named.filter(([, { Bucket, Key }]) => isWithin(locations, Bucket, Key))).values()];
   const fetched = new Map<string, { dataUri: string } | { missing: string }>();
   await withProgress(progressBar('fetching gallery images', wanted.length), (progress) =>
     forEachConcurrently(wanted, IMAGES_IN_FLIGHT, async ({ Bucket, Key }) => {
@@ -134,7 +143,7 @@ async function withImages(aws: AwsClients, entries: Omit<GalleryEntry, 'image'>[
   const gallery = entries.map((entry): GalleryEntry => {
     if (!entry.bucket || !entry.key) return { ...entry, image: { missing: 'the record names no image' } };
     const id = imageId(entry.bucket, entry.key);
-    const image = fetched.get(id) ?? { missing: 'the image was not fetched' };
+    const image = fetched.get(id) ?? { missing: OUTSIDE_LOCATIONS };
     if ('missing' in image) return { ...entry, image };
     let index = indexOf.get(id);
     if (index === undefined) {
@@ -176,6 +185,11 @@ export function registerReportCommand(program: Command): void {
     .argument('<workflow-id>', 'the run')
     .option('--html <file>', 'write the report page to this file')
     .option('--gallery-limit <n>', 'DLQ images shown in the gallery at most', numberIn('--gallery-limit', 0, 1_000, true), 50)
+    .option('--images <s3-uri...>', 'where gallery images may be read from, s3://bucket/prefix/ (default: REINDEX_IMAGE_LOCATIONS)', (uri: string, earlier: ImageLocation[] | undefined) => {
+      const location = imageLocation(uri);
+      if (!location) throw new UsageError(`--images takes S3 locations such as s3://bucket/prefix/, not ${uri}`);
+      return [...(earlier ?? []), location];
+    })
     .option('--iou <threshold>', "the run's IoU threshold, to mark on the histogram (default: the run's own)", numberIn('--iou', 0.01, 1, false))
     .option('--json', 'print the figures as JSON: the last line of stdout is one object')
     .action(async (runId: string, flags: ReportFlags) => {
@@ -209,7 +223,7 @@ export function registerReportCommand(program: Command): void {
         };
         let written: { file: string; bytes: number } | undefined;
         if (flags.html) {
-          const { gallery, images } = await withImages(aws, picked.items.map(galleryEntry));
+          const { gallery, images } = await withImages(aws, picked.items.map(galleryEntry), flags.images ?? config.imageLocations);
           const html = renderReportHtml({ figures, gallery, images, generatedAt: new Date().toISOString() });
           await writeReport(flags.html, html);
           written = { file: flags.html, bytes: Buffer.byteLength(html) };

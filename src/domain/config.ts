@@ -6,6 +6,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { DEFAULT_TASK_QUEUE } from '../shared';
+import { type ImageLocation, imageLocation } from './image-locations';
 
 const queueUrl = z.url({ protocol: /^https?$/, error: 'must be an SQS queue URL (http or https)' });
 const name = z.string().trim().min(1, 'must not be empty');
@@ -25,6 +26,15 @@ const environmentSchema = z.object({
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/, 'must be letters, digits and . _ - (at most 200)')
     .default(DEFAULT_TASK_QUEUE),
   REINDEX_TPS: z.coerce.number({ error: 'must be a number' }).positive('must be more than 0').optional(),
+  REINDEX_IMAGE_LOCATIONS: z
+    .string()
+    .transform((value, context) => {
+      const locations = value.split(',').map((uri) => imageLocation(uri));
+      if (locations.every((location) => location !== undefined)) return locations;
+      context.addIssue({ code: 'custom', message: 'must be S3 locations, comma-separated: s3://bucket/ or s3://bucket/prefix/' });
+      return z.NEVER;
+    })
+    .optional(),
 });
 
 export interface Config {
@@ -50,6 +60,11 @@ export interface Config {
   indexFacesTps: number | undefined;
   /** The workflows' task queue; IndexFaces runs on `<it>-index-faces`. */
   taskQueue: string;
+  /**
+   * Where the images are (REINDEX_IMAGE_LOCATIONS): `reindex report` reads a gallery image only from
+   * these, whatever a DLQ message names. None when unset.
+   */
+  imageLocations: ImageLocation[];
 }
 
 export class ConfigError extends Error {
@@ -92,6 +107,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     resultsTable: settings.REINDEX_RESULTS_TABLE,
     indexFacesTps: settings.REINDEX_TPS,
     taskQueue: settings.REINDEX_TASK_QUEUE,
+    imageLocations: settings.REINDEX_IMAGE_LOCATIONS ?? [],
   };
 }
 

@@ -50,6 +50,23 @@ const MISSING: Record<FaceKey, UnplacedCause> = {
 const BUCKET = /^[a-z0-9][a-z0-9.\-_]{1,61}[a-z0-9]$/i;
 const MAX_KEY_BYTES = 1024;
 
+/** A place images may be read from: a bucket, and a key prefix within it ('' for the whole bucket). */
+export interface ImageLocation {
+  Bucket: string;
+  Prefix: string;
+}
+
+/** `s3://bucket/` or `s3://bucket/prefix` as a location, or undefined when it is not one. */
+export function imageLocation(uri: string): ImageLocation | undefined {
+  const match = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(uri.trim());
+  return match?.[1] && BUCKET.test(match[1]) ? { Bucket: match[1], Prefix: match[2] ?? '' } : undefined;
+}
+
+/** Whether an object lies in one of the locations: its bucket, under the prefix. */
+export function isWithin(locations: readonly ImageLocation[], Bucket: string, Key: string): boolean {
+  return locations.some((location) => location.Bucket === Bucket && Key.startsWith(location.Prefix));
+}
+
 /** `s3://bucket/key` as a location, or undefined when it is not one. */
 export function s3Location(uri: string): S3Location | undefined {
   const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri.trim());

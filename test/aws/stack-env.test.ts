@@ -11,6 +11,7 @@ const DESCRIBED = [
   { OutputKey: 'ReindexReviewDlqUrl', OutputValue: 'https://sqs.eu-west-1.amazonaws.com/111122223333/reindex-review-dlq' },
   { OutputKey: 'ReindexIntakeQueueUrl', OutputValue: 'https://sqs.eu-west-1.amazonaws.com/111122223333/reindex-intake' },
   { OutputKey: 'ReindexResultsTable', OutputValue: 'reindex-results' },
+  { OutputKey: 'ReindexImageLocations', OutputValue: 's3://photos/people/' },
   { OutputKey: 'WorkerPolicyArn', OutputValue: 'arn:aws:iam::111122223333:policy/rekognition-reindex-WorkerPolicy462910EA-AbC' },
 ];
 
@@ -23,6 +24,7 @@ test('an output key is its variable in PascalCase', () => {
     'ReindexReviewDlqUrl',
     'ReindexIntakeQueueUrl',
     'ReindexResultsTable',
+    'ReindexImageLocations',
   ]);
 });
 
@@ -37,6 +39,7 @@ test("a deployed stack's outputs become the variables worker and CLI read, and t
     REINDEX_REVIEW_DLQ_URL: 'https://sqs.eu-west-1.amazonaws.com/111122223333/reindex-review-dlq',
     REINDEX_INTAKE_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/111122223333/reindex-intake',
     REINDEX_RESULTS_TABLE: 'reindex-results',
+    REINDEX_IMAGE_LOCATIONS: 's3://photos/people/',
   });
   expect(workerPolicyArn).toBe('arn:aws:iam::111122223333:policy/rekognition-reindex-WorkerPolicy462910EA-AbC');
   expect(loadConfig(variables)).toMatchObject({
@@ -46,6 +49,7 @@ test("a deployed stack's outputs become the variables worker and CLI read, and t
     reviewDlqUrl: 'https://sqs.eu-west-1.amazonaws.com/111122223333/reindex-review-dlq',
     intakeQueueUrl: 'https://sqs.eu-west-1.amazonaws.com/111122223333/reindex-intake',
     resultsTable: 'reindex-results',
+    imageLocations: [{ Bucket: 'photos', Prefix: 'people/' }],
   });
 });
 

@@ -341,6 +341,7 @@ describe('outputs', () => {
       REINDEX_REVIEW_DLQ_URL: { Ref: logicalId(stack.reviewDlq) },
       REINDEX_INTAKE_QUEUE_URL: { Ref: logicalId(stack.intakeQueue) },
       REINDEX_RESULTS_TABLE: { Ref: logicalId(stack.resultsTable) },
+      REINDEX_IMAGE_LOCATIONS: { 'Fn::Join': ['', ['s3://', { Ref: PARAMETERS.imageBucket }, '/', { Ref: PARAMETERS.imagePrefix }]] },
     };
     for (const variable of STACK_ENVIRONMENT) template.hasOutput(outputKey(variable), { Description: variable, Value: expected[variable] });
     expect(Object.keys(json.Outputs ?? {}).sort()).toEqual([...STACK_ENVIRONMENT.map(outputKey), WORKER_POLICY_OUTPUT].sort());
@@ -361,6 +362,7 @@ describe('outputs', () => {
       reviewDlqUrl: 'https://sqs.eu-west-1.amazonaws.com/111122223333/reindex-review-dlq',
       intakeQueueUrl: 'https://sqs.eu-west-1.amazonaws.com/111122223333/reindex-intake',
       resultsTable: 'reindex-results',
+      imageLocations: [{ Bucket: 'photos', Prefix: 'people/' }],
     });
     const granted = deployedPolicy(at).Statement.flatMap(({ Resource }) => Resource);
     expect(granted).toEqual(

@@ -10,8 +10,10 @@ import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { type Browser, chromium } from 'playwright-core';
 import type { DeclaredFace } from '../../infra/rekognition-local/images';
+import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import { forEachReviewMessage } from '../../src/cli/review-dlq';
 import type { ReviewItem } from '../../src/domain/outcomes';
 import type { ReportFigures } from '../../src/domain/report';
@@ -76,6 +78,7 @@ let worker: RunningWorker;
 let browser: Browser;
 let dir: string;
 let summary: RunSummary;
+let recordsUri: string;
 
 const reindex = (...args: string[]) => runCli(args, worker.cliEnv);
 const uuid = () => randomUUID();
@@ -111,9 +114,9 @@ beforeAll(async () => {
   resources = await createRunResources();
   worker = await startWorker(resources);
   dir = await mkdtemp(path.join(tmpdir(), 'reindex-report-'));
-  const records = await writePhotosAndRecords();
+  recordsUri = await writePhotosAndRecords();
   const target = resources.ownCollection(`report-${uuid()}`);
-  const started = await reindex('start', '--manifest', records, '--target', target, '--quality-filter', 'NONE', '--wait', '--json');
+  const started = await reindex('start', '--manifest', recordsUri, '--target', target, '--quality-filter', 'NONE', '--wait', '--json');
   expect(started.stderr).toBe('');
   summary = JSON.parse(lastLine(started.stdout)) as RunSummary;
   browser = await chromium.launch({
@@ -229,7 +232,11 @@ test('the page in a browser shows the run: totals, DLQ reasons, IoU, throughput 
   );
   const sortKey = (entry: { reason: string; faceId: string | null }) => `${entry.reason} ${entry.faceId ?? ''}`;
   const shown = review.map((item) => {
-    const hasImage = item.reason !== ReasonCode.ImageNotFound && item.reason !== ReasonCode.InvalidRecord;
+    // A refused record keeps no image: only its position, reason and face ids.
+    if (item.reason === ReasonCode.InvalidRecord) {
+      return { reason: item.reason, faceId: null, loaded: null, oldBoxes: 0, newBoxes: 0, iouTags: [], placeholder: 'the record names no image', where: 'no image named' };
+    }
+    const hasImage = item.reason !== ReasonCode.ImageNotFound;
     return {
       reason: item.reason,
       faceId: item.face?.FaceId ?? null,
@@ -297,4 +304,34 @@ test.each([
 
   expect(outcome.stderr).toMatch(message);
   expect(outcome.code).toBe(2);
+});
+
+test('a DLQ message naming an object outside the image locations does not bring it into the page', async () => {
+  const { config, aws } = resources;
+  // A photo the operator may read, but that no run of this report is about.
+  const secret = syntheticPng([{ person: 'someone-else', box: [0.3, 0.3, 0.4, 0.4] }]);
+  const secretKey = `private/${uuid()}.png`;
+  await aws.s3.send(new PutObjectCommand({ Bucket: config.bucket, Key: secretKey, Body: secret }));
+  const forged: ReviewItem = {
+    reason: ReasonCode.IouBelowThreshold,
+    detail: 'forged by whoever may send to the review DLQ',
+    runId: summary.workflowId,
+    Bucket: config.bucket,
+    Key: secretKey,
+    ExternalImageId: undefined,
+    face: { FaceId: uuid(), BoundingBoxes: { Left: 0.1, Top: 0.1, Width: 0.2, Height: 0.2 } },
+  };
+  await aws.sqs.send(new SendMessageCommand({ QueueUrl: config.reviewDlqUrl, MessageBody: JSON.stringify(forged) }));
+  // The folder of the records file holds the run's photos.
+  const imagesOfTheRun = recordsUri.replace(/records\.jsonl$/, '');
+  const html = path.join(dir, 'locations.html');
+
+  const made = await reindex('report', summary.workflowId, '--html', html, '--images', imagesOfTheRun, '--gallery-limit', '100');
+
+  expect(made).toMatchObject({ code: 0, stderr: '' });
+  const page = await readFile(html, 'utf8');
+  expect(page).not.toContain(secret.toString('base64').slice(0, 200));
+  expect(page).toContain('not read: it lies outside the image locations (REINDEX_IMAGE_LOCATIONS, or --images)');
+  // The run's own images, inside the location, are still there.
+  expect(page.match(/data:image\/jpeg;base64,/g)?.length).toBeGreaterThan(0);
 });

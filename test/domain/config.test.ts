@@ -28,7 +28,18 @@ test('a complete environment on AWS gives a typed config with virtual-hosted S3'
     resultsTable: 'reindex-results',
     indexFacesTps: undefined,
     taskQueue: 'reindex',
+    imageLocations: [],
   });
+});
+
+test('the image locations come from REINDEX_IMAGE_LOCATIONS, S3 locations comma-separated, each a bucket and a prefix', () => {
+  expect(loadConfig({ ...complete, REINDEX_IMAGE_LOCATIONS: 's3://photos/people/,s3://archive' }).imageLocations).toEqual([
+    { Bucket: 'photos', Prefix: 'people/' },
+    { Bucket: 'archive', Prefix: '' },
+  ]);
+  expect(problemsOf({ ...complete, REINDEX_IMAGE_LOCATIONS: 'photos/people/' })).toEqual([
+    'REINDEX_IMAGE_LOCATIONS must be S3 locations, comma-separated: s3://bucket/ or s3://bucket/prefix/',
+  ]);
 });
 
 test('the task queue comes from REINDEX_TASK_QUEUE and must be a name Temporal takes', () => {
