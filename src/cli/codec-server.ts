@@ -6,7 +6,8 @@
  * works too. Whoever reaches it reads every payload: it binds to 127.0.0.1 unless told otherwise,
  * and serves browsers only from the UI's origin.
  */
-import { readFileSync } from 'node:fs';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import { isIP } from 'node:net';
@@ -33,6 +34,18 @@ export interface CodecServerOptions {
   allowEncode?: boolean;
   /** Certificate and key, PEM: the server speaks HTTPS, as a bind beyond this machine requires. */
   tls?: { cert: Buffer; key: Buffer };
+  /** Set, every request but a browser's preflight must carry `Authorization: Bearer <token>`. */
+  token?: string;
+}
+
+/** A token shorter than this is guessable. */
+export const SHORTEST_TOKEN = 32;
+
+/** Whether the request carries the token; compared in constant time, whatever its length. */
+function carriesToken(request: IncomingMessage, token: string): boolean {
+  const sent = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '';
+  const digest = (value: string) => createHash('sha256').update(value).digest();
+  return timingSafeEqual(digest(sent), digest(token));
 }
 
 class HttpError extends Error {
@@ -82,7 +95,7 @@ function operationOf(url: string | undefined): 'encode' | 'decode' | undefined {
   return last === 'encode' || last === 'decode' ? last : undefined;
 }
 
-export function createCodecServer({ codec, uiOrigins, allowEncode = false, tls }: CodecServerOptions): Server {
+export function createCodecServer({ codec, uiOrigins, allowEncode = false, tls, token }: CodecServerOptions): Server {
   let inFlight = 0;
   async function serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const origin = request.headers.origin;
@@ -109,6 +122,10 @@ export function createCodecServer({ codec, uiOrigins, allowEncode = false, tls }
     if (request.method !== 'POST') {
       response.setHeader('Allow', 'POST, OPTIONS');
       throw new HttpError(405, `${operation} takes POST`);
+    }
+    if (token !== undefined && !carriesToken(request, token)) {
+      response.setHeader('WWW-Authenticate', 'Bearer');
+      throw new HttpError(401, 'this codec server answers only requests with its bearer token (Authorization: Bearer <token>)');
     }
     if (inFlight >= MOST_REQUESTS_IN_FLIGHT) {
       response.setHeader('Retry-After', '1');
@@ -171,6 +188,22 @@ interface CodecServerFlags {
   allowEncode?: boolean;
   tlsCert?: string;
   tlsKey?: string;
+  tokenFile?: string;
+}
+
+/** The token in the file: only its owner may read it, and it must not be guessable. */
+function readToken(file: string): string {
+  let mode: number;
+  let token: string;
+  try {
+    mode = statSync(file).mode;
+    token = readFileSync(file, 'utf8').trim();
+  } catch (error) {
+    throw new UsageError(`the token file ${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+  if ((mode & 0o077) !== 0) throw new UsageError(`the token file ${file} may be read by others (mode ${(mode & 0o777).toString(8)}): chmod 600 it`);
+  if (token.length < SHORTEST_TOKEN) throw new UsageError(`the token in ${file} is ${token.length} characters; take at least ${SHORTEST_TOKEN}, such as \`openssl rand -base64 32\``);
+  return token;
 }
 
 function readPem(file: string, what: string): Buffer {
@@ -189,6 +222,14 @@ function tlsOf(flags: CodecServerFlags): CodecServerOptions['tls'] {
     throw new UsageError(`--host ${flags.host} reaches beyond this machine, and whoever reaches the codec server reads every payload: give --tls-cert and --tls-key, or put it behind an authenticating HTTPS proxy`);
   }
   return tls;
+}
+
+/** The bearer token the flags name; a bind beyond this machine without one is refused. */
+function tokenOf(flags: CodecServerFlags): string | undefined {
+  if (flags.tokenFile === undefined && !isLoopback(flags.host)) {
+    throw new UsageError(`--host ${flags.host} reaches beyond this machine: give --token-file, so that only those holding the token read payloads`);
+  }
+  return flags.tokenFile === undefined ? undefined : readToken(flags.tokenFile);
 }
 
 async function listen(server: Server, port: number, host: string): Promise<void> {
@@ -213,14 +254,16 @@ export function registerCodecServerCommand(program: Command): void {
     .option('--allow-encode', 'serve /encode too, which seals payloads with the key (the UI needs it only to start or signal a workflow)')
     .option('--tls-cert <file>', 'PEM certificate: serve HTTPS (required for a --host beyond this machine)')
     .option('--tls-key <file>', "PEM private key of --tls-cert")
+    .option('--token-file <file>', 'a file (mode 600) holding a bearer token every request must carry (required for a --host beyond this machine)')
     .action(async (flags: CodecServerFlags) => {
       const key = loadEncryptionKey();
       if (!key) throw new UsageError('codec-server needs the key the workers encrypt with: set REINDEX_ENCRYPTION_KEY_FILE');
       const tls = tlsOf(flags);
+      const token = tokenOf(flags);
       const uiOrigins = flags.uiOrigin.length > 0 ? flags.uiOrigin : [DEFAULT_UI_ORIGIN];
-      const server = createCodecServer({ codec: new EncryptionCodec(key), uiOrigins, allowEncode: flags.allowEncode === true, tls });
+      const server = createCodecServer({ codec: new EncryptionCodec(key), uiOrigins, allowEncode: flags.allowEncode === true, tls, token });
       await listen(server, flags.port, flags.host);
-      console.log(`codec-server: key id ${key.id}, listening on ${tls ? 'https' : 'http'}://${flags.host}:${flags.port} for ${uiOrigins.join(', ')}${flags.allowEncode ? ', encode on' : ''}`);
+      console.log(`codec-server: key id ${key.id}, listening on ${tls ? 'https' : 'http'}://${flags.host}:${flags.port} for ${uiOrigins.join(', ')}${flags.allowEncode ? ', encode on' : ''}${token ? ', bearer token required' : ''}`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);

@@ -123,3 +123,42 @@ test('an address beyond this machine is refused without TLS, before anything lis
   expect(['127.0.0.1', '127.8.0.1', '::1', 'localhost'].map(isLoopback)).toEqual([true, true, true, true]);
   expect(['0.0.0.0', '10.0.0.7', '::', 'codec.example.com'].map(isLoopback)).toEqual([false, false, false, false]);
 });
+
+test('with a token, only a request that carries it is answered; a browser preflight needs none', async () => {
+  const token = randomBytes(32).toString('base64');
+  const server = createCodecServer({ codec: new EncryptionCodec(key), uiOrigins: ['http://127.0.0.1:8233'], allowEncode: true, token });
+  try {
+    const url = await listening(server);
+    const bearing = (sent: string | undefined) =>
+      fetch(`${url}/default/encode`, { method: 'POST', body: JSON.stringify(clear), headers: sent === undefined ? {} : { authorization: sent } });
+
+    const none = await bearing(undefined);
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toBe('Bearer');
+    expect((await bearing(`Bearer ${token.slice(1)}`)).status).toBe(401);
+    expect((await bearing(token)).status).toBe(401);
+    expect((await bearing(`Bearer ${token}`)).status).toBe(200);
+    const preflight = await fetch(`${url}/default/decode`, { method: 'OPTIONS', headers: { origin: 'http://127.0.0.1:8233' } });
+    expect(preflight.status).toBe(204);
+  } finally {
+    await close(server);
+  }
+});
+
+test('an address beyond this machine needs a token file only its owner reads, holding a token no one guesses', async () => {
+  const env = { ...process.env, REINDEX_ENCRYPTION_KEY_FILE: keyFile };
+  const pem = (name: string) => path.join(directory, name);
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=codec', '-days', '1', '-keyout', pem('wide-key.pem'), '-out', pem('wide-cert.pem')], { stdio: 'ignore' });
+  const wide = ['codec-server', '--host', '0.0.0.0', '--port', '1', '--tls-cert', pem('wide-cert.pem'), '--tls-key', pem('wide-key.pem')];
+
+  expect(await runCli(wide, env)).toMatchObject({ code: 2, stderr: 'reindex: --host 0.0.0.0 reaches beyond this machine: give --token-file, so that only those holding the token read payloads\n' });
+  const shared = pem('shared-token');
+  writeFileSync(shared, randomBytes(32).toString('base64'), { mode: 0o644 });
+  expect(await runCli([...wide, '--token-file', shared], env)).toMatchObject({ code: 2, stderr: `reindex: the token file ${shared} may be read by others (mode 644): chmod 600 it\n` });
+  const short = pem('short-token');
+  writeFileSync(short, 'secret', { mode: 0o600 });
+  expect(await runCli([...wide, '--token-file', short], env)).toMatchObject({
+    code: 2,
+    stderr: `reindex: the token in ${short} is 6 characters; take at least 32, such as \`openssl rand -base64 32\`\n`,
+  });
+});
