@@ -20,8 +20,8 @@ import { createActivities } from './activities';
 import { createAwsClients, destroyAwsClients, withoutRequestDetails } from './activities/aws-clients';
 import { type Config, ConfigError, loadConfig, loadTelemetryConfig, type TelemetryConfig } from './domain/config';
 import { chooseIndexFacesRate, type RateChoice } from './domain/rates';
-import { encryptingDataConverter } from './encryption/data-converter';
-import { type EncryptionKey, loadEncryptionKey } from './encryption/key';
+import { encryptingDataConverter, plaintextAllowed } from './encryption/data-converter';
+import { type Keyring, loadKeyring } from './encryption/key';
 import { describeRate, rateInForce } from './index-faces-rate';
 import { readIndexFacesQuota } from './quotas';
 import { DEFAULT_TASK_QUEUE, taskQueues } from './shared';
@@ -136,11 +136,11 @@ async function bundleInChildProcess(dataConverter: DataConverter | undefined): P
 async function main(): Promise<void> {
   let config: Config;
   let telemetry: TelemetryConfig;
-  let encryptionKey: EncryptionKey | undefined;
+  let keyring: Keyring | undefined;
   try {
     config = loadConfig();
     telemetry = loadTelemetryConfig();
-    encryptionKey = loadEncryptionKey();
+    keyring = loadKeyring();
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     console.error(`worker: ${error.message}`);
@@ -151,7 +151,7 @@ async function main(): Promise<void> {
   const { connectionOptions, namespace = 'default' } = loadClientConnectConfig();
   const connection = await NativeConnection.connect(connectionOptions);
   const aws = createAwsClients(config);
-  const dataConverter = encryptionKey && encryptingDataConverter(encryptionKey);
+  const dataConverter = keyring && encryptingDataConverter(keyring, { namespace, allowPlaintext: plaintextAllowed() });
   try {
     const rate = await indexFacesRate(config);
     const workers = await createWorkers({
@@ -166,7 +166,7 @@ async function main(): Promise<void> {
     const queues = taskQueues(config.taskQueue);
     const held = await rateInForce(connection.workflowService, namespace, config.taskQueue).catch(() => undefined);
     const heldInstead = held?.source === 'override' ? `; the Temporal server holds ${describeRate(held)}, instead of this rate` : '';
-    const ready = `worker: polling ${queues.control} and ${queues.indexFaces} (IndexFaces at most ${rate.tps}/s: ${rate.reason}${heldInstead}) on ${connectionOptions.address ?? 'the default address'}, namespace ${namespace}; ${encryptionKey ? `payloads encrypted with key id ${encryptionKey.id}` : 'payloads not encrypted'}${telemetry.metricsAddress ? `; metrics at http://${telemetry.metricsAddress}/metrics` : ''}`;
+    const ready = `worker: polling ${queues.control} and ${queues.indexFaces} (IndexFaces at most ${rate.tps}/s: ${rate.reason}${heldInstead}) on ${connectionOptions.address ?? 'the default address'}, namespace ${namespace}; ${keyring ? `payloads encrypted with key id ${keyring.current.id}${keyring.earlier.length > 0 ? `, earlier key ids ${keyring.earlier.map((key) => key.id).join(', ')} read` : ''}${plaintextAllowed() ? ', unencrypted payloads read (REINDEX_ENCRYPTION_ALLOW_PLAINTEXT)' : ''}` : 'payloads not encrypted'}${telemetry.metricsAddress ? `; metrics at http://${telemetry.metricsAddress}/metrics` : ''}`;
     if (telemetry.logFormat === 'json') runtime.logger.info(ready, { taskQueues: [queues.control, queues.indexFaces], metricsAddress: telemetry.metricsAddress });
     else console.log(ready);
     // Each worker stops on SIGINT or SIGTERM after its tasks in flight finish.

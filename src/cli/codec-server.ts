@@ -15,7 +15,7 @@ import type { Payload, PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { type Command, InvalidArgumentError } from 'commander';
 import { EncryptionCodec } from '../encryption/codec';
-import { loadEncryptionKey } from '../encryption/key';
+import { loadKeyring } from '../encryption/key';
 import { numberIn, UsageError } from './common';
 
 const DEFAULT_PORT = 8081;
@@ -27,7 +27,8 @@ const ALLOWED_HEADERS = 'content-type, x-namespace, authorization';
 export const MOST_REQUESTS_IN_FLIGHT = 8;
 
 export interface CodecServerOptions {
-  codec: PayloadCodec;
+  /** The codec of a namespace: payloads are sealed with theirs. */
+  codecFor: (namespace: string) => PayloadCodec;
   /** Origins (scheme://host:port) whose pages may call the server: the Temporal Web UI's. */
   uiOrigins: string[];
   /** Serve `/encode`: whoever reaches it could have payloads sealed with the key. Off unless asked. */
@@ -95,7 +96,15 @@ function operationOf(url: string | undefined): 'encode' | 'decode' | undefined {
   return last === 'encode' || last === 'decode' ? last : undefined;
 }
 
-export function createCodecServer({ codec, uiOrigins, allowEncode = false, tls, token }: CodecServerOptions): Server {
+/** The namespace a request is for: the UI's X-Namespace header, or the segment before the operation (`/{namespace}/decode`). */
+function namespaceOf(request: IncomingMessage): string {
+  const header = request.headers['x-namespace'];
+  if (typeof header === 'string' && header !== '') return header;
+  const segments = new URL(request.url ?? '/', 'http://codec').pathname.split('/').filter(Boolean);
+  return segments.length >= 2 ? decodeURIComponent(segments[segments.length - 2] ?? 'default') : 'default';
+}
+
+export function createCodecServer({ codecFor, uiOrigins, allowEncode = false, tls, token }: CodecServerOptions): Server {
   let inFlight = 0;
   async function serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const origin = request.headers.origin;
@@ -136,7 +145,7 @@ export function createCodecServer({ codec, uiOrigins, allowEncode = false, tls, 
       const payloads = parsePayloads(await readBody(request));
       let answer: Payload[];
       try {
-        answer = await codec[operation](payloads);
+        answer = await codecFor(namespaceOf(request))[operation](payloads);
       } catch (error) {
         throw new HttpError(400, error instanceof Error ? error.message : String(error));
       }
@@ -256,14 +265,16 @@ export function registerCodecServerCommand(program: Command): void {
     .option('--tls-key <file>', "PEM private key of --tls-cert")
     .option('--token-file <file>', 'a file (mode 600) holding a bearer token every request must carry (required for a --host beyond this machine)')
     .action(async (flags: CodecServerFlags) => {
-      const key = loadEncryptionKey();
-      if (!key) throw new UsageError('codec-server needs the key the workers encrypt with: set REINDEX_ENCRYPTION_KEY_FILE');
+      const keyring = loadKeyring();
+      if (!keyring) throw new UsageError('codec-server needs the key the workers encrypt with: set REINDEX_ENCRYPTION_KEY_FILE');
       const tls = tlsOf(flags);
       const token = tokenOf(flags);
       const uiOrigins = flags.uiOrigin.length > 0 ? flags.uiOrigin : [DEFAULT_UI_ORIGIN];
-      const server = createCodecServer({ codec: new EncryptionCodec(key), uiOrigins, allowEncode: flags.allowEncode === true, tls, token });
+      // It shows payloads, it does not act on them: those written before encryption are shown as they are.
+      const codecFor = (namespace: string) => new EncryptionCodec(keyring, { namespace, allowPlaintext: true });
+      const server = createCodecServer({ codecFor, uiOrigins, allowEncode: flags.allowEncode === true, tls, token });
       await listen(server, flags.port, flags.host);
-      console.log(`codec-server: key id ${key.id}, listening on ${tls ? 'https' : 'http'}://${flags.host}:${flags.port} for ${uiOrigins.join(', ')}${flags.allowEncode ? ', encode on' : ''}${token ? ', bearer token required' : ''}`);
+      console.log(`codec-server: key id ${keyring.current.id}${keyring.earlier.length > 0 ? ` (and ${keyring.earlier.map((key) => key.id).join(', ')})` : ''}, listening on ${tls ? 'https' : 'http'}://${flags.host}:${flags.port} for ${uiOrigins.join(', ')}${flags.allowEncode ? ', encode on' : ''}${token ? ', bearer token required' : ''}`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);

@@ -26,7 +26,7 @@ export function parseS3Uri(uri: string): { Bucket: string; Key: string } {
 export async function connectTemporal({ connectionOptions, namespace = 'default' }: ClientConnectConfig): Promise<Client> {
   const address = connectionOptions.address ?? '127.0.0.1:7233';
   // A bad key is a ConfigError of its own, not a Temporal out of reach.
-  const dataConverter = loadDataConverter();
+  const dataConverter = loadDataConverter(namespace);
   try {
     const connection = await Connection.connect({ ...connectionOptions, connectTimeout: '5s' });
     return new Client({ connection, namespace, dataConverter });

@@ -3,18 +3,23 @@
  * an encryption key is set, one that encrypts payloads and failure messages with it.
  */
 import type { DataConverter } from '@temporalio/common';
-import { EncryptionCodec } from './codec';
-import { type EncryptionKey, loadEncryptionKey } from './key';
+import { type CodecOptions, EncryptionCodec } from './codec';
+import { type Keyring, loadKeyring } from './key';
 
-export function encryptingDataConverter(key: EncryptionKey): DataConverter {
+export function encryptingDataConverter(keyring: Keyring, options: CodecOptions): DataConverter {
   return {
-    payloadCodecs: [new EncryptionCodec(key)],
+    payloadCodecs: [new EncryptionCodec(keyring, options)],
     failureConverterPath: require.resolve('./failure-converter'),
   };
 }
 
-/** The data converter the environment asks for: undefined (the SDK's default) when no key is set. */
-export function loadDataConverter(env: Record<string, string | undefined> = process.env): DataConverter | undefined {
-  const key = loadEncryptionKey(env);
-  return key ? encryptingDataConverter(key) : undefined;
+/** Whether the environment lets an encrypting process read payloads that were never encrypted (REINDEX_ENCRYPTION_ALLOW_PLAINTEXT). */
+export function plaintextAllowed(env: Record<string, string | undefined> = process.env): boolean {
+  return env.REINDEX_ENCRYPTION_ALLOW_PLAINTEXT === 'true';
+}
+
+/** The data converter the environment asks for, for one namespace: undefined (the SDK's default) when no key is set. */
+export function loadDataConverter(namespace: string, env: Record<string, string | undefined> = process.env): DataConverter | undefined {
+  const keyring = loadKeyring(env);
+  return keyring ? encryptingDataConverter(keyring, { namespace, allowPlaintext: plaintextAllowed(env) }) : undefined;
 }

@@ -17,6 +17,7 @@ import { EncryptionCodec } from '../../src/encryption/codec';
 import { runCli } from '../helpers/cli';
 
 const key = { id: 'test-key', secret: randomBytes(32) };
+const codecFor = (namespace: string) => new EncryptionCodec({ current: key, earlier: [] }, { namespace, allowPlaintext: true });
 const clear = { payloads: [{ metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('"ana.jpg"').toString('base64') }] };
 let directory: string;
 let keyFile: string;
@@ -38,8 +39,8 @@ const close = (server: Server) => new Promise((resolve) => server.close(resolve)
 const post = (url: string, body: unknown = clear) => fetch(url, { method: 'POST', body: JSON.stringify(body) });
 
 test('encode is served only when asked for; decode always', async () => {
-  const closed = createCodecServer({ codec: new EncryptionCodec(key), uiOrigins: [] });
-  const open = createCodecServer({ codec: new EncryptionCodec(key), uiOrigins: [], allowEncode: true });
+  const closed = createCodecServer({ codecFor, uiOrigins: [] });
+  const open = createCodecServer({ codecFor, uiOrigins: [], allowEncode: true });
   try {
     const [closedUrl, openUrl] = [await listening(closed), await listening(open)];
 
@@ -69,7 +70,7 @@ test(`at most ${MOST_REQUESTS_IN_FLIGHT} requests are answered at once; one more
       return payloads;
     },
   };
-  const server = createCodecServer({ codec: slow, uiOrigins: [] });
+  const server = createCodecServer({ codecFor: () => slow, uiOrigins: [] });
   try {
     const url = await listening(server);
     const answered = Array.from({ length: MOST_REQUESTS_IN_FLIGHT }, () => post(`${url}/decode`));
@@ -92,7 +93,7 @@ test('with a certificate it speaks HTTPS only', async () => {
   const keyPem = path.join(directory, 'key.pem');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPem, '-out', certFile, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
   const cert = readFileSync(certFile);
-  const server = createCodecServer({ codec: new EncryptionCodec(key), uiOrigins: [], tls: { cert, key: readFileSync(keyPem) } });
+  const server = createCodecServer({ codecFor, uiOrigins: [], tls: { cert, key: readFileSync(keyPem) } });
   try {
     const { port } = new URL(await listening(server));
     const status = await new Promise<number>((resolve, reject) => {
@@ -126,7 +127,7 @@ test('an address beyond this machine is refused without TLS, before anything lis
 
 test('with a token, only a request that carries it is answered; a browser preflight needs none', async () => {
   const token = randomBytes(32).toString('base64');
-  const server = createCodecServer({ codec: new EncryptionCodec(key), uiOrigins: ['http://127.0.0.1:8233'], allowEncode: true, token });
+  const server = createCodecServer({ codecFor, uiOrigins: ['http://127.0.0.1:8233'], allowEncode: true, token });
   try {
     const url = await listening(server);
     const bearing = (sent: string | undefined) =>

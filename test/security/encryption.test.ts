@@ -20,7 +20,7 @@ import { ReasonCode } from '../../src/domain/reasons';
 import { imageRef } from '../../src/domain/identifiers';
 import { ENCRYPTED_ENCODING, KEY_ID_METADATA } from '../../src/encryption/codec';
 import { encryptingDataConverter } from '../../src/encryption/data-converter';
-import { type EncryptionKey, loadEncryptionKey } from '../../src/encryption/key';
+import { type EncryptionKey, type Keyring, loadKeyring } from '../../src/encryption/key';
 import { type RunSummary, SEARCH_ATTRIBUTES } from '../../src/shared';
 import { lastLine, runCli } from '../helpers/cli';
 import { freePort } from '../helpers/ports';
@@ -64,9 +64,10 @@ beforeAll(async () => {
   keyFolder = mkdtempSync(path.join(tmpdir(), 'reindex-encryption-'));
   keyFile = path.join(keyFolder, 'key');
   writeFileSync(keyFile, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
-  key = loadEncryptionKey({ REINDEX_ENCRYPTION_KEY_FILE: keyFile }) as EncryptionKey;
+  const keyring = loadKeyring({ REINDEX_ENCRYPTION_KEY_FILE: keyFile }) as Keyring;
+  key = keyring.current;
   resources = await createRunResources();
-  worker = await startWorker(resources, encryptingDataConverter(key));
+  worker = await startWorker(resources, encryptingDataConverter(keyring, { namespace: 'default' }));
   cliEnv = { ...worker.cliEnv, REINDEX_ENCRYPTION_KEY_FILE: keyFile };
   // What anyone who can read the Temporal server sees: no codec.
   plainClient = new Client({ connection: await Connection.connect(loadClientConnectConfig().connectionOptions) });
@@ -229,7 +230,7 @@ test('a reader holding another key is told which key the run needs', async () =>
   const id = `enc-${randomUUID()}`;
   expect((await runCli(['start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--id', id, '--quality-filter', 'NONE', '--wait'], cliEnv)).code).toBe(0);
   const otherKey = { id: 'other-key', secret: randomBytes(32) };
-  const reader = new Client({ connection: plainClient.connection, dataConverter: encryptingDataConverter(otherKey) });
+  const reader = new Client({ connection: plainClient.connection, dataConverter: encryptingDataConverter({ current: otherKey, earlier: [] }, { namespace: 'default' }) });
 
   await expect(reader.workflow.getHandle(id).result()).rejects.toThrow(`payload was encrypted with key id ${key.id}, but this process holds key id other-key`);
 }, 60_000);
