@@ -36,6 +36,7 @@ const program = new Command('print-worker-policy')
   .option('--region <region>', 'the region of queues, table and collections', process.env.AWS_REGION)
   .option('--account <id>', "the account of table and collections (default: the results queue's)")
   .option('--partition <partition>', 'aws, aws-cn or aws-us-gov', 'aws')
+  .option('--data-key <arn>', 'the customer-managed KMS key bucket, queues and table are encrypted with, if any')
   .action(
     (options: {
       collections: string[];
@@ -50,6 +51,7 @@ const program = new Command('print-worker-policy')
       region?: string;
       account?: string;
       partition: string;
+      dataKey?: string;
     }) => {
       const missing = (['bucket', 'resultsQueue', 'resultsDlq', 'reviewDlq', 'resultsTable', 'region'] as const).filter((name) => !options[name]);
       if (missing.length > 0) throw new InvalidArgumentError(`say ${missing.map((name) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} (or load the worker's environment)`);
@@ -69,6 +71,7 @@ const program = new Command('print-worker-policy')
         resultsTableArn: resultsTable.startsWith('arn:') ? resultsTable : `arn:${partition}:dynamodb:${region}:${account}:table/${resultsTable}`,
         targetCollections: options.collections,
         sourceCollections: options.sourceCollections,
+        ...(options.dataKey === undefined ? {} : { dataKey: { arn: options.dataKey, urlSuffix: partition === 'aws-cn' ? 'amazonaws.com.cn' : 'amazonaws.com' } }),
       });
       process.stdout.write(`${JSON.stringify(policy, null, 2)}\n`);
     },

@@ -2,7 +2,8 @@
  * The project's AWS resources as one CloudFormation stack: the bucket for records files and
  * reports, the results queue with its DLQ, the review DLQ, the intake queue the bucket notifies of
  * `records/` uploads, the DynamoDB results table and the worker's least-privilege managed policy.
- * Face data is biometric: what a run writes to the bucket expires, and so do result rows that say when.
+ * Face data is biometric: what a run writes to the bucket expires, and so do result rows that say when;
+ * with DataKey customer-managed, bucket, queues and table are encrypted with a KMS key of the stack's.
  * They mirror what infra/local/provision.ts makes on the local stack; the outputs are the variables
  * worker and CLI read (outputs.ts), so `npm run aws:env` turns a deployment into their environment.
  */
@@ -11,6 +12,7 @@ import {
   CfnCondition,
   CfnOutput,
   CfnParameter,
+  type CfnResource,
   Duration,
   Fn,
   RemovalPolicy,
@@ -19,13 +21,14 @@ import {
   Token,
   aws_dynamodb as dynamodb,
   aws_iam as iam,
+  aws_kms as kms,
   aws_s3 as s3,
   aws_sqs as sqs,
 } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { RUN_ENDED_TAG } from '../../src/shared';
 import { STACK_ENVIRONMENT, type StackVariable, WORKER_POLICY_OUTPUT, outputKey } from './outputs';
-import { workerPolicy } from './worker-policy';
+import { DATA_KEY_STATEMENT, workerPolicy } from './worker-policy';
 
 /** The AWS limit, so failures wait for a person for as long as SQS allows (as on the local stack). */
 const FOURTEEN_DAYS_IN_SECONDS = 14 * 24 * 60 * 60;
@@ -56,7 +59,11 @@ export const PARAMETERS = {
   sourceCollections: 'SourceCollections',
   queueSenders: 'QueueSenders',
   retentionDays: 'RetentionDays',
+  dataKey: 'DataKey',
 } as const;
+
+/** DataKey's values: keys of AWS's, or one key of the stack's that operators control and can revoke. */
+const DATA_KEYS = { awsManaged: 'aws-managed', customerManaged: 'customer-managed' } as const;
 
 function retentionParameter(scope: Construct, id: string, defaultSeconds: number, description: string): CfnParameter {
   return new CfnParameter(scope, id, {
@@ -76,6 +83,8 @@ export class ReindexStack extends Stack {
   readonly intakeQueue: sqs.Queue;
   readonly resultsTable: dynamodb.Table;
   readonly workerPolicy: iam.ManagedPolicy;
+  /** The customer-managed key: a deployment creates it only with DataKey customer-managed. */
+  readonly dataKey: kms.Key;
 
   constructor(scope: Construct, id: string, props?: StackProps) {
     super(scope, id, props);
@@ -131,14 +140,54 @@ export class ReindexStack extends Stack {
       description: 'The collections runs migrate from (reindex start --source), as a name or pattern; empty: none',
     }).valueAsString;
 
+    const dataKeyChoice = new CfnParameter(this, PARAMETERS.dataKey, {
+      type: 'String',
+      default: DATA_KEYS.awsManaged,
+      allowedValues: Object.values(DATA_KEYS),
+      description: `The KMS key bucket, queues and results table are encrypted with: ${DATA_KEYS.awsManaged} (SSE-S3, SSE-SQS, the aws/dynamodb key) or ${DATA_KEYS.customerManaged} (one key of this stack's, alias/<prefix>-data, rotated yearly, which operators control and can disable to cut off every read of the face data)`,
+    }).valueAsString;
+
     const hasRecordsBucket = new CfnCondition(this, 'HasRecordsBucket', { expression: Fn.conditionNot(Fn.conditionEquals(recordsBucket, '')) });
     const hasSourceCollections = new CfnCondition(this, 'HasSourceCollections', { expression: Fn.conditionNot(Fn.conditionEquals(sourceCollections, '')) });
+    const hasCustomerManagedKey = new CfnCondition(this, 'HasCustomerManagedKey', { expression: Fn.conditionEquals(dataKeyChoice, DATA_KEYS.customerManaged) });
 
     // ---------------------------------------------------------------------------------------
-    // Queues: SSE-SQS, which S3 notifications can write to (the aws/sqs KMS key would refuse them)
+    // The customer-managed key, with DataKey customer-managed: face data is biometric, and with a key
+    // of their own operators decide who may read it and can revoke every read by disabling the key.
+    // CDK's encryption settings cannot follow a parameter, so bucket, queues and table are built with
+    // their AWS-managed settings, and Fn::If on their CloudFormation properties puts the key's in place.
 
-    const queue = (id: string, suffix: string, retention: CfnParameter, deadLetterQueue?: sqs.DeadLetterQueue) =>
-      new sqs.Queue(this, id, {
+    /** `whenCustomerManaged` with DataKey customer-managed; with aws-managed `otherwise`, by default nothing, which leaves the property out. */
+    const withDataKey = (whenCustomerManaged: unknown, otherwise: unknown = Aws.NO_VALUE) => Fn.conditionIf(hasCustomerManagedKey.logicalId, whenCustomerManaged, otherwise);
+    const onlyWithDataKey = (construct: Construct) => {
+      (construct.node.defaultChild as CfnResource).cfnOptions.condition = hasCustomerManagedKey;
+    };
+
+    this.dataKey = new kms.Key(this, 'CustomerManagedKey', {
+      description: `rekognition-reindex ${namePrefix}: the bucket, the queues and the results table`,
+      enableKeyRotation: true,
+      // Kept when the stack goes, as the bucket and the table are: without it what they hold is unreadable.
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // S3 sends its notifications of records uploads to the intake queue, which SQS encrypts with the key.
+    this.dataKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'BucketNotifiesIntakeQueue',
+        principals: [new iam.ServicePrincipal('s3.amazonaws.com')],
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+      }),
+    );
+    onlyWithDataKey(this.dataKey);
+    onlyWithDataKey(new kms.Alias(this, 'CustomerManagedKeyAlias', { aliasName: `alias/${namePrefix}-data`, targetKey: this.dataKey }));
+
+    // ---------------------------------------------------------------------------------------
+    // Queues: SSE-SQS, or SSE-KMS with the customer-managed key; S3 notifications can write to
+    // either (the aws/sqs KMS key would refuse them)
+
+    const queue = (id: string, suffix: string, retention: CfnParameter, deadLetterQueue?: sqs.DeadLetterQueue) => {
+      const created = new sqs.Queue(this, id, {
         queueName: `${namePrefix}-${suffix}`,
         encryption: sqs.QueueEncryption.SQS_MANAGED,
         enforceSSL: true,
@@ -146,6 +195,12 @@ export class ReindexStack extends Stack {
         visibilityTimeout: VISIBILITY_TIMEOUT,
         deadLetterQueue,
       });
+      // As QueueEncryption.KMS would have it: the key, and no SSE-SQS, which SQS refuses beside a key.
+      const cfnQueue = created.node.defaultChild as sqs.CfnQueue;
+      cfnQueue.kmsMasterKeyId = Token.asString(withDataKey(this.dataKey.keyArn));
+      cfnQueue.sqsManagedSseEnabled = withDataKey(Aws.NO_VALUE, true);
+      return created;
+    };
     this.resultsDlq = queue('ResultsDlq', 'results-dlq', deadLetterRetention);
     this.resultsQueue = queue('ResultsQueue', 'results', resultsQueueRetention, { queue: this.resultsDlq, maxReceiveCount: RESULTS_MAX_RECEIVE_COUNT });
     this.reviewDlq = queue('ReviewDlq', 'review-dlq', deadLetterRetention);
@@ -217,6 +272,15 @@ export class ReindexStack extends Stack {
     });
     // Set on the resource itself: bucket.addEventNotification would deploy a Lambda function to do it.
     const cfnBucket = this.bucket.node.defaultChild as s3.CfnBucket;
+    cfnBucket.bucketEncryption = {
+      serverSideEncryptionConfiguration: [
+        {
+          serverSideEncryptionByDefault: withDataKey({ SSEAlgorithm: 'aws:kms', KMSMasterKeyID: this.dataKey.keyArn }, { SSEAlgorithm: 'AES256' }),
+          // One data key for the bucket, not one KMS request for each object written or read.
+          bucketKeyEnabled: withDataKey(true),
+        },
+      ],
+    };
     cfnBucket.notificationConfiguration = {
       queueConfigurations: [
         {
@@ -245,31 +309,39 @@ export class ReindexStack extends Stack {
       // Epoch seconds, on the rows of a run started with a row expiry only: the TTL deletes no other row.
       timeToLiveAttribute: 'ExpiresAt',
     });
+    // As TableEncryption.CUSTOMER_MANAGED would have it, with the customer-managed key.
+    const cfnTable = this.resultsTable.node.defaultChild as dynamodb.CfnTable;
+    cfnTable.sseSpecification = { sseEnabled: true, sseType: Token.asString(withDataKey('KMS')), kmsMasterKeyId: Token.asString(withDataKey(this.dataKey.keyArn)) };
 
     // ---------------------------------------------------------------------------------------
     // The worker's managed policy, from the same function `npm run policy:worker` prints
 
+    const document = workerPolicy({
+      partition: Aws.PARTITION,
+      region: Aws.REGION,
+      account: Aws.ACCOUNT_ID,
+      bucket: this.bucket.bucketName,
+      // `<bucket>/<prefix>`: worker-policy.ts splits at the first slash, which no token holds.
+      recordsLocations: [`${Token.asString(Fn.conditionIf(hasRecordsBucket.logicalId, recordsBucket, this.bucket.bucketName))}/${recordsPrefix}`],
+      imageLocations: [`${imageBucket}/${imagePrefix}`],
+      resultsQueueArn: this.resultsQueue.queueArn,
+      resultsDlqArn: this.resultsDlq.queueArn,
+      reviewDlqArn: this.reviewDlq.queueArn,
+      resultsTableArn: this.resultsTable.tableArn,
+      targetCollections: [targetCollections],
+      // Without sources the statement names the targets again, which grants nothing more.
+      sourceCollections: [Token.asString(Fn.conditionIf(hasSourceCollections.logicalId, sourceCollections, targetCollections))],
+      dataKey: { arn: this.dataKey.keyArn, urlSuffix: Aws.URL_SUFFIX },
+    });
     this.workerPolicy = new iam.ManagedPolicy(this, 'WorkerPolicy', {
       description: "rekognition-reindex worker: only the actions its activities call, on only this stack's resources",
-      document: iam.PolicyDocument.fromJson(
-        workerPolicy({
-          partition: Aws.PARTITION,
-          region: Aws.REGION,
-          account: Aws.ACCOUNT_ID,
-          bucket: this.bucket.bucketName,
-          // `<bucket>/<prefix>`: worker-policy.ts splits at the first slash, which no token holds.
-          recordsLocations: [`${Token.asString(Fn.conditionIf(hasRecordsBucket.logicalId, recordsBucket, this.bucket.bucketName))}/${recordsPrefix}`],
-          imageLocations: [`${imageBucket}/${imagePrefix}`],
-          resultsQueueArn: this.resultsQueue.queueArn,
-          resultsDlqArn: this.resultsDlq.queueArn,
-          reviewDlqArn: this.reviewDlq.queueArn,
-          resultsTableArn: this.resultsTable.tableArn,
-          targetCollections: [targetCollections],
-          // Without sources the statement names the targets again, which grants nothing more.
-          sourceCollections: [Token.asString(Fn.conditionIf(hasSourceCollections.logicalId, sourceCollections, targetCollections))],
-        }),
-      ),
+      document: iam.PolicyDocument.fromJson(document),
     });
+    // The statement on the key only where the key exists. PolicyDocument keeps the statements in
+    // their order, so the override takes that statement's place.
+    const dataKeyStatement = document.Statement.findIndex(({ Sid }) => Sid === DATA_KEY_STATEMENT);
+    const cfnWorkerPolicy = this.workerPolicy.node.defaultChild as iam.CfnManagedPolicy;
+    cfnWorkerPolicy.addPropertyOverride(`PolicyDocument.Statement.${dataKeyStatement}`, withDataKey(document.Statement[dataKeyStatement]));
 
     // ---------------------------------------------------------------------------------------
     // Outputs: the worker's environment, key in PascalCase, description the variable itself

@@ -33,6 +33,12 @@ export interface WorkerPolicyInput {
   targetCollections: string[];
   /** Names of the collections runs migrate from (`--source`): only their face model is read. */
   sourceCollections: string[];
+  /**
+   * The customer-managed KMS key bucket, queues and results table are encrypted with, and the domain
+   * of the region's endpoints (`amazonaws.com`, `amazonaws.com.cn`). Without it they are encrypted
+   * with keys of AWS's, which need no permission of the worker's own.
+   */
+  dataKey?: { arn: string; urlSuffix: string };
 }
 
 export interface PolicyStatement {
@@ -40,12 +46,16 @@ export interface PolicyStatement {
   Effect: 'Allow';
   Action: string[];
   Resource: string[];
+  Condition?: Record<string, Record<string, string[]>>;
 }
 
 export interface PolicyDocument {
   Version: '2012-10-17';
   Statement: PolicyStatement[];
 }
+
+/** The Sid of the statement on the customer-managed key, which the stack grants only when the key exists. */
+export const DATA_KEY_STATEMENT = 'DataKey';
 
 export function workerPolicy(input: WorkerPolicyInput): PolicyDocument {
   const object = (bucket: string, key: string) => `arn:${input.partition}:s3:::${bucket}/${key}`;
@@ -115,6 +125,19 @@ export function workerPolicy(input: WorkerPolicyInput): PolicyDocument {
   if (input.sourceCollections.length > 0) {
     // ListFaces: each old face is checked against the source before its image is indexed.
     statements.push({ Sid: 'SourceCollections', Effect: 'Allow', Action: ['rekognition:DescribeCollection', 'rekognition:ListFaces'], Resource: input.sourceCollections.map(collection) });
+  }
+  if (input.dataKey) {
+    // S3 and SQS ask KMS for a data key to write an object or a message and to decrypt it to read it
+    // back; DynamoDB decrypts the table's key for any call on an item. The worker never calls KMS
+    // itself, so only those services in its region may use the key on its behalf.
+    const { arn, urlSuffix } = input.dataKey;
+    statements.push({
+      Sid: DATA_KEY_STATEMENT,
+      Effect: 'Allow',
+      Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+      Resource: [arn],
+      Condition: { StringEquals: { 'kms:ViaService': ['s3', 'sqs', 'dynamodb'].map((service) => `${service}.${input.region}.${urlSuffix}`) } },
+    });
   }
   return { Version: '2012-10-17', Statement: statements };
 }

@@ -46,6 +46,11 @@ function deployment(parameters: Record<string, string> = {}, partition = 'aws'):
   };
 }
 
+/** A resource's properties as a deployment gives them. */
+function deployedProperties(at: Deployment, construct: Construct): Record<string, unknown> {
+  return evaluator(json, at).evaluate(json.Resources[logicalId(construct)]?.Properties) as Record<string, unknown>;
+}
+
 /** The worker policy as deployed: CDK writes a one-element list as its element, IAM reads both alike. */
 function deployedPolicy(at: Deployment): PolicyDocument {
   const [policy] = Object.values(json.Resources).filter(({ Type }) => Type === 'AWS::IAM::ManagedPolicy');
@@ -98,11 +103,12 @@ describe('bucket', () => {
   test('is encrypted, blocks public access, refuses plain HTTP and is kept when the stack goes', () => {
     template.hasResource('AWS::S3::Bucket', {
       Properties: Match.objectLike({
-        BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
         PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
       }),
       DeletionPolicy: 'Retain',
     });
+    // SSE-S3 unless DataKey says otherwise.
+    expect(deployedProperties(deployment(), stack.bucket).BucketEncryption).toEqual({ ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] });
     template.hasResourceProperties('AWS::S3::BucketPolicy', {
       Bucket: { Ref: logicalId(stack.bucket) },
       PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
@@ -178,8 +184,10 @@ describe('bucket retention', () => {
 describe('queues', () => {
   test('four queues, every one with SSE-SQS and a policy refusing plain HTTP', () => {
     template.resourceCountIs('AWS::SQS::Queue', 4);
-    template.resourcePropertiesCountIs('AWS::SQS::Queue', { SqsManagedSseEnabled: true }, 4);
     for (const queue of [stack.resultsQueue, stack.resultsDlq, stack.reviewDlq, stack.intakeQueue]) {
+      // Unless DataKey says otherwise.
+      expect(deployedProperties(deployment(), queue)).toMatchObject({ SqsManagedSseEnabled: true });
+      expect(deployedProperties(deployment(), queue)).not.toHaveProperty('KmsMasterKeyId');
       template.hasResourceProperties('AWS::SQS::QueuePolicy', {
         Queues: [{ Ref: logicalId(queue) }],
         PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Action: 'sqs:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
@@ -243,14 +251,14 @@ test('results table: key OldFaceId (S), on demand, point-in-time recovery, encry
       AttributeDefinitions: [{ AttributeName: 'OldFaceId', AttributeType: 'S' }],
       BillingMode: 'PAY_PER_REQUEST',
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
-      SSESpecification: { SSEEnabled: true },
       DeletionProtectionEnabled: true,
     }),
     DeletionPolicy: 'Retain',
   });
-  expect(evaluator(json, deployment({ NamePrefix: 'acme' })).evaluate(json.Resources[logicalId(stack.resultsTable)]?.Properties)).toMatchObject({
-    TableName: 'acme-results',
-  });
+  const { TableName, SSESpecification } = deployedProperties(deployment({ NamePrefix: 'acme' }), stack.resultsTable);
+  expect(TableName).toBe('acme-results');
+  // The AWS-managed key, unless DataKey says otherwise.
+  expect(SSESpecification).toEqual({ SSEEnabled: true });
 });
 
 test('results table: DynamoDB deletes a row once the time in its ExpiresAt attribute has passed', () => {
@@ -331,6 +339,86 @@ describe('worker policy', () => {
   });
 });
 
+describe('DataKey: the key bucket, queues and results table are encrypted with', () => {
+  const customerManaged = (parameters: Record<string, string> = {}) => deployment({ DataKey: 'customer-managed', ...parameters });
+  const keyArn = (at: Deployment) => evaluator(json, at).evaluate({ 'Fn::GetAtt': [logicalId(stack.dataKey), 'Arn'] });
+  const createdOfType = (at: Deployment, type: string) => Object.keys(json.Resources).filter((id) => json.Resources[id]?.Type === type && evaluator(json, at).isCreated(id));
+
+  test('customer-managed: one KMS key, rotated, kept when the stack goes, named alias/<prefix>-data', () => {
+    const at = customerManaged({ NamePrefix: 'acme' });
+
+    expect(createdOfType(at, 'AWS::KMS::Key')).toEqual([logicalId(stack.dataKey)]);
+    expect(json.Resources[logicalId(stack.dataKey)]).toMatchObject({ Properties: { EnableKeyRotation: true }, DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    const aliases = createdOfType(at, 'AWS::KMS::Alias').map((id) => evaluator(json, at).evaluate(json.Resources[id]?.Properties));
+    expect(aliases).toEqual([{ AliasName: 'alias/acme-data', TargetKeyId: keyArn(at) }]);
+  });
+
+  test('customer-managed: the bucket, with an S3 Bucket Key, the four queues and the results table are encrypted with the key', () => {
+    const at = customerManaged();
+    const key = keyArn(at);
+
+    expect(deployedProperties(at, stack.bucket).BucketEncryption).toEqual({
+      ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: key }, BucketKeyEnabled: true }],
+    });
+    for (const queue of [stack.resultsQueue, stack.resultsDlq, stack.reviewDlq, stack.intakeQueue]) {
+      const properties = deployedProperties(at, queue);
+      expect(properties.KmsMasterKeyId).toBe(key);
+      // SQS refuses SSE-SQS beside a key.
+      expect(properties).not.toHaveProperty('SqsManagedSseEnabled');
+    }
+    expect(deployedProperties(at, stack.resultsTable).SSESpecification).toEqual({ SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: key });
+  });
+
+  test("customer-managed: the key's policy leaves its use to the account's IAM policies, and lets S3 notify the intake queue for the account's buckets", () => {
+    const at = customerManaged();
+    const { Statement } = evaluator(json, at).evaluate(json.Resources[logicalId(stack.dataKey)]?.Properties?.KeyPolicy) as { Statement: unknown[] };
+
+    expect(Statement).toEqual([
+      { Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::111122223333:root' }, Action: 'kms:*', Resource: '*' },
+      {
+        Sid: 'BucketNotifiesIntakeQueue',
+        Effect: 'Allow',
+        Principal: { Service: 's3.amazonaws.com' },
+        Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        Resource: '*',
+        Condition: { StringEquals: { 'aws:SourceAccount': '111122223333' } },
+      },
+    ]);
+  });
+
+  test("customer-managed: the worker policy grants Decrypt and GenerateDataKey on the key alone, through S3, SQS and DynamoDB in the stack's region", () => {
+    const at = customerManaged();
+    const { Statement } = deployedPolicy(at);
+
+    expect(Statement.filter(({ Action }) => Action.some((action) => action.startsWith('kms:')))).toEqual([
+      {
+        Sid: 'DataKey',
+        Effect: 'Allow',
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        Resource: [keyArn(at)],
+        Condition: { StringEquals: { 'kms:ViaService': ['s3.eu-west-1.amazonaws.com', 'sqs.eu-west-1.amazonaws.com', 'dynamodb.eu-west-1.amazonaws.com'] } },
+      },
+    ]);
+    expect(Statement.filter(({ Sid }) => Sid !== 'DataKey')).toEqual(deployedPolicy(deployment()).Statement);
+  });
+
+  test('aws-managed, the default: no key is created, nothing refers to one, and the worker policy grants no KMS action', () => {
+    for (const at of [deployment(), deployment({ DataKey: 'aws-managed' })]) {
+      const { evaluate, isCreated } = evaluator(json, at);
+      const created = Object.keys(json.Resources).filter(isCreated);
+
+      expect(created.filter((id) => json.Resources[id]?.Type.startsWith('AWS::KMS::'))).toEqual([]);
+      // CloudFormation refuses a template that refers to a resource it does not create; so does the evaluator.
+      for (const id of created) {
+        expect(() => evaluate(json.Resources[id]?.Properties)).not.toThrow();
+        expect([json.Resources[id]?.DependsOn ?? []].flat().filter((dependency) => !isCreated(dependency))).toEqual([]);
+      }
+      for (const { Value } of Object.values(json.Outputs ?? {})) expect(() => evaluate(Value)).not.toThrow();
+      expect(deployedPolicy(at).Statement.flatMap(({ Action }) => Action).filter((action) => action.startsWith('kms:'))).toEqual([]);
+    }
+  });
+});
+
 describe('outputs', () => {
   test("each variable worker and CLI read, keyed by it in PascalCase, described by it, valued by the stack's resource", () => {
     const expected: Record<(typeof STACK_ENVIRONMENT)[number], unknown> = {
@@ -376,7 +464,7 @@ describe('outputs', () => {
   });
 });
 
-test('parameters: names, retention, images, records and collections, each with its default or none', () => {
+test('parameters: names, retention, images, records, collections and data key, each with its default or none', () => {
   const parameters = template.findParameters('*');
   expect(Object.keys(parameters).sort()).toEqual(Object.values(PARAMETERS).sort());
   expect(parameters).toMatchObject({
@@ -391,6 +479,7 @@ test('parameters: names, retention, images, records and collections, each with i
     TargetCollections: { Type: 'String' },
     SourceCollections: { Type: 'String', Default: '' },
     RetentionDays: { Type: 'Number', Default: 30, MinValue: 1 },
+    DataKey: { Type: 'String', Default: 'aws-managed', AllowedValues: ['aws-managed', 'customer-managed'] },
   });
   expect(parameters.ImageBucket).not.toHaveProperty('Default');
   expect(parameters.TargetCollections).not.toHaveProperty('Default');
