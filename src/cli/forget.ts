@@ -2,7 +2,8 @@
  * `reindex forget --face <id> | --user <id> --target <collection>`: takes one person out of every
  * copy this tool made of them, for a request to be forgotten: their faces and user in the target,
  * their rows in the results table, their faces in the target's ledger, in the chunks and redrive
- * files of runs, and in the review DLQ and the results DLQ. Reports hold figures only.
+ * files of the runs into the target, and in the review DLQ and the results DLQ. Reports hold
+ * figures only.
  *
  * Each step finds what is left, so a forget that stopped half way is finished by running it again:
  * the rows, which name the person's new faces, go last. The records files are the operator's: a
@@ -223,8 +224,9 @@ export async function forget(aws: AwsClients, config: Config, flags: ForgetFlags
 
   const runFiles: Forgotten['runFiles'] = { faces: 0, objects: 0, unreadable: [] };
   for (const object of await runObjects.list()) {
-    if (object.kind === 'report') continue;
-    const removed = await forgetInRunObject(runObjects, object, person, person.userId !== undefined && (await ofTarget(object.runId)), dryRun);
+    // Runs into other targets answer to those targets' forgets.
+    if (object.kind === 'report' || !(await ofTarget(object.runId))) continue;
+    const removed = await forgetInRunObject(runObjects, object, person, true, dryRun);
     if (removed === 'unreadable') runFiles.unreadable.push(object.Key);
     else if (removed > 0) {
       runFiles.faces += removed;

@@ -4,33 +4,22 @@
  * does; a run's working data is tagged for expiry when it ends, and purge removes it.
  */
 import { randomUUID } from 'node:crypto';
-import { DeleteObjectCommand, GetObjectTaggingCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectTaggingCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createLedger } from '../../src/activities/ledger';
 import { createRunObjects } from '../../src/activities/run-objects';
 import type { Forgotten } from '../../src/cli/forget';
 import type { Purged } from '../../src/cli/purge';
 import type { ChunkEntry } from '../../src/activities/manifest';
 import { ReasonCode } from '../../src/domain/reasons';
-import { chunkKey, RUN_ENDED_TAG, type RunSummary } from '../../src/shared';
+import { chunkKey, reportKey, RUN_ENDED_TAG, type RunSummary } from '../../src/shared';
 import { lastLine, runCli } from '../helpers/cli';
-import { createRunResources, facesIn, resultRows, type RunResources, usersIn, writeRecords } from '../helpers/runs';
-import { type RunningWorker, startWorker } from '../helpers/worker';
+import { facesIn, resultRows, usersIn, writeRecords } from '../helpers/runs';
+import { useWorkerSuite } from '../helpers/worker';
 import type { ReviewMessage } from '../../src/cli/review-dlq';
 
-let resources: RunResources;
-let worker: RunningWorker;
+const suite = useWorkerSuite();
 
-const reindex = (...args: string[]) => runCli(args, worker.cliEnv);
-
-beforeAll(async () => {
-  resources = await createRunResources();
-  worker = await startWorker(resources);
-}, 120_000);
-
-afterAll(async () => {
-  await worker?.stop();
-  await resources?.release();
-});
+const reindex = (...args: string[]) => runCli(args, suite.worker.cliEnv);
 
 const face = (person: string, left: number) => ({ person, box: [left, 0.2, 0.3, 0.4] as [number, number, number, number] });
 
@@ -46,6 +35,7 @@ async function reviewMessages(run: string): Promise<ReviewMessage[]> {
 
 /** Every old FaceId the run's chunks still name. */
 async function faceIdsInChunks(run: string): Promise<string[]> {
+  const { resources } = suite;
   const objects = createRunObjects(resources.aws.s3, resources.config.bucket);
   const chunks = (await objects.list(run)).filter((object) => object.kind === 'chunk');
   const entries = (await Promise.all(chunks.map(async ({ Key }) => JSON.parse(await objects.readText(Key)) as ChunkEntry[]))).flat();
@@ -53,6 +43,7 @@ async function faceIdsInChunks(run: string): Promise<string[]> {
 }
 
 test('forget takes one person, by user or by face, out of everything the tool wrote for the target, and leaves everyone else', async () => {
+  const { resources } = suite;
   const ana = `ana-${randomUUID().slice(0, 8)}`;
   const ben = `ben-${randomUUID().slice(0, 8)}`;
   const { manifest, oldFaces } = await writeRecords(resources, [
@@ -70,8 +61,11 @@ test('forget takes one person, by user or by face, out of everything the tool wr
   const facesBefore = await facesIn(resources, target);
   const ledger = createLedger(resources.aws.s3, resources.config.bucket);
 
-  const damaged = chunkKey(`damaged-${randomUUID()}`, 0);
+  // A run into the target whose chunk was damaged: its report names the target.
+  const damagedRun = `damaged-${randomUUID()}`;
+  const damaged = chunkKey(damagedRun, 0);
   await resources.aws.s3.send(new PutObjectCommand({ Bucket: resources.config.bucket, Key: damaged, Body: 'not a chunk' }));
+  await resources.aws.s3.send(new PutObjectCommand({ Bucket: resources.config.bucket, Key: reportKey(damagedRun, 'json'), Body: JSON.stringify({ targetCollectionId: target }) }));
 
   expect(await faceIdsInChunks(summary.workflowId)).toEqual([anaKept, anaMissing, benFirst, benSecond].sort());
 
@@ -97,7 +91,7 @@ test('forget takes one person, by user or by face, out of everything the tool wr
   expect(byFace).toMatchObject({ targetFaces: [benFirstNew], targetUser: false, rows: 1, ledgerFaces: 1, runFiles: { faces: 1, objects: 1 } });
   expect(await facesIn(resources, target, ben)).toEqual([rowsBefore.find((row) => row.OldFaceId === benSecond)?.FaceId]);
   expect((await resultRows(resources, summary.workflowId)).map((row) => row.OldFaceId)).toEqual([benSecond]);
-  await resources.aws.s3.send(new DeleteObjectCommand({ Bucket: resources.config.bucket, Key: damaged }));
+  await createRunObjects(resources.aws.s3, resources.config.bucket).delete([damaged, reportKey(damagedRun, 'json')]);
 }, 180_000);
 
 test('forget names its person exactly once, or says so in one line with exit code 2', async () => {
@@ -107,6 +101,7 @@ test('forget names its person exactly once, or says so in one line with exit cod
 });
 
 test('a run tags its working data as ended for the bucket\'s expiry and its rows with their time to live; purge removes the data, its key and its review messages, and keeps its rows', async () => {
+  const { resources } = suite;
   const { manifest } = await writeRecords(resources, [{ faces: [face('cy', 0.1)] }, { faces: [face('cy', 0.5)], missing: true }]);
   const target = resources.ownCollection(`purge-${randomUUID()}`);
   const summary = await json<RunSummary>('start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--quality-filter', 'NONE', '--rows-expire-days', '30', '--wait', '--json');
@@ -137,6 +132,7 @@ test('a run tags its working data as ended for the bucket\'s expiry and its rows
 }, 180_000);
 
 test('purge refuses a run that is still running: it reads what purge would remove', async () => {
+  const { resources } = suite;
   const { manifest } = await writeRecords(resources, [{ faces: [face('dee', 0.1)] }]);
   const target = resources.ownCollection(`purge-running-${randomUUID()}`);
   const started = await json<{ workflowId: string }>('start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--json');
