@@ -242,8 +242,8 @@ export async function forget(aws: AwsClients, config: Config, flags: ForgetFlags
       if (isPersonsReviewItem(message.item, person, userCounts)) reviewIds.push(message.messageId);
     }
   } finally {
-    if (dryRun || reviewIds.length === 0) await review.release();
-    else await review.deleteAndRelease(reviewIds);
+    // Deleting none releases them all.
+    await review.deleteAndRelease(dryRun ? [] : reviewIds);
   }
 
   const resultsDlq = await createResultsDlq({ sqs: aws.sqs, s3: aws.s3, config }).holdRows();
@@ -251,8 +251,7 @@ export async function forget(aws: AwsClients, config: Config, flags: ForgetFlags
   if (resultsDlq) {
     const ids = resultsDlq.rows.filter(({ row }) => isPersonsRow(row, person, target)).map(({ message }) => message.MessageId ?? '');
     resultsDlqRows = ids.length;
-    if (dryRun || ids.length === 0) await resultsDlq.held.release();
-    else await resultsDlq.held.deleteAndRelease(ids);
+    await resultsDlq.held.deleteAndRelease(dryRun ? [] : ids);
   }
 
   if (!dryRun) {

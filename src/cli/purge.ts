@@ -41,15 +41,12 @@ export async function purgeRun(aws: AwsClients, config: Config, runId: string, f
   // Before the key goes: the rows are read with it.
   const resultsDlq = await createResultsDlq({ sqs: aws.sqs, s3: aws.s3, config }).holdRows(runId);
   const resultsDlqRows = resultsDlq?.rows.length ?? 0;
-  if (resultsDlq) {
-    if (dryRun || resultsDlqRows === 0) await resultsDlq.held.release();
-    else await resultsDlq.held.deleteAndRelease(resultsDlq.rows.map(({ message }) => message.MessageId ?? ''));
-  }
+  // Deleting none releases them all.
+  await resultsDlq?.held.deleteAndRelease(dryRun ? [] : resultsDlq.rows.map(({ message }) => message.MessageId ?? ''));
 
   const review = await holdReviewMessages(aws.sqs, config.reviewDlqUrl, { runId });
   const reviewIds = review.messages.map((message) => message.messageId);
-  if (flags.withReview && !dryRun && reviewIds.length > 0) await review.deleteAndRelease(reviewIds);
-  else await review.release();
+  await review.deleteAndRelease(flags.withReview && !dryRun ? reviewIds : []);
 
   const ledger = createLedger(aws.s3, config.bucket);
   let runKey: boolean | undefined;
