@@ -16,6 +16,8 @@ export const FACE_MODEL_VERSIONS = ['6.0', '7.0'] as const;
 const ACCOUNT = '123456789012';
 const MOST_FACES_PER_IMAGE = 100;
 const MOST_FACES_PER_USER = 100;
+/** AWS's limit of tags a user may put on one resource. */
+const MOST_TAGS_PER_RESOURCE = 50;
 /** Faces narrower or shorter than this share of the image are too small to index unless QualityFilter is NONE. */
 const SMALLEST_FACE_SIDE = 0.02;
 const QUALITY_BAR = { NONE: 0, LOW: 20, AUTO: 35, MEDIUM: 50, HIGH: 75 } as const;
@@ -137,15 +139,32 @@ export class RekognitionService {
     return response;
   }
 
-  CreateCollection({ CollectionId }: Input<'CreateCollection'>): Response {
+  /**
+   * The collection an ARN names. The ARN takes the `arn:` form IAM uses, not the `aws:rekognition:…`
+   * form CreateCollection answers with.
+   */
+  private collectionOfArn(arn: string): StoredCollection {
+    const match = /^arn:aws[a-z-]*:rekognition:([a-z0-9-]+):(\d{12}):collection\/([a-zA-Z0-9_.-]+)$/.exec(arn);
+    if (!match) throw invalidParameter(`Invalid resource ARN: ${arn}`);
+    const [, region, account, collectionId = ''] = match;
+    const collection = this.store.collection(collectionId);
+    if (region !== this.settings.region || account !== ACCOUNT || !collection) throw notFound(`The resource ${arn} does not exist`);
+    return collection;
+  }
+
+  CreateCollection({ CollectionId, Tags }: Input<'CreateCollection'>): Response {
     if (this.store.collection(CollectionId)) {
       throw new RekognitionError('ResourceAlreadyExistsException', `The collection id: ${CollectionId} already exists`);
+    }
+    if (Object.keys(Tags ?? {}).length > MOST_TAGS_PER_RESOURCE) {
+      throw new RekognitionError('ServiceQuotaExceededException', `A resource can have at most ${MOST_TAGS_PER_RESOURCE} tags`);
     }
     const collection = {
       CollectionId,
       CollectionArn: `aws:rekognition:${this.settings.region}:${ACCOUNT}:collection/${CollectionId}`,
       FaceModelVersion: this.settings.currentFaceModelVersion,
       CreationTimestamp: Date.now(),
+      Tags: Tags ?? {},
     };
     this.store.commit({ kind: 'createCollection', collection });
     return { StatusCode: 200, CollectionArn: collection.CollectionArn, FaceModelVersion: collection.FaceModelVersion };
@@ -179,6 +198,25 @@ export class RekognitionService {
     this.collection(CollectionId);
     this.store.commit({ kind: 'deleteCollection', collectionId: CollectionId });
     return { StatusCode: 200 };
+  }
+
+  TagResource({ ResourceArn, Tags }: Input<'TagResource'>): Response {
+    const { CollectionId, Tags: present } = this.collectionOfArn(ResourceArn);
+    if (Object.keys({ ...present, ...Tags }).length > MOST_TAGS_PER_RESOURCE) {
+      throw new RekognitionError('ServiceQuotaExceededException', `A resource can have at most ${MOST_TAGS_PER_RESOURCE} tags`);
+    }
+    this.store.commit({ kind: 'tagCollection', collectionId: CollectionId, tags: Tags });
+    return {};
+  }
+
+  UntagResource({ ResourceArn, TagKeys }: Input<'UntagResource'>): Response {
+    const { CollectionId } = this.collectionOfArn(ResourceArn);
+    this.store.commit({ kind: 'untagCollection', collectionId: CollectionId, keys: TagKeys });
+    return {};
+  }
+
+  ListTagsForResource({ ResourceArn }: Input<'ListTagsForResource'>): Response {
+    return { Tags: this.collectionOfArn(ResourceArn).Tags ?? {} };
   }
 
   async IndexFaces(input: Input<'IndexFaces'>): Promise<Response> {

@@ -37,6 +37,8 @@ export interface StoredCollection {
   CollectionArn: string;
   FaceModelVersion: string;
   CreationTimestamp: number;
+  /** Absent in snapshots written before collections kept tags. */
+  Tags?: Record<string, string>;
   faces: Record<string, StoredFace>;
   users: Record<string, StoredUser>;
 }
@@ -55,6 +57,8 @@ interface State {
 export type Change =
   | { kind: 'createCollection'; collection: Omit<StoredCollection, 'faces' | 'users'> }
   | { kind: 'deleteCollection'; collectionId: string }
+  | { kind: 'tagCollection'; collectionId: string; tags: Record<string, string> }
+  | { kind: 'untagCollection'; collectionId: string; keys: string[] }
   | { kind: 'putFaces'; collectionId: string; faces: StoredFace[] }
   | { kind: 'deleteFaces'; collectionId: string; faceIds: string[] }
   | { kind: 'putUser'; collectionId: string; userId: string }
@@ -80,6 +84,12 @@ function applyChange(state: State, change: Change): void {
       return;
     case 'deleteCollection':
       delete state.collections[change.collectionId];
+      return;
+    case 'tagCollection':
+      collection!.Tags = { ...collection!.Tags, ...change.tags };
+      return;
+    case 'untagCollection':
+      collection!.Tags = Object.fromEntries(Object.entries(collection!.Tags ?? {}).filter(([key]) => !change.keys.includes(key)));
       return;
     case 'putFaces':
       for (const face of change.faces) collection!.faces[face.FaceId] = face;

@@ -22,6 +22,20 @@ export const userId = patterned('[a-zA-Z0-9_.\\-:]+', 1, 128);
 const clientRequestToken = patterned('[a-zA-Z0-9-_]+', 1, 64);
 const nextToken = z.string().max(255);
 const threshold = z.number().min(0).max(100);
+/** Keys AWS reserves start with `aws:`; letters, spaces and numbers of any script, and `_.:/=+-@`. */
+const tagKey = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^(?!aws:)[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u, { message: 'Member must satisfy regular expression pattern: ^(?!aws:)[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*$' });
+const tagValue = z
+  .string()
+  .max(256)
+  .regex(/^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u, { message: 'Member must satisfy regular expression pattern: ^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$' });
+const tags = z
+  .record(tagKey, tagValue)
+  .refine((map) => Object.keys(map).length <= 200, { message: 'Member must have length less than or equal to 200' });
+const resourceArn = z.string().min(20).max(2048);
 
 export const image = z.object({
   Bytes: z
@@ -40,7 +54,10 @@ export const image = z.object({
 });
 
 export const schemas = {
-  CreateCollection: z.object({ CollectionId: collectionId, Tags: z.record(z.string(), z.string()).optional() }),
+  CreateCollection: z.object({ CollectionId: collectionId, Tags: tags.optional() }),
+  TagResource: z.object({ ResourceArn: resourceArn, Tags: tags }),
+  UntagResource: z.object({ ResourceArn: resourceArn, TagKeys: z.array(tagKey).max(200) }),
+  ListTagsForResource: z.object({ ResourceArn: resourceArn }),
   DescribeCollection: z.object({ CollectionId: collectionId }),
   DeleteCollection: z.object({ CollectionId: collectionId }),
   ListCollections: z.object({ NextToken: nextToken.optional(), MaxResults: z.number().int().min(0).max(4096).optional() }),

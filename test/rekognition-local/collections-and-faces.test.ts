@@ -12,10 +12,15 @@ import {
   ImageTooLargeException,
   ListCollectionsCommand,
   ListFacesCommand,
+  ListTagsForResourceCommand,
   ResourceAlreadyExistsException,
   ResourceNotFoundException,
   SearchFacesByImageCommand,
   SearchFacesCommand,
+  ServiceQuotaExceededException,
+  TagResourceCommand,
+  UntagResourceCommand,
+  ValidationException,
   type BoundingBox,
 } from '@aws-sdk/client-rekognition';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -69,6 +74,31 @@ describe('collections', () => {
     await expect(rekognition.client.send(new DescribeCollectionCommand({ CollectionId: collectionId }))).rejects.toThrow(
       ResourceNotFoundException,
     );
+  });
+
+  test('tags given at creation and later are listed by the ARN IAM uses, and removed by key', async () => {
+    const collectionId = newCollectionId();
+    await rekognition.client.send(new CreateCollectionCommand({ CollectionId: collectionId, Tags: { owner: 'migration' } }));
+    const ResourceArn = `arn:aws:rekognition:us-east-1:123456789012:collection/${collectionId}`;
+
+    await rekognition.client.send(new TagResourceCommand({ ResourceArn, Tags: { team: 'faces' } }));
+    expect((await rekognition.client.send(new ListTagsForResourceCommand({ ResourceArn }))).Tags).toEqual({ owner: 'migration', team: 'faces' });
+    await rekognition.client.send(new UntagResourceCommand({ ResourceArn, TagKeys: ['owner'] }));
+    expect((await rekognition.client.send(new ListTagsForResourceCommand({ ResourceArn }))).Tags).toEqual({ team: 'faces' });
+  });
+
+  test('tags are refused as AWS refuses them: a reserved key, too many, an ARN of nothing or of no collection', async () => {
+    const collectionId = await createCollection();
+    const ResourceArn = `arn:aws:rekognition:us-east-1:123456789012:collection/${collectionId}`;
+    const many = Object.fromEntries(Array.from({ length: 51 }, (_, index) => [`key-${index}`, 'value']));
+
+    await expect(rekognition.client.send(new TagResourceCommand({ ResourceArn, Tags: { 'aws:owner': 'me' } }))).rejects.toThrow(ValidationException);
+    await expect(rekognition.client.send(new TagResourceCommand({ ResourceArn, Tags: many }))).rejects.toThrow(ServiceQuotaExceededException);
+    await expect(rekognition.client.send(new CreateCollectionCommand({ CollectionId: newCollectionId(), Tags: many }))).rejects.toThrow(ServiceQuotaExceededException);
+    await expect(
+      rekognition.client.send(new TagResourceCommand({ ResourceArn: `arn:aws:rekognition:us-east-1:123456789012:collection/${newCollectionId()}`, Tags: { a: 'b' } })),
+    ).rejects.toThrow(ResourceNotFoundException);
+    await expect(rekognition.client.send(new ListTagsForResourceCommand({ ResourceArn: `arn:aws:s3:::bucket-of-${collectionId}` }))).rejects.toThrow(InvalidParameterException);
   });
 
   test('creating an existing collection fails with ResourceAlreadyExistsException', async () => {
