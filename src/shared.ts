@@ -63,6 +63,13 @@ export function redriveRecordsKey(runId: string): string {
  */
 export const RUN_ENDED_TAG = { Key: 'reindex-run', Value: 'ended' } as const;
 
+/**
+ * The tag the worker puts on every collection it migrates into, when it creates one or a run
+ * claims an empty one: the worker's IAM policy lets it write and delete faces and users only in
+ * collections that carry it, so no mistake of the tool's can reach a collection it did not take.
+ */
+export const MIGRATION_TARGET_TAG = { Key: 'rekognition-reindex', Value: 'migration-target' } as const;
+
 /** Where a run's report is in the bucket, as JSON or CSV. */
 export function reportKey(workflowId: string, format: 'json' | 'csv'): string {
   return `runs/${workflowId}/report/summary.${format}`;

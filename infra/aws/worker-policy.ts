@@ -5,7 +5,7 @@
  * test/security/worker-policy.test.ts runs a migration, records every call, and holds this policy
  * to exactly those calls.
  */
-import { chunkKey, redriveRecordsKey, reportKey } from '../../src/shared';
+import { MIGRATION_TARGET_TAG, chunkKey, redriveRecordsKey, reportKey } from '../../src/shared';
 
 export interface WorkerPolicyInput {
   /** `aws`, or `aws-cn`, `aws-us-gov`. */
@@ -54,6 +54,9 @@ export interface PolicyDocument {
   Statement: PolicyStatement[];
 }
 
+/** Where runs keep their files (src/shared.ts names the keys), as a pattern of listing prefixes. */
+const RUNS_PREFIX_PATTERN = 'runs/*';
+
 /** The Sid of the statement on the customer-managed key, which the stack grants only when the key exists. */
 export const DATA_KEY_STATEMENT = 'DataKey';
 
@@ -69,19 +72,22 @@ export function workerPolicy(input: WorkerPolicyInput): PolicyDocument {
   const reports = (['json', 'csv'] as const).map((format) => object(input.bucket, reportKey('*', format)));
   const redriveRecords = object(input.bucket, redriveRecordsKey('*'));
   const ledgers = input.targetCollections.map((name) => object(input.bucket, `ledger/${name}/*`));
+  const targets = input.targetCollections.map(collection);
   const statements: PolicyStatement[] = [
     { Sid: 'ReadRunState', Effect: 'Allow', Action: ['s3:GetObject'], Resource: [chunks, ...ledgers] },
     { Sid: 'WriteRunState', Effect: 'Allow', Action: ['s3:PutObject'], Resource: [chunks, ...reports, ...ledgers] },
     // A run tags what it wrote once it has ended: the bucket's lifecycle rule expires tagged objects only.
     { Sid: 'TagEndedRuns', Effect: 'Allow', Action: ['s3:PutObjectTagging'], Resource: [chunks, redriveRecords, ...reports] },
     {
-      // Without it S3 answers a read of a missing object with 403, not 404: the ledger could not
-      // tell an entry that is not there from a read it may not make. It also lets a run that has
-      // ended list its folder, runs/<run>/, for the objects to tag.
-      Sid: 'TellMissingObjects',
+      // Listings under the worker's own prefixes only: a run that has ended lists its folder,
+      // runs/<run>/, for the objects to tag, and the ledger lists one key to tell an entry that is
+      // not there from a read it may not make (without a listing of the whole bucket S3 may answer
+      // a read of a missing object with 403, not 404).
+      Sid: 'ListOwnPrefixes',
       Effect: 'Allow',
       Action: ['s3:ListBucket'],
       Resource: [`arn:${input.partition}:s3:::${input.bucket}`],
+      Condition: { StringLike: { 's3:prefix': [RUNS_PREFIX_PATTERN, ...input.targetCollections.map((name) => `ledger/${name}/*`)] } },
     },
     {
       Sid: 'ReadRecordsFiles',
@@ -99,16 +105,25 @@ export function workerPolicy(input: WorkerPolicyInput): PolicyDocument {
     { Sid: 'ResultsDlq', Effect: 'Allow', Action: ['sqs:GetQueueUrl', 'sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility'], Resource: [input.resultsDlqArn] },
     { Sid: 'ReviewDlq', Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: [input.reviewDlqArn] },
     { Sid: 'ResultsTable', Effect: 'Allow', Action: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Scan'], Resource: [input.resultsTableArn] },
+    // A run reads any collection of the targets' names, but changes only one that carries the tag
+    // the worker gives a collection it creates or claims empty: a collection of such a name that
+    // another application uses is out of its reach.
+    { Sid: 'ReadTargetCollections', Effect: 'Allow', Action: ['rekognition:DescribeCollection', 'rekognition:ListFaces'], Resource: targets },
+    {
+      Sid: 'TagTargetCollections',
+      Effect: 'Allow',
+      // Tagging at creation takes TagResource too.
+      Action: ['rekognition:CreateCollection', 'rekognition:TagResource'],
+      Resource: targets,
+      Condition: { StringEquals: { [`aws:RequestTag/${MIGRATION_TARGET_TAG.Key}`]: [MIGRATION_TARGET_TAG.Value] }, 'ForAllValues:StringEquals': { 'aws:TagKeys': [MIGRATION_TARGET_TAG.Key] } },
+    },
     {
       // DeleteCollection removes only a collection the run has just created and then refused.
-      Sid: 'TargetCollections',
+      Sid: 'ChangeTaggedTargetCollections',
       Effect: 'Allow',
       Action: [
-        'rekognition:CreateCollection',
-        'rekognition:DescribeCollection',
         'rekognition:DeleteCollection',
         'rekognition:IndexFaces',
-        'rekognition:ListFaces',
         'rekognition:DeleteFaces',
         'rekognition:CreateUser',
         'rekognition:AssociateFaces',
@@ -116,7 +131,8 @@ export function workerPolicy(input: WorkerPolicyInput): PolicyDocument {
         'rekognition:DisassociateFaces',
         'rekognition:DeleteUser',
       ],
-      Resource: input.targetCollections.map(collection),
+      Resource: targets,
+      Condition: { StringEquals: { [`aws:ResourceTag/${MIGRATION_TARGET_TAG.Key}`]: [MIGRATION_TARGET_TAG.Value] } },
     },
   ];
   // The worker reads the account's IndexFaces quota at start, to take half of it when REINDEX_TPS

@@ -20,7 +20,7 @@
  *   its first publish; the drain writes only rows signed with the key of the run they name.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, NoSuchKey, NotFound, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, NoSuchKey, NotFound, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { FilteredFace, IndexedFace } from '../domain/outcomes';
 import type { ImageRecord } from '../domain/records';
 import { ROW_KEY_BYTES } from '../domain/result-rows';
@@ -129,12 +129,25 @@ export function createLedger(s3: S3Client, bucket: string) {
     runKey: (collectionId: string, runId: string) => `${prefix(collectionId)}/run-keys/${sha256(runId)}.json`,
   };
 
+  /**
+   * Whether the object a read failed on is absent. S3 answers a read of a missing object with 404
+   * only to a caller that may list the bucket; the worker may list only under its own prefixes, and
+   * S3 may then answer 403. A listing of the key itself tells an entry that is not there from a read
+   * the worker may not make.
+   */
+  async function absent(error: unknown, Key: string): Promise<boolean> {
+    if (isMissing(error)) return true;
+    if (httpStatusOf(error) !== 403) return false;
+    const { Contents = [] } = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: Key, MaxKeys: 1 }));
+    return Contents[0]?.Key !== Key;
+  }
+
   async function exists(Key: string): Promise<boolean> {
     try {
       await s3.send(new HeadObjectCommand({ Bucket: bucket, Key }));
       return true;
     } catch (error) {
-      if (isMissing(error)) return false;
+      if (await absent(error, Key)) return false;
       throw error;
     }
   }
@@ -144,7 +157,7 @@ export function createLedger(s3: S3Client, bucket: string) {
       const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key }));
       return JSON.parse((await object.Body?.transformToString()) ?? '') as T;
     } catch (error) {
-      if (isMissing(error)) return undefined;
+      if (await absent(error, Key)) return undefined;
       throw error;
     }
   }

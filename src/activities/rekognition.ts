@@ -15,6 +15,7 @@ import {
   DeleteFacesCommand,
   DeleteUserCommand,
   DescribeCollectionCommand,
+  type DescribeCollectionCommandOutput,
   DisassociateFacesCommand,
   ImageTooLargeException,
   IndexFacesCommand,
@@ -27,6 +28,7 @@ import {
   ResourceAlreadyExistsException,
   ResourceNotFoundException,
   ServiceQuotaExceededException,
+  TagResourceCommand,
 } from '@aws-sdk/client-rekognition';
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { activityInfo, Context, heartbeat, log, sleep } from '@temporalio/activity';
@@ -39,7 +41,7 @@ import { DIMENSION_BYTES, dimensionsVerdict } from '../domain/image-checks';
 import { decideOutcome, type ImageOutcome, type ImageTally, type RowRetraction, type RunContext, settleFaces, tallyOf, withoutHeldFaces } from '../domain/outcomes';
 import { ReasonCode } from '../domain/reasons';
 import type { ImageRecord } from '../domain/records';
-import { DEFAULT_RETRY_MINUTES, REINDEX_IMAGE_ATTEMPT_MS, type ReindexOptions } from '../shared';
+import { DEFAULT_RETRY_MINUTES, MIGRATION_TARGET_TAG, REINDEX_IMAGE_ATTEMPT_MS, type ReindexOptions } from '../shared';
 import { cancelledWithActivity, httpStatusOf, REQUEST_LIMITS } from './aws-clients';
 import { createLedger, eachInSlices, identityOf, type IndexingRecord } from './ledger';
 import { createOrphanFinder, type ReconcileFinding } from './orphans';
@@ -278,14 +280,29 @@ export function createRekognitionActivities({
   const ledger = createLedger(s3, config.bucket);
   const deleteFaces = createFaceDeleter(rekognition);
 
-  async function faceModelVersion(CollectionId: string, client = rekognition): Promise<string | undefined> {
+  async function describeCollection(CollectionId: string, client = rekognition): Promise<DescribeCollectionCommandOutput | undefined> {
     try {
-      const { FaceModelVersion } = await client.send(new DescribeCollectionCommand({ CollectionId }));
-      return FaceModelVersion ?? '';
+      return await client.send(new DescribeCollectionCommand({ CollectionId }));
     } catch (error) {
       if (error instanceof ResourceNotFoundException) return undefined;
       throw deniedForGood(error, CollectionId);
     }
+  }
+
+  async function faceModelVersion(CollectionId: string, client = rekognition): Promise<string | undefined> {
+    const described = await describeCollection(CollectionId, client);
+    return described && (described.FaceModelVersion ?? '');
+  }
+
+  /** Tags a collection the run has taken as this tool's, which the worker's IAM policy asks of every target it writes to. */
+  async function tagAsMigrationTarget(CollectionId: string): Promise<void> {
+    const arn = (await describeCollection(CollectionId))?.CollectionARN;
+    // Just created or claimed: a collection not described yet is a moment of eventual consistency.
+    if (!arn) throw new Error(`the collection ${CollectionId} is not described yet, so it cannot be tagged`);
+    const ResourceArn = arn.startsWith('arn:') ? arn : `arn:${arn}`;
+    await rekognition.send(new TagResourceCommand({ ResourceArn, Tags: { [MIGRATION_TARGET_TAG.Key]: MIGRATION_TARGET_TAG.Value } })).catch((error: unknown) => {
+      throw deniedForGood(error, CollectionId);
+    });
   }
 
   /** Missing permissions do not come back on a retry: the run fails at once, saying which. */
@@ -300,7 +317,7 @@ export function createRekognitionActivities({
 
   async function createCollection(CollectionId: string): Promise<boolean> {
     try {
-      await rekognition.send(new CreateCollectionCommand({ CollectionId }));
+      await rekognition.send(new CreateCollectionCommand({ CollectionId, Tags: { [MIGRATION_TARGET_TAG.Key]: MIGRATION_TARGET_TAG.Value } }));
       return true;
     } catch (error) {
       // A retried attempt, or a concurrent run, created it first.
@@ -571,6 +588,8 @@ export function createRekognitionActivities({
         });
       }
       await claimTarget(input.runId, targetCollectionId, created);
+      // Created with the tag; a collection claimed empty, or taken before targets were tagged, gets it now.
+      if (!created) await tagAsMigrationTarget(targetCollectionId);
       return { targetFaceModelVersion, sourceFaceModelVersion, created };
     },
 

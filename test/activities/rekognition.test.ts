@@ -4,9 +4,11 @@ import {
   CreateCollectionCommand,
   DeleteCollectionCommand,
   RekognitionClient,
+  DescribeCollectionCommand,
   IndexFacesCommand,
   ListCollectionsCommand,
   ListFacesCommand,
+  ListTagsForResourceCommand,
 } from '@aws-sdk/client-rekognition';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
@@ -21,7 +23,7 @@ import {
   type ReindexImageInput,
   type ReindexImageResult,
 } from '../../src/activities/rekognition';
-import type { ReindexOptions } from '../../src/shared';
+import { MIGRATION_TARGET_TAG, type ReindexOptions } from '../../src/shared';
 import { type Config, loadConfig } from '../../src/domain/config';
 import { ReasonCode } from '../../src/domain/reasons';
 import { useLocalStack } from '../helpers/local-stack';
@@ -562,6 +564,13 @@ describe('prepareTarget', () => {
     });
   }
 
+  /** The collection's tags, which the worker's IAM policy reads: only a tagged target may be changed. */
+  async function tagsOf(CollectionId: string): Promise<Record<string, string>> {
+    const { CollectionARN = '' } = await aws.rekognition.send(new DescribeCollectionCommand({ CollectionId }));
+    return (await aws.rekognition.send(new ListTagsForResourceCommand({ ResourceArn: `arn:${CollectionARN}` }))).Tags ?? {};
+  }
+  const taggedAsTarget = { [MIGRATION_TARGET_TAG.Key]: MIGRATION_TARGET_TAG.Value };
+
   async function collectionExists(CollectionId: string): Promise<boolean> {
     const { CollectionIds = [] } = await aws.rekognition.send(new ListCollectionsCommand({}));
     return CollectionIds.includes(CollectionId);
@@ -587,6 +596,7 @@ describe('prepareTarget', () => {
   test('creates a missing target on the newest model and reads both versions', async () => {
     expect(await prepare({})).toEqual({ targetFaceModelVersion: '7.0', sourceFaceModelVersion: '6.0', created: true });
     expect(await prepare({})).toEqual({ targetFaceModelVersion: '7.0', sourceFaceModelVersion: '6.0', created: false });
+    expect(await tagsOf(newCollection)).toEqual(taggedAsTarget);
   });
 
   test('refuses a target whose model is not newer, and removes the collection it made for nothing', async () => {
@@ -605,10 +615,12 @@ describe('prepareTarget', () => {
       nonRetryable: true,
     });
     expect(await facesInTarget()).toHaveLength(1);
+    expect(await tagsOf(collectionId)).toEqual({});
   });
 
-  test('takes an existing empty target, and keeps taking it once it holds the run\'s faces', async () => {
+  test('takes an existing empty target and tags it, and keeps taking it once it holds the run\'s faces', async () => {
     await expect(prepare({ targetCollectionId: collectionId, force: true })).resolves.toMatchObject({ created: false });
+    expect(await tagsOf(collectionId)).toEqual(taggedAsTarget);
     await reindex({ record: await photo([ana]) });
 
     await expect(prepare({ targetCollectionId: collectionId, force: true })).resolves.toMatchObject({ created: false });

@@ -289,9 +289,9 @@ describe('worker policy', () => {
     const deployed = deployedPolicy(deployment());
 
     // Without source collections the stack still has the statement (a template cannot drop it),
-    // naming only the targets, on which TargetCollections grants DescribeCollection already.
+    // naming only the targets, on which ReadTargetCollections grants the same already.
     const source = deployed.Statement.find(({ Sid }) => Sid === 'SourceCollections');
-    const target = deployed.Statement.find(({ Sid }) => Sid === 'TargetCollections');
+    const target = deployed.Statement.find(({ Sid }) => Sid === 'ReadTargetCollections');
     expect(source).toEqual({ Sid: 'SourceCollections', Effect: 'Allow', Action: ['rekognition:DescribeCollection', 'rekognition:ListFaces'], Resource: target?.Resource });
     expect(target?.Action).toContain('rekognition:DescribeCollection');
     expect({ ...deployed, Statement: deployed.Statement.filter(({ Sid }) => Sid !== 'SourceCollections') }).toEqual(expected);

@@ -15,24 +15,35 @@ import { randomUUID } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { CreateCollectionCommand, IndexFacesCommand } from '@aws-sdk/client-rekognition';
+import { CreateCollectionCommand, IndexFacesCommand, ListTagsForResourceCommand, ResourceNotFoundException } from '@aws-sdk/client-rekognition';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  NoSuchKey,
+  NotFound,
+  PutObjectCommand,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
-import { type PolicyDocument, workerPolicy, type WorkerPolicyInput } from '../../infra/aws/worker-policy';
+import { type PolicyDocument, type PolicyStatement, workerPolicy, type WorkerPolicyInput } from '../../infra/aws/worker-policy';
 import type { DeclaredFace } from '../../infra/rekognition-local/images';
 import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/activities/aws-clients';
 import type { ImageRecord } from '../../src/domain/records';
-import { RUN_ENDED_TAG, type ReindexCollectionInput, type RunSummary } from '../../src/shared';
+import { MIGRATION_TARGET_TAG, RUN_ENDED_TAG, type ReindexCollectionInput, type RunSummary } from '../../src/shared';
 import type { reindexCollection } from '../../src/workflows';
 import { createRunResources, type RunResources, runInput, writeRecords } from '../helpers/runs';
 import { type RunningWorker, startWorker } from '../helpers/worker';
 
-/** One call as IAM sees it. */
+/** One call as IAM sees it: the action, the resource, and the condition keys the request carries. */
 interface Call {
   action: string;
   resource: string;
+  context?: Record<string, string[]>;
 }
 
 const PREFIX_OF_CLIENT: Record<string, string> = { S3Client: 's3', SQSClient: 'sqs', DynamoDBClient: 'dynamodb', RekognitionClient: 'rekognition' };
@@ -71,7 +82,28 @@ function resourceOf(prefix: string, input: Record<string, unknown>): string {
   // GetQueueUrl names its queue; every other call gives its URL.
   if (prefix === 'sqs') return `arn:aws:sqs:${region}:${account}:${text('QueueName') || (text('QueueUrl').split('/').pop() ?? '')}`;
   if (prefix === 'dynamodb') return `arn:aws:dynamodb:${region}:${account}:table/${text('TableName')}`;
-  return `arn:aws:rekognition:${region}:${account}:collection/${text('CollectionId')}`;
+  return text('ResourceArn') || `arn:aws:rekognition:${region}:${account}:collection/${text('CollectionId')}`;
+}
+
+/** The condition keys of a request: the listing's prefix, and the tags a request puts on a collection. */
+function requestContext(prefix: string, input: Record<string, unknown>): Record<string, string[]> {
+  if (prefix === 's3') return typeof input.Prefix === 'string' ? { 's3:prefix': [input.Prefix] } : {};
+  const tags = (input.Tags ?? {}) as Record<string, string>;
+  const context: Record<string, string[]> = Object.keys(tags).length > 0 ? { 'aws:TagKeys': Object.keys(tags) } : {};
+  for (const [key, value] of Object.entries(tags)) context[`aws:RequestTag/${key}`] = [value];
+  return context;
+}
+
+/** The condition keys of the resource: a collection's tags as they are when the call is made. */
+async function resourceContext(call: Call): Promise<Record<string, string[]>> {
+  if (!call.resource.startsWith('arn:aws:rekognition:')) return {};
+  try {
+    const { Tags = {} } = await resources.aws.rekognition.send(new ListTagsForResourceCommand({ ResourceArn: call.resource }));
+    return Object.fromEntries(Object.entries(Tags).map(([key, value]) => [`aws:ResourceTag/${key}`, [value]]));
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) return {};
+    throw error;
+  }
 }
 
 /** The account of a queue URL: the first segment of its path. */
@@ -83,19 +115,34 @@ function accountOf(queueUrl: string): string {
 function callsOf(clientName: string, commandName: string, input: Record<string, unknown>): Call[] {
   const prefix = PREFIX_OF_CLIENT[clientName] ?? clientName;
   const operation = `${prefix}:${commandName.replace(/Command$/, '')}`;
-  const own = { action: ACTION_OF_OPERATION[operation] ?? operation, resource: resourceOf(prefix, input) };
+  const own = { action: ACTION_OF_OPERATION[operation] ?? operation, resource: resourceOf(prefix, input), context: requestContext(prefix, input) };
   const image = (input.Image as { S3Object?: { Bucket?: string; Name?: string } } | undefined)?.S3Object;
   return image ? [own, { action: 's3:GetObject', resource: `arn:aws:s3:::${image.Bucket}/${image.Name}` }] : [own];
 }
 
 type Middleware = (next: (args: { input: object }) => Promise<unknown>, context: { clientName?: string; commandName?: string }) => (args: { input: object }) => Promise<unknown>;
 
-/** The worker's clients, each recording every command it sends. */
+/** What S3 answers a read of a missing object with when the caller may not list the whole bucket. */
+const accessDenied = () => new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'Access Denied' });
+
+/**
+ * The worker's clients, each recording every command it sends, with the tags its collection has
+ * then. S3 answers as it may for a caller whose listing is limited to prefixes: a read of an object
+ * that is not there is refused with 403, not 404.
+ */
 function recordingClients(config: RunResources['config']): AwsClients {
   const clients = createAwsClients(config);
   const record: Middleware = (next, context) => async (args) => {
-    calls.push(...callsOf(context.clientName ?? '', context.commandName ?? '', args.input as Record<string, unknown>));
-    return next(args);
+    const made = callsOf(context.clientName ?? '', context.commandName ?? '', args.input as Record<string, unknown>);
+    for (const call of made) call.context = { ...call.context, ...(await resourceContext(call)) };
+    calls.push(...made);
+    try {
+      return await next(args);
+    } catch (error) {
+      const read = context.commandName === 'GetObjectCommand' || context.commandName === 'HeadObjectCommand';
+      if (read && (error instanceof NoSuchKey || error instanceof NotFound)) throw accessDenied();
+      throw error;
+    }
   };
   for (const { middlewareStack } of [clients.s3, clients.sqs, clients.dynamodb, clients.rekognition, clients.indexFaces] as unknown as { middlewareStack: { add(middleware: Middleware, options: { step: 'initialize'; name: string }): void } }[]) {
     middlewareStack.add(record, { step: 'initialize', name: 'recordIamCall' });
@@ -109,8 +156,26 @@ function matches(pattern: string, resource: string): boolean {
   return new RegExp(`^${source}$`).test(resource);
 }
 
+/**
+ * IAM's condition operators the policy uses. A key the request lacks fails StringEquals and
+ * StringLike, and passes ForAllValues (which holds for every value of none); any other operator fails.
+ */
+function meets(condition: PolicyStatement['Condition'], context: Record<string, string[]> = {}): boolean {
+  return Object.entries(condition ?? {}).every(([operator, keys]) =>
+    Object.entries(keys).every(([key, allowed]) => {
+      const present = context[key];
+      if (operator === 'StringEquals') return present !== undefined && present.some((value) => allowed.includes(value));
+      if (operator === 'StringLike') return present !== undefined && present.some((value) => allowed.some((pattern) => matches(pattern, value)));
+      if (operator === 'ForAllValues:StringEquals') return (present ?? []).every((value) => allowed.includes(value));
+      return false;
+    }),
+  );
+}
+
 function allows(policy: PolicyDocument, call: Call): boolean {
-  return policy.Statement.some((statement) => statement.Action.includes(call.action) && statement.Resource.some((pattern) => matches(pattern, call.resource)));
+  return policy.Statement.some(
+    (statement) => statement.Action.includes(call.action) && statement.Resource.some((pattern) => matches(pattern, call.resource)) && meets(statement.Condition, call.context),
+  );
 }
 
 function policyInput(): WorkerPolicyInput {
@@ -187,6 +252,7 @@ describe('requests held to the policy without a stack', () => {
     sourceCollections: [],
   });
   const s3 = (command: string, input: Record<string, unknown>) => callsOf('S3Client', command, { Bucket: bucket, ...input });
+  const collectionX = 'arn:aws:rekognition:eu-west-1:111122223333:collection/x';
   const tagEnded = (Key: string) => s3('PutObjectTaggingCommand', { Key, Tagging: { TagSet: [RUN_ENDED_TAG] } });
 
   test('a run that has ended lists its folder and tags its chunks, redrive records file and reports', () => {
@@ -196,6 +262,35 @@ describe('requests held to the policy without a stack', () => {
     ];
 
     expect(requests.filter((request) => !allows(policy, request))).toEqual([]);
+  });
+
+  test('faces, users and the collection itself change only in a target that carries the tag the worker gives it', () => {
+    const changes = ['DeleteFaces', 'DeleteCollection', 'IndexFaces', 'DisassociateFaces', 'DeleteUser', 'AssociateFaces', 'CreateUser'];
+    const onTarget = (command: string, context: Record<string, string[]>): Call[] => [{ action: `rekognition:${command}`, resource: collectionX, context }];
+    const tagged = { [`aws:ResourceTag/${MIGRATION_TARGET_TAG.Key}`]: [MIGRATION_TARGET_TAG.Value] };
+
+    expect(changes.flatMap((command) => onTarget(command, tagged)).filter((call) => !allows(policy, call))).toEqual([]);
+    expect(changes.flatMap((command) => onTarget(command, {})).filter((call) => allows(policy, call))).toEqual([]);
+    expect(onTarget('DeleteFaces', { [`aws:ResourceTag/${MIGRATION_TARGET_TAG.Key}`]: ['something-else'] }).filter((call) => allows(policy, call))).toEqual([]);
+    // What any collection of the name may be asked: how it is, and whether it is empty.
+    expect([...onTarget('DescribeCollection', {}), ...onTarget('ListFaces', {})].filter((call) => !allows(policy, call))).toEqual([]);
+  });
+
+  test('the worker puts only its own tag on a target, at creation or after', () => {
+    const tagging = (Tags: Record<string, string>): Call[] =>
+      ['CreateCollection', 'TagResource'].map((command) => ({ action: `rekognition:${command}`, resource: collectionX, context: requestContext('rekognition', { Tags }) }));
+    const own: Record<string, string> = { [MIGRATION_TARGET_TAG.Key]: MIGRATION_TARGET_TAG.Value };
+    const others: Record<string, string>[] = [{ [MIGRATION_TARGET_TAG.Key]: 'other' }, { ...own, extra: 'tag' }, {}];
+
+    expect(tagging(own).filter((call) => !allows(policy, call))).toEqual([]);
+    expect(others.flatMap(tagging).filter((call) => allows(policy, call))).toEqual([]);
+  });
+
+  test('the bucket is listed under runs/ and the targets\' ledgers only', () => {
+    const listing = (Prefix?: string) => s3('ListObjectsV2Command', Prefix === undefined ? {} : { Prefix });
+
+    expect([...listing('runs/r/'), ...listing('ledger/x/current/abc.json')].filter((call) => !allows(policy, call))).toEqual([]);
+    expect([...listing(), ...listing(''), ...listing('records/'), ...listing('ledger/y/current/abc.json')].filter((call) => allows(policy, call))).toEqual([]);
   });
 
   test('no run tags the ledger, which it writes: the lifecycle rule must never reach it', () => {
@@ -235,7 +330,9 @@ describe('migrations on the local stack', () => {
     // A row another run left in the results DLQ: each run reads it when it counts its own there.
     await resources.aws.sqs.send(new SendMessageCommand({ QueueUrl: resources.resultsDlqUrl, MessageBody: JSON.stringify({ OldFaceId: randomUUID(), FaceId: randomUUID(), RunId: 'another-run' }) }));
     const refused = resources.ownCollection(`policy-target-${suffix}-refused`);
+    // A target made empty beforehand, untagged, as an operator may: the run claims it and tags it.
     const target = resources.ownCollection(`policy-target-${suffix}-main`);
+    await resources.aws.rekognition.send(new CreateCollectionCommand({ CollectionId: target }));
 
     // A target on the source's own face model: created, refused, deleted.
     await expect(run(runInput(manifest, refused, { sourceCollectionId: source }))).rejects.toBeInstanceOf(WorkflowFailedError);
@@ -251,6 +348,8 @@ describe('migrations on the local stack', () => {
     expect(second.orphansDeleted).toBeGreaterThan(0);
     expect(third).toMatchObject({ matched: 0, usersCreated: 0 });
     expect(calls.filter((call) => !allows(policy, call))).toEqual([]);
+    const { Tags } = await resources.aws.rekognition.send(new ListTagsForResourceCommand({ ResourceArn: `arn:aws:rekognition:${resources.config.aws.region}:${accountOf(resources.config.resultsQueueUrl)}:collection/${target}` }));
+    expect(Tags).toEqual({ [MIGRATION_TARGET_TAG.Key]: MIGRATION_TARGET_TAG.Value });
     const called = new Set(calls.map((call) => call.action));
     const granted = new Set(policy.Statement.flatMap((statement) => statement.Action));
     expect([...called].sort()).toEqual([...granted].filter((action) => !(action in GRANTED_BUT_NOT_CALLED)).sort());
