@@ -349,6 +349,9 @@ export class ReindexStack extends Stack {
     const values: Record<StackVariable, string> = {
       AWS_REGION: Aws.REGION,
       REINDEX_BUCKET: this.bucket.bucketName,
+      // Every bucket worker and CLI use must be this account's: unset the variable to use images or
+      // records files in another account's bucket.
+      REINDEX_BUCKET_OWNER: Aws.ACCOUNT_ID,
       REINDEX_RESULTS_QUEUE_URL: this.resultsQueue.queueUrl,
       REINDEX_RESULTS_DLQ_URL: this.resultsDlq.queueUrl,
       REINDEX_REVIEW_DLQ_URL: this.reviewDlq.queueUrl,

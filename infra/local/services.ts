@@ -104,15 +104,17 @@ export function temporalDevServer({ port, uiPort, dbFile }: { port: number; uiPo
 export function stackServices(ports: StackPorts): Service[] {
   const motoUrl = `http://${HOST}:${ports.moto}`;
   const rekognitionUrl = `http://${HOST}:${ports.rekognition}`;
-  const motoServer = path.join(ROOT, '.tools', 'venv', 'bin', 'moto_server');
+  const python = path.join(ROOT, '.tools', 'venv', 'bin', 'python3');
+  // moto_server, with the checks of the real services that moto leaves out.
+  const motoServer = path.join(ROOT, 'infra', 'local', 'moto-server.py');
   const rekognitionMain = path.join(ROOT, 'infra', 'rekognition-local', 'main.ts');
   return [
     temporalDevServer({ port: ports.temporal, uiPort: ports.temporalUi, dbFile: path.join(LOCAL_DIR, 'temporal.db') }),
     {
       name: 'moto',
-      executable: motoServer,
+      executable: python,
       identity: motoServer,
-      args: ['-H', HOST, '-p', String(ports.moto)],
+      args: [motoServer, '-H', HOST, '-p', String(ports.moto)],
       ports: [{ name: 'S3, SQS, DynamoDB', port: ports.moto }],
       addresses: [`S3, SQS, DynamoDB ${motoUrl}`],
       ready: () => httpAnswers(`${motoUrl}/moto-api/`),

@@ -52,6 +52,8 @@ export const RESOURCE_NAMES = {
 export const REGION = 'us-east-1';
 /** The local stack accepts any credentials; these are the conventional dummies. */
 export const DUMMY_CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
+/** The account moto puts every resource in for these credentials. */
+export const MOTO_ACCOUNT = '123456789012';
 
 export function writeStackEnv(variables: Record<string, string>): void {
   const lines = Object.entries(variables).map(([name, value]) => {

@@ -16,7 +16,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { provision } from './provision';
 import { runningPid, type Service, stackServices, startService, stopService } from './services';
-import { DUMMY_CREDENTIALS, HOST, REGION, ROOT, STACK_ENV_FILE, type StackPorts, stackPorts, writeStackEnv } from './settings';
+import { DUMMY_CREDENTIALS, HOST, MOTO_ACCOUNT, REGION, ROOT, STACK_ENV_FILE, type StackPorts, stackPorts, writeStackEnv } from './settings';
 
 function say(message: string): void {
   console.log(`stack: ${message}`);
@@ -60,6 +60,8 @@ async function provisionAndDescribe(ports: StackPorts): Promise<Record<string, s
       ...resources,
       // The demo's and the tests' images are all in the stack's bucket.
       REINDEX_IMAGE_LOCATIONS: `s3://${resources.REINDEX_BUCKET}/`,
+      // moto's one account owns every bucket; infra/local/moto-server.py refuses any other owner, as S3 does.
+      REINDEX_BUCKET_OWNER: MOTO_ACCOUNT,
     };
     writeStackEnv(variables);
     say(`resources provisioned; variables in ${path.relative(ROOT, STACK_ENV_FILE)}`);

@@ -74,11 +74,24 @@ export function cancelledWithActivity<C>(client: C): C {
   return client;
 }
 
+/**
+ * Makes every request of the client name the account that must own its bucket (ExpectedBucketOwner),
+ * unless the command names one itself: S3 then refuses, with 403, a bucket of any other account.
+ */
+function ownedBy(s3: S3Client, owner: string | undefined): S3Client {
+  if (owner === undefined) return s3;
+  s3.middlewareStack.add((next) => (args) => next({ ...args, input: { ExpectedBucketOwner: owner, ...args.input } as typeof args.input }), {
+    step: 'initialize',
+    name: 'expectedBucketOwner',
+  });
+  return s3;
+}
+
 export function createAwsClients(config: Config): AwsClients {
   const { region, s3ForcePathStyle, sqsEndpointConfigured } = config.aws;
   const requestHandler = REQUEST_LIMITS;
   return {
-    s3: cancelledWithActivity(new S3Client({ region, forcePathStyle: s3ForcePathStyle, requestHandler })),
+    s3: cancelledWithActivity(ownedBy(new S3Client({ region, forcePathStyle: s3ForcePathStyle, requestHandler }), config.bucketOwner)),
     sqs: cancelledWithActivity(new SQSClient({ region, useQueueUrlAsEndpoint: !sqsEndpointConfigured, requestHandler })),
     dynamodb: cancelledWithActivity(
       DynamoDBDocumentClient.from(new DynamoDBClient({ region, requestHandler }), {

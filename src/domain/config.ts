@@ -17,6 +17,7 @@ const environmentSchema = z.object({
   AWS_ENDPOINT_URL_S3: z.url().optional(),
   AWS_ENDPOINT_URL_SQS: z.url().optional(),
   REINDEX_BUCKET: name,
+  REINDEX_BUCKET_OWNER: z.string().regex(/^\d{12}$/, 'must be an AWS account id, 12 digits').optional(),
   REINDEX_RESULTS_QUEUE_URL: queueUrl,
   REINDEX_REVIEW_DLQ_URL: queueUrl,
   REINDEX_INTAKE_QUEUE_URL: queueUrl.optional(),
@@ -49,6 +50,12 @@ export interface Config {
     sqsEndpointConfigured: boolean;
   };
   bucket: string;
+  /**
+   * The account that must own every bucket worker and CLI read or write (REINDEX_BUCKET_OWNER): S3
+   * refuses a request to a bucket of another account, so a mistyped or re-created bucket name
+   * never reaches someone else's bucket. Unset, no owner is checked.
+   */
+  bucketOwner: string | undefined;
   resultsQueueUrl: string;
   reviewDlqUrl: string;
   intakeQueueUrl: string | undefined;
@@ -101,6 +108,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       sqsEndpointConfigured: Boolean(settings.AWS_ENDPOINT_URL_SQS ?? settings.AWS_ENDPOINT_URL),
     },
     bucket: settings.REINDEX_BUCKET,
+    bucketOwner: settings.REINDEX_BUCKET_OWNER,
     resultsQueueUrl: settings.REINDEX_RESULTS_QUEUE_URL,
     reviewDlqUrl: settings.REINDEX_REVIEW_DLQ_URL,
     intakeQueueUrl: settings.REINDEX_INTAKE_QUEUE_URL,

@@ -240,6 +240,25 @@ test('a records file that does not exist fails at once, not retried, with MANIFE
   await expect(failure).rejects.toMatchObject({ type: ReasonCode.ManifestNotFound, nonRetryable: true });
 });
 
+test('a records file in a bucket another account owns is not read: MANIFEST_NOT_FOUND, and S3 never sent it', async () => {
+  const Key = `records/${randomUUID()}.jsonl`;
+  await aws.s3.send(new PutObjectCommand({ Bucket: config.bucket, Key, Body: `${JSON.stringify(record(1))}\n` }));
+  const elsewhere = createAwsClients({ ...config, bucketOwner: '210987654321' });
+  const reading = createManifestActivities({ s3: elsewhere.s3, sqs: aws.sqs, config: { ...config, reviewDlqUrl }, findSourceFaces: createSourceFaceFinder(aws.rekognition) });
+
+  try {
+    const failure = activityEnvironment().run(reading.splitManifest, { runId: `run-${randomUUID()}`, manifest: { Bucket: config.bucket, Key }, chunkSize: 10 });
+
+    await expect(failure).rejects.toMatchObject({ type: ReasonCode.ManifestNotFound, nonRetryable: true, message: expect.stringContaining('AccessDenied') as unknown });
+    await expect(elsewhere.s3.send(new ListObjectsV2Command({ Bucket: config.bucket, Prefix: Key }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+    // The owner the local stack's configuration names is the bucket's: the same read goes through.
+    expect(config.bucketOwner).toBe('123456789012');
+    await expect(aws.s3.send(new GetObjectCommand({ Bucket: config.bucket, Key }))).resolves.toMatchObject({ $metadata: { httpStatusCode: 200 } });
+  } finally {
+    destroyAwsClients(elsewhere);
+  }
+});
+
 describe('reading one version of the records file, from where the last attempt stopped', () => {
   /** A manifest activity whose S3 client notes the Range of every GetObject it sends. */
   function recordingRanges(): { activities: ReturnType<typeof createManifestActivities>; ranges: (string | undefined)[] } {

@@ -6,6 +6,7 @@ import { loadConfig } from '../../src/domain/config';
 const DESCRIBED = [
   { OutputKey: 'AwsRegion', OutputValue: 'eu-west-1', Description: 'AWS_REGION' },
   { OutputKey: 'ReindexBucket', OutputValue: 'reindex-111122223333-eu-west-1', Description: 'REINDEX_BUCKET' },
+  { OutputKey: 'ReindexBucketOwner', OutputValue: '111122223333' },
   { OutputKey: 'ReindexResultsQueueUrl', OutputValue: 'https://sqs.eu-west-1.amazonaws.com/111122223333/reindex-results' },
   { OutputKey: 'ReindexResultsDlqUrl', OutputValue: 'https://sqs.eu-west-1.amazonaws.com/111122223333/reindex-results-dlq' },
   { OutputKey: 'ReindexReviewDlqUrl', OutputValue: 'https://sqs.eu-west-1.amazonaws.com/111122223333/reindex-review-dlq' },
@@ -19,6 +20,7 @@ test('an output key is its variable in PascalCase', () => {
   expect(STACK_ENVIRONMENT.map(outputKey)).toEqual([
     'AwsRegion',
     'ReindexBucket',
+    'ReindexBucketOwner',
     'ReindexResultsQueueUrl',
     'ReindexResultsDlqUrl',
     'ReindexReviewDlqUrl',
@@ -34,6 +36,7 @@ test("a deployed stack's outputs become the variables worker and CLI read, and t
   expect(variables).toEqual({
     AWS_REGION: 'eu-west-1',
     REINDEX_BUCKET: 'reindex-111122223333-eu-west-1',
+    REINDEX_BUCKET_OWNER: '111122223333',
     REINDEX_RESULTS_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/111122223333/reindex-results',
     REINDEX_RESULTS_DLQ_URL: 'https://sqs.eu-west-1.amazonaws.com/111122223333/reindex-results-dlq',
     REINDEX_REVIEW_DLQ_URL: 'https://sqs.eu-west-1.amazonaws.com/111122223333/reindex-review-dlq',
@@ -45,6 +48,7 @@ test("a deployed stack's outputs become the variables worker and CLI read, and t
   expect(loadConfig(variables)).toMatchObject({
     aws: { region: 'eu-west-1' },
     bucket: 'reindex-111122223333-eu-west-1',
+    bucketOwner: '111122223333',
     resultsQueueUrl: 'https://sqs.eu-west-1.amazonaws.com/111122223333/reindex-results',
     reviewDlqUrl: 'https://sqs.eu-west-1.amazonaws.com/111122223333/reindex-review-dlq',
     intakeQueueUrl: 'https://sqs.eu-west-1.amazonaws.com/111122223333/reindex-intake',

@@ -424,6 +424,7 @@ describe('outputs', () => {
     const expected: Record<(typeof STACK_ENVIRONMENT)[number], unknown> = {
       AWS_REGION: { Ref: 'AWS::Region' },
       REINDEX_BUCKET: { Ref: logicalId(stack.bucket) },
+      REINDEX_BUCKET_OWNER: { Ref: 'AWS::AccountId' },
       REINDEX_RESULTS_QUEUE_URL: { Ref: logicalId(stack.resultsQueue) },
       REINDEX_RESULTS_DLQ_URL: { Ref: logicalId(stack.resultsDlq) },
       REINDEX_REVIEW_DLQ_URL: { Ref: logicalId(stack.reviewDlq) },

@@ -22,6 +22,7 @@ test('a complete environment on AWS gives a typed config with virtual-hosted S3'
   expect(loadConfig(complete)).toEqual({
     aws: { region: 'eu-west-1', s3ForcePathStyle: false, sqsEndpointConfigured: false },
     bucket: 'records',
+    bucketOwner: undefined,
     resultsQueueUrl: complete.REINDEX_RESULTS_QUEUE_URL,
     reviewDlqUrl: complete.REINDEX_REVIEW_DLQ_URL,
     intakeQueueUrl: undefined,
@@ -40,6 +41,11 @@ test('the image locations come from REINDEX_IMAGE_LOCATIONS, S3 locations comma-
   expect(problemsOf({ ...complete, REINDEX_IMAGE_LOCATIONS: 'photos/people/' })).toEqual([
     'REINDEX_IMAGE_LOCATIONS must be S3 locations, comma-separated: s3://bucket/ or s3://bucket/prefix/',
   ]);
+});
+
+test('the account that must own every bucket comes from REINDEX_BUCKET_OWNER, an account id', () => {
+  expect(loadConfig({ ...complete, REINDEX_BUCKET_OWNER: '111122223333' }).bucketOwner).toBe('111122223333');
+  expect(problemsOf({ ...complete, REINDEX_BUCKET_OWNER: 'acme' })).toEqual(['REINDEX_BUCKET_OWNER must be an AWS account id, 12 digits']);
 });
 
 test('the task queue comes from REINDEX_TASK_QUEUE and must be a name Temporal takes', () => {
