@@ -80,7 +80,7 @@ export function cancelledWithActivity<C>(client: C): C {
  */
 function ownedBy(s3: S3Client, owner: string | undefined): S3Client {
   if (owner === undefined) return s3;
-  s3.middlewareStack.add((next) => (args) => next({ ...args, input: { ExpectedBucketOwner: owner, ...args.input } as typeof args.input }), {
+  s3.middlewareStack.add((next) => (args) => next({ ...args, input: { ExpectedBucketOwner: owner, ...args.input } }), {
     step: 'initialize',
     name: 'expectedBucketOwner',
   });
