@@ -5,6 +5,8 @@
  */
 import { ListAWSDefaultServiceQuotasCommand, ListServiceQuotasCommand, type ServiceQuota, ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { REQUEST_LIMITS } from './activities/aws-clients';
+import type { Config } from './domain/config';
+import { chooseIndexFacesRate, type RateChoice } from './domain/rates';
 
 const INDEX_FACES_TPS = /IndexFaces/;
 
@@ -30,4 +32,22 @@ export async function readIndexFacesQuota(region: string): Promise<number> {
   } finally {
     client.destroy();
   }
+}
+
+/** Why Service Quotas gave no quota, in one short line: an endpoint that answers something else (a stand-in) says only that. */
+function whyUnreadable(error: unknown): string {
+  if (error instanceof SyntaxError) return 'the endpoint did not answer as Service Quotas does';
+  if (!(error instanceof Error)) return String(error);
+  return `${error.name}: ${error.message.split('\n')[0]?.slice(0, 200) ?? ''}`;
+}
+
+/** The IndexFaces rate a worker asks for: REINDEX_TPS, or a share of the account's quota as Service Quotas gives it. */
+export async function indexFacesRate(config: Config): Promise<RateChoice> {
+  const { region } = config.aws;
+  if (config.indexFacesTps !== undefined) return chooseIndexFacesRate({ configured: config.indexFacesTps, region, quota: { unreadable: 'not asked' } });
+  const quota = await readIndexFacesQuota(region).then(
+    (tps) => ({ tps }),
+    (error: unknown) => ({ unreadable: whyUnreadable(error) }),
+  );
+  return chooseIndexFacesRate({ configured: undefined, region, quota });
 }

@@ -19,11 +19,10 @@ import { NativeConnection, Runtime, Worker, type WorkerInterceptors, type Workfl
 import { createActivities } from './activities';
 import { createAwsClients, destroyAwsClients, withoutRequestDetails } from './activities/aws-clients';
 import { type Config, ConfigError, loadConfig, loadTelemetryConfig, type TelemetryConfig } from './domain/config';
-import { chooseIndexFacesRate, type RateChoice } from './domain/rates';
 import { encryptingDataConverter, plaintextAllowed } from './encryption/data-converter';
 import { type Keyring, loadKeyring } from './encryption/key';
 import { describeRate, rateInForce } from './index-faces-rate';
-import { readIndexFacesQuota } from './quotas';
+import { indexFacesRate } from './quotas';
 import { DEFAULT_TASK_QUEUE, taskQueues } from './shared';
 import { runtimeOptions } from './telemetry';
 
@@ -61,23 +60,6 @@ export const activityErrorInterceptors: WorkerInterceptors = {
   ],
 };
 
-/** Why Service Quotas gave no quota, in one short line: an endpoint that answers something else (a stand-in) says only that. */
-function whyUnreadable(error: unknown): string {
-  if (error instanceof SyntaxError) return 'the endpoint did not answer as Service Quotas does';
-  if (!(error instanceof Error)) return String(error);
-  return `${error.name}: ${error.message.split('\n')[0]?.slice(0, 200) ?? ''}`;
-}
-
-/** The IndexFaces rate a worker asks for: REINDEX_TPS, or a share of the account's quota as Service Quotas gives it. */
-export async function indexFacesRate(config: Config): Promise<RateChoice> {
-  const { region } = config.aws;
-  if (config.indexFacesTps !== undefined) return chooseIndexFacesRate({ configured: config.indexFacesTps, region, quota: { unreadable: 'not asked' } });
-  const quota = await readIndexFacesQuota(region).then(
-    (tps) => ({ tps }),
-    (error: unknown) => ({ unreadable: whyUnreadable(error) }),
-  );
-  return chooseIndexFacesRate({ configured: undefined, region, quota });
-}
 
 /**
  * A stopping worker lets its activities finish for this long before cancelling them, which stops

@@ -9,7 +9,8 @@ import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import { createAwsClients } from '../../src/activities/aws-clients';
 import { loadConfig } from '../../src/domain/config';
-import { createWorkers, indexFacesRate } from '../../src/worker';
+import { indexFacesRate } from '../../src/quotas';
+import { createWorkers } from '../../src/worker';
 
 async function main(): Promise<void> {
   const config = loadConfig();
