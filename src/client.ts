@@ -9,6 +9,7 @@ import { UsageError } from './cli/common';
 import { registerDlqCommands } from './cli/dlq';
 import { registerExportCommand } from './cli/export';
 import { registerForgetCommand } from './cli/forget';
+import { registerPlanCommand } from './cli/plan';
 import { registerPrepareCommand } from './cli/prepare';
 import { registerPreviewCommand } from './cli/preview';
 import { registerPurgeCommand } from './cli/purge';
@@ -31,6 +32,7 @@ const program = new Command('reindex')
 // In the order of a migration, which is the order `reindex --help` lists them.
 registerCheckCommand(program);
 registerCodecServerCommand(program);
+registerPlanCommand(program);
 registerPrepareCommand(program);
 registerValidateCommand(program);
 registerPreviewCommand(program);

@@ -19,7 +19,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { httpStatusOf } from '../activities/aws-clients';
 import { parseS3Uri, UsageError } from './common';
 
-const isS3 = (location: string) => location.startsWith('s3://');
+export const isS3 = (location: string) => location.startsWith('s3://');
 
 /** The usage error a 404 or 403 from S3 means, named for what the operator gave; undefined for any other failure. */
 export function describeS3Failure(error: unknown, what: string, use: 'read' | 'accessed'): UsageError | undefined {

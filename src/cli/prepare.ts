@@ -46,6 +46,8 @@ import {
 } from '../domain/image-locations';
 import { SIDE_FILE_SUFFIXES } from '../domain/intake';
 import { checkRecord } from '../domain/records';
+import type { AwsClients } from '../activities/aws-clients';
+import type { Config } from '../domain/config';
 import { numberIn, progressBar, UsageError, withAws } from './common';
 import { type LineSink, openInput, openLineSink } from './files';
 
@@ -392,11 +394,8 @@ export async function prepareRecords(
 // ---------------------------------------------------------------------------------------------
 // The command
 
-interface PrepareOptions {
-  source: string;
-  out: string;
-  format: 'jsonl' | 'json';
-  target?: string;
+/** Where the images are and whose credentials read the old collections: the options `prepare` and `plan --out` share. */
+export interface PlacementOptions {
   keyFrom?: 'external-image-id';
   bucket?: string;
   prefix: string;
@@ -408,10 +407,17 @@ interface PrepareOptions {
   sourceRegion?: string;
   sourceProfile?: string;
   facesInMemory: number;
+}
+
+interface PrepareOptions extends PlacementOptions {
+  source: string;
+  out: string;
+  format: 'jsonl' | 'json';
+  target?: string;
   json?: boolean;
 }
 
-function placementOf(options: PrepareOptions): Placement {
+export function placementOf(options: PlacementOptions): Placement {
   const chosen = [options.keyFrom && '--key-from', options.keyTemplate && '--key-template', options.mapping && '--mapping'].filter(Boolean);
   if (chosen.length !== 1) {
     throw new UsageError(
@@ -447,14 +453,9 @@ function printSummary(summary: PrepareSummary): void {
   console.log(`unplaced file ${summary.unplacedOutput}`);
 }
 
-export function registerPrepareCommand(program: Command): void {
-  program
-    .command('prepare')
-    .description('build the records file of an old collection from ListFaces, one record per image')
-    .requiredOption('--source <collection>', 'the old collection to read')
-    .requiredOption('--out <location>', 'where the records file goes: s3://bucket/key or a local path')
-    .addOption(new Option('--format <format>', 'JSON Lines, or the original JSON array').choices(['jsonl', 'json']).default('jsonl'))
-    .option('--target <collection>', "written as every record's CollectionId")
+/** The options of PlacementOptions, on `command`. */
+export function withPlacementOptions(command: Command): Command {
+  return command
     .addOption(new Option('--key-from <field>', "each image's key is its faces' ExternalImageId").choices(['external-image-id']))
     .option('--bucket <bucket>', 'with --key-from: the bucket of the images')
     .option('--prefix <prefix>', 'with --key-from: put before the ExternalImageId, taken literally (give "photos/" for a folder)', '')
@@ -470,17 +471,42 @@ export function registerPrepareCommand(program: Command): void {
       'faces grouped in memory at a time; a larger collection is spread over partitions on disk',
       numberIn('--faces-in-memory', 1, 100_000_000, true),
       DEFAULT_FACES_IN_MEMORY,
-    )
+    );
+}
+
+/** Runs `work` with a client of the old collections' account and region: the worker's own unless --source-region or --source-profile names another. */
+export async function withSourceClient<T>(
+  options: PlacementOptions,
+  { config, aws }: { config: Config; aws: AwsClients },
+  work: (rekognition: RekognitionClient, account: SourceAccount) => Promise<T>,
+): Promise<T> {
+  const separateSource = options.sourceRegion !== undefined || options.sourceProfile !== undefined;
+  const account = { region: options.sourceRegion ?? config.aws.region, profile: options.sourceProfile };
+  const rekognition = separateSource ? sourceClient(account) : aws.rekognition;
+  try {
+    return await work(rekognition, account);
+  } finally {
+    if (separateSource) rekognition.destroy();
+  }
+}
+
+export function registerPrepareCommand(program: Command): void {
+  withPlacementOptions(
+    program
+      .command('prepare')
+      .description('build the records file of an old collection from ListFaces, one record per image')
+      .requiredOption('--source <collection>', 'the old collection to read')
+      .requiredOption('--out <location>', 'where the records file goes: s3://bucket/key or a local path')
+      .addOption(new Option('--format <format>', 'JSON Lines, or the original JSON array').choices(['jsonl', 'json']).default('jsonl'))
+      .option('--target <collection>', "written as every record's CollectionId"),
+  )
     .option('--json', 'print the summary as JSON')
     .action(async (options: PrepareOptions) => {
       const placement = placementOf(options);
-      await withAws(async ({ config, aws }) => {
-        const separateSource = options.sourceRegion !== undefined || options.sourceProfile !== undefined;
-        const account = { region: options.sourceRegion ?? config.aws.region, profile: options.sourceProfile };
-        const rekognition = separateSource ? sourceClient(account) : aws.rekognition;
-        try {
+      await withAws(async (clients) => {
+        await withSourceClient(options, clients, async (rekognition, account) => {
           const summary = await prepareRecords(
-            { rekognition, s3: aws.s3 },
+            { rekognition, s3: clients.aws.s3 },
             {
               source: options.source,
               target: options.target,
@@ -494,9 +520,7 @@ export function registerPrepareCommand(program: Command): void {
           );
           if (options.json) console.log(JSON.stringify(summary));
           else printSummary(summary);
-        } finally {
-          if (separateSource) rekognition.destroy();
-        }
+        });
       });
     });
 }

@@ -11,6 +11,11 @@ const FACE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const EXTERNAL_IMAGE_ID = /^[a-zA-Z0-9_.\-:]+$/;
 const USER_ID = /^[a-zA-Z0-9_.\-:]+$/;
 const COLLECTION_ID = /^[a-zA-Z0-9_.-]+$/;
+
+/** Whether Rekognition takes `value` as a CollectionId: letters, digits and `_ . -`, at most 255. */
+export function isCollectionId(value: string): boolean {
+  return value.length <= 255 && COLLECTION_ID.test(value);
+}
 const BUCKET = /^[0-9A-Za-z.\-_]+$/;
 /** S3 counts a key's length in bytes of UTF-8, not in characters. */
 const MAX_KEY_BYTES = 1024;
