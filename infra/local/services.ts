@@ -90,6 +90,11 @@ export function temporalDevServer({ port, uiPort, dbFile }: { port: number; uiPo
       'matching.numTaskqueueReadPartitions=1',
       '--dynamic-config-value',
       'matching.numTaskqueueWritePartitions=1',
+      // Fairness: each target collection's IndexFaces tasks take turns on the one rate-limited queue.
+      '--dynamic-config-value',
+      'matching.useNewMatcher=true',
+      '--dynamic-config-value',
+      'matching.enableFairness=true',
       ...searchAttributes,
     ],
     ports: [

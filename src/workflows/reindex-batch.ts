@@ -72,9 +72,10 @@ const { publishResults, sendToReview, retractRows } = proxyActivities<ControlAct
  * cancelled), an image waiting on the queue stops at once and one that started finishes, its
  * outcome kept.
  */
-const reindexImageOn = (taskQueue: string, cancellationType?: ActivityCancellationType) =>
+const reindexImageOn = (taskQueue: string, cancellationType?: ActivityCancellationType, fairnessKey?: string) =>
   proxyActivities<IndexFacesActivities>({
     taskQueue: taskQueues(taskQueue).indexFaces,
+    ...(fairnessKey === undefined ? {} : { priority: { fairnessKey } }),
     startToCloseTimeout: REINDEX_IMAGE_ATTEMPT_MS,
     heartbeatTimeout: REINDEX_IMAGE_HEARTBEAT_TIMEOUT_MS,
     retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '2 minutes' },
@@ -99,6 +100,19 @@ const IMAGES_PUBLISH = 'images-publish-outcomes';
  * they ask their run first, which trips the breaker when failures at the ends of batches add up.
  */
 const BREAKER_ACROSS_BATCHES = 'breaker-across-batches';
+/** Batches recorded before this patch schedule their images with no fairness key. */
+const FAIRNESS_BY_TARGET = 'fairness-by-target';
+/** Temporal's limit on a fairness key, in bytes. */
+const FAIRNESS_KEY_BYTES = 64;
+
+/**
+ * The fairness key of a target's images: runs into different collections take turns on the one
+ * rate-limited IndexFaces queue, so a small migration is not queued behind a large one. Collection
+ * ids are ASCII; a long one keeps its end, where tenants' names differ more often than at the start.
+ */
+function fairnessKeyOf(targetCollectionId: string): string {
+  return targetCollectionId.slice(-FAIRNESS_KEY_BYTES);
+}
 
 /** Reason codes that fail one image; any other permanent failure (the target gone) fails the run. */
 const IMAGE_REASONS = new Set<string>([
@@ -141,7 +155,11 @@ export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSumma
   const failuresThatEnd = patched(FAILURES_THAT_END);
   const imagesPublish = patched(IMAGES_PUBLISH);
   const breakerAcrossBatches = failuresThatEnd && patched(BREAKER_ACROSS_BATCHES);
-  const reindexImage = reindexImageOn(workflowInfo().taskQueue, failuresThatEnd ? ActivityCancellationType.WAIT_CANCELLATION_COMPLETED : undefined);
+  const reindexImage = reindexImageOn(
+    workflowInfo().taskQueue,
+    failuresThatEnd ? ActivityCancellationType.WAIT_CANCELLATION_COMPLETED : undefined,
+    patched(FAIRNESS_BY_TARGET) ? fairnessKeyOf(input.targetCollectionId) : undefined,
+  );
   const pauseAfterFailures = failuresThatEnd ? (input.pauseAfterFailures ?? DEFAULT_PAUSE_AFTER_FAILURES) : 0;
   const retryForMs = (input.retryMinutes ?? DEFAULT_RETRY_MINUTES) * 60_000;
   let paused = input.paused;
