@@ -228,6 +228,51 @@ export interface RunSummary extends Omit<BatchTotals, 'reusedIndexings'> {
   report: { json: string; csv: string } | undefined;
 }
 
+/** One collection of a plan: its records file, run into its own target. */
+export interface PlannedRun {
+  targetCollectionId: string;
+  manifest: { Bucket: string; Key: string };
+  /** The records file's ETag when the plan was started: its run reads that version. */
+  manifestETag?: string;
+  sourceCollectionId: string | undefined;
+  /** Images to migrate, when the plan counted them: the smallest collections start first. */
+  images?: number;
+}
+
+/** Settings every collection's run of a plan takes: a run's input without what is its own. */
+export type PlanRunSettings = Omit<ReindexCollectionInput, 'manifest' | 'manifestETag' | 'targetCollectionId' | 'sourceCollectionId' | 'carried'>;
+
+export interface ReindexPlanInput {
+  collections: PlannedRun[];
+  settings: PlanRunSettings;
+  /** Collections' runs at once, all on the one IndexFaces rate. */
+  collectionsInFlight: number;
+}
+
+/** Where one collection of a plan is: its run's id, and its summary or error once it has ended. */
+export interface PlannedRunState {
+  targetCollectionId: string;
+  workflowId: string;
+  state: 'waiting' | 'running' | 'completed' | 'cancelled' | 'failed';
+  summary?: RunSummary;
+  error?: string;
+}
+
+export interface PlanProgress {
+  paused: boolean;
+  stopping: boolean;
+  collections: PlannedRunState[];
+}
+
+/** What a finished plan reports: each collection's run, and the figures of all of them. */
+export interface PlanSummary {
+  workflowId: string;
+  status: 'completed' | 'cancelled';
+  collections: PlannedRunState[];
+  totals: Pick<RunSummary, 'images' | 'faces' | 'matched' | 'unmatchedOld' | 'dlq' | 'resultsWritten' | 'usersCreated' | 'facesAssociated'>;
+  durationMs: number;
+}
+
 export interface ReindexBatchInput {
   runId: string;
   batch: number;
@@ -256,6 +301,8 @@ export const pauseSignal = defineSignal('pause');
 /** Go on where the run paused. */
 export const resumeSignal = defineSignal('resume');
 export const progressQuery = defineQuery<RunProgress>('progress');
+/** A plan's collections: which wait, run or have ended, with their summaries. */
+export const planProgressQuery = defineQuery<PlanProgress>('planProgress');
 /**
  * From a run to its batches: `held` while rows wait too long in the results queue, so no new image
  * starts until the drain catches up; images in flight finish. Apart from pause, which an operator

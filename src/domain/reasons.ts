@@ -17,6 +17,8 @@ export enum ReasonCode {
   TargetModelNotNewer = 'TARGET_MODEL_NOT_NEWER',
   /** The target holds faces this tool did not index: reconcile would delete them, so the run refuses it. */
   TargetNotOwned = 'TARGET_NOT_OWNED',
+  /** A plan names no collection, names a target twice, or would run no collection at once. */
+  InvalidPlan = 'INVALID_PLAN',
   /**
    * The record does not match the records-file schema, or cannot be read as a record: not valid
    * JSON, not UTF-8, over MAX_RECORD_BYTES (records.ts); or the place where the records file breaks

@@ -1,0 +1,144 @@
+/**
+ * reindexPlan: many collections in one run. Each collection of the plan is migrated by a
+ * reindexCollection child of its own (`<plan>/<target>`), a bounded number at once and the smallest
+ * first; all of them call IndexFaces on the one rate-limited queue, where their images take turns
+ * by target (the fairness key), so a small collection never waits behind a large one.
+ *
+ * Pause stops starting collections and pauses the running ones; resume resumes them and goes on.
+ * Cancelling stops starting collections and cancels the running ones, each of which ends as a
+ * cancelled run does (drained, reconciled, reported). A collection whose run fails is recorded with
+ * its error, and the others go on.
+ */
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  getExternalWorkflowHandle,
+  isCancellation,
+  setHandler,
+  startChild,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { ReasonCode } from '../domain/reasons';
+import {
+  type PlannedRun,
+  type PlannedRunState,
+  type PlanSummary,
+  pauseSignal,
+  planProgressQuery,
+  type ReindexPlanInput,
+  resumeSignal,
+} from '../shared';
+import { reindexCollection } from './reindex-collection';
+
+function invalidPlan(message: string): ApplicationFailure {
+  return ApplicationFailure.create({ type: ReasonCode.InvalidPlan, message, nonRetryable: true });
+}
+
+function checkPlan({ collections, collectionsInFlight }: ReindexPlanInput): void {
+  if (collections.length === 0) throw invalidPlan('the plan names no collection');
+  if (!Number.isInteger(collectionsInFlight) || collectionsInFlight < 1) throw invalidPlan(`collectionsInFlight must be a whole number from 1, not ${collectionsInFlight}`);
+  const targets = new Set<string>();
+  for (const { targetCollectionId } of collections) {
+    if (targets.has(targetCollectionId)) throw invalidPlan(`the plan names the target ${targetCollectionId} twice`);
+    targets.add(targetCollectionId);
+  }
+}
+
+/** Smallest first, those of unknown size last, otherwise in the plan's order. */
+function inStartingOrder(collections: PlannedRun[]): PlannedRun[] {
+  return collections
+    .map((collection, position) => ({ collection, position }))
+    .sort((a, b) => (a.collection.images ?? Infinity) - (b.collection.images ?? Infinity) || a.position - b.position)
+    .map(({ collection }) => collection);
+}
+
+function totalsOf(states: PlannedRunState[]): PlanSummary['totals'] {
+  const sum = (figure: keyof PlanSummary['totals']) => states.reduce((total, { summary }) => total + (summary?.[figure] ?? 0), 0);
+  return {
+    images: sum('images'),
+    faces: sum('faces'),
+    matched: sum('matched'),
+    unmatchedOld: sum('unmatchedOld'),
+    dlq: sum('dlq'),
+    resultsWritten: sum('resultsWritten'),
+    usersCreated: sum('usersCreated'),
+    facesAssociated: sum('facesAssociated'),
+  };
+}
+
+export async function reindexPlan(input: ReindexPlanInput): Promise<PlanSummary> {
+  checkPlan(input);
+  const planId = workflowInfo().workflowId;
+  const startedAtMs = Date.now();
+  const states: PlannedRunState[] = input.collections.map(({ targetCollectionId }) => ({ targetCollectionId, workflowId: `${planId}/${targetCollectionId}`, state: 'waiting' }));
+  const stateOf = (target: string) => states.find((state) => state.targetCollectionId === target) as PlannedRunState;
+  let paused = false;
+  let stopping = false;
+  let running = 0;
+
+  /** Tells each running collection's run; one that has just ended is past telling. */
+  const tellRunning = async (signal: typeof pauseSignal | typeof resumeSignal) => {
+    await Promise.all(
+      states
+        .filter((state) => state.state === 'running')
+        .map((state) => getExternalWorkflowHandle(state.workflowId).signal(signal).catch(() => undefined)),
+    );
+  };
+  setHandler(planProgressQuery, () => ({ paused, stopping, collections: states }));
+  setHandler(pauseSignal, async () => {
+    paused = true;
+    await tellRunning(pauseSignal);
+  });
+  setHandler(resumeSignal, async () => {
+    paused = false;
+    await tellRunning(resumeSignal);
+  });
+
+  const runCollection = async (collection: PlannedRun) => {
+    const state = stateOf(collection.targetCollectionId);
+    const handle = await startChild(reindexCollection, {
+      workflowId: state.workflowId,
+      staticSummary: `s3://${collection.manifest.Bucket}/${collection.manifest.Key} → ${collection.targetCollectionId}`,
+      args: [
+        {
+          ...input.settings,
+          manifest: collection.manifest,
+          ...(collection.manifestETag === undefined ? {} : { manifestETag: collection.manifestETag }),
+          targetCollectionId: collection.targetCollectionId,
+          sourceCollectionId: collection.sourceCollectionId,
+        },
+      ],
+    });
+    state.state = 'running';
+    // Started while the plan was being paused: it pauses too.
+    if (paused) await handle.signal(pauseSignal);
+    try {
+      state.summary = await handle.result();
+      state.state = 'completed';
+    } catch (error) {
+      const cancelled = isCancellation(error);
+      state.state = cancelled ? 'cancelled' : 'failed';
+      state.error = error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error);
+    }
+  };
+
+  // Cancelling the plan cancels the collections' runs, which were started in its scope.
+  void CancellationScope.current().cancelRequested.catch(() => {
+    stopping = true;
+  });
+  const ended: Promise<void>[] = [];
+  try {
+    for (const collection of inStartingOrder(input.collections)) {
+      await condition(() => running < input.collectionsInFlight && !paused);
+      running += 1;
+      ended.push(runCollection(collection).finally(() => (running -= 1)));
+    }
+  } catch (error) {
+    if (!isCancellation(error)) throw error;
+  }
+  // The running collections end as cancelled runs end: drained, reconciled, reported.
+  await CancellationScope.nonCancellable(() => Promise.all(ended));
+  for (const state of states) if (state.state === 'waiting') state.state = 'cancelled';
+  return { workflowId: planId, status: stopping ? 'cancelled' : 'completed', collections: states, totals: totalsOf(states), durationMs: Date.now() - startedAtMs };
+}
