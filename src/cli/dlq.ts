@@ -21,7 +21,8 @@ import type { drainResultsQueue } from '../workflows';
 import { numberIn, UsageError, withAws, withClients } from './common';
 import { openInput, writeLocalFile } from './files';
 import { holdReviewMessages, type ReviewFilter, type ReviewMessage } from './review-dlq';
-import { addRunSettings, followStartedRun, readRunSummary, RunExistsError, type RunSettingsFlags, startOptions, startRun } from './runs';
+import { addRunSettings, followStartedRun, readRunSummary, type RunSettingsFlags, startOptions, startRun } from './runs';
+import { RunExistsError } from './starting';
 
 interface FilterFlags {
   run?: string;

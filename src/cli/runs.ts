@@ -6,10 +6,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SingleBar } from 'cli-progress';
 import { type Command, Option } from 'commander';
-import { GetObjectCommand, HeadObjectCommand, NoSuchBucket, NoSuchKey } from '@aws-sdk/client-s3';
+import { GetObjectCommand, NoSuchBucket, NoSuchKey } from '@aws-sdk/client-s3';
 import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { type AwsClients, httpStatusOf } from '../activities/aws-clients';
-import { HEAD_BYTES, recordsFileProblem } from '../activities/records-reader';
 import type { Config } from '../domain/config';
 import {
   type BreakerTrip,
@@ -18,6 +17,7 @@ import {
   pauseSignal,
   progressQuery,
   reportKey,
+  type PlanRunSettings,
   type ReindexCollectionInput,
   type ReindexOptions,
   resumeSignal,
@@ -27,15 +27,9 @@ import {
 } from '../shared';
 import type { reindexCollection } from '../workflows';
 import { numberIn, parseS3Uri, UsageError, withClients } from './common';
-import { describeS3Failure } from './files';
+import { PLAN_WORKFLOW_TYPE, planLines, planProgress, plannedRuns, planTotalsLine, printPlanEnd, startPlan, waitForPlan } from './plan-runs';
+import { assertRecordsFile, defaultWorkflowId, RunExistsError, runUrl } from './starting';
 import { describeRate, rateInForce, setRate } from '../index-faces-rate';
-
-/** The id names a run that exists (or existed) already. */
-export class RunExistsError extends UsageError {
-  constructor(readonly workflowId: string) {
-    super(`a run with the id ${workflowId} exists already`);
-  }
-}
 
 export interface StartOptions {
   manifest: { Bucket: string; Key: string };
@@ -56,36 +50,19 @@ export interface StartOptions {
   taskQueue: string;
 }
 
-/** Where a person looks at the run: the local stack's Web UI, or whatever TEMPORAL_UI_URL names. */
-export function runUrl(client: Client, workflowId: string): string | undefined {
-  const ui = process.env.TEMPORAL_UI_URL;
-  return ui ? `${ui.replace(/\/$/, '')}/namespaces/${client.options.namespace}/workflows/${encodeURIComponent(workflowId)}` : undefined;
-}
-
-/**
- * The records file is there, readable, and a records file by its head: what is wrong with a file
- * as a whole (empty, UTF-16, compressed, not JSON) is said now, in one line, not in the DLQ of a
- * run that has started. Only the head is read: a file of any size costs one small GET.
- */
-async function assertRecordsFile(aws: AwsClients, { Bucket, Key }: { Bucket: string; Key: string }): Promise<string | undefined> {
-  const what = `the records file s3://${Bucket}/${Key}`;
-  try {
-    const { ContentLength = 0, ETag } = await aws.s3.send(new HeadObjectCommand({ Bucket, Key }));
-    // S3 answers a range of an empty object with an error, so an empty one is not asked for its head.
-    const head =
-      ContentLength === 0
-        ? Buffer.alloc(0)
-        : Buffer.from((await (await aws.s3.send(new GetObjectCommand({ Bucket, Key, Range: `bytes=0-${HEAD_BYTES - 1}` }))).Body?.transformToByteArray()) ?? []);
-    const problem = recordsFileProblem(head, ContentLength <= HEAD_BYTES);
-    if (problem !== undefined) throw new UsageError(`${what} ${problem}`);
-    return ETag;
-  } catch (error) {
-    throw describeS3Failure(error, what, 'read') ?? error;
-  }
-}
-
-function defaultWorkflowId(target: string, now = new Date()): string {
-  return `reindex-${target}-${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+/** The settings of a run that are not its records file, target or source: a plan's runs share them. */
+export function runSettingsOf(start: Omit<StartOptions, 'manifest' | 'target' | 'source' | 'id' | 'taskQueue' | 'tps'>): PlanRunSettings {
+  return {
+    ...(start.sourceRegion === undefined ? {} : { sourceRegion: start.sourceRegion }),
+    options: start.options,
+    force: start.force,
+    batchSize: start.batchSize,
+    batchesInFlight: start.batchesInFlight,
+    imagesInFlightPerBatch: start.imagesInFlight,
+    batchesPerExecution: 500,
+    retryMinutes: start.retryMinutes,
+    pauseAfterFailures: start.pauseAfterFailures,
+  };
 }
 
 export async function startRun(client: Client, aws: AwsClients, start: StartOptions): Promise<{ workflowId: string; url: string | undefined }> {
@@ -97,19 +74,11 @@ export async function startRun(client: Client, aws: AwsClients, start: StartOpti
   }
   const workflowId = start.id ?? defaultWorkflowId(start.target);
   const input: ReindexCollectionInput = {
+    ...runSettingsOf(start),
     manifest: start.manifest,
     ...(manifestETag === undefined ? {} : { manifestETag }),
     targetCollectionId: start.target,
     sourceCollectionId: start.source,
-    ...(start.sourceRegion === undefined ? {} : { sourceRegion: start.sourceRegion }),
-    options: start.options,
-    force: start.force,
-    batchSize: start.batchSize,
-    batchesInFlight: start.batchesInFlight,
-    imagesInFlightPerBatch: start.imagesInFlight,
-    batchesPerExecution: 500,
-    retryMinutes: start.retryMinutes,
-    pauseAfterFailures: start.pauseAfterFailures,
   };
   await client.workflow
     .start<typeof reindexCollection>('reindexCollection', {
@@ -359,12 +328,9 @@ export function addRunSettings(command: Command): Command {
   );
 }
 
-export function startOptions(
-  flags: RunSettingsFlags,
-  run: { manifest: { Bucket: string; Key: string }; target: string; id: string | undefined; taskQueue: string },
-): StartOptions {
+/** What the flags say of a run, beside its records file, target, id and task queue. */
+function settingsOf(flags: RunSettingsFlags): Omit<StartOptions, 'manifest' | 'target' | 'id' | 'taskQueue'> {
   return {
-    ...run,
     source: flags.source,
     sourceRegion: flags.sourceRegion,
     options: {
@@ -382,6 +348,13 @@ export function startOptions(
     pauseAfterFailures: flags.pauseAfterFailures,
     force: flags.force ?? false,
   };
+}
+
+export function startOptions(
+  flags: RunSettingsFlags,
+  run: { manifest: { Bucket: string; Key: string }; target: string; id: string | undefined; taskQueue: string },
+): StartOptions {
+  return { ...run, ...settingsOf(flags) };
 }
 
 /** What an ended run did, a line each, as `start --wait` and `status` print it. */
@@ -427,11 +400,54 @@ export async function followStartedRun(
 }
 
 interface StartFlags extends RunSettingsFlags {
-  manifest: string;
-  target: string;
+  manifest?: string;
+  target?: string;
+  plan?: string;
+  collectionsInFlight: number;
   id?: string;
   wait?: boolean;
   json?: boolean;
+}
+
+/** Starts every collection of a plan file in one plan run; with --wait, follows it to its end. */
+async function startPlanRun(clients: { config: Config; aws: AwsClients; client: Client }, flags: StartFlags & { plan: string }): Promise<void> {
+  const { config, aws, client } = clients;
+  const collections = await plannedRuns(aws, flags.plan);
+  if (flags.tps !== undefined) {
+    await setRate(client.workflowService, { namespace: client.options.namespace, identity: client.options.identity, taskQueue: config.taskQueue }, flags.tps, `reindex start --tps ${flags.tps}`);
+  }
+  const started = await startPlan(client, {
+    collections,
+    settings: runSettingsOf(settingsOf(flags)),
+    collectionsInFlight: flags.collectionsInFlight,
+    id: flags.id,
+    taskQueue: config.taskQueue,
+    planFile: flags.plan,
+  });
+  if (!flags.wait) {
+    if (flags.json) console.log(JSON.stringify(started));
+    else console.log(`started plan ${started.workflowId}: ${collections.length} collections${started.url ? `\nfollow it at ${started.url}` : ''}`);
+    return;
+  }
+  if (!flags.json) console.log(`started plan ${started.workflowId}: ${collections.length} collections${started.url ? `; follow it at ${started.url}` : ''}; waiting for it to end`);
+  printPlanEnd(started.workflowId, await waitForPlan(client, started.workflowId), flags.json ?? false);
+}
+
+/** Where a plan's run is: each collection's, and while it runs whether it is paused or stopping. */
+async function printPlanStatus(client: Client, workflowId: string, status: string, json: boolean): Promise<void> {
+  const running = status === 'RUNNING';
+  const progress = running ? await planProgress(client, workflowId) : undefined;
+  const end = running ? undefined : await waitForPlan(client, workflowId);
+  if (json) {
+    const ended = end === undefined ? {} : end.status === 'failed' ? { error: end.message } : { summary: end.summary };
+    console.log(JSON.stringify({ workflowId, status, ...(progress ? { progress } : {}), ...ended }));
+    return;
+  }
+  console.log(`${workflowId}: plan ${status.toLowerCase()}${progress?.paused ? ', paused' : ''}${progress?.stopping ? ', stopping' : ''}`);
+  if (end?.status === 'failed') console.log(`  ${end.message}`);
+  const collections = progress?.collections ?? (end && end.status !== 'failed' ? end.summary.collections : []);
+  for (const line of planLines(collections)) console.log(`  ${line}`);
+  if (end && end.status !== 'failed') console.log(`  ${planTotalsLine(end.summary)}`);
 }
 
 /** start, status, pause, resume, cancel: a run's life from the operator's terminal. */
@@ -439,17 +455,32 @@ export function registerRunCommands(program: Command): void {
   addRunSettings(
     program
       .command('start')
-      .description('start migrating the faces of a records file into the target collection')
-      .requiredOption('--manifest <s3-uri>', 'the records file: s3://bucket/key, a JSON array or JSON Lines')
-      .requiredOption('--target <collection>', 'the collection to index into; created on the newest face model if missing'),
+      .description('start migrating the faces of a records file into the target collection, or every collection of a plan')
+      .option('--manifest <s3-uri>', 'the records file: s3://bucket/key, a JSON array or JSON Lines')
+      .option('--target <collection>', 'the collection to index into; created on the newest face model if missing')
+      .option('--plan <file>', 'instead: every collection of the plan file `reindex plan --out` wrote (local or s3://), each into its target')
+      .option('--collections-in-flight <n>', "with --plan: collections' runs at once, the smallest first", numberIn('--collections-in-flight', 1, 100, true), 4),
   )
     .option('--id <workflow-id>', 'the run\'s workflow id (default: reindex-<target>-<time>)')
     .option('--wait', 'wait for the run to end and print its summary')
     .option('--json', 'print JSON: the last line of stdout is one object')
     .action(async (flags: StartFlags) => {
+      if (flags.plan !== undefined) {
+        if (flags.manifest !== undefined || flags.target !== undefined || flags.source !== undefined) {
+          throw new UsageError('--plan names each collection\'s records file, target and source: it goes without --manifest, --target and --source');
+        }
+        const plan = flags.plan;
+        await withClients((clients) => startPlanRun(clients, { ...flags, plan }));
+        return;
+      }
+      if (flags.manifest === undefined) throw new UsageError('say what to migrate: --manifest <s3-uri> --target <collection>, or --plan <file>');
+      if (flags.target === undefined) {
+        throw new UsageError('--manifest needs --target, the collection its records go into; to migrate many collections, write a plan with `reindex plan --out` and start it with --plan');
+      }
       const manifest = parseS3Uri(flags.manifest);
+      const target = flags.target;
       await withClients(async (clients) => {
-        const started = await startRun(clients.client, clients.aws, startOptions(flags, { manifest, target: flags.target, id: flags.id, taskQueue: clients.config.taskQueue }));
+        const started = await startRun(clients.client, clients.aws, startOptions(flags, { manifest, target, id: flags.id, taskQueue: clients.config.taskQueue }));
         await followStartedRun(clients, started, flags);
       });
     });
@@ -465,6 +496,11 @@ export function registerRunCommands(program: Command): void {
       await withClients(async ({ config, aws, client }) => {
         if (flags.follow) {
           await followRun(client, workflowId, flags.interval * 1000, flags.json ?? false);
+          return;
+        }
+        const described = await describeRun(client, workflowId);
+        if (described.type === PLAN_WORKFLOW_TYPE) {
+          await printPlanStatus(client, workflowId, described.status.name, flags.json ?? false);
           return;
         }
         const status = await runStatus(client, workflowId);

@@ -11,7 +11,8 @@ import type { AwsClients } from '../activities/aws-clients';
 import type { Config } from '../domain/config';
 import { intakeRunId, parseIntakeMessage, type UploadedFile } from '../domain/intake';
 import { UsageError, withClients } from './common';
-import { addRunSettings, RunExistsError, type RunSettingsFlags, startOptions, startRun } from './runs';
+import { addRunSettings, type RunSettingsFlags, startOptions, startRun } from './runs';
+import { RunExistsError } from './starting';
 
 /** Long enough to start the runs of one message; a watcher that dies leaves it to the next one. */
 const VISIBILITY_SECONDS = 120;

@@ -3,6 +3,7 @@
  * what each costs in IndexFaces calls and hours at the rate. Pure; `reindex plan` describes the
  * collections and writes their records files.
  */
+import { z } from 'zod';
 import { isNewerFaceModel } from './face-models';
 import { isCollectionId } from './records';
 
@@ -99,4 +100,56 @@ export function planOf(collections: PlannedCollection[], { region, tps, createdA
       hours: indexFacesCalls / tps / 3600,
     },
   };
+}
+
+const plannedCollection = z.object({
+  collectionId: z.string(),
+  faceModelVersion: z.string(),
+  faces: z.number(),
+  users: z.number(),
+  indexFacesCalls: z.number(),
+  callsCounted: z.boolean(),
+  hours: z.number(),
+  target: z.string().refine(isCollectionId, 'must be a collection name').optional(),
+  records: z.string().optional(),
+  unplaced: z.string().optional(),
+  unplacedFaces: z.number().optional(),
+});
+
+const planSchema = z.object({
+  format: z.literal(PLAN_FORMAT),
+  createdAt: z.string(),
+  region: z.string(),
+  tps: z.number(),
+  collections: z.array(plannedCollection),
+  totals: z.object({ collections: z.number(), faces: z.number(), users: z.number(), indexFacesCalls: z.number(), hours: z.number() }),
+});
+
+/** A collection of a plan that a run can migrate: it names its target and its records file. */
+export type RunnablePlannedCollection = PlannedCollection & { target: string; records: string };
+
+/** The plan file `reindex plan --out` wrote, checked: every collection has a target and a records file, no target twice. */
+export function parsePlan(text: string): Plan & { collections: RunnablePlannedCollection[] } {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new PlanError('it is not JSON');
+  }
+  const parsed = planSchema.safeParse(json);
+  if (!parsed.success) {
+    const [issue] = parsed.error.issues;
+    throw new PlanError(`it is not a plan file of reindex plan --out (${issue?.path.join('.') || 'the file'}: ${issue?.message ?? 'invalid'})`);
+  }
+  const plan = parsed.data as Plan;
+  const targets = new Set<string>();
+  const runnable = plan.collections.map((collection) => {
+    const { target, records } = collection;
+    if (target === undefined || records === undefined) throw new PlanError(`the collection ${collection.collectionId} has no target or records file: write the plan with --out`);
+    if (targets.has(target)) throw new PlanError(`the target ${target} is named twice`);
+    targets.add(target);
+    return { ...collection, target, records };
+  });
+  if (runnable.length === 0) throw new PlanError('it names no collection');
+  return { ...plan, collections: runnable };
 }
