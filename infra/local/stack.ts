@@ -14,6 +14,8 @@ import path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { Connection } from '@temporalio/client';
+import { registerSearchAttributes } from '../../src/search-attributes';
 import { provision } from './provision';
 import { runningPid, type Service, stackServices, startService, stopService } from './services';
 import { DUMMY_CREDENTIALS, HOST, MOTO_ACCOUNT, REGION, ROOT, STACK_ENV_FILE, type StackPorts, stackPorts, writeStackEnv } from './settings';
@@ -63,6 +65,7 @@ async function provisionAndDescribe(ports: StackPorts): Promise<Record<string, s
       // moto's one account owns every bucket; infra/local/moto-server.py refuses any other owner, as S3 does.
       REINDEX_BUCKET_OWNER: MOTO_ACCOUNT,
     };
+    await withTemporal(variables.TEMPORAL_ADDRESS, (connection) => registerSearchAttributes(connection, 'default'));
     writeStackEnv(variables);
     say(`resources provisioned; variables in ${path.relative(ROOT, STACK_ENV_FILE)}`);
     return variables;
@@ -70,6 +73,16 @@ async function provisionAndDescribe(ports: StackPorts): Promise<Record<string, s
     clients.s3.destroy();
     clients.sqs.destroy();
     clients.dynamodb.destroy();
+  }
+}
+
+/** The dev server registers search attributes only into a database it creates: one made before an attribute existed lacks it. */
+async function withTemporal(address: string, work: (connection: Connection) => Promise<void>): Promise<void> {
+  const connection = await Connection.connect({ address });
+  try {
+    await work(connection);
+  } finally {
+    await connection.close();
   }
 }
 

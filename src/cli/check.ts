@@ -12,7 +12,7 @@ import type { Command } from 'commander';
 import { type AwsClients, httpStatusOf } from '../activities/aws-clients';
 import { withAws } from './common';
 import type { Config } from '../domain/config';
-import { SEARCH_ATTRIBUTES } from '../shared';
+import { missingSearchAttributes } from '../search-attributes';
 
 export interface CheckResult {
   resource: string;
@@ -45,12 +45,9 @@ async function checkTemporal({ connectionOptions, namespace = 'default' }: Clien
   const connection = await Connection.connect({ ...connectionOptions, connectTimeout: '5s' });
   try {
     await connection.workflowService.describeNamespace({ namespace });
-    const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
-    const missing = Object.values(SEARCH_ATTRIBUTES)
-      .map((key) => key.name)
-      .filter((name) => !(name in (customAttributes ?? {})));
+    const missing = await missingSearchAttributes(connection, namespace);
     if (missing.length > 0) {
-      throw new Error(`namespace ${namespace} lacks the search attributes ${missing.join(', ')}`);
+      throw new Error(`namespace ${namespace} lacks the search attributes ${missing.map(({ name }) => name).join(', ')}`);
     }
     return `namespace ${namespace} at ${connectionOptions.address}`;
   } finally {

@@ -12,7 +12,7 @@ import { planProgressQuery, type PlannedRun, type PlannedRunState, type PlanProg
 import type { reindexPlan } from '../workflows';
 import { parseS3Uri, UsageError } from './common';
 import { isS3, openInput } from './files';
-import { assertRecordsFile, defaultWorkflowId, RunExistsError, runUrl } from './starting';
+import { assertRecordsFile, assertSearchAttributes, defaultWorkflowId, RunExistsError, runUrl } from './starting';
 
 /** The workflow type of a plan's run, which `status` tells from a collection's. */
 export const PLAN_WORKFLOW_TYPE = 'reindexPlan';
@@ -46,6 +46,7 @@ export async function startPlan(
   client: Client,
   start: { collections: PlannedRun[]; settings: PlanRunSettings; collectionsInFlight: number; id: string | undefined; taskQueue: string; planFile: string },
 ): Promise<{ workflowId: string; url: string | undefined }> {
+  await assertSearchAttributes(client);
   const workflowId = start.id ?? defaultWorkflowId('plan');
   const input: ReindexPlanInput = { collections: start.collections, settings: start.settings, collectionsInFlight: start.collectionsInFlight };
   await client.workflow

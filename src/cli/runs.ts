@@ -17,6 +17,7 @@ import {
   pauseSignal,
   progressQuery,
   reportKey,
+  type PlanProgress,
   type PlanRunSettings,
   type ReindexCollectionInput,
   type ReindexOptions,
@@ -28,7 +29,7 @@ import {
 import type { reindexCollection } from '../workflows';
 import { numberIn, parseS3Uri, UsageError, withClients } from './common';
 import { PLAN_WORKFLOW_TYPE, planLines, planProgress, plannedRuns, planTotalsLine, printPlanEnd, startPlan, waitForPlan } from './plan-runs';
-import { assertRecordsFile, defaultWorkflowId, RunExistsError, runUrl } from './starting';
+import { assertRecordsFile, assertSearchAttributes, defaultWorkflowId, RunExistsError, runUrl } from './starting';
 import { describeRate, rateInForce, setRate } from '../index-faces-rate';
 
 export interface StartOptions {
@@ -68,6 +69,7 @@ export function runSettingsOf(start: Omit<StartOptions, 'manifest' | 'target' | 
 export async function startRun(client: Client, aws: AwsClients, start: StartOptions): Promise<{ workflowId: string; url: string | undefined }> {
   // The run reads the version looked at here: a file replaced before or while it is split fails the run.
   const manifestETag = await assertRecordsFile(aws, start.manifest);
+  await assertSearchAttributes(client);
   // The rate is the task queue's, held by the Temporal server for every worker and run until reset.
   if (start.tps !== undefined) {
     await setRate(client.workflowService, { namespace: client.options.namespace, identity: client.options.identity, taskQueue: start.taskQueue }, start.tps, `reindex start --tps ${start.tps}`);
@@ -98,6 +100,7 @@ export async function startRun(client: Client, aws: AwsClients, start: StartOpti
       { key: SEARCH_ATTRIBUTES.processed, value: 0 },
       { key: SEARCH_ATTRIBUTES.failed, value: 0 },
       { key: SEARCH_ATTRIBUTES.paused, value: false },
+      { key: SEARCH_ATTRIBUTES.collection, value: start.target },
     ],
     })
     .catch((error: unknown) => {
@@ -436,14 +439,22 @@ async function startPlanRun(clients: { config: Config; aws: AwsClients; client: 
 /** Where a plan's run is: each collection's, and while it runs whether it is paused or stopping. */
 async function printPlanStatus(client: Client, workflowId: string, status: string, json: boolean): Promise<void> {
   const running = status === 'RUNNING';
-  const progress = running ? await planProgress(client, workflowId) : undefined;
+  // A plan whose worker does not answer (none polls, say) still has a status: its collections are then unknown.
+  const asked: { progress?: PlanProgress; unanswered?: string } = running
+    ? await planProgress(client, workflowId).then(
+        (progress) => ({ progress }),
+        (error: unknown) => ({ unanswered: `the plan's progress query got no answer (${error instanceof Error ? error.message : String(error)})` }),
+      )
+    : {};
+  const { progress } = asked;
   const end = running ? undefined : await waitForPlan(client, workflowId);
   if (json) {
     const ended = end === undefined ? {} : end.status === 'failed' ? { error: end.message } : { summary: end.summary };
-    console.log(JSON.stringify({ workflowId, status, ...(progress ? { progress } : {}), ...ended }));
+    console.log(JSON.stringify({ workflowId, status, ...asked, ...ended }));
     return;
   }
   console.log(`${workflowId}: plan ${status.toLowerCase()}${progress?.paused ? ', paused' : ''}${progress?.stopping ? ', stopping' : ''}`);
+  if (asked.unanswered) console.log(`  ${asked.unanswered}`);
   if (end?.status === 'failed') console.log(`  ${end.message}`);
   const collections = progress?.collections ?? (end && end.status !== 'failed' ? end.summary.collections : []);
   for (const line of planLines(collections)) console.log(`  ${line}`);

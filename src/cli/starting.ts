@@ -4,6 +4,7 @@
  */
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
+import { missingSearchAttributes } from '../search-attributes';
 import type { AwsClients } from '../activities/aws-clients';
 import { HEAD_BYTES, recordsFileProblem } from '../activities/records-reader';
 import { UsageError } from './common';
@@ -46,4 +47,15 @@ export async function assertRecordsFile(aws: AwsClients, { Bucket, Key }: { Buck
 
 export function defaultWorkflowId(target: string, now = new Date()): string {
   return `reindex-${target}-${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+}
+
+/**
+ * The namespace has every search attribute a run sets: without one, each workflow task of the run
+ * would be refused and the run would never move. Said now, with the command that registers them.
+ */
+export async function assertSearchAttributes(client: Client): Promise<void> {
+  const missing = await missingSearchAttributes(client.connection, client.options.namespace);
+  if (missing.length === 0) return;
+  const names = missing.map(({ name, type }) => `--name ${name} --type ${type === 'KEYWORD' ? 'Keyword' : type === 'INT' ? 'Int' : 'Bool'}`).join(' ');
+  throw new UsageError(`namespace ${client.options.namespace} lacks the search attributes ${missing.map(({ name }) => name).join(', ')}: register them (temporal operator search-attribute create --namespace ${client.options.namespace} ${names})`);
 }

@@ -141,7 +141,7 @@ export function parsePlan(text: string): Plan & { collections: RunnablePlannedCo
     const [issue] = parsed.error.issues;
     throw new PlanError(`it is not a plan file of reindex plan --out (${issue?.path.join('.') || 'the file'}: ${issue?.message ?? 'invalid'})`);
   }
-  const plan = parsed.data as Plan;
+  const plan = parsed.data;
   const targets = new Set<string>();
   const runnable = plan.collections.map((collection) => {
     const { target, records } = collection;

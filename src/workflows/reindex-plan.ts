@@ -28,6 +28,7 @@ import {
   planProgressQuery,
   type ReindexPlanInput,
   resumeSignal,
+  SEARCH_ATTRIBUTES,
 } from '../shared';
 import { reindexCollection } from './reindex-collection';
 
@@ -100,6 +101,13 @@ export async function reindexPlan(input: ReindexPlanInput): Promise<PlanSummary>
     const handle = await startChild(reindexCollection, {
       workflowId: state.workflowId,
       staticSummary: `s3://${collection.manifest.Bucket}/${collection.manifest.Key} → ${collection.targetCollectionId}`,
+      typedSearchAttributes: [
+        { key: SEARCH_ATTRIBUTES.phase, value: 'preparing' },
+        { key: SEARCH_ATTRIBUTES.processed, value: 0 },
+        { key: SEARCH_ATTRIBUTES.failed, value: 0 },
+        { key: SEARCH_ATTRIBUTES.paused, value: false },
+        { key: SEARCH_ATTRIBUTES.collection, value: collection.targetCollectionId },
+      ],
       args: [
         {
           ...input.settings,

@@ -7,13 +7,16 @@ import { randomUUID } from 'node:crypto';
 import { CreateCollectionCommand, IndexFacesCommand } from '@aws-sdk/client-rekognition';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
-import type { PlanSummary } from '../../src/shared';
+import { Client, Connection } from '@temporalio/client';
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { type PlanProgress, type PlanSummary, type RunProgress, SEARCH_ATTRIBUTES } from '../../src/shared';
 import { lastLine, runCli } from '../helpers/cli';
-import { createRunResources, facesIn, rekognitionAdmin, resultRows, type RunResources } from '../helpers/runs';
+import { createRunResources, eventually, facesIn, rekognitionAdmin, resultRows, type RunResources } from '../helpers/runs';
 import { type RunningWorker, startWorker } from '../helpers/worker';
 
 let resources: RunResources;
 let worker: RunningWorker;
+let client: Client;
 const suite = randomUUID().slice(0, 8);
 const prefix = `plans-e2e-${suite}/`;
 /** Each old collection's photos: the people in each. */
@@ -25,6 +28,7 @@ const OLD: Record<string, string[][]> = {
 beforeAll(async () => {
   resources = await createRunResources();
   worker = await startWorker(resources);
+  client = new Client({ connection: await Connection.connect(loadClientConnectConfig().connectionOptions) });
   const { aws, config } = resources;
   await rekognitionAdmin('settings', 'PUT', { currentFaceModelVersion: '6.0' });
   try {
@@ -44,6 +48,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  await client?.connection.close();
   await worker?.stop();
   await resources?.release();
 });
@@ -68,12 +73,48 @@ test('a plan of two old collections migrates each into its own target, and statu
     const run = summary.collections.find((state) => state.targetCollectionId === target);
     expect(run).toMatchObject({ workflowId: `${planId}/${target}`, state: 'completed', summary: { sourceCollectionId: collection, images: photos.length, matched: photos.flat().length } });
     expect(await facesIn(resources, target)).toHaveLength(photos.flat().length);
+    const described = await client.workflow.getHandle(`${planId}/${target}`).describe();
+    expect(described.typedSearchAttributes.get(SEARCH_ATTRIBUTES.collection)).toBe(target);
     expect((await resultRows(resources, `${planId}/${target}`)).every((row) => row.CollectionId === target && row.SourceCollectionId === collection)).toBe(true);
   }
   const status = await runCli(['status', planId], worker.cliEnv);
   expect(status.stdout).toContain(`${planId}: plan completed`);
   expect(status.stdout).toContain(`  tenant-a-${suite}-v7 completed: images 2, matched 3, DLQ 0 (${planId}/tenant-a-${suite}-v7)`);
   expect(status.stdout).toContain('  images 5, faces 8, matched 8, DLQ 0');
+}, 240_000);
+
+test('pause holds a plan and starts no other collection, resume goes on, cancel ends it with the rest not started', async () => {
+  const { bucket } = resources.config;
+  const out = `s3://${bucket}/plans/${suite}-steered/`;
+  await runCli(['plan', '--collections', ...Object.keys(OLD), '--tps', '10', '--out', out, '--target-template', '{collection}-v7b', '--key-from', 'external-image-id', '--bucket', bucket, '--prefix', prefix, '--suffix', '.png'], worker.cliEnv);
+  for (const collection of Object.keys(OLD)) resources.ownCollection(`${collection}-v7b`);
+  const planId = `plan-steered-${suite}`;
+  const status = async () => JSON.parse((await runCli(['status', planId, '--json'], worker.cliEnv)).stdout) as { status: string; progress?: PlanProgress; summary?: PlanSummary };
+  // Slow enough that pause, resume and cancel all come while the first collection runs.
+  await rekognitionAdmin('settings', 'PUT', { latency: { IndexFaces: { medianMs: 8_000, p99Ms: 10_000 } } });
+  try {
+    await runCli(['start', '--plan', `${out}plan.json`, '--id', planId, '--collections-in-flight', '1', '--images-in-flight', '1'], worker.cliEnv);
+    await eventually(async () => (await status()).progress?.collections.some(({ state }) => state === 'running') ?? false);
+
+    expect((await runCli(['pause', planId], worker.cliEnv)).code).toBe(0);
+    const paused = await status();
+    const first = paused.progress?.collections.find(({ state }) => state === 'running');
+    expect(paused.progress).toMatchObject({ paused: true });
+    expect(paused.progress?.collections.map(({ state }) => state).sort()).toEqual(['running', 'waiting']);
+    await eventually(async () => (JSON.parse((await runCli(['status', first?.workflowId ?? '', '--json'], worker.cliEnv)).stdout) as { progress?: RunProgress }).progress?.paused === true);
+    expect((await runCli(['status', planId], worker.cliEnv)).stdout).toContain(`${planId}: plan running, paused`);
+
+    expect((await runCli(['resume', planId], worker.cliEnv)).code).toBe(0);
+    expect((await status()).progress?.paused).toBe(false);
+    expect((await runCli(['cancel', planId], worker.cliEnv)).code).toBe(0);
+    await eventually(async () => (await status()).status !== 'RUNNING', 120_000);
+  } finally {
+    await rekognitionAdmin('settings', 'PUT', { latency: {} });
+  }
+
+  const ended = await status();
+  expect(ended.summary?.status).toBe('cancelled');
+  expect(ended.summary?.collections.map(({ state }) => state).sort()).toEqual(['cancelled', 'cancelled']);
 }, 240_000);
 
 test('start refuses a records file without a target, a plan beside --manifest, and a plan file that is not there, in one line with exit code 2', async () => {

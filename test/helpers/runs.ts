@@ -10,8 +10,6 @@ import { DeleteCollectionCommand, ListFacesCommand, ListUsersCommand } from '@aw
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, DeleteMessageBatchCommand, DeleteQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { SearchAttributeType } from '@temporalio/common';
-import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { DeclaredFace } from '../../infra/rekognition-local/images';
 import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
@@ -20,7 +18,8 @@ import { type Config, loadConfig } from '../../src/domain/config';
 import { createLedger } from '../../src/activities/ledger';
 import type { ResultRow, ReviewItem } from '../../src/domain/outcomes';
 import { ROW_SIGNATURE_ATTRIBUTE, signRowBody } from '../../src/domain/result-rows';
-import { type ReindexCollectionInput, SEARCH_ATTRIBUTES } from '../../src/shared';
+import { registerSearchAttributes as registerProjectSearchAttributes } from '../../src/search-attributes';
+import type { ReindexCollectionInput } from '../../src/shared';
 import { useLocalStack } from './local-stack';
 
 export interface RunResources {
@@ -265,22 +264,9 @@ export async function indexFacesCalls(): Promise<number> {
   return counters.IndexFaces?.calls ?? 0;
 }
 
-const INDEXED_VALUE_TYPES: Record<SearchAttributeType, temporal.api.enums.v1.IndexedValueType> = {
-  [SearchAttributeType.TEXT]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_TEXT,
-  [SearchAttributeType.KEYWORD]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-  [SearchAttributeType.INT]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_INT,
-  [SearchAttributeType.DOUBLE]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
-  [SearchAttributeType.BOOL]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
-  [SearchAttributeType.DATETIME]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
-  [SearchAttributeType.KEYWORD_LIST]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
-};
-
 /** The time-skipping server, like any namespace, refuses search attributes it was not told of. */
 export async function registerSearchAttributes(env: TestWorkflowEnvironment): Promise<void> {
-  await env.connection.operatorService.addSearchAttributes({
-    namespace: env.namespace ?? 'default',
-    searchAttributes: Object.fromEntries(Object.values(SEARCH_ATTRIBUTES).map((key) => [key.name, INDEXED_VALUE_TYPES[key.type]])),
-  });
+  await registerProjectSearchAttributes(env.connection, env.namespace ?? 'default');
 }
 
 /** Waits in real time until `check` holds; activities run in real time even when a test server skips time. */

@@ -9,6 +9,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { ReasonCode } from '../../src/domain/reasons';
 import { pauseSignal, planProgressQuery, type PlannedRun, type ReindexPlanInput, resumeSignal } from '../../src/shared';
+import { registerSearchAttributes } from '../helpers/runs';
 import { TEST_SERVER_EXECUTABLE } from '../helpers/tools';
 import type { reindexPlan, StandInState } from './fixtures/plan';
 
@@ -22,6 +23,7 @@ beforeAll(async () => {
     TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: TEST_SERVER_EXECUTABLE } } }),
     bundleWorkflowCode({ workflowsPath: require.resolve('./fixtures/plan'), logger: new DefaultLogger('WARN') }),
   ]);
+  await registerSearchAttributes(env);
 }, 120_000);
 
 afterAll(async () => {
