@@ -45,8 +45,6 @@ export const SEARCH_ATTRIBUTES = {
   processed: defineSearchAttributeKey('ReindexProcessed', SearchAttributeType.INT),
   failed: defineSearchAttributeKey('ReindexFailed', SearchAttributeType.INT),
   paused: defineSearchAttributeKey('ReindexPaused', SearchAttributeType.BOOL),
-  /** The run's target, set when it starts: `ReindexCollection = 'faces-v7'` finds a plan's run of one collection. */
-  collection: defineSearchAttributeKey('ReindexCollection', SearchAttributeType.KEYWORD),
 } as const;
 
 /** Where a run keeps chunk n of its records file in the bucket; without n, the folder of all chunks. */

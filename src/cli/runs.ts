@@ -100,7 +100,6 @@ export async function startRun(client: Client, aws: AwsClients, start: StartOpti
       { key: SEARCH_ATTRIBUTES.processed, value: 0 },
       { key: SEARCH_ATTRIBUTES.failed, value: 0 },
       { key: SEARCH_ATTRIBUTES.paused, value: false },
-      { key: SEARCH_ATTRIBUTES.collection, value: start.target },
     ],
     })
     .catch((error: unknown) => {

@@ -102,16 +102,18 @@ const IMAGES_PUBLISH = 'images-publish-outcomes';
 const BREAKER_ACROSS_BATCHES = 'breaker-across-batches';
 /** Batches recorded before this patch schedule their images with no fairness key. */
 const FAIRNESS_BY_TARGET = 'fairness-by-target';
-/** Temporal's limit on a fairness key, in bytes. */
-const FAIRNESS_KEY_BYTES = 64;
 
 /**
  * The fairness key of a target's images: runs into different collections take turns on the one
- * rate-limited IndexFaces queue, so a small migration is not queued behind a large one. Collection
- * ids are ASCII; a long one keeps its end, where tenants' names differ more often than at the start.
+ * rate-limited IndexFaces queue, so a small migration is not queued behind a large one. The key is
+ * readable in the history, which an encrypted run's collection names must not be: it is a 32-bit
+ * FNV-1a hash of the name (workflow code has no crypto module), so two targets share a turn only
+ * when their hashes collide.
  */
 function fairnessKeyOf(targetCollectionId: string): string {
-  return targetCollectionId.slice(-FAIRNESS_KEY_BYTES);
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < targetCollectionId.length; i += 1) hash = Math.imul(hash ^ targetCollectionId.charCodeAt(i), 0x01000193);
+  return `target-${(hash >>> 0).toString(16).padStart(8, '0')}`;
 }
 
 /** Reason codes that fail one image; any other permanent failure (the target gone) fails the run. */

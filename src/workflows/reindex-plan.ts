@@ -106,7 +106,6 @@ export async function reindexPlan(input: ReindexPlanInput): Promise<PlanSummary>
         { key: SEARCH_ATTRIBUTES.processed, value: 0 },
         { key: SEARCH_ATTRIBUTES.failed, value: 0 },
         { key: SEARCH_ATTRIBUTES.paused, value: false },
-        { key: SEARCH_ATTRIBUTES.collection, value: collection.targetCollectionId },
       ],
       args: [
         {

@@ -74,7 +74,7 @@ test('a plan of two old collections migrates each into its own target, and statu
     expect(run).toMatchObject({ workflowId: `${planId}/${target}`, state: 'completed', summary: { sourceCollectionId: collection, images: photos.length, matched: photos.flat().length } });
     expect(await facesIn(resources, target)).toHaveLength(photos.flat().length);
     const described = await client.workflow.getHandle(`${planId}/${target}`).describe();
-    expect(described.typedSearchAttributes.get(SEARCH_ATTRIBUTES.collection)).toBe(target);
+    expect(described.typedSearchAttributes.get(SEARCH_ATTRIBUTES.phase)).toBe('done');
     expect((await resultRows(resources, `${planId}/${target}`)).every((row) => row.CollectionId === target && row.SourceCollectionId === collection)).toBe(true);
   }
   const status = await runCli(['status', planId], worker.cliEnv);

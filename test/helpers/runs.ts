@@ -18,8 +18,8 @@ import { type Config, loadConfig } from '../../src/domain/config';
 import { createLedger } from '../../src/activities/ledger';
 import type { ResultRow, ReviewItem } from '../../src/domain/outcomes';
 import { ROW_SIGNATURE_ATTRIBUTE, signRowBody } from '../../src/domain/result-rows';
-import { registerSearchAttributes as registerProjectSearchAttributes } from '../../src/search-attributes';
-import type { ReindexCollectionInput } from '../../src/shared';
+import { indexedTypes } from '../../src/search-attributes';
+import { type ReindexCollectionInput, SEARCH_ATTRIBUTES } from '../../src/shared';
 import { useLocalStack } from './local-stack';
 
 export interface RunResources {
@@ -264,9 +264,9 @@ export async function indexFacesCalls(): Promise<number> {
   return counters.IndexFaces?.calls ?? 0;
 }
 
-/** The time-skipping server, like any namespace, refuses search attributes it was not told of. */
+/** The time-skipping server, like any namespace, refuses search attributes it was not told of; it cannot list them, so all are added. */
 export async function registerSearchAttributes(env: TestWorkflowEnvironment): Promise<void> {
-  await registerProjectSearchAttributes(env.connection, env.namespace ?? 'default');
+  await env.connection.operatorService.addSearchAttributes({ namespace: env.namespace ?? 'default', searchAttributes: indexedTypes(Object.values(SEARCH_ATTRIBUTES)) });
 }
 
 /** Waits in real time until `check` holds; activities run in real time even when a test server skips time. */
