@@ -19,6 +19,17 @@ const INDEXED_VALUE_TYPES: Record<SearchAttributeType, temporal.api.enums.v1.Ind
   [SearchAttributeType.KEYWORD_LIST]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
 };
 
+/** Each type as the `temporal` CLI names it (`--type Keyword`). */
+export const CLI_SEARCH_ATTRIBUTE_TYPES: Record<SearchAttributeType, string> = {
+  [SearchAttributeType.TEXT]: 'Text',
+  [SearchAttributeType.KEYWORD]: 'Keyword',
+  [SearchAttributeType.INT]: 'Int',
+  [SearchAttributeType.DOUBLE]: 'Double',
+  [SearchAttributeType.BOOL]: 'Bool',
+  [SearchAttributeType.DATETIME]: 'Datetime',
+  [SearchAttributeType.KEYWORD_LIST]: 'KeywordList',
+};
+
 /** The project's search attributes `namespace` does not have. */
 export async function missingSearchAttributes(connection: Pick<ConnectionLike, 'operatorService'>, namespace: string): Promise<(typeof SEARCH_ATTRIBUTES)[keyof typeof SEARCH_ATTRIBUTES][]> {
   const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });

@@ -47,6 +47,14 @@ export const SEARCH_ATTRIBUTES = {
   paused: defineSearchAttributeKey('ReindexPaused', SearchAttributeType.BOOL),
 } as const;
 
+/** The search attributes a run starts with, before its first phase sets them. */
+export const STARTING_SEARCH_ATTRIBUTES = [
+  { key: SEARCH_ATTRIBUTES.phase, value: 'preparing' },
+  { key: SEARCH_ATTRIBUTES.processed, value: 0 },
+  { key: SEARCH_ATTRIBUTES.failed, value: 0 },
+  { key: SEARCH_ATTRIBUTES.paused, value: false },
+] as const;
+
 /** Where a run keeps chunk n of its records file in the bucket; without n, the folder of all chunks. */
 export function chunkKey(runId: string, n?: number): string {
   return `runs/${runId}/chunks/${n === undefined ? '' : `${String(n).padStart(8, '0')}.json`}`;

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../../src/shared';
+import { CLI_SEARCH_ATTRIBUTE_TYPES } from '../../src/search-attributes';
 import { DUMMY_CREDENTIALS, HOST, LOCAL_DIR, REGION, ROOT, type StackPorts, TOOLS_BIN } from './settings';
 
 export interface Service {
@@ -25,15 +26,6 @@ export interface Service {
   ready(): Promise<boolean>;
 }
 
-const CLI_SEARCH_ATTRIBUTE_TYPES: Record<string, string> = {
-  TEXT: 'Text',
-  KEYWORD: 'Keyword',
-  INT: 'Int',
-  DOUBLE: 'Double',
-  BOOL: 'Bool',
-  DATETIME: 'Datetime',
-  KEYWORD_LIST: 'KeywordList',
-};
 
 async function temporalAnswers(address: string): Promise<boolean> {
   let connection: Connection | undefined;

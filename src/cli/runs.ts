@@ -24,7 +24,7 @@ import {
   resumeSignal,
   type RunProgress,
   type RunSummary,
-  SEARCH_ATTRIBUTES,
+  STARTING_SEARCH_ATTRIBUTES,
 } from '../shared';
 import type { reindexCollection } from '../workflows';
 import { numberIn, parseS3Uri, UsageError, withClients } from './common';
@@ -95,12 +95,7 @@ export async function startRun(client: Client, aws: AwsClients, start: StartOpti
       `**target** ${start.target}${start.source ? ` (from ${start.source})` : ''}`,
       `**IoU threshold** ${start.options.iouThreshold}, **quality filter** ${start.options.qualityFilter}, **unmatched new faces** ${start.options.unmatched}`,
     ].join('\n\n'),
-    typedSearchAttributes: [
-      { key: SEARCH_ATTRIBUTES.phase, value: 'preparing' },
-      { key: SEARCH_ATTRIBUTES.processed, value: 0 },
-      { key: SEARCH_ATTRIBUTES.failed, value: 0 },
-      { key: SEARCH_ATTRIBUTES.paused, value: false },
-    ],
+    typedSearchAttributes: [...STARTING_SEARCH_ATTRIBUTES],
     })
     .catch((error: unknown) => {
       if (error instanceof WorkflowExecutionAlreadyStartedError) throw new RunExistsError(workflowId);

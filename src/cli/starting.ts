@@ -4,7 +4,7 @@
  */
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
-import { missingSearchAttributes } from '../search-attributes';
+import { CLI_SEARCH_ATTRIBUTE_TYPES, missingSearchAttributes } from '../search-attributes';
 import type { AwsClients } from '../activities/aws-clients';
 import { HEAD_BYTES, recordsFileProblem } from '../activities/records-reader';
 import { UsageError } from './common';
@@ -56,6 +56,6 @@ export function defaultWorkflowId(target: string, now = new Date()): string {
 export async function assertSearchAttributes(client: Client): Promise<void> {
   const missing = await missingSearchAttributes(client.connection, client.options.namespace);
   if (missing.length === 0) return;
-  const names = missing.map(({ name, type }) => `--name ${name} --type ${type === 'KEYWORD' ? 'Keyword' : type === 'INT' ? 'Int' : 'Bool'}`).join(' ');
+  const names = missing.map(({ name, type }) => `--name ${name} --type ${CLI_SEARCH_ATTRIBUTE_TYPES[type]}`).join(' ');
   throw new UsageError(`namespace ${client.options.namespace} lacks the search attributes ${missing.map(({ name }) => name).join(', ')}: register them (temporal operator search-attribute create --namespace ${client.options.namespace} ${names})`);
 }

@@ -28,7 +28,7 @@ import {
   planProgressQuery,
   type ReindexPlanInput,
   resumeSignal,
-  SEARCH_ATTRIBUTES,
+  STARTING_SEARCH_ATTRIBUTES,
 } from '../shared';
 import { reindexCollection } from './reindex-collection';
 
@@ -46,12 +46,9 @@ function checkPlan({ collections, collectionsInFlight }: ReindexPlanInput): void
   }
 }
 
-/** Smallest first, those of unknown size last, otherwise in the plan's order. */
-function inStartingOrder(collections: PlannedRun[]): PlannedRun[] {
-  return collections
-    .map((collection, position) => ({ collection, position }))
-    .sort((a, b) => (a.collection.images ?? Infinity) - (b.collection.images ?? Infinity) || a.position - b.position)
-    .map(({ collection }) => collection);
+/** Smallest first, those of unknown size last, otherwise in the plan's order (the sort is stable). */
+function inStartingOrder<T extends { collection: PlannedRun }>(entries: T[]): T[] {
+  return [...entries].sort((a, b) => (a.collection.images ?? Number.MAX_SAFE_INTEGER) - (b.collection.images ?? Number.MAX_SAFE_INTEGER));
 }
 
 function totalsOf(states: PlannedRunState[]): PlanSummary['totals'] {
@@ -73,7 +70,6 @@ export async function reindexPlan(input: ReindexPlanInput): Promise<PlanSummary>
   const planId = workflowInfo().workflowId;
   const startedAtMs = Date.now();
   const states: PlannedRunState[] = input.collections.map(({ targetCollectionId }) => ({ targetCollectionId, workflowId: `${planId}/${targetCollectionId}`, state: 'waiting' }));
-  const stateOf = (target: string) => states.find((state) => state.targetCollectionId === target) as PlannedRunState;
   let paused = false;
   let stopping = false;
   let running = 0;
@@ -96,17 +92,11 @@ export async function reindexPlan(input: ReindexPlanInput): Promise<PlanSummary>
     await tellRunning(resumeSignal);
   });
 
-  const runCollection = async (collection: PlannedRun) => {
-    const state = stateOf(collection.targetCollectionId);
+  const runCollection = async (collection: PlannedRun, state: PlannedRunState) => {
     const handle = await startChild(reindexCollection, {
       workflowId: state.workflowId,
       staticSummary: `s3://${collection.manifest.Bucket}/${collection.manifest.Key} → ${collection.targetCollectionId}`,
-      typedSearchAttributes: [
-        { key: SEARCH_ATTRIBUTES.phase, value: 'preparing' },
-        { key: SEARCH_ATTRIBUTES.processed, value: 0 },
-        { key: SEARCH_ATTRIBUTES.failed, value: 0 },
-        { key: SEARCH_ATTRIBUTES.paused, value: false },
-      ],
+      typedSearchAttributes: [...STARTING_SEARCH_ATTRIBUTES],
       args: [
         {
           ...input.settings,
@@ -136,10 +126,10 @@ export async function reindexPlan(input: ReindexPlanInput): Promise<PlanSummary>
   });
   const ended: Promise<void>[] = [];
   try {
-    for (const collection of inStartingOrder(input.collections)) {
+    for (const { collection, state } of inStartingOrder(input.collections.map((collection, i) => ({ collection, state: states[i] as PlannedRunState })))) {
       await condition(() => running < input.collectionsInFlight && !paused);
       running += 1;
-      ended.push(runCollection(collection).finally(() => (running -= 1)));
+      ended.push(runCollection(collection, state).finally(() => (running -= 1)));
     }
   } catch (error) {
     if (!isCancellation(error)) throw error;
