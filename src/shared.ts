@@ -7,6 +7,7 @@ import type { QualityFilter } from '@aws-sdk/client-rekognition';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { ReasonCode, ReasonCounts } from './domain/reasons';
+import type { RecordsSelection } from './domain/records';
 
 /**
  * A deployment's two task queues, named from one (REINDEX_TASK_QUEUE), so several deployments, or
@@ -108,6 +109,8 @@ export interface ReindexCollectionInput {
   targetCollectionId: string;
   /** The old collection, when known: its face model is checked and named in every result row. */
   sourceCollectionId: string | undefined;
+  /** When runs of many collections share the records file: the records that are this run's. */
+  records?: RecordsSelection;
   /** The old collection's region, when it is not the worker's; absent in runs started before it was asked. */
   sourceRegion?: string;
   options: ReindexOptions;
@@ -243,12 +246,14 @@ export interface PlannedRun {
   /** The records file's ETag when the plan was started: its run reads that version. */
   manifestETag?: string;
   sourceCollectionId: string | undefined;
+  /** When the collections share one records file: this collection's records of it. */
+  records?: RecordsSelection;
   /** Images to migrate, when the plan counted them: the smallest collections start first. */
   images?: number;
 }
 
 /** Settings every collection's run of a plan takes: a run's input without what is its own. */
-export type PlanRunSettings = Omit<ReindexCollectionInput, 'manifest' | 'manifestETag' | 'targetCollectionId' | 'sourceCollectionId' | 'carried'>;
+export type PlanRunSettings = Omit<ReindexCollectionInput, 'manifest' | 'manifestETag' | 'targetCollectionId' | 'sourceCollectionId' | 'records' | 'carried'>;
 
 export interface ReindexPlanInput {
   collections: PlannedRun[];

@@ -55,6 +55,14 @@ export interface FaceClaim {
   runId: string;
 }
 
+/** A run that completed into a collection: its id, when it ended, and what it migrated. */
+export interface CompletedMigration {
+  runId: string;
+  endedAt: string;
+  images: number;
+  matched: number;
+}
+
 export type FaceKeeping = 'unclaimed' | 'pending' | 'kept' | 'dropped';
 
 /** What a run decides an image's faces with, beside the record: the part of the options that matters. */
@@ -126,6 +134,7 @@ export function createLedger(s3: S3Client, bucket: string) {
     image: (collectionId: string, imageId: string) => `${prefix(collectionId)}/images/${imageId}.json`,
     externalId: (collectionId: string, externalImageId: string) => `${prefix(collectionId)}/external-ids/${sha256(externalImageId)}.json`,
     owner: (collectionId: string) => `${prefix(collectionId)}/owned.json`,
+    migrated: (collectionId: string) => `${prefix(collectionId)}/migrated.json`,
     runKey: (collectionId: string, runId: string) => `${prefix(collectionId)}/run-keys/${sha256(runId)}.json`,
   };
 
@@ -266,6 +275,13 @@ export function createLedger(s3: S3Client, bucket: string) {
 
     async claimCollection(collectionId: string, runId: string): Promise<void> {
       await write(keys.owner(collectionId), { runId });
+    },
+
+    /** The last run that completed into the collection, which a later plan skips unless forced. */
+    migratedBy: (collectionId: string): Promise<CompletedMigration | undefined> => read(keys.migrated(collectionId)),
+
+    async recordMigration(collectionId: string, migration: CompletedMigration): Promise<void> {
+      await write(keys.migrated(collectionId), migration);
     },
 
     /**

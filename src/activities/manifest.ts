@@ -15,7 +15,7 @@ import { csvText } from '../domain/csv';
 import { checkedAgainstSource, type SourceFaces } from '../domain/erasures';
 import type { ReviewItem } from '../domain/outcomes';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
-import { checkRecord, faceIdsNamed, type ImageRecord } from '../domain/records';
+import { checkSelectedRecord, faceIdsNamed, type ImageRecord, type RecordsSelection, refusesMalformed } from '../domain/records';
 import { chunkKey, reportKey, type RunSummary } from '../shared';
 import { httpStatusOf } from './aws-clients';
 import { createLedger, type Decision } from './ledger';
@@ -30,6 +30,8 @@ export interface SplitManifestInput {
   chunkSize: number;
   /** The records file's ETag when the run started: the split reads that version or fails. */
   manifestETag?: string;
+  /** When runs of many collections share the records file: which of its records are this run's. */
+  selection?: RecordsSelection;
 }
 
 /** What a run's chunks hold: each valid record with its position in the records file. */
@@ -250,7 +252,10 @@ export function createManifestActivities({
       return { images: entries.length, faces: items.length, messages: items.length };
     },
 
-    /** The summary as JSON, and as a two-column CSV (one row per figure, one per DLQ reason) for a spreadsheet. */
+    /**
+     * The summary as JSON, and as a two-column CSV (one row per figure, one per DLQ reason) for a
+     * spreadsheet; a completed run is recorded in its target's ledger as the collection's migration.
+     */
     writeReport: async (summary: Omit<RunSummary, 'report'>): Promise<NonNullable<RunSummary['report']>> => {
       const { dlqByReason, ...figures } = summary;
       const rows = [
@@ -262,6 +267,10 @@ export function createManifestActivities({
         putObject(reportKey(summary.workflowId, 'json'), JSON.stringify(summary, null, 2), 'application/json'),
         putObject(reportKey(summary.workflowId, 'csv'), csvText(rows), 'text/csv'),
       ]);
+      if (summary.status === 'completed') {
+        const { workflowId: runId, images, matched } = summary;
+        await ledger.recordMigration(summary.targetCollectionId, { runId, endedAt: new Date().toISOString(), images, matched });
+      }
       return { json, csv };
     },
 
@@ -327,21 +336,22 @@ export function createManifestActivities({
           }
           if (entry.after) progress.cursor = entry.after;
           if ('malformed' in entry) {
-            refuse(entry.index, ReasonCode.InvalidRecord, entry.malformed, undefined);
+            if (refusesMalformed(input.selection)) refuse(entry.index, ReasonCode.InvalidRecord, entry.malformed, undefined);
             progress.records = entry.index + 1;
             if (entry.fatal) {
               truncated = true;
               break;
             }
           } else {
-            const check = checkRecord(entry.value);
-            if (check.ok) {
+            // No check: another collection's record, which that collection's run takes.
+            const check = checkSelectedRecord(input.selection, entry.value);
+            if (check?.ok) {
               const serialised = JSON.stringify({ index: entry.index, record: check.record } satisfies ChunkEntry);
               chunk.push(serialised);
               chunkBytes += Buffer.byteLength(serialised);
               progress.validRecords += 1;
               progress.faces += check.record.Faces.length;
-            } else {
+            } else if (check) {
               refuse(entry.index, check.reason, check.problems.join('; '), entry.value);
             }
             progress.records = entry.index + 1;

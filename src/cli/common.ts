@@ -70,6 +70,14 @@ export function numberIn(name: string, min: number, max: number, integer: boolea
   };
 }
 
+/** The option that narrows a command given a plan's id to one collection's run of it. */
+export const COLLECTION_OPTION = ['--collection <collection>', "with a plan's id: that target collection's run of the plan"] as const;
+
+/** A plan runs each collection as `<plan>/<target>`; `--collection` names that run. */
+export function runIdOf(workflowId: string, collection: string | undefined): string {
+  return collection === undefined ? workflowId : `${workflowId}/${collection}`;
+}
+
 export interface Progress {
   /** Counts `by` more done; `total` when it became known (a listing learns it as it goes). */
   advance(by?: number, fields?: Record<string, string | number>): void;

@@ -8,7 +8,7 @@ import type { AwsClients } from '../activities/aws-clients';
 import type { Config } from '../domain/config';
 import { csvLine } from '../domain/csv';
 import type { ResultRow } from '../domain/outcomes';
-import { numberIn, progressBar, UsageError, withAws } from './common';
+import { COLLECTION_OPTION, numberIn, progressBar, runIdOf, UsageError, withAws } from './common';
 import { type LineSink, openLineSink } from './files';
 import { forEachRunRowsPage } from './run-rows';
 import { readRunSummary } from './runs';
@@ -43,8 +43,10 @@ export function registerExportCommand(program: Command): void {
     .argument('<workflow-id>', 'the run')
     .requiredOption('--csv <file>', 'where to write: a local path or s3://bucket/key')
     .option('--segments <n>', 'parallel scan segments of the results table', numberIn('--segments', 1, 64, true), 4)
+    .option(...COLLECTION_OPTION)
     .option('--json', 'print JSON: the last line of stdout is one object')
-    .action(async (runId: string, flags: { csv: string; segments: number; json?: boolean }) => {
+    .action(async (workflowId: string, flags: { csv: string; segments: number; collection?: string; json?: boolean }) => {
+      const runId = runIdOf(workflowId, flags.collection);
       await withAws(async ({ config, aws }) => {
         const summary = await readRunSummary(aws, config, runId);
         const sink = await openLineSink(aws.s3, flags.csv, 'the CSV file');

@@ -18,7 +18,7 @@ import type { NewFaceSeen } from '../domain/outcomes';
 import { GallerySampler, type ReportFigures, RowAggregator, type RowFigures, sortedByCount } from '../domain/report';
 import { type GalleryEntry, renderReportHtml } from '../report/html';
 import { reportKey } from '../shared';
-import { forEachConcurrently, numberIn, progressBar, UsageError, withAws, withProgress } from './common';
+import { COLLECTION_OPTION, forEachConcurrently, numberIn, runIdOf, progressBar, UsageError, withAws, withProgress } from './common';
 import { writeLocalFile } from './files';
 import { forEachReviewMessage, type ReviewMessage } from './review-dlq';
 import { forEachRunRowsPage } from './run-rows';
@@ -29,6 +29,7 @@ const IMAGES_IN_FLIGHT = 8;
 const MAX_EMBEDDED_IMAGE_BYTES = 8 * 1024 * 1024;
 
 interface ReportFlags {
+  collection?: string;
   html?: string;
   images?: ImageLocation[];
   galleryLimit: number;
@@ -191,8 +192,10 @@ export function registerReportCommand(program: Command): void {
       return [...(earlier ?? []), location];
     })
     .option('--iou <threshold>', "the run's IoU threshold, to mark on the histogram (default: the run's own)", numberIn('--iou', 0.01, 1, false))
+    .option(...COLLECTION_OPTION)
     .option('--json', 'print the figures as JSON: the last line of stdout is one object')
-    .action(async (runId: string, flags: ReportFlags) => {
+    .action(async (workflowId: string, flags: ReportFlags) => {
+      const runId = runIdOf(workflowId, flags.collection);
       if (flags.html) await assertWritable(flags.html);
       await withAws(async ({ config, aws }) => {
         const summary = await readRunSummary(aws, config, runId);

@@ -17,6 +17,7 @@ import {
   pauseSignal,
   progressQuery,
   reportKey,
+  type PlannedRun,
   type PlanProgress,
   type PlanRunSettings,
   type ReindexCollectionInput,
@@ -28,6 +29,7 @@ import {
 } from '../shared';
 import type { reindexCollection } from '../workflows';
 import { numberIn, parseS3Uri, UsageError, withClients } from './common';
+import { assertNotOldCollections, DEFAULT_MAX_COLLECTIONS, migratedTargets, readCollectionsOfRecords, runsOfCollections, type SkippedCollection, skippedLine } from './collections-of-records';
 import { PLAN_WORKFLOW_TYPE, planLines, planProgress, plannedRuns, planTotalsLine, printPlanEnd, startPlan, waitForPlan } from './plan-runs';
 import { assertRecordsFile, assertSearchAttributes, defaultWorkflowId, RunExistsError, runUrl } from './starting';
 import { describeRate, rateInForce, setRate } from '../index-faces-rate';
@@ -321,7 +323,7 @@ export function addRunSettings(command: Command): Command {
       .option('--pause-after-failures <n>', 'pause the run when this many images in a row fail for one reason (0: never)', numberIn('--pause-after-failures', 0, 10_000, true), DEFAULT_PAUSE_AFTER_FAILURES)
       .addOption(new Option('--unmatched <what>', 'new faces no old face matched: delete them or keep them').choices(['delete', 'keep']).default('delete'))
       .option('--rows-expire-days <n>', "each result row expires from the results table this many days after it was written (the table's time to live on ExpiresAt); never, when absent", numberIn('--rows-expire-days', 1, 36_500, false))
-      .option('--force', 'migrate even when the target\'s face model is not newer than the source\'s')
+      .option('--force', 'migrate even when the target\'s face model is not newer than the source\'s, and with many collections those an earlier run migrated')
   );
 }
 
@@ -401,33 +403,64 @@ interface StartFlags extends RunSettingsFlags {
   target?: string;
   plan?: string;
   collectionsInFlight: number;
+  maxCollections: number;
   id?: string;
   wait?: boolean;
   json?: boolean;
 }
 
-/** Starts every collection of a plan file in one plan run; with --wait, follows it to its end. */
-async function startPlanRun(clients: { config: Config; aws: AwsClients; client: Client }, flags: StartFlags & { plan: string }): Promise<void> {
-  const { config, aws, client } = clients;
-  const collections = await plannedRuns(aws, flags.plan);
+/**
+ * Starts the collections' runs in one plan run, leaving out those an earlier run completed into
+ * unless forced; with --wait, follows it to its end.
+ */
+async function startPlanRun({ config, client }: { config: Config; client: Client }, flags: StartFlags, planned: { runs: PlannedRun[]; label: string; skipped: SkippedCollection[] }): Promise<void> {
+  const skipped = planned.skipped.map(skippedLine);
+  if (!flags.json) for (const line of skipped) console.log(line);
+  if (planned.runs.length === 0) {
+    if (flags.json) console.log(JSON.stringify({ started: false, skipped }));
+    else console.log(`nothing to migrate: every collection of ${planned.label} was migrated before`);
+    return;
+  }
   if (flags.tps !== undefined) {
     await setRate(client.workflowService, { namespace: client.options.namespace, identity: client.options.identity, taskQueue: config.taskQueue }, flags.tps, `reindex start --tps ${flags.tps}`);
   }
+  const collections = planned.runs;
   const started = await startPlan(client, {
     collections,
     settings: runSettingsOf(settingsOf(flags)),
     collectionsInFlight: flags.collectionsInFlight,
     id: flags.id,
     taskQueue: config.taskQueue,
-    planFile: flags.plan,
+    planFile: planned.label,
   });
   if (!flags.wait) {
-    if (flags.json) console.log(JSON.stringify(started));
+    if (flags.json) console.log(JSON.stringify({ ...started, skipped }));
     else console.log(`started plan ${started.workflowId}: ${collections.length} collections${started.url ? `\nfollow it at ${started.url}` : ''}`);
     return;
   }
   if (!flags.json) console.log(`started plan ${started.workflowId}: ${collections.length} collections${started.url ? `; follow it at ${started.url}` : ''}; waiting for it to end`);
   printPlanEnd(started.workflowId, await waitForPlan(client, started.workflowId), flags.json ?? false);
+}
+
+/** The plan file's collections, less those migrated before. */
+async function planOfFile({ config, aws }: { config: Config; aws: AwsClients }, file: string, force: boolean) {
+  const runs = await plannedRuns(aws, file);
+  await assertNotOldCollections(aws, config, runs.map(({ targetCollectionId }) => targetCollectionId), undefined);
+  const skipped = force ? [] : await migratedTargets(aws, config, runs.map(({ targetCollectionId }) => targetCollectionId));
+  const left = new Set(skipped.map(({ targetCollectionId }) => targetCollectionId));
+  return { runs: runs.filter(({ targetCollectionId }) => !left.has(targetCollectionId)), label: file, skipped };
+}
+
+/** The collections a records file's records name, each into itself, less those migrated before. */
+async function planOfRecords({ config, aws }: { config: Config; aws: AwsClients }, manifest: { Bucket: string; Key: string }, flags: StartFlags) {
+  const etag = await assertRecordsFile(aws, manifest);
+  const found = await readCollectionsOfRecords(aws, manifest, etag, flags.maxCollections);
+  const targets = [...found.images.keys()];
+  await assertNotOldCollections(aws, config, targets, flags.source);
+  const skipped = flags.force ? [] : await migratedTargets(aws, config, targets);
+  const label = `s3://${manifest.Bucket}/${manifest.Key}`;
+  if (found.unnamed > 0 && !flags.json) console.log(`${found.unnamed} records of ${label} name no collection: they go to the review DLQ as INVALID_RECORD`);
+  return { runs: runsOfCollections(found, { manifest, etag, source: flags.source, skipped }), label, skipped };
 }
 
 /** Where a plan's run is: each collection's, and while it runs whether it is paused or stopping. */
@@ -462,9 +495,10 @@ export function registerRunCommands(program: Command): void {
       .command('start')
       .description('start migrating the faces of a records file into the target collection, or every collection of a plan')
       .option('--manifest <s3-uri>', 'the records file: s3://bucket/key, a JSON array or JSON Lines')
-      .option('--target <collection>', 'the collection to index into; created on the newest face model if missing')
+      .option('--target <collection>', 'the collection to index into, created on the newest face model if missing (default: each record\'s CollectionId, a run per collection)')
       .option('--plan <file>', 'instead: every collection of the plan file `reindex plan --out` wrote (local or s3://), each into its target')
-      .option('--collections-in-flight <n>', "with --plan: collections' runs at once, the smallest first", numberIn('--collections-in-flight', 1, 100, true), 4),
+      .option('--collections-in-flight <n>', "with --plan, or without --target: collections' runs at once, the smallest first", numberIn('--collections-in-flight', 1, 100, true), 4)
+      .option('--max-collections <n>', 'without --target: the most collections the records may name', numberIn('--max-collections', 1, 10_000, true), DEFAULT_MAX_COLLECTIONS),
   )
     .option('--id <workflow-id>', 'the run\'s workflow id (default: reindex-<target>-<time>)')
     .option('--wait', 'wait for the run to end and print its summary')
@@ -475,14 +509,15 @@ export function registerRunCommands(program: Command): void {
           throw new UsageError('--plan names each collection\'s records file, target and source: it goes without --manifest, --target and --source');
         }
         const plan = flags.plan;
-        await withClients((clients) => startPlanRun(clients, { ...flags, plan }));
+        await withClients(async (clients) => startPlanRun(clients, flags, await planOfFile(clients, plan, flags.force ?? false)));
         return;
       }
-      if (flags.manifest === undefined) throw new UsageError('say what to migrate: --manifest <s3-uri> --target <collection>, or --plan <file>');
-      if (flags.target === undefined) {
-        throw new UsageError('--manifest needs --target, the collection its records go into; to migrate many collections, write a plan with `reindex plan --out` and start it with --plan');
-      }
+      if (flags.manifest === undefined) throw new UsageError('say what to migrate: --manifest <s3-uri> (with --target, or each record\'s CollectionId), or --plan <file>');
       const manifest = parseS3Uri(flags.manifest);
+      if (flags.target === undefined) {
+        await withClients(async (clients) => startPlanRun(clients, flags, await planOfRecords(clients, manifest, flags)));
+        return;
+      }
       const target = flags.target;
       await withClients(async (clients) => {
         const started = await startRun(clients.client, clients.aws, startOptions(flags, { manifest, target, id: flags.id, taskQueue: clients.config.taskQueue }));

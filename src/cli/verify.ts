@@ -21,7 +21,7 @@ import type { AwsClients } from '../activities/aws-clients';
 import type { ResultRow } from '../domain/outcomes';
 import { compareFindings, type FaceComparison, identitiesOf, identityOf, type Parity, parityOf, type SearchFinding } from '../domain/parity';
 import { reservoir, seededRandom } from '../domain/sampling';
-import { forEachConcurrently, numberIn, progressBar, UsageError, withAws, withProgress } from './common';
+import { COLLECTION_OPTION, forEachConcurrently, numberIn, runIdOf, progressBar, UsageError, withAws, withProgress } from './common';
 import { forEachRunRowsPage } from './run-rows';
 
 /** SearchFaces returns at most this many matches, and ListFaces takes at most this many FaceIds. */
@@ -185,6 +185,7 @@ export function describeVerify(report: VerifyReport): string[] {
 }
 
 interface VerifyFlags {
+  collection?: string;
   sample: number;
   seed?: string;
   source?: string;
@@ -207,11 +208,12 @@ export function registerVerifyCommand(program: Command): void {
     .option('--threshold <similarity>', 'SearchFaces FaceMatchThreshold, 0 to 100', numberIn('--threshold', 0, 100, false), 80)
     .option('--concurrency <n>', 'faces searched at once (each is four Rekognition calls)', numberIn('--concurrency', 1, 64, true), 4)
     .option('--min-parity <percent>', 'exit with code 1 when parity is below this', numberIn('--min-parity', 0, 100, false), 100)
+    .option(...COLLECTION_OPTION)
     .option('--json', 'print JSON: the last line of stdout is one object')
-    .action(async (runId: string, flags: VerifyFlags) => {
+    .action(async (workflowId: string, flags: VerifyFlags) => {
       await withAws(async ({ config, aws }) => {
         const report = await verify(aws, {
-          runId,
+          runId: runIdOf(workflowId, flags.collection),
           resultsTable: config.resultsTable,
           sample: flags.sample,
           seed: flags.seed ?? randomBytes(4).toString('hex'),

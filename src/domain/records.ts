@@ -163,3 +163,34 @@ export function checkRecord(value: unknown): RecordCheck {
   }
   return { ok: true, record: parsed.data };
 }
+
+/**
+ * Which records of a records file that many collections' runs read are one run's: those that name
+ * its collection, and for the one run that refuses them, those that name none a run could take.
+ */
+export interface RecordsSelection {
+  collectionId: string;
+  refusesUnnamed: boolean;
+}
+
+/** The collection a record names as the one it is indexed into, when it names one Rekognition takes. */
+export function collectionNamed(value: unknown): string | undefined {
+  const named = (value as { CollectionId?: unknown } | null | undefined)?.CollectionId;
+  return typeof named === 'string' && isCollectionId(named) ? named : undefined;
+}
+
+/** Whether a line that is not a record is the run's to refuse: exactly one run of those sharing the file refuses it. */
+export function refusesMalformed(selection: RecordsSelection | undefined): boolean {
+  return selection === undefined || selection.refusesUnnamed;
+}
+
+/** The check of a record the run takes; undefined when it is another run's. */
+export function checkSelectedRecord(selection: RecordsSelection | undefined, value: unknown): RecordCheck | undefined {
+  if (selection === undefined) return checkRecord(value);
+  const named = collectionNamed(value);
+  if (named !== undefined) return named === selection.collectionId ? checkRecord(value) : undefined;
+  if (!selection.refusesUnnamed) return undefined;
+  const check = checkRecord(value);
+  if (!check.ok) return check;
+  return { ok: false, reason: ReasonCode.InvalidRecord, problems: ['CollectionId is missing: a run without a target indexes each record into the collection it names'] };
+}

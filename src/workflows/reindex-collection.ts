@@ -489,7 +489,13 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
     void stopRequested.then(() => {
       if (patched(CANCEL_THE_SPLIT)) splitting.cancel();
     });
-    const splitInput = { runId, manifest: input.manifest, chunkSize: input.batchSize, ...(input.manifestETag === undefined ? {} : { manifestETag: input.manifestETag }) };
+    const splitInput = {
+      runId,
+      manifest: input.manifest,
+      chunkSize: input.batchSize,
+      ...(input.manifestETag === undefined ? {} : { manifestETag: input.manifestETag }),
+      ...(input.records === undefined ? {} : { selection: input.records }),
+    };
     try {
       return await splitting.run(() => splitManifest(splitInput));
     } catch (error) {

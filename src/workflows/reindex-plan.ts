@@ -40,10 +40,13 @@ function checkPlan({ collections, collectionsInFlight }: ReindexPlanInput): void
   if (collections.length === 0) throw invalidPlan('the plan names no collection');
   if (!Number.isInteger(collectionsInFlight) || collectionsInFlight < 1) throw invalidPlan(`collectionsInFlight must be a whole number from 1, not ${collectionsInFlight}`);
   const targets = new Set<string>();
-  for (const { targetCollectionId } of collections) {
+  for (const { targetCollectionId, records } of collections) {
     if (targets.has(targetCollectionId)) throw invalidPlan(`the plan names the target ${targetCollectionId} twice`);
     targets.add(targetCollectionId);
+    // A run takes the records naming its own target: any other would migrate one collection's faces into another.
+    if (records && records.collectionId !== targetCollectionId) throw invalidPlan(`the run into ${targetCollectionId} would take the records of ${records.collectionId}`);
   }
+  if (collections.filter(({ records }) => records?.refusesUnnamed).length > 1) throw invalidPlan('more than one run would refuse the records that name no collection');
 }
 
 /** Smallest first, those of unknown size last, otherwise in the plan's order (the sort is stable). */
@@ -104,6 +107,7 @@ export async function reindexPlan(input: ReindexPlanInput): Promise<PlanSummary>
           ...(collection.manifestETag === undefined ? {} : { manifestETag: collection.manifestETag }),
           targetCollectionId: collection.targetCollectionId,
           sourceCollectionId: collection.sourceCollectionId,
+          ...(collection.records === undefined ? {} : { records: collection.records }),
         },
       ],
     });

@@ -1,4 +1,4 @@
-import { checkRecord } from '../../src/domain/records';
+import { checkRecord, checkSelectedRecord, refusesMalformed } from '../../src/domain/records';
 import { ReasonCode } from '../../src/domain/reasons';
 
 const faceId = (n: number) => `0000000${n}-1111-2222-3333-444444444444`;
@@ -88,5 +88,36 @@ test('a FaceId twice in one record is DUPLICATE_FACE_ID', () => {
   expect(problemsOf(twice)).toEqual({
     reason: ReasonCode.DuplicateFaceId,
     problems: [`FaceId ${faceId(1)} appears more than once`],
+  });
+});
+
+describe('runs of many collections sharing one records file', () => {
+  const own = { collectionId: 'faces-v7', refusesUnnamed: false };
+  const refusing = { collectionId: 'other-v7', refusesUnnamed: true };
+  const { CollectionId: _named, ...unnamed } = valid;
+
+  test('a run takes the records naming its collection and leaves those naming another to that one', () => {
+    expect(checkSelectedRecord(own, valid)).toEqual({ ok: true, record: valid });
+    expect(checkSelectedRecord(refusing, valid)).toBeUndefined();
+  });
+
+  test('only the refusing run takes a record naming no collection, and refuses it as INVALID_RECORD', () => {
+    expect(checkSelectedRecord(own, unnamed)).toBeUndefined();
+    expect(checkSelectedRecord(refusing, unnamed)).toEqual({
+      ok: false,
+      reason: ReasonCode.InvalidRecord,
+      problems: ['CollectionId is missing: a run without a target indexes each record into the collection it names'],
+    });
+  });
+
+  test('a CollectionId Rekognition refuses names no collection: the refusing run says why', () => {
+    const bad = { ...valid, CollectionId: 'faces v7!' };
+    expect(checkSelectedRecord(own, bad)).toBeUndefined();
+    expect(checkSelectedRecord(refusing, bad)).toEqual({ ok: false, reason: ReasonCode.InvalidRecord, problems: ['CollectionId may hold only letters, digits and _ . -'] });
+  });
+
+  test('lines that are not records are refused by the refusing run alone; a run of one collection refuses them all', () => {
+    expect([refusesMalformed(own), refusesMalformed(refusing), refusesMalformed(undefined)]).toEqual([false, true, true]);
+    expect(checkSelectedRecord(undefined, unnamed)).toEqual({ ok: true, record: unnamed });
   });
 });

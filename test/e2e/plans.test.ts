@@ -5,13 +5,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { CreateCollectionCommand, IndexFacesCommand } from '@aws-sdk/client-rekognition';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { type PlanProgress, type PlanSummary, type RunProgress, SEARCH_ATTRIBUTES } from '../../src/shared';
 import { lastLine, runCli } from '../helpers/cli';
-import { createRunResources, eventually, facesIn, rekognitionAdmin, resultRows, type RunResources } from '../helpers/runs';
+import { createRunResources, eventually, facesIn, type PhotoSpec, rekognitionAdmin, resultRows, type RunResources, takeReview, writeRecords } from '../helpers/runs';
 import { type RunningWorker, startWorker } from '../helpers/worker';
 
 let resources: RunResources;
@@ -117,16 +117,91 @@ test('pause holds a plan and starts no other collection, resume goes on, cancel 
   expect(ended.summary?.collections.map(({ state }) => state).sort()).toEqual(['cancelled', 'cancelled']);
 }, 240_000);
 
-test('start refuses a records file without a target, a plan beside --manifest, and a plan file that is not there, in one line with exit code 2', async () => {
-  const withoutTarget = await runCli(['start', '--manifest', 's3://bucket/records.jsonl'], worker.cliEnv);
-  const both = await runCli(['start', '--plan', 'plan.json', '--manifest', 's3://bucket/records.jsonl'], worker.cliEnv);
-  const missing = `s3://${resources.config.bucket}/plans/none-${suite}.json`;
-  const missingPlan = await runCli(['start', '--plan', missing], worker.cliEnv);
+/** A records file in the original's format: each record names its collection, as `collections[i]` says; null leaves it out. */
+async function recordsNaming(photos: PhotoSpec[], collections: (string | null)[]): Promise<string> {
+  const { manifest } = await writeRecords(resources, photos);
+  const { aws } = resources;
+  const lines = (await (await aws.s3.send(new GetObjectCommand(manifest))).Body?.transformToString())?.split('\n') ?? [];
+  const named = lines.map((line, i) => {
+    const collection = collections[i];
+    return collection === null || collection === undefined ? line : JSON.stringify({ ...(JSON.parse(line) as object), CollectionId: collection });
+  });
+  await aws.s3.send(new PutObjectCommand({ ...manifest, Body: named.join('\n') }));
+  return `s3://${manifest.Bucket}/${manifest.Key}`;
+}
 
-  expect([withoutTarget.code, withoutTarget.stderr]).toEqual([
-    2,
-    'reindex: --manifest needs --target, the collection its records go into; to migrate many collections, write a plan with `reindex plan --out` and start it with --plan\n',
+const face = (person: string, k = 0) => ({ person, box: [0.05 + 0.3 * k, 0.2, 0.2, 0.3] as [number, number, number, number] });
+
+test('a records file naming two collections, started without --target, puts each record into its own collection; started again, both are skipped', async () => {
+  const small = resources.ownCollection(`records-small-${suite}`);
+  const large = resources.ownCollection(`records-large-${suite}`);
+  const photos: PhotoSpec[] = [{ faces: [face('ivy'), face('jon', 1)] }, { faces: [face('kim')] }, { faces: [face('lou'), face('max', 1), face('ned', 2)] }, { faces: [face('oli')] }];
+  const records = await recordsNaming(photos, [large, small, large, null]);
+  const planId = `records-${suite}`;
+
+  const started = await runCli(['start', '--manifest', records, '--id', planId, '--wait', '--json'], worker.cliEnv);
+
+  expect(started.stderr).toBe('');
+  expect(started.code).toBe(0);
+  const summary = JSON.parse(lastLine(started.stdout)) as PlanSummary;
+  expect(summary).toMatchObject({ status: 'completed', totals: { images: 3, faces: 6, matched: 6, dlq: 1 } });
+  for (const [target, faces] of [
+    [small, 1],
+    [large, 5],
+  ] as const) {
+    expect(summary.collections.find((state) => state.targetCollectionId === target)).toMatchObject({ workflowId: `${planId}/${target}`, state: 'completed' });
+    expect(await facesIn(resources, target)).toHaveLength(faces);
+    const rows = await resultRows(resources, `${planId}/${target}`);
+    expect(rows).toHaveLength(faces);
+    expect(new Set(rows.map((row) => row.CollectionId))).toEqual(new Set([target]));
+  }
+  // The record that names no collection is refused once, by the smallest collection's run.
+  const refused = (await takeReview(resources)).filter((item) => item.runId.startsWith(`${planId}/`));
+  expect(refused).toEqual([expect.objectContaining({ runId: `${planId}/${small}`, reason: 'INVALID_RECORD', recordIndex: 3, detail: expect.stringContaining('CollectionId is missing') as unknown })]);
+
+  const exported = await runCli(['export', planId, '--collection', large, '--csv', `s3://${resources.config.bucket}/exports/${suite}.csv`, '--json'], worker.cliEnv);
+  expect(JSON.parse(lastLine(exported.stdout))).toMatchObject({ workflowId: `${planId}/${large}`, rows: 5 });
+  const reported = await runCli(['report', planId, '--collection', small, '--json'], worker.cliEnv);
+  expect(JSON.parse(lastLine(reported.stdout))).toMatchObject({ runId: `${planId}/${small}`, summary: { targetCollectionId: small, images: 1, matched: 1 } });
+
+  const again = await runCli(['start', '--manifest', records, '--id', `${planId}-again`], worker.cliEnv);
+
+  expect(again.code).toBe(0);
+  const skipped = again.stdout.split('\n').filter((line) => line.startsWith('skipped '));
+  expect(skipped.map((line) => line.replace(/ at \S+ /, ' at <time> '))).toEqual([
+    `skipped ${large}: run ${planId}/${large} migrated it at <time> (images 2, matched 5); --force migrates it again`,
+    `skipped ${small}: run ${planId}/${small} migrated it at <time> (images 1, matched 1); --force migrates it again`,
   ]);
-  expect([both.code, both.stderr]).toEqual([2, "reindex: --plan names each collection's records file, target and source: it goes without --manifest, --target and --source\n"]);
-  expect([missingPlan.code, missingPlan.stderr]).toEqual([2, `reindex: the plan file ${missing} does not exist\n`]);
+  expect(again.stdout).toContain(`nothing to migrate: every collection of ${records} was migrated before`);
+}, 240_000);
+
+test('start refuses, in one line with exit code 2: records naming more collections than --max-collections, an old collection or none, a plan beside --manifest, a missing plan file', async () => {
+  const photos: PhotoSpec[] = [{ faces: [face('pat')] }, { faces: [face('quin')] }];
+  const tooMany = await recordsNaming(photos, [`many-a-${suite}`, `many-b-${suite}`]);
+  const old = Object.keys(OLD)[0] ?? '';
+  const intoOld = await recordsNaming(photos, [`fresh-${suite}`, old]);
+  const unnamed = await recordsNaming(photos, [null, null]);
+  const missing = `s3://${resources.config.bucket}/plans/none-${suite}.json`;
+
+  const outcomes = await Promise.all(
+    [
+      ['start', '--manifest', tooMany, '--max-collections', '1'],
+      ['start', '--manifest', intoOld],
+      ['start', '--manifest', unnamed],
+      ['start', '--plan', 'plan.json', '--manifest', 's3://bucket/records.jsonl'],
+      ['start', '--plan', missing],
+    ].map(async (args) => {
+      const { code, stderr } = await runCli(args, worker.cliEnv);
+      return [code, stderr];
+    }),
+  );
+
+  expect(outcomes).toEqual([
+    [2, `reindex: the records file ${tooMany} names more than 1 collections; raise --max-collections, or give --target to index every record into one collection\n`],
+    [2, `reindex: ${old} holds faces this tool did not index, so it is an old collection, not one to migrate into: give each record the CollectionId of a new collection, or --target\n`],
+    [2, `reindex: no record of ${unnamed} names a CollectionId to index into: give --target\n`],
+    [2, "reindex: --plan names each collection's records file, target and source: it goes without --manifest, --target and --source\n"],
+    [2, `reindex: the plan file ${missing} does not exist\n`],
+  ]);
+  expect(await facesIn(resources, old)).toHaveLength(3);
 });

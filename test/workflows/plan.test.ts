@@ -137,8 +137,15 @@ test('cancel ends the running collections as cancelled runs and starts none of t
   ]);
 });
 
-test('a plan that names a target twice, or runs no collection at once, fails at once with INVALID_PLAN', async () => {
-  for (const input of [planInput([collection('same', 1), collection('same', 2)], 1), planInput([collection('one', 1)], 0), planInput([], 1)]) {
+test('a plan that names a target twice, runs no collection at once, or hands a run records not its own or two runs the unnamed ones, fails at once with INVALID_PLAN', async () => {
+  const sharing = (target: string, takes: string, refusesUnnamed: boolean): PlannedRun => ({ ...collection(target, 1), records: { collectionId: takes, refusesUnnamed } });
+  for (const input of [
+    planInput([collection('same', 1), collection('same', 2)], 1),
+    planInput([collection('one', 1)], 0),
+    planInput([], 1),
+    planInput([sharing('a', 'b', true)], 1),
+    planInput([sharing('a', 'a', true), sharing('b', 'b', true)], 1),
+  ]) {
     const failure = withWorker(async () => (await startPlan(input)).result());
 
     await expect(failure).rejects.toBeInstanceOf(WorkflowFailedError);
