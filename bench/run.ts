@@ -11,13 +11,14 @@ import { ROOT } from '../infra/local/settings';
 import { createRunResources } from '../test/helpers/runs';
 import { alternatives } from './parts/alternatives';
 import { drain } from './parts/drain';
+import { fairness } from './parts/fairness';
 import { headroom } from './parts/headroom';
 import { quotaUse } from './parts/quota';
 import { scale } from './parts/scale';
 import { manyWorkers } from './parts/workers';
 import { temporalClient } from './lib/stack';
 
-const PARTS = ['quota', 'alternatives', 'headroom', 'scale', 'workers', 'drain'] as const;
+const PARTS = ['quota', 'alternatives', 'headroom', 'scale', 'workers', 'drain', 'fairness'] as const;
 const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
 
 const numbers = (value: string) => value.split(',').map(Number);
@@ -44,6 +45,10 @@ async function main(): Promise<void> {
     .option('--drain-faces <n>', 'faces in each of its images: a row each', Number, 3)
     .option('--drain-batch-size <n>', 'its batch size', Number, 1_000)
     .option('--drain-minutes <n>', 'end the run after this long if it has not ended, keeping what it came to', Number)
+    .option('--fairness-large <n>', 'images of the large collection of the fairness plan', Number, 5_000)
+    .option('--fairness-small <n>', 'images of each of its small collections', Number, 50)
+    .option('--fairness-collections <n>', 'its small collections', Number, 10)
+    .option('--fairness-quota <q>', 'the quota they share', Number, 10)
     .option('--label <label>', 'appended to the results file names, to keep measurements with other settings apart')
     .parse()
     .opts<{
@@ -63,6 +68,10 @@ async function main(): Promise<void> {
       drainFaces: number;
       drainBatchSize: number;
       drainMinutes?: number;
+      fairnessLarge: number;
+      fairnessSmall: number;
+      fairnessCollections: number;
+      fairnessQuota: number;
       label?: string;
     }>();
   mkdirSync(RESULTS_DIR, { recursive: true });
@@ -111,6 +120,11 @@ async function main(): Promise<void> {
         case 'drain': {
           const settings = { images: options.drainImages, faces: options.drainFaces, batchSize: options.drainBatchSize, runs: options.runs, stopAfterMinutes: options.drainMinutes };
           save(part, settings, await drain(resources, client, settings, log));
+          break;
+        }
+        case 'fairness': {
+          const settings = { largeImages: options.fairnessLarge, smallImages: options.fairnessSmall, smallCollections: options.fairnessCollections, quota: options.fairnessQuota, runs: options.runs };
+          save(part, settings, await fairness(resources, client, settings, log));
           break;
         }
       }

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SingleBar } from 'cli-progress';
 import { type Command, Option } from 'commander';
 import { GetObjectCommand, NoSuchBucket, NoSuchKey } from '@aws-sdk/client-s3';
-import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import { type Client, type WorkflowExecutionDescription, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { type AwsClients, httpStatusOf } from '../activities/aws-clients';
 import type { Config } from '../domain/config';
 import {
@@ -161,9 +161,10 @@ export interface RunStatus {
   url: string | undefined;
 }
 
-export async function runStatus(client: Client, workflowId: string): Promise<RunStatus> {
+/** Where the run is; `described` saves describing it again when the caller just did. */
+export async function runStatus(client: Client, workflowId: string, described?: WorkflowExecutionDescription): Promise<RunStatus> {
   const handle = client.workflow.getHandle<typeof reindexCollection>(workflowId);
-  const description = await describeRun(client, workflowId);
+  const description = described ?? (await describeRun(client, workflowId));
   const url = runUrl(client, workflowId);
   if (description.status.name !== 'RUNNING') return { workflowId, status: description.status.name, progress: undefined, url };
   try {
@@ -543,7 +544,7 @@ export function registerRunCommands(program: Command): void {
           await printPlanStatus(client, workflowId, described.status.name, flags.json ?? false);
           return;
         }
-        const status = await runStatus(client, workflowId);
+        const status = await runStatus(client, workflowId, described);
         const running = status.status === 'RUNNING';
         // The rate is the queue's, not the run's: one that cannot be read takes nothing from the status.
         const rate = running ? await rateInForce(client.workflowService, client.options.namespace, config.taskQueue).catch(() => undefined) : undefined;
