@@ -1,7 +1,7 @@
 /**
- * `npm run bench`: the performance measurements of BENCHMARKS.md, against a local stack of the
+ * `npm run bench`: the performance measurements of docs/benchmarks.md, against a local stack of the
  * bench's own (infra/local/bench.sh). Each part writes bench/results/<part>.json with the machine
- * it ran on; the figures go into BENCHMARKS.md by hand, with what they mean.
+ * it ran on; the figures go into docs/benchmarks.md by hand, with what they mean.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';

@@ -10,7 +10,7 @@ import { migrate, writeImages } from '../lib/migration';
 import { median, steadyRate, throttledShare, wholeRate } from '../lib/rates';
 import { type Latency, setTraffic } from '../lib/stack';
 
-/** The example: median 150 ms with a long tail. */
+/** A realistic IndexFaces latency: median 150 ms with a long tail. */
 export const INDEX_FACES_LATENCY: Latency = { medianMs: 150, p99Ms: 1_000 };
 
 export interface QuotaRun {

@@ -1,5 +1,5 @@
 /**
- * Measures the running rekognition-local through the SDK, as the README reports it:
+ * Measures the running rekognition-local through the SDK, as its README (infra/rekognition-local/README.md) reports it:
  * IndexFaces latency per face model version on a 1920-pixel sample photo, and how many synthetic
  * IndexFaces per second it answers, from image bytes and from S3 objects.
  * `npm run stack:up && npm run rekognition:measure`

@@ -222,7 +222,7 @@ export function placeByMapping(entry: MappingEntry | undefined, key: FaceKey, fa
 // ---------------------------------------------------------------------------------------------
 // Records
 
-/** One image's record, as DESIGN.md section 4 lays it out. */
+/** One image's record, as docs/records-file.md lays it out. */
 export function recordOf(location: S3Location, faces: ListedFace[], targetCollectionId: string | undefined): Record<string, unknown> {
   return {
     Bucket: location.Bucket,

@@ -1,5 +1,5 @@
 /**
- * What becomes of each face of one image once the new model has indexed it (DESIGN.md section 5):
+ * What becomes of each face of one image once the new model has indexed it (docs/architecture.md, "Outcomes"):
  * a matched old face gives a result row, an unmatched old face a review item with its reason, and a
  * new face nobody had is left for the caller to delete or keep.
  */

@@ -1,6 +1,6 @@
 /**
  * One image of the records file and the old faces it holds, as the original solution's data
- * preparation writes it (DESIGN.md section 4). A record that does not fit gets a reason code and
+ * preparation writes it (docs/records-file.md). A record that does not fit gets a reason code and
  * every problem named by its path, so an operator can fix it from the DLQ message alone.
  */
 import { z } from 'zod';

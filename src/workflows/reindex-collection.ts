@@ -1,6 +1,6 @@
 /**
- * reindexCollection: one migration run, from records file to migrated collection (DESIGN.md
- * section 2). prepare target → split the records file → a sliding window of reindexBatch children
+ * reindexCollection: one migration run, from records file to migrated collection (docs/architecture.md,
+ * "Shape"). prepare target → split the records file → a sliding window of reindexBatch children
  * → drain the results queue into DynamoDB → migrate users → reconcile → report.
  *
  * The run continues as new every `batchesPerExecution` batches (or when Temporal suggests it),

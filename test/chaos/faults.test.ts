@@ -52,7 +52,7 @@ let bundlePath: string;
 let writer: RunResources;
 let records: { manifest: { Bucket: string; Key: string }; oldFaces: OldFace[] };
 let faultFree: { summary: RunSummary; account: RunAccount };
-/** What each run went through, printed at the end for the figures. */
+/** What each run went through, printed at the end for the figures in docs/testing.md. */
 const figures: Record<string, unknown>[] = [];
 
 /** Kept for the end, and shown at once on stderr, which jest does not hold back: a heavy run takes an hour. */
