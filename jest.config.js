@@ -10,6 +10,9 @@ module.exports = {
   },
   transformIgnorePatterns: ['/node_modules/(?!github-slugger/)'],
   setupFiles: ['<rootDir>/test/helpers/quiet-temporal-logs.ts'],
+  // The workflows are bundled once for the whole run, and every suite's worker takes that bundle.
+  globalSetup: '<rootDir>/test/helpers/global-setup.ts',
+  globalTeardown: '<rootDir>/test/helpers/global-teardown.ts',
   // Workflow bundling and the servers take seconds on two cores.
   testTimeout: 60_000,
 };

@@ -11,6 +11,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import { createWorkers } from '../../src/worker';
 import { createRunResources, type RunResources } from './runs';
+import { sharedWorkflowBundle } from './workflows-bundle';
 
 export interface RunningWorker {
   /** The environment of a `reindex` process that works on the suite's resources. */
@@ -31,6 +32,8 @@ export async function startWorker(resources: RunResources, dataConverter?: DataC
     activities: createActivities(resources.aws, resources.config, { orphanGraceMs: 3_000 }),
     indexFacesTps: 1000,
     taskQueue,
+    // An encrypting converter's failure converter must be bundled with the workflows.
+    ...(dataConverter?.failureConverterPath ? {} : { workflowBundle: sharedWorkflowBundle() }),
     dataConverter,
   });
   const running = workers.map((worker) => worker.run());
