@@ -154,16 +154,17 @@ test('throttling is retried over a long backoff, never sent to the DLQ', async (
   await expectConsistent(summary.workflowId, collectionId, summary);
 });
 
-test('a run of two thousand records continues as new with its cursor and totals', async () => {
-  const { manifest, oldFaceIds } = await writeRecords(resources, photos(2_000));
+test('a run of ten batches, three an execution, continues as new with its cursor and totals', async () => {
+  // Ten batches cross three continue-as-new boundaries; more records would only take longer.
+  const { manifest, oldFaceIds } = await writeRecords(resources, photos(500));
   const collectionId = target();
 
   const { firstRunId, summary } = await withWorkers(async () => {
-    const handle = await start(runInput(manifest, collectionId, { batchSize: 200, batchesPerExecution: 3, imagesInFlightPerBatch: 25 }));
+    const handle = await start(runInput(manifest, collectionId, { batchSize: 50, batchesPerExecution: 3, imagesInFlightPerBatch: 25 }));
     return { firstRunId: handle.firstExecutionRunId, summary: await handle.result() };
   });
 
-  expect(summary).toMatchObject({ status: 'completed', images: 2_000, faces: 2_000, matched: 2_000, dlq: 0, resultsWritten: 2_000 });
+  expect(summary).toMatchObject({ status: 'completed', images: 500, faces: 500, matched: 500, dlq: 0, resultsWritten: 500 });
   const first = await env.client.workflow.getHandle(summary.workflowId, firstRunId).describe();
   expect(first.status.name).toBe('CONTINUED_AS_NEW');
   const rows = await resultRows(resources, summary.workflowId);
