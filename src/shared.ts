@@ -23,7 +23,7 @@ export function taskQueues(control: string) {
   };
 }
 
-export const DEFAULT_TASK_QUEUE = 'reindex';
+export { DEFAULT_TASK_QUEUE } from './domain/task-queue';
 
 /** How long one attempt of reindexImage may take; reconcile waits this long for other runs' attempts. */
 export const REINDEX_IMAGE_ATTEMPT_MS = 2 * 60_000;

@@ -10,6 +10,8 @@ echo "test: lint"
 node_modules/.bin/eslint .
 echo "test: type-check"
 node_modules/.bin/tsc --noEmit
+echo "test: no import cycle"
+node_modules/.bin/madge --circular --extensions ts src infra bench
 echo "test: install, lint and type-check took $SECONDS s"
 # The SDK's notice that it will need Node 22 from 2027 would repeat once per test file.
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true

@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { DEFAULT_TASK_QUEUE } from '../shared';
+import { DEFAULT_TASK_QUEUE } from './task-queue';
 import { type ImageLocation, imageLocation } from './image-locations';
 
 const queueUrl = z.url({ protocol: /^https?$/, error: 'must be an SQS queue URL (http or https)' });
