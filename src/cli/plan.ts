@@ -10,7 +10,7 @@ import { DescribeCollectionCommand, ListCollectionsCommand, type RekognitionClie
 import type { Command } from 'commander';
 import { SIDE_FILE_SUFFIXES } from '../domain/intake';
 import { type DescribedCollection, onOlderModels, type Plan, PlanError, type PlannedCollection, planOf, planned, targetsOf } from '../domain/plans';
-import { isCollectionId } from '../domain/records';
+import { isCollectionId } from '../domain/collection-names';
 import { indexFacesRate } from '../quotas';
 import { numberIn, UsageError, withAws } from './common';
 import { isS3, openLineSink } from './files';

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { isNewerFaceModel } from './face-models';
-import { isCollectionId } from './records';
+import { isCollectionId } from './collection-names';
 
 /** What a target template puts the old collection's name in place of. */
 export const COLLECTION_PLACEHOLDER = '{collection}';

@@ -19,6 +19,8 @@ export enum ReasonCode {
   TargetNotOwned = 'TARGET_NOT_OWNED',
   /** A plan names no collection, names a target twice, or would run no collection at once. */
   InvalidPlan = 'INVALID_PLAN',
+  /** A run's settings would keep it from ever ending (no batch or no image in flight) or are out of range. */
+  InvalidRunInput = 'INVALID_RUN_INPUT',
   /**
    * The record does not match the records-file schema, or cannot be read as a record: not valid
    * JSON, not UTF-8, over MAX_RECORD_BYTES (records.ts); or the place where the records file breaks

@@ -4,18 +4,13 @@
  * every problem named by its path, so an operator can fix it from the DLQ message alone.
  */
 import { z } from 'zod';
+import { COLLECTION_ID, isCollectionId } from './collection-names';
 import { ReasonCode } from './reasons';
 
 const FACE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Rekognition's patterns for the identifiers it will be given again. */
 const EXTERNAL_IMAGE_ID = /^[a-zA-Z0-9_.\-:]+$/;
 const USER_ID = /^[a-zA-Z0-9_.\-:]+$/;
-const COLLECTION_ID = /^[a-zA-Z0-9_.-]+$/;
-
-/** Whether Rekognition takes `value` as a CollectionId: letters, digits and `_ . -`, at most 255. */
-export function isCollectionId(value: string): boolean {
-  return value.length <= 255 && COLLECTION_ID.test(value);
-}
 const BUCKET = /^[0-9A-Za-z.\-_]+$/;
 /** S3 counts a key's length in bytes of UTF-8, not in characters. */
 const MAX_KEY_BYTES = 1024;

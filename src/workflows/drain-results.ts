@@ -5,13 +5,9 @@
 import { continueAsNew, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { ControlActivities } from '../activities';
 import { DRAIN_WINDOW_MS } from './reindex-collection';
-import { CONTROL_RETRY } from './retries';
+import { WALKING } from './activity-options';
 
-const { drainContinuously } = proxyActivities<ControlActivities>({
-  startToCloseTimeout: '24 hours',
-  heartbeatTimeout: '1 minute',
-  retry: CONTROL_RETRY,
-});
+const { drainContinuously } = proxyActivities<ControlActivities>(WALKING);
 
 /** Rows written, counted across continue-as-new. */
 export async function drainResultsQueue(writtenBefore = 0): Promise<{ written: number }> {

@@ -38,8 +38,6 @@ import {
   DEFAULT_PAUSE_AFTER_FAILURES,
   DEFAULT_RETRY_MINUTES,
   pauseSignal,
-  REINDEX_IMAGE_ATTEMPT_MS,
-  REINDEX_IMAGE_HEARTBEAT_TIMEOUT_MS,
   type ReindexBatchInput,
   resultsBacklogSignal,
   resumeSignal,
@@ -47,38 +45,21 @@ import {
   streakVerdictSignal,
   taskQueues,
 } from '../shared';
-import { CONTROL_RETRY } from './retries';
+import { INDEXING, SENDING, SHORT_CALL } from './activity-options';
 
-const { loadChunk } = proxyActivities<ControlActivities>({
-  startToCloseTimeout: '2 minutes',
-  retry: CONTROL_RETRY,
-});
+const { loadChunk } = proxyActivities<ControlActivities>(SHORT_CALL);
 
-/**
- * Sending outcomes takes as long as SQS takes; the attempt heartbeats while it runs, so a dead
- * worker is noticed in 30 s and a slow SQS never times a live one out (a timed-out attempt would
- * send its messages again, and a loaded queue would get slower still).
- */
-const { publishResults, sendToReview, retractRows } = proxyActivities<ControlActivities>({
-  startToCloseTimeout: '10 minutes',
-  heartbeatTimeout: '30 seconds',
-  retry: CONTROL_RETRY,
-});
+const { publishResults, sendToReview, retractRows } = proxyActivities<ControlActivities>(SENDING);
 
 /**
- * Throttling and 5xx are retried, backing off to one try every two minutes: a run waits out a
- * quota rather than losing images, and reindexImage itself ends other failures after the run's
- * --retry-minutes. Permanent errors are non-retryable and end up here. Called back (paused,
- * cancelled), an image waiting on the queue stops at once and one that started finishes, its
- * outcome kept.
+ * Called back (paused, cancelled), an image waiting on the queue stops at once and one that
+ * started finishes, its outcome kept.
  */
 const reindexImageOn = (taskQueue: string, cancellationType?: ActivityCancellationType, fairnessKey?: string) =>
   proxyActivities<IndexFacesActivities>({
+    ...INDEXING,
     taskQueue: taskQueues(taskQueue).indexFaces,
     ...(fairnessKey === undefined ? {} : { priority: { fairnessKey } }),
-    startToCloseTimeout: REINDEX_IMAGE_ATTEMPT_MS,
-    heartbeatTimeout: REINDEX_IMAGE_HEARTBEAT_TIMEOUT_MS,
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '2 minutes' },
     ...(cancellationType === undefined ? {} : { cancellationType }),
   }).reindexImage;
 

@@ -35,6 +35,7 @@ import {
 import type { ControlActivities } from '../activities';
 import type { DrainedWindow } from '../activities/drain';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
+import { runSettingsProblems } from '../domain/run-input';
 import {
   type BatchSummary,
   type BreakerTrip,
@@ -56,34 +57,18 @@ import {
   streakVerdictSignal,
 } from '../shared';
 import { emptyTotals, reindexBatch } from './reindex-batch';
-import { CONTROL_RETRY } from './retries';
+import { SENDING, SHORT_CALL, WALKING } from './activity-options';
 
-const { prepareTarget, writeReport } = proxyActivities<ControlActivities>({
-  startToCloseTimeout: '2 minutes',
-  retry: CONTROL_RETRY,
-});
+const { prepareTarget, writeReport, deleteDuplicateFaces, settleDuplicates } = proxyActivities<ControlActivities>(SHORT_CALL);
 
-/** Work that walks a whole file, queue, table or collection: long, with heartbeats to resume from. */
 const { splitManifest, drainResults, drainContinuously, migrateUsers, reconcile, countResultsInDlq, tagRunEnded } = proxyActivities<ControlActivities>({
-  startToCloseTimeout: '24 hours',
-  heartbeatTimeout: '1 minute',
-  retry: CONTROL_RETRY,
+  ...WALKING,
   // Cancelled, the split still answers with what it split.
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 
-/** Settling the duplicates one drain refused: short calls over a bounded number of rows, each safe to repeat. */
-const { deleteDuplicateFaces, settleDuplicates } = proxyActivities<ControlActivities>({
-  startToCloseTimeout: '2 minutes',
-  retry: CONTROL_RETRY,
-});
-
-/** As the batches send to review: as long as SQS takes, heartbeating while it runs. */
-const { sendToReview, reviewFailedBatch } = proxyActivities<ControlActivities>({
-  startToCloseTimeout: '10 minutes',
-  heartbeatTimeout: '30 seconds',
-  retry: CONTROL_RETRY,
-});
+/** As the batches send to review. */
+const { sendToReview, reviewFailedBatch } = proxyActivities<ControlActivities>(SENDING);
 
 /** Failures of a batch that no other batch can escape either: they fail the run. */
 const RUN_FAILURES = new Set<string>([ReasonCode.TargetCollectionNotFound, ReasonCode.TargetCollectionFull, ReasonCode.SourceCollectionNotFound]);
@@ -179,6 +164,9 @@ function addTotals(totals: BatchTotals, batch: BatchTotals): void {
 
 /** Migrates every face of a records file into the target collection. */
 export async function reindexCollection(input: ReindexCollectionInput): Promise<RunSummary> {
+  // Checked once, at the start: a continued execution carries settings that were checked.
+  const problems = input.carried === undefined ? runSettingsProblems(input) : [];
+  if (problems.length > 0) throw ApplicationFailure.create({ type: ReasonCode.InvalidRunInput, message: `the run's input is not valid: ${problems.join('; ')}`, nonRetryable: true });
   const runId = workflowInfo().workflowId;
   const state = input.carried ?? initialState(Date.now());
   /** Each running batch, and how it ends: with its summary, or with the error it failed with. */

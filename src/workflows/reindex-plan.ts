@@ -20,6 +20,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { ReasonCode } from '../domain/reasons';
+import { runSettingsProblems } from '../domain/run-input';
 import {
   type PlannedRun,
   type PlannedRunState,
@@ -36,7 +37,7 @@ function invalidPlan(message: string): ApplicationFailure {
   return ApplicationFailure.create({ type: ReasonCode.InvalidPlan, message, nonRetryable: true });
 }
 
-function checkPlan({ collections, collectionsInFlight }: ReindexPlanInput): void {
+function checkPlan({ collections, collectionsInFlight, settings }: ReindexPlanInput): void {
   if (collections.length === 0) throw invalidPlan('the plan names no collection');
   if (!Number.isInteger(collectionsInFlight) || collectionsInFlight < 1) throw invalidPlan(`collectionsInFlight must be a whole number from 1, not ${collectionsInFlight}`);
   const targets = new Set<string>();
@@ -47,6 +48,9 @@ function checkPlan({ collections, collectionsInFlight }: ReindexPlanInput): void
     if (records && records.collectionId !== targetCollectionId) throw invalidPlan(`the run into ${targetCollectionId} would take the records of ${records.collectionId}`);
   }
   if (collections.filter(({ records }) => records?.refusesUnnamed).length > 1) throw invalidPlan('more than one run would refuse the records that name no collection');
+  // Said once for the plan, not by every collection's run failing alike.
+  const problems = runSettingsProblems({ ...settings, targetCollectionId: collections[0]?.targetCollectionId ?? '' });
+  if (problems.length > 0) throw invalidPlan(`the plan's settings are not valid: ${problems.join('; ')}`);
 }
 
 /** Smallest first, those of unknown size last, otherwise in the plan's order (the sort is stable). */

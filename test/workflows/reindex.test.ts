@@ -172,6 +172,23 @@ test('a run of ten batches, three an execution, continues as new with its cursor
   await expectConsistent(summary.workflowId, collectionId, summary);
 }, 600_000);
 
+test('a run with no batch or no image in flight, or a threshold outside IoU, fails at once with INVALID_RUN_INPUT and reads nothing', async () => {
+  const manifest = { Bucket: resources.config.bucket, Key: `tests/none-${randomUUID()}.jsonl` };
+  const settings: Partial<ReindexCollectionInput>[] = [
+    { batchesInFlight: 0 },
+    { imagesInFlightPerBatch: 0 },
+    { options: { iouThreshold: 0, qualityFilter: 'NONE', maxFaces: undefined, unmatched: 'delete' } },
+  ];
+
+  const failures = await withWorkers(() => Promise.all(settings.map(async (changes) => (await start(runInput(manifest, target(), changes))).result().catch((error: unknown) => error))));
+
+  for (const failure of failures) {
+    expect(failure).toBeInstanceOf(WorkflowFailedError);
+    expect((failure as WorkflowFailedError).cause).toMatchObject({ type: ReasonCode.InvalidRunInput, nonRetryable: true });
+  }
+  expect(((failures[0] as WorkflowFailedError).cause as Error).message).toBe("the run's input is not valid: batchesInFlight must be a whole number from 1, not 0");
+});
+
 test('a cancelled run stops starting images, and leaves results, DLQ and target consistent', async () => {
   await rekognitionAdmin('settings', 'PUT', { latency: { IndexFaces: { medianMs: 100, p99Ms: 150 } } });
   const { manifest } = await writeRecords(resources, photos(40));
