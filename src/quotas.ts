@@ -4,7 +4,7 @@
  * by its name.
  */
 import { ListAWSDefaultServiceQuotasCommand, ListServiceQuotasCommand, type ServiceQuota, ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
-import { REQUEST_LIMITS } from './activities/aws-clients';
+import { REQUEST_LIMITS } from './aws/clients';
 import type { Config } from './domain/config';
 import { chooseIndexFacesRate, type RateChoice } from './domain/rates';
 

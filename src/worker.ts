@@ -17,7 +17,7 @@ import type { DataConverter } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection, Runtime, Worker, type WorkerInterceptors, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities } from './activities';
-import { createAwsClients, destroyAwsClients, withoutRequestDetails } from './activities/aws-clients';
+import { createAwsClients, destroyAwsClients, withoutRequestDetails } from './aws/clients';
 import { type Config, ConfigError, loadConfig, loadTelemetryConfig, type TelemetryConfig } from './domain/config';
 import { encryptingDataConverter, plaintextAllowed } from './encryption/data-converter';
 import { type Keyring, loadKeyring } from './encryption/key';

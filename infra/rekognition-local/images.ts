@@ -3,7 +3,7 @@
  * into bytes and the faces it declares, with the errors the real service gives for each problem.
  */
 import { GetObjectCommand, NoSuchBucket, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
-import { httpStatusOf } from '../../src/activities/aws-clients';
+import { httpStatusOf } from '../../src/aws/clients';
 import { imageDimensions, MIN_IMAGE_SIDE } from '../../src/domain/image-checks';
 import { invalidParameter, RekognitionError } from './errors';
 import type { BoundingBox } from './store';

@@ -3,7 +3,7 @@
  * to type their activity proxies; the worker registers what it returns.
  */
 import type { Config } from '../domain/config';
-import type { AwsClients } from './aws-clients';
+import type { AwsClients } from '../aws/clients';
 import { createDrain } from './drain';
 import { whileAlive } from './liveness';
 import { createManifestActivities } from './manifest';

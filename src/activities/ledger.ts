@@ -25,7 +25,7 @@ import type { FilteredFace, IndexedFace } from '../domain/outcomes';
 import type { ImageRecord } from '../domain/records';
 import { ROW_KEY_BYTES } from '../domain/result-rows';
 import type { ReindexOptions } from '../shared';
-import { httpStatusOf } from './aws-clients';
+import { httpStatusOf } from '../aws/clients';
 
 export interface IndexingRecord {
   faceModelVersion: string;

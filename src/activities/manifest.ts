@@ -17,12 +17,12 @@ import type { ReviewItem } from '../domain/outcomes';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
 import { checkSelectedRecord, faceIdsNamed, type ImageRecord, type RecordsSelection, refusesMalformed } from '../domain/records';
 import { chunkKey, reportKey, type RunSummary } from '../shared';
-import { httpStatusOf } from './aws-clients';
+import { httpStatusOf } from '../aws/clients';
 import { createLedger, type Decision } from './ledger';
 import { createReviewSender } from './queues';
 import { whileAlive } from './liveness';
 import type { SourceCollection } from './rekognition';
-import { type ReadCursor, readRecords } from './records-reader';
+import { type ReadCursor, readRecords } from '../records/reader';
 
 export interface SplitManifestInput {
   runId: string;

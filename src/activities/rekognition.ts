@@ -42,7 +42,7 @@ import { decideOutcome, type ImageOutcome, type ImageTally, type RowRetraction, 
 import { ReasonCode } from '../domain/reasons';
 import type { ImageRecord } from '../domain/records';
 import { DEFAULT_RETRY_MINUTES, MIGRATION_TARGET_TAG, REINDEX_IMAGE_ATTEMPT_MS, type ReindexOptions } from '../shared';
-import { cancelledWithActivity, httpStatusOf, REQUEST_LIMITS } from './aws-clients';
+import { cancelledWithActivity, httpStatusOf, REQUEST_LIMITS } from '../aws/clients';
 import { createLedger, eachInSlices, identityOf, type IndexingRecord } from './ledger';
 import { createOrphanFinder, type ReconcileFinding } from './orphans';
 import { requestToken } from './users';

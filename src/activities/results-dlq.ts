@@ -9,7 +9,7 @@ import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import { log } from '@temporalio/activity';
 import type { Config } from '../domain/config';
 import type { ResultRow } from '../domain/outcomes';
-import { httpStatusOf } from './aws-clients';
+import { httpStatusOf } from '../aws/clients';
 import { deadLetterQueueOf, type HeldQueue, holdQueue } from './held-queue';
 import { createRowReader } from './results';
 

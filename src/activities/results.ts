@@ -26,7 +26,7 @@ import type { Config } from '../domain/config';
 import type { ResultRow, ReviewItem, RowRetraction } from '../domain/outcomes';
 import { ReasonCode } from '../domain/reasons';
 import { parseRowBody, ROW_SIGNATURE_ATTRIBUTE, type RowRefusal, rowSignatureMatches } from '../domain/result-rows';
-import { withoutRequestDetails } from './aws-clients';
+import { withoutRequestDetails } from '../aws/clients';
 import { createLedger, runKeyCache } from './ledger';
 import { SQS_BATCH } from './queues';
 

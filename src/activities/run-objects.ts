@@ -14,7 +14,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { reportKey, RUN_ENDED_TAG, type RunSummary } from '../shared';
-import { httpStatusOf } from './aws-clients';
+import { httpStatusOf } from '../aws/clients';
 import { eachInSlices } from './ledger';
 
 export type RunObjectKind = 'chunk' | 'redrive records' | 'report';

@@ -9,7 +9,7 @@ import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { Connection } from '@temporalio/client';
 import { type ClientConnectConfig, loadClientConnectConfig } from '@temporalio/envconfig';
 import type { Command } from 'commander';
-import { type AwsClients, httpStatusOf } from '../activities/aws-clients';
+import { type AwsClients, httpStatusOf } from '../aws/clients';
 import { withAws } from './common';
 import type { Config } from '../domain/config';
 import { missingSearchAttributes } from '../search-attributes';

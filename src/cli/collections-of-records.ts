@@ -7,9 +7,9 @@
 import { ListFacesCommand, ResourceNotFoundException } from '@aws-sdk/client-rekognition';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
-import type { AwsClients } from '../activities/aws-clients';
+import type { AwsClients } from '../aws/clients';
 import { type CompletedMigration, createLedger } from '../activities/ledger';
-import { readRecords } from '../activities/records-reader';
+import { readRecords } from '../records/reader';
 import type { Config } from '../domain/config';
 import { collectionNamed } from '../domain/records';
 import type { PlannedRun } from '../shared';

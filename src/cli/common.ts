@@ -6,7 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { type ClientConnectConfig, loadClientConnectConfig } from '@temporalio/envconfig';
 import { SingleBar } from 'cli-progress';
 import { InvalidArgumentError } from 'commander';
-import { type AwsClients, createAwsClients, destroyAwsClients } from '../activities/aws-clients';
+import { type AwsClients, createAwsClients, destroyAwsClients } from '../aws/clients';
 import { type Config, loadConfig } from '../domain/config';
 import { loadDataConverter } from '../encryption/data-converter';
 

@@ -4,7 +4,7 @@
  * written as it arrives, so a run of any size exports in flat memory.
  */
 import type { Command } from 'commander';
-import type { AwsClients } from '../activities/aws-clients';
+import type { AwsClients } from '../aws/clients';
 import type { Config } from '../domain/config';
 import { csvLine } from '../domain/csv';
 import type { ResultRow } from '../domain/outcomes';

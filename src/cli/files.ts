@@ -16,7 +16,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { httpStatusOf } from '../activities/aws-clients';
+import { httpStatusOf } from '../aws/clients';
 import { parseS3Uri, UsageError } from './common';
 
 export const isS3 = (location: string) => location.startsWith('s3://');

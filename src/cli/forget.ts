@@ -19,7 +19,7 @@ import {
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, paginateScan } from '@aws-sdk/lib-dynamodb';
 import type { Command } from 'commander';
-import type { AwsClients } from '../activities/aws-clients';
+import type { AwsClients } from '../aws/clients';
 import { createLedger } from '../activities/ledger';
 import { createFaceDeleter } from '../activities/rekognition';
 import { createResultsDlq } from '../activities/results-dlq';

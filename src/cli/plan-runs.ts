@@ -6,7 +6,7 @@
  */
 import { text } from 'node:stream/consumers';
 import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowFailedError } from '@temporalio/client';
-import type { AwsClients } from '../activities/aws-clients';
+import type { AwsClients } from '../aws/clients';
 import { PlanError, parsePlan } from '../domain/plans';
 import { planProgressQuery, type PlannedRun, type PlannedRunState, type PlanProgress, type PlanRunSettings, type PlanSummary, type ReindexPlanInput } from '../shared';
 import type { reindexPlan } from '../workflows';

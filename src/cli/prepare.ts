@@ -46,7 +46,7 @@ import {
 } from '../domain/image-locations';
 import { SIDE_FILE_SUFFIXES } from '../domain/intake';
 import { checkRecord } from '../domain/records';
-import type { AwsClients } from '../activities/aws-clients';
+import type { AwsClients } from '../aws/clients';
 import type { Config } from '../domain/config';
 import { numberIn, progressBar, UsageError, withAws } from './common';
 import { type LineSink, openInput, openLineSink } from './files';

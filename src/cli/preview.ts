@@ -12,8 +12,8 @@ import {
   DetectFacesCommand,
 } from '@aws-sdk/client-rekognition';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import type { AwsClients } from '../activities/aws-clients';
-import { readRecords } from '../activities/records-reader';
+import type { AwsClients } from '../aws/clients';
+import { readRecords } from '../records/reader';
 import { permanentReason } from '../activities/rekognition';
 import {
   addImage,

@@ -6,7 +6,7 @@
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Command } from 'commander';
-import type { AwsClients } from '../activities/aws-clients';
+import type { AwsClients } from '../aws/clients';
 import { createLedger } from '../activities/ledger';
 import { createResultsDlq } from '../activities/results-dlq';
 import type { Config } from '../domain/config';

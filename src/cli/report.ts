@@ -9,7 +9,7 @@ import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { GetObjectCommand, NoSuchBucket, NoSuchKey } from '@aws-sdk/client-s3';
 import type { Command } from 'commander';
-import { type AwsClients, httpStatusOf } from '../activities/aws-clients';
+import { type AwsClients, httpStatusOf } from '../aws/clients';
 import type { Config } from '../domain/config';
 import { imageFormat, MIME_TYPES } from '../domain/image-checks';
 import { type ImageLocation, imageLocation, isWithin } from '../domain/image-locations';

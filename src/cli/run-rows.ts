@@ -5,7 +5,7 @@
  */
 import { ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
-import type { AwsClients } from '../activities/aws-clients';
+import type { AwsClients } from '../aws/clients';
 import { UsageError } from './common';
 
 export interface RunRowsScan {

@@ -8,7 +8,7 @@ import { SingleBar } from 'cli-progress';
 import { type Command, Option } from 'commander';
 import { GetObjectCommand, NoSuchBucket, NoSuchKey } from '@aws-sdk/client-s3';
 import { type Client, type WorkflowExecutionDescription, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
-import { type AwsClients, httpStatusOf } from '../activities/aws-clients';
+import { type AwsClients, httpStatusOf } from '../aws/clients';
 import type { Config } from '../domain/config';
 import {
   type BreakerTrip,

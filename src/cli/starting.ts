@@ -5,8 +5,8 @@
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
 import { CLI_SEARCH_ATTRIBUTE_TYPES, missingSearchAttributes } from '../search-attributes';
-import type { AwsClients } from '../activities/aws-clients';
-import { HEAD_BYTES, recordsFileProblem } from '../activities/records-reader';
+import type { AwsClients } from '../aws/clients';
+import { HEAD_BYTES, recordsFileProblem } from '../records/reader';
 import { UsageError } from './common';
 import { describeS3Failure } from './files';
 

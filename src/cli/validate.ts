@@ -15,8 +15,8 @@
  */
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Command } from 'commander';
-import { httpStatusOf } from '../activities/aws-clients';
-import { type RecordEntry, readRecords } from '../activities/records-reader';
+import { httpStatusOf } from '../aws/clients';
+import { type RecordEntry, readRecords } from '../records/reader';
 import { SIDE_FILE_SUFFIXES } from '../domain/intake';
 import { dimensionsVerdict, formatVerdict, type ImageVerdict, reachesPastEdge, sizeVerdict } from '../domain/image-checks';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';

@@ -17,7 +17,7 @@ import {
   SearchFacesCommand,
 } from '@aws-sdk/client-rekognition';
 import type { Command } from 'commander';
-import type { AwsClients } from '../activities/aws-clients';
+import type { AwsClients } from '../aws/clients';
 import type { ResultRow } from '../domain/outcomes';
 import { compareFindings, type FaceComparison, identitiesOf, identityOf, type Parity, parityOf, type SearchFinding } from '../domain/parity';
 import { reservoir, seededRandom } from '../domain/sampling';

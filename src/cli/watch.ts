@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DeleteMessageCommand, type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
-import type { AwsClients } from '../activities/aws-clients';
+import type { AwsClients } from '../aws/clients';
 import type { Config } from '../domain/config';
 import { intakeRunId, parseIntakeMessage, type UploadedFile } from '../domain/intake';
 import { UsageError, withClients } from './common';

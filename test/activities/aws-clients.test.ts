@@ -8,7 +8,7 @@ import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { DescribeCollectionCommand } from '@aws-sdk/client-rekognition';
-import { type AwsClients, createAwsClients, destroyAwsClients, REQUEST_LIMITS } from '../../src/activities/aws-clients';
+import { type AwsClients, createAwsClients, destroyAwsClients, REQUEST_LIMITS } from '../../src/aws/clients';
 import { loadConfig } from '../../src/domain/config';
 import { activityEnvironment } from '../helpers/activity-environment';
 import { useLocalStack } from '../helpers/local-stack';

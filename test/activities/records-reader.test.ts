@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { HEAD_BYTES, type ReadCursor, readRecords, type RecordEntry, recordsFileProblem } from '../../src/activities/records-reader';
+import { HEAD_BYTES, type ReadCursor, readRecords, type RecordEntry, recordsFileProblem } from '../../src/records/reader';
 import { MAX_RECORD_BYTES, MAX_RECORD_NESTING } from '../../src/domain/records';
 
 /** The text as a stream cut into the given pieces, as S3 hands a body over in chunks. */

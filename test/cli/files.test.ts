@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
-import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/activities/aws-clients';
+import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/aws/clients';
 import { openLineSink, writeLocalFile } from '../../src/cli/files';
 import { loadConfig } from '../../src/domain/config';
 import { useLocalStack } from '../helpers/local-stack';

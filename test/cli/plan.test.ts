@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { AssociateFacesCommand, CreateCollectionCommand, CreateUserCommand, DeleteCollectionCommand, IndexFacesCommand } from '@aws-sdk/client-rekognition';
 import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
-import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/activities/aws-clients';
+import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/aws/clients';
 import { loadConfig } from '../../src/domain/config';
 import { PLAN_FORMAT, type Plan } from '../../src/domain/plans';
 import { checkRecord, type ImageRecord } from '../../src/domain/records';

@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-rekognition';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
-import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/activities/aws-clients';
+import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/aws/clients';
 import { loadConfig } from '../../src/domain/config';
 import { checkRecord, type ImageRecord } from '../../src/domain/records';
 import { runCli } from '../helpers/cli';

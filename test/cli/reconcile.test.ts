@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { CreateCollectionCommand, DeleteCollectionCommand, IndexFacesCommand, ListFacesCommand } from '@aws-sdk/client-rekognition';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
-import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/activities/aws-clients';
+import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/aws/clients';
 import { createLedger } from '../../src/activities/ledger';
 import { type Config, loadConfig } from '../../src/domain/config';
 import { runCli } from '../helpers/cli';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
-import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/activities/aws-clients';
+import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/aws/clients';
 import { loadConfig } from '../../src/domain/config';
 import { MAX_S3_IMAGE_BYTES } from '../../src/domain/image-checks';
 import { runCli } from '../helpers/cli';

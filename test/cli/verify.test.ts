@@ -18,7 +18,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DeclaredFace } from '../../infra/rekognition-local/images';
 import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
-import { createAwsClients, destroyAwsClients } from '../../src/activities/aws-clients';
+import { createAwsClients, destroyAwsClients } from '../../src/aws/clients';
 import type { VerifyReport } from '../../src/cli/verify';
 import type { ResultRow } from '../../src/domain/outcomes';
 import type { RunSummary } from '../../src/shared';

@@ -13,7 +13,7 @@ import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { DeclaredFace } from '../../infra/rekognition-local/images';
 import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
-import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/activities/aws-clients';
+import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/aws/clients';
 import { type Config, loadConfig } from '../../src/domain/config';
 import { createLedger } from '../../src/activities/ledger';
 import type { ResultRow, ReviewItem } from '../../src/domain/outcomes';

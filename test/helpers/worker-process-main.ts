@@ -7,7 +7,7 @@
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
-import { createAwsClients } from '../../src/activities/aws-clients';
+import { createAwsClients } from '../../src/aws/clients';
 import { loadConfig } from '../../src/domain/config';
 import { indexFacesRate } from '../../src/quotas';
 import { createWorkers } from '../../src/worker';

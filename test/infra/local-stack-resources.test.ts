@@ -10,7 +10,7 @@ import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
-import { createAwsClients, destroyAwsClients, type AwsClients } from '../../src/activities/aws-clients';
+import { createAwsClients, destroyAwsClients, type AwsClients } from '../../src/aws/clients';
 import { type Config, loadConfig } from '../../src/domain/config';
 import { SEARCH_ATTRIBUTES } from '../../src/shared';
 import { useLocalStack } from '../helpers/local-stack';

@@ -32,7 +32,7 @@ import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { type PolicyDocument, type PolicyStatement, workerPolicy, type WorkerPolicyInput } from '../../infra/aws/worker-policy';
 import type { DeclaredFace } from '../../infra/rekognition-local/images';
-import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/activities/aws-clients';
+import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/aws/clients';
 import type { ImageRecord } from '../../src/domain/records';
 import { MIGRATION_TARGET_TAG, RUN_ENDED_TAG, type ReindexCollectionInput, type RunSummary } from '../../src/shared';
 import type { reindexCollection } from '../../src/workflows';
