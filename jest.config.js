@@ -9,10 +9,10 @@ module.exports = {
     '/node_modules/github-slugger/.+\\.js$': ['@swc/jest'],
   },
   transformIgnorePatterns: ['/node_modules/(?!github-slugger/)'],
-  setupFiles: ['<rootDir>/test/helpers/quiet-temporal-logs.ts'],
+  setupFiles: ['<rootDir>/harness/quiet-temporal-logs.ts'],
   // The workflows are bundled once for the whole run, and every suite's worker takes that bundle.
-  globalSetup: '<rootDir>/test/helpers/global-setup.ts',
-  globalTeardown: '<rootDir>/test/helpers/global-teardown.ts',
+  globalSetup: '<rootDir>/harness/global-setup.ts',
+  globalTeardown: '<rootDir>/harness/global-teardown.ts',
   // Workflow bundling and the servers take seconds on two cores.
   testTimeout: 60_000,
 };

@@ -8,7 +8,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { ROOT } from '../infra/local/settings';
-import { createRunResources } from '../test/helpers/runs';
+import { createRunResources } from '../harness/runs';
 import { alternatives } from './parts/alternatives';
 import { drain } from './parts/drain';
 import { fairness } from './parts/fairness';

@@ -13,10 +13,10 @@ import { LOCAL_DIR } from '../../infra/local/settings';
 import type { DeclaredFace } from '../../infra/rekognition-local/images';
 import { progressQuery, type ReindexCollectionInput, type RunProgress, type RunSummary, taskQueues } from '../../src/shared';
 import type { reindexCollection } from '../../src/workflows';
-import { type PhotoSpec, type RunResources, runInput, writeRecords } from '../../test/helpers/runs';
+import { type PhotoSpec, type RunResources, runInput, writeRecords } from '../../harness/runs';
 import { cpuMeter, peakRssMiB } from './processes';
 import { sampleIndexFaces, type Sample, stackPids } from './stack';
-import { type RealWorker, startRealWorker } from '../../test/helpers/real-worker';
+import { type RealWorker, startRealWorker } from '../../harness/real-worker';
 
 export const LOG_DIR = path.join(LOCAL_DIR, 'bench-logs');
 

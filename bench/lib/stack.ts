@@ -7,7 +7,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { LOCAL_DIR } from '../../infra/local/settings';
-import { useLocalStack } from '../../test/helpers/local-stack';
+import { useLocalStack } from '../../harness/local-stack';
 
 export const STACK_PROCESSES = ['temporal', 'moto', 'rekognition'] as const;
 

@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { CreateCollectionCommand, IndexFacesCommand, RekognitionClient } from '@aws-sdk/client-rekognition';
 import type { Client } from '@temporalio/client';
-import type { RunResources } from '../../test/helpers/runs';
+import type { RunResources } from '../../harness/runs';
 import { writeImages } from '../lib/migration';
 import { median, steadyRate, throttledShare } from '../lib/rates';
 import { type Latency, sampleIndexFaces, setTraffic } from '../lib/stack';

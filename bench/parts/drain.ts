@@ -11,7 +11,7 @@ import type { Client } from '@temporalio/client';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DeclaredFace } from '../../infra/rekognition-local/images';
 import type { ReindexCollectionInput, RunProgress, RunSummary } from '../../src/shared';
-import { type PhotoSpec, type RunResources, writeRecords } from '../../test/helpers/runs';
+import { type PhotoSpec, type RunResources, writeRecords } from '../../harness/runs';
 import { migrate } from '../lib/migration';
 import { median } from '../lib/rates';
 import { type Sample, setTraffic } from '../lib/stack';

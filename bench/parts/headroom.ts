@@ -5,7 +5,7 @@
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import type { RunResources } from '../../test/helpers/runs';
+import type { RunResources } from '../../harness/runs';
 import { LOG_DIR, migrate, writeImages } from '../lib/migration';
 import { summarizeProfile } from '../lib/profile';
 import { median, wholeRate } from '../lib/rates';

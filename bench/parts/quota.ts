@@ -5,7 +5,7 @@
  * every image is indexed; the drain into DynamoDB is headroom's to measure.
  */
 import type { Client } from '@temporalio/client';
-import type { RunResources } from '../../test/helpers/runs';
+import type { RunResources } from '../../harness/runs';
 import { migrate, writeImages } from '../lib/migration';
 import { median, steadyRate, throttledShare, wholeRate } from '../lib/rates';
 import { type Latency, setTraffic } from '../lib/stack';

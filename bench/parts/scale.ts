@@ -13,11 +13,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import { progressQuery, taskQueues } from '../../src/shared';
 import type { reindexCollection } from '../../src/workflows';
-import { type RunResources, runInput } from '../../test/helpers/runs';
+import { type RunResources, runInput } from '../../harness/runs';
 import { migrate, stopWorkers, workerEnv, writeImages } from '../lib/migration';
 import { peakRssMiB, rssMiB } from '../lib/processes';
 import { setTraffic } from '../lib/stack';
-import { startRealWorker } from '../../test/helpers/real-worker';
+import { startRealWorker } from '../../harness/real-worker';
 
 const EventType = temporal.api.enums.v1.EventType;
 const NO_RATE_LIMIT = 100_000;

@@ -4,7 +4,7 @@
  * IndexFaces activity.
  */
 import type { Client } from '@temporalio/client';
-import type { RunResources } from '../../test/helpers/runs';
+import type { RunResources } from '../../harness/runs';
 import { migrate, writeImages } from '../lib/migration';
 import { median, steadyRate, throttledShare } from '../lib/rates';
 import { setTraffic } from '../lib/stack';

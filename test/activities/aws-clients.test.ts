@@ -10,8 +10,8 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { DescribeCollectionCommand } from '@aws-sdk/client-rekognition';
 import { type AwsClients, createAwsClients, destroyAwsClients, REQUEST_LIMITS } from '../../src/aws/clients';
 import { loadConfig } from '../../src/domain/config';
-import { activityEnvironment } from '../helpers/activity-environment';
-import { useLocalStack } from '../helpers/local-stack';
+import { activityEnvironment } from '../../harness/activity-environment';
+import { useLocalStack } from '../../harness/local-stack';
 
 const ENDPOINT_VARIABLES = ['AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL_SQS', 'AWS_ENDPOINT_URL_DYNAMODB', 'AWS_ENDPOINT_URL_REKOGNITION'];
 

@@ -16,8 +16,8 @@ import { type Config, loadConfig } from '../../src/domain/config';
 import type { ReviewItem } from '../../src/domain/outcomes';
 import { ReasonCode } from '../../src/domain/reasons';
 import { chunkKey } from '../../src/shared';
-import { useLocalStack } from '../helpers/local-stack';
-import { activityEnvironment } from '../helpers/activity-environment';
+import { useLocalStack } from '../../harness/local-stack';
+import { activityEnvironment } from '../../harness/activity-environment';
 
 let aws: AwsClients;
 let config: Config;

@@ -11,9 +11,9 @@ import { loadConfig } from '../../src/domain/config';
 import type { ResultRow, ReviewItem } from '../../src/domain/outcomes';
 import { ReasonCode } from '../../src/domain/reasons';
 import { signRowBody } from '../../src/domain/result-rows';
-import { useLocalStack } from '../helpers/local-stack';
-import { activityEnvironment } from '../helpers/activity-environment';
-import { createResultsTable } from '../helpers/runs';
+import { useLocalStack } from '../../harness/local-stack';
+import { activityEnvironment } from '../../harness/activity-environment';
+import { createResultsTable } from '../../harness/runs';
 
 let aws: AwsClients;
 let resultsQueueUrl: string;

@@ -26,9 +26,9 @@ import {
 import { MIGRATION_TARGET_TAG, type ReindexOptions } from '../../src/shared';
 import { type Config, loadConfig } from '../../src/domain/config';
 import { ReasonCode } from '../../src/domain/reasons';
-import { useLocalStack } from '../helpers/local-stack';
-import { activityEnvironment } from '../helpers/activity-environment';
-import { indexFacesCalls } from '../helpers/runs';
+import { useLocalStack } from '../../harness/local-stack';
+import { activityEnvironment } from '../../harness/activity-environment';
+import { indexFacesCalls } from '../../harness/runs';
 
 let aws: AwsClients;
 let config: Config;

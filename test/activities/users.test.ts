@@ -9,8 +9,8 @@ import { createUserActivities } from '../../src/activities/users';
 import { type Config, loadConfig } from '../../src/domain/config';
 import type { ResultRow, ReviewItem } from '../../src/domain/outcomes';
 import { ReasonCode } from '../../src/domain/reasons';
-import { activityEnvironment } from '../helpers/activity-environment';
-import { useLocalStack } from '../helpers/local-stack';
+import { activityEnvironment } from '../../harness/activity-environment';
+import { useLocalStack } from '../../harness/local-stack';
 
 let aws: AwsClients;
 let config: Config;

@@ -11,9 +11,9 @@ import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { count } from '../../src/domain/format';
 import type { RunSummary } from '../../src/shared';
-import { lastLine, runCli } from '../helpers/cli';
-import { createRunResources, resultRows, type RunResources, takeReview } from '../helpers/runs';
-import { type RunningWorker, startWorker } from '../helpers/worker';
+import { lastLine, runCli } from '../../harness/cli';
+import { createRunResources, resultRows, type RunResources, takeReview } from '../../harness/runs';
+import { type RunningWorker, startWorker } from '../../harness/worker';
 import { CASES, expand, type Filling, putImages, testPrefix } from './corpus';
 
 const MIB = 1024 * 1024;

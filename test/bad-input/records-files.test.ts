@@ -11,8 +11,8 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/aws/clients';
 import { forEachConcurrently } from '../../src/cli/common';
 import { loadConfig } from '../../src/domain/config';
-import { type CliOutcome, runCli } from '../helpers/cli';
-import { useLocalStack } from '../helpers/local-stack';
+import { type CliOutcome, runCli } from '../../harness/cli';
+import { useLocalStack } from '../../harness/local-stack';
 import { casesWith, inputOf, testPrefix } from './corpus';
 
 const cases = casesWith('cli');

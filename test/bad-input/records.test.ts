@@ -15,9 +15,9 @@ import { count } from '../../src/domain/format';
 import type { ResultRow, ReviewItem } from '../../src/domain/outcomes';
 import { ReasonCode } from '../../src/domain/reasons';
 import type { RunSummary } from '../../src/shared';
-import { lastLine, runCli } from '../helpers/cli';
-import { createRunResources, facesIn, resultRows, type RunResources, takeReview } from '../helpers/runs';
-import { type RunningWorker, startWorker } from '../helpers/worker';
+import { lastLine, runCli } from '../../harness/cli';
+import { createRunResources, facesIn, resultRows, type RunResources, takeReview } from '../../harness/runs';
+import { type RunningWorker, startWorker } from '../../harness/worker';
 import { type Case, CASES, casesWith, expand, type ExpectedReview, type Filling, inputOf, MADE_BY_THEIR_TEST, putImages, testPrefix } from './corpus';
 
 /** Reasons IndexFaces gives for an image: every face of the record gets a DLQ message of its own. */

@@ -2,7 +2,7 @@
  * The faults a migration of hours meets, each during a whole run of the same synthetic records
  * file: a worker SIGKILLed at random moments and started again, the Temporal server stopped and
  * started on its SQLite file, a Rekognition that throttles and fails, and a drain killed between
- * its DynamoDB write and its SQS delete. After each, the run's promises hold (helpers/invariants)
+ * its DynamoDB write and its SQS delete. After each, the run's promises hold (harness/invariants)
  * and its summary counts what a fault-free run of the file counts.
  *
  * The file gets its own dev server and rekognition-local, since it stops one and disturbs the
@@ -22,13 +22,13 @@ import type { DeclaredFace } from '../../infra/rekognition-local/images';
 import { ReasonCode } from '../../src/domain/reasons';
 import { type RunSummary, taskQueues } from '../../src/shared';
 import { reindexCollection } from '../../src/workflows';
-import { type RunningDevServer, startDevServer } from '../helpers/dev-server';
-import { type FaultProxy, startFaultProxy } from '../helpers/fault-proxy';
-import { accountForRun, type RunAccount } from '../helpers/invariants';
-import { useLocalStack } from '../helpers/local-stack';
-import { type RunningRekognition, startRekognitionLocal } from '../helpers/rekognition-local';
-import { createRunResources, type OldFace, type PhotoSpec, type RunResources, runInput, writeRecords } from '../helpers/runs';
-import { type WorkerProcess, workerProcess } from '../helpers/worker-process';
+import { type RunningDevServer, startDevServer } from '../../harness/dev-server';
+import { type FaultProxy, startFaultProxy } from '../../harness/fault-proxy';
+import { accountForRun, type RunAccount } from '../../harness/invariants';
+import { useLocalStack } from '../../harness/local-stack';
+import { type RunningRekognition, startRekognitionLocal } from '../../harness/rekognition-local';
+import { createRunResources, type OldFace, type PhotoSpec, type RunResources, runInput, writeRecords } from '../../harness/runs';
+import { type WorkerProcess, workerProcess } from '../../harness/worker-process';
 
 /** `npm run test:chaos`: each fault in a run of its own, over a larger file; otherwise all faults in one run. */
 const HEAVY = process.env.REINDEX_HEAVY_TESTS === '1';

@@ -1,5 +1,5 @@
-import { runCli } from '../helpers/cli';
-import { useLocalStack } from '../helpers/local-stack';
+import { runCli } from '../../harness/cli';
+import { useLocalStack } from '../../harness/local-stack';
 
 let env: NodeJS.ProcessEnv;
 

@@ -14,7 +14,7 @@ import path from 'node:path';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { createCodecServer, isLoopback, MOST_REQUESTS_IN_FLIGHT } from '../../src/cli/codec-server';
 import { EncryptionCodec } from '../../src/encryption/codec';
-import { runCli } from '../helpers/cli';
+import { runCli } from '../../harness/cli';
 
 const key = { id: 'test-key', secret: randomBytes(32) };
 const codecFor = (namespace: string) => new EncryptionCodec({ current: key, earlier: [] }, { namespace, allowPlaintext: true });

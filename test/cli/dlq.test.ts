@@ -13,9 +13,9 @@ import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import type { ReviewMessage } from '../../src/cli/review-dlq';
 import { ReasonCode } from '../../src/domain/reasons';
 import type { RunSummary } from '../../src/shared';
-import { lastLine, runCli } from '../helpers/cli';
-import { createRunResources, facesIn, resultRows, type RunResources, writeRecords } from '../helpers/runs';
-import { type RunningWorker, startWorker } from '../helpers/worker';
+import { lastLine, runCli } from '../../harness/cli';
+import { createRunResources, facesIn, resultRows, type RunResources, writeRecords } from '../../harness/runs';
+import { type RunningWorker, startWorker } from '../../harness/worker';
 
 let resources: RunResources;
 let worker: RunningWorker;

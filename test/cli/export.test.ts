@@ -9,9 +9,9 @@ import path from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { parse } from 'csv-parse/sync';
 import type { RunSummary } from '../../src/shared';
-import { lastLine, runCli } from '../helpers/cli';
-import { createRunResources, resultRows, type RunResources, writeRecords } from '../helpers/runs';
-import { type RunningWorker, startWorker } from '../helpers/worker';
+import { lastLine, runCli } from '../../harness/cli';
+import { createRunResources, resultRows, type RunResources, writeRecords } from '../../harness/runs';
+import { type RunningWorker, startWorker } from '../../harness/worker';
 
 let resources: RunResources;
 let worker: RunningWorker;

@@ -6,7 +6,7 @@ import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/aws/clients';
 import { openLineSink, writeLocalFile } from '../../src/cli/files';
 import { loadConfig } from '../../src/domain/config';
-import { useLocalStack } from '../helpers/local-stack';
+import { useLocalStack } from '../../harness/local-stack';
 
 let aws: AwsClients;
 let bucket: string;

@@ -12,9 +12,9 @@ import type { Purged } from '../../src/cli/purge';
 import type { ChunkEntry } from '../../src/activities/manifest';
 import { ReasonCode } from '../../src/domain/reasons';
 import { chunkKey, reportKey, RUN_ENDED_TAG, type RunSummary } from '../../src/shared';
-import { lastLine, runCli } from '../helpers/cli';
-import { facesIn, resultRows, usersIn, writeRecords } from '../helpers/runs';
-import { useWorkerSuite } from '../helpers/worker';
+import { lastLine, runCli } from '../../harness/cli';
+import { facesIn, resultRows, usersIn, writeRecords } from '../../harness/runs';
+import { useWorkerSuite } from '../../harness/worker';
 import type { ReviewMessage } from '../../src/cli/review-dlq';
 
 const suite = useWorkerSuite();

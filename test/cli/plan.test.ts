@@ -8,8 +8,8 @@ import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/
 import { loadConfig } from '../../src/domain/config';
 import { PLAN_FORMAT, type Plan } from '../../src/domain/plans';
 import { checkRecord, type ImageRecord } from '../../src/domain/records';
-import { runCli } from '../helpers/cli';
-import { useLocalStack } from '../helpers/local-stack';
+import { runCli } from '../../harness/cli';
+import { useLocalStack } from '../../harness/local-stack';
 
 let env: NodeJS.ProcessEnv;
 let aws: AwsClients;

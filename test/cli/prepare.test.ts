@@ -16,8 +16,8 @@ import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/aws/clients';
 import { loadConfig } from '../../src/domain/config';
 import { checkRecord, type ImageRecord } from '../../src/domain/records';
-import { runCli } from '../helpers/cli';
-import { useLocalStack } from '../helpers/local-stack';
+import { runCli } from '../../harness/cli';
+import { useLocalStack } from '../../harness/local-stack';
 
 let env: NodeJS.ProcessEnv;
 let aws: AwsClients;

@@ -26,9 +26,9 @@ import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import type { PreviewReport } from '../../src/cli/preview';
 import type { BoundingBox } from '../../src/domain/matching';
 import { ReasonCode } from '../../src/domain/reasons';
-import { lastLine, runCli } from '../helpers/cli';
-import { type RunningRekognition, startRekognitionLocal } from '../helpers/rekognition-local';
-import { createRunResources, type RunResources } from '../helpers/runs';
+import { lastLine, runCli } from '../../harness/cli';
+import { type RunningRekognition, startRekognitionLocal } from '../../harness/rekognition-local';
+import { createRunResources, type RunResources } from '../../harness/runs';
 
 let resources: RunResources;
 let rekognition: RunningRekognition;

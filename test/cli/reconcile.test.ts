@@ -5,8 +5,8 @@ import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/aws/clients';
 import { createLedger } from '../../src/activities/ledger';
 import { type Config, loadConfig } from '../../src/domain/config';
-import { runCli } from '../helpers/cli';
-import { useLocalStack } from '../helpers/local-stack';
+import { runCli } from '../../harness/cli';
+import { useLocalStack } from '../../harness/local-stack';
 
 let env: NodeJS.ProcessEnv;
 let config: Config;

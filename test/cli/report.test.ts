@@ -19,9 +19,9 @@ import type { ReviewItem } from '../../src/domain/outcomes';
 import type { ReportFigures } from '../../src/domain/report';
 import { ReasonCode } from '../../src/domain/reasons';
 import type { RunSummary } from '../../src/shared';
-import { lastLine, runCli } from '../helpers/cli';
-import { createRunResources, type RunResources } from '../helpers/runs';
-import { type RunningWorker, startWorker } from '../helpers/worker';
+import { lastLine, runCli } from '../../harness/cli';
+import { createRunResources, type RunResources } from '../../harness/runs';
+import { type RunningWorker, startWorker } from '../../harness/worker';
 
 type Box = [number, number, number, number];
 

@@ -22,10 +22,10 @@ import { createAwsClients, destroyAwsClients } from '../../src/aws/clients';
 import type { VerifyReport } from '../../src/cli/verify';
 import type { ResultRow } from '../../src/domain/outcomes';
 import type { RunSummary } from '../../src/shared';
-import { lastLine, runCli } from '../helpers/cli';
-import { type RunningRekognition, startRekognitionLocal } from '../helpers/rekognition-local';
-import { createRunResources, resultRows, type RunResources } from '../helpers/runs';
-import { type RunningWorker, startWorker } from '../helpers/worker';
+import { lastLine, runCli } from '../../harness/cli';
+import { type RunningRekognition, startRekognitionLocal } from '../../harness/rekognition-local';
+import { createRunResources, resultRows, type RunResources } from '../../harness/runs';
+import { type RunningWorker, startWorker } from '../../harness/worker';
 
 let resources: RunResources;
 let rekognition: RunningRekognition;

@@ -6,9 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, PutBucketNotificationConfigurationCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { runCli } from '../helpers/cli';
-import { createRunResources, eventually, facesIn, resultRows, type RunResources, writeRecords } from '../helpers/runs';
-import { type RunningWorker, startWorker } from '../helpers/worker';
+import { runCli } from '../../harness/cli';
+import { createRunResources, eventually, facesIn, resultRows, type RunResources, writeRecords } from '../../harness/runs';
+import { type RunningWorker, startWorker } from '../../harness/worker';
 
 let resources: RunResources;
 let worker: RunningWorker;

@@ -10,9 +10,9 @@ import type { DeclaredFace } from '../../infra/rekognition-local/images';
 import { ReasonCode } from '../../src/domain/reasons';
 import type { ImageRecord } from '../../src/domain/records';
 import type { ReindexCollectionInput, RunSummary } from '../../src/shared';
-import { lastLine, runCli } from '../helpers/cli';
-import { createRunResources, facesIn, resultRows, type RunResources, takeReview, writeRecords } from '../helpers/runs';
-import { type RunningWorker, startWorker } from '../helpers/worker';
+import { lastLine, runCli } from '../../harness/cli';
+import { createRunResources, facesIn, resultRows, type RunResources, takeReview, writeRecords } from '../../harness/runs';
+import { type RunningWorker, startWorker } from '../../harness/worker';
 
 let resources: RunResources;
 let worker: RunningWorker;

@@ -12,8 +12,8 @@ import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import { ReasonCode } from '../../src/domain/reasons';
 import { type RunSummary, taskQueues } from '../../src/shared';
 import { reindexCollection } from '../../src/workflows';
-import { facesIn, indexFacesCalls, resultRows, runInput, takeReview, usersIn } from '../helpers/runs';
-import { useWorkerSuite } from '../helpers/worker';
+import { facesIn, indexFacesCalls, resultRows, runInput, takeReview, usersIn } from '../../harness/runs';
+import { useWorkerSuite } from '../../harness/worker';
 
 const suite = useWorkerSuite();
 

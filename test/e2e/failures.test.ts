@@ -14,9 +14,9 @@ import { imageRef } from '../../src/domain/identifiers';
 import { ReasonCode } from '../../src/domain/reasons';
 import type { ImageRecord } from '../../src/domain/records';
 import { type RunProgress, type RunSummary, SEARCH_ATTRIBUTES, taskQueues } from '../../src/shared';
-import { runCli } from '../helpers/cli';
-import { type RunningWorker, startWorker } from '../helpers/worker';
-import { createRunResources, eventually, facesIn, indexFacesCalls, rekognitionAdmin, resultRows, type RunResources, takeReview, writeRecords } from '../helpers/runs';
+import { runCli } from '../../harness/cli';
+import { type RunningWorker, startWorker } from '../../harness/worker';
+import { createRunResources, eventually, facesIn, indexFacesCalls, rekognitionAdmin, resultRows, type RunResources, takeReview, writeRecords } from '../../harness/runs';
 
 let resources: RunResources;
 let worker: RunningWorker;

@@ -9,9 +9,9 @@ import { temporal } from '@temporalio/proto';
 import type { DeclaredFace } from '../../infra/rekognition-local/images';
 import { ReasonCode } from '../../src/domain/reasons';
 import type { RunSummary } from '../../src/shared';
-import { runCli } from '../helpers/cli';
-import { useWorkerSuite } from '../helpers/worker';
-import { facesIn, resultRows, takeReview, writeRecords } from '../helpers/runs';
+import { runCli } from '../../harness/cli';
+import { useWorkerSuite } from '../../harness/worker';
+import { facesIn, resultRows, takeReview, writeRecords } from '../../harness/runs';
 
 /** Temporal's limits: a payload, and a workflow's whole history. */
 const MOST_EVENT_BYTES = 2 * 1024 * 1024;

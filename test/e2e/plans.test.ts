@@ -10,9 +10,9 @@ import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { type PlanProgress, type PlanSummary, type RunProgress, SEARCH_ATTRIBUTES } from '../../src/shared';
-import { lastLine, runCli } from '../helpers/cli';
-import { createRunResources, eventually, facesIn, type PhotoSpec, rekognitionAdmin, resultRows, type RunResources, takeReview, writeRecords } from '../helpers/runs';
-import { type RunningWorker, startWorker } from '../helpers/worker';
+import { lastLine, runCli } from '../../harness/cli';
+import { createRunResources, eventually, facesIn, type PhotoSpec, rekognitionAdmin, resultRows, type RunResources, takeReview, writeRecords } from '../../harness/runs';
+import { type RunningWorker, startWorker } from '../../harness/worker';
 
 let resources: RunResources;
 let worker: RunningWorker;

@@ -2,7 +2,7 @@
  * The same records file run again into the same target with other settings, after a first run that
  * completed, failed or was cancelled, under both ways the real service may answer a face indexed
  * again (rekognition-local's `reuse` and `fresh`). After the second run the operator's checks hold
- * for it (helpers/invariants: every old face one row or one DLQ message, the target holding exactly
+ * for it (harness/invariants: every old face one row or one DLQ message, the target holding exactly
  * the faces the rows name, users as the rows say) and no row of the first run is left for the
  * target: the table says what the latest run decided.
  */
@@ -15,9 +15,9 @@ import type { ResultRow } from '../../src/domain/outcomes';
 import { ReasonCode } from '../../src/domain/reasons';
 import { progressQuery, type ReindexCollectionInput, type ReindexOptions, type RunSummary } from '../../src/shared';
 import type { reindexCollection } from '../../src/workflows';
-import { accountForRun } from '../helpers/invariants';
-import { createRunResources, eventually, type OldFace, rekognitionAdmin, type RunResources, runInput, takeReview, writeRecords } from '../helpers/runs';
-import { type RunningWorker, startWorker } from '../helpers/worker';
+import { accountForRun } from '../../harness/invariants';
+import { createRunResources, eventually, type OldFace, rekognitionAdmin, type RunResources, runInput, takeReview, writeRecords } from '../../harness/runs';
+import { type RunningWorker, startWorker } from '../../harness/worker';
 
 let resources: RunResources;
 let worker: RunningWorker;

@@ -11,8 +11,8 @@ import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { temporal } from '@temporalio/proto';
 import { ReasonCode } from '../../src/domain/reasons';
 import { type RunProgress, type RunSummary, taskQueues } from '../../src/shared';
-import { lastLine, runCli } from '../helpers/cli';
-import { type RunningWorker, startWorker } from '../helpers/worker';
+import { lastLine, runCli } from '../../harness/cli';
+import { type RunningWorker, startWorker } from '../../harness/worker';
 import {
   createRunResources,
   eventually,
@@ -25,7 +25,7 @@ import {
   takeReview,
   usersIn,
   writeRecords,
-} from '../helpers/runs';
+} from '../../harness/runs';
 
 let resources: RunResources;
 let worker: RunningWorker;

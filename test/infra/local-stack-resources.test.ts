@@ -13,7 +13,7 @@ import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { createAwsClients, destroyAwsClients, type AwsClients } from '../../src/aws/clients';
 import { type Config, loadConfig } from '../../src/domain/config';
 import { SEARCH_ATTRIBUTES } from '../../src/shared';
-import { useLocalStack } from '../helpers/local-stack';
+import { useLocalStack } from '../../harness/local-stack';
 
 let stackEnv: Record<string, string>;
 let config: Config;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'dotenv';
-import { freePort } from '../helpers/ports';
+import { freePort } from '../../harness/ports';
 import { isAlive } from '../../infra/local/services';
 
 const ROOT = path.resolve(__dirname, '../..');

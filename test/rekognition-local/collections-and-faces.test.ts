@@ -25,7 +25,7 @@ import {
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import { iou as boxIou } from '../../src/domain/matching';
-import { type RunningRekognition, startRekognitionLocal } from '../helpers/rekognition-local';
+import { type RunningRekognition, startRekognitionLocal } from '../../harness/rekognition-local';
 
 let rekognition: RunningRekognition;
 

@@ -14,7 +14,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { SAMPLE_PHOTOS } from '../../infra/rekognition-local/calibrate';
 import { iou } from '../../src/domain/matching';
 import type { BoundingBox } from '../../infra/rekognition-local/store';
-import { type RunningRekognition, startRekognitionLocal } from '../helpers/rekognition-local';
+import { type RunningRekognition, startRekognitionLocal } from '../../harness/rekognition-local';
 
 /** What SSD MobileNet ("7.0") finds in each of the six sample photos. */
 const FACES_PER_SAMPLE = [3, 3, 3, 4, 5, 4];

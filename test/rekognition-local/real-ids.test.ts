@@ -16,7 +16,7 @@ import {
 } from '@aws-sdk/client-rekognition';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
-import { type RunningRekognition, startRekognitionLocal } from '../helpers/rekognition-local';
+import { type RunningRekognition, startRekognitionLocal } from '../../harness/rekognition-local';
 
 let rekognition: RunningRekognition;
 

@@ -15,7 +15,7 @@ import {
 } from '@aws-sdk/client-rekognition';
 import { Store } from '../../infra/rekognition-local/store';
 import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
-import { type RunningRekognition, startRekognitionLocal } from '../helpers/rekognition-local';
+import { type RunningRekognition, startRekognitionLocal } from '../../harness/rekognition-local';
 
 let rekognition: RunningRekognition;
 

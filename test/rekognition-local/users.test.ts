@@ -18,7 +18,7 @@ import {
 } from '@aws-sdk/client-rekognition';
 import type { DeclaredFace } from '../../infra/rekognition-local/images';
 import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
-import { type RunningRekognition, startRekognitionLocal } from '../helpers/rekognition-local';
+import { type RunningRekognition, startRekognitionLocal } from '../../harness/rekognition-local';
 
 let rekognition: RunningRekognition;
 let collectionId: string;

@@ -22,10 +22,10 @@ import { ENCRYPTED_ENCODING, KEY_ID_METADATA } from '../../src/encryption/codec'
 import { encryptingDataConverter } from '../../src/encryption/data-converter';
 import { type EncryptionKey, type Keyring, loadKeyring } from '../../src/encryption/key';
 import { type RunSummary, SEARCH_ATTRIBUTES } from '../../src/shared';
-import { lastLine, runCli } from '../helpers/cli';
-import { freePort } from '../helpers/ports';
-import { createRunResources, resultRows, type RunResources, takeReview, writeRecords } from '../helpers/runs';
-import { type RunningWorker, startWorker } from '../helpers/worker';
+import { lastLine, runCli } from '../../harness/cli';
+import { freePort } from '../../harness/ports';
+import { createRunResources, resultRows, type RunResources, takeReview, writeRecords } from '../../harness/runs';
+import { type RunningWorker, startWorker } from '../../harness/worker';
 import { leakedIn, payloadsIn, readableTexts, runHistories, utf8 } from './histories';
 
 const REINDEX = path.resolve(__dirname, '../../bin/reindex.js');

@@ -18,8 +18,8 @@ import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { imageRef } from '../../src/domain/identifiers';
 import { ReasonCode } from '../../src/domain/reasons';
 import type { RunSummary } from '../../src/shared';
-import { type CliOutcome, lastLine, runCli } from '../helpers/cli';
-import { createRunResources, resultRows, type RunResources, takeReview, writeRecords } from '../helpers/runs';
+import { type CliOutcome, lastLine, runCli } from '../../harness/cli';
+import { createRunResources, resultRows, type RunResources, takeReview, writeRecords } from '../../harness/runs';
 import { leakedIn, readableTexts, runHistories } from './histories';
 
 const ROOT = path.resolve(__dirname, '../..');

@@ -36,8 +36,8 @@ import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/
 import type { ImageRecord } from '../../src/domain/records';
 import { MIGRATION_TARGET_TAG, RUN_ENDED_TAG, type ReindexCollectionInput, type RunSummary } from '../../src/shared';
 import type { reindexCollection } from '../../src/workflows';
-import { createRunResources, type RunResources, runInput, writeRecords } from '../helpers/runs';
-import { type RunningWorker, startWorker } from '../helpers/worker';
+import { createRunResources, type RunResources, runInput, writeRecords } from '../../harness/runs';
+import { type RunningWorker, startWorker } from '../../harness/worker';
 
 /** One call as IAM sees it: the action, the resource, and the condition keys the request carries. */
 interface Call {

@@ -12,10 +12,10 @@ import path from 'node:path';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { ReasonCode } from '../../src/domain/reasons';
 import type { RunSummary } from '../../src/shared';
-import { lastLine, runCli } from '../helpers/cli';
-import { type RunningDevServer, startDevServer } from '../helpers/dev-server';
-import { type RealWorker, startRealWorker } from '../helpers/real-worker';
-import { createRunResources, type RunResources, writeRecords } from '../helpers/runs';
+import { lastLine, runCli } from '../../harness/cli';
+import { type RunningDevServer, startDevServer } from '../../harness/dev-server';
+import { type RealWorker, startRealWorker } from '../../harness/real-worker';
+import { createRunResources, type RunResources, writeRecords } from '../../harness/runs';
 
 const PROFILE = 'reindex-elsewhere';
 

@@ -13,11 +13,11 @@ import path from 'node:path';
 import { METRICS } from '../../src/activities/metrics';
 import { ReasonCode } from '../../src/domain/reasons';
 import { type RunSummary, taskQueues } from '../../src/shared';
-import { lastLine, runCli } from '../helpers/cli';
-import { freePort } from '../helpers/ports';
-import { type RealWorker, startRealWorker } from '../helpers/real-worker';
-import { type RunningRekognition, startRekognitionLocal } from '../helpers/rekognition-local';
-import { createRunResources, type PhotoSpec, type RunResources, writeRecords } from '../helpers/runs';
+import { lastLine, runCli } from '../../harness/cli';
+import { freePort } from '../../harness/ports';
+import { type RealWorker, startRealWorker } from '../../harness/real-worker';
+import { type RunningRekognition, startRekognitionLocal } from '../../harness/rekognition-local';
+import { createRunResources, type PhotoSpec, type RunResources, writeRecords } from '../../harness/runs';
 
 let resources: RunResources;
 let rekognition: RunningRekognition;

@@ -9,8 +9,8 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { ReasonCode } from '../../src/domain/reasons';
 import { pauseSignal, planProgressQuery, type PlannedRun, type ReindexPlanInput, resumeSignal } from '../../src/shared';
-import { registerSearchAttributes } from '../helpers/runs';
-import { TEST_SERVER_EXECUTABLE } from '../helpers/tools';
+import { registerSearchAttributes } from '../../harness/runs';
+import { TEST_SERVER_EXECUTABLE } from '../../harness/tools';
 import type { reindexPlan, StandInState } from './fixtures/plan';
 
 const taskQueue = 'plan-test';

@@ -26,8 +26,8 @@ import {
   runInput,
   takeReview,
   writeRecords,
-} from '../helpers/runs';
-import { TEST_SERVER_EXECUTABLE } from '../helpers/tools';
+} from '../../harness/runs';
+import { TEST_SERVER_EXECUTABLE } from '../../harness/tools';
 import type { DeclaredFace } from '../../infra/rekognition-local/images';
 
 const DAY_MS = 24 * 60 * 60 * 1000;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { TEST_SERVER_EXECUTABLE } from '../helpers/tools';
+import { TEST_SERVER_EXECUTABLE } from '../../harness/tools';
 import { resumeSignal, sleepFor, waitForResume } from './fixtures/timers';
 
 const DAY_MS = 24 * 60 * 60 * 1000;

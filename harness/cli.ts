@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 
-const REINDEX = path.resolve(__dirname, '../../bin/reindex.js');
+const REINDEX = path.resolve(__dirname, '../bin/reindex.js');
 
 export interface CliOutcome {
   code: number;

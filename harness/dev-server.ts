@@ -8,7 +8,7 @@ import { mkdtempSync, openSync, closeSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { temporalDevServer } from '../../infra/local/services';
+import { temporalDevServer } from '../infra/local/services';
 import { freePort } from './ports';
 
 export interface RunningDevServer {

@@ -11,15 +11,15 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, DeleteMessageBatchCommand, DeleteQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { DeclaredFace } from '../../infra/rekognition-local/images';
-import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
-import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/aws/clients';
-import { type Config, loadConfig } from '../../src/domain/config';
-import { createLedger } from '../../src/activities/ledger';
-import type { ResultRow, ReviewItem } from '../../src/domain/outcomes';
-import { ROW_SIGNATURE_ATTRIBUTE, signRowBody } from '../../src/domain/result-rows';
-import { indexedTypes } from '../../src/search-attributes';
-import { type ReindexCollectionInput, SEARCH_ATTRIBUTES } from '../../src/shared';
+import type { DeclaredFace } from '../infra/rekognition-local/images';
+import { syntheticPng } from '../infra/rekognition-local/synthetic-images';
+import { type AwsClients, createAwsClients, destroyAwsClients } from '../src/aws/clients';
+import { type Config, loadConfig } from '../src/domain/config';
+import { createLedger } from '../src/activities/ledger';
+import type { ResultRow, ReviewItem } from '../src/domain/outcomes';
+import { ROW_SIGNATURE_ATTRIBUTE, signRowBody } from '../src/domain/result-rows';
+import { indexedTypes } from '../src/search-attributes';
+import { type ReindexCollectionInput, SEARCH_ATTRIBUTES } from '../src/shared';
 import { useLocalStack } from './local-stack';
 
 export interface RunResources {

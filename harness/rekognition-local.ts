@@ -10,12 +10,12 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RekognitionClient } from '@aws-sdk/client-rekognition';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import type { DeclaredFace } from '../../infra/rekognition-local/images';
-import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
+import type { DeclaredFace } from '../infra/rekognition-local/images';
+import { syntheticPng } from '../infra/rekognition-local/synthetic-images';
 import { useLocalStack } from './local-stack';
 import { freePort } from './ports';
 
-const MAIN = path.resolve(__dirname, '../../infra/rekognition-local/main.ts');
+const MAIN = path.resolve(__dirname, '../infra/rekognition-local/main.ts');
 
 export interface RunningRekognition {
   endpoint: string;

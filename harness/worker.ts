@@ -8,8 +8,8 @@ import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection } from '@temporalio/worker';
-import { createActivities } from '../../src/activities';
-import { createWorkers } from '../../src/worker';
+import { createActivities } from '../src/activities';
+import { createWorkers } from '../src/worker';
 import { createRunResources, type RunResources } from './runs';
 import { sharedWorkflowBundle } from './workflows-bundle';
 

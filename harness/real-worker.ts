@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
 
-const ROOT = path.resolve(__dirname, '../..');
+const ROOT = path.resolve(__dirname, '..');
 
 /** `npm run worker`'s Node flags: its heap cap. */
 const WORKER_NODE_FLAGS = ['--max-old-space-size=128'];

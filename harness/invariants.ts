@@ -6,9 +6,9 @@
  * left in the results queue. Returns every broken promise, so a failure shows all of them at once.
  */
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
-import type { ResultRow, ReviewItem } from '../../src/domain/outcomes';
-import type { ReasonCounts } from '../../src/domain/reasons';
-import type { RunSummary } from '../../src/shared';
+import type { ResultRow, ReviewItem } from '../src/domain/outcomes';
+import type { ReasonCounts } from '../src/domain/reasons';
+import type { RunSummary } from '../src/shared';
 import { facesIn, type OldFace, resultRows, type RunResources, takeReview, usersIn } from './runs';
 
 export interface RunAccount {

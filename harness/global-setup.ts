@@ -6,7 +6,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { writeWorkflowBundle } from '../../src/workflow-bundle';
+import { writeWorkflowBundle } from '../src/workflow-bundle';
 import { WORKFLOWS_BUNDLE_VARIABLE } from './workflows-bundle';
 
 export default async function globalSetup(): Promise<void> {

@@ -6,11 +6,11 @@
  */
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection } from '@temporalio/worker';
-import { createActivities } from '../../src/activities';
-import { createAwsClients } from '../../src/aws/clients';
-import { loadConfig } from '../../src/domain/config';
-import { indexFacesRate } from '../../src/quotas';
-import { createWorkers } from '../../src/worker';
+import { createActivities } from '../src/activities';
+import { createAwsClients } from '../src/aws/clients';
+import { loadConfig } from '../src/domain/config';
+import { indexFacesRate } from '../src/quotas';
+import { createWorkers } from '../src/worker';
 
 async function main(): Promise<void> {
   const config = loadConfig();

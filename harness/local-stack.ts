@@ -2,7 +2,7 @@
  * Points a test process at the running local stack: `npm test` starts it, or a developer ran
  * `npm run stack:up`. Its variables go into process.env, where the AWS SDK and envconfig read them.
  */
-import { readStackEnv } from '../../infra/local/settings';
+import { readStackEnv } from '../infra/local/settings';
 
 export function useLocalStack(): Record<string, string> {
   const variables = readStackEnv();
