@@ -98,7 +98,7 @@ async function main(): Promise<number> {
     worker = await startWorker();
     console.log(`demo: worker started; migrating ${oldCollection} (face model 6.0) to ${newCollection}`);
     const id = `demo-${stamp}`;
-    const code = await runCli(['start', '--manifest', manifest, '--source', oldCollection, '--target', newCollection, '--id', id, '--wait']);
+    const code = await runCli(['start', '--records', manifest, '--source', oldCollection, '--target', newCollection, '--id', id, '--wait']);
     console.log(`demo: the run in the Temporal UI: ${env('TEMPORAL_UI_URL')}/namespaces/default/workflows/${id}`);
     return code;
   } finally {

@@ -5,7 +5,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { type ClientConnectConfig, loadClientConnectConfig } from '@temporalio/envconfig';
 import { SingleBar } from 'cli-progress';
-import { InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { type AwsClients, createAwsClients, destroyAwsClients } from '../aws/clients';
 import { type Config, loadConfig } from '../domain/config';
 import { loadDataConverter } from '../encryption/data-converter';
@@ -68,6 +68,22 @@ export function numberIn(name: string, min: number, max: number, integer: boolea
     }
     return parsed;
   };
+}
+
+/** What a records file flag says: an S3 URI. */
+export const RECORDS_FILE_HELP = 'the records file: s3://bucket/key, a JSON array or JSON Lines';
+
+/** `--records`, and `--manifest`, its older name, which still works but is not listed in the help. */
+export function withRecordsFileOption(command: Command): Command {
+  return command.option('--records <s3-uri>', RECORDS_FILE_HELP).addOption(new Option('--manifest <s3-uri>', 'the older name of --records').hideHelp());
+}
+
+/** The records file the flags name, by either name; both, naming two files, is a usage error. */
+export function recordsFileOf(flags: { records?: string; manifest?: string }): string | undefined {
+  if (flags.records !== undefined && flags.manifest !== undefined && flags.records !== flags.manifest) {
+    throw new UsageError('--manifest is the older name of --records: give the records file once');
+  }
+  return flags.records ?? flags.manifest;
 }
 
 /** The option that narrows a command given a plan's id to one collection's run of it. */

@@ -29,7 +29,7 @@ import type { BoundingBox } from '../domain/matching';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
 import { checkRecord, type ImageRecord } from '../domain/records';
 import { reservoir, seededRandom } from '../domain/sampling';
-import { forEachConcurrently, numberIn, parseS3Uri, progressBar, UsageError, withAws, withProgress } from './common';
+import { forEachConcurrently, numberIn, parseS3Uri, progressBar, recordsFileOf, UsageError, withAws, withProgress, withRecordsFileOption } from './common';
 import { openSizedInput } from './files';
 
 const DEFAULT_THRESHOLDS = [0.3, 0.4, 0.5, 0.6, 0.7];
@@ -309,7 +309,8 @@ function describeFailures(report: PreviewReport): string[] {
 }
 
 interface PreviewFlags {
-  manifest: string;
+  records?: string;
+  manifest?: string;
   sample: number;
   all?: boolean;
   seed?: string;
@@ -319,10 +320,11 @@ interface PreviewFlags {
 }
 
 export function registerPreviewCommand(program: Command): void {
-  program
-    .command('preview')
-    .description('forecast, writing nothing, what a run would match at each IoU threshold: DetectFaces on a sample of the images')
-    .requiredOption('--manifest <s3-uri>', 'the records file: s3://bucket/key, a JSON array or JSON Lines')
+  withRecordsFileOption(
+    program
+      .command('preview')
+      .description('forecast, writing nothing, what a run would match at each IoU threshold: DetectFaces on a sample of the images'),
+  )
     .addOption(new Option('--sample <n>', 'images to sample from the file').argParser(numberIn('--sample', 1, 1_000_000, true)).default(200))
     .addOption(new Option('--all', 'every image of the file instead of a sample').conflicts('sample'))
     .option('--seed <seed>', 'draws the same sample again (default: a random seed, printed)')
@@ -332,7 +334,9 @@ export function registerPreviewCommand(program: Command): void {
     .option('--concurrency <n>', 'DetectFaces calls in flight', numberIn('--concurrency', 1, 64, true), 4)
     .option('--json', 'print JSON: the last line of stdout is one object')
     .action(async (flags: PreviewFlags) => {
-      const manifest = parseS3Uri(flags.manifest);
+      const recordsFile = recordsFileOf(flags);
+      if (recordsFile === undefined) throw new UsageError('say which records file: --records <s3-uri>');
+      const manifest = parseS3Uri(recordsFile);
       await withAws(async ({ aws }) => {
         const report = await preview(aws, {
           manifest,

@@ -28,7 +28,7 @@ import {
   STARTING_SEARCH_ATTRIBUTES,
 } from '../shared';
 import type { reindexCollection } from '../workflows';
-import { numberIn, parseS3Uri, UsageError, withClients } from './common';
+import { numberIn, parseS3Uri, recordsFileOf, UsageError, withClients, withRecordsFileOption } from './common';
 import { assertNotOldCollections, DEFAULT_MAX_COLLECTIONS, migratedTargets, readCollectionsOfRecords, runsOfCollections, type SkippedCollection, skippedLine } from './collections-of-records';
 import { PLAN_WORKFLOW_TYPE, planLines, planProgress, plannedRuns, planTotalsLine, printPlanEnd, startPlan, waitForPlan } from './plan-runs';
 import { assertRecordsFile, assertSearchAttributes, defaultWorkflowId, RunExistsError, runUrl } from './starting';
@@ -400,6 +400,7 @@ export async function followStartedRun(
 }
 
 interface StartFlags extends RunSettingsFlags {
+  records?: string;
   manifest?: string;
   target?: string;
   plan?: string;
@@ -492,10 +493,11 @@ async function printPlanStatus(client: Client, workflowId: string, status: strin
 /** start, status, pause, resume, cancel: a run's life from the operator's terminal. */
 export function registerRunCommands(program: Command): void {
   addRunSettings(
-    program
-      .command('start')
-      .description('start migrating the faces of a records file into the target collection, or every collection of a plan')
-      .option('--manifest <s3-uri>', 'the records file: s3://bucket/key, a JSON array or JSON Lines')
+    withRecordsFileOption(
+      program
+        .command('start')
+        .description('start migrating the faces of a records file into the target collection, or every collection of a plan'),
+    )
       .option('--target <collection>', 'the collection to index into, created on the newest face model if missing (default: each record\'s CollectionId, a run per collection)')
       .option('--plan <file>', 'instead: every collection of the plan file `reindex plan --out` wrote (local or s3://), each into its target')
       .option('--collections-in-flight <n>', "with --plan, or without --target: collections' runs at once, the smallest first", numberIn('--collections-in-flight', 1, 100, true), 4)
@@ -505,16 +507,17 @@ export function registerRunCommands(program: Command): void {
     .option('--wait', 'wait for the run to end and print its summary')
     .option('--json', 'print JSON: the last line of stdout is one object')
     .action(async (flags: StartFlags) => {
+      const recordsFile = recordsFileOf(flags);
       if (flags.plan !== undefined) {
-        if (flags.manifest !== undefined || flags.target !== undefined || flags.source !== undefined) {
-          throw new UsageError('--plan names each collection\'s records file, target and source: it goes without --manifest, --target and --source');
+        if (recordsFile !== undefined || flags.target !== undefined || flags.source !== undefined) {
+          throw new UsageError('--plan names each collection\'s records file, target and source: it goes without --records, --target and --source');
         }
         const plan = flags.plan;
         await withClients(async (clients) => startPlanRun(clients, flags, await planOfFile(clients, plan, flags.force ?? false)));
         return;
       }
-      if (flags.manifest === undefined) throw new UsageError('say what to migrate: --manifest <s3-uri> (with --target, or each record\'s CollectionId), or --plan <file>');
-      const manifest = parseS3Uri(flags.manifest);
+      if (recordsFile === undefined) throw new UsageError('say what to migrate: --records <s3-uri> (with --target, or each record\'s CollectionId), or --plan <file>');
+      const manifest = parseS3Uri(recordsFile);
       if (flags.target === undefined) {
         await withClients(async (clients) => startPlanRun(clients, flags, await planOfRecords(clients, manifest, flags)));
         return;

@@ -174,7 +174,7 @@ describe('synthetic photos whose faces the test places', () => {
   });
 
   test('the table a person reads says the same', async () => {
-    const outcome = await runCli(['preview', '--manifest', manifest, '--all', '--thresholds', '0.7,0.5'], env);
+    const outcome = await runCli(['preview', '--records', manifest, '--all', '--thresholds', '0.7,0.5'], env);
 
     expect(outcome.code).toBe(0);
     const lines = outcome.stdout.split('\n');
@@ -269,7 +269,7 @@ test('on real photos of a 6.0 collection, the 7.0 model keeps every face at 0.5 
 }, 180_000);
 
 test.each([
-  [['preview'], /^reindex: error: required option '--manifest <s3-uri>' not specified\n$/],
+  [['preview'], /^reindex: say which records file: --records <s3-uri>\n$/],
   [['preview', '--manifest', 'records.jsonl'], /^reindex: "records\.jsonl" is not an S3 URI of the form s3:\/\/bucket\/key\n$/],
   [['preview', '--manifest', 's3://rekognition-reindex-local/no/such/records.jsonl'], /^reindex: the records file s3:\/\/rekognition-reindex-local\/no\/such\/records\.jsonl does not exist\n$/],
   [['preview', '--manifest', 's3://no-such-bucket-here/records.jsonl'], /^reindex: the records file s3:\/\/no-such-bucket-here\/records\.jsonl does not exist\n$/],

@@ -139,7 +139,7 @@ test('a records file naming two collections, started without --target, puts each
   const records = await recordsNaming(photos, [large, small, large, null]);
   const planId = `records-${suite}`;
 
-  const started = await runCli(['start', '--manifest', records, '--id', planId, '--wait', '--json'], worker.cliEnv);
+  const started = await runCli(['start', '--records', records, '--id', planId, '--wait', '--json'], worker.cliEnv);
 
   expect(started.stderr).toBe('');
   expect(started.code).toBe(0);
@@ -175,7 +175,7 @@ test('a records file naming two collections, started without --target, puts each
   expect(again.stdout).toContain(`nothing to migrate: every collection of ${records} was migrated before`);
 }, 240_000);
 
-test('start refuses, in one line with exit code 2: records naming more collections than --max-collections, an old collection or none, a plan beside --manifest, a missing plan file', async () => {
+test('start refuses, in one line with exit code 2: records naming more collections than --max-collections, an old collection or none, a plan beside a records file, a missing plan file', async () => {
   const photos: PhotoSpec[] = [{ faces: [face('pat')] }, { faces: [face('quin')] }];
   const tooMany = await recordsNaming(photos, [`many-a-${suite}`, `many-b-${suite}`]);
   const old = Object.keys(OLD)[0] ?? '';
@@ -200,7 +200,7 @@ test('start refuses, in one line with exit code 2: records naming more collectio
     [2, `reindex: the records file ${tooMany} names more than 1 collections; raise --max-collections, or give --target to index every record into one collection\n`],
     [2, `reindex: ${old} holds faces this tool did not index, so it is an old collection, not one to migrate into: give each record the CollectionId of a new collection, or --target\n`],
     [2, `reindex: no record of ${unnamed} names a CollectionId to index into: give --target\n`],
-    [2, "reindex: --plan names each collection's records file, target and source: it goes without --manifest, --target and --source\n"],
+    [2, "reindex: --plan names each collection's records file, target and source: it goes without --records, --target and --source\n"],
     [2, `reindex: the plan file ${missing} does not exist\n`],
   ]);
   expect(await facesIn(resources, old)).toHaveLength(3);

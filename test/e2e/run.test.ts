@@ -198,7 +198,8 @@ test.each([
   [['start', '--manifest', 's3://no-such-bucket-here/records.jsonl', '--target', 't'], /^reindex: the records file s3:\/\/no-such-bucket-here\/records\.jsonl does not exist\n$/],
   [['start', '--manifest', 'records.jsonl', '--target', 't'], /^reindex: "records\.jsonl" is not an S3 URI of the form s3:\/\/bucket\/key\n$/],
   [['start', '--manifest', 's3://b/k', '--target', 't', '--iou', '2'], /^reindex: error: option '--iou <threshold>' argument '2' is invalid\. --iou must be a number from 0\.01 to 1\n$/],
-  [['start'], /^reindex: say what to migrate: --manifest <s3-uri> \(with --target, or each record's CollectionId\), or --plan <file>\n$/],
+  [['start'], /^reindex: say what to migrate: --records <s3-uri> \(with --target, or each record's CollectionId\), or --plan <file>\n$/],
+  [['start', '--records', 's3://b/a', '--manifest', 's3://b/k', '--target', 't'], /^reindex: --manifest is the older name of --records: give the records file once\n$/],
   [['status', 'no-such-run'], /^reindex: no run has the id no-such-run\n$/],
 ])('bad input %j is one line on stderr and exit code 2', async (args, message) => {
   const outcome = await runCli(args, cliEnv);
