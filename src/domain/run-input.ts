@@ -4,18 +4,10 @@
  * slot that never comes), and a threshold outside IoU's range would match nothing or everything.
  * The CLI checks its flags too; this guards every other way a run is started.
  */
+import type { ReindexCollectionInput } from '../shared';
 import { isCollectionId } from './collection-names';
 
-export interface RunSettings {
-  targetCollectionId: string;
-  options: { iouThreshold: number; maxFaces: number | undefined; rowsExpireDays?: number };
-  batchSize: number;
-  batchesInFlight: number;
-  imagesInFlightPerBatch: number;
-  batchesPerExecution: number;
-  retryMinutes?: number;
-  pauseAfterFailures?: number;
-}
+export type RunSettings = Pick<ReindexCollectionInput, 'targetCollectionId' | 'options' | 'batchSize' | 'batchesInFlight' | 'imagesInFlightPerBatch' | 'batchesPerExecution' | 'retryMinutes' | 'pauseAfterFailures'>;
 
 const wholeFrom = (least: number) => (value: number | undefined) => value !== undefined && Number.isInteger(value) && value >= least;
 

@@ -46,6 +46,7 @@ import {
   taskQueues,
 } from '../shared';
 import { INDEXING, SENDING, SHORT_CALL } from './activity-options';
+import { emptyTotals } from './run-state';
 
 const { loadChunk } = proxyActivities<ControlActivities>(SHORT_CALL);
 
@@ -108,20 +109,6 @@ const IMAGE_REASONS = new Set<string>([
   ReasonCode.InvalidRecord,
   ReasonCode.RetriesExhausted,
 ]);
-
-export function emptyTotals(): BatchTotals {
-  return {
-    images: 0,
-    faces: 0,
-    matched: 0,
-    unmatchedOld: 0,
-    unmatchedNewDeleted: 0,
-    unmatchedNewKept: 0,
-    reusedIndexings: 0,
-    notProcessed: 0,
-    dlqByReason: {},
-  };
-}
 
 function countReview(totals: BatchTotals, items: ReviewItem[]): void {
   for (const item of items) addReasonCounts(totals.dlqByReason, item.reason);

@@ -34,7 +34,7 @@ import {
 } from '@temporalio/workflow';
 import type { ControlActivities } from '../activities';
 import type { DrainedWindow } from '../activities/drain';
-import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
+import { ReasonCode } from '../domain/reasons';
 import { runSettingsProblems } from '../domain/run-input';
 import {
   type BatchSummary,
@@ -52,12 +52,13 @@ import {
   type RunPhase,
   type RunProgress,
   type RunSummary,
-  SEARCH_ATTRIBUTES,
   streakAtEndSignal,
   streakVerdictSignal,
 } from '../shared';
-import { emptyTotals, reindexBatch } from './reindex-batch';
+import { reindexBatch } from './reindex-batch';
+import { addTotals, countDuplicates, currentDetailsOf, emptyTotals, initialState, progressOf, searchAttributesOf, summaryOf } from './run-state';
 import { SENDING, SHORT_CALL, WALKING } from './activity-options';
+import { steerChildren, tellEach } from './steering';
 
 const { prepareTarget, writeReport, deleteDuplicateFaces, settleDuplicates } = proxyActivities<ControlActivities>(SHORT_CALL);
 
@@ -120,20 +121,6 @@ const DRAIN_CHECKS_WHILE_PAUSED = 5;
 /** How long the final drain waits before looking again at messages still in flight. */
 const DRAIN_RECHECK = '5 seconds';
 
-function initialState(nowMs: number): CarriedState {
-  return {
-    phase: 'preparing',
-    paused: false,
-    startedAtMs: nowMs,
-    indexingStartedAtMs: undefined,
-    target: undefined,
-    split: undefined,
-    batchesDone: 0,
-    totals: emptyTotals(),
-    resultsWritten: 0,
-  };
-}
-
 /** The drain running beside the batches of an execution. */
 interface ContinuousDrain {
   /** Settles when the drain fails for good (or has been stopped). */
@@ -145,22 +132,6 @@ interface ContinuousDrain {
 
 /** How a batch ended: with its summary, or failed with an error. */
 type BatchEnd = { batch: number; summary: BatchSummary; error?: undefined } | { batch: number; summary?: undefined; error: unknown };
-
-function addTotals(totals: BatchTotals, batch: BatchTotals): void {
-  for (const key of [
-    'images',
-    'faces',
-    'matched',
-    'unmatchedOld',
-    'unmatchedNewDeleted',
-    'unmatchedNewKept',
-    'reusedIndexings',
-    'notProcessed',
-  ] as const) {
-    totals[key] += batch[key];
-  }
-  addReasonCounts(totals.dlqByReason, batch.dlqByReason);
-}
 
 /** Migrates every face of a records file into the target collection. */
 export async function reindexCollection(input: ReindexCollectionInput): Promise<RunSummary> {
@@ -177,61 +148,12 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
     resolveStop = resolve;
   });
 
-  const dlqByReason = (): ReasonCounts => {
-    const merged = { ...state.totals.dlqByReason };
-    addReasonCounts(merged, state.split?.refusedByReason ?? {});
-    return merged;
-  };
-  const dlqCount = () => Object.values(dlqByReason()).reduce((sum, count) => sum + count, 0);
-
-  const progress = (): RunProgress => {
-    const now = Date.now();
-    const indexingMs = state.indexingStartedAtMs === undefined ? 0 : now - state.indexingStartedAtMs;
-    const imagesPerSecond = indexingMs > 0 ? state.totals.images / (indexingMs / 1000) : 0;
-    const imagesTotal = state.split?.validRecords;
-    const remaining = imagesTotal === undefined ? undefined : imagesTotal - state.totals.images - state.totals.notProcessed;
-    return {
-      phase: state.phase,
-      paused: state.paused,
-      ...(state.pausedBy ? { pausedBy: state.pausedBy } : {}),
-      stopping,
-      targetCollectionId: input.targetCollectionId,
-      targetFaceModelVersion: state.target?.faceModelVersion,
-      records: state.split && { valid: state.split.validRecords, invalid: state.split.invalidRecords, truncated: state.split.truncated },
-      batches: { total: state.split?.chunks ?? 0, done: state.batchesDone, running: running.size },
-      imagesTotal,
-      totals: state.totals,
-      dlq: dlqCount(),
-      dlqByReason: dlqByReason(),
-      resultsWritten: state.resultsWritten,
-      resultsMaxWaitMs: state.resultsMaxWaitMs,
-      heldForResults: state.heldForResults ?? false,
-      resultsHolds: state.resultsHolds ?? 0,
-      imagesPerSecond,
-      etaSeconds: remaining !== undefined && imagesPerSecond > 0 ? Math.ceil(remaining / imagesPerSecond) : undefined,
-      elapsedMs: now - state.startedAtMs,
-    };
-  };
+  const progress = (): RunProgress => progressOf(state, { nowMs: Date.now(), stopping, batchesRunning: running.size, targetCollectionId: input.targetCollectionId });
 
   /** Search attributes for finding runs in the UI, and a line of current details for reading one. */
   const publishState = () => {
-    upsertSearchAttributes([
-      { key: SEARCH_ATTRIBUTES.phase, value: state.phase },
-      { key: SEARCH_ATTRIBUTES.processed, value: state.totals.images },
-      { key: SEARCH_ATTRIBUTES.failed, value: dlqCount() },
-      { key: SEARCH_ATTRIBUTES.paused, value: state.paused },
-    ]);
-    const total = state.split?.validRecords;
-    const trip = state.pausedBy;
-    setCurrentDetails(
-      [
-        `**${state.phase}**${state.paused ? ' (paused)' : ''}${stopping ? ' (stopping)' : ''}`,
-        ...(trip ? [`**paused itself**: ${trip.images} images in a row of batch ${trip.batch + 1} failed with ${trip.reason}; the first: ${trip.firstError}`] : []),
-        ...(state.heldForResults ? [`**holding back new images**: result rows waited up to ${Math.round((state.resultsMaxWaitMs ?? 0) / 1000)} s in the results queue; the drain is catching up`] : []),
-        `images ${state.totals.images}${total === undefined ? '' : ` of ${total}`}, faces matched ${state.totals.matched}, in the DLQ ${dlqCount()}`,
-        `batches done ${state.batchesDone}${state.split ? ` of ${state.split.chunks}` : ''}, running ${running.size}`,
-      ].join('\n\n'),
-    );
+    upsertSearchAttributes([...searchAttributesOf(state)]);
+    setCurrentDetails(currentDetailsOf(state, { stopping, batchesRunning: running.size }));
   };
 
   const enter = (phase: RunPhase) => {
@@ -239,10 +161,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
     publishState();
   };
 
-  /** Tells every running batch; one that finished meanwhile cannot be told and needs not be. */
-  const tellChildren = async (signal: typeof pauseSignal | typeof resumeSignal) => {
-    await Promise.all([...running.values()].map(({ handle }) => handle.signal(signal).catch(() => undefined)));
-  };
+  const runningBatches = () => [...running.values()].map(({ handle }) => handle);
 
   /** Holds back or lets go every batch's new images, as the drain's backlog asks. */
   const holdForResults = async (held: boolean) => {
@@ -250,21 +169,26 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
     state.heldForResults = held;
     if (held) state.resultsHolds = (state.resultsHolds ?? 0) + 1;
     publishState();
-    await Promise.all([...running.values()].map(({ handle }) => handle.signal(resultsBacklogSignal, { held }).catch(() => undefined)));
+    await tellEach(runningBatches(), resultsBacklogSignal, { held });
   };
 
   setHandler(progressQuery, progress);
-  setHandler(pauseSignal, async () => {
-    state.paused = true;
-    publishState();
-    await tellChildren(pauseSignal);
-  });
-  setHandler(resumeSignal, async () => {
-    state.paused = false;
-    delete state.pausedBy;
-    delete state.runStreak;
-    publishState();
-    await tellChildren(resumeSignal);
+  steerChildren({
+    running: runningBatches,
+    onPause: () => {
+      state.paused = true;
+      publishState();
+    },
+    onResume: () => {
+      state.paused = false;
+      delete state.pausedBy;
+      delete state.runStreak;
+      publishState();
+    },
+    onCancelRequested: () => {
+      stopping = true;
+      resolveStop();
+    },
   });
   /** Pauses every batch because the circuit breaker tripped. */
   const tripBreaker = async (trip: BreakerTrip) => {
@@ -272,7 +196,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
     state.paused = true;
     state.pausedBy = trip;
     publishState();
-    await tellChildren(pauseSignal);
+    await tellEach(runningBatches(), pauseSignal);
   };
   setHandler(breakerTrippedSignal, tripBreaker);
   // Failures that batches end with add up across them: batches smaller than the breaker's count
@@ -286,10 +210,6 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
     else state.runStreak = streak;
     await running.get(batch)?.handle.signal(streakVerdictSignal, { trip });
     if (trip) await tripBreaker({ reason, images: streak.images, batch, firstError: streak.firstError });
-  });
-  void CancellationScope.current().cancelRequested.catch(() => {
-    stopping = true;
-    resolveStop();
   });
 
   const startBatch = async (batch: number, split: NonNullable<CarriedState['split']>, target: NonNullable<CarriedState['target']>) => {
@@ -350,8 +270,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       await settleDuplicates(duplicates);
       const ours = duplicates.filter((duplicate) => duplicate.row.RunId === runId).length;
       if (ours > 0) {
-        state.totals.matched -= ours;
-        addReasonCounts(state.totals.dlqByReason, { [ReasonCode.DuplicateFaceId]: ours });
+        countDuplicates(state, ours);
         publishState();
       }
     }
@@ -362,10 +281,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
   const tally = ({ written, duplicatesOfRun, oldestAgeMs }: DrainedWindow) => {
     state.resultsWritten += written;
     state.resultsMaxWaitMs = Math.max(state.resultsMaxWaitMs ?? 0, oldestAgeMs);
-    if (duplicatesOfRun > 0) {
-      state.totals.matched -= duplicatesOfRun;
-      addReasonCounts(state.totals.dlqByReason, { [ReasonCode.DuplicateFaceId]: duplicatesOfRun });
-    }
+    countDuplicates(state, duplicatesOfRun);
     publishState();
   };
 
@@ -566,35 +482,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
     // After the last drain: what SQS moved to the results DLQ by then stays there.
     const resultsInDlq = patched(COUNT_RESULTS_DLQ) ? await countResultsInDlq(runId) : undefined;
     enter('reporting');
-    const summary: Omit<RunSummary, 'report'> = {
-      workflowId: runId,
-      status: stopping ? 'cancelled' : 'completed',
-      images: state.totals.images,
-      faces: state.totals.faces,
-      matched: state.totals.matched,
-      unmatchedOld: state.totals.unmatchedOld,
-      unmatchedNewDeleted: state.totals.unmatchedNewDeleted,
-      unmatchedNewKept: state.totals.unmatchedNewKept,
-      // Records of batches a cancellation kept from starting count as well as those a batch left.
-      notProcessed: (state.split?.validRecords ?? 0) - state.totals.images,
-      dlq: dlqCount(),
-      dlqByReason: dlqByReason(),
-      invalidRecords: state.split?.invalidRecords ?? 0,
-      resultsWritten: state.resultsWritten,
-      ...(resultsInDlq === undefined ? {} : { resultsInDlq }),
-      ...(state.resultsMaxWaitMs === undefined ? {} : { resultsMaxWaitMs: state.resultsMaxWaitMs }),
-      ...(state.resultsHolds === undefined ? {} : { resultsHolds: state.resultsHolds }),
-      usersCreated,
-      facesAssociated,
-      orphansDeleted: reconciled.orphansDeleted,
-      // A reconcile recorded before it counted them reports none.
-      unattributedKept: reconciled.unattributedKept ?? 0,
-      targetCollectionId: input.targetCollectionId,
-      sourceCollectionId: input.sourceCollectionId,
-      faceModelVersion: state.target?.faceModelVersion ?? '',
-      iouThreshold: input.options.iouThreshold,
-      durationMs: Date.now() - state.startedAtMs,
-    };
+    const summary = summaryOf(state, input, { runId, stopping, usersCreated, facesAssociated, reconciled, resultsInDlq, nowMs: Date.now() });
     const report = await writeReport(summary);
     // Chunks, the redrive file and the report expire from the bucket only once tagged: never while the run reads them.
     if (patched(TAG_RUN_ENDED)) await tagRunEnded(runId);

@@ -28,10 +28,10 @@ import {
   pauseSignal,
   planProgressQuery,
   type ReindexPlanInput,
-  resumeSignal,
   STARTING_SEARCH_ATTRIBUTES,
 } from '../shared';
 import { reindexCollection } from './reindex-collection';
+import { steerChildren } from './steering';
 
 function invalidPlan(message: string): ApplicationFailure {
   return ApplicationFailure.create({ type: ReasonCode.InvalidPlan, message, nonRetryable: true });
@@ -81,22 +81,13 @@ export async function reindexPlan(input: ReindexPlanInput): Promise<PlanSummary>
   let stopping = false;
   let running = 0;
 
-  /** Tells each running collection's run; one that has just ended is past telling. */
-  const tellRunning = async (signal: typeof pauseSignal | typeof resumeSignal) => {
-    await Promise.all(
-      states
-        .filter((state) => state.state === 'running')
-        .map((state) => getExternalWorkflowHandle(state.workflowId).signal(signal).catch(() => undefined)),
-    );
-  };
   setHandler(planProgressQuery, () => ({ paused, stopping, collections: states }));
-  setHandler(pauseSignal, async () => {
-    paused = true;
-    await tellRunning(pauseSignal);
-  });
-  setHandler(resumeSignal, async () => {
-    paused = false;
-    await tellRunning(resumeSignal);
+  // Cancelling the plan cancels the collections' runs, which were started in its scope.
+  steerChildren({
+    running: () => states.filter((state) => state.state === 'running').map((state) => getExternalWorkflowHandle(state.workflowId)),
+    onPause: () => (paused = true),
+    onResume: () => (paused = false),
+    onCancelRequested: () => (stopping = true),
   });
 
   const runCollection = async (collection: PlannedRun, state: PlannedRunState) => {
@@ -128,10 +119,6 @@ export async function reindexPlan(input: ReindexPlanInput): Promise<PlanSummary>
     }
   };
 
-  // Cancelling the plan cancels the collections' runs, which were started in its scope.
-  void CancellationScope.current().cancelRequested.catch(() => {
-    stopping = true;
-  });
   const ended: Promise<void>[] = [];
   try {
     for (const { collection, state } of inStartingOrder(input.collections.map((collection, i) => ({ collection, state: states[i] as PlannedRunState })))) {

@@ -2,7 +2,7 @@ import { runSettingsProblems, type RunSettings } from '../../src/domain/run-inpu
 
 const valid: RunSettings = {
   targetCollectionId: 'faces-v7',
-  options: { iouThreshold: 0.5, maxFaces: undefined },
+  options: { iouThreshold: 0.5, qualityFilter: 'AUTO', maxFaces: undefined, unmatched: 'delete' },
   batchSize: 500,
   batchesInFlight: 4,
   imagesInFlightPerBatch: 16,
@@ -11,14 +11,14 @@ const valid: RunSettings = {
 
 test('the settings start already checks pass', () => {
   expect(runSettingsProblems(valid)).toEqual([]);
-  expect(runSettingsProblems({ ...valid, options: { iouThreshold: 1, maxFaces: 100, rowsExpireDays: 0.5 }, retryMinutes: 0, pauseAfterFailures: 0 })).toEqual([]);
+  expect(runSettingsProblems({ ...valid, options: { ...valid.options, iouThreshold: 1, maxFaces: 100, rowsExpireDays: 0.5 }, retryMinutes: 0, pauseAfterFailures: 0 })).toEqual([]);
 });
 
 test('settings that would keep a run from ending, or out of range, are each named', () => {
   expect(
     runSettingsProblems({
       targetCollectionId: 'faces v7',
-      options: { iouThreshold: 1.5, maxFaces: 0, rowsExpireDays: 0 },
+      options: { ...valid.options, iouThreshold: 1.5, maxFaces: 0, rowsExpireDays: 0 },
       batchSize: 0,
       batchesInFlight: 0,
       imagesInFlightPerBatch: 1.5,
