@@ -8,6 +8,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 bash infra/local/install.sh
 echo "test: lint"
 node_modules/.bin/eslint .
+echo "test: format"
+node_modules/.bin/prettier --check --log-level warn .
 echo "test: type-check"
 node_modules/.bin/tsc --noEmit
 echo "test: no import cycle"
