@@ -24,7 +24,12 @@ const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
 const numbers = (value: string) => value.split(',').map(Number);
 
 function machine() {
-  return { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
+  return {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+  };
 }
 
 async function main(): Promise<void> {
@@ -83,7 +88,10 @@ async function main(): Promise<void> {
     const file = path.join(RESULTS_DIR, `${part}${options.label ? `-${options.label}` : ''}.json`);
     // The machine's load over the part says whether anything else ran beside the measurement.
     const load = { oneMinuteBefore: loadBefore[0], fifteenMinutesAfter: loadavg()[2] };
-    writeFileSync(file, `${JSON.stringify({ part, at: new Date().toISOString(), machine: machine(), load, settings, results }, null, 2)}\n`);
+    writeFileSync(
+      file,
+      `${JSON.stringify({ part, at: new Date().toISOString(), machine: machine(), load, settings, results }, null, 2)}\n`,
+    );
     log(`${part}: written to ${path.relative(ROOT, file)}`);
   };
   try {
@@ -98,7 +106,13 @@ async function main(): Promise<void> {
           break;
         }
         case 'alternatives': {
-          const settings = { images: options.images, quota: options.alternativesQuota, runs: options.runs, sequentialImages: options.sequentialImages, slowImages: options.slowImages };
+          const settings = {
+            images: options.images,
+            quota: options.alternativesQuota,
+            runs: options.runs,
+            sequentialImages: options.sequentialImages,
+            slowImages: options.slowImages,
+          };
           save(part, settings, await alternatives(resources, client, settings, log));
           break;
         }
@@ -108,7 +122,11 @@ async function main(): Promise<void> {
           break;
         }
         case 'scale': {
-          const settings = { records: options.records, historyImages: options.historyImages, historyBatchSize: options.historyBatchSize };
+          const settings = {
+            records: options.records,
+            historyImages: options.historyImages,
+            historyBatchSize: options.historyBatchSize,
+          };
           save(part, settings, await scale(resources, client, settings, log));
           break;
         }
@@ -118,12 +136,24 @@ async function main(): Promise<void> {
           break;
         }
         case 'drain': {
-          const settings = { images: options.drainImages, faces: options.drainFaces, batchSize: options.drainBatchSize, runs: options.runs, stopAfterMinutes: options.drainMinutes };
+          const settings = {
+            images: options.drainImages,
+            faces: options.drainFaces,
+            batchSize: options.drainBatchSize,
+            runs: options.runs,
+            stopAfterMinutes: options.drainMinutes,
+          };
           save(part, settings, await drain(resources, client, settings, log));
           break;
         }
         case 'fairness': {
-          const settings = { largeImages: options.fairnessLarge, smallImages: options.fairnessSmall, smallCollections: options.fairnessCollections, quota: options.fairnessQuota, runs: options.runs };
+          const settings = {
+            largeImages: options.fairnessLarge,
+            smallImages: options.fairnessSmall,
+            smallCollections: options.fairnessCollections,
+            quota: options.fairnessQuota,
+            runs: options.runs,
+          };
           save(part, settings, await fairness(resources, client, settings, log));
           break;
         }

@@ -45,7 +45,8 @@ export async function startDevServer(): Promise<RunningDevServer> {
       child = started;
       const deadline = Date.now() + 60_000;
       while (!(await service.ready())) {
-        if (started.exitCode !== null) throw new Error(`the dev server exited with code ${started.exitCode}; see ${dir}/server.log`);
+        if (started.exitCode !== null)
+          throw new Error(`the dev server exited with code ${started.exitCode}; see ${dir}/server.log`);
         if (Date.now() > deadline) {
           started.kill('SIGKILL');
           throw new Error(`the dev server did not answer within 60 s; see ${dir}/server.log`);

@@ -25,7 +25,11 @@ export interface RealWorker {
  * `nodeArgs` go to Node before the worker's own, e.g. `--cpu-prof`.
  */
 export async function startRealWorker(env: NodeJS.ProcessEnv, nodeArgs: string[] = []): Promise<RealWorker> {
-  const child: ChildProcess = spawn(process.execPath, [...WORKER_NODE_FLAGS, ...nodeArgs, '--require', 'tsx/cjs', 'src/worker.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...WORKER_NODE_FLAGS, ...nodeArgs, '--require', 'tsx/cjs', 'src/worker.ts'],
+    { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

@@ -31,7 +31,6 @@ export interface RunningRekognition {
   stop(): Promise<void>;
 }
 
-
 async function waitUntilHealthy(endpoint: string, child: ChildProcess): Promise<void> {
   for (let attempt = 0; attempt < 150; attempt += 1) {
     if (child.exitCode !== null) throw new Error(`rekognition-local exited with code ${child.exitCode}`);
@@ -54,7 +53,9 @@ function stopped(child: ChildProcess): Promise<void> {
 }
 
 /** `faceIds`: what IndexFaces answers for a face indexed again (REKOGNITION_LOCAL_FACE_IDS); the service's default when absent. */
-export async function startRekognitionLocal({ faceIds }: { faceIds?: 'reuse' | 'fresh' } = {}): Promise<RunningRekognition> {
+export async function startRekognitionLocal({
+  faceIds,
+}: { faceIds?: 'reuse' | 'fresh' } = {}): Promise<RunningRekognition> {
   const stack = useLocalStack();
   const region = stack.AWS_REGION ?? 'us-east-1';
   const bucket = stack.REINDEX_BUCKET ?? '';
@@ -92,7 +93,9 @@ export async function startRekognitionLocal({ faceIds }: { faceIds?: 'reuse' | '
       return response.json();
     },
     async putImage(key, faces) {
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: syntheticPng(faces), ContentType: 'image/png' }));
+      await s3.send(
+        new PutObjectCommand({ Bucket: bucket, Key: key, Body: syntheticPng(faces), ContentType: 'image/png' }),
+      );
       return { Bucket: bucket, Name: key };
     },
     async restart() {

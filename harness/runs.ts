@@ -8,7 +8,13 @@ import { randomUUID } from 'node:crypto';
 import { CreateTableCommand, DeleteTableCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { DeleteCollectionCommand, ListFacesCommand, ListUsersCommand } from '@aws-sdk/client-rekognition';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { CreateQueueCommand, DeleteMessageBatchCommand, DeleteQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  DeleteQueueCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+} from '@aws-sdk/client-sqs';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { DeclaredFace } from '../infra/rekognition-local/images';
@@ -53,11 +59,16 @@ export async function createRunResources(): Promise<RunResources> {
   const base = loadConfig();
   const aws = createAwsClients(base);
   const suffix = randomUUID().slice(0, 8);
-  const queue = async (name: string, Attributes?: Record<string, string>) => (await aws.sqs.send(new CreateQueueCommand({ QueueName: `${name}-${suffix}`, Attributes }))).QueueUrl ?? '';
+  const queue = async (name: string, Attributes?: Record<string, string>) =>
+    (await aws.sqs.send(new CreateQueueCommand({ QueueName: `${name}-${suffix}`, Attributes }))).QueueUrl ?? '';
   const resultsTable = await createResultsTable(aws, `results-${suffix}`);
   const resultsDlqUrl = await queue('results-dlq');
-  const { Attributes: dlq = {} } = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: resultsDlqUrl, AttributeNames: ['QueueArn'] }));
-  const resultsQueueUrl = await queue('results', { RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.QueueArn, maxReceiveCount: 5 }) });
+  const { Attributes: dlq = {} } = await aws.sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: resultsDlqUrl, AttributeNames: ['QueueArn'] }),
+  );
+  const resultsQueueUrl = await queue('results', {
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.QueueArn, maxReceiveCount: 5 }),
+  });
   const config: Config = { ...base, resultsQueueUrl, reviewDlqUrl: await queue('review'), resultsTable };
   const collections: string[] = [];
   return {
@@ -74,7 +85,9 @@ export async function createRunResources(): Promise<RunResources> {
         aws.sqs.send(new DeleteQueueCommand({ QueueUrl: config.reviewDlqUrl })),
         aws.sqs.send(new DeleteQueueCommand({ QueueUrl: resultsDlqUrl })),
         aws.dynamodb.send(new DeleteTableCommand({ TableName: resultsTable })),
-        ...collections.map((CollectionId) => aws.rekognition.send(new DeleteCollectionCommand({ CollectionId })).catch(() => undefined)),
+        ...collections.map((CollectionId) =>
+          aws.rekognition.send(new DeleteCollectionCommand({ CollectionId })).catch(() => undefined),
+        ),
       ]);
       destroyAwsClients(aws);
     },
@@ -189,7 +202,12 @@ export function resultRow(RunId: string, CollectionId: string): ResultRow {
 export async function signedRowMessage({ config, aws }: RunResources, row: ResultRow) {
   const MessageBody = JSON.stringify(row);
   const key = await createLedger(aws.s3, config.bucket).ensureRunKey(row.CollectionId, row.RunId);
-  return { MessageBody, MessageAttributes: { [ROW_SIGNATURE_ATTRIBUTE]: { DataType: 'String', StringValue: signRowBody(MessageBody, key) } } };
+  return {
+    MessageBody,
+    MessageAttributes: {
+      [ROW_SIGNATURE_ATTRIBUTE]: { DataType: 'String', StringValue: signRowBody(MessageBody, key) },
+    },
+  };
 }
 
 export async function takeReview({ config, aws }: RunResources): Promise<ReviewItem[]> {
@@ -214,7 +232,9 @@ export async function facesIn({ aws }: RunResources, CollectionId: string, UserI
   const ids: string[] = [];
   let NextToken: string | undefined;
   do {
-    const page = await aws.rekognition.send(new ListFacesCommand({ CollectionId, UserId, MaxResults: 4096, NextToken }));
+    const page = await aws.rekognition.send(
+      new ListFacesCommand({ CollectionId, UserId, MaxResults: 4096, NextToken }),
+    );
     ids.push(...(page.Faces ?? []).map((face) => face.FaceId ?? ''));
     NextToken = page.NextToken;
   } while (NextToken);
@@ -253,9 +273,16 @@ export function runInput(
 }
 
 /** The rekognition-local admin surface: quotas, latency, counters. */
-export async function rekognitionAdmin(path: string, method: 'GET' | 'PUT' | 'DELETE', body?: unknown): Promise<unknown> {
+export async function rekognitionAdmin(
+  path: string,
+  method: 'GET' | 'PUT' | 'DELETE',
+  body?: unknown,
+): Promise<unknown> {
   const endpoint = useLocalStack().AWS_ENDPOINT_URL_REKOGNITION ?? '';
-  const response = await fetch(`${endpoint}/_admin/${path}`, { method, body: body === undefined ? undefined : JSON.stringify(body) });
+  const response = await fetch(`${endpoint}/_admin/${path}`, {
+    method,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   return response.json();
 }
 
@@ -266,7 +293,10 @@ export async function indexFacesCalls(): Promise<number> {
 
 /** The time-skipping server, like any namespace, refuses search attributes it was not told of; it cannot list them, so all are added. */
 export async function registerSearchAttributes(env: TestWorkflowEnvironment): Promise<void> {
-  await env.connection.operatorService.addSearchAttributes({ namespace: env.namespace ?? 'default', searchAttributes: indexedTypes(Object.values(SEARCH_ATTRIBUTES)) });
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: indexedTypes(Object.values(SEARCH_ATTRIBUTES)),
+  });
 }
 
 /** Waits in real time until `check` holds; activities run in real time even when a test server skips time. */

@@ -42,7 +42,10 @@ export function workerProcess(env: NodeJS.ProcessEnv, logFile: string): WorkerPr
     async start() {
       starts += 1;
       appendFileSync(logFile, `--- start ${starts}\n`);
-      const started = spawn(process.execPath, ['--require', 'tsx/cjs', MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const started = spawn(process.execPath, ['--require', 'tsx/cjs', MAIN], {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       child = started;
       await new Promise<void>((resolve, reject) => {
         const deadline = setTimeout(() => {

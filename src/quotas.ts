@@ -3,18 +3,27 @@
  * has one, else AWS's default for the region. The quota's code is not published, so it is found
  * by its name.
  */
-import { ListAWSDefaultServiceQuotasCommand, ListServiceQuotasCommand, type ServiceQuota, ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
+import {
+  ListAWSDefaultServiceQuotasCommand,
+  ListServiceQuotasCommand,
+  type ServiceQuota,
+  ServiceQuotasClient,
+} from '@aws-sdk/client-service-quotas';
 import { REQUEST_LIMITS } from './aws/clients';
 import type { Config } from './domain/config';
 import { chooseIndexFacesRate, type RateChoice } from './domain/rates';
 
 const INDEX_FACES_TPS = /IndexFaces/;
 
-async function findQuota(list: (NextToken: string | undefined) => Promise<{ Quotas?: ServiceQuota[]; NextToken?: string }>): Promise<number | undefined> {
+async function findQuota(
+  list: (NextToken: string | undefined) => Promise<{ Quotas?: ServiceQuota[]; NextToken?: string }>,
+): Promise<number | undefined> {
   let token: string | undefined;
   do {
     const page = await list(token);
-    const quota = (page.Quotas ?? []).find((candidate) => INDEX_FACES_TPS.test(candidate.QuotaName ?? '') && typeof candidate.Value === 'number');
+    const quota = (page.Quotas ?? []).find(
+      (candidate) => INDEX_FACES_TPS.test(candidate.QuotaName ?? '') && typeof candidate.Value === 'number',
+    );
     if (quota?.Value !== undefined) return quota.Value;
     token = page.NextToken;
   } while (token);
@@ -25,8 +34,14 @@ async function findQuota(list: (NextToken: string | undefined) => Promise<{ Quot
 export async function readIndexFacesQuota(region: string): Promise<number> {
   const client = new ServiceQuotasClient({ region, requestHandler: REQUEST_LIMITS, maxAttempts: 2 });
   try {
-    const applied = await findQuota((NextToken) => client.send(new ListServiceQuotasCommand({ ServiceCode: 'rekognition', NextToken })));
-    const quota = applied ?? (await findQuota((NextToken) => client.send(new ListAWSDefaultServiceQuotasCommand({ ServiceCode: 'rekognition', NextToken }))));
+    const applied = await findQuota((NextToken) =>
+      client.send(new ListServiceQuotasCommand({ ServiceCode: 'rekognition', NextToken })),
+    );
+    const quota =
+      applied ??
+      (await findQuota((NextToken) =>
+        client.send(new ListAWSDefaultServiceQuotasCommand({ ServiceCode: 'rekognition', NextToken })),
+      ));
     if (quota === undefined) throw new Error('Service Quotas lists no IndexFaces quota for rekognition');
     return quota;
   } finally {
@@ -44,7 +59,8 @@ function whyUnreadable(error: unknown): string {
 /** The IndexFaces rate a worker asks for: REINDEX_TPS, or a share of the account's quota as Service Quotas gives it. */
 export async function indexFacesRate(config: Config): Promise<RateChoice> {
   const { region } = config.aws;
-  if (config.indexFacesTps !== undefined) return chooseIndexFacesRate({ configured: config.indexFacesTps, region, quota: { unreadable: 'not asked' } });
+  if (config.indexFacesTps !== undefined)
+    return chooseIndexFacesRate({ configured: config.indexFacesTps, region, quota: { unreadable: 'not asked' } });
   const quota = await readIndexFacesQuota(region).then(
     (tps) => ({ tps }),
     (error: unknown) => ({ unreadable: whyUnreadable(error) }),

@@ -31,18 +31,26 @@ export const CLI_SEARCH_ATTRIBUTE_TYPES: Record<SearchAttributeType, string> = {
 };
 
 /** The project's search attributes `namespace` does not have. */
-export async function missingSearchAttributes(connection: Pick<ConnectionLike, 'operatorService'>, namespace: string): Promise<(typeof SEARCH_ATTRIBUTES)[keyof typeof SEARCH_ATTRIBUTES][]> {
+export async function missingSearchAttributes(
+  connection: Pick<ConnectionLike, 'operatorService'>,
+  namespace: string,
+): Promise<(typeof SEARCH_ATTRIBUTES)[keyof typeof SEARCH_ATTRIBUTES][]> {
   const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
   return Object.values(SEARCH_ATTRIBUTES).filter((key) => !(key.name in (customAttributes ?? {})));
 }
 
 /** The attributes by name, with the type the operator service registers each as. */
-export function indexedTypes(keys: readonly (typeof SEARCH_ATTRIBUTES)[keyof typeof SEARCH_ATTRIBUTES][]): Record<string, temporal.api.enums.v1.IndexedValueType> {
+export function indexedTypes(
+  keys: readonly (typeof SEARCH_ATTRIBUTES)[keyof typeof SEARCH_ATTRIBUTES][],
+): Record<string, temporal.api.enums.v1.IndexedValueType> {
   return Object.fromEntries(keys.map((key) => [key.name, INDEXED_VALUE_TYPES[key.type]]));
 }
 
 /** Registers the project's search attributes `namespace` lacks; those it has stay as they are. */
-export async function registerSearchAttributes(connection: Pick<ConnectionLike, 'operatorService'>, namespace: string): Promise<void> {
+export async function registerSearchAttributes(
+  connection: Pick<ConnectionLike, 'operatorService'>,
+  namespace: string,
+): Promise<void> {
   const missing = await missingSearchAttributes(connection, namespace);
   if (missing.length === 0) return;
   await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: indexedTypes(missing) });

@@ -130,7 +130,8 @@ export interface ReindexCollectionInput {
   carried?: CarriedState;
 }
 
-export type RunPhase = 'preparing' | 'splitting' | 'indexing' | 'draining' | 'users' | 'reconciling' | 'reporting' | 'done';
+export type RunPhase =
+  'preparing' | 'splitting' | 'indexing' | 'draining' | 'users' | 'reconciling' | 'reporting' | 'done';
 
 /** Counts over every batch finished so far. */
 export interface BatchTotals {
@@ -156,7 +157,9 @@ export interface CarriedState {
   runStreak?: Omit<TrailingStreak, 'batch'>;
   startedAtMs: number;
   indexingStartedAtMs: number | undefined;
-  target: { collectionId: string; faceModelVersion: string; sourceFaceModelVersion: string | undefined; created: boolean } | undefined;
+  target:
+    | { collectionId: string; faceModelVersion: string; sourceFaceModelVersion: string | undefined; created: boolean }
+    | undefined;
   split:
     | {
         chunkPrefix: string;
@@ -253,7 +256,10 @@ export interface PlannedRun {
 }
 
 /** Settings every collection's run of a plan takes: a run's input without what is its own. */
-export type PlanRunSettings = Omit<ReindexCollectionInput, 'manifest' | 'manifestETag' | 'targetCollectionId' | 'sourceCollectionId' | 'records' | 'carried'>;
+export type PlanRunSettings = Omit<
+  ReindexCollectionInput,
+  'manifest' | 'manifestETag' | 'targetCollectionId' | 'sourceCollectionId' | 'records' | 'carried'
+>;
 
 export interface ReindexPlanInput {
   collections: PlannedRun[];
@@ -282,7 +288,10 @@ export interface PlanSummary {
   workflowId: string;
   status: 'completed' | 'cancelled';
   collections: PlannedRunState[];
-  totals: Pick<RunSummary, 'images' | 'faces' | 'matched' | 'unmatchedOld' | 'dlq' | 'resultsWritten' | 'usersCreated' | 'facesAssociated'>;
+  totals: Pick<
+    RunSummary,
+    'images' | 'faces' | 'matched' | 'unmatchedOld' | 'dlq' | 'resultsWritten' | 'usersCreated' | 'facesAssociated'
+  >;
   durationMs: number;
 }
 

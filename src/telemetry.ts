@@ -40,7 +40,10 @@ export function jsonLogLine({ timestampNanos, level, message, meta }: LogEntry):
 }
 
 /** A logger writing one JSON object a line to `write` (stdout by default). */
-export function jsonLogger(level: LogLevel = 'INFO', write: (line: string) => void = (line) => process.stdout.write(line)): Logger {
+export function jsonLogger(
+  level: LogLevel = 'INFO',
+  write: (line: string) => void = (line) => process.stdout.write(line),
+): Logger {
   return new DefaultLogger(level, (entry) => write(`${jsonLogLine(entry)}\n`));
 }
 
@@ -61,4 +64,3 @@ export function runtimeOptions(telemetry: TelemetryConfig): RuntimeOptions {
     telemetryOptions: { metrics, logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} } },
   };
 }
-

@@ -15,7 +15,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { DataConverter } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
-import { NativeConnection, Runtime, Worker, type WorkerInterceptors, type WorkflowBundleOption } from '@temporalio/worker';
+import {
+  NativeConnection,
+  Runtime,
+  Worker,
+  type WorkerInterceptors,
+  type WorkflowBundleOption,
+} from '@temporalio/worker';
 import { createActivities } from './activities';
 import { createAwsClients, destroyAwsClients, withoutRequestDetails } from './aws/clients';
 import { type Config, ConfigError, loadConfig, loadTelemetryConfig, type TelemetryConfig } from './domain/config';
@@ -60,7 +66,6 @@ export const activityErrorInterceptors: WorkerInterceptors = {
   ],
 };
 
-
 /**
  * A stopping worker lets its activities finish for this long before cancelling them, which stops
  * their AWS calls; the long phases then resume elsewhere from their last heartbeat.
@@ -69,7 +74,9 @@ const SHUTDOWN_GRACE = '30 seconds';
 
 export async function createWorkers(setup: WorkerSetup): Promise<[control: Worker, indexFaces: Worker]> {
   const queues = taskQueues(setup.taskQueue ?? DEFAULT_TASK_QUEUE);
-  const workflows = setup.workflowBundle ? { workflowBundle: setup.workflowBundle } : { workflowsPath: require.resolve('./workflows') };
+  const workflows = setup.workflowBundle
+    ? { workflowBundle: setup.workflowBundle }
+    : { workflowsPath: require.resolve('./workflows') };
   return Promise.all([
     Worker.create({
       connection: setup.connection,
@@ -106,7 +113,10 @@ async function bundleInChildProcess(dataConverter: DataConverter | undefined): P
     const bundlePath = path.join(directory, 'workflows.js');
     const execArgv = process.execArgv.filter((flag) => !/^--(cpu|heap)-prof/.test(flag));
     const args = [bundlePath, ...(dataConverter?.failureConverterPath ? [dataConverter.failureConverterPath] : [])];
-    const child = fork(require.resolve('./workflow-bundle'), args, { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const child = fork(require.resolve('./workflow-bundle'), args, {
+      execArgv,
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
     const [code] = (await once(child, 'exit')) as [number | null];
     if (code !== 0) throw new Error(`bundling the workflows failed (exit code ${code})`);
     return { code: await readFile(bundlePath, 'utf8') };
@@ -147,9 +157,14 @@ async function main(): Promise<void> {
     });
     const queues = taskQueues(config.taskQueue);
     const held = await rateInForce(connection.workflowService, namespace, config.taskQueue).catch(() => undefined);
-    const heldInstead = held?.source === 'override' ? `; the Temporal server holds ${describeRate(held)}, instead of this rate` : '';
+    const heldInstead =
+      held?.source === 'override' ? `; the Temporal server holds ${describeRate(held)}, instead of this rate` : '';
     const ready = `worker: polling ${queues.control} and ${queues.indexFaces} (IndexFaces at most ${rate.tps}/s: ${rate.reason}${heldInstead}) on ${connectionOptions.address ?? 'the default address'}, namespace ${namespace}; ${keyring ? `payloads encrypted with key id ${keyring.current.id}${keyring.earlier.length > 0 ? `, earlier key ids ${keyring.earlier.map((key) => key.id).join(', ')} read` : ''}${plaintextAllowed() ? ', unencrypted payloads read (REINDEX_ENCRYPTION_ALLOW_PLAINTEXT)' : ''}` : 'payloads not encrypted'}${telemetry.metricsAddress ? `; metrics at http://${telemetry.metricsAddress}/metrics` : ''}`;
-    if (telemetry.logFormat === 'json') runtime.logger.info(ready, { taskQueues: [queues.control, queues.indexFaces], metricsAddress: telemetry.metricsAddress });
+    if (telemetry.logFormat === 'json')
+      runtime.logger.info(ready, {
+        taskQueues: [queues.control, queues.indexFaces],
+        metricsAddress: telemetry.metricsAddress,
+      });
     else console.log(ready);
     // Each worker stops on SIGINT or SIGTERM after its tasks in flight finish.
     await Promise.all(workers.map((worker) => worker.run()));

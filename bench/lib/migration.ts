@@ -11,7 +11,13 @@ import { PurgeQueueCommand } from '@aws-sdk/client-sqs';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { LOCAL_DIR } from '../../infra/local/settings';
 import type { DeclaredFace } from '../../infra/rekognition-local/images';
-import { progressQuery, type ReindexCollectionInput, type RunProgress, type RunSummary, taskQueues } from '../../src/shared';
+import {
+  progressQuery,
+  type ReindexCollectionInput,
+  type RunProgress,
+  type RunSummary,
+  taskQueues,
+} from '../../src/shared';
 import type { reindexCollection } from '../../src/workflows';
 import { type PhotoSpec, type RunResources, runInput, writeRecords } from '../../harness/runs';
 import { cpuMeter, peakRssMiB } from './processes';
@@ -21,7 +27,10 @@ import { type RealWorker, startRealWorker } from '../../harness/real-worker';
 export const LOG_DIR = path.join(LOCAL_DIR, 'bench-logs');
 
 /** Images of one face each, from ten photos of ten people: many records, ten uploads. */
-export async function writeImages(resources: RunResources, images: number): Promise<ReindexCollectionInput['manifest']> {
+export async function writeImages(
+  resources: RunResources,
+  images: number,
+): Promise<ReindexCollectionInput['manifest']> {
   const face = (i: number): DeclaredFace => ({ person: `p${i % 10}`, box: [0.3, 0.2, 0.35, 0.35] });
   const photos: PhotoSpec[] = Array.from({ length: images }, (_, i) => ({ faces: [face(i)] }));
   return (await writeRecords(resources, photos)).manifest;
@@ -81,7 +90,10 @@ async function indexed(sampled: () => Sample | undefined, images: number): Promi
 }
 
 /** The run's summary if it ends within `ms`; else its progress at that moment, and the run ended. */
-async function resultWithin(handle: WorkflowHandle<typeof reindexCollection>, ms: number): Promise<{ summary?: RunSummary; progress?: RunProgress }> {
+async function resultWithin(
+  handle: WorkflowHandle<typeof reindexCollection>,
+  ms: number,
+): Promise<{ summary?: RunSummary; progress?: RunProgress }> {
   const result = handle.result();
   const timer = new AbortController();
   const ended = await Promise.race([result.then(() => true), sleep(ms, false, { signal: timer.signal })]);
@@ -95,17 +107,33 @@ async function resultWithin(handle: WorkflowHandle<typeof reindexCollection>, ms
 
 /** Results and DLQ messages of a run ended early must not reach the next run's drain. */
 async function emptyQueues({ aws, config }: RunResources): Promise<void> {
-  await Promise.all([config.resultsQueueUrl, config.reviewDlqUrl].map((QueueUrl) => aws.sqs.send(new PurgeQueueCommand({ QueueUrl }))));
+  await Promise.all(
+    [config.resultsQueueUrl, config.reviewDlqUrl].map((QueueUrl) => aws.sqs.send(new PurgeQueueCommand({ QueueUrl }))),
+  );
 }
 
-export async function migrate({ resources, client, manifest, tps, workers = 1, input, nodeArgs, untilIndexed, stopAfterMs }: MigrationOptions): Promise<Migration> {
+export async function migrate({
+  resources,
+  client,
+  manifest,
+  tps,
+  workers = 1,
+  input,
+  nodeArgs,
+  untilIndexed,
+  stopAfterMs,
+}: MigrationOptions): Promise<Migration> {
   const workflowId = `bench-${randomUUID().slice(0, 8)}`;
   const taskQueue = `bench-${workflowId}`;
   const started: RealWorker[] = [];
   try {
-    for (let n = 0; n < workers; n += 1) started.push(await startRealWorker(workerEnv(resources, taskQueue, tps), nodeArgs));
+    for (let n = 0; n < workers; n += 1)
+      started.push(await startRealWorker(workerEnv(resources, taskQueue, tps), nodeArgs));
     const target = resources.ownCollection(`${workflowId}-target`);
-    const meter = cpuMeter({ ...stackPids(), ...Object.fromEntries(started.map((worker, n) => [`worker-${n}`, worker.pid])) });
+    const meter = cpuMeter({
+      ...stackPids(),
+      ...Object.fromEntries(started.map((worker, n) => [`worker-${n}`, worker.pid])),
+    });
     const sampler = await sampleIndexFaces();
     const startedAt = Date.now();
     const handle = await client.workflow.start<typeof reindexCollection>('reindexCollection', {
@@ -148,5 +176,7 @@ export async function migrate({ resources, client, manifest, tps, workers = 1, i
 export async function stopWorkers(workers: RealWorker[], name: string): Promise<void> {
   await Promise.all(workers.map((worker) => worker.stop()));
   mkdirSync(LOG_DIR, { recursive: true });
-  workers.forEach((worker, n) => writeFileSync(path.join(LOG_DIR, `${name}-worker-${n}.log`), `${worker.stdout()}${worker.stderr()}`));
+  workers.forEach((worker, n) =>
+    writeFileSync(path.join(LOG_DIR, `${name}-worker-${n}.log`), `${worker.stdout()}${worker.stderr()}`),
+  );
 }

@@ -30,6 +30,7 @@ export const rssMiB = (pid: number): number => statusKiB(pid, 'VmRSS') / 1024;
 export function cpuMeter(pids: Record<string, number>): { stop(): Record<string, number> } {
   const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
   return {
-    stop: () => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid) - (before[name] ?? 0)])),
+    stop: () =>
+      Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid) - (before[name] ?? 0)])),
   };
 }

@@ -11,7 +11,9 @@ export function timeOfCount(samples: Sample[], count: number): number {
   const later = samples[after] as Sample;
   const earlier = samples[after - 1];
   if (!earlier || later.succeeded === earlier.succeeded) return later.atMs;
-  return earlier.atMs + ((count - earlier.succeeded) / (later.succeeded - earlier.succeeded)) * (later.atMs - earlier.atMs);
+  return (
+    earlier.atMs + ((count - earlier.succeeded) / (later.succeeded - earlier.succeeded)) * (later.atMs - earlier.atMs)
+  );
 }
 
 /** Successes a second between the moments `from` and `to` of the last sample's successes were reached. */
@@ -39,5 +41,7 @@ export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
   if (sorted.length === 0) return Number.NaN;
-  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+  return sorted.length % 2 === 1
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }

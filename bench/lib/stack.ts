@@ -21,9 +21,16 @@ export async function temporalClient(): Promise<Client> {
   return new Client({ connection: await Connection.connect({ address: stack.TEMPORAL_ADDRESS }) });
 }
 
-export async function rekognitionAdmin<T>(method: 'GET' | 'PUT' | 'POST' | 'DELETE', call: string, body?: unknown): Promise<T> {
+export async function rekognitionAdmin<T>(
+  method: 'GET' | 'PUT' | 'POST' | 'DELETE',
+  call: string,
+  body?: unknown,
+): Promise<T> {
   const endpoint = useLocalStack().AWS_ENDPOINT_URL_REKOGNITION;
-  const response = await fetch(`${endpoint}/_admin/${call}`, { method, body: body === undefined ? undefined : JSON.stringify(body) });
+  const response = await fetch(`${endpoint}/_admin/${call}`, {
+    method,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   if (!response.ok) throw new Error(`rekognition-local ${method} ${call}: ${response.status} ${await response.text()}`);
   return (await response.json()) as T;
 }
@@ -67,14 +74,21 @@ export interface Sample {
  * IndexFaces as the service counted it from now, sampled every `everyMs` until stopped. The counters
  * start from zero, so runs measured one after the other do not count each other's calls.
  */
-export async function sampleIndexFaces(everyMs = 500): Promise<{ latest(): Sample | undefined; stop(): Promise<Sample[]> }> {
+export async function sampleIndexFaces(
+  everyMs = 500,
+): Promise<{ latest(): Sample | undefined; stop(): Promise<Sample[]> }> {
   await rekognitionAdmin('DELETE', 'counters');
   const samples: Sample[] = [];
   let running = true;
   const sample = async () => {
     const counters = await rekognitionAdmin<Record<string, OperationCounters>>('GET', 'counters');
     const indexFaces = counters.IndexFaces ?? { calls: 0, succeeded: 0, throttled: 0, errors: 0 };
-    samples.push({ atMs: Date.now(), calls: indexFaces.calls, succeeded: indexFaces.succeeded, throttled: indexFaces.throttled });
+    samples.push({
+      atMs: Date.now(),
+      calls: indexFaces.calls,
+      succeeded: indexFaces.succeeded,
+      throttled: indexFaces.throttled,
+    });
   };
   const loop = (async () => {
     while (running) {

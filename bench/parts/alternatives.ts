@@ -45,7 +45,13 @@ async function imagesOf(resources: RunResources, manifest: { Bucket: string; Key
  * `callers` loops take images from one list until every image is indexed, each with a client of its
  * own; the service's counters say what it saw.
  */
-async function callDirectly(resources: RunResources, images: Image[], callers: number, quota: number, latency: Latency = INDEX_FACES_LATENCY) {
+async function callDirectly(
+  resources: RunResources,
+  images: Image[],
+  callers: number,
+  quota: number,
+  latency: Latency = INDEX_FACES_LATENCY,
+) {
   await setTraffic({ quota, latency });
   const CollectionId = resources.ownCollection(`bench-direct-${randomUUID().slice(0, 8)}`);
   await resources.aws.rekognition.send(new CreateCollectionCommand({ CollectionId }));
@@ -59,7 +65,14 @@ async function callDirectly(resources: RunResources, images: Image[], callers: n
       try {
         for (let image = work.shift(); image; image = work.shift()) {
           try {
-            await client.send(new IndexFacesCommand({ CollectionId, Image: { S3Object: image }, ExternalImageId: 'bench', QualityFilter: 'NONE' }));
+            await client.send(
+              new IndexFacesCommand({
+                CollectionId,
+                Image: { S3Object: image },
+                ExternalImageId: 'bench',
+                QualityFilter: 'NONE',
+              }),
+            );
           } catch {
             failedAfterRetries += 1;
             work.push(image);
@@ -89,7 +102,13 @@ async function callDirectly(resources: RunResources, images: Image[], callers: n
 export async function alternatives(
   resources: RunResources,
   client: Client,
-  { images, quota, runs, sequentialImages, slowImages }: { images: number; quota: number; runs: number; sequentialImages: number; slowImages: number },
+  {
+    images,
+    quota,
+    runs,
+    sequentialImages,
+    slowImages,
+  }: { images: number; quota: number; runs: number; sequentialImages: number; slowImages: number },
   log: (line: string) => void,
 ) {
   const manifest = await writeImages(resources, images);
@@ -101,9 +120,18 @@ export async function alternatives(
     sequential: () => callDirectly(resources, all.slice(0, sequentialImages), 1, quota),
     project: () => measureProjectAtQuota(resources, client, { manifest, images }, quota),
     originalSlowCalls: () => callDirectly(resources, slow, quota, quota, SLOW_INDEX_FACES_LATENCY),
-    projectSlowCalls: () => measureProjectAtQuota(resources, client, { manifest: slowManifest, images: slowImages }, quota, SLOW_INDEX_FACES_LATENCY),
+    projectSlowCalls: () =>
+      measureProjectAtQuota(
+        resources,
+        client,
+        { manifest: slowManifest, images: slowImages },
+        quota,
+        SLOW_INDEX_FACES_LATENCY,
+      ),
   };
-  const measured: Record<string, { steadyUse: number; throttledShare: number }[]> = Object.fromEntries(Object.keys(designs).map((design) => [design, []]));
+  const measured: Record<string, { steadyUse: number; throttledShare: number }[]> = Object.fromEntries(
+    Object.keys(designs).map((design) => [design, []]),
+  );
   for (let run = 0; run < runs; run += 1) {
     for (const [design, measure] of Object.entries(designs)) {
       const result = await measure();

@@ -36,17 +36,28 @@ interface QueueSample {
 }
 
 /** Images of `faces` faces each, side by side, from ten photos: many records and rows, ten uploads. */
-async function writeImagesOfFaces(resources: RunResources, images: number, faces: number): Promise<ReindexCollectionInput['manifest']> {
+async function writeImagesOfFaces(
+  resources: RunResources,
+  images: number,
+  faces: number,
+): Promise<ReindexCollectionInput['manifest']> {
   const width = 0.9 / faces;
-  const face = (i: number, k: number): DeclaredFace => ({ person: `p${(i + k) % 10}`, box: [0.05 + k * width, 0.3, width * 0.8, 0.3] });
-  const photos: PhotoSpec[] = Array.from({ length: images }, (_, i) => ({ faces: Array.from({ length: faces }, (__, k) => face(i, k)) }));
+  const face = (i: number, k: number): DeclaredFace => ({
+    person: `p${(i + k) % 10}`,
+    box: [0.05 + k * width, 0.3, width * 0.8, 0.3],
+  });
+  const photos: PhotoSpec[] = Array.from({ length: images }, (_, i) => ({
+    faces: Array.from({ length: faces }, (__, k) => face(i, k)),
+  }));
   return (await writeRecords(resources, photos)).manifest;
 }
 
 /** Whether moto answers the age of the queue's oldest message, and what it said. */
 async function oldestAgeAnswer({ aws, config }: RunResources): Promise<{ answered: boolean; answer: string }> {
   try {
-    const { Attributes = {} } = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: config.resultsQueueUrl, AttributeNames: [OLDEST_AGE] }));
+    const { Attributes = {} } = await aws.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: config.resultsQueueUrl, AttributeNames: [OLDEST_AGE] }),
+    );
     return { answered: OLDEST_AGE in Attributes, answer: JSON.stringify(Attributes) };
   } catch (error) {
     return { answered: false, answer: error instanceof Error ? `${error.name}: ${error.message}` : String(error) };
@@ -60,20 +71,35 @@ async function oldestAgeAnswer({ aws, config }: RunResources): Promise<{ answere
  */
 async function oldestWaitingMs({ aws, config }: RunResources): Promise<number | undefined> {
   const { Messages = [] } = await aws.sqs.send(
-    new ReceiveMessageCommand({ QueueUrl: config.resultsQueueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 0, MessageSystemAttributeNames: ['SentTimestamp'] }),
+    new ReceiveMessageCommand({
+      QueueUrl: config.resultsQueueUrl,
+      MaxNumberOfMessages: 10,
+      VisibilityTimeout: 0,
+      MessageSystemAttributeNames: ['SentTimestamp'],
+    }),
   );
   const sent = Messages.map((message) => Number(message.Attributes?.SentTimestamp)).filter(Number.isFinite);
   return sent.length > 0 ? Date.now() - Math.min(...sent) : undefined;
 }
 
 /** The results queue's depth (and the oldest message's age, when moto answers it) every `everyMs` until stopped. */
-function sampleQueue({ aws, config }: RunResources, withOldestAge: boolean, everyMs = 5_000): { stop(): Promise<QueueSample[]> } {
+function sampleQueue(
+  { aws, config }: RunResources,
+  withOldestAge: boolean,
+  everyMs = 5_000,
+): { stop(): Promise<QueueSample[]> } {
   const samples: QueueSample[] = [];
   let running = true;
-  const names: QueueAttributeName[] = ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', ...(withOldestAge ? [OLDEST_AGE] : [])];
+  const names: QueueAttributeName[] = [
+    'ApproximateNumberOfMessages',
+    'ApproximateNumberOfMessagesNotVisible',
+    ...(withOldestAge ? [OLDEST_AGE] : []),
+  ];
   const loop = (async () => {
     while (running) {
-      const { Attributes = {} } = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: config.resultsQueueUrl, AttributeNames: names }));
+      const { Attributes = {} } = await aws.sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: config.resultsQueueUrl, AttributeNames: names }),
+      );
       const age = Attributes[OLDEST_AGE];
       samples.push({
         atMs: Date.now(),
@@ -94,11 +120,13 @@ function sampleQueue({ aws, config }: RunResources, withOldestAge: boolean, ever
 }
 
 /** IndexFaces successes by the time of a queue sample: how far the publishing had come. */
-const indexedBy = (indexing: Sample[], atMs: number): number => indexing.filter((sample) => sample.atMs <= atMs).at(-1)?.succeeded ?? 0;
+const indexedBy = (indexing: Sample[], atMs: number): number =>
+  indexing.filter((sample) => sample.atMs <= atMs).at(-1)?.succeeded ?? 0;
 
 /** Figures of a run that ended by itself, from its summary. */
 function ended(summary: RunSummary) {
-  if (summary.resultsMaxWaitMs === undefined) throw new Error(`run ${summary.workflowId} did not drain continuously: its summary has no resultsMaxWaitMs`);
+  if (summary.resultsMaxWaitMs === undefined)
+    throw new Error(`run ${summary.workflowId} did not drain continuously: its summary has no resultsMaxWaitMs`);
   return {
     completed: true,
     images: summary.images,
@@ -116,7 +144,11 @@ function ended(summary: RunSummary) {
  * batches reported, the rows drained, and the longest wait of a row drained so far. A row still
  * waiting may have waited longer (`oldestWaitingSeconds`).
  */
-function stopped(progress: RunProgress, oldestWaiting: number | undefined, { indexed, wallSeconds }: { indexed: number; wallSeconds: number }) {
+function stopped(
+  progress: RunProgress,
+  oldestWaiting: number | undefined,
+  { indexed, wallSeconds }: { indexed: number; wallSeconds: number },
+) {
   const longest = Math.max(progress.resultsMaxWaitMs ?? 0, oldestWaiting ?? 0);
   return {
     completed: false,
@@ -149,7 +181,14 @@ async function measureDrain(
           () => oldestWaitingMs(resources),
           () => undefined,
         );
-  const migration = await migrate({ resources, client, manifest, tps: NO_RATE_LIMIT, input: { batchSize: settings.batchSize }, stopAfterMs: settings.stopAfterMs });
+  const migration = await migrate({
+    resources,
+    client,
+    manifest,
+    tps: NO_RATE_LIMIT,
+    input: { batchSize: settings.batchSize },
+    stopAfterMs: settings.stopAfterMs,
+  });
   look.abort();
   const oldestWaiting = await lastLook;
   const samples = await queue.stop();
@@ -162,7 +201,10 @@ async function measureDrain(
   // Times count from the first sample, taken as the worker starts, a few seconds before the run.
   const startMs = samples[0]?.atMs ?? 0;
   const seconds = (atMs: number) => Math.round((atMs - startMs) / 1000);
-  const deepest = samples.reduce<QueueSample | undefined>((most, sample) => (most && most.visible >= sample.visible ? most : sample), undefined);
+  const deepest = samples.reduce<QueueSample | undefined>(
+    (most, sample) => (most && most.visible >= sample.visible ? most : sample),
+    undefined,
+  );
   const lastIndexed = migration.samples.find((sample) => sample.succeeded === migration.samples.at(-1)?.succeeded);
   const ages = samples.flatMap((sample) => (sample.oldestAgeSeconds === undefined ? [] : [sample.oldestAgeSeconds]));
   return {
@@ -190,7 +232,13 @@ async function measureDrain(
 export async function drain(
   resources: RunResources,
   client: Client,
-  { images, faces, batchSize, runs, stopAfterMinutes }: { images: number; faces: number; batchSize: number; runs: number; stopAfterMinutes: number | undefined },
+  {
+    images,
+    faces,
+    batchSize,
+    runs,
+    stopAfterMinutes,
+  }: { images: number; faces: number; batchSize: number; runs: number; stopAfterMinutes: number | undefined },
   log: (line: string) => void,
 ) {
   const manifest = await writeImagesOfFaces(resources, images, faces);
@@ -200,7 +248,12 @@ export async function drain(
   const measured = [];
   for (let run = 0; run < runs; run += 1) {
     const stopAfterMs = stopAfterMinutes === undefined ? undefined : stopAfterMinutes * 60_000;
-    const result = await measureDrain(resources, client, manifest, { images, batchSize, withOldestAge: oldestAge.answered, stopAfterMs });
+    const result = await measureDrain(resources, client, manifest, {
+      images,
+      batchSize,
+      withOldestAge: oldestAge.answered,
+      stopAfterMs,
+    });
     const { queueSamples, ...figures } = result;
     log(`drain, run ${run + 1}: ${JSON.stringify(figures)}`);
     measured.push(result);

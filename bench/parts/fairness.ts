@@ -7,7 +7,13 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
-import { type PlannedRun, type PlanRunSettings, planProgressQuery, type PlanSummary, taskQueues } from '../../src/shared';
+import {
+  type PlannedRun,
+  type PlanRunSettings,
+  planProgressQuery,
+  type PlanSummary,
+  taskQueues,
+} from '../../src/shared';
 import type { reindexPlan } from '../../src/workflows';
 import { type RunResources, runInput } from '../../harness/runs';
 import { startRealWorker } from '../../harness/real-worker';
@@ -36,19 +42,36 @@ export interface FairnessRun {
   indexFacesCalls: number;
 }
 
-async function measureOnce(resources: RunResources, client: Client, files: { large: PlannedRun['manifest']; small: PlannedRun['manifest'] }, settings: FairnessSettings): Promise<FairnessRun> {
+async function measureOnce(
+  resources: RunResources,
+  client: Client,
+  files: { large: PlannedRun['manifest']; small: PlannedRun['manifest'] },
+  settings: FairnessSettings,
+): Promise<FairnessRun> {
   const planId = `bench-fairness-${randomUUID().slice(0, 8)}`;
   const taskQueue = `bench-${planId}`;
   const worker = await startRealWorker(workerEnv(resources, taskQueue, settings.quota));
   try {
     await setTraffic({ quota: settings.quota, latency: INDEX_FACES_LATENCY });
     const large = resources.ownCollection(`${planId}-large`);
-    const small = Array.from({ length: settings.smallCollections }, (_, i) => resources.ownCollection(`${planId}-small-${i}`));
+    const small = Array.from({ length: settings.smallCollections }, (_, i) =>
+      resources.ownCollection(`${planId}-small-${i}`),
+    );
     const collections: PlannedRun[] = [
       { targetCollectionId: large, manifest: files.large, sourceCollectionId: undefined, images: settings.largeImages },
-      ...small.map((targetCollectionId) => ({ targetCollectionId, manifest: files.small, sourceCollectionId: undefined, images: settings.smallImages })),
+      ...small.map((targetCollectionId) => ({
+        targetCollectionId,
+        manifest: files.small,
+        sourceCollectionId: undefined,
+        images: settings.smallImages,
+      })),
     ];
-    const { manifest: _manifest, targetCollectionId: _target, sourceCollectionId: _source, ...runSettings } = runInput(files.large, large);
+    const {
+      manifest: _manifest,
+      targetCollectionId: _target,
+      sourceCollectionId: _source,
+      ...runSettings
+    } = runInput(files.large, large);
     const planSettings: PlanRunSettings = runSettings;
     const sampler = await sampleIndexFaces();
     const startedAt = Date.now();
@@ -65,7 +88,8 @@ async function measureOnce(resources: RunResources, client: Client, files: { lar
     while (!done) {
       const progress = await handle.query(planProgressQuery).catch(() => undefined);
       for (const state of progress?.collections ?? []) {
-        if (state.state === 'completed' && !completedAt.has(state.targetCollectionId)) completedAt.set(state.targetCollectionId, (Date.now() - startedAt) / 1000);
+        if (state.state === 'completed' && !completedAt.has(state.targetCollectionId))
+          completedAt.set(state.targetCollectionId, (Date.now() - startedAt) / 1000);
       }
       await sleep(1_000);
     }
@@ -73,7 +97,10 @@ async function measureOnce(resources: RunResources, client: Client, files: { lar
     const wallSeconds = (Date.now() - startedAt) / 1000;
     const samples = await sampler.stop();
     const notCompleted = summary.collections.filter(({ state }) => state !== 'completed');
-    if (notCompleted.length > 0) throw new Error(`fairness: ${notCompleted.length} collections did not complete: ${notCompleted.map(({ targetCollectionId, error }) => `${targetCollectionId} ${error ?? ''}`).join('; ')}`);
+    if (notCompleted.length > 0)
+      throw new Error(
+        `fairness: ${notCompleted.length} collections did not complete: ${notCompleted.map(({ targetCollectionId, error }) => `${targetCollectionId} ${error ?? ''}`).join('; ')}`,
+      );
     const seconds = (target: string) => completedAt.get(target) ?? wallSeconds;
     const last = samples.at(-1);
     return {
@@ -90,8 +117,16 @@ async function measureOnce(resources: RunResources, client: Client, files: { lar
   }
 }
 
-export async function fairness(resources: RunResources, client: Client, settings: FairnessSettings, log: (line: string) => void) {
-  const files = { large: await writeImages(resources, settings.largeImages), small: await writeImages(resources, settings.smallImages) };
+export async function fairness(
+  resources: RunResources,
+  client: Client,
+  settings: FairnessSettings,
+  log: (line: string) => void,
+) {
+  const files = {
+    large: await writeImages(resources, settings.largeImages),
+    small: await writeImages(resources, settings.smallImages),
+  };
   const runs: FairnessRun[] = [];
   for (let run = 0; run < settings.runs; run += 1) {
     const measured = await measureOnce(resources, client, files, settings);

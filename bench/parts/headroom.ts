@@ -23,7 +23,12 @@ interface HeadroomRun {
 /** High enough never to be the limit, as REINDEX_TPS must be a number. */
 export const NO_RATE_LIMIT = 100_000;
 
-export async function headroom(resources: RunResources, client: Client, { images, runs }: { images: number; runs: number }, log: (line: string) => void) {
+export async function headroom(
+  resources: RunResources,
+  client: Client,
+  { images, runs }: { images: number; runs: number },
+  log: (line: string) => void,
+) {
   const manifest = await writeImages(resources, images);
   await setTraffic({ quota: undefined, latency: undefined });
   const measured: HeadroomRun[] = [];
@@ -34,7 +39,9 @@ export async function headroom(resources: RunResources, client: Client, { images
       wallSeconds: migration.wallSeconds,
       imagesPerSecond: images / migration.wallSeconds,
       indexFacesPerSecond: wholeRate(migration.samples),
-      cpuMsPerImage: Object.fromEntries(Object.entries(migration.cpuSeconds).map(([name, seconds]) => [name, (seconds * 1000) / images])),
+      cpuMsPerImage: Object.fromEntries(
+        Object.entries(migration.cpuSeconds).map(([name, seconds]) => [name, (seconds * 1000) / images]),
+      ),
       workerPeakRssMiB: migration.workerPeakRssMiB[0],
     };
     log(`headroom, run ${run + 1}: ${JSON.stringify(result)}`);
@@ -43,19 +50,29 @@ export async function headroom(resources: RunResources, client: Client, { images
   const profileDir = path.join(LOG_DIR, 'worker-profile');
   rmSync(profileDir, { recursive: true, force: true });
   mkdirSync(profileDir, { recursive: true });
-  await migrate({ resources, client, manifest, tps: NO_RATE_LIMIT, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] });
+  await migrate({
+    resources,
+    client,
+    manifest,
+    tps: NO_RATE_LIMIT,
+    nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
+  });
   // One profile per thread: the main thread runs the activities, a worker thread the workflows.
   const profiles = readdirSync(profileDir)
     .filter((file) => file.endsWith('.cpuprofile'))
     .map((file) => summarizeProfile(path.join(profileDir, file)))
     .sort((a, b) => b.busySeconds - a.busySeconds);
-  log(`headroom, worker profile: ${JSON.stringify(profiles.map((profile) => ({ busySeconds: profile.busySeconds, byOwner: profile.byOwner.slice(0, 8) })))}`);
+  log(
+    `headroom, worker profile: ${JSON.stringify(profiles.map((profile) => ({ busySeconds: profile.busySeconds, byOwner: profile.byOwner.slice(0, 8) })))}`,
+  );
   const processes = Object.keys(measured[0]?.cpuMsPerImage ?? {});
   return {
     images,
     medianImagesPerSecond: median(measured.map((run) => run.imagesPerSecond)),
     medianIndexFacesPerSecond: median(measured.map((run) => run.indexFacesPerSecond)),
-    medianCpuMsPerImage: Object.fromEntries(processes.map((name) => [name, median(measured.map((run) => run.cpuMsPerImage[name] ?? 0))])),
+    medianCpuMsPerImage: Object.fromEntries(
+      processes.map((name) => [name, median(measured.map((run) => run.cpuMsPerImage[name] ?? 0))]),
+    ),
     runs: measured,
     workerProfiles: profiles,
   };

@@ -24,7 +24,11 @@ const NO_RATE_LIMIT = 100_000;
 
 function* recordLines(bucket: string, key: string, records: number): Generator<string> {
   for (let i = 0; i < records; i += 1) {
-    const face = { FaceId: randomUUID(), ImageId: randomUUID(), BoundingBoxes: { Left: 0.3, Top: 0.2, Width: 0.35, Height: 0.35 } };
+    const face = {
+      FaceId: randomUUID(),
+      ImageId: randomUUID(),
+      BoundingBoxes: { Left: 0.3, Top: 0.2, Width: 0.35, Height: 0.35 },
+    };
     yield `${JSON.stringify({ Bucket: bucket, Key: key, ExternalImageId: `photo-${i}`, Faces: [face] })}\n`;
   }
 }
@@ -34,19 +38,38 @@ async function writeLargeRecords(resources: RunResources, records: number): Prom
   const { bucket } = resources.config;
   const prefix = `bench/scale-${randomUUID().slice(0, 8)}`;
   const photo = `${prefix}/photo.png`;
-  await resources.aws.s3.send(new PutObjectCommand({ Bucket: bucket, Key: photo, Body: syntheticPng([{ person: 'p', box: [0.3, 0.2, 0.35, 0.35] }]) }));
+  await resources.aws.s3.send(
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: photo,
+      Body: syntheticPng([{ person: 'p', box: [0.3, 0.2, 0.35, 0.35] }]),
+    }),
+  );
   const manifest = { Bucket: bucket, Key: `${prefix}/records.jsonl` };
-  await new Upload({ client: resources.aws.s3, params: { ...manifest, Body: Readable.from(recordLines(bucket, photo, records)) } }).done();
+  await new Upload({
+    client: resources.aws.s3,
+    params: { ...manifest, Body: Readable.from(recordLines(bucket, photo, records)) },
+  }).done();
   return manifest;
 }
 
 /** When the run's splitManifest activity started and completed, from its history. */
 async function splitSeconds(handle: WorkflowHandle): Promise<number> {
   const events = (await handle.fetchHistory()).events ?? [];
-  const scheduled = events.find((event) => event.activityTaskScheduledEventAttributes?.activityType?.name === 'splitManifest');
-  const started = events.find((event) => event.activityTaskStartedEventAttributes?.scheduledEventId?.toString() === scheduled?.eventId?.toString());
-  const completed = events.find((event) => event.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED && event.activityTaskCompletedEventAttributes?.scheduledEventId?.toString() === scheduled?.eventId?.toString());
-  const seconds = (event: typeof started) => Number(event?.eventTime?.seconds ?? 0) + (event?.eventTime?.nanos ?? 0) / 1e9;
+  const scheduled = events.find(
+    (event) => event.activityTaskScheduledEventAttributes?.activityType?.name === 'splitManifest',
+  );
+  const started = events.find(
+    (event) =>
+      event.activityTaskStartedEventAttributes?.scheduledEventId?.toString() === scheduled?.eventId?.toString(),
+  );
+  const completed = events.find(
+    (event) =>
+      event.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED &&
+      event.activityTaskCompletedEventAttributes?.scheduledEventId?.toString() === scheduled?.eventId?.toString(),
+  );
+  const seconds = (event: typeof started) =>
+    Number(event?.eventTime?.seconds ?? 0) + (event?.eventTime?.nanos ?? 0) / 1e9;
   if (!started || !completed) throw new Error('the run has no completed splitManifest');
   return seconds(completed) - seconds(started);
 }
@@ -72,22 +95,42 @@ async function measureSplit(resources: RunResources, client: Client, records: nu
     const peak = peakRssMiB(worker.pid);
     await handle.terminate('bench: only the split is measured');
     const seconds = await splitSeconds(handle);
-    return { records, splitSeconds: seconds, recordsPerSecond: records / seconds, workerIdleRssMiB: idleRss, workerPeakRssMiB: peak };
+    return {
+      records,
+      splitSeconds: seconds,
+      recordsPerSecond: records / seconds,
+      workerIdleRssMiB: idleRss,
+      workerPeakRssMiB: peak,
+    };
   } finally {
     await stopWorkers([worker], workflowId);
   }
 }
 
-async function historyPerLink(resources: RunResources, client: Client, { images, batchSize }: { images: number; batchSize: number }) {
+async function historyPerLink(
+  resources: RunResources,
+  client: Client,
+  { images, batchSize }: { images: number; batchSize: number },
+) {
   await setTraffic({ quota: undefined, latency: undefined });
   const manifest = await writeImages(resources, images);
   const migration = await migrate({ resources, client, manifest, tps: NO_RATE_LIMIT, input: { batchSize } });
   const links = [];
   for await (const execution of client.workflow.list({ query: `WorkflowId = '${migration.workflowId}'` })) {
-    links.push({ runId: execution.runId, startTime: execution.startTime.toISOString(), historyLength: execution.historyLength });
+    links.push({
+      runId: execution.runId,
+      startTime: execution.startTime.toISOString(),
+      historyLength: execution.historyLength,
+    });
   }
   links.sort((a, b) => a.startTime.localeCompare(b.startTime));
-  return { images, batchSize, batches: Math.ceil(images / batchSize), wallSeconds: migration.wallSeconds, links: links.map(({ historyLength }) => historyLength) };
+  return {
+    images,
+    batchSize,
+    batches: Math.ceil(images / batchSize),
+    wallSeconds: migration.wallSeconds,
+    links: links.map(({ historyLength }) => historyLength),
+  };
 }
 
 export async function scale(

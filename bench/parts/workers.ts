@@ -16,7 +16,9 @@ async function indexingsByWorker(client: Client, workflowId: string, batches: nu
   for (let batch = 0; batch < batches; batch += 1) {
     const events = (await client.workflow.getHandle(`${workflowId}/batch-${batch}`).fetchHistory()).events ?? [];
     const indexing = new Set(
-      events.filter((event) => event.activityTaskScheduledEventAttributes?.activityType?.name === 'reindexImage').map((event) => event.eventId?.toString()),
+      events
+        .filter((event) => event.activityTaskScheduledEventAttributes?.activityType?.name === 'reindexImage')
+        .map((event) => event.eventId?.toString()),
     );
     for (const event of events) {
       const started = event.activityTaskStartedEventAttributes;
@@ -29,9 +31,22 @@ async function indexingsByWorker(client: Client, workflowId: string, batches: nu
   return byWorker;
 }
 
-async function measureTwoWorkers(resources: RunResources, client: Client, manifest: { Bucket: string; Key: string }, { images, quota }: { images: number; quota: number }) {
+async function measureTwoWorkers(
+  resources: RunResources,
+  client: Client,
+  manifest: { Bucket: string; Key: string },
+  { images, quota }: { images: number; quota: number },
+) {
   const batchSize = 500;
-  const migration = await migrate({ resources, client, manifest, tps: quota, workers: 2, input: { batchSize }, untilIndexed: images });
+  const migration = await migrate({
+    resources,
+    client,
+    manifest,
+    tps: quota,
+    workers: 2,
+    input: { batchSize },
+    untilIndexed: images,
+  });
   const byIdentity = await indexingsByWorker(client, migration.workflowId, Math.ceil(images / batchSize));
   const total = Object.values(byIdentity).reduce((sum, count) => sum + count, 0);
   const rate = steadyRate(migration.samples);

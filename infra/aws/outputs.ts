@@ -55,17 +55,25 @@ export class StackOutputsError extends Error {
 
 /** The worker's environment from a deployed stack's outputs; every variable must be there. */
 export function environmentFromOutputs(outputs: StackOutput[]): StackEnvironment {
-  const values = new Map(outputs.flatMap(({ OutputKey, OutputValue }) => (OutputKey && OutputValue ? [[OutputKey, OutputValue] as const] : [])));
+  const values = new Map(
+    outputs.flatMap(({ OutputKey, OutputValue }) =>
+      OutputKey && OutputValue ? [[OutputKey, OutputValue] as const] : [],
+    ),
+  );
   const missing = STACK_ENVIRONMENT.filter((variable) => !values.has(outputKey(variable)));
-  if (missing.length > 0) throw new StackOutputsError(missing.map((variable) => `${outputKey(variable)} (${variable})`));
-  const variables = Object.fromEntries(STACK_ENVIRONMENT.map((variable) => [variable, values.get(outputKey(variable)) ?? ''])) as Record<StackVariable, string>;
+  if (missing.length > 0)
+    throw new StackOutputsError(missing.map((variable) => `${outputKey(variable)} (${variable})`));
+  const variables = Object.fromEntries(
+    STACK_ENVIRONMENT.map((variable) => [variable, values.get(outputKey(variable)) ?? '']),
+  ) as Record<StackVariable, string>;
   return { variables, workerPolicyArn: values.get(WORKER_POLICY_OUTPUT) };
 }
 
 /** Shell lines a person can `source` or `eval`: one `export NAME='value'` a variable. */
 export function exportLines({ variables, workerPolicyArn }: StackEnvironment, stackName: string): string[] {
   const exports = Object.entries(variables).map(([name, value]) => {
-    if (/['\n]/.test(value)) throw new Error(`${name} holds a quote or newline, which an export line cannot carry: ${value}`);
+    if (/['\n]/.test(value))
+      throw new Error(`${name} holds a quote or newline, which an export line cannot carry: ${value}`);
     return `export ${name}='${value}'`;
   });
   const policy = workerPolicyArn ? [`# the worker's IAM policy, to attach to its role: ${workerPolicyArn}`] : [];

@@ -25,9 +25,19 @@ function accountOf(arn: string): string {
 const program = new Command('print-worker-policy')
   .description("print the worker's least-privilege IAM policy as JSON")
   .requiredOption('--collections <pattern...>', 'target collections runs migrate into (IAM wildcards allowed)')
-  .requiredOption('--images <location...>', "where the images are, as bucket or bucket/prefix/; IndexFaces reads them with the worker's permissions")
-  .option('--source-collections <pattern...>', 'collections runs migrate from (--source); only their face model is read', [])
-  .option('--records <location...>', 'where records files are, as bucket or bucket/prefix/ (default: <bucket>/records/, where the intake watches)')
+  .requiredOption(
+    '--images <location...>',
+    "where the images are, as bucket or bucket/prefix/; IndexFaces reads them with the worker's permissions",
+  )
+  .option(
+    '--source-collections <pattern...>',
+    'collections runs migrate from (--source); only their face model is read',
+    [],
+  )
+  .option(
+    '--records <location...>',
+    'where records files are, as bucket or bucket/prefix/ (default: <bucket>/records/, where the intake watches)',
+  )
   .option('--bucket <name>', "the worker's bucket", process.env.REINDEX_BUCKET)
   .option('--results-queue <url-or-arn>', 'the results queue', process.env.REINDEX_RESULTS_QUEUE_URL)
   .option('--results-dlq <url-or-arn>', "the results queue's DLQ", process.env.REINDEX_RESULTS_DLQ_URL)
@@ -53,8 +63,13 @@ const program = new Command('print-worker-policy')
       partition: string;
       dataKey?: string;
     }) => {
-      const missing = (['bucket', 'resultsQueue', 'resultsDlq', 'reviewDlq', 'resultsTable', 'region'] as const).filter((name) => !options[name]);
-      if (missing.length > 0) throw new InvalidArgumentError(`say ${missing.map((name) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} (or load the worker's environment)`);
+      const missing = (['bucket', 'resultsQueue', 'resultsDlq', 'reviewDlq', 'resultsTable', 'region'] as const).filter(
+        (name) => !options[name],
+      );
+      if (missing.length > 0)
+        throw new InvalidArgumentError(
+          `say ${missing.map((name) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} (or load the worker's environment)`,
+        );
       const { partition, region = '', bucket = '', resultsTable = '' } = options;
       const resultsQueueArn = queueArn(options.resultsQueue ?? '', partition, region);
       const account = options.account ?? accountOf(resultsQueueArn);
@@ -68,10 +83,19 @@ const program = new Command('print-worker-policy')
         resultsQueueArn,
         resultsDlqArn: queueArn(options.resultsDlq ?? '', partition, region),
         reviewDlqArn: queueArn(options.reviewDlq ?? '', partition, region),
-        resultsTableArn: resultsTable.startsWith('arn:') ? resultsTable : `arn:${partition}:dynamodb:${region}:${account}:table/${resultsTable}`,
+        resultsTableArn: resultsTable.startsWith('arn:')
+          ? resultsTable
+          : `arn:${partition}:dynamodb:${region}:${account}:table/${resultsTable}`,
         targetCollections: options.collections,
         sourceCollections: options.sourceCollections,
-        ...(options.dataKey === undefined ? {} : { dataKey: { arn: options.dataKey, urlSuffix: partition === 'aws-cn' ? 'amazonaws.com.cn' : 'amazonaws.com' } }),
+        ...(options.dataKey === undefined
+          ? {}
+          : {
+              dataKey: {
+                arn: options.dataKey,
+                urlSuffix: partition === 'aws-cn' ? 'amazonaws.com.cn' : 'amazonaws.com',
+              },
+            }),
       });
       process.stdout.write(`${JSON.stringify(policy, null, 2)}\n`);
     },

@@ -7,7 +7,11 @@
  * Reads the stack with DescribeStacks and the default AWS credentials; `--region` (or AWS_REGION,
  * or the profile's region) says where it is.
  */
-import { CloudFormationClient, CloudFormationServiceException, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import {
+  CloudFormationClient,
+  CloudFormationServiceException,
+  DescribeStacksCommand,
+} from '@aws-sdk/client-cloudformation';
 import { Command, CommanderError } from 'commander';
 import { DEFAULT_STACK_NAME, StackOutputsError, environmentFromOutputs, exportLines } from './outputs';
 
@@ -20,16 +24,26 @@ async function printStackEnvironment(options: { stack: string; region?: string }
     const [stack] = Stacks;
     if (!stack) throw new StackEnvError(`no stack ${options.stack}`);
     // A stack being created, or rolled back from its creation, has no outputs yet.
-    if (!stack.Outputs?.length) throw new StackEnvError(`stack ${options.stack} is ${stack.StackStatus ?? 'in an unknown state'} and has no outputs`);
+    if (!stack.Outputs?.length)
+      throw new StackEnvError(
+        `stack ${options.stack} is ${stack.StackStatus ?? 'in an unknown state'} and has no outputs`,
+      );
     process.stdout.write(`${exportLines(environmentFromOutputs(stack.Outputs ?? []), options.stack).join('\n')}\n`);
   } catch (error) {
     // DescribeStacks answers an unknown stack with a ValidationError; credentials and region
     // problems come from the SDK before any call, network ones after its retries. Each is one
     // line for the person at the shell.
-    if (error instanceof CloudFormationServiceException || error instanceof StackOutputsError || error instanceof StackEnvError) {
+    if (
+      error instanceof CloudFormationServiceException ||
+      error instanceof StackOutputsError ||
+      error instanceof StackEnvError
+    ) {
       throw new StackEnvError(error.message);
     }
-    if (error instanceof Error && ('$metadata' in error || /credential|region/i.test(`${error.name} ${error.message}`))) {
+    if (
+      error instanceof Error &&
+      ('$metadata' in error || /credential|region/i.test(`${error.name} ${error.message}`))
+    ) {
       throw new StackEnvError(`cannot read stack ${options.stack}: ${error.message}`);
     }
     throw error;

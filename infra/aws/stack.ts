@@ -98,11 +98,27 @@ export class ReindexStack extends Stack {
       // Lower case, for the bucket; short enough for `<prefix>-<account>-<region>` to fit its 63 characters.
       allowedPattern: '^[a-z0-9][a-z0-9-]{0,29}$',
       constraintDescription: 'lower-case letters, digits and hyphens, at most 30, starting with a letter or digit',
-      description: 'Names every resource: queues <prefix>-results, -results-dlq, -review-dlq, -intake; table <prefix>-results; bucket <prefix>-<account>-<region>',
+      description:
+        'Names every resource: queues <prefix>-results, -results-dlq, -review-dlq, -intake; table <prefix>-results; bucket <prefix>-<account>-<region>',
     }).valueAsString;
-    const resultsQueueRetention = retentionParameter(this, PARAMETERS.resultsQueueRetention, FOUR_DAYS_IN_SECONDS, 'How long the results queue keeps a message');
-    const intakeQueueRetention = retentionParameter(this, PARAMETERS.intakeQueueRetention, FOUR_DAYS_IN_SECONDS, 'How long the intake queue keeps an upload notification');
-    const deadLetterRetention = retentionParameter(this, PARAMETERS.deadLetterRetention, FOURTEEN_DAYS_IN_SECONDS, 'How long the review DLQ and the results DLQ keep a message');
+    const resultsQueueRetention = retentionParameter(
+      this,
+      PARAMETERS.resultsQueueRetention,
+      FOUR_DAYS_IN_SECONDS,
+      'How long the results queue keeps a message',
+    );
+    const intakeQueueRetention = retentionParameter(
+      this,
+      PARAMETERS.intakeQueueRetention,
+      FOUR_DAYS_IN_SECONDS,
+      'How long the intake queue keeps an upload notification',
+    );
+    const deadLetterRetention = retentionParameter(
+      this,
+      PARAMETERS.deadLetterRetention,
+      FOURTEEN_DAYS_IN_SECONDS,
+      'How long the review DLQ and the results DLQ keep a message',
+    );
     const retentionDays = new CfnParameter(this, PARAMETERS.retentionDays, {
       type: 'Number',
       default: DEFAULT_RETENTION_DAYS,
@@ -112,7 +128,8 @@ export class ReindexStack extends Stack {
     const imageBucket = new CfnParameter(this, PARAMETERS.imageBucket, {
       type: 'String',
       minLength: 3,
-      description: "The bucket of the images the old collection was indexed from; IndexFaces reads them with the worker's permissions",
+      description:
+        "The bucket of the images the old collection was indexed from; IndexFaces reads them with the worker's permissions",
     }).valueAsString;
     const imagePrefix = new CfnParameter(this, PARAMETERS.imagePrefix, {
       type: 'String',
@@ -147,9 +164,15 @@ export class ReindexStack extends Stack {
       description: `The KMS key bucket, queues and results table are encrypted with: ${DATA_KEYS.awsManaged} (SSE-S3, SSE-SQS, the aws/dynamodb key) or ${DATA_KEYS.customerManaged} (one key of this stack's, alias/<prefix>-data, rotated yearly, which operators control and can disable to cut off every read of the face data)`,
     }).valueAsString;
 
-    const hasRecordsBucket = new CfnCondition(this, 'HasRecordsBucket', { expression: Fn.conditionNot(Fn.conditionEquals(recordsBucket, '')) });
-    const hasSourceCollections = new CfnCondition(this, 'HasSourceCollections', { expression: Fn.conditionNot(Fn.conditionEquals(sourceCollections, '')) });
-    const hasCustomerManagedKey = new CfnCondition(this, 'HasCustomerManagedKey', { expression: Fn.conditionEquals(dataKeyChoice, DATA_KEYS.customerManaged) });
+    const hasRecordsBucket = new CfnCondition(this, 'HasRecordsBucket', {
+      expression: Fn.conditionNot(Fn.conditionEquals(recordsBucket, '')),
+    });
+    const hasSourceCollections = new CfnCondition(this, 'HasSourceCollections', {
+      expression: Fn.conditionNot(Fn.conditionEquals(sourceCollections, '')),
+    });
+    const hasCustomerManagedKey = new CfnCondition(this, 'HasCustomerManagedKey', {
+      expression: Fn.conditionEquals(dataKeyChoice, DATA_KEYS.customerManaged),
+    });
 
     // ---------------------------------------------------------------------------------------
     // The customer-managed key, with DataKey customer-managed: face data is biometric, and with a key
@@ -158,7 +181,8 @@ export class ReindexStack extends Stack {
     // their AWS-managed settings, and Fn::If on their CloudFormation properties puts the key's in place.
 
     /** `whenCustomerManaged` with DataKey customer-managed; with aws-managed `otherwise`, by default nothing, which leaves the property out. */
-    const withDataKey = (whenCustomerManaged: unknown, otherwise: unknown = Aws.NO_VALUE) => Fn.conditionIf(hasCustomerManagedKey.logicalId, whenCustomerManaged, otherwise);
+    const withDataKey = (whenCustomerManaged: unknown, otherwise: unknown = Aws.NO_VALUE) =>
+      Fn.conditionIf(hasCustomerManagedKey.logicalId, whenCustomerManaged, otherwise);
     const onlyWithDataKey = (construct: Construct) => {
       (construct.node.defaultChild as CfnResource).cfnOptions.condition = hasCustomerManagedKey;
     };
@@ -180,7 +204,12 @@ export class ReindexStack extends Stack {
       }),
     );
     onlyWithDataKey(this.dataKey);
-    onlyWithDataKey(new kms.Alias(this, 'CustomerManagedKeyAlias', { aliasName: `alias/${namePrefix}-data`, targetKey: this.dataKey }));
+    onlyWithDataKey(
+      new kms.Alias(this, 'CustomerManagedKeyAlias', {
+        aliasName: `alias/${namePrefix}-data`,
+        targetKey: this.dataKey,
+      }),
+    );
 
     // ---------------------------------------------------------------------------------------
     // Queues: SSE-SQS, or SSE-KMS with the customer-managed key; S3 notifications can write to
@@ -202,7 +231,10 @@ export class ReindexStack extends Stack {
       return created;
     };
     this.resultsDlq = queue('ResultsDlq', 'results-dlq', deadLetterRetention);
-    this.resultsQueue = queue('ResultsQueue', 'results', resultsQueueRetention, { queue: this.resultsDlq, maxReceiveCount: RESULTS_MAX_RECEIVE_COUNT });
+    this.resultsQueue = queue('ResultsQueue', 'results', resultsQueueRetention, {
+      queue: this.resultsDlq,
+      maxReceiveCount: RESULTS_MAX_RECEIVE_COUNT,
+    });
     this.reviewDlq = queue('ReviewDlq', 'review-dlq', deadLetterRetention);
     this.intakeQueue = queue('IntakeQueue', 'intake', intakeQueueRetention);
 
@@ -214,7 +246,9 @@ export class ReindexStack extends Stack {
       description:
         "IAM role ARNs, comma-separated, that alone may send to the stack's queues: the worker's role, and an operator's for `reindex dlq requeue-results`. Empty: any principal of the account whose own policy allows it",
     }).valueAsString;
-    const hasQueueSenders = new CfnCondition(this, 'HasQueueSenders', { expression: Fn.conditionNot(Fn.conditionEquals(queueSenders, '')) });
+    const hasQueueSenders = new CfnCondition(this, 'HasQueueSenders', {
+      expression: Fn.conditionNot(Fn.conditionEquals(queueSenders, '')),
+    });
     for (const guarded of [this.resultsQueue, this.resultsDlq, this.reviewDlq, this.intakeQueue]) {
       guarded.addToResourcePolicy(
         new iam.PolicyStatement({
@@ -227,7 +261,9 @@ export class ReindexStack extends Stack {
             // Only IAM principals carry a PrincipalArn: S3's notifications to the intake queue pass.
             Null: { 'aws:PrincipalArn': 'false' },
             // '*' when no role is named: the statement then denies nothing.
-            ArnNotLike: { 'aws:PrincipalArn': Fn.conditionIf(hasQueueSenders.logicalId, Fn.split(',', queueSenders), '*') },
+            ArnNotLike: {
+              'aws:PrincipalArn': Fn.conditionIf(hasQueueSenders.logicalId, Fn.split(',', queueSenders), '*'),
+            },
           },
         }),
       );
@@ -265,7 +301,12 @@ export class ReindexStack extends Stack {
       // `reindex purge` and `reindex forget` remove it. The bucket is unversioned, so an expired
       // object leaves no noncurrent copy behind.
       lifecycleRules: [
-        { id: 'ExpireRunFiles', prefix: RUNS_PREFIX, tagFilters: { [RUN_ENDED_TAG.Key]: RUN_ENDED_TAG.Value }, expiration: Duration.days(retentionDays) },
+        {
+          id: 'ExpireRunFiles',
+          prefix: RUNS_PREFIX,
+          tagFilters: { [RUN_ENDED_TAG.Key]: RUN_ENDED_TAG.Value },
+          expiration: Duration.days(retentionDays),
+        },
         // Parts of an upload never completed are copies too, and no listing of objects shows them.
         { id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
       ],
@@ -275,7 +316,10 @@ export class ReindexStack extends Stack {
     cfnBucket.bucketEncryption = {
       serverSideEncryptionConfiguration: [
         {
-          serverSideEncryptionByDefault: withDataKey({ SSEAlgorithm: 'aws:kms', KMSMasterKeyID: this.dataKey.keyArn }, { SSEAlgorithm: 'AES256' }),
+          serverSideEncryptionByDefault: withDataKey(
+            { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: this.dataKey.keyArn },
+            { SSEAlgorithm: 'AES256' },
+          ),
           // One data key for the bucket, not one KMS request for each object written or read.
           bucketKeyEnabled: withDataKey(true),
         },
@@ -311,7 +355,11 @@ export class ReindexStack extends Stack {
     });
     // As TableEncryption.CUSTOMER_MANAGED would have it, with the customer-managed key.
     const cfnTable = this.resultsTable.node.defaultChild as dynamodb.CfnTable;
-    cfnTable.sseSpecification = { sseEnabled: true, sseType: Token.asString(withDataKey('KMS')), kmsMasterKeyId: Token.asString(withDataKey(this.dataKey.keyArn)) };
+    cfnTable.sseSpecification = {
+      sseEnabled: true,
+      sseType: Token.asString(withDataKey('KMS')),
+      kmsMasterKeyId: Token.asString(withDataKey(this.dataKey.keyArn)),
+    };
 
     // ---------------------------------------------------------------------------------------
     // The worker's managed policy, from the same function `npm run policy:worker` prints
@@ -322,7 +370,9 @@ export class ReindexStack extends Stack {
       account: Aws.ACCOUNT_ID,
       bucket: this.bucket.bucketName,
       // `<bucket>/<prefix>`: worker-policy.ts splits at the first slash, which no token holds.
-      recordsLocations: [`${Token.asString(Fn.conditionIf(hasRecordsBucket.logicalId, recordsBucket, this.bucket.bucketName))}/${recordsPrefix}`],
+      recordsLocations: [
+        `${Token.asString(Fn.conditionIf(hasRecordsBucket.logicalId, recordsBucket, this.bucket.bucketName))}/${recordsPrefix}`,
+      ],
       imageLocations: [`${imageBucket}/${imagePrefix}`],
       resultsQueueArn: this.resultsQueue.queueArn,
       resultsDlqArn: this.resultsDlq.queueArn,
@@ -330,7 +380,9 @@ export class ReindexStack extends Stack {
       resultsTableArn: this.resultsTable.tableArn,
       targetCollections: [targetCollections],
       // Without sources the statement names the targets again, which grants nothing more.
-      sourceCollections: [Token.asString(Fn.conditionIf(hasSourceCollections.logicalId, sourceCollections, targetCollections))],
+      sourceCollections: [
+        Token.asString(Fn.conditionIf(hasSourceCollections.logicalId, sourceCollections, targetCollections)),
+      ],
       dataKey: { arn: this.dataKey.keyArn, urlSuffix: Aws.URL_SUFFIX },
     });
     this.workerPolicy = new iam.ManagedPolicy(this, 'WorkerPolicy', {
@@ -341,7 +393,10 @@ export class ReindexStack extends Stack {
     // their order, so the override takes that statement's place.
     const dataKeyStatement = document.Statement.findIndex(({ Sid }) => Sid === DATA_KEY_STATEMENT);
     const cfnWorkerPolicy = this.workerPolicy.node.defaultChild as iam.CfnManagedPolicy;
-    cfnWorkerPolicy.addPropertyOverride(`PolicyDocument.Statement.${dataKeyStatement}`, withDataKey(document.Statement[dataKeyStatement]));
+    cfnWorkerPolicy.addPropertyOverride(
+      `PolicyDocument.Statement.${dataKeyStatement}`,
+      withDataKey(document.Statement[dataKeyStatement]),
+    );
 
     // ---------------------------------------------------------------------------------------
     // Outputs: the worker's environment, key in PascalCase, description the variable itself

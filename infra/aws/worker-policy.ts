@@ -66,7 +66,8 @@ export function workerPolicy(input: WorkerPolicyInput): PolicyDocument {
     const [bucket = '', ...prefix] = where.split('/');
     return object(bucket, `${prefix.join('/')}*`);
   };
-  const collection = (name: string) => `arn:${input.partition}:rekognition:${input.region}:${input.account}:collection/${name}`;
+  const collection = (name: string) =>
+    `arn:${input.partition}:rekognition:${input.region}:${input.account}:collection/${name}`;
   // Keys as src/shared.ts names them, with any run; the ledger's as src/activities/ledger.ts does, per target.
   const chunks = object(input.bucket, `${chunkKey('*')}*`);
   const reports = (['json', 'csv'] as const).map((format) => object(input.bucket, reportKey('*', format)));
@@ -77,7 +78,12 @@ export function workerPolicy(input: WorkerPolicyInput): PolicyDocument {
     { Sid: 'ReadRunState', Effect: 'Allow', Action: ['s3:GetObject'], Resource: [chunks, ...ledgers] },
     { Sid: 'WriteRunState', Effect: 'Allow', Action: ['s3:PutObject'], Resource: [chunks, ...reports, ...ledgers] },
     // A run tags what it wrote once it has ended: the bucket's lifecycle rule expires tagged objects only.
-    { Sid: 'TagEndedRuns', Effect: 'Allow', Action: ['s3:PutObjectTagging'], Resource: [chunks, redriveRecords, ...reports] },
+    {
+      Sid: 'TagEndedRuns',
+      Effect: 'Allow',
+      Action: ['s3:PutObjectTagging'],
+      Resource: [chunks, redriveRecords, ...reports],
+    },
     {
       // Listings under the worker's own prefixes only: a run that has ended lists its folder,
       // runs/<run>/, for the objects to tag, and the ledger lists one key to tell an entry that is
@@ -87,7 +93,11 @@ export function workerPolicy(input: WorkerPolicyInput): PolicyDocument {
       Effect: 'Allow',
       Action: ['s3:ListBucket'],
       Resource: [`arn:${input.partition}:s3:::${input.bucket}`],
-      Condition: { StringLike: { 's3:prefix': [RUNS_PREFIX_PATTERN, ...input.targetCollections.map((name) => `ledger/${name}/*`)] } },
+      Condition: {
+        StringLike: {
+          's3:prefix': [RUNS_PREFIX_PATTERN, ...input.targetCollections.map((name) => `ledger/${name}/*`)],
+        },
+      },
     },
     {
       Sid: 'ReadRecordsFiles',
@@ -95,27 +105,56 @@ export function workerPolicy(input: WorkerPolicyInput): PolicyDocument {
       Action: ['s3:GetObject'],
       Resource: [...input.recordsLocations.map(location), redriveRecords],
     },
-    { Sid: 'ReadImagesForIndexFaces', Effect: 'Allow', Action: ['s3:GetObject'], Resource: input.imageLocations.map(location) },
+    {
+      Sid: 'ReadImagesForIndexFaces',
+      Effect: 'Allow',
+      Action: ['s3:GetObject'],
+      Resource: input.imageLocations.map(location),
+    },
     {
       Sid: 'ResultsQueue',
       Effect: 'Allow',
-      Action: ['sqs:SendMessage', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],
+      Action: [
+        'sqs:SendMessage',
+        'sqs:ReceiveMessage',
+        'sqs:DeleteMessage',
+        'sqs:ChangeMessageVisibility',
+        'sqs:GetQueueAttributes',
+      ],
       Resource: [input.resultsQueueArn],
     },
-    { Sid: 'ResultsDlq', Effect: 'Allow', Action: ['sqs:GetQueueUrl', 'sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility'], Resource: [input.resultsDlqArn] },
+    {
+      Sid: 'ResultsDlq',
+      Effect: 'Allow',
+      Action: ['sqs:GetQueueUrl', 'sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility'],
+      Resource: [input.resultsDlqArn],
+    },
     { Sid: 'ReviewDlq', Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: [input.reviewDlqArn] },
-    { Sid: 'ResultsTable', Effect: 'Allow', Action: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Scan'], Resource: [input.resultsTableArn] },
+    {
+      Sid: 'ResultsTable',
+      Effect: 'Allow',
+      Action: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Scan'],
+      Resource: [input.resultsTableArn],
+    },
     // A run reads any collection of the targets' names, but changes only one that carries the tag
     // the worker gives a collection it creates or claims empty: a collection of such a name that
     // another application uses is out of its reach.
-    { Sid: 'ReadTargetCollections', Effect: 'Allow', Action: ['rekognition:DescribeCollection', 'rekognition:ListFaces'], Resource: targets },
+    {
+      Sid: 'ReadTargetCollections',
+      Effect: 'Allow',
+      Action: ['rekognition:DescribeCollection', 'rekognition:ListFaces'],
+      Resource: targets,
+    },
     {
       Sid: 'TagTargetCollections',
       Effect: 'Allow',
       // Tagging at creation takes TagResource too.
       Action: ['rekognition:CreateCollection', 'rekognition:TagResource'],
       Resource: targets,
-      Condition: { StringEquals: { [`aws:RequestTag/${MIGRATION_TARGET_TAG.Key}`]: [MIGRATION_TARGET_TAG.Value] }, 'ForAllValues:StringEquals': { 'aws:TagKeys': [MIGRATION_TARGET_TAG.Key] } },
+      Condition: {
+        StringEquals: { [`aws:RequestTag/${MIGRATION_TARGET_TAG.Key}`]: [MIGRATION_TARGET_TAG.Value] },
+        'ForAllValues:StringEquals': { 'aws:TagKeys': [MIGRATION_TARGET_TAG.Key] },
+      },
     },
     {
       // DeleteCollection removes only a collection the run has just created and then refused.
@@ -137,10 +176,20 @@ export function workerPolicy(input: WorkerPolicyInput): PolicyDocument {
   ];
   // The worker reads the account's IndexFaces quota at start, to take half of it when REINDEX_TPS
   // is unset; Service Quotas grants its reads on no narrower resource.
-  statements.push({ Sid: 'ReadIndexFacesQuota', Effect: 'Allow', Action: ['servicequotas:ListServiceQuotas', 'servicequotas:ListAWSDefaultServiceQuotas'], Resource: ['*'] });
+  statements.push({
+    Sid: 'ReadIndexFacesQuota',
+    Effect: 'Allow',
+    Action: ['servicequotas:ListServiceQuotas', 'servicequotas:ListAWSDefaultServiceQuotas'],
+    Resource: ['*'],
+  });
   if (input.sourceCollections.length > 0) {
     // ListFaces: each old face is checked against the source before its image is indexed.
-    statements.push({ Sid: 'SourceCollections', Effect: 'Allow', Action: ['rekognition:DescribeCollection', 'rekognition:ListFaces'], Resource: input.sourceCollections.map(collection) });
+    statements.push({
+      Sid: 'SourceCollections',
+      Effect: 'Allow',
+      Action: ['rekognition:DescribeCollection', 'rekognition:ListFaces'],
+      Resource: input.sourceCollections.map(collection),
+    });
   }
   if (input.dataKey) {
     // S3 and SQS ask KMS for a data key to write an object or a message and to decrypt it to read it
@@ -152,7 +201,11 @@ export function workerPolicy(input: WorkerPolicyInput): PolicyDocument {
       Effect: 'Allow',
       Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
       Resource: [arn],
-      Condition: { StringEquals: { 'kms:ViaService': ['s3', 'sqs', 'dynamodb'].map((service) => `${service}.${input.region}.${urlSuffix}`) } },
+      Condition: {
+        StringEquals: {
+          'kms:ViaService': ['s3', 'sqs', 'dynamodb'].map((service) => `${service}.${input.region}.${urlSuffix}`),
+        },
+      },
     });
   }
   return { Version: '2012-10-17', Statement: statements };

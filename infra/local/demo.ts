@@ -36,7 +36,10 @@ async function setFaceModel(version: string): Promise<void> {
 
 /** Starts a worker and resolves once it polls both task queues. */
 function startWorker(): Promise<ChildProcess> {
-  const worker = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['src/worker.ts'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const worker = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['src/worker.ts'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return new Promise((resolve, reject) => {
     let output = '';
     const collect = (chunk: Buffer) => {
@@ -45,18 +48,28 @@ function startWorker(): Promise<ChildProcess> {
     };
     worker.stdout.on('data', collect);
     worker.stderr.on('data', collect);
-    worker.on('exit', (code) => reject(new Error(`the worker exited with code ${code} before polling:\n${output.slice(-2000)}`)));
+    worker.on('exit', (code) =>
+      reject(new Error(`the worker exited with code ${code} before polling:\n${output.slice(-2000)}`)),
+    );
   });
 }
 
 function runCli(args: string[]): Promise<number> {
   return new Promise((resolve) => {
-    const cli = spawn(process.execPath, [path.join(ROOT, 'bin', 'reindex.js'), ...args], { cwd: ROOT, stdio: 'inherit' });
+    const cli = spawn(process.execPath, [path.join(ROOT, 'bin', 'reindex.js'), ...args], {
+      cwd: ROOT,
+      stdio: 'inherit',
+    });
     cli.on('exit', (code) => resolve(code ?? 1));
   });
 }
 
-async function buildOldCollection(rekognition: RekognitionClient, s3: S3Client, bucket: string, collectionId: string): Promise<void> {
+async function buildOldCollection(
+  rekognition: RekognitionClient,
+  s3: S3Client,
+  bucket: string,
+  collectionId: string,
+): Promise<void> {
   await setFaceModel('6.0');
   try {
     await rekognition.send(new CreateCollectionCommand({ CollectionId: collectionId }));
@@ -68,7 +81,12 @@ async function buildOldCollection(rekognition: RekognitionClient, s3: S3Client, 
     const Key = `demo/photos/${name}.jpg`;
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key, Body: readFileSync(photo), ContentType: 'image/jpeg' }));
     const { FaceRecords = [] } = await rekognition.send(
-      new IndexFacesCommand({ CollectionId: collectionId, Image: { S3Object: { Bucket: bucket, Name: Key } }, ExternalImageId: name, QualityFilter: 'NONE' }),
+      new IndexFacesCommand({
+        CollectionId: collectionId,
+        Image: { S3Object: { Bucket: bucket, Name: Key } },
+        ExternalImageId: name,
+        QualityFilter: 'NONE',
+      }),
     );
     // The first face of each photo belongs to a known person, as in an application that enrolls users.
     const enrolled = FaceRecords[0]?.Face?.FaceId;
@@ -83,7 +101,11 @@ async function buildOldCollection(rekognition: RekognitionClient, s3: S3Client, 
 
 async function main(): Promise<number> {
   const bucket = env('REINDEX_BUCKET');
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '').toLowerCase();
+  const stamp = new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, '')
+    .toLowerCase();
   const [oldCollection, newCollection] = [`demo-faces-v6-${stamp}`, `demo-faces-v7-${stamp}`];
   const rekognition = new RekognitionClient({});
   const s3 = new S3Client({ forcePathStyle: true });
@@ -91,14 +113,39 @@ async function main(): Promise<number> {
   try {
     await buildOldCollection(rekognition, s3, bucket, oldCollection);
     const manifest = `s3://${bucket}/demo/${oldCollection}.jsonl`;
-    const prepared = await runCli(['prepare', '--source', oldCollection, '--out', manifest, '--key-from', 'external-image-id', '--bucket', bucket, '--prefix', 'demo/photos/', '--suffix', '.jpg']);
+    const prepared = await runCli([
+      'prepare',
+      '--source',
+      oldCollection,
+      '--out',
+      manifest,
+      '--key-from',
+      'external-image-id',
+      '--bucket',
+      bucket,
+      '--prefix',
+      'demo/photos/',
+      '--suffix',
+      '.jpg',
+    ]);
     if (prepared !== 0) return prepared;
     const validated = await runCli(['validate', manifest]);
     if (validated !== 0) return validated;
     worker = await startWorker();
     console.log(`demo: worker started; migrating ${oldCollection} (face model 6.0) to ${newCollection}`);
     const id = `demo-${stamp}`;
-    const code = await runCli(['start', '--records', manifest, '--source', oldCollection, '--target', newCollection, '--id', id, '--wait']);
+    const code = await runCli([
+      'start',
+      '--records',
+      manifest,
+      '--source',
+      oldCollection,
+      '--target',
+      newCollection,
+      '--id',
+      id,
+      '--wait',
+    ]);
     console.log(`demo: the run in the Temporal UI: ${env('TEMPORAL_UI_URL')}/namespaces/default/workflows/${id}`);
     return code;
   } finally {

@@ -8,7 +8,12 @@ import {
   ResourceInUseException,
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
-import { BucketAlreadyOwnedByYou, CreateBucketCommand, PutBucketNotificationConfigurationCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  BucketAlreadyOwnedByYou,
+  CreateBucketCommand,
+  PutBucketNotificationConfigurationCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { RESOURCE_NAMES } from './settings';
 
@@ -47,7 +52,9 @@ async function ensureQueue(sqs: SQSClient, name: string, attributes: Record<stri
 }
 
 async function queueArn(sqs: SQSClient, queueUrl: string): Promise<string> {
-  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
+  const { Attributes } = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
+  );
   const arn = Attributes?.QueueArn;
   if (!arn) throw new Error(`GetQueueAttributes ${queueUrl} returned no QueueArn`);
   return arn;
@@ -89,7 +96,11 @@ export async function provision({ s3, sqs, dynamodb }: Clients): Promise<Provisi
       Bucket: names.bucket,
       NotificationConfiguration: {
         QueueConfigurations: [
-          { QueueArn: await queueArn(sqs, intakeQueueUrl), Events: ['s3:ObjectCreated:*'], Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: 'records/' }] } } },
+          {
+            QueueArn: await queueArn(sqs, intakeQueueUrl),
+            Events: ['s3:ObjectCreated:*'],
+            Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: 'records/' }] } },
+          },
         ],
       },
     }),

@@ -26,7 +26,6 @@ export interface Service {
   ready(): Promise<boolean>;
 }
 
-
 async function temporalAnswers(address: string): Promise<boolean> {
   let connection: Connection | undefined;
   try {
@@ -206,7 +205,9 @@ export async function startService(service: Service, timeoutMs = 60_000): Promis
     }
     if (Date.now() > deadline) {
       await stopService(service);
-      throw new Error(`${service.name} did not answer within ${timeoutMs / 1000} s; see ${path.relative(ROOT, logFile(service))}`);
+      throw new Error(
+        `${service.name} did not answer within ${timeoutMs / 1000} s; see ${path.relative(ROOT, logFile(service))}`,
+      );
     }
     await sleep(200);
   }

@@ -57,7 +57,8 @@ export const MOTO_ACCOUNT = '123456789012';
 
 export function writeStackEnv(variables: Record<string, string>): void {
   const lines = Object.entries(variables).map(([name, value]) => {
-    if (/['\n]/.test(value)) throw new Error(`${name} holds a quote or newline, which stack.env cannot carry: ${value}`);
+    if (/['\n]/.test(value))
+      throw new Error(`${name} holds a quote or newline, which stack.env cannot carry: ${value}`);
     return `export ${name}='${value}'`;
   });
   writeFileSync(

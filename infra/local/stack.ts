@@ -18,7 +18,17 @@ import { Connection } from '@temporalio/client';
 import { registerSearchAttributes } from '../../src/search-attributes';
 import { provision } from './provision';
 import { runningPid, type Service, stackServices, startService, stopService } from './services';
-import { DUMMY_CREDENTIALS, HOST, MOTO_ACCOUNT, REGION, ROOT, STACK_ENV_FILE, type StackPorts, stackPorts, writeStackEnv } from './settings';
+import {
+  DUMMY_CREDENTIALS,
+  HOST,
+  MOTO_ACCOUNT,
+  REGION,
+  ROOT,
+  STACK_ENV_FILE,
+  type StackPorts,
+  stackPorts,
+  writeStackEnv,
+} from './settings';
 
 function say(message: string): void {
   console.log(`stack: ${message}`);
@@ -35,7 +45,9 @@ async function startMissing(services: Service[], started: Service[] = []): Promi
     const startedAt = Date.now();
     started.push(service);
     const newPid = await startService(service);
-    say(`${service.name} started in ${((Date.now() - startedAt) / 1000).toFixed(1)} s (pid ${newPid}): ${service.addresses.join(', ')}`);
+    say(
+      `${service.name} started in ${((Date.now() - startedAt) / 1000).toFixed(1)} s (pid ${newPid}): ${service.addresses.join(', ')}`,
+    );
   }
 }
 

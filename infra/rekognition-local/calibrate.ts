@@ -20,10 +20,14 @@ function pairs(older: DetectedFace[], newer: DetectedFace[]): [BoundingBox, Boun
   return older.flatMap((face) => {
     const best = newer.reduce<DetectedFace | undefined>(
       (chosen, candidate) =>
-        iou(face.BoundingBox, candidate.BoundingBox) > (chosen ? iou(face.BoundingBox, chosen.BoundingBox) : 0) ? candidate : chosen,
+        iou(face.BoundingBox, candidate.BoundingBox) > (chosen ? iou(face.BoundingBox, chosen.BoundingBox) : 0)
+          ? candidate
+          : chosen,
       undefined,
     );
-    return best && iou(face.BoundingBox, best.BoundingBox) > 0.2 ? [[face.BoundingBox, best.BoundingBox] as [BoundingBox, BoundingBox]] : [];
+    return best && iou(face.BoundingBox, best.BoundingBox) > 0.2
+      ? [[face.BoundingBox, best.BoundingBox] as [BoundingBox, BoundingBox]]
+      : [];
   });
 }
 

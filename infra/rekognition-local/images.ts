@@ -50,7 +50,8 @@ function formatOf(bytes: Buffer): ImageFormat {
   else throw invalidFormat();
   const size = imageDimensions(bytes);
   // The real service names no reason for a small image; neither does this one.
-  if (size && (size.width < MIN_IMAGE_SIDE || size.height < MIN_IMAGE_SIDE)) throw invalidParameter('Request has invalid parameters');
+  if (size && (size.width < MIN_IMAGE_SIDE || size.height < MIN_IMAGE_SIDE))
+    throw invalidParameter('Request has invalid parameters');
   return format;
 }
 
@@ -88,7 +89,9 @@ function parseDeclaredFaces(text: string): DeclaredFace[] {
     Array.isArray(faces) &&
     faces.every(
       (face: Partial<DeclaredFace>) =>
-        typeof face.person === 'string' && isUnitBox(face.box) && (face.quality === undefined || typeof face.quality === 'number'),
+        typeof face.person === 'string' &&
+        isUnitBox(face.box) &&
+        (face.quality === undefined || typeof face.quality === 'number'),
     );
   if (!valid) throw invalidFormat();
   return faces as DeclaredFace[];
@@ -105,7 +108,11 @@ export async function loadImage(s3: S3Client, image: ImageInput): Promise<Loaded
   if (image.Bytes !== undefined) {
     const format = formatOf(image.Bytes);
     const declared = format === 'png' ? pngText(image.Bytes, DECLARED_FACES_KEY) : undefined;
-    return { bytes: image.Bytes, format, declaredFaces: declared === undefined ? undefined : parseDeclaredFaces(declared) };
+    return {
+      bytes: image.Bytes,
+      format,
+      declaredFaces: declared === undefined ? undefined : parseDeclaredFaces(declared),
+    };
   }
   const { Bucket, Name, Version } = image.S3Object ?? {};
   if (!Bucket || !Name) throw invalidS3Object();
@@ -119,11 +126,14 @@ export async function loadImage(s3: S3Client, image: ImageInput): Promise<Loaded
     throw error;
   }
   if ((object.ContentLength ?? 0) > MAX_S3_OBJECT_BYTES) {
-    object.Body?.transformToWebStream().cancel().catch(() => undefined);
+    object.Body?.transformToWebStream()
+      .cancel()
+      .catch(() => undefined);
     throw new RekognitionError('ImageTooLargeException', 'Image size is too large.');
   }
   const bytes = Buffer.from((await object.Body?.transformToByteArray()) ?? []);
   const format = formatOf(bytes);
-  const declared = object.Metadata?.[DECLARED_FACES_KEY] ?? (format === 'png' ? pngText(bytes, DECLARED_FACES_KEY) : undefined);
+  const declared =
+    object.Metadata?.[DECLARED_FACES_KEY] ?? (format === 'png' ? pngText(bytes, DECLARED_FACES_KEY) : undefined);
   return { bytes, format, declaredFaces: declared === undefined ? undefined : parseDeclaredFaces(declared) };
 }

@@ -13,7 +13,12 @@ import { z } from 'zod';
 import { createDetection } from './detection';
 import { createNeuralDetector } from './neural';
 import { createRekognitionServer } from './server';
-import { DEFAULT_MAX_FACES_PER_COLLECTION, FACE_ID_BEHAVIOURS, FACE_MODEL_VERSIONS, RekognitionService } from './service';
+import {
+  DEFAULT_MAX_FACES_PER_COLLECTION,
+  FACE_ID_BEHAVIOURS,
+  FACE_MODEL_VERSIONS,
+  RekognitionService,
+} from './service';
 import { Store } from './store';
 import { Traffic, trafficSettingsSchema } from './traffic';
 
@@ -23,7 +28,11 @@ const environment = z.object({
   REKOGNITION_LOCAL_STATE_DIR: z.string().optional(),
   REKOGNITION_LOCAL_FACE_MODEL_VERSION: z.enum(FACE_MODEL_VERSIONS).default('7.0'),
   REKOGNITION_LOCAL_FACE_IDS: z.enum(FACE_ID_BEHAVIOURS).default('reuse'),
-  REKOGNITION_LOCAL_MAX_FACES_PER_COLLECTION: z.coerce.number().int().positive().default(DEFAULT_MAX_FACES_PER_COLLECTION),
+  REKOGNITION_LOCAL_MAX_FACES_PER_COLLECTION: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(DEFAULT_MAX_FACES_PER_COLLECTION),
   REKOGNITION_LOCAL_TRAFFIC: z
     .string()
     .transform((text) => JSON.parse(text) as unknown)
@@ -57,7 +66,9 @@ async function main(): Promise<void> {
     server.once('error', reject);
     server.listen(settings.REKOGNITION_LOCAL_PORT, settings.REKOGNITION_LOCAL_HOST, resolve);
   });
-  console.log(`rekognition-local listening on http://${settings.REKOGNITION_LOCAL_HOST}:${settings.REKOGNITION_LOCAL_PORT}`);
+  console.log(
+    `rekognition-local listening on http://${settings.REKOGNITION_LOCAL_HOST}:${settings.REKOGNITION_LOCAL_PORT}`,
+  );
   // A clean stop writes a snapshot, so the next start replays no journal.
   const stop = () => {
     server.closeAllConnections();

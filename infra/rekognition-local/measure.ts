@@ -24,8 +24,7 @@ async function main(): Promise<void> {
   Object.assign(process.env, stack);
   const rekognition = new RekognitionClient({ maxAttempts: 1 });
   const s3 = new S3Client({ forcePathStyle: true });
-  const admin = (body: unknown) =>
-    fetch(`${endpoint}/_admin/settings`, { method: 'PUT', body: JSON.stringify(body) });
+  const admin = (body: unknown) => fetch(`${endpoint}/_admin/settings`, { method: 'PUT', body: JSON.stringify(body) });
   const bucket = stack.REINDEX_BUCKET;
   const newCollection = async (version: string) => {
     await admin({ currentFaceModelVersion: version });
@@ -34,18 +33,24 @@ async function main(): Promise<void> {
     return CollectionId;
   };
 
-  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'measure/sample1.jpg', Body: readFileSync(SAMPLE_PHOTOS[0]!) }));
+  await s3.send(
+    new PutObjectCommand({ Bucket: bucket, Key: 'measure/sample1.jpg', Body: readFileSync(SAMPLE_PHOTOS[0]!) }),
+  );
   for (const version of ['6.0', '7.0']) {
     const CollectionId = await newCollection(version);
     const timings: number[] = [];
     for (let i = 0; i <= LATENCY_SAMPLES; i += 1) {
       const started = performance.now();
-      await rekognition.send(new IndexFacesCommand({ CollectionId, Image: { S3Object: { Bucket: bucket, Name: 'measure/sample1.jpg' } } }));
+      await rekognition.send(
+        new IndexFacesCommand({ CollectionId, Image: { S3Object: { Bucket: bucket, Name: 'measure/sample1.jpg' } } }),
+      );
       // The first call also loads the models; it is not counted.
       if (i > 0) timings.push(performance.now() - started);
     }
     timings.sort((a, b) => a - b);
-    console.log(`IndexFaces ${version} on a 1920x1280 photo: median ${Math.round(timings[Math.floor(timings.length / 2)] ?? 0)} ms of ${LATENCY_SAMPLES}`);
+    console.log(
+      `IndexFaces ${version} on a 1920x1280 photo: median ${Math.round(timings[Math.floor(timings.length / 2)] ?? 0)} ms of ${LATENCY_SAMPLES}`,
+    );
   }
 
   const CollectionId = await newCollection('7.0');

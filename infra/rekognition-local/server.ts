@@ -84,7 +84,10 @@ export function createRekognitionServer(service: RekognitionService, store: Stor
     const target = String(request.headers['x-amz-target'] ?? '');
     const operation = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : '';
     if (!isOperation(operation)) {
-      throw new RekognitionError('UnknownOperationException', `Unknown operation: ${target || '(no X-Amz-Target header)'}`);
+      throw new RekognitionError(
+        'UnknownOperationException',
+        `Unknown operation: ${target || '(no X-Amz-Target header)'}`,
+      );
     }
     traffic.admit(operation);
     const delay = traffic.delayFor(operation);
@@ -114,14 +117,27 @@ export function createRekognitionServer(service: RekognitionService, store: Stor
     };
     const route = `${request.method ?? 'GET'} ${path}`;
     // A web page whose name was rebound to 127.0.0.1 reaches this port with its own name as Host.
-    if (!LOOPBACK_HOSTS.has(hostOf(request))) return send({ error: `admin calls are served to this machine only, not to Host ${request.headers.host ?? '(none)'}` }, 403);
+    if (!LOOPBACK_HOSTS.has(hostOf(request)))
+      return send(
+        { error: `admin calls are served to this machine only, not to Host ${request.headers.host ?? '(none)'}` },
+        403,
+      );
     switch (route) {
       case 'GET /_admin/health':
         return send({ ok: true });
       case 'POST /_admin/reset':
         // A JSON body a page cannot send without a CORS preflight, which this server never grants.
-        if (!String(request.headers['content-type'] ?? '').startsWith('application/json') || !isJsonObject((await readBody(request)).toString('utf8'))) {
-          return send({ error: 'reset deletes every collection: send it with Content-Type application/json and a JSON object body' }, 400);
+        if (
+          !String(request.headers['content-type'] ?? '').startsWith('application/json') ||
+          !isJsonObject((await readBody(request)).toString('utf8'))
+        ) {
+          return send(
+            {
+              error:
+                'reset deletes every collection: send it with Content-Type application/json and a JSON object body',
+            },
+            400,
+          );
         }
         store.commit({ kind: 'reset' });
         traffic.resetCounters();
@@ -150,12 +166,17 @@ export function createRekognitionServer(service: RekognitionService, store: Stor
 
   return createServer((request, response) => {
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
-    const handled = path.startsWith('/_admin/') ? handleAdmin(request, response, path) : handleOperation(request, response);
+    const handled = path.startsWith('/_admin/')
+      ? handleAdmin(request, response, path)
+      : handleOperation(request, response);
     handled.catch((error: unknown) => {
       if (response.headersSent) return response.destroy();
       if (error instanceof RekognitionError) return sendError(response, error);
       if (error instanceof SyntaxError) return sendJson(response, 400, { error: 'body is not valid JSON' });
-      sendError(response, new RekognitionError('InternalServerError', error instanceof Error ? error.message : String(error)));
+      sendError(
+        response,
+        new RekognitionError('InternalServerError', error instanceof Error ? error.message : String(error)),
+      );
     });
   });
 }

@@ -148,7 +148,8 @@ export class RekognitionService {
     if (!match) throw invalidParameter(`Invalid resource ARN: ${arn}`);
     const [, region, account, collectionId = ''] = match;
     const collection = this.store.collection(collectionId);
-    if (region !== this.settings.region || account !== ACCOUNT || !collection) throw notFound(`The resource ${arn} does not exist`);
+    if (region !== this.settings.region || account !== ACCOUNT || !collection)
+      throw notFound(`The resource ${arn} does not exist`);
     return collection;
   }
 
@@ -157,7 +158,10 @@ export class RekognitionService {
       throw new RekognitionError('ResourceAlreadyExistsException', `The collection id: ${CollectionId} already exists`);
     }
     if (Object.keys(Tags ?? {}).length > MOST_TAGS_PER_RESOURCE) {
-      throw new RekognitionError('ServiceQuotaExceededException', `A resource can have at most ${MOST_TAGS_PER_RESOURCE} tags`);
+      throw new RekognitionError(
+        'ServiceQuotaExceededException',
+        `A resource can have at most ${MOST_TAGS_PER_RESOURCE} tags`,
+      );
     }
     const collection = {
       CollectionId,
@@ -203,7 +207,10 @@ export class RekognitionService {
   TagResource({ ResourceArn, Tags }: Input<'TagResource'>): Response {
     const { CollectionId, Tags: present } = this.collectionOfArn(ResourceArn);
     if (Object.keys({ ...present, ...Tags }).length > MOST_TAGS_PER_RESOURCE) {
-      throw new RekognitionError('ServiceQuotaExceededException', `A resource can have at most ${MOST_TAGS_PER_RESOURCE} tags`);
+      throw new RekognitionError(
+        'ServiceQuotaExceededException',
+        `A resource can have at most ${MOST_TAGS_PER_RESOURCE} tags`,
+      );
     }
     this.store.commit({ kind: 'tagCollection', collectionId: CollectionId, tags: Tags });
     return {};
@@ -231,13 +238,16 @@ export class RekognitionService {
     for (const face of detected) {
       const reasons = [
         ...(face.quality < bar ? ['LOW_FACE_QUALITY', 'LOW_SHARPNESS'] : []),
-        ...(bar > 0 && Math.min(face.BoundingBox.Width, face.BoundingBox.Height) < SMALLEST_FACE_SIDE ? ['SMALL_BOUNDING_BOX'] : []),
+        ...(bar > 0 && Math.min(face.BoundingBox.Width, face.BoundingBox.Height) < SMALLEST_FACE_SIDE
+          ? ['SMALL_BOUNDING_BOX']
+          : []),
       ];
       if (reasons.length > 0) unindexed.push({ Reasons: reasons, FaceDetail: faceDetail(face) });
       else passing.push(face);
     }
     const limit = Math.min(input.MaxFaces ?? MOST_FACES_PER_IMAGE, MOST_FACES_PER_IMAGE);
-    for (const face of passing.slice(limit)) unindexed.push({ Reasons: ['EXCEEDS_MAX_FACES'], FaceDetail: faceDetail(face) });
+    for (const face of passing.slice(limit))
+      unindexed.push({ Reasons: ['EXCEEDS_MAX_FACES'], FaceDetail: faceDetail(face) });
     const imageId = nameBasedUuid(loaded.bytes, IMAGE_ID_NAMESPACE);
     const held = this.heldFaces(collection, imageId, input.ExternalImageId);
     const indexed = passing.slice(0, limit).map((detectedFace) => {
@@ -264,7 +274,10 @@ export class RekognitionService {
     }
     if (added.length > 0) this.store.commit({ kind: 'putFaces', collectionId: collection.CollectionId, faces: added });
     return {
-      FaceRecords: indexed.map(({ face, detectedFace }) => ({ Face: faceView(face), FaceDetail: faceDetail(detectedFace) })),
+      FaceRecords: indexed.map(({ face, detectedFace }) => ({
+        Face: faceView(face),
+        FaceDetail: faceDetail(detectedFace),
+      })),
       UnindexedFaces: unindexed,
       FaceModelVersion: collection.FaceModelVersion,
     };
@@ -273,7 +286,9 @@ export class RekognitionService {
   /** The faces `reuse` may answer with: those of these bytes indexed before under this ExternalImageId. */
   private heldFaces(collection: StoredCollection, imageId: string, externalImageId: string | undefined): StoredFace[] {
     if (this.settings.faceIds !== 'reuse' || externalImageId === undefined) return [];
-    return this.store.facesOfImage(collection.CollectionId, imageId).filter((face) => face.ExternalImageId === externalImageId);
+    return this.store
+      .facesOfImage(collection.CollectionId, imageId)
+      .filter((face) => face.ExternalImageId === externalImageId);
   }
 
   ListFaces({ CollectionId, NextToken, MaxResults = 1000, UserId, FaceIds }: Input<'ListFaces'>): Response {
@@ -281,7 +296,9 @@ export class RekognitionService {
     if (UserId !== undefined) this.user(collection, UserId);
     const wanted = FaceIds === undefined ? undefined : new Set(FaceIds);
     const ids = Object.values(collection.faces)
-      .filter((face) => (UserId === undefined || face.UserId === UserId) && (wanted === undefined || wanted.has(face.FaceId)))
+      .filter(
+        (face) => (UserId === undefined || face.UserId === UserId) && (wanted === undefined || wanted.has(face.FaceId)),
+      )
       .map((face) => face.FaceId)
       .sort();
     const { items, NextToken: next } = page(ids, NextToken, MaxResults, (id) => faceView(collection.faces[id]!));
@@ -308,7 +325,13 @@ export class RekognitionService {
     return { FaceDetails: faces.map(faceDetail) };
   }
 
-  private matches(collection: StoredCollection, descriptor: number[], threshold: number, maxFaces: number, except?: string) {
+  private matches(
+    collection: StoredCollection,
+    descriptor: number[],
+    threshold: number,
+    maxFaces: number,
+    except?: string,
+  ) {
     return Object.values(collection.faces)
       .filter((face) => face.FaceId !== except)
       .map((face) => ({ Similarity: similarity(descriptor, face.descriptor), Face: faceView(face) }))
@@ -390,8 +413,11 @@ export class RekognitionService {
           unsuccessful.push({ FaceId: faceId, UserId: face.UserId, Reasons: ['ASSOCIATED_TO_A_DIFFERENT_USER'] });
           continue;
         }
-        const userFaces = user.faceIds.map((id) => collection.faces[id]).filter((f): f is StoredFace => f !== undefined);
-        const confidence = userFaces.length === 0 ? 100 : Math.max(...userFaces.map((f) => similarity(face.descriptor, f.descriptor)));
+        const userFaces = user.faceIds
+          .map((id) => collection.faces[id])
+          .filter((f): f is StoredFace => f !== undefined);
+        const confidence =
+          userFaces.length === 0 ? 100 : Math.max(...userFaces.map((f) => similarity(face.descriptor, f.descriptor)));
         if (confidence < threshold) {
           unsuccessful.push({ FaceId: faceId, Confidence: confidence, Reasons: ['LOW_MATCH_CONFIDENCE'] });
           continue;
@@ -406,7 +432,12 @@ export class RekognitionService {
         );
       }
       if (newFaces.length > 0) {
-        this.store.commit({ kind: 'associate', collectionId: input.CollectionId, userId: input.UserId, faceIds: newFaces });
+        this.store.commit({
+          kind: 'associate',
+          collectionId: input.CollectionId,
+          userId: input.UserId,
+          faceIds: newFaces,
+        });
       }
       return {
         AssociatedFaces: associated.map((FaceId) => ({ FaceId })),
@@ -430,7 +461,12 @@ export class RekognitionService {
         } else disassociated.push(faceId);
       }
       if (disassociated.length > 0) {
-        this.store.commit({ kind: 'disassociate', collectionId: input.CollectionId, userId: input.UserId, faceIds: disassociated });
+        this.store.commit({
+          kind: 'disassociate',
+          collectionId: input.CollectionId,
+          userId: input.UserId,
+          faceIds: disassociated,
+        });
       }
       return {
         DisassociatedFaces: disassociated.map((FaceId) => ({ FaceId })),
@@ -440,7 +476,13 @@ export class RekognitionService {
     });
   }
 
-  SearchUsers({ CollectionId, UserId, FaceId, UserMatchThreshold = 80, MaxUsers = 500 }: Input<'SearchUsers'>): Response {
+  SearchUsers({
+    CollectionId,
+    UserId,
+    FaceId,
+    UserMatchThreshold = 80,
+    MaxUsers = 500,
+  }: Input<'SearchUsers'>): Response {
     const collection = this.collection(CollectionId);
     if ((UserId === undefined) === (FaceId === undefined)) {
       throw invalidParameter('Exactly one of UserId and FaceId must be given.');
@@ -458,7 +500,9 @@ export class RekognitionService {
       .filter((user) => user.UserId !== UserId && user.faceIds.length > 0)
       .map((user) => ({
         Similarity: Math.max(
-          ...user.faceIds.flatMap((id) => descriptors.map((d) => similarity(d, collection.faces[id]?.descriptor ?? []))),
+          ...user.faceIds.flatMap((id) =>
+            descriptors.map((d) => similarity(d, collection.faces[id]?.descriptor ?? [])),
+          ),
         ),
         User: { UserId: user.UserId, UserStatus: userStatus(collection, user.UserId) },
       }))

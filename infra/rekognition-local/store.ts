@@ -89,7 +89,9 @@ function applyChange(state: State, change: Change): void {
       collection!.Tags = { ...collection!.Tags, ...change.tags };
       return;
     case 'untagCollection':
-      collection!.Tags = Object.fromEntries(Object.entries(collection!.Tags ?? {}).filter(([key]) => !change.keys.includes(key)));
+      collection!.Tags = Object.fromEntries(
+        Object.entries(collection!.Tags ?? {}).filter(([key]) => !change.keys.includes(key)),
+      );
       return;
     case 'putFaces':
       for (const face of change.faces) collection!.faces[face.FaceId] = face;

@@ -5,7 +5,6 @@
 import { crc32, deflateSync } from 'node:zlib';
 import { DECLARED_FACES_KEY, type DeclaredFace, PNG_SIGNATURE } from './images';
 
-
 /** One PNG chunk: length, type, data and the CRC of type and data. */
 export function pngChunk(type: string, data: Buffer): Buffer {
   const length = Buffer.alloc(4);

@@ -10,7 +10,9 @@ const quota = z.object({
   tps: z.number().positive(),
   /** How many calls may arrive at once after a quiet spell; defaults to one second's worth. */
   burst: z.number().positive().optional(),
-  error: z.enum(['ProvisionedThroughputExceededException', 'ThrottlingException']).default('ProvisionedThroughputExceededException'),
+  error: z
+    .enum(['ProvisionedThroughputExceededException', 'ThrottlingException'])
+    .default('ProvisionedThroughputExceededException'),
 });
 
 const latency = z

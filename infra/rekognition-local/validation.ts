@@ -27,11 +27,15 @@ const tagKey = z
   .string()
   .min(1)
   .max(128)
-  .regex(/^(?!aws:)[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u, { message: 'Member must satisfy regular expression pattern: ^(?!aws:)[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*$' });
+  .regex(/^(?!aws:)[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u, {
+    message: 'Member must satisfy regular expression pattern: ^(?!aws:)[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*$',
+  });
 const tagValue = z
   .string()
   .max(256)
-  .regex(/^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u, { message: 'Member must satisfy regular expression pattern: ^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$' });
+  .regex(/^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u, {
+    message: 'Member must satisfy regular expression pattern: ^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$',
+  });
 const tags = z
   .record(tagKey, tagValue)
   .refine((map) => Object.keys(map).length <= 200, { message: 'Member must have length less than or equal to 200' });
@@ -42,7 +46,9 @@ export const image = z.object({
     .string()
     .transform((base64) => Buffer.from(base64, 'base64'))
     .refine((bytes) => bytes.length >= 1, { message: 'Member must have length greater than or equal to 1' })
-    .refine((bytes) => bytes.length <= MAX_BYTES, { message: `Member must have length less than or equal to ${MAX_BYTES}` })
+    .refine((bytes) => bytes.length <= MAX_BYTES, {
+      message: `Member must have length less than or equal to ${MAX_BYTES}`,
+    })
     .optional(),
   S3Object: z
     .object({
@@ -60,12 +66,34 @@ export const schemas = {
   ListTagsForResource: z.object({ ResourceArn: resourceArn }),
   DescribeCollection: z.object({ CollectionId: collectionId }),
   DeleteCollection: z.object({ CollectionId: collectionId }),
-  ListCollections: z.object({ NextToken: nextToken.optional(), MaxResults: z.number().int().min(0).max(4096).optional() }),
+  ListCollections: z.object({
+    NextToken: nextToken.optional(),
+    MaxResults: z.number().int().min(0).max(4096).optional(),
+  }),
   IndexFaces: z.object({
     CollectionId: collectionId,
     Image: image,
     ExternalImageId: externalImageId.optional(),
-    DetectionAttributes: z.array(z.enum(['DEFAULT', 'ALL', 'AGE_RANGE', 'BEARD', 'EMOTIONS', 'EYE_DIRECTION', 'EYEGLASSES', 'EYES_OPEN', 'GENDER', 'MOUTH_OPEN', 'MUSTACHE', 'FACE_OCCLUDED', 'SMILE', 'SUNGLASSES'])).optional(),
+    DetectionAttributes: z
+      .array(
+        z.enum([
+          'DEFAULT',
+          'ALL',
+          'AGE_RANGE',
+          'BEARD',
+          'EMOTIONS',
+          'EYE_DIRECTION',
+          'EYEGLASSES',
+          'EYES_OPEN',
+          'GENDER',
+          'MOUTH_OPEN',
+          'MUSTACHE',
+          'FACE_OCCLUDED',
+          'SMILE',
+          'SUNGLASSES',
+        ]),
+      )
+      .optional(),
     MaxFaces: z.number().int().min(1).optional(),
     QualityFilter: z.enum(['NONE', 'AUTO', 'LOW', 'MEDIUM', 'HIGH']).optional(),
   }),
@@ -91,8 +119,16 @@ export const schemas = {
     FaceMatchThreshold: threshold.optional(),
     QualityFilter: z.enum(['NONE', 'AUTO', 'LOW', 'MEDIUM', 'HIGH']).optional(),
   }),
-  CreateUser: z.object({ CollectionId: collectionId, UserId: userId, ClientRequestToken: clientRequestToken.optional() }),
-  DeleteUser: z.object({ CollectionId: collectionId, UserId: userId, ClientRequestToken: clientRequestToken.optional() }),
+  CreateUser: z.object({
+    CollectionId: collectionId,
+    UserId: userId,
+    ClientRequestToken: clientRequestToken.optional(),
+  }),
+  DeleteUser: z.object({
+    CollectionId: collectionId,
+    UserId: userId,
+    ClientRequestToken: clientRequestToken.optional(),
+  }),
   ListUsers: z.object({
     CollectionId: collectionId,
     MaxResults: z.number().int().min(1).max(500).optional(),
@@ -160,7 +196,8 @@ export function validate<O extends Operation>(operation: O, input: unknown): Inp
   if (parsed.success) return parsed.data as Input<O>;
   const errors = parsed.error.issues.map((issue) => {
     const value = valueAt(input, issue.path);
-    const shown = typeof value === 'string' && value.length > 256 ? `${value.slice(0, 20)}...` : JSON.stringify(value) ?? 'null';
+    const shown =
+      typeof value === 'string' && value.length > 256 ? `${value.slice(0, 20)}...` : (JSON.stringify(value) ?? 'null');
     return `Value '${shown.replace(/^"|"$/g, '')}' at '${memberPath(issue.path)}' failed to satisfy constraint: ${constraintOf(issue)}`;
   });
   const count = `${errors.length} validation error${errors.length === 1 ? '' : 's'} detected`;

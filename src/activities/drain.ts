@@ -70,7 +70,11 @@ export function createDrain({
      */
     drainContinuously: async ({ runId, forMs, untilEmpty, heldBack }: DrainWindow): Promise<DrainedWindow> => {
       const resumed = activityInfo().heartbeatDetails as Omit<DrainedWindow, 'queueEmpty'> | undefined;
-      const totals = { written: resumed?.written ?? 0, duplicatesOfRun: resumed?.duplicatesOfRun ?? 0, oldestAgeMs: resumed?.oldestAgeMs ?? 0 };
+      const totals = {
+        written: resumed?.written ?? 0,
+        duplicatesOfRun: resumed?.duplicatesOfRun ?? 0,
+        oldestAgeMs: resumed?.oldestAgeMs ?? 0,
+      };
       const recovered = new Set<string>();
       const deadline = Date.now() + forMs;
       let over = false;
@@ -88,7 +92,10 @@ export function createDrain({
         while (!over) {
           const pass = await drainPass(MESSAGES_PER_PASS, recovered, { onReceive, stopped: () => over });
           if (pass.duplicates.length > 0) {
-            await Promise.all([deleteDuplicateFaces(pass.duplicates), sendToReview(pass.duplicates.map((duplicate) => duplicate.review))]);
+            await Promise.all([
+              deleteDuplicateFaces(pass.duplicates),
+              sendToReview(pass.duplicates.map((duplicate) => duplicate.review)),
+            ]);
             await settleDuplicates(pass.duplicates);
             totals.duplicatesOfRun += pass.duplicates.filter((duplicate) => duplicate.row.RunId === runId).length;
             heartbeat({ ...totals });

@@ -30,7 +30,8 @@ export interface HeldQueue {
 
 async function inBatches<T>(entries: T[], send: (batch: T[]) => Promise<{ failed: number }>): Promise<number> {
   let failed = 0;
-  for (let start = 0; start < entries.length; start += SQS_BATCH) failed += (await send(entries.slice(start, start + SQS_BATCH))).failed;
+  for (let start = 0; start < entries.length; start += SQS_BATCH)
+    failed += (await send(entries.slice(start, start + SQS_BATCH))).failed;
   return failed;
 }
 
@@ -92,7 +93,10 @@ export async function holdQueue(sqs: SQSClient, queueUrl: string): Promise<HeldQ
       const toDelete = [...receipts].filter(([id]) => chosen.has(id)).map(([, handle]) => handle);
       const failed = await inBatches(toDelete, async (batch) => {
         const { Failed = [] } = await sqs.send(
-          new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: batch.map((ReceiptHandle, i) => ({ Id: String(i), ReceiptHandle })) }),
+          new DeleteMessageBatchCommand({
+            QueueUrl: queueUrl,
+            Entries: batch.map((ReceiptHandle, i) => ({ Id: String(i), ReceiptHandle })),
+          }),
         );
         return { failed: Failed.length };
       });
@@ -105,7 +109,9 @@ export async function holdQueue(sqs: SQSClient, queueUrl: string): Promise<HeldQ
 
 /** The dead-letter queue SQS moves a queue's messages to (its RedrivePolicy), or undefined when it has none. */
 export async function deadLetterQueueOf(sqs: SQSClient, queueUrl: string): Promise<string | undefined> {
-  const { Attributes = {} } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['RedrivePolicy'] }));
+  const { Attributes = {} } = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['RedrivePolicy'] }),
+  );
   if (!Attributes.RedrivePolicy) return undefined;
   const { deadLetterTargetArn } = JSON.parse(Attributes.RedrivePolicy) as { deadLetterTargetArn?: string };
   // arn:aws:sqs:<region>:<account>:<name>

@@ -8,7 +8,12 @@ import { createDrain } from './drain';
 import { whileAlive } from './liveness';
 import { createManifestActivities } from './manifest';
 import { createQueueActivities } from './queues';
-import { clientPerRegion, createRekognitionActivities, createSourceFaceFinder, type PublishOutcome } from './rekognition';
+import {
+  clientPerRegion,
+  createRekognitionActivities,
+  createSourceFaceFinder,
+  type PublishOutcome,
+} from './rekognition';
 import { createResultsActivities } from './results';
 import { createResultsDlq } from './results-dlq';
 import { createRunObjects } from './run-objects';
@@ -28,18 +33,42 @@ export function createActivities(
   const resultsDlq = createResultsDlq({ sqs, s3, config });
   const runObjects = createRunObjects(s3, config.bucket);
   const publishOutcome: PublishOutcome = async (outcome) => {
-    await Promise.all([queues.publishResults(outcome.results), queues.sendToReview(outcome.review), results.retractRows(outcome.retractions ?? [])]);
+    await Promise.all([
+      queues.publishResults(outcome.results),
+      queues.sendToReview(outcome.review),
+      results.retractRows(outcome.retractions ?? []),
+    ]);
   };
   // One client per source region, for the face model check and the erasure checks alike.
   const rekognitionIn = clientPerRegion();
-  const { reindexImage, ...rekognitionControl } = createRekognitionActivities({ rekognition, indexFacesClient: indexFaces, s3, config, orphanGraceMs, rekognitionIn, publishOutcome });
-  const drain = createDrain({ drainPass, deleteDuplicateFaces: rekognitionControl.deleteDuplicateFaces, sendToReview: queues.sendToReview, settleDuplicates: results.settleDuplicates, resultsWaitLimitMs });
+  const { reindexImage, ...rekognitionControl } = createRekognitionActivities({
+    rekognition,
+    indexFacesClient: indexFaces,
+    s3,
+    config,
+    orphanGraceMs,
+    rekognitionIn,
+    publishOutcome,
+  });
+  const drain = createDrain({
+    drainPass,
+    deleteDuplicateFaces: rekognitionControl.deleteDuplicateFaces,
+    sendToReview: queues.sendToReview,
+    settleDuplicates: results.settleDuplicates,
+    resultsWaitLimitMs,
+  });
   return {
     /** Activities of the control task queue. */
     control: {
-      ...createManifestActivities({ s3, sqs, config, findSourceFaces: createSourceFaceFinder(rekognition, rekognitionIn) }),
+      ...createManifestActivities({
+        s3,
+        sqs,
+        config,
+        findSourceFaces: createSourceFaceFinder(rekognition, rekognitionIn),
+      }),
       // Their length follows SQS's; other activities send to review inside their own heartbeats.
-      publishResults: (rows: Parameters<typeof queues.publishResults>[0]) => whileAlive(() => queues.publishResults(rows)),
+      publishResults: (rows: Parameters<typeof queues.publishResults>[0]) =>
+        whileAlive(() => queues.publishResults(rows)),
       sendToReview: (items: Parameters<typeof queues.sendToReview>[0]) => whileAlive(() => queues.sendToReview(items)),
       ...results,
       ...drain,

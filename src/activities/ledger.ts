@@ -20,7 +20,16 @@
  *   its first publish; the drain writes only rows signed with the key of the run they name.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, NoSuchKey, NotFound, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  NoSuchKey,
+  NotFound,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import type { FilteredFace, IndexedFace } from '../domain/outcomes';
 import type { ImageRecord } from '../domain/records';
 import { ROW_KEY_BYTES } from '../domain/result-rows';
@@ -66,7 +75,10 @@ export interface CompletedMigration {
 export type FaceKeeping = 'unclaimed' | 'pending' | 'kept' | 'dropped';
 
 /** What a run decides an image's faces with, beside the record: the part of the options that matters. */
-export type Decision = Pick<ReindexOptions, 'qualityFilter' | 'maxFaces' | 'iouThreshold' | 'unmatched' | 'indexingScope'>;
+export type Decision = Pick<
+  ReindexOptions,
+  'qualityFilter' | 'maxFaces' | 'iouThreshold' | 'unmatched' | 'indexingScope'
+>;
 
 /** Lookups in flight at once: S3's latency hidden without queueing on the client's sockets. */
 const LOOKUPS_IN_FLIGHT = 32;
@@ -84,16 +96,30 @@ const sha256 = (value: unknown) => createHash('sha256').update(JSON.stringify(va
 
 /** The record's identity: which image, and which old faces, whatever the settings. */
 export function identityOf(record: ImageRecord, scope: string | undefined): string {
-  return sha256([record.Bucket, record.Key, record.ExternalImageId ?? '', ...record.Faces.map((face) => face.FaceId).sort(), ...(scope === undefined ? [] : [scope])]);
+  return sha256([
+    record.Bucket,
+    record.Key,
+    record.ExternalImageId ?? '',
+    ...record.Faces.map((face) => face.FaceId).sort(),
+    ...(scope === undefined ? [] : [scope]),
+  ]);
 }
 
 function indexingOf(record: ImageRecord, decision: Decision): string {
   const boxes = [...record.Faces].sort((a, b) => a.FaceId.localeCompare(b.FaceId)).map((face) => face.BoundingBoxes);
   const { qualityFilter, maxFaces, iouThreshold, unmatched } = decision;
-  return sha256([identityOf(record, decision.indexingScope), boxes, qualityFilter, maxFaces ?? null, iouThreshold, unmatched]);
+  return sha256([
+    identityOf(record, decision.indexingScope),
+    boxes,
+    qualityFilter,
+    maxFaces ?? null,
+    iouThreshold,
+    unmatched,
+  ]);
 }
 
-const isMissing = (error: unknown) => error instanceof NoSuchKey || error instanceof NotFound || httpStatusOf(error) === 404;
+const isMissing = (error: unknown) =>
+  error instanceof NoSuchKey || error instanceof NotFound || httpStatusOf(error) === 404;
 /** 412: the object exists; 409: a concurrent conditional write to the same key is still in progress. */
 const lostTheRace = (error: unknown) => httpStatusOf(error) === 412 || httpStatusOf(error) === 409;
 
@@ -132,7 +158,8 @@ export function createLedger(s3: S3Client, bucket: string) {
     current: (collectionId: string, identity: string) => `${prefix(collectionId)}/current/${identity}.json`,
     face: (collectionId: string, faceId: string) => `${prefix(collectionId)}/faces/${faceId}.json`,
     image: (collectionId: string, imageId: string) => `${prefix(collectionId)}/images/${imageId}.json`,
-    externalId: (collectionId: string, externalImageId: string) => `${prefix(collectionId)}/external-ids/${sha256(externalImageId)}.json`,
+    externalId: (collectionId: string, externalImageId: string) =>
+      `${prefix(collectionId)}/external-ids/${sha256(externalImageId)}.json`,
     owner: (collectionId: string) => `${prefix(collectionId)}/owned.json`,
     migrated: (collectionId: string) => `${prefix(collectionId)}/migrated.json`,
     runKey: (collectionId: string, runId: string) => `${prefix(collectionId)}/run-keys/${sha256(runId)}.json`,
@@ -173,7 +200,14 @@ export function createLedger(s3: S3Client, bucket: string) {
 
   async function write(Key: string, value: unknown, onlyIfAbsent = false): Promise<boolean> {
     try {
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key, Body: JSON.stringify(value), ...(onlyIfAbsent ? { IfNoneMatch: '*' } : {}) }));
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key,
+          Body: JSON.stringify(value),
+          ...(onlyIfAbsent ? { IfNoneMatch: '*' } : {}),
+        }),
+      );
       return true;
     } catch (error) {
       if (onlyIfAbsent && lostTheRace(error)) return false;
@@ -185,29 +219,43 @@ export function createLedger(s3: S3Client, bucket: string) {
     /** The `indexed/` name of the record's indexing under these settings. */
     indexingKey: indexingOf,
 
-    findIndexing: (collectionId: string, record: ImageRecord, decision: Decision): Promise<IndexingRecord | undefined> =>
-      read(keys.indexed(collectionId, indexingOf(record, decision))),
+    findIndexing: (
+      collectionId: string,
+      record: ImageRecord,
+      decision: Decision,
+    ): Promise<IndexingRecord | undefined> => read(keys.indexed(collectionId, indexingOf(record, decision))),
 
     /** Whether each record's indexing under these settings is recorded, in order. */
     hasIndexings: (collectionId: string, records: readonly ImageRecord[], decision: Decision): Promise<boolean[]> =>
       eachInSlices(records, (record) => exists(keys.indexed(collectionId, indexingOf(record, decision)))),
 
     /** Records an indexing unless one is there already; false when another attempt got there first. */
-    recordIndexing: (collectionId: string, record: ImageRecord, decision: Decision, indexing: IndexingRecord): Promise<boolean> =>
-      write(keys.indexed(collectionId, indexingOf(record, decision)), indexing, true),
+    recordIndexing: (
+      collectionId: string,
+      record: ImageRecord,
+      decision: Decision,
+      indexing: IndexingRecord,
+    ): Promise<boolean> => write(keys.indexed(collectionId, indexingOf(record, decision)), indexing, true),
 
     /** Replaces an indexing whose kept faces are gone: the record is indexed again under the same settings. */
-    replaceIndexing: async (collectionId: string, record: ImageRecord, decision: Decision, indexing: IndexingRecord): Promise<void> => {
+    replaceIndexing: async (
+      collectionId: string,
+      record: ImageRecord,
+      decision: Decision,
+      indexing: IndexingRecord,
+    ): Promise<void> => {
       await write(keys.indexed(collectionId, indexingOf(record, decision)), indexing);
     },
 
-    current: (collectionId: string, identity: string): Promise<CurrentIndexing | undefined> => read(keys.current(collectionId, identity)),
+    current: (collectionId: string, identity: string): Promise<CurrentIndexing | undefined> =>
+      read(keys.current(collectionId, identity)),
 
     setCurrent: async (collectionId: string, identity: string, current: CurrentIndexing): Promise<void> => {
       await write(keys.current(collectionId, identity), current);
     },
 
-    claim: (collectionId: string, faceId: string): Promise<FaceClaim | undefined> => read(keys.face(collectionId, faceId)),
+    claim: (collectionId: string, faceId: string): Promise<FaceClaim | undefined> =>
+      read(keys.face(collectionId, faceId)),
 
     /**
      * Whether the record that claimed each face keeps it now, in order: `unclaimed` (no record
@@ -217,7 +265,9 @@ export function createLedger(s3: S3Client, bucket: string) {
     async keepingOf(collectionId: string, faceIds: readonly string[]): Promise<FaceKeeping[]> {
       const claims = await eachInSlices(faceIds, (faceId) => read<FaceClaim>(keys.face(collectionId, faceId)));
       const identities = [...new Set(claims.flatMap((claim) => (claim ? [claim.identity] : [])))];
-      const currents = await eachInSlices(identities, (identity) => read<CurrentIndexing>(keys.current(collectionId, identity)));
+      const currents = await eachInSlices(identities, (identity) =>
+        read<CurrentIndexing>(keys.current(collectionId, identity)),
+      );
       const currentOf = new Map(identities.map((identity, i) => [identity, currents[i]]));
       return faceIds.map((faceId, i) => {
         const claim = claims[i];
@@ -251,7 +301,9 @@ export function createLedger(s3: S3Client, bucket: string) {
 
     /** Notes, before any indexing, that records with these ExternalImageIds are indexed into the target. */
     async recordExternalIds(collectionId: string, externalImageIds: readonly string[], runId: string): Promise<void> {
-      await eachInSlices([...new Set(externalImageIds)], (externalImageId) => write(keys.externalId(collectionId, externalImageId), { runId }));
+      await eachInSlices([...new Set(externalImageIds)], (externalImageId) =>
+        write(keys.externalId(collectionId, externalImageId), { runId }),
+      );
     },
 
     hasExternalIds: (collectionId: string, externalImageIds: readonly string[]): Promise<boolean[]> =>
@@ -294,9 +346,15 @@ export function createLedger(s3: S3Client, bucket: string) {
       if (claim === undefined) return false;
       const current = await read<CurrentIndexing>(keys.current(collectionId, claim.identity));
       if (current !== undefined) {
-        const indexing = current.indexing === '' ? undefined : await read<IndexingRecord>(keys.indexed(collectionId, current.indexing));
+        const indexing =
+          current.indexing === ''
+            ? undefined
+            : await read<IndexingRecord>(keys.indexed(collectionId, current.indexing));
         if (indexing?.faces.some((face) => face.FaceId === faceId)) {
-          await write(keys.indexed(collectionId, current.indexing), { ...indexing, faces: indexing.faces.filter((face) => face.FaceId !== faceId) });
+          await write(keys.indexed(collectionId, current.indexing), {
+            ...indexing,
+            faces: indexing.faces.filter((face) => face.FaceId !== faceId),
+          });
         }
         const without = (faceIds: string[]) => faceIds.filter((id) => id !== faceId);
         await write(keys.current(collectionId, claim.identity), {

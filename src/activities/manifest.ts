@@ -15,7 +15,13 @@ import { csvText } from '../domain/csv';
 import { checkedAgainstSource, type SourceFaces } from '../domain/erasures';
 import type { ReviewItem } from '../domain/outcomes';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
-import { checkSelectedRecord, faceIdsNamed, type ImageRecord, type RecordsSelection, refusesMalformed } from '../domain/records';
+import {
+  checkSelectedRecord,
+  faceIdsNamed,
+  type ImageRecord,
+  type RecordsSelection,
+  refusesMalformed,
+} from '../domain/records';
 import { chunkKey, reportKey, type RunSummary } from '../shared';
 import { httpStatusOf } from '../aws/clients';
 import { createLedger, type Decision } from './ledger';
@@ -152,9 +158,15 @@ export function createManifestActivities({
    * The records file from byte `from` on, at version `etag` when one is known, and the version it
    * is. A cursor at the file's very end has nothing left to read.
    */
-  async function openManifest({ Bucket, Key }: SplitManifestInput['manifest'], from: number, etag: string | undefined): Promise<{ body: Readable; etag: string | undefined }> {
+  async function openManifest(
+    { Bucket, Key }: SplitManifestInput['manifest'],
+    from: number,
+    etag: string | undefined,
+  ): Promise<{ body: Readable; etag: string | undefined }> {
     try {
-      const { Body, ETag } = await s3.send(new GetObjectCommand({ Bucket, Key, IfMatch: etag, Range: from > 0 ? `bytes=${from}-` : undefined }));
+      const { Body, ETag } = await s3.send(
+        new GetObjectCommand({ Bucket, Key, IfMatch: etag, Range: from > 0 ? `bytes=${from}-` : undefined }),
+      );
       return { body: Body as Readable, etag: ETag ?? etag };
     } catch (error) {
       const status = httpStatusOf(error);
@@ -185,7 +197,11 @@ export function createManifestActivities({
     try {
       return JSON.parse(text) as ChunkEntry[];
     } catch (error) {
-      throw ApplicationFailure.create({ type: ReasonCode.BatchFailed, message: `its chunk is not JSON: ${(error as Error).message}`, nonRetryable: true });
+      throw ApplicationFailure.create({
+        type: ReasonCode.BatchFailed,
+        message: `its chunk is not JSON: ${(error as Error).message}`,
+        nonRetryable: true,
+      });
     }
   }
 
@@ -219,7 +235,9 @@ export function createManifestActivities({
       // Histories from before the lookup carried the settings do not look up: reindexImage looks itself.
       if (lookup?.decision === undefined) return entries;
       const records = entries.map(({ record }) => record);
-      const externalIds = records.flatMap((record) => (record.ExternalImageId === undefined ? [] : [record.ExternalImageId]));
+      const externalIds = records.flatMap((record) =>
+        record.ExternalImageId === undefined ? [] : [record.ExternalImageId],
+      );
       const [found] = await Promise.all([
         ledger.hasIndexings(lookup.targetCollectionId, records, lookup.decision),
         // Before any of them is indexed: reconcile may then delete what a crashed attempt left.
@@ -234,19 +252,40 @@ export function createManifestActivities({
      * (a redrive reuses whatever was). A chunk that cannot be read either gets one message naming
      * it, and its images count as not processed.
      */
-    reviewFailedBatch: async ({ runId, chunkKey: key, detail }: FailedBatch): Promise<{ images: number; faces: number; messages: number }> => {
+    reviewFailedBatch: async ({
+      runId,
+      chunkKey: key,
+      detail,
+    }: FailedBatch): Promise<{ images: number; faces: number; messages: number }> => {
       let entries: ChunkEntry[];
       try {
         entries = await readChunk(key);
       } catch (error) {
         const why = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
         await sendToReview([
-          { reason: ReasonCode.BatchFailed, detail: `${detail}; its chunk s3://${config.bucket}/${key} cannot be read (${why}), so its records were not migrated`, runId, Bucket: undefined, Key: undefined, ExternalImageId: undefined, face: undefined },
+          {
+            reason: ReasonCode.BatchFailed,
+            detail: `${detail}; its chunk s3://${config.bucket}/${key} cannot be read (${why}), so its records were not migrated`,
+            runId,
+            Bucket: undefined,
+            Key: undefined,
+            ExternalImageId: undefined,
+            face: undefined,
+          },
         ]);
         return { images: 0, faces: 0, messages: 1 };
       }
       const items = entries.flatMap(({ index, record }) =>
-        record.Faces.map<ReviewItem>((face) => ({ reason: ReasonCode.BatchFailed, detail, runId, Bucket: record.Bucket, Key: record.Key, ExternalImageId: record.ExternalImageId, face, recordIndex: index })),
+        record.Faces.map<ReviewItem>((face) => ({
+          reason: ReasonCode.BatchFailed,
+          detail,
+          runId,
+          Bucket: record.Bucket,
+          Key: record.Key,
+          ExternalImageId: record.ExternalImageId,
+          face,
+          recordIndex: index,
+        })),
       );
       await whileAlive(() => sendToReview(items));
       return { images: entries.length, faces: items.length, messages: items.length };
@@ -269,7 +308,12 @@ export function createManifestActivities({
       ]);
       if (summary.status === 'completed') {
         const { workflowId: runId, images, matched } = summary;
-        await ledger.recordMigration(summary.targetCollectionId, { runId, endedAt: new Date().toISOString(), images, matched });
+        await ledger.recordMigration(summary.targetCollectionId, {
+          runId,
+          endedAt: new Date().toISOString(),
+          images,
+          matched,
+        });
       }
       return { json, csv };
     },
@@ -336,7 +380,8 @@ export function createManifestActivities({
           }
           if (entry.after) progress.cursor = entry.after;
           if ('malformed' in entry) {
-            if (refusesMalformed(input.selection)) refuse(entry.index, ReasonCode.InvalidRecord, entry.malformed, undefined);
+            if (refusesMalformed(input.selection))
+              refuse(entry.index, ReasonCode.InvalidRecord, entry.malformed, undefined);
             progress.records = entry.index + 1;
             if (entry.fatal) {
               truncated = true;
@@ -357,7 +402,8 @@ export function createManifestActivities({
             progress.records = entry.index + 1;
           }
           // Either buffer may fill first; flushing both keeps memory bounded and the cursor honest.
-          if (chunk.length >= input.chunkSize || chunkBytes >= CHUNK_BYTES || refused.length >= input.chunkSize) await flush();
+          if (chunk.length >= input.chunkSize || chunkBytes >= CHUNK_BYTES || refused.length >= input.chunkSize)
+            await flush();
         }
         await flush();
       };
@@ -366,7 +412,8 @@ export function createManifestActivities({
         await splitFrom(progress.cursor);
       } catch (error) {
         // Cancelled (the run was): what was flushed is the split, and the run ends with it.
-        if (cancellationDetails()?.cancelRequested) return { ...countsOf(flushed), chunkPrefix, truncated: false, stopped: true };
+        if (cancellationDetails()?.cancelRequested)
+          return { ...countsOf(flushed), chunkPrefix, truncated: false, stopped: true };
         throw error;
       }
       return { ...countsOf(progress), chunkPrefix, truncated };

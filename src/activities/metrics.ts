@@ -38,13 +38,18 @@ export function recordIndexFacesLatency(milliseconds: number, outcome: IndexFace
 }
 
 export function countMatchedFaces(faces: number): void {
-  if (faces > 0) metricMeter.createCounter(METRICS.facesMatched, 'faces', 'Old faces matched by a face of the new model').add(faces);
+  if (faces > 0)
+    metricMeter.createCounter(METRICS.facesMatched, 'faces', 'Old faces matched by a face of the new model').add(faces);
 }
 
 export function countDlqMessages(items: ReviewItem[]): void {
   const byReason = new Map<ReasonCode, number>();
   for (const item of items) byReason.set(item.reason, (byReason.get(item.reason) ?? 0) + 1);
   if (byReason.size === 0) return;
-  const counter = metricMeter.createCounter(METRICS.dlqMessages, 'messages', 'Messages sent to the review DLQ, by reason code');
+  const counter = metricMeter.createCounter(
+    METRICS.dlqMessages,
+    'messages',
+    'Messages sent to the review DLQ, by reason code',
+  );
   for (const [reason, count] of byReason) counter.add(count, { reason });
 }

@@ -8,11 +8,19 @@ import type { Face } from '@aws-sdk/client-rekognition';
 import type { Ledger } from './ledger';
 
 /** Why a face of the target is a leftover: what proves this tool indexed it. */
-export type LeftoverProof = 'claimed by a record that no longer keeps it' | 'its image was indexed by this tool' | 'its ExternalImageId was indexed by this tool';
+export type LeftoverProof =
+  | 'claimed by a record that no longer keeps it'
+  | 'its image was indexed by this tool'
+  | 'its ExternalImageId was indexed by this tool';
 
 export interface ReconcileFinding {
   /** Faces to delete, each with what proves it is this tool's. */
-  leftovers: { FaceId: string; ImageId: string | undefined; ExternalImageId: string | undefined; proof: LeftoverProof }[];
+  leftovers: {
+    FaceId: string;
+    ImageId: string | undefined;
+    ExternalImageId: string | undefined;
+    proof: LeftoverProof;
+  }[];
   /** Faces no record keeps and nothing attributes to this tool: left in place. */
   unattributed: { FaceId: string; ImageId: string | undefined; ExternalImageId: string | undefined }[];
 }
@@ -21,11 +29,21 @@ export function createOrphanFinder(ledger: Ledger, collectionId: string) {
   return {
     /** The leftovers and the unattributed faces among `faces`, one page of ListFaces. */
     async classify(faces: Face[]): Promise<ReconcileFinding> {
-      const keeping = await ledger.keepingOf(collectionId, faces.map((face) => face.FaceId ?? ''));
-      const candidates = faces.flatMap((face, i) => (keeping[i] === 'kept' ? [] : [{ face, claimed: keeping[i] !== 'unclaimed' }]));
+      const keeping = await ledger.keepingOf(
+        collectionId,
+        faces.map((face) => face.FaceId ?? ''),
+      );
+      const candidates = faces.flatMap((face, i) =>
+        keeping[i] === 'kept' ? [] : [{ face, claimed: keeping[i] !== 'unclaimed' }],
+      );
       const imageIds = candidates.map(({ face }) => face.ImageId ?? '');
-      const named = candidates.flatMap(({ face }) => (face.ExternalImageId === undefined ? [] : [face.ExternalImageId]));
-      const [imageKnown, namedKnown] = await Promise.all([ledger.hasImages(collectionId, imageIds), ledger.hasExternalIds(collectionId, named)]);
+      const named = candidates.flatMap(({ face }) =>
+        face.ExternalImageId === undefined ? [] : [face.ExternalImageId],
+      );
+      const [imageKnown, namedKnown] = await Promise.all([
+        ledger.hasImages(collectionId, imageIds),
+        ledger.hasExternalIds(collectionId, named),
+      ]);
       const externalKnown = new Set(named.filter((_, i) => namedKnown[i]));
       const finding: ReconcileFinding = { leftovers: [], unattributed: [] };
       candidates.forEach(({ face, claimed }, i) => {
@@ -33,7 +51,8 @@ export function createOrphanFinder(ledger: Ledger, collectionId: string) {
         let proof: LeftoverProof | undefined;
         if (claimed) proof = 'claimed by a record that no longer keeps it';
         else if (imageKnown[i]) proof = 'its image was indexed by this tool';
-        else if (face.ExternalImageId !== undefined && externalKnown.has(face.ExternalImageId)) proof = 'its ExternalImageId was indexed by this tool';
+        else if (face.ExternalImageId !== undefined && externalKnown.has(face.ExternalImageId))
+          proof = 'its ExternalImageId was indexed by this tool';
         if (proof) finding.leftovers.push({ ...seen, proof });
         else finding.unattributed.push(seen);
       });

@@ -49,7 +49,11 @@ export async function sendMessages(sqs: SQSClient, queueUrl: string, entries: En
       pending = pending.filter((entry) => failedIds.has(entry.Id));
       if (pending.length === 0) break;
       if (attempt >= ATTEMPTS_PER_BATCH) throw new Error(`SQS kept failing ${pending.length} messages to ${queueUrl}`);
-      log.warn('SQS failed some messages of a batch; sending them again', { queueUrl, failed: pending.length, attempt });
+      log.warn('SQS failed some messages of a batch; sending them again', {
+        queueUrl,
+        failed: pending.length,
+        attempt,
+      });
       await sleep(100 * 2 ** attempt);
     }
   }
@@ -76,7 +80,15 @@ export function createReviewSender({ sqs, config }: { sqs: SQSClient; config: Pi
   };
 }
 
-export function createQueueActivities({ sqs, s3, config }: { sqs: SQSClient; s3: S3Client; config: Pick<Config, 'resultsQueueUrl' | 'reviewDlqUrl' | 'bucket'> }) {
+export function createQueueActivities({
+  sqs,
+  s3,
+  config,
+}: {
+  sqs: SQSClient;
+  s3: S3Client;
+  config: Pick<Config, 'resultsQueueUrl' | 'reviewDlqUrl' | 'bucket'>;
+}) {
   const ledger = createLedger(s3, config.bucket);
   const signingKey = runKeyCache((collectionId, runId) => ledger.ensureRunKey(collectionId, runId));
   return {
@@ -89,7 +101,12 @@ export function createQueueActivities({ sqs, s3, config }: { sqs: SQSClient; s3:
           const key = await signingKey(row.CollectionId, row.RunId);
           if (!key) throw new Error(`no row-signing key for run ${row.RunId}`);
           const MessageBody = JSON.stringify(row);
-          return { MessageBody, MessageAttributes: { [ROW_SIGNATURE_ATTRIBUTE]: { DataType: 'String', StringValue: signRowBody(MessageBody, key) } } };
+          return {
+            MessageBody,
+            MessageAttributes: {
+              [ROW_SIGNATURE_ATTRIBUTE]: { DataType: 'String', StringValue: signRowBody(MessageBody, key) },
+            },
+          };
         }),
       );
       await sendMessages(sqs, config.resultsQueueUrl, entries);

@@ -38,7 +38,16 @@ import { isNewerFaceModel } from '../domain/face-models';
 import { erasureOutcome, type SourceFaces } from '../domain/erasures';
 import { imageRef } from '../domain/identifiers';
 import { DIMENSION_BYTES, dimensionsVerdict } from '../domain/image-checks';
-import { decideOutcome, type ImageOutcome, type ImageTally, type RowRetraction, type RunContext, settleFaces, tallyOf, withoutHeldFaces } from '../domain/outcomes';
+import {
+  decideOutcome,
+  type ImageOutcome,
+  type ImageTally,
+  type RowRetraction,
+  type RunContext,
+  settleFaces,
+  tallyOf,
+  withoutHeldFaces,
+} from '../domain/outcomes';
 import { ReasonCode } from '../domain/reasons';
 import type { ImageRecord } from '../domain/records';
 import { DEFAULT_RETRY_MINUTES, MIGRATION_TARGET_TAG, REINDEX_IMAGE_ATTEMPT_MS, type ReindexOptions } from '../shared';
@@ -105,11 +114,21 @@ export function permanentReason(error: unknown): ReasonCode | undefined {
 }
 
 /** Errors Rekognition sends when a call goes over the account's quota. */
-const THROTTLING_ERRORS = new Set(['ThrottlingException', 'ProvisionedThroughputExceededException', 'LimitExceededException']);
+const THROTTLING_ERRORS = new Set([
+  'ThrottlingException',
+  'ProvisionedThroughputExceededException',
+  'LimitExceededException',
+]);
 
 /** Throttling by Rekognition, or by S3 and SQS on the way (SlowDown, RequestThrottled): the quota, not a fault. */
 function isThrottling(error: unknown): boolean {
-  return error instanceof Error && (THROTTLING_ERRORS.has(error.name) || error.name === 'SlowDown' || error.name === 'RequestThrottled' || httpStatusOf(error) === 429);
+  return (
+    error instanceof Error &&
+    (THROTTLING_ERRORS.has(error.name) ||
+      error.name === 'SlowDown' ||
+      error.name === 'RequestThrottled' ||
+      httpStatusOf(error) === 429)
+  );
 }
 
 /** What a failed IndexFaces call comes to, for its latency's `outcome` label. */
@@ -176,7 +195,11 @@ export interface SourceCollection {
 /** A source that is gone, or that these credentials may not list, stays so: no retry helps, and no face may be checked. */
 function sourceRefusal(error: unknown, collectionId: string): unknown {
   if (error instanceof ResourceNotFoundException) {
-    return ApplicationFailure.create({ type: ReasonCode.SourceCollectionNotFound, message: `the source collection ${collectionId} no longer exists, so no old face can be checked against it`, nonRetryable: true });
+    return ApplicationFailure.create({
+      type: ReasonCode.SourceCollectionNotFound,
+      message: `the source collection ${collectionId} no longer exists, so no old face can be checked against it`,
+      nonRetryable: true,
+    });
   }
   if (error instanceof AccessDeniedException) {
     return ApplicationFailure.create({
@@ -201,7 +224,14 @@ export function createSourceFaceFinder(rekognition: RekognitionClient, rekogniti
       let NextToken: string | undefined;
       do {
         const page = await client
-          .send(new ListFacesCommand({ CollectionId: collectionId, FaceIds: unique.slice(start, start + FACES_PER_PAGE), MaxResults: FACES_PER_PAGE, NextToken }))
+          .send(
+            new ListFacesCommand({
+              CollectionId: collectionId,
+              FaceIds: unique.slice(start, start + FACES_PER_PAGE),
+              MaxResults: FACES_PER_PAGE,
+              NextToken,
+            }),
+          )
           .catch((error: unknown) => {
             throw sourceRefusal(error, collectionId);
           });
@@ -221,7 +251,9 @@ const HEARTBEAT_EVERY_MS = 10_000;
  * first taken from its user, and a user left with no face is deleted (a later users phase creates
  * it again if rows still name it).
  */
-export function createFaceDeleter(rekognition: RekognitionClient): (CollectionId: string, faceIds: string[]) => Promise<void> {
+export function createFaceDeleter(
+  rekognition: RekognitionClient,
+): (CollectionId: string, faceIds: string[]) => Promise<void> {
   async function deleteFaces(CollectionId: string, faceIds: string[]): Promise<void> {
     for (let start = 0; start < faceIds.length; start += FACES_PER_PAGE) {
       // Deleting a face already gone reports it as not found and changes nothing, so a retry is safe.
@@ -230,7 +262,8 @@ export function createFaceDeleter(rekognition: RekognitionClient): (CollectionId
       );
       const heldByUser = new Map<string, string[]>();
       for (const { FaceId, UserId, Reasons = [] } of UnsuccessfulFaceDeletions) {
-        if (FaceId && UserId && Reasons.includes('ASSOCIATED_TO_AN_EXISTING_USER')) heldByUser.set(UserId, [...(heldByUser.get(UserId) ?? []), FaceId]);
+        if (FaceId && UserId && Reasons.includes('ASSOCIATED_TO_AN_EXISTING_USER'))
+          heldByUser.set(UserId, [...(heldByUser.get(UserId) ?? []), FaceId]);
       }
       for (const [UserId, held] of heldByUser) await deleteUsersFaces(CollectionId, UserId, held);
     }
@@ -238,12 +271,21 @@ export function createFaceDeleter(rekognition: RekognitionClient): (CollectionId
 
   async function deleteUsersFaces(CollectionId: string, UserId: string, faceIds: string[]): Promise<void> {
     const token = requestToken(CollectionId, UserId, ...faceIds);
-    await rekognition.send(new DisassociateFacesCommand({ CollectionId, UserId, FaceIds: faceIds, ClientRequestToken: requestToken('disassociate', token) }));
+    await rekognition.send(
+      new DisassociateFacesCommand({
+        CollectionId,
+        UserId,
+        FaceIds: faceIds,
+        ClientRequestToken: requestToken('disassociate', token),
+      }),
+    );
     await rekognition.send(new DeleteFacesCommand({ CollectionId, FaceIds: faceIds }));
     const { Faces = [] } = await rekognition.send(new ListFacesCommand({ CollectionId, UserId, MaxResults: 1 }));
     if (Faces.length > 0) return;
     try {
-      await rekognition.send(new DeleteUserCommand({ CollectionId, UserId, ClientRequestToken: requestToken('delete-user', token) }));
+      await rekognition.send(
+        new DeleteUserCommand({ CollectionId, UserId, ClientRequestToken: requestToken('delete-user', token) }),
+      );
     } catch (error) {
       // Deleted by an earlier attempt whose answer was lost.
       if (!(error instanceof ResourceNotFoundException)) throw error;
@@ -280,7 +322,10 @@ export function createRekognitionActivities({
   const ledger = createLedger(s3, config.bucket);
   const deleteFaces = createFaceDeleter(rekognition);
 
-  async function describeCollection(CollectionId: string, client = rekognition): Promise<DescribeCollectionCommandOutput | undefined> {
+  async function describeCollection(
+    CollectionId: string,
+    client = rekognition,
+  ): Promise<DescribeCollectionCommandOutput | undefined> {
     try {
       return await client.send(new DescribeCollectionCommand({ CollectionId }));
     } catch (error) {
@@ -300,9 +345,11 @@ export function createRekognitionActivities({
     // Just created or claimed: a collection not described yet is a moment of eventual consistency.
     if (!arn) throw new Error(`the collection ${CollectionId} is not described yet, so it cannot be tagged`);
     const ResourceArn = arn.startsWith('arn:') ? arn : `arn:${arn}`;
-    await rekognition.send(new TagResourceCommand({ ResourceArn, Tags: { [MIGRATION_TARGET_TAG.Key]: MIGRATION_TARGET_TAG.Value } })).catch((error: unknown) => {
-      throw deniedForGood(error, CollectionId);
-    });
+    await rekognition
+      .send(new TagResourceCommand({ ResourceArn, Tags: { [MIGRATION_TARGET_TAG.Key]: MIGRATION_TARGET_TAG.Value } }))
+      .catch((error: unknown) => {
+        throw deniedForGood(error, CollectionId);
+      });
   }
 
   /** Missing permissions do not come back on a retry: the run fails at once, saying which. */
@@ -317,7 +364,9 @@ export function createRekognitionActivities({
 
   async function createCollection(CollectionId: string): Promise<boolean> {
     try {
-      await rekognition.send(new CreateCollectionCommand({ CollectionId, Tags: { [MIGRATION_TARGET_TAG.Key]: MIGRATION_TARGET_TAG.Value } }));
+      await rekognition.send(
+        new CreateCollectionCommand({ CollectionId, Tags: { [MIGRATION_TARGET_TAG.Key]: MIGRATION_TARGET_TAG.Value } }),
+      );
       return true;
     } catch (error) {
       // A retried attempt, or a concurrent run, created it first.
@@ -415,7 +464,9 @@ export function createRekognitionActivities({
         }),
       );
       const faces = (response.FaceRecords ?? []).flatMap(({ Face }) =>
-        Face?.FaceId && Face.ImageId && Face.BoundingBox ? [{ FaceId: Face.FaceId, ImageId: Face.ImageId, BoundingBox: boxOf(Face.BoundingBox) }] : [],
+        Face?.FaceId && Face.ImageId && Face.BoundingBox
+          ? [{ FaceId: Face.FaceId, ImageId: Face.ImageId, BoundingBox: boxOf(Face.BoundingBox) }]
+          : [],
       );
       const filtered = (response.UnindexedFaces ?? []).flatMap(({ FaceDetail, Reasons }) =>
         FaceDetail?.BoundingBox ? [{ BoundingBox: boxOf(FaceDetail.BoundingBox), reasons: Reasons ?? [] }] : [],
@@ -468,7 +519,10 @@ export function createRekognitionActivities({
     const indexing = await indexFaces(input);
     if (await ledger.recordIndexing(target, input.record, input.options, indexing)) return { indexing, reused: false };
     const winner = await ledger.findIndexing(target, input.record, input.options);
-    if (!winner) throw new Error(`the indexing of ${imageRef(input.record.Bucket, input.record.Key)} was recorded but cannot be read`);
+    if (!winner)
+      throw new Error(
+        `the indexing of ${imageRef(input.record.Bucket, input.record.Key)} was recorded but cannot be read`,
+      );
     // Faces the winner does not name are surplus. The service may have answered both attempts with
     // the same FaceIds, and the record may be this attempt's own (the SDK retried a write whose
     // answer was lost): then nothing is.
@@ -493,8 +547,17 @@ export function createRekognitionActivities({
     const earlierFaces = previous?.faces ?? [];
     if (earlierFaces.length === 0) return { ...outcome, reusedEarlierIndexing: false };
     // Every attempt takes back every row an earlier run wrote for these faces: one that crashed after the ledger write still did not.
-    const retractions: RowRetraction[] = input.record.Faces.map((face) => ({ OldFaceId: face.FaceId, CollectionId: target, FaceIds: earlierFaces }));
-    await ledger.setCurrent(target, identity, { indexing: NO_INDEXING, kept: [], faces: earlierFaces, runId: input.runId });
+    const retractions: RowRetraction[] = input.record.Faces.map((face) => ({
+      OldFaceId: face.FaceId,
+      CollectionId: target,
+      FaceIds: earlierFaces,
+    }));
+    await ledger.setCurrent(target, identity, {
+      indexing: NO_INDEXING,
+      kept: [],
+      faces: earlierFaces,
+      runId: input.runId,
+    });
     await deleteFaces(target, earlierFaces);
     return { ...outcome, reusedEarlierIndexing: false, retractions };
   }
@@ -543,7 +606,13 @@ export function createRekognitionActivities({
     const indexingKey = ledger.indexingKey(input.record, input.options);
     const { kept, faces, doomed, retractions } = settleFaces(
       outcome,
-      { indexing: indexingKey, indexed: indexing.faces, held, unmatched: input.options.unmatched, targetCollectionId: target },
+      {
+        indexing: indexingKey,
+        indexed: indexing.faces,
+        held,
+        unmatched: input.options.unmatched,
+        targetCollectionId: target,
+      },
       previous,
     );
     await ledger.setCurrent(target, identity, { indexing: indexingKey, kept, faces, runId: input.runId });
@@ -571,14 +640,20 @@ export function createRekognitionActivities({
           });
         }
         // Every batch lists the source's faces before indexing: a worker that may not fails the run now, not every batch.
-        await client.send(new ListFacesCommand({ CollectionId: sourceCollectionId, MaxResults: 1 })).catch((error: unknown) => {
-          throw sourceRefusal(error, sourceCollectionId);
-        });
+        await client
+          .send(new ListFacesCommand({ CollectionId: sourceCollectionId, MaxResults: 1 }))
+          .catch((error: unknown) => {
+            throw sourceRefusal(error, sourceCollectionId);
+          });
       }
       let targetFaceModelVersion = await faceModelVersion(targetCollectionId);
       const created = targetFaceModelVersion === undefined && (await createCollection(targetCollectionId));
       targetFaceModelVersion ??= (await faceModelVersion(targetCollectionId)) ?? '';
-      if (sourceFaceModelVersion !== undefined && !input.force && !isNewerFaceModel(targetFaceModelVersion, sourceFaceModelVersion)) {
+      if (
+        sourceFaceModelVersion !== undefined &&
+        !input.force &&
+        !isNewerFaceModel(targetFaceModelVersion, sourceFaceModelVersion)
+      ) {
         // A collection this run made only to refuse it would be litter.
         if (created) await rekognition.send(new DeleteCollectionCommand({ CollectionId: targetCollectionId }));
         throw ApplicationFailure.create({
@@ -601,14 +676,16 @@ export function createRekognitionActivities({
     reindexImage: async (input: ReindexImageInput): Promise<ReindexImageResult | ImageTally> => {
       const { attempt } = activityInfo();
       const carried = activityInfo().heartbeatDetails as AttemptHistory | undefined;
-      const history: AttemptHistory = attempt > 1 && carried === undefined ? { faultSinceMs: Date.now() } : { ...carried };
+      const history: AttemptHistory =
+        attempt > 1 && carried === undefined ? { faultSinceMs: Date.now() } : { ...carried };
       // The first attempt has no history to keep; a retry records its own at once, in case it dies too.
       if (attempt > 1) heartbeat(history);
       try {
         return await whileAlive(async () => {
           const outcome = await reindexImageOnce(input);
           if (!input.publish) return outcome;
-          if (!publishOutcome) throw new Error('reindexImage was asked to publish its outcome but has nowhere to send it');
+          if (!publishOutcome)
+            throw new Error('reindexImage was asked to publish its outcome but has nowhere to send it');
           await publishOutcome(outcome);
           return tallyOf(outcome);
         }, history);
@@ -663,15 +740,24 @@ export function createRekognitionActivities({
             await sleep(Math.min(HEARTBEAT_EVERY_MS, orphanGraceMs - waited));
           }
           const again = new Set(finding.leftovers.map((face) => face.FaceId));
-          finding = { ...(await finder.classify(faces.filter((face) => again.has(face.FaceId ?? '')))), unattributed: finding.unattributed };
+          finding = {
+            ...(await finder.classify(faces.filter((face) => again.has(face.FaceId ?? '')))),
+            unattributed: finding.unattributed,
+          };
         }
         const orphans = finding.leftovers.map((face) => face.FaceId);
         if (orphans.length > 0) {
-          log.warn('Deleting faces of the target that no record keeps', { targetCollectionId, orphans: orphans.length });
+          log.warn('Deleting faces of the target that no record keeps', {
+            targetCollectionId,
+            orphans: orphans.length,
+          });
           await deleteFaces(targetCollectionId, orphans);
         }
         if (finding.unattributed.length > 0) {
-          log.warn('Keeping faces of the target that nothing attributes to this tool', { targetCollectionId, faces: finding.unattributed.length });
+          log.warn('Keeping faces of the target that nothing attributes to this tool', {
+            targetCollectionId,
+            faces: finding.unattributed.length,
+          });
         }
         progress.facesChecked += faces.length;
         progress.orphansDeleted += orphans.length;
@@ -689,7 +775,8 @@ export function createRekognitionActivities({
     deleteDuplicateFaces: async (duplicates: DuplicateRow[]): Promise<void> => {
       const byCollection = new Map<string, string[]>();
       for (const { row, surplusFaceId } of duplicates) {
-        if (surplusFaceId !== undefined) byCollection.set(row.CollectionId, [...(byCollection.get(row.CollectionId) ?? []), surplusFaceId]);
+        if (surplusFaceId !== undefined)
+          byCollection.set(row.CollectionId, [...(byCollection.get(row.CollectionId) ?? []), surplusFaceId]);
       }
       for (const [collectionId, faceIds] of byCollection) {
         // Noted before deleting: an indexing reused later must not name a face that is gone.

@@ -19,7 +19,15 @@ export interface HeldRows {
   held: HeldQueue;
 }
 
-export function createResultsDlq({ sqs, s3, config }: { sqs: SQSClient; s3: S3Client; config: Pick<Config, 'resultsQueueUrl' | 'bucket'> }) {
+export function createResultsDlq({
+  sqs,
+  s3,
+  config,
+}: {
+  sqs: SQSClient;
+  s3: S3Client;
+  config: Pick<Config, 'resultsQueueUrl' | 'bucket'>;
+}) {
   const readRow = createRowReader(s3, config.bucket);
 
   /**
@@ -33,7 +41,9 @@ export function createResultsDlq({ sqs, s3, config }: { sqs: SQSClient; s3: S3Cl
     const read = await Promise.all(held.messages.map(readRow));
     const rows = held.messages.flatMap((message, i) => {
       const answer = read[i];
-      return answer && 'row' in answer && (runId === undefined || answer.row.RunId === runId) ? [{ message, row: answer.row }] : [];
+      return answer && 'row' in answer && (runId === undefined || answer.row.RunId === runId)
+        ? [{ message, row: answer.row }]
+        : [];
     });
     return { rows, held };
   }
@@ -51,8 +61,12 @@ export function createResultsDlq({ sqs, s3, config }: { sqs: SQSClient; s3: S3Cl
       try {
         found = await holdRows(runId);
       } catch (error) {
-        if (httpStatusOf(error) !== 403 && !(error instanceof Error && error.name.startsWith('AccessDenied'))) throw error;
-        log.warn('The worker may not read the results DLQ; the summary leaves out its rows there. Grant the ResultsDlq statement of `npm run policy:worker`', { error: (error as Error).message });
+        if (httpStatusOf(error) !== 403 && !(error instanceof Error && error.name.startsWith('AccessDenied')))
+          throw error;
+        log.warn(
+          'The worker may not read the results DLQ; the summary leaves out its rows there. Grant the ResultsDlq statement of `npm run policy:worker`',
+          { error: (error as Error).message },
+        );
         return undefined;
       }
       if (found === undefined) return 0;

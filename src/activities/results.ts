@@ -155,9 +155,15 @@ function rowIdentity(row: Pick<ResultRow, 'FaceId' | 'MigratedAt' | 'RecordIndex
 }
 
 /** The fields that identify the row the table holds, from DynamoDB's answer. */
-function heldIdentity(holder: Record<string, AttributeValue>): Pick<ResultRow, 'FaceId' | 'MigratedAt' | 'RecordIndex'> {
+function heldIdentity(
+  holder: Record<string, AttributeValue>,
+): Pick<ResultRow, 'FaceId' | 'MigratedAt' | 'RecordIndex'> {
   const index = holder.RecordIndex?.N;
-  return { FaceId: holder.FaceId?.S ?? '', MigratedAt: holder.MigratedAt?.S ?? '', ...(index === undefined ? {} : { RecordIndex: Number(index) }) };
+  return {
+    FaceId: holder.FaceId?.S ?? '',
+    MigratedAt: holder.MigratedAt?.S ?? '',
+    ...(index === undefined ? {} : { RecordIndex: Number(index) }),
+  };
 }
 
 function duplicateOf(row: ResultRow, holder: Record<string, AttributeValue>, receiptHandle: string): DuplicateRow {
@@ -174,7 +180,9 @@ function duplicateOf(row: ResultRow, holder: Record<string, AttributeValue>, rec
       reason: ReasonCode.DuplicateFaceId,
       detail:
         `old face ${row.OldFaceId} is migrated already in this run, as new face ${heldFaceId}, by the record of ${heldImage}; ` +
-        (sameIndexing ? 'that record is this image, indexed once, so no face was deleted' : `this record's new face ${row.FaceId} was deleted from the target`),
+        (sameIndexing
+          ? 'that record is this image, indexed once, so no face was deleted'
+          : `this record's new face ${row.FaceId} was deleted from the target`),
       runId: row.RunId,
       Bucket: row.Bucket,
       Key: row.Key,
@@ -216,7 +224,11 @@ export function createResultsActivities({
     const { Attributes = {} } = await sqs.send(
       new GetQueueAttributesCommand({
         QueueUrl: config.resultsQueueUrl,
-        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'],
+        AttributeNames: [
+          'ApproximateNumberOfMessages',
+          'ApproximateNumberOfMessagesNotVisible',
+          'ApproximateNumberOfMessagesDelayed',
+        ],
       }),
     );
     return Object.values(Attributes).every((count) => Number(count) === 0);
@@ -227,7 +239,9 @@ export function createResultsActivities({
       await sqs.send(
         new ChangeMessageVisibilityBatchCommand({
           QueueUrl: config.resultsQueueUrl,
-          Entries: receiptHandles.slice(start, start + SQS_BATCH).map((ReceiptHandle, i) => ({ Id: String(i), ReceiptHandle, VisibilityTimeout })),
+          Entries: receiptHandles
+            .slice(start, start + SQS_BATCH)
+            .map((ReceiptHandle, i) => ({ Id: String(i), ReceiptHandle, VisibilityTimeout })),
         }),
       );
     }
@@ -236,7 +250,9 @@ export function createResultsActivities({
   /** Makes messages this attempt could not write visible again at once, rather than after the visibility timeout. */
   async function release(receiptHandles: string[]): Promise<void> {
     await setVisibility(receiptHandles, 0).catch((error: unknown) => {
-      log.warn('Could not release results messages; they reappear after the visibility timeout', { error: withoutRequestDetails(error) });
+      log.warn('Could not release results messages; they reappear after the visibility timeout', {
+        error: withoutRequestDetails(error),
+      });
     });
   }
 
@@ -246,10 +262,15 @@ export function createResultsActivities({
       const { Failed = [] } = await sqs.send(
         new DeleteMessageBatchCommand({
           QueueUrl: config.resultsQueueUrl,
-          Entries: receiptHandles.slice(start, start + SQS_BATCH).map((ReceiptHandle, i) => ({ Id: String(i), ReceiptHandle })),
+          Entries: receiptHandles
+            .slice(start, start + SQS_BATCH)
+            .map((ReceiptHandle, i) => ({ Id: String(i), ReceiptHandle })),
         }),
       );
-      if (Failed.length > 0) log.warn('SQS did not delete some results messages; they come back and are handled again', { failed: Failed.length });
+      if (Failed.length > 0)
+        log.warn('SQS did not delete some results messages; they come back and are handled again', {
+          failed: Failed.length,
+        });
     }
   }
 
@@ -259,7 +280,8 @@ export function createResultsActivities({
     const drain = `${workflowExecution?.runId ?? ''}/${activityId}#`;
     return {
       name: `${drain}${attempt}`,
-      earlierAttemptOf: (writer) => writer !== undefined && writer.startsWith(drain) && Number(writer.slice(drain.length)) < attempt,
+      earlierAttemptOf: (writer) =>
+        writer !== undefined && writer.startsWith(drain) && Number(writer.slice(drain.length)) < attempt,
     };
   }
 
@@ -280,22 +302,34 @@ export function createResultsActivities({
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       const holder = error.Item;
-      if (!holder) throw new Error(`DynamoDB refused the row of old face ${row.OldFaceId} without returning the row that holds it`, { cause: error });
+      if (!holder)
+        throw new Error(
+          `DynamoDB refused the row of old face ${row.OldFaceId} without returning the row that holds it`,
+          { cause: error },
+        );
       if (holder.RunId?.S !== row.RunId) return { kind: 'stale' };
       const held = heldIdentity(holder);
-      const counted: Written = drain.earlierAttemptOf(holder[DRAINED_BY]?.S) ? { kind: 'recovered' } : { kind: 'present' };
+      const counted: Written = drain.earlierAttemptOf(holder[DRAINED_BY]?.S)
+        ? { kind: 'recovered' }
+        : { kind: 'present' };
       if (rowIdentity(held) === rowIdentity(row)) return counted;
       if (row.RecordIndex !== undefined && held.RecordIndex === row.RecordIndex) {
         // The same record decided again with another face, its earlier one gone: the later decision holds.
         if (row.MigratedAt <= held.MigratedAt) return { kind: 'stale' };
         return (await replaceRow(row, holder, drain)) ? counted : writeRow(row, drain);
       }
-      return holder[SETTLED_DUPLICATES]?.SS?.includes(rowIdentity(row)) ? { kind: 'settled' } : { kind: 'refused', holder };
+      return holder[SETTLED_DUPLICATES]?.SS?.includes(rowIdentity(row))
+        ? { kind: 'settled' }
+        : { kind: 'refused', holder };
     }
   }
 
   /** Puts `row` in place of `holder` unless the row changed since it was read; false when it did. */
-  async function replaceRow(row: ResultRow, holder: Record<string, AttributeValue>, drain: ReturnType<typeof drainAttempt>): Promise<boolean> {
+  async function replaceRow(
+    row: ResultRow,
+    holder: Record<string, AttributeValue>,
+    drain: ReturnType<typeof drainAttempt>,
+  ): Promise<boolean> {
     const settled = holder[SETTLED_DUPLICATES]?.SS;
     try {
       await dynamodb.send(
@@ -324,7 +358,8 @@ export function createResultsActivities({
     recovered: Set<string>,
   ): Promise<{ written: number; done: string[]; held: string[] }> {
     const byOldFace = new Map<string, Received[]>();
-    for (const entry of received) byOldFace.set(entry.row.OldFaceId, [...(byOldFace.get(entry.row.OldFaceId) ?? []), entry]);
+    for (const entry of received)
+      byOldFace.set(entry.row.OldFaceId, [...(byOldFace.get(entry.row.OldFaceId) ?? []), entry]);
     const outcome = { written: 0, done: [] as string[], held: [] as string[] };
     await Promise.all(
       [...byOldFace.values()].map(async (entries) => {
@@ -365,7 +400,13 @@ export function createResultsActivities({
     let oldestAgeMs = 0;
     const duplicates = new Map<string, DuplicateRow>();
     const drain = drainAttempt();
-    const finished = (queueEmpty: boolean): DrainPass => ({ written, queueEmpty, duplicates: [...duplicates.values()], handled, oldestAgeMs });
+    const finished = (queueEmpty: boolean): DrainPass => ({
+      written,
+      queueEmpty,
+      duplicates: [...duplicates.values()],
+      handled,
+      oldestAgeMs,
+    });
     while (handled < maxMessages && duplicates.size < MAX_DUPLICATES_PER_DRAIN && !hooks.stopped()) {
       const asked = Math.min(SQS_BATCH, maxMessages - handled);
       const { Messages = [] } = await sqs.send(
@@ -392,7 +433,10 @@ export function createResultsActivities({
       const readable = Messages.flatMap((message, i): Received[] => {
         const answer = read[i];
         if (answer && 'row' in answer) return [{ receiptHandle: message.ReceiptHandle ?? '', row: answer.row }];
-        log.error('A results message is not a row this tool signed; leaving it for the results DLQ', { messageId: message.MessageId, refusal: answer?.refusal });
+        log.error('A results message is not a row this tool signed; leaving it for the results DLQ', {
+          messageId: message.MessageId,
+          refusal: answer?.refusal,
+        });
         return [];
       });
       let outcome: Awaited<ReturnType<typeof writeReceived>>;
@@ -470,7 +514,12 @@ export function createResultsActivities({
                 UpdateExpression: 'ADD #settled :row',
                 ConditionExpression: 'RunId = :run AND FaceId = :face AND MigratedAt = :at',
                 ExpressionAttributeNames: { '#settled': SETTLED_DUPLICATES },
-                ExpressionAttributeValues: { ':row': new Set([rowIdentity(row)]), ':run': row.RunId, ':face': heldBy.FaceId, ':at': heldBy.MigratedAt },
+                ExpressionAttributeValues: {
+                  ':row': new Set([rowIdentity(row)]),
+                  ':run': row.RunId,
+                  ':face': heldBy.FaceId,
+                  ':at': heldBy.MigratedAt,
+                },
               }),
             );
           } catch (error) {

@@ -75,9 +75,15 @@ export function createRunObjects(s3: S3Client, bucket: string) {
     async delete(keys: string[]): Promise<void> {
       for (let start = 0; start < keys.length; start += DELETE_BATCH) {
         const { Errors = [] } = await s3.send(
-          new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.slice(start, start + DELETE_BATCH).map((Key) => ({ Key })), Quiet: true } }),
+          new DeleteObjectsCommand({
+            Bucket: bucket,
+            Delete: { Objects: keys.slice(start, start + DELETE_BATCH).map((Key) => ({ Key })), Quiet: true },
+          }),
         );
-        if (Errors.length > 0) throw new Error(`S3 did not delete ${Errors.length} objects, the first ${Errors[0]?.Key}: ${Errors[0]?.Code} ${Errors[0]?.Message}`);
+        if (Errors.length > 0)
+          throw new Error(
+            `S3 did not delete ${Errors.length} objects, the first ${Errors[0]?.Key}: ${Errors[0]?.Code} ${Errors[0]?.Message}`,
+          );
       }
     },
 
@@ -96,7 +102,9 @@ export function createRunObjects(s3: S3Client, bucket: string) {
     /** Tags every object of the run as ended, so the bucket's retention rule may expire it; returns how many. */
     async tagEnded(runId: string): Promise<number> {
       const objects = await list(runId);
-      await eachInSlices(objects, ({ Key }) => s3.send(new PutObjectTaggingCommand({ Bucket: bucket, Key, Tagging: { TagSet: [{ ...RUN_ENDED_TAG }] } })));
+      await eachInSlices(objects, ({ Key }) =>
+        s3.send(new PutObjectTaggingCommand({ Bucket: bucket, Key, Tagging: { TagSet: [{ ...RUN_ENDED_TAG }] } })),
+      );
       return objects.length;
     },
   };

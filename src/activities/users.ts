@@ -39,7 +39,9 @@ const ROWS_PER_SCAN_PAGE = 1000;
 
 const PROJECTED = ['OldFaceId', 'FaceId', 'UserId', 'Bucket', 'Key', 'ExternalImageId'] as const;
 
-type UserRow = Pick<ResultRow, 'OldFaceId' | 'FaceId' | 'UserId' | 'Bucket' | 'Key' | 'ExternalImageId'> & { UserId: string };
+type UserRow = Pick<ResultRow, 'OldFaceId' | 'FaceId' | 'UserId' | 'Bucket' | 'Key' | 'ExternalImageId'> & {
+  UserId: string;
+};
 
 /**
  * A ClientRequestToken that is the same for the same call of the same run, so a retried attempt
@@ -93,7 +95,11 @@ export function createUserActivities({
     };
   }
 
-  async function associate(input: MigrateUsersInput, UserId: string, rows: UserRow[]): Promise<{ associated: number; refused: ReviewItem[] }> {
+  async function associate(
+    input: MigrateUsersInput,
+    UserId: string,
+    rows: UserRow[],
+  ): Promise<{ associated: number; refused: ReviewItem[] }> {
     const refused: ReviewItem[] = [];
     let associated = 0;
     for (let start = 0; start < rows.length; start += FACES_PER_USER) {
@@ -111,12 +117,27 @@ export function createUserActivities({
         associated += response.AssociatedFaces?.length ?? 0;
         for (const failure of response.UnsuccessfulFaceAssociations ?? []) {
           const row = group.find((candidate) => candidate.FaceId === failure.FaceId);
-          if (row) refused.push(refusal(input, row, ReasonCode.UserAssociationRefused, `AssociateFaces refused: ${(failure.Reasons ?? []).join(', ')}`));
+          if (row)
+            refused.push(
+              refusal(
+                input,
+                row,
+                ReasonCode.UserAssociationRefused,
+                `AssociateFaces refused: ${(failure.Reasons ?? []).join(', ')}`,
+              ),
+            );
         }
       } catch (error) {
         if (!(error instanceof ServiceQuotaExceededException)) throw error;
         refused.push(
-          ...group.map((row) => refusal(input, row, ReasonCode.UserFaceLimit, `user ${UserId} already holds the ${FACES_PER_USER} faces Rekognition allows`)),
+          ...group.map((row) =>
+            refusal(
+              input,
+              row,
+              ReasonCode.UserFaceLimit,
+              `user ${UserId} already holds the ${FACES_PER_USER} faces Rekognition allows`,
+            ),
+          ),
         );
       }
     }
@@ -125,7 +146,8 @@ export function createUserActivities({
 
   return {
     migrateUsers: async (input: MigrateUsersInput): Promise<UsersMigrated> => {
-      const resumed = activityInfo().heartbeatDetails as (UsersMigrated & { startKey?: Record<string, unknown> }) | undefined;
+      const resumed = activityInfo().heartbeatDetails as
+        (UsersMigrated & { startKey?: Record<string, unknown> }) | undefined;
       const totals: UsersMigrated = {
         usersCreated: resumed?.usersCreated ?? 0,
         facesAssociated: resumed?.facesAssociated ?? 0,
@@ -148,7 +170,8 @@ export function createUserActivities({
           }),
         );
         const byUser = new Map<string, UserRow[]>();
-        for (const row of (page.Items ?? []) as UserRow[]) byUser.set(row.UserId, [...(byUser.get(row.UserId) ?? []), row]);
+        for (const row of (page.Items ?? []) as UserRow[])
+          byUser.set(row.UserId, [...(byUser.get(row.UserId) ?? []), row]);
         const refused: ReviewItem[] = [];
         // A page may take longer than the heartbeat timeout; its users are redone safely (tokens),
         // so the heartbeat keeps saying where the page began and what was done before it.

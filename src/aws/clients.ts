@@ -91,8 +91,12 @@ export function createAwsClients(config: Config): AwsClients {
   const { region, s3ForcePathStyle, sqsEndpointConfigured } = config.aws;
   const requestHandler = REQUEST_LIMITS;
   return {
-    s3: cancelledWithActivity(ownedBy(new S3Client({ region, forcePathStyle: s3ForcePathStyle, requestHandler }), config.bucketOwner)),
-    sqs: cancelledWithActivity(new SQSClient({ region, useQueueUrlAsEndpoint: !sqsEndpointConfigured, requestHandler })),
+    s3: cancelledWithActivity(
+      ownedBy(new S3Client({ region, forcePathStyle: s3ForcePathStyle, requestHandler }), config.bucketOwner),
+    ),
+    sqs: cancelledWithActivity(
+      new SQSClient({ region, useQueueUrlAsEndpoint: !sqsEndpointConfigured, requestHandler }),
+    ),
     dynamodb: cancelledWithActivity(
       DynamoDBDocumentClient.from(new DynamoDBClient({ region, requestHandler }), {
         marshallOptions: { removeUndefinedValues: true },

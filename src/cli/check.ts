@@ -29,7 +29,8 @@ const HTTP_STATUS_MEANING: Record<number, string> = {
 function describeFailure(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const status = httpStatusOf(error);
-  const message = error.message === 'UnknownError' && status ? (HTTP_STATUS_MEANING[status] ?? `HTTP ${status}`) : error.message;
+  const message =
+    error.message === 'UnknownError' && status ? (HTTP_STATUS_MEANING[status] ?? `HTTP ${status}`) : error.message;
   return `${error.name}: ${message}`;
 }
 
@@ -47,7 +48,9 @@ async function checkTemporal({ connectionOptions, namespace = 'default' }: Clien
     await connection.workflowService.describeNamespace({ namespace });
     const missing = await missingSearchAttributes(connection, namespace);
     if (missing.length > 0) {
-      throw new Error(`namespace ${namespace} lacks the search attributes ${missing.map(({ name }) => name).join(', ')}`);
+      throw new Error(
+        `namespace ${namespace} lacks the search attributes ${missing.map(({ name }) => name).join(', ')}`,
+      );
     }
     return `namespace ${namespace} at ${connectionOptions.address}`;
   } finally {
@@ -55,7 +58,11 @@ async function checkTemporal({ connectionOptions, namespace = 'default' }: Clien
   }
 }
 
-export async function checkDeployment(config: Config, aws: AwsClients, temporal: ClientConnectConfig): Promise<CheckResult[]> {
+export async function checkDeployment(
+  config: Config,
+  aws: AwsClients,
+  temporal: ClientConnectConfig,
+): Promise<CheckResult[]> {
   const queues = [
     ['results queue', config.resultsQueueUrl],
     ['review DLQ', config.reviewDlqUrl],

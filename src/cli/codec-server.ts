@@ -81,7 +81,10 @@ function parsePayloads(body: string): Payload[] {
   try {
     return temporal.api.common.v1.Payloads.fromObject(json as object).payloads;
   } catch (error) {
-    throw new HttpError(400, `the body is not a Payloads message: ${error instanceof Error ? error.message : String(error)}`);
+    throw new HttpError(
+      400,
+      `the body is not a Payloads message: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
 }
 
@@ -104,7 +107,13 @@ function namespaceOf(request: IncomingMessage): string {
   return segments.length >= 2 ? decodeURIComponent(segments[segments.length - 2] ?? 'default') : 'default';
 }
 
-export function createCodecServer({ codecFor, uiOrigins, allowEncode = false, tls, token }: CodecServerOptions): Server {
+export function createCodecServer({
+  codecFor,
+  uiOrigins,
+  allowEncode = false,
+  tls,
+  token,
+}: CodecServerOptions): Server {
   let inFlight = 0;
   async function serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const origin = request.headers.origin;
@@ -118,7 +127,8 @@ export function createCodecServer({ codecFor, uiOrigins, allowEncode = false, tl
     }
     const operation = operationOf(request.url);
     if (!operation) throw new HttpError(404, 'the codec server answers POST .../encode and .../decode');
-    if (operation === 'encode' && !allowEncode) throw new HttpError(404, 'encode is off: start the codec server with --allow-encode to serve it');
+    if (operation === 'encode' && !allowEncode)
+      throw new HttpError(404, 'encode is off: start the codec server with --allow-encode to serve it');
     if (request.method === 'OPTIONS') {
       response.writeHead(204, {
         'Access-Control-Allow-Methods': 'POST, OPTIONS',
@@ -134,7 +144,10 @@ export function createCodecServer({ codecFor, uiOrigins, allowEncode = false, tl
     }
     if (token !== undefined && !carriesToken(request, token)) {
       response.setHeader('WWW-Authenticate', 'Bearer');
-      throw new HttpError(401, 'this codec server answers only requests with its bearer token (Authorization: Bearer <token>)');
+      throw new HttpError(
+        401,
+        'this codec server answers only requests with its bearer token (Authorization: Bearer <token>)',
+      );
     }
     if (inFlight >= MOST_REQUESTS_IN_FLIGHT) {
       response.setHeader('Retry-After', '1');
@@ -208,10 +221,18 @@ function readToken(file: string): string {
     mode = statSync(file).mode;
     token = readFileSync(file, 'utf8').trim();
   } catch (error) {
-    throw new UsageError(`the token file ${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw new UsageError(
+      `the token file ${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+    );
   }
-  if ((mode & 0o077) !== 0) throw new UsageError(`the token file ${file} may be read by others (mode ${(mode & 0o777).toString(8)}): chmod 600 it`);
-  if (token.length < SHORTEST_TOKEN) throw new UsageError(`the token in ${file} is ${token.length} characters; take at least ${SHORTEST_TOKEN}, such as \`openssl rand -base64 32\``);
+  if ((mode & 0o077) !== 0)
+    throw new UsageError(
+      `the token file ${file} may be read by others (mode ${(mode & 0o777).toString(8)}): chmod 600 it`,
+    );
+  if (token.length < SHORTEST_TOKEN)
+    throw new UsageError(
+      `the token in ${file} is ${token.length} characters; take at least ${SHORTEST_TOKEN}, such as \`openssl rand -base64 32\``,
+    );
   return token;
 }
 
@@ -225,10 +246,16 @@ function readPem(file: string, what: string): Buffer {
 
 /** The TLS material the flags name; a bind beyond this machine without it is refused. */
 function tlsOf(flags: CodecServerFlags): CodecServerOptions['tls'] {
-  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
-  const tls = flags.tlsCert && flags.tlsKey ? { cert: readPem(flags.tlsCert, 'the certificate'), key: readPem(flags.tlsKey, 'the key') } : undefined;
+  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined))
+    throw new UsageError('--tls-cert and --tls-key go together');
+  const tls =
+    flags.tlsCert && flags.tlsKey
+      ? { cert: readPem(flags.tlsCert, 'the certificate'), key: readPem(flags.tlsKey, 'the key') }
+      : undefined;
   if (!tls && !isLoopback(flags.host)) {
-    throw new UsageError(`--host ${flags.host} reaches beyond this machine, and whoever reaches the codec server reads every payload: give --tls-cert and --tls-key, or put it behind an authenticating HTTPS proxy`);
+    throw new UsageError(
+      `--host ${flags.host} reaches beyond this machine, and whoever reaches the codec server reads every payload: give --tls-cert and --tls-key, or put it behind an authenticating HTTPS proxy`,
+    );
   }
   return tls;
 }
@@ -236,7 +263,9 @@ function tlsOf(flags: CodecServerFlags): CodecServerOptions['tls'] {
 /** The bearer token the flags name; a bind beyond this machine without one is refused. */
 function tokenOf(flags: CodecServerFlags): string | undefined {
   if (flags.tokenFile === undefined && !isLoopback(flags.host)) {
-    throw new UsageError(`--host ${flags.host} reaches beyond this machine: give --token-file, so that only those holding the token read payloads`);
+    throw new UsageError(
+      `--host ${flags.host} reaches beyond this machine: give --token-file, so that only those holding the token read payloads`,
+    );
   }
   return flags.tokenFile === undefined ? undefined : readToken(flags.tokenFile);
 }
@@ -256,17 +285,31 @@ async function listen(server: Server, port: number, host: string): Promise<void>
 export function registerCodecServerCommand(program: Command): void {
   program
     .command('codec-server')
-    .description('decrypt payloads for the Temporal Web UI and `temporal workflow show --codec-endpoint` (needs the encryption key)')
+    .description(
+      'decrypt payloads for the Temporal Web UI and `temporal workflow show --codec-endpoint` (needs the encryption key)',
+    )
     .option('--port <port>', 'port to listen on', numberIn('--port', 1, 65535, true), DEFAULT_PORT)
     .option('--host <address>', 'address to listen on: whoever reaches it reads every payload', '127.0.0.1')
-    .option('--ui-origin <url>', `the Temporal Web UI origin allowed to call it, repeatable (default ${DEFAULT_UI_ORIGIN})`, addOrigin, [])
-    .option('--allow-encode', 'serve /encode too, which seals payloads with the key (the UI needs it only to start or signal a workflow)')
+    .option(
+      '--ui-origin <url>',
+      `the Temporal Web UI origin allowed to call it, repeatable (default ${DEFAULT_UI_ORIGIN})`,
+      addOrigin,
+      [],
+    )
+    .option(
+      '--allow-encode',
+      'serve /encode too, which seals payloads with the key (the UI needs it only to start or signal a workflow)',
+    )
     .option('--tls-cert <file>', 'PEM certificate: serve HTTPS (required for a --host beyond this machine)')
-    .option('--tls-key <file>', "PEM private key of --tls-cert")
-    .option('--token-file <file>', 'a file (mode 600) holding a bearer token every request must carry (required for a --host beyond this machine)')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option(
+      '--token-file <file>',
+      'a file (mode 600) holding a bearer token every request must carry (required for a --host beyond this machine)',
+    )
     .action(async (flags: CodecServerFlags) => {
       const keyring = loadKeyring();
-      if (!keyring) throw new UsageError('codec-server needs the key the workers encrypt with: set REINDEX_ENCRYPTION_KEY_FILE');
+      if (!keyring)
+        throw new UsageError('codec-server needs the key the workers encrypt with: set REINDEX_ENCRYPTION_KEY_FILE');
       const tls = tlsOf(flags);
       const token = tokenOf(flags);
       const uiOrigins = flags.uiOrigin.length > 0 ? flags.uiOrigin : [DEFAULT_UI_ORIGIN];
@@ -274,7 +317,9 @@ export function registerCodecServerCommand(program: Command): void {
       const codecFor = (namespace: string) => new EncryptionCodec(keyring, { namespace, allowPlaintext: true });
       const server = createCodecServer({ codecFor, uiOrigins, allowEncode: flags.allowEncode === true, tls, token });
       await listen(server, flags.port, flags.host);
-      console.log(`codec-server: key id ${keyring.current.id}${keyring.earlier.length > 0 ? ` (and ${keyring.earlier.map((key) => key.id).join(', ')})` : ''}, listening on ${tls ? 'https' : 'http'}://${flags.host}:${flags.port} for ${uiOrigins.join(', ')}${flags.allowEncode ? ', encode on' : ''}${token ? ', bearer token required' : ''}`);
+      console.log(
+        `codec-server: key id ${keyring.current.id}${keyring.earlier.length > 0 ? ` (and ${keyring.earlier.map((key) => key.id).join(', ')})` : ''}, listening on ${tls ? 'https' : 'http'}://${flags.host}:${flags.port} for ${uiOrigins.join(', ')}${flags.allowEncode ? ', encode on' : ''}${token ? ', bearer token required' : ''}`,
+      );
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);

@@ -39,14 +39,21 @@ export async function collectionsOfRecords(body: Readable, file: string, most: n
     images.set(named, (images.get(named) ?? 0) + 1);
     if (images.size > most) {
       body.destroy();
-      throw new UsageError(`the records file ${file} names more than ${most} collections; raise --max-collections, or give --target to index every record into one collection`);
+      throw new UsageError(
+        `the records file ${file} names more than ${most} collections; raise --max-collections, or give --target to index every record into one collection`,
+      );
     }
   }
   return { images, unnamed };
 }
 
 /** The records file at the version the runs will read, counted by collection. */
-export async function readCollectionsOfRecords(aws: AwsClients, manifest: { Bucket: string; Key: string }, etag: string | undefined, most: number): Promise<CollectionsOfRecords> {
+export async function readCollectionsOfRecords(
+  aws: AwsClients,
+  manifest: { Bucket: string; Key: string },
+  etag: string | undefined,
+  most: number,
+): Promise<CollectionsOfRecords> {
   const file = `s3://${manifest.Bucket}/${manifest.Key}`;
   let body: Readable;
   try {
@@ -55,7 +62,8 @@ export async function readCollectionsOfRecords(aws: AwsClients, manifest: { Buck
     throw describeS3Failure(error, `the records file ${file}`, 'read') ?? error;
   }
   const found = await collectionsOfRecords(body, file, most);
-  if (found.images.size === 0) throw new UsageError(`no record of ${file} names a CollectionId to index into: give --target`);
+  if (found.images.size === 0)
+    throw new UsageError(`no record of ${file} names a CollectionId to index into: give --target`);
   return found;
 }
 
@@ -64,14 +72,25 @@ export async function readCollectionsOfRecords(aws: AwsClients, manifest: { Buck
  * faces nobody migrated is an old collection, and its run would fail on it. Said before anything
  * starts, naming the collection.
  */
-export async function assertNotOldCollections(aws: AwsClients, config: Pick<Config, 'bucket'>, targets: string[], source: string | undefined): Promise<void> {
+export async function assertNotOldCollections(
+  aws: AwsClients,
+  config: Pick<Config, 'bucket'>,
+  targets: string[],
+  source: string | undefined,
+): Promise<void> {
   const ledger = createLedger(aws.s3, config.bucket);
   for (const target of targets) {
-    if (target === source) throw new UsageError(`the records name ${target}, the old collection given with --source, as a collection to index into`);
+    if (target === source)
+      throw new UsageError(
+        `the records name ${target}, the old collection given with --source, as a collection to index into`,
+      );
     if (await ledger.ownsCollection(target)) continue;
     try {
       const { Faces = [] } = await aws.rekognition.send(new ListFacesCommand({ CollectionId: target, MaxResults: 1 }));
-      if (Faces.length > 0) throw new UsageError(`${target} holds faces this tool did not index, so it is an old collection, not one to migrate into: give each record the CollectionId of a new collection, or --target`);
+      if (Faces.length > 0)
+        throw new UsageError(
+          `${target} holds faces this tool did not index, so it is an old collection, not one to migrate into: give each record the CollectionId of a new collection, or --target`,
+        );
     } catch (error) {
       if (!(error instanceof ResourceNotFoundException)) throw error;
     }
@@ -84,7 +103,11 @@ export interface SkippedCollection {
 }
 
 /** The targets an earlier run completed into, which a plan skips unless forced. */
-export async function migratedTargets(aws: AwsClients, config: Pick<Config, 'bucket'>, targets: string[]): Promise<SkippedCollection[]> {
+export async function migratedTargets(
+  aws: AwsClients,
+  config: Pick<Config, 'bucket'>,
+  targets: string[],
+): Promise<SkippedCollection[]> {
   const ledger = createLedger(aws.s3, config.bucket);
   const skipped: SkippedCollection[] = [];
   for (const targetCollectionId of targets) {
@@ -105,7 +128,17 @@ export function skippedLine({ targetCollectionId, migration }: SkippedCollection
  */
 export function runsOfCollections(
   found: CollectionsOfRecords,
-  { manifest, etag, source, skipped }: { manifest: { Bucket: string; Key: string }; etag: string | undefined; source: string | undefined; skipped: SkippedCollection[] },
+  {
+    manifest,
+    etag,
+    source,
+    skipped,
+  }: {
+    manifest: { Bucket: string; Key: string };
+    etag: string | undefined;
+    source: string | undefined;
+    skipped: SkippedCollection[];
+  },
 ): PlannedRun[] {
   const left = new Set(skipped.map(({ targetCollectionId }) => targetCollectionId));
   const bySize = [...found.images].filter(([collectionId]) => !left.has(collectionId)).sort(([, a], [, b]) => a - b);

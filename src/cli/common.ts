@@ -23,7 +23,10 @@ export function parseS3Uri(uri: string): { Bucket: string; Key: string } {
 }
 
 /** A Temporal client; with an encryption key set, it encrypts what it sends and decrypts what it reads. */
-export async function connectTemporal({ connectionOptions, namespace = 'default' }: ClientConnectConfig): Promise<Client> {
+export async function connectTemporal({
+  connectionOptions,
+  namespace = 'default',
+}: ClientConnectConfig): Promise<Client> {
   const address = connectionOptions.address ?? '127.0.0.1:7233';
   // A bad key is a ConfigError of its own, not a Temporal out of reach.
   const dataConverter = loadDataConverter(namespace);
@@ -31,7 +34,9 @@ export async function connectTemporal({ connectionOptions, namespace = 'default'
     const connection = await Connection.connect({ ...connectionOptions, connectTimeout: '5s' });
     return new Client({ connection, namespace, dataConverter });
   } catch (error) {
-    throw new UsageError(`cannot reach Temporal at ${address}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new UsageError(
+      `cannot reach Temporal at ${address}: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
 }
 
@@ -47,7 +52,9 @@ export async function withAws<T>(work: (clients: { config: Config; aws: AwsClien
 }
 
 /** Runs a command with the configuration, the AWS clients and a Temporal client, and closes them after. */
-export async function withClients<T>(work: (clients: { config: Config; aws: AwsClients; client: Client }) => Promise<T>): Promise<T> {
+export async function withClients<T>(
+  work: (clients: { config: Config; aws: AwsClients; client: Client }) => Promise<T>,
+): Promise<T> {
   const config = loadConfig();
   const client = await connectTemporal(loadClientConnectConfig());
   const aws = createAwsClients(config);
@@ -64,7 +71,9 @@ export function numberIn(name: string, min: number, max: number, integer: boolea
   return (value: string): number => {
     const parsed = Number(value);
     if (!Number.isFinite(parsed) || parsed < min || parsed > max || (integer && !Number.isInteger(parsed))) {
-      throw new InvalidArgumentError(`${name} must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}`);
+      throw new InvalidArgumentError(
+        `${name} must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}`,
+      );
     }
     return parsed;
   };
@@ -75,7 +84,9 @@ export const RECORDS_FILE_HELP = 'the records file: s3://bucket/key, a JSON arra
 
 /** `--records`, and `--manifest`, its older name, which still works but is not listed in the help. */
 export function withRecordsFileOption(command: Command): Command {
-  return command.option('--records <s3-uri>', RECORDS_FILE_HELP).addOption(new Option('--manifest <s3-uri>', 'the older name of --records').hideHelp());
+  return command
+    .option('--records <s3-uri>', RECORDS_FILE_HELP)
+    .addOption(new Option('--manifest <s3-uri>', 'the older name of --records').hideHelp());
 }
 
 /** The records file the flags name, by either name; both, naming two files, is a usage error. */
@@ -87,7 +98,10 @@ export function recordsFileOf(flags: { records?: string; manifest?: string }): s
 }
 
 /** The option that narrows a command given a plan's id to one collection's run of it. */
-export const COLLECTION_OPTION = ['--collection <collection>', "with a plan's id: that target collection's run of the plan"] as const;
+export const COLLECTION_OPTION = [
+  '--collection <collection>',
+  "with a plan's id: that target collection's run of the plan",
+] as const;
 
 /** A plan runs each collection as `<plan>/<target>`; `--collection` names that run. */
 export function runIdOf(workflowId: string, collection: string | undefined): string {
@@ -105,7 +119,11 @@ export interface Progress {
  * A progress bar on stderr, so stdout stays the command's result (and `--json` stays parseable).
  * It draws only on a terminal: in a pipe, a script or a test it stays silent.
  */
-export function progressBar(label: string, total = 0, format = `${label} [{bar}] {value}/{total} {percentage}% | {rate}/s | ETA {eta_formatted}`): Progress {
+export function progressBar(
+  label: string,
+  total = 0,
+  format = `${label} [{bar}] {value}/{total} {percentage}% | {rate}/s | ETA {eta_formatted}`,
+): Progress {
   const bar = new SingleBar({ format, stream: process.stderr, hideCursor: true, etaBuffer: 50, noTTYOutput: false });
   const started = Date.now();
   let done = 0;
@@ -145,7 +163,8 @@ export async function forEachConcurrently<T>(
   concurrency: number,
   work: (item: T) => Promise<void>,
 ): Promise<void> {
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a whole number from 1, not ${concurrency}`);
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new RangeError(`concurrency must be a whole number from 1, not ${concurrency}`);
   const iterator = Symbol.asyncIterator in items ? items[Symbol.asyncIterator]() : items[Symbol.iterator]();
   let running = 0;
   let failure: { error: unknown } | undefined;

@@ -21,7 +21,14 @@ import type { drainResultsQueue } from '../workflows';
 import { numberIn, UsageError, withAws, withClients } from './common';
 import { openInput, writeLocalFile } from './files';
 import { holdReviewMessages, type ReviewFilter, type ReviewMessage } from './review-dlq';
-import { addRunSettings, followStartedRun, readRunSummary, type RunSettingsFlags, startOptions, startRun } from './runs';
+import {
+  addRunSettings,
+  followStartedRun,
+  readRunSummary,
+  type RunSettingsFlags,
+  startOptions,
+  startRun,
+} from './runs';
 import { RunExistsError } from './starting';
 
 interface FilterFlags {
@@ -29,14 +36,19 @@ interface FilterFlags {
   reason?: ReasonCode[];
 }
 
-const reasonOption = () => new Option('--reason <code...>', 'only messages with these reasons').choices(Object.values(ReasonCode));
+const reasonOption = () =>
+  new Option('--reason <code...>', 'only messages with these reasons').choices(Object.values(ReasonCode));
 
 function filterOf(flags: FilterFlags): ReviewFilter {
   return { runId: flags.run, reasons: flags.reason };
 }
 
 function describeFilter(flags: FilterFlags): string {
-  return [flags.run && `of run ${flags.run}`, flags.reason && `with reason ${flags.reason.join(' or ')}`].filter(Boolean).join(' ') || 'at all';
+  return (
+    [flags.run && `of run ${flags.run}`, flags.reason && `with reason ${flags.reason.join(' or ')}`]
+      .filter(Boolean)
+      .join(' ') || 'at all'
+  );
 }
 
 function imageOf({ item }: ReviewMessage): string {
@@ -55,7 +67,8 @@ async function readRecordsFile(aws: AwsClients, location: string): Promise<unkno
   const records: unknown[] = [];
   try {
     for await (const entry of readRecords(body)) {
-      if ('malformed' in entry) throw new UsageError(`${location}: entry ${entry.index + 1} is not JSON: ${entry.malformed.slice(0, 80)}`);
+      if ('malformed' in entry)
+        throw new UsageError(`${location}: entry ${entry.index + 1} is not JSON: ${entry.malformed.slice(0, 80)}`);
       records.push(entry.value);
     }
   } catch (error) {
@@ -74,7 +87,9 @@ function redriveRunId(run: string, recordsText: string): string {
 async function migratedFaces(aws: AwsClients, table: string, faceIds: string[]): Promise<Set<string>> {
   const migrated = new Set<string>();
   for (let start = 0; start < faceIds.length; start += BATCH_GET_KEYS) {
-    let keys: Record<string, unknown>[] | undefined = faceIds.slice(start, start + BATCH_GET_KEYS).map((OldFaceId) => ({ OldFaceId }));
+    let keys: Record<string, unknown>[] | undefined = faceIds
+      .slice(start, start + BATCH_GET_KEYS)
+      .map((OldFaceId) => ({ OldFaceId }));
     while (keys?.length) {
       const { Responses, UnprocessedKeys }: BatchGetCommandOutput = await aws.dynamodb.send(
         new BatchGetCommand({ RequestItems: { [table]: { Keys: keys, ProjectionExpression: 'OldFaceId' } } }),
@@ -90,7 +105,9 @@ async function migratedFaces(aws: AwsClients, table: string, faceIds: string[]):
 async function assertRunHolds(client: Client, workflowId: string): Promise<void> {
   const { status } = await client.workflow.getHandle(workflowId).describe();
   if (status.name !== 'RUNNING' && status.name !== 'COMPLETED') {
-    throw new UsageError(`run ${workflowId} of these records exists and is ${status.name.toLowerCase()}; pass --id to redrive them in a new run`);
+    throw new UsageError(
+      `run ${workflowId} of these records exists and is ${status.name.toLowerCase()}; pass --id to redrive them in a new run`,
+    );
   }
 }
 
@@ -108,15 +125,23 @@ interface RedriveFlags extends FilterFlags, RunSettingsFlags {
   json?: boolean;
 }
 
-async function redrive(clients: { config: Config; aws: AwsClients; client: Client }, flags: RedriveFlags): Promise<void> {
+async function redrive(
+  clients: { config: Config; aws: AwsClients; client: Client },
+  flags: RedriveFlags,
+): Promise<void> {
   const { config, aws, client } = clients;
   const held = await holdReviewMessages(aws.sqs, config.reviewDlqUrl, filterOf(flags));
   try {
-    const chosen = flags.messageId ? held.messages.filter((message) => flags.messageId?.includes(message.messageId)) : held.messages;
-    if (chosen.length === 0) throw new UsageError(`no message in the review DLQ ${flags.messageId ? 'has those ids' : describeFilter(flags)}`);
+    const chosen = flags.messageId
+      ? held.messages.filter((message) => flags.messageId?.includes(message.messageId))
+      : held.messages;
+    if (chosen.length === 0)
+      throw new UsageError(`no message in the review DLQ ${flags.messageId ? 'has those ids' : describeFilter(flags)}`);
     const runs = new Set(chosen.map((message) => message.item.runId));
     if (runs.size > 1 && !flags.target) {
-      throw new UsageError(`the chosen messages come from ${runs.size} runs, each with its own target: choose one with --run, or name the target with --target`);
+      throw new UsageError(
+        `the chosen messages come from ${runs.size} runs, each with its own target: choose one with --run, or name the target with --target`,
+      );
     }
     // A face with a row was migrated since its message was sent (by an interrupted redrive, say): it goes, and is not indexed again.
     const migrated = await migratedFaces(aws, config.resultsTable, [...new Set(chosen.flatMap(faceIdsOfMessage))]);
@@ -127,7 +152,9 @@ async function redrive(clients: { config: Config; aws: AwsClients; client: Clien
     const doneIds = new Set(done.map((message) => message.messageId));
     const plan = planRedrive(chosen.filter((message) => !doneIds.has(message.messageId)));
     // In a stable order, so the same messages make the same records file and the same run id.
-    let records = plan.records.map(({ record }) => record).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+    let records = plan.records
+      .map(({ record }) => record)
+      .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
     let covered = plan.records.flatMap(({ messageIds }) => messageIds);
     if (flags.records) {
       // An operator's fixed copy answers for a message only if it holds every face the message names.
@@ -146,38 +173,66 @@ async function redrive(clients: { config: Config; aws: AwsClients; client: Clien
     const recordsText = records.map((record) => JSON.stringify(record)).join('\n') + '\n';
 
     if (flags.dryRun) {
-      if (flags.out) await writeLocalFile(flags.out, recordsText).catch((error: Error) => { throw new UsageError(`cannot write ${flags.out}: ${error.message}`); });
-      const result = { messages: chosen.length, redrivable: covered.length, records: records.length, notRedrivable: plan.notRedrivable, out: flags.out };
+      if (flags.out)
+        await writeLocalFile(flags.out, recordsText).catch((error: Error) => {
+          throw new UsageError(`cannot write ${flags.out}: ${error.message}`);
+        });
+      const result = {
+        messages: chosen.length,
+        redrivable: covered.length,
+        records: records.length,
+        notRedrivable: plan.notRedrivable,
+        out: flags.out,
+      };
       if (flags.json) console.log(JSON.stringify(result));
       else {
-        console.log(`would redrive ${covered.length} of ${chosen.length} messages as ${records.length} records${flags.out ? `, written to ${flags.out}` : ''}`);
+        console.log(
+          `would redrive ${covered.length} of ${chosen.length} messages as ${records.length} records${flags.out ? `, written to ${flags.out}` : ''}`,
+        );
         for (const { messageId, why } of plan.notRedrivable) console.log(`  not redrivable ${messageId}: ${why}`);
       }
       return;
     }
     if (covered.length === 0 && done.length === 0) {
-      throw new UsageError(`none of the ${chosen.length} chosen messages can be redriven${plan.notRedrivable[0] ? ` (${plan.notRedrivable[0].why})` : ''}`);
+      throw new UsageError(
+        `none of the ${chosen.length} chosen messages can be redriven${plan.notRedrivable[0] ? ` (${plan.notRedrivable[0].why})` : ''}`,
+      );
     }
     if (covered.length === 0) {
       const removed = await held.deleteAndRelease(doneIds);
-      console.log(flags.json ? JSON.stringify({ removed: removed.deleted, alreadyMigrated: done.length }) : `removed ${removed.deleted} messages whose faces were migrated already; nothing to redrive`);
+      console.log(
+        flags.json
+          ? JSON.stringify({ removed: removed.deleted, alreadyMigrated: done.length })
+          : `removed ${removed.deleted} messages whose faces were migrated already; nothing to redrive`,
+      );
       return;
     }
 
     const [firstRun = 'dlq'] = runs;
     const original = await readRunSummary(aws, config, firstRun);
     const target = flags.target ?? original?.targetCollectionId;
-    if (!target) throw new UsageError('name the collection to index into with --target: the run the messages came from left no summary');
+    if (!target)
+      throw new UsageError(
+        'name the collection to index into with --target: the run the messages came from left no summary',
+      );
     const workflowId = flags.id ?? redriveRunId(firstRun, recordsText);
     const manifest = { Bucket: config.bucket, Key: redriveRecordsKey(workflowId) };
     // Written once: if an earlier attempt of this redrive started the run, the run is reading this file.
-    await aws.s3.send(new PutObjectCommand({ ...manifest, Body: recordsText, IfNoneMatch: '*' })).catch((error: unknown) => {
-      if (httpStatusOf(error) !== 412) throw error;
-    });
+    await aws.s3
+      .send(new PutObjectCommand({ ...manifest, Body: recordsText, IfNoneMatch: '*' }))
+      .catch((error: unknown) => {
+        if (httpStatusOf(error) !== 412) throw error;
+      });
     let started: { workflowId: string; url: string | undefined };
     try {
-      const settings = startOptions({ ...flags, source: flags.source ?? original?.sourceCollectionId }, { manifest, target, id: workflowId, taskQueue: config.taskQueue });
-      started = await startRun(client, aws, { ...settings, options: { ...settings.options, indexingScope: workflowId } });
+      const settings = startOptions(
+        { ...flags, source: flags.source ?? original?.sourceCollectionId },
+        { manifest, target, id: workflowId, taskQueue: config.taskQueue },
+      );
+      started = await startRun(client, aws, {
+        ...settings,
+        options: { ...settings.options, indexingScope: workflowId },
+      });
     } catch (error) {
       // The same records started this run before the redrive was interrupted: the run has them, unless it failed.
       if (!(error instanceof RunExistsError) || flags.id) throw error;
@@ -186,10 +241,18 @@ async function redrive(clients: { config: Config; aws: AwsClients; client: Clien
     }
     const removed = await held.deleteAndRelease([...covered, ...doneIds]);
     if (!flags.json) {
-      console.log(`redrove ${covered.length} messages as ${records.length} records (s3://${manifest.Bucket}/${manifest.Key}); removed ${removed.deleted} from the review DLQ`);
+      console.log(
+        `redrove ${covered.length} messages as ${records.length} records (s3://${manifest.Bucket}/${manifest.Key}); removed ${removed.deleted} from the review DLQ`,
+      );
       if (done.length > 0) console.log(`  ${done.length} of them named faces migrated already, and were only removed`);
-      if (kept > 0) console.log(`  left in the review DLQ: ${kept}${plan.notRedrivable.length ? ` (${plan.notRedrivable.map((entry) => entry.why).join('; ')})` : ''}`);
-      if (removed.failed > 0) console.log(`  could not remove ${removed.failed}: they will show again; a second redrive finds their faces migrated and only removes them`);
+      if (kept > 0)
+        console.log(
+          `  left in the review DLQ: ${kept}${plan.notRedrivable.length ? ` (${plan.notRedrivable.map((entry) => entry.why).join('; ')})` : ''}`,
+        );
+      if (removed.failed > 0)
+        console.log(
+          `  could not remove ${removed.failed}: they will show again; a second redrive finds their faces migrated and only removes them`,
+        );
     }
     await followStartedRun(clients, started, flags);
   } finally {
@@ -208,47 +271,88 @@ interface RequeueFlags {
  * Sends the results DLQ's rows back to the results queue, deletes them from the DLQ only once they
  * are there (a copy drained twice is written once), and starts a drain to write them.
  */
-async function requeueResults({ config, aws, client }: { config: Config; aws: AwsClients; client: Client }, flags: RequeueFlags): Promise<void> {
+async function requeueResults(
+  { config, aws, client }: { config: Config; aws: AwsClients; client: Client },
+  flags: RequeueFlags,
+): Promise<void> {
   const found = await createResultsDlq({ sqs: aws.sqs, s3: aws.s3, config }).holdRows(flags.run);
-  if (found === undefined) throw new UsageError(`the results queue ${config.resultsQueueUrl} has no dead-letter queue (RedrivePolicy): there is nothing to send back`);
+  if (found === undefined)
+    throw new UsageError(
+      `the results queue ${config.resultsQueueUrl} has no dead-letter queue (RedrivePolicy): there is nothing to send back`,
+    );
   try {
     const rows = found.rows.map(({ row }) => row);
     const others = found.held.messages.length - rows.length;
     const ofWhat = `${flags.run ? ` of run ${flags.run}` : ''}`;
     if (flags.dryRun || rows.length === 0) {
-      console.log(flags.json ? JSON.stringify({ rows: rows.length, otherMessages: others }) : `${flags.dryRun ? 'would send back' : 'nothing to send back:'} ${rows.length} result rows${ofWhat} (the results DLQ holds ${others} other messages)`);
+      console.log(
+        flags.json
+          ? JSON.stringify({ rows: rows.length, otherMessages: others })
+          : `${flags.dryRun ? 'would send back' : 'nothing to send back:'} ${rows.length} result rows${ofWhat} (the results DLQ holds ${others} other messages)`,
+      );
       return;
     }
     // Sent as they came, signature and all: the drain checks them as it checked them first.
     await sendMessages(
       aws.sqs,
       config.resultsQueueUrl,
-      found.rows.map(({ message }) => ({ MessageBody: message.Body ?? '', MessageAttributes: message.MessageAttributes })),
+      found.rows.map(({ message }) => ({
+        MessageBody: message.Body ?? '',
+        MessageAttributes: message.MessageAttributes,
+      })),
     );
     const removed = await found.held.deleteAndRelease(found.rows.map(({ message }) => message.MessageId ?? ''));
-    const workflowId = `requeue-results-${createHash('sha256').update(found.rows.map(({ message }) => message.MessageId).join(',')).digest('hex').slice(0, 12)}`;
-    const handle = await client.workflow.start<typeof drainResultsQueue>('drainResultsQueue', { taskQueue: config.taskQueue, workflowId, args: [] });
+    const workflowId = `requeue-results-${createHash('sha256')
+      .update(found.rows.map(({ message }) => message.MessageId).join(','))
+      .digest('hex')
+      .slice(0, 12)}`;
+    const handle = await client.workflow.start<typeof drainResultsQueue>('drainResultsQueue', {
+      taskQueue: config.taskQueue,
+      workflowId,
+      args: [],
+    });
     const drained = flags.wait ? await handle.result() : undefined;
     if (flags.json) {
-      console.log(JSON.stringify({ rows: rows.length, removed: removed.deleted, drain: workflowId, ...(drained ? { written: drained.written } : {}) }));
+      console.log(
+        JSON.stringify({
+          rows: rows.length,
+          removed: removed.deleted,
+          drain: workflowId,
+          ...(drained ? { written: drained.written } : {}),
+        }),
+      );
       return;
     }
-    console.log(`sent back ${rows.length} result rows${ofWhat} to the results queue; drain ${workflowId} writes them${drained ? `: ${drained.written} rows written` : ''}`);
-    if (removed.failed > 0) console.log(`  could not remove ${removed.failed} from the results DLQ: a second requeue sends them again, and they are written once`);
+    console.log(
+      `sent back ${rows.length} result rows${ofWhat} to the results queue; drain ${workflowId} writes them${drained ? `: ${drained.written} rows written` : ''}`,
+    );
+    if (removed.failed > 0)
+      console.log(
+        `  could not remove ${removed.failed} from the results DLQ: a second requeue sends them again, and they are written once`,
+      );
   } finally {
     await found.held.release();
   }
 }
 
 export function registerDlqCommands(program: Command): void {
-  const dlq = program.command('dlq').description('review what runs could not migrate (the review DLQ by run and reason), and send back rows the results DLQ holds');
+  const dlq = program
+    .command('dlq')
+    .description(
+      'review what runs could not migrate (the review DLQ by run and reason), and send back rows the results DLQ holds',
+    );
 
   dlq
     .command('list')
-    .description('count the review DLQ\'s messages by reason and list them; the queue stays as it was')
+    .description("count the review DLQ's messages by reason and list them; the queue stays as it was")
     .option('--run <workflow-id>', 'only messages of this run')
     .addOption(reasonOption())
-    .option('--limit <n>', 'list at most this many messages (counts cover all)', numberIn('--limit', 0, 1_000_000, true), 50)
+    .option(
+      '--limit <n>',
+      'list at most this many messages (counts cover all)',
+      numberIn('--limit', 0, 1_000_000, true),
+      50,
+    )
     .option('--json', 'print JSON: counts and the listed messages')
     .action(async (flags: FilterFlags & { limit: number; json?: boolean }) => {
       await withAws(async ({ config, aws }) => {
@@ -264,9 +368,14 @@ export function registerDlqCommands(program: Command): void {
         for (const [reason, count] of Object.entries(byReason)) console.log(`  ${reason} ${count}`);
         for (const message of listed) {
           const face = message.item.face ? ` face ${message.item.face.FaceId}` : '';
-          console.log(printable(`${message.messageId}  ${message.item.runId}  ${message.item.reason}  ${imageOf(message)}${face}  ${message.item.detail}`));
+          console.log(
+            printable(
+              `${message.messageId}  ${message.item.runId}  ${message.item.reason}  ${imageOf(message)}${face}  ${message.item.detail}`,
+            ),
+          );
         }
-        if (listed.length < held.messages.length) console.log(`(listed ${listed.length} of ${held.messages.length}; --limit lists more)`);
+        if (listed.length < held.messages.length)
+          console.log(`(listed ${listed.length} of ${held.messages.length}; --limit lists more)`);
       });
     });
 
@@ -286,7 +395,9 @@ export function registerDlqCommands(program: Command): void {
 
   dlq
     .command('requeue-results')
-    .description('send the result rows the results DLQ holds back to the results queue, and drain them into the results table')
+    .description(
+      'send the result rows the results DLQ holds back to the results queue, and drain them into the results table',
+    )
     .option('--run <workflow-id>', 'only rows of this run')
     .option('--dry-run', 'send nothing: count the rows that would go')
     .option('--wait', 'wait until the drain has written them')
@@ -298,21 +409,33 @@ export function registerDlqCommands(program: Command): void {
   addRunSettings(
     dlq
       .command('redrive')
-      .description('start a new run from chosen messages (after their images or boxes were fixed); they leave the DLQ once the run has them')
+      .description(
+        'start a new run from chosen messages (after their images or boxes were fixed); they leave the DLQ once the run has them',
+      )
       .option('--run <workflow-id>', 'messages of this run')
       .addOption(reasonOption())
       .option('--message-id <id...>', 'only these messages')
-      .option('--target <collection>', 'the collection to index into (default: the target of the messages\' run)')
-      .option('--records <file>', 'a fixed copy of the records (a path or s3://): a message is redriven only if it holds every face the message names')
+      .option('--target <collection>', "the collection to index into (default: the target of the messages' run)")
+      .option(
+        '--records <file>',
+        'a fixed copy of the records (a path or s3://): a message is redriven only if it holds every face the message names',
+      )
       .option('--dry-run', 'start nothing, delete nothing: say what would be redriven')
-      .option('--out <file>', 'with --dry-run: write the records a redrive would use here, to fix and pass back with --records'),
+      .option(
+        '--out <file>',
+        'with --dry-run: write the records a redrive would use here, to fix and pass back with --records',
+      ),
   )
-    .option('--id <workflow-id>', 'the new run\'s id (default: derived from the messages, so a repeated redrive starts no second run)')
+    .option(
+      '--id <workflow-id>',
+      "the new run's id (default: derived from the messages, so a repeated redrive starts no second run)",
+    )
     .option('--wait', 'wait for the new run to end and print its summary')
     .option('--json', 'print JSON: the last line of stdout is one object')
     .action(async (flags: RedriveFlags) => {
       if (flags.out && !flags.dryRun) throw new UsageError('--out goes with --dry-run');
-      if (!flags.run && !flags.messageId && !flags.reason) throw new UsageError('choose the messages with --run, --reason or --message-id');
+      if (!flags.run && !flags.messageId && !flags.reason)
+        throw new UsageError('choose the messages with --run, --reason or --message-id');
       await withClients((clients) => redrive(clients, flags));
     });
 }

@@ -10,11 +10,7 @@ import { mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import {
-  GetObjectCommand,
-  HeadBucketCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { httpStatusOf } from '../aws/clients';
 import { parseS3Uri, UsageError } from './common';
@@ -54,7 +50,9 @@ export async function openSizedInput(s3: S3Client, location: string, what: strin
     });
     return { body: file.createReadStream(), size };
   } catch (error) {
-    throw new UsageError(`${what} ${location} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw new UsageError(
+      `${what} ${location} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+    );
   }
 }
 
@@ -77,11 +75,22 @@ export interface LineSink {
 /** Under this size an S3 object is one PutObject; above it, parts of this size (S3 allows 10,000). */
 export const DEFAULT_PART_BYTES = 8 * 1024 * 1024;
 
-async function upload(s3: S3Client, file: string, { Bucket, Key }: { Bucket: string; Key: string }, partBytes: number): Promise<void> {
+async function upload(
+  s3: S3Client,
+  file: string,
+  { Bucket, Key }: { Bucket: string; Key: string },
+  partBytes: number,
+): Promise<void> {
   const { size } = await stat(file);
   // S3 takes at most 10,000 parts; the uploader holds `queueSize` parts in memory at once.
   const partSize = Math.max(partBytes, Math.ceil(size / 10_000));
-  await new Upload({ client: s3, params: { Bucket, Key, Body: createReadStream(file) }, partSize, queueSize: 4, leavePartsOnError: false }).done();
+  await new Upload({
+    client: s3,
+    params: { Bucket, Key, Body: createReadStream(file) },
+    partSize,
+    queueSize: 4,
+    leavePartsOnError: false,
+  }).done();
 }
 
 /**
@@ -116,7 +125,12 @@ export async function writeLocalFile(file: string, text: string): Promise<void> 
  * Opens a file of lines at `location`. A local file is written beside its name and renamed when
  * complete; an S3 object is checked for its bucket now and uploaded on `close`.
  */
-export async function openLineSink(s3: S3Client, location: string, what: string, partBytes = DEFAULT_PART_BYTES): Promise<LineSink> {
+export async function openLineSink(
+  s3: S3Client,
+  location: string,
+  what: string,
+  partBytes = DEFAULT_PART_BYTES,
+): Promise<LineSink> {
   let file: string;
   let finish: () => Promise<void>;
   let cleanup: () => Promise<void>;
@@ -141,7 +155,9 @@ export async function openLineSink(s3: S3Client, location: string, what: string,
     stream = await lineWriter(file);
   } catch (error) {
     await cleanup();
-    throw new UsageError(`${what} ${location} cannot be written: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw new UsageError(
+      `${what} ${location} cannot be written: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+    );
   }
   let failure: Error | undefined;
   stream.on('error', (error) => {

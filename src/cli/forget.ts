@@ -64,7 +64,11 @@ export interface Forgotten {
 }
 
 /** The person as the target's rows and faces know them, from what the operator named. */
-async function findPerson(aws: AwsClients, config: Config, flags: ForgetFlags): Promise<{ person: Person; rowKeys: string[] }> {
+async function findPerson(
+  aws: AwsClients,
+  config: Config,
+  flags: ForgetFlags,
+): Promise<{ person: Person; rowKeys: string[] }> {
   const oldFaceIds = new Set<string>(flags.face === undefined ? [] : [flags.face]);
   const newFaceIds = new Set<string>(flags.face === undefined ? [] : [flags.face]);
   const person: Person = { oldFaceIds, newFaceIds, userId: flags.user };
@@ -75,13 +79,23 @@ async function findPerson(aws: AwsClients, config: Config, flags: ForgetFlags): 
       {
         TableName: config.resultsTable,
         FilterExpression:
-          flags.face === undefined ? 'CollectionId = :target AND UserId = :user' : 'CollectionId = :target AND (OldFaceId = :face OR FaceId = :face)',
-        ExpressionAttributeValues: { ':target': flags.target, ...(flags.face === undefined ? { ':user': flags.user } : { ':face': flags.face }) },
+          flags.face === undefined
+            ? 'CollectionId = :target AND UserId = :user'
+            : 'CollectionId = :target AND (OldFaceId = :face OR FaceId = :face)',
+        ExpressionAttributeValues: {
+          ':target': flags.target,
+          ...(flags.face === undefined ? { ':user': flags.user } : { ':face': flags.face }),
+        },
         ProjectionExpression: 'OldFaceId, FaceId, UserId, CollectionId',
       },
     );
     for await (const page of pages) {
-      for (const row of (page.Items ?? []) as { OldFaceId: string; FaceId: string; UserId?: string; CollectionId: string }[]) {
+      for (const row of (page.Items ?? []) as {
+        OldFaceId: string;
+        FaceId: string;
+        UserId?: string;
+        CollectionId: string;
+      }[]) {
         if (!isPersonsRow(row, person, flags.target)) continue;
         rowKeys.push(row.OldFaceId);
         oldFaceIds.add(row.OldFaceId);
@@ -94,12 +108,16 @@ async function findPerson(aws: AwsClients, config: Config, flags: ForgetFlags): 
     }
     throw error;
   }
-  if (flags.user !== undefined) for (const faceId of await facesOfUser(aws.rekognition, flags.target, flags.user)) newFaceIds.add(faceId);
+  if (flags.user !== undefined)
+    for (const faceId of await facesOfUser(aws.rekognition, flags.target, flags.user)) newFaceIds.add(faceId);
   return { person, rowKeys };
 }
 
 /** Pages of ListFaces; none when the collection does not exist. */
-async function listFaces(rekognition: RekognitionClient, request: { CollectionId: string; UserId?: string; FaceIds?: string[] }): Promise<string[]> {
+async function listFaces(
+  rekognition: RekognitionClient,
+  request: { CollectionId: string; UserId?: string; FaceIds?: string[] },
+): Promise<string[]> {
   const found: string[] = [];
   let NextToken: string | undefined;
   try {
@@ -115,13 +133,20 @@ async function listFaces(rekognition: RekognitionClient, request: { CollectionId
   return found;
 }
 
-const facesOfUser = (rekognition: RekognitionClient, CollectionId: string, UserId: string) => listFaces(rekognition, { CollectionId, UserId });
+const facesOfUser = (rekognition: RekognitionClient, CollectionId: string, UserId: string) =>
+  listFaces(rekognition, { CollectionId, UserId });
 
 /** Which of these faces the target holds. */
-async function facesInTarget(rekognition: RekognitionClient, CollectionId: string, faceIds: string[]): Promise<string[]> {
+async function facesInTarget(
+  rekognition: RekognitionClient,
+  CollectionId: string,
+  faceIds: string[],
+): Promise<string[]> {
   const held: string[] = [];
   for (let start = 0; start < faceIds.length; start += FACES_PER_CALL) {
-    held.push(...(await listFaces(rekognition, { CollectionId, FaceIds: faceIds.slice(start, start + FACES_PER_CALL) })));
+    held.push(
+      ...(await listFaces(rekognition, { CollectionId, FaceIds: faceIds.slice(start, start + FACES_PER_CALL) })),
+    );
   }
   return held;
 }
@@ -142,13 +167,19 @@ async function userExists(rekognition: RekognitionClient, CollectionId: string, 
 }
 
 /** Whether a run indexed into the target: it signed rows for it, or its report says so. Asked once a run. */
-function runsIntoTarget(aws: AwsClients, config: Config, runObjects: RunObjects, target: string): (runId: string) => Promise<boolean> {
+function runsIntoTarget(
+  aws: AwsClients,
+  config: Config,
+  runObjects: RunObjects,
+  target: string,
+): (runId: string) => Promise<boolean> {
   const ledger = createLedger(aws.s3, config.bucket);
   const known = new Map<string, Promise<boolean>>();
   return (runId) => {
     let answer = known.get(runId);
     if (answer === undefined) {
-      answer = (async () => (await ledger.runKey(target, runId)) !== undefined || (await runObjects.reportedTarget(runId)) === target)();
+      answer = (async () =>
+        (await ledger.runKey(target, runId)) !== undefined || (await runObjects.reportedTarget(runId)) === target)();
       known.set(runId, answer);
     }
     return answer;
@@ -156,7 +187,13 @@ function runsIntoTarget(aws: AwsClients, config: Config, runObjects: RunObjects,
 }
 
 /** The person's faces out of one chunk or redrive records file; how many faces it held, or that it is no chunk. */
-async function forgetInRunObject(runObjects: RunObjects, object: RunObject, person: Person, ofTarget: boolean, dryRun: boolean): Promise<number | 'unreadable'> {
+async function forgetInRunObject(
+  runObjects: RunObjects,
+  object: RunObject,
+  person: Person,
+  ofTarget: boolean,
+  dryRun: boolean,
+): Promise<number | 'unreadable'> {
   const text = await runObjects.readText(object.Key);
   let removed = 0;
   let rewritten: string;
@@ -192,7 +229,12 @@ async function forgetInRunObject(runObjects: RunObjects, object: RunObject, pers
     });
     rewritten = lines.join('\n') + '\n';
   }
-  if (removed > 0 && !dryRun) await runObjects.writeText(object.Key, rewritten, object.kind === 'chunk' ? 'application/json' : 'application/x-ndjson');
+  if (removed > 0 && !dryRun)
+    await runObjects.writeText(
+      object.Key,
+      rewritten,
+      object.kind === 'chunk' ? 'application/json' : 'application/x-ndjson',
+    );
   return removed;
 }
 
@@ -208,9 +250,11 @@ export async function forget(aws: AwsClients, config: Config, flags: ForgetFlags
   if (!dryRun) {
     // The user first: deleting it lets its faces go, which Rekognition refuses while a user holds them.
     if (targetUser) {
-      await aws.rekognition.send(new DeleteUserCommand({ CollectionId: target, UserId: person.userId })).catch((error: unknown) => {
-        if (!(error instanceof ResourceNotFoundException)) throw error;
-      });
+      await aws.rekognition
+        .send(new DeleteUserCommand({ CollectionId: target, UserId: person.userId }))
+        .catch((error: unknown) => {
+          if (!(error instanceof ResourceNotFoundException)) throw error;
+        });
     }
     await createFaceDeleter(aws.rekognition)(target, targetFaces);
   }
@@ -218,7 +262,9 @@ export async function forget(aws: AwsClients, config: Config, flags: ForgetFlags
   const ledger = createLedger(aws.s3, config.bucket);
   let ledgerFaces = 0;
   for (const faceId of person.newFaceIds) {
-    const claimed = dryRun ? (await ledger.claim(target, faceId)) !== undefined : await ledger.forgetFace(target, faceId);
+    const claimed = dryRun
+      ? (await ledger.claim(target, faceId)) !== undefined
+      : await ledger.forgetFace(target, faceId);
     if (claimed) ledgerFaces += 1;
   }
 
@@ -249,7 +295,9 @@ export async function forget(aws: AwsClients, config: Config, flags: ForgetFlags
   const resultsDlq = await createResultsDlq({ sqs: aws.sqs, s3: aws.s3, config }).holdRows();
   let resultsDlqRows = 0;
   if (resultsDlq) {
-    const ids = resultsDlq.rows.filter(({ row }) => isPersonsRow(row, person, target)).map(({ message }) => message.MessageId ?? '');
+    const ids = resultsDlq.rows
+      .filter(({ row }) => isPersonsRow(row, person, target))
+      .map(({ message }) => message.MessageId ?? '');
     resultsDlqRows = ids.length;
     await resultsDlq.held.deleteAndRelease(dryRun ? [] : ids);
   }
@@ -257,14 +305,32 @@ export async function forget(aws: AwsClients, config: Config, flags: ForgetFlags
   if (!dryRun) {
     for (const OldFaceId of rowKeys) {
       await aws.dynamodb
-        .send(new DeleteCommand({ TableName: config.resultsTable, Key: { OldFaceId }, ConditionExpression: 'CollectionId = :target', ExpressionAttributeValues: { ':target': target } }))
+        .send(
+          new DeleteCommand({
+            TableName: config.resultsTable,
+            Key: { OldFaceId },
+            ConditionExpression: 'CollectionId = :target',
+            ExpressionAttributeValues: { ':target': target },
+          }),
+        )
         .catch((error: unknown) => {
           // Another target's row took the old face since: not this target's to delete.
           if (!(error instanceof ConditionalCheckFailedException)) throw error;
         });
     }
   }
-  return { target, bucket: config.bucket, targetFaces, targetUser, rows: rowKeys.length, ledgerFaces, runFiles, reviewMessages: reviewIds.length, resultsDlqRows, dryRun };
+  return {
+    target,
+    bucket: config.bucket,
+    targetFaces,
+    targetUser,
+    rows: rowKeys.length,
+    ledgerFaces,
+    runFiles,
+    reviewMessages: reviewIds.length,
+    resultsDlqRows,
+    dryRun,
+  };
 }
 
 function describe(forgotten: Forgotten, who: string): string[] {
@@ -275,7 +341,9 @@ function describe(forgotten: Forgotten, who: string): string[] {
     `  results table: ${forgotten.rows} rows`,
     `  ledger: ${forgotten.ledgerFaces} faces`,
     `  run chunks and redrive files: ${forgotten.runFiles.faces} faces in ${forgotten.runFiles.objects} objects`,
-    ...forgotten.runFiles.unreadable.map((Key) => `  not read, no chunk (damaged?); check it by hand or delete it: s3://${forgotten.bucket}/${Key}`),
+    ...forgotten.runFiles.unreadable.map(
+      (Key) => `  not read, no chunk (damaged?); check it by hand or delete it: s3://${forgotten.bucket}/${Key}`,
+    ),
     `  review DLQ: ${forgotten.reviewMessages} messages`,
     `  results DLQ: ${forgotten.resultsDlqRows} rows`,
     'records files you keep are not changed: a run of one that still names these faces, without --source, indexes them again',
@@ -285,18 +353,26 @@ function describe(forgotten: Forgotten, who: string): string[] {
 export function registerForgetCommand(program: Command): void {
   program
     .command('forget')
-    .description('remove one person from everything this tool wrote for a target: faces and user, rows, ledger, run files, DLQs')
+    .description(
+      'remove one person from everything this tool wrote for a target: faces and user, rows, ledger, run files, DLQs',
+    )
     .option('--face <id>', 'an old FaceId (as records name it) or a new FaceId in the target')
     .option('--user <id>', 'a UserId of the target')
     .requiredOption('--target <collection>', 'the collection runs indexed into')
     .option('--dry-run', 'say what would be removed, remove nothing')
     .option('--json', 'print one JSON object')
     .action(async (flags: ForgetFlags) => {
-      if ((flags.face === undefined) === (flags.user === undefined)) throw new UsageError('name the person with exactly one of --face <id> or --user <id>');
+      if ((flags.face === undefined) === (flags.user === undefined))
+        throw new UsageError('name the person with exactly one of --face <id> or --user <id>');
       await withAws(async ({ config, aws }) => {
         const forgotten = await forget(aws, config, flags);
         if (flags.json) console.log(JSON.stringify(forgotten));
-        else for (const line of describe(forgotten, flags.face === undefined ? `user ${flags.user}` : `face ${flags.face}`)) console.log(line);
+        else
+          for (const line of describe(
+            forgotten,
+            flags.face === undefined ? `user ${flags.user}` : `face ${flags.face}`,
+          ))
+            console.log(line);
       });
     });
 }

@@ -8,7 +8,15 @@ import { text } from 'node:stream/consumers';
 import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowFailedError } from '@temporalio/client';
 import type { AwsClients } from '../aws/clients';
 import { PlanError, parsePlan } from '../domain/plans';
-import { planProgressQuery, type PlannedRun, type PlannedRunState, type PlanProgress, type PlanRunSettings, type PlanSummary, type ReindexPlanInput } from '../shared';
+import {
+  planProgressQuery,
+  type PlannedRun,
+  type PlannedRunState,
+  type PlanProgress,
+  type PlanRunSettings,
+  type PlanSummary,
+  type ReindexPlanInput,
+} from '../shared';
 import type { reindexPlan } from '../workflows';
 import { parseS3Uri, UsageError } from './common';
 import { isS3, openInput } from './files';
@@ -28,7 +36,10 @@ export async function plannedRuns(aws: AwsClients, location: string): Promise<Pl
   const runs: PlannedRun[] = [];
   for (const collection of plan.collections) {
     // The worker reads each records file from S3, at the version looked at here.
-    if (!isS3(collection.records)) throw new UsageError(`the plan file ${location}: the records file of ${collection.collectionId} is ${collection.records}, not in S3; write the plan with --out s3://…`);
+    if (!isS3(collection.records))
+      throw new UsageError(
+        `the plan file ${location}: the records file of ${collection.collectionId} is ${collection.records}, not in S3; write the plan with --out s3://…`,
+      );
     const manifest = parseS3Uri(collection.records);
     const manifestETag = await assertRecordsFile(aws, manifest);
     runs.push({
@@ -44,11 +55,22 @@ export async function plannedRuns(aws: AwsClients, location: string): Promise<Pl
 
 export async function startPlan(
   client: Client,
-  start: { collections: PlannedRun[]; settings: PlanRunSettings; collectionsInFlight: number; id: string | undefined; taskQueue: string; planFile: string },
+  start: {
+    collections: PlannedRun[];
+    settings: PlanRunSettings;
+    collectionsInFlight: number;
+    id: string | undefined;
+    taskQueue: string;
+    planFile: string;
+  },
 ): Promise<{ workflowId: string; url: string | undefined }> {
   await assertSearchAttributes(client);
   const workflowId = start.id ?? defaultWorkflowId('plan');
-  const input: ReindexPlanInput = { collections: start.collections, settings: start.settings, collectionsInFlight: start.collectionsInFlight };
+  const input: ReindexPlanInput = {
+    collections: start.collections,
+    settings: start.settings,
+    collectionsInFlight: start.collectionsInFlight,
+  };
   await client.workflow
     .start<typeof reindexPlan>(PLAN_WORKFLOW_TYPE, {
       taskQueue: start.taskQueue,
@@ -56,7 +78,12 @@ export async function startPlan(
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
       args: [input],
       staticSummary: `${start.planFile}: ${start.collections.length} collections`,
-      staticDetails: start.collections.map(({ manifest, targetCollectionId, sourceCollectionId }) => `**${sourceCollectionId ?? ''}** → ${targetCollectionId} (s3://${manifest.Bucket}/${manifest.Key})`).join('\n\n'),
+      staticDetails: start.collections
+        .map(
+          ({ manifest, targetCollectionId, sourceCollectionId }) =>
+            `**${sourceCollectionId ?? ''}** → ${targetCollectionId} (s3://${manifest.Bucket}/${manifest.Key})`,
+        )
+        .join('\n\n'),
     })
     .catch((error: unknown) => {
       if (error instanceof WorkflowExecutionAlreadyStartedError) throw new RunExistsError(workflowId);
@@ -65,7 +92,8 @@ export async function startPlan(
   return { workflowId, url: runUrl(client, workflowId) };
 }
 
-export type PlanEnd = { status: 'completed' | 'cancelled'; summary: PlanSummary } | { status: 'failed'; message: string };
+export type PlanEnd =
+  { status: 'completed' | 'cancelled'; summary: PlanSummary } | { status: 'failed'; message: string };
 
 export async function waitForPlan(client: Client, workflowId: string): Promise<PlanEnd> {
   try {
@@ -85,7 +113,11 @@ export async function planProgress(client: Client, workflowId: string): Promise<
 /** One line a collection: where its run is, and its figures once it has ended. */
 export function planLines(collections: PlannedRunState[]): string[] {
   return collections.map(({ targetCollectionId, workflowId, state, summary, error }) => {
-    const figures = summary ? `: images ${summary.images}, matched ${summary.matched}, DLQ ${summary.dlq}` : error ? `: ${error}` : '';
+    const figures = summary
+      ? `: images ${summary.images}, matched ${summary.matched}, DLQ ${summary.dlq}`
+      : error
+        ? `: ${error}`
+        : '';
     return `${targetCollectionId} ${state}${figures} (${workflowId})`;
   });
 }

@@ -9,12 +9,28 @@ import path from 'node:path';
 import { DescribeCollectionCommand, ListCollectionsCommand, type RekognitionClient } from '@aws-sdk/client-rekognition';
 import type { Command } from 'commander';
 import { SIDE_FILE_SUFFIXES } from '../domain/intake';
-import { type DescribedCollection, onOlderModels, type Plan, PlanError, type PlannedCollection, planOf, planned, targetsOf } from '../domain/plans';
+import {
+  type DescribedCollection,
+  onOlderModels,
+  type Plan,
+  PlanError,
+  type PlannedCollection,
+  planOf,
+  planned,
+  targetsOf,
+} from '../domain/plans';
 import { isCollectionId } from '../domain/collection-names';
 import { indexFacesRate } from '../quotas';
 import { numberIn, UsageError, withAws } from './common';
 import { isS3, openLineSink } from './files';
-import { type PlacementOptions, placementOf, prepareRecords, type SourceAccount, withPlacementOptions, withSourceClient } from './prepare';
+import {
+  type PlacementOptions,
+  placementOf,
+  prepareRecords,
+  type SourceAccount,
+  withPlacementOptions,
+  withSourceClient,
+} from './prepare';
 
 interface PlanFlags extends PlacementOptions {
   collections?: string[];
@@ -39,12 +55,22 @@ async function collectionIds(rekognition: RekognitionClient): Promise<string[]> 
   return ids;
 }
 
-async function describe(rekognition: RekognitionClient, collectionId: string, { region }: SourceAccount): Promise<DescribedCollection> {
+async function describe(
+  rekognition: RekognitionClient,
+  collectionId: string,
+  { region }: SourceAccount,
+): Promise<DescribedCollection> {
   try {
     const described = await rekognition.send(new DescribeCollectionCommand({ CollectionId: collectionId }));
-    return { collectionId, faceModelVersion: described.FaceModelVersion ?? '', faces: described.FaceCount ?? 0, users: described.UserCount ?? 0 };
+    return {
+      collectionId,
+      faceModelVersion: described.FaceModelVersion ?? '',
+      faces: described.FaceCount ?? 0,
+      users: described.UserCount ?? 0,
+    };
   } catch (error) {
-    if ((error as Error).name === 'ResourceNotFoundException') throw new UsageError(`the collection ${collectionId} does not exist in ${region}`);
+    if ((error as Error).name === 'ResourceNotFoundException')
+      throw new UsageError(`the collection ${collectionId} does not exist in ${region}`);
     throw error;
   }
 }
@@ -65,8 +91,16 @@ function printPlan(plan: Plan): void {
     collection.target ?? '',
   ]);
   const header = ['collection', 'model', 'faces', 'users', 'IndexFaces calls', 'hours', 'target'];
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
-  for (const row of [header, ...rows]) console.log(row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd());
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)),
+  );
+  for (const row of [header, ...rows])
+    console.log(
+      row
+        .map((cell, column) => cell.padEnd(widths[column] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    );
   const { totals } = plan;
   const uncounted = plan.collections.some((collection) => !collection.callsCounted);
   console.log(
@@ -79,21 +113,39 @@ export function registerPlanCommand(program: Command): void {
   withPlacementOptions(
     program
       .command('plan')
-      .description('list the collections a migration would move, with their faces, IndexFaces calls and hours at the rate; with --out, write their records files and a plan file')
+      .description(
+        'list the collections a migration would move, with their faces, IndexFaces calls and hours at the rate; with --out, write their records files and a plan file',
+      )
       .option('--collections <ids...>', 'these collections only (default: every collection of the account and region)')
       .option('--older-than <version>', 'keep only collections on a face model older than this, e.g. 7.0')
-      .option('--tps <n>', 'the IndexFaces rate the hours are reckoned at (default: the rate a worker takes)', numberIn('--tps', 0.01, 10_000, false))
-      .option('--out <folder>', 'write each collection\'s records file, <collection>.jsonl, and plan.json here: s3://bucket/prefix/ or a local folder')
-      .option('--target-template <template>', 'with --out: each target\'s name, {collection} standing for the old one\'s, e.g. {collection}-v7'),
+      .option(
+        '--tps <n>',
+        'the IndexFaces rate the hours are reckoned at (default: the rate a worker takes)',
+        numberIn('--tps', 0.01, 10_000, false),
+      )
+      .option(
+        '--out <folder>',
+        "write each collection's records file, <collection>.jsonl, and plan.json here: s3://bucket/prefix/ or a local folder",
+      )
+      .option(
+        '--target-template <template>',
+        "with --out: each target's name, {collection} standing for the old one's, e.g. {collection}-v7",
+      ),
   )
     .option('--json', 'print the plan as JSON')
     .action(async (flags: PlanFlags) => {
       for (const id of flags.collections ?? []) {
-        if (!isCollectionId(id)) throw new UsageError(`--collections: ${id} is not a collection name: letters, digits and _ . - only, at most 255`);
+        if (!isCollectionId(id))
+          throw new UsageError(
+            `--collections: ${id} is not a collection name: letters, digits and _ . - only, at most 255`,
+          );
       }
-      if (flags.olderThan !== undefined && !/^\d+(\.\d+)*$/.test(flags.olderThan)) throw new UsageError(`--older-than: ${flags.olderThan} is not a face model version, such as 7.0`);
-      if (flags.out !== undefined && flags.targetTemplate === undefined) throw new UsageError('--out needs --target-template, the name of each collection\'s target');
-      if (flags.out === undefined && flags.targetTemplate !== undefined) throw new UsageError('--target-template goes with --out');
+      if (flags.olderThan !== undefined && !/^\d+(\.\d+)*$/.test(flags.olderThan))
+        throw new UsageError(`--older-than: ${flags.olderThan} is not a face model version, such as 7.0`);
+      if (flags.out !== undefined && flags.targetTemplate === undefined)
+        throw new UsageError("--out needs --target-template, the name of each collection's target");
+      if (flags.out === undefined && flags.targetTemplate !== undefined)
+        throw new UsageError('--target-template goes with --out');
       const placement = flags.out === undefined ? undefined : placementOf(flags);
       await withAws(async (clients) => {
         const { config, aws } = clients;
@@ -103,10 +155,17 @@ export function registerPlanCommand(program: Command): void {
           const described: DescribedCollection[] = [];
           for (const id of ids) described.push(await describe(rekognition, id, account));
           const chosen = onOlderModels(described, flags.olderThan);
-          if (flags.out === undefined || placement === undefined) return planOf(chosen.map((collection) => planned(collection, tps)), { region: account.region, tps, createdAt: new Date().toISOString() });
+          if (flags.out === undefined || placement === undefined)
+            return planOf(
+              chosen.map((collection) => planned(collection, tps)),
+              { region: account.region, tps, createdAt: new Date().toISOString() },
+            );
           let targets: Map<string, string>;
           try {
-            targets = targetsOf(flags.targetTemplate ?? '', chosen.map((collection) => collection.collectionId));
+            targets = targetsOf(
+              flags.targetTemplate ?? '',
+              chosen.map((collection) => collection.collectionId),
+            );
           } catch (error) {
             throw error instanceof PlanError ? new UsageError(error.message) : error;
           }
@@ -119,10 +178,24 @@ export function registerPlanCommand(program: Command): void {
             const unplaced = `${records}${SIDE_FILE_SUFFIXES.unplaced}`;
             const summary = await prepareRecords(
               { rekognition, s3: aws.s3 },
-              { source: collection.collectionId, target, placement, out: records, unplaced, format: 'jsonl', facesInMemory: flags.facesInMemory },
+              {
+                source: collection.collectionId,
+                target,
+                placement,
+                out: records,
+                unplaced,
+                format: 'jsonl',
+                facesInMemory: flags.facesInMemory,
+              },
               account,
             );
-            collections.push({ ...planned(collection, tps, summary.images), target, records, unplaced, unplacedFaces: summary.unplaced });
+            collections.push({
+              ...planned(collection, tps, summary.images),
+              target,
+              records,
+              unplaced,
+              unplacedFaces: summary.unplaced,
+            });
           }
           const plan = planOf(collections, { region: account.region, tps, createdAt: new Date().toISOString() });
           const file = await openLineSink(aws.s3, inFolder(out, PLAN_FILE), 'the plan file');

@@ -15,12 +15,7 @@ import { appendFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import {
-  DescribeCollectionCommand,
-  type Face,
-  ListFacesCommand,
-  RekognitionClient,
-} from '@aws-sdk/client-rekognition';
+import { DescribeCollectionCommand, type Face, ListFacesCommand, RekognitionClient } from '@aws-sdk/client-rekognition';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { parse } from 'csv-parse';
 import { type Command, Option } from 'commander';
@@ -150,8 +145,10 @@ export interface SourceAccount {
 
 function sourceFailure(error: unknown, source: string, { region, profile }: SourceAccount): unknown {
   const name = (error as Error | undefined)?.name;
-  if (name === 'ResourceNotFoundException') return new UsageError(`the collection ${source} does not exist in ${region}`);
-  if (name === 'AccessDeniedException') return new UsageError(`these credentials may not read the collection ${source}: ${(error as Error).message}`);
+  if (name === 'ResourceNotFoundException')
+    return new UsageError(`the collection ${source} does not exist in ${region}`);
+  if (name === 'AccessDeniedException')
+    return new UsageError(`these credentials may not read the collection ${source}: ${(error as Error).message}`);
   if (name === 'CredentialsProviderError') {
     return new UsageError(
       profile
@@ -209,7 +206,11 @@ async function openMapping(s3: S3Client, file: string, chosenKey: FaceKey | unde
   input.on('error', (error) => rows.destroy(error));
   const iterator = rows[Symbol.asyncIterator]() as AsyncIterator<string[]>;
   const unreadable = (error: unknown) =>
-    error instanceof PlacementError ? error : new UsageError(`the mapping file ${file} cannot be read: ${error instanceof Error ? error.message : String(error)}`);
+    error instanceof PlacementError
+      ? error
+      : new UsageError(
+          `the mapping file ${file} cannot be read: ${error instanceof Error ? error.message : String(error)}`,
+        );
   const close = async () => {
     await iterator.return?.();
     input.destroy();
@@ -222,7 +223,8 @@ async function openMapping(s3: S3Client, file: string, chosenKey: FaceKey | unde
     async function* entries(): AsyncGenerator<MappingEntry> {
       try {
         let line = 2;
-        for (let row = first; !row.done; row = await iterator.next(), line += 1) yield mappingEntry(columns, row.value, line);
+        for (let row = first; !row.done; row = await iterator.next(), line += 1)
+          yield mappingEntry(columns, row.value, line);
       } catch (error) {
         throw unreadable(error);
       } finally {
@@ -286,15 +288,24 @@ export async function prepareRecords(
     throw sourceFailure(error, input.source, account);
   });
   const records = await openLineSink(s3, input.out, 'the records file');
-  const unplacedSink = await openLineSink(s3, input.unplaced, 'the unplaced faces file').catch(async (error: unknown) => {
-    await records.discard();
-    throw error;
-  });
+  const unplacedSink = await openLineSink(s3, input.unplaced, 'the unplaced faces file').catch(
+    async (error: unknown) => {
+      await records.discard();
+      throw error;
+    },
+  );
   const directory = await mkdtemp(path.join(tmpdir(), 'reindex-prepare-'));
   const partitions = Math.min(MAX_PARTITIONS, Math.max(1, Math.ceil(faceCount / input.facesInMemory)));
   const unplaced = new Unplaced(unplacedSink);
   const placed = new Partitions<PlacedFace>(directory, 'placed', partitions);
-  const summary = { source: input.source, images: 0, faces: 0, placed: 0, output: input.out, unplacedOutput: input.unplaced };
+  const summary = {
+    source: input.source,
+    images: 0,
+    faces: 0,
+    placed: 0,
+    output: input.out,
+    unplacedOutput: input.unplaced,
+  };
   try {
     const place = async (face: ListedFace, placement: Placed) => {
       if (!placement.placed) await unplaced.add(face, placement.cause, placement.detail);
@@ -305,7 +316,11 @@ export async function prepareRecords(
     let mapping: { key: FaceKey; rows: Partitions<MappingEntry>; faces: Partitions<ListedFace> } | undefined;
     if (input.placement.mode === 'mapping') {
       const { key, entries } = await openMapping(s3, input.placement.file, input.placement.key);
-      mapping = { key, rows: new Partitions(directory, 'mapping', partitions), faces: new Partitions(directory, 'faces', partitions) };
+      mapping = {
+        key,
+        rows: new Partitions(directory, 'mapping', partitions),
+        faces: new Partitions(directory, 'faces', partitions),
+      };
       for await (const entry of entries) await mapping.rows.add(entry.key, entry);
       await mapping.rows.finish();
     }
@@ -317,8 +332,10 @@ export async function prepareRecords(
           summary.faces += 1;
           const { placement } = input;
           if (!face.FaceId) await unplaced.add(face, UnplacedCause.NoFaceId, 'the face has no FaceId');
-          else if (!face.ImageId) await unplaced.add(face, UnplacedCause.NoImageId, 'the face has no ImageId: its image cannot be told');
-          else if (placement.mode === 'external-image-id') await place(face, placeByExternalImageId(placement.placement, face));
+          else if (!face.ImageId)
+            await unplaced.add(face, UnplacedCause.NoImageId, 'the face has no ImageId: its image cannot be told');
+          else if (placement.mode === 'external-image-id')
+            await place(face, placeByExternalImageId(placement.placement, face));
           else if (placement.mode === 'template') await place(face, placeByTemplate(placement.template, face));
           else if (mapping && face[mapping.key]) await mapping.faces.add(face[mapping.key] ?? '', face);
           else if (mapping) await place(face, placeByMapping(undefined, mapping.key, face));
@@ -338,14 +355,22 @@ export async function prepareRecords(
         const entries = new Map<string, MappingEntry>();
         for await (const entry of mapping.rows.read(partition)) {
           const earlier = entries.get(entry.key);
-          if (earlier && (earlier.location.Bucket !== entry.location.Bucket || earlier.location.Key !== entry.location.Key)) {
-            throw new PlacementError(`the mapping file gives ${mappingKey} ${entry.key} two images: s3://${earlier.location.Bucket}/${earlier.location.Key} and s3://${entry.location.Bucket}/${entry.location.Key}`);
+          if (
+            earlier &&
+            (earlier.location.Bucket !== entry.location.Bucket || earlier.location.Key !== entry.location.Key)
+          ) {
+            throw new PlacementError(
+              `the mapping file gives ${mappingKey} ${entry.key} two images: s3://${earlier.location.Bucket}/${earlier.location.Key} and s3://${entry.location.Bucket}/${entry.location.Key}`,
+            );
           }
           entries.set(entry.key, entry);
         }
         for await (const face of mapping.faces.read(partition)) {
           const entry = entries.get(face[mappingKey] ?? '');
-          await place(entry?.userId ? { ...face, UserId: entry.userId } : face, placeByMapping(entry, mappingKey, face));
+          await place(
+            entry?.userId ? { ...face, UserId: entry.userId } : face,
+            placeByMapping(entry, mappingKey, face),
+          );
         }
       }
     }
@@ -418,7 +443,11 @@ interface PrepareOptions extends PlacementOptions {
 }
 
 export function placementOf(options: PlacementOptions): Placement {
-  const chosen = [options.keyFrom && '--key-from', options.keyTemplate && '--key-template', options.mapping && '--mapping'].filter(Boolean);
+  const chosen = [
+    options.keyFrom && '--key-from',
+    options.keyTemplate && '--key-template',
+    options.mapping && '--mapping',
+  ].filter(Boolean);
   if (chosen.length !== 1) {
     throw new UsageError(
       chosen.length === 0
@@ -426,11 +455,15 @@ export function placementOf(options: PlacementOptions): Placement {
         : `${chosen.join(' and ')} exclude each other: choose one`,
     );
   }
-  if (!options.keyFrom && (options.bucket || options.prefix || options.suffix)) throw new UsageError('--bucket, --prefix and --suffix go with --key-from');
+  if (!options.keyFrom && (options.bucket || options.prefix || options.suffix))
+    throw new UsageError('--bucket, --prefix and --suffix go with --key-from');
   if (!options.mapping && options.mappingKey) throw new UsageError('--mapping-key goes with --mapping');
   if (options.keyFrom) {
     if (!options.bucket) throw new UsageError('--key-from external-image-id needs --bucket');
-    return { mode: 'external-image-id', placement: { bucket: options.bucket, prefix: options.prefix, suffix: options.suffix } };
+    return {
+      mode: 'external-image-id',
+      placement: { bucket: options.bucket, prefix: options.prefix, suffix: options.suffix },
+    };
   }
   if (options.keyTemplate) {
     try {
@@ -456,13 +489,29 @@ function printSummary(summary: PrepareSummary): void {
 /** The options of PlacementOptions, on `command`. */
 export function withPlacementOptions(command: Command): Command {
   return command
-    .addOption(new Option('--key-from <field>', "each image's key is its faces' ExternalImageId").choices(['external-image-id']))
+    .addOption(
+      new Option('--key-from <field>', "each image's key is its faces' ExternalImageId").choices(['external-image-id']),
+    )
     .option('--bucket <bucket>', 'with --key-from: the bucket of the images')
-    .option('--prefix <prefix>', 'with --key-from: put before the ExternalImageId, taken literally (give "photos/" for a folder)', '')
+    .option(
+      '--prefix <prefix>',
+      'with --key-from: put before the ExternalImageId, taken literally (give "photos/" for a folder)',
+      '',
+    )
     .option('--suffix <suffix>', 'with --key-from: put after the ExternalImageId, e.g. .jpg', '')
-    .option('--key-template <template>', 'each image at s3://bucket/key with {FaceId}, {ImageId} or {ExternalImageId} filled in')
-    .option('--mapping <csv>', 'a CSV (local or s3://) with a FaceId, ImageId or ExternalImageId column, an S3Uri column and an optional UserId column')
-    .addOption(new Option('--mapping-key <column>', 'the key column of the mapping, when it has more than one').choices([...FACE_KEYS]))
+    .option(
+      '--key-template <template>',
+      'each image at s3://bucket/key with {FaceId}, {ImageId} or {ExternalImageId} filled in',
+    )
+    .option(
+      '--mapping <csv>',
+      'a CSV (local or s3://) with a FaceId, ImageId or ExternalImageId column, an S3Uri column and an optional UserId column',
+    )
+    .addOption(
+      new Option('--mapping-key <column>', 'the key column of the mapping, when it has more than one').choices([
+        ...FACE_KEYS,
+      ]),
+    )
     .option('--unplaced <location>', 'where faces that could not be placed are listed (default: <out>.unplaced.jsonl)')
     .option('--source-region <region>', "the old collection's region, when it is not AWS_REGION")
     .option('--source-profile <profile>', "a profile with the old collection's account's credentials")
@@ -497,7 +546,11 @@ export function registerPrepareCommand(program: Command): void {
       .description('build the records file of an old collection from ListFaces, one record per image')
       .requiredOption('--source <collection>', 'the old collection to read')
       .requiredOption('--out <location>', 'where the records file goes: s3://bucket/key or a local path')
-      .addOption(new Option('--format <format>', 'JSON Lines, or the original JSON array').choices(['jsonl', 'json']).default('jsonl'))
+      .addOption(
+        new Option('--format <format>', 'JSON Lines, or the original JSON array')
+          .choices(['jsonl', 'json'])
+          .default('jsonl'),
+      )
       .option('--target <collection>', "written as every record's CollectionId"),
   )
     .option('--json', 'print the summary as JSON')

@@ -7,10 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { pipeline, type Readable, Transform } from 'node:stream';
-import {
-  AccessDeniedException,
-  DetectFacesCommand,
-} from '@aws-sdk/client-rekognition';
+import { AccessDeniedException, DetectFacesCommand } from '@aws-sdk/client-rekognition';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { AwsClients } from '../aws/clients';
 import { readRecords } from '../records/reader';
@@ -29,7 +26,17 @@ import type { BoundingBox } from '../domain/matching';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
 import { checkRecord, type ImageRecord } from '../domain/records';
 import { reservoir, seededRandom } from '../domain/sampling';
-import { forEachConcurrently, numberIn, parseS3Uri, progressBar, recordsFileOf, UsageError, withAws, withProgress, withRecordsFileOption } from './common';
+import {
+  forEachConcurrently,
+  numberIn,
+  parseS3Uri,
+  progressBar,
+  recordsFileOf,
+  UsageError,
+  withAws,
+  withProgress,
+  withRecordsFileOption,
+} from './common';
 import { openSizedInput } from './files';
 
 const DEFAULT_THRESHOLDS = [0.3, 0.4, 0.5, 0.6, 0.7];
@@ -95,14 +102,17 @@ type Detection = { newBoxes: BoundingBox[] } | { reason: ReasonCode };
 
 async function detectFaces(aws: AwsClients, record: ImageRecord): Promise<Detection> {
   try {
-    const { FaceDetails = [] } = await aws.rekognition.send(new DetectFacesCommand({ Image: { S3Object: { Bucket: record.Bucket, Name: record.Key } } }));
+    const { FaceDetails = [] } = await aws.rekognition.send(
+      new DetectFacesCommand({ Image: { S3Object: { Bucket: record.Bucket, Name: record.Key } } }),
+    );
     return {
       newBoxes: FaceDetails.flatMap(({ BoundingBox: box }) =>
         box ? [{ Width: box.Width ?? 0, Height: box.Height ?? 0, Left: box.Left ?? 0, Top: box.Top ?? 0 }] : [],
       ),
     };
   } catch (error) {
-    if (error instanceof AccessDeniedException) throw new UsageError(`these credentials may not call Rekognition DetectFaces: ${error.message}`);
+    if (error instanceof AccessDeniedException)
+      throw new UsageError(`these credentials may not call Rekognition DetectFaces: ${error.message}`);
     const reason = permanentReason(error);
     if (reason === undefined) throw error;
     return { reason };
@@ -154,7 +164,14 @@ async function* validRecords(body: Readable, tally: FileTally): AsyncGenerator<I
 export async function preview(aws: AwsClients, options: PreviewOptions): Promise<PreviewReport> {
   const manifest = `s3://${options.manifest.Bucket}/${options.manifest.Key}`;
   const { body, size } = await openSizedInput(aws.s3, manifest, 'the records file');
-  const tally: FileTally = { records: 0, validRecords: 0, oldFaces: 0, refusedByReason: {}, truncated: undefined, bytesRead: 0 };
+  const tally: FileTally = {
+    records: 0,
+    validRecords: 0,
+    oldFaces: 0,
+    refusedByReason: {},
+    truncated: undefined,
+    bytesRead: 0,
+  };
   const forecast = emptyForecast(options.thresholds);
   const failures = new Map<ReasonCode, FailedImages>();
   let sampled = 0;
@@ -185,14 +202,17 @@ export async function preview(aws: AwsClients, options: PreviewOptions): Promise
     });
   } else {
     const sample = reservoir<ImageRecord>(options.sample, seededRandom(options.seed));
-    await withProgress(progressBar('reading records', size, 'reading records [{bar}] {percentage}% | {records} records'), async (bar) => {
-      let reported = 0;
-      for await (const record of validRecords(body, tally)) {
-        sample.offer(record);
-        bar.advance(tally.bytesRead - reported, { records: tally.records });
-        reported = tally.bytesRead;
-      }
-    });
+    await withProgress(
+      progressBar('reading records', size, 'reading records [{bar}] {percentage}% | {records} records'),
+      async (bar) => {
+        let reported = 0;
+        for await (const record of validRecords(body, tally)) {
+          sample.offer(record);
+          bar.advance(tally.bytesRead - reported, { records: tally.records });
+          reported = tally.bytesRead;
+        }
+      },
+    );
     const chosen = sample.items();
     await withProgress(progressBar('detecting faces', chosen.length), (bar) =>
       forEachConcurrently(chosen, options.concurrency, async (record) => {
@@ -238,7 +258,11 @@ export async function preview(aws: AwsClients, options: PreviewOptions): Promise
 /** Columns padded to their widest cell: the first left-aligned, the rest right-aligned. */
 function table(rows: string[][]): string[] {
   const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0))) ?? [];
-  return rows.map((row) => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))).join('   '));
+  return rows.map((row) =>
+    row
+      .map((cell, column) => (column === 0 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0)))
+      .join('   '),
+  );
 }
 
 export function describePreview(report: PreviewReport): string[] {
@@ -249,8 +273,12 @@ export function describePreview(report: PreviewReport): string[] {
       (refused.length > 0 ? `; refused ${refused.join(', ')}` : ''),
   ];
   if (file.truncated) lines.push(`the file breaks off, so this covers the records before the break: ${file.truncated}`);
-  const which = sample.all ? `all ${count(sample.images)} images` : `a sample of ${count(sample.images)} images (--seed ${sample.seed} draws it again)`;
-  lines.push(`DetectFaces on ${which}: ${count(sample.answered)} answered with ${count(sample.newFaces)} faces, ${count(sample.failed)} failed`);
+  const which = sample.all
+    ? `all ${count(sample.images)} images`
+    : `a sample of ${count(sample.images)} images (--seed ${sample.seed} draws it again)`;
+  lines.push(
+    `DetectFaces on ${which}: ${count(sample.answered)} answered with ${count(sample.newFaces)} faces, ${count(sample.failed)} failed`,
+  );
   if (sample.answered === 0) return [...lines, ...describeFailures(report)];
 
   const oldFaces = sample.oldFaces;
@@ -269,7 +297,10 @@ export function describePreview(report: PreviewReport): string[] {
     ]),
   );
   if (!sample.all) {
-    lines.push('', `the whole file, extrapolated (each image sampled stands for ${report.wholeFile.scale.toFixed(2)}):`);
+    lines.push(
+      '',
+      `the whole file, extrapolated (each image sampled stands for ${report.wholeFile.scale.toFixed(2)}):`,
+    );
     lines.push(
       ...table([
         ['IoU ≥', 'matched', 'NO_FACE_DETECTED', 'IOU_BELOW_THRESHOLD', 'new faces nobody had'],
@@ -282,7 +313,8 @@ export function describePreview(report: PreviewReport): string[] {
         ]),
       ]),
     );
-    if (report.wholeFile.failedImages > 0) lines.push(`and about ${count(report.wholeFile.failedImages)} images DetectFaces would refuse`);
+    if (report.wholeFile.failedImages > 0)
+      lines.push(`and about ${count(report.wholeFile.failedImages)} images DetectFaces would refuse`);
   }
   lines.push(...describeFailures(report));
   if (report.recommendedThreshold !== undefined) {
@@ -303,7 +335,9 @@ function describeFailures(report: PreviewReport): string[] {
     ...report.failed.flatMap((failure) => [
       `  ${failure.reason} ${count(failure.count)}`,
       ...failure.images.map((image) => `    ${image}`),
-      ...(failure.count > failure.images.length ? [`    and ${count(failure.count - failure.images.length)} more`] : []),
+      ...(failure.count > failure.images.length
+        ? [`    and ${count(failure.count - failure.images.length)} more`]
+        : []),
     ]),
   ];
 }
@@ -323,13 +357,21 @@ export function registerPreviewCommand(program: Command): void {
   withRecordsFileOption(
     program
       .command('preview')
-      .description('forecast, writing nothing, what a run would match at each IoU threshold: DetectFaces on a sample of the images'),
+      .description(
+        'forecast, writing nothing, what a run would match at each IoU threshold: DetectFaces on a sample of the images',
+      ),
   )
-    .addOption(new Option('--sample <n>', 'images to sample from the file').argParser(numberIn('--sample', 1, 1_000_000, true)).default(200))
+    .addOption(
+      new Option('--sample <n>', 'images to sample from the file')
+        .argParser(numberIn('--sample', 1, 1_000_000, true))
+        .default(200),
+    )
     .addOption(new Option('--all', 'every image of the file instead of a sample').conflicts('sample'))
     .option('--seed <seed>', 'draws the same sample again (default: a random seed, printed)')
     .addOption(
-      new Option('--thresholds <list>', 'the IoU thresholds to forecast, separated by commas').argParser(parseThresholds).default(DEFAULT_THRESHOLDS, DEFAULT_THRESHOLDS.join(',')),
+      new Option('--thresholds <list>', 'the IoU thresholds to forecast, separated by commas')
+        .argParser(parseThresholds)
+        .default(DEFAULT_THRESHOLDS, DEFAULT_THRESHOLDS.join(',')),
     )
     .option('--concurrency <n>', 'DetectFaces calls in flight', numberIn('--concurrency', 1, 64, true), 4)
     .option('--json', 'print JSON: the last line of stdout is one object')

@@ -50,13 +50,21 @@ export async function purgeRun(aws: AwsClients, config: Config, runId: string, f
 
   const ledger = createLedger(aws.s3, config.bucket);
   let runKey: boolean | undefined;
-  if (target !== undefined) runKey = dryRun ? (await ledger.runKey(target, runId)) !== undefined : await ledger.deleteRunKey(target, runId);
+  if (target !== undefined)
+    runKey = dryRun ? (await ledger.runKey(target, runId)) !== undefined : await ledger.deleteRunKey(target, runId);
   if (!dryRun) await runObjects.delete(objects.map((object) => object.Key));
 
   const counted: Record<RunObjectKind, number> = { chunk: 0, 'redrive records': 0, report: 0 };
   for (const object of objects) counted[object.kind] += 1;
   const removedReview = flags.withReview ? reviewIds.length : 0;
-  return { runId, objects: counted, runKey, resultsDlqRows, reviewMessages: { removed: removedReview, kept: reviewIds.length - removedReview }, dryRun };
+  return {
+    runId,
+    objects: counted,
+    runKey,
+    resultsDlqRows,
+    reviewMessages: { removed: removedReview, kept: reviewIds.length - removedReview },
+    dryRun,
+  };
 }
 
 function describe(purged: Purged): string[] {
@@ -77,7 +85,9 @@ function describe(purged: Purged): string[] {
 export function registerPurgeCommand(program: Command): void {
   program
     .command('purge')
-    .description("remove what a run that has ended left behind: chunks, redrive file, report, results-DLQ rows, signing key; its results rows stay")
+    .description(
+      'remove what a run that has ended left behind: chunks, redrive file, report, results-DLQ rows, signing key; its results rows stay',
+    )
     .argument('<workflow-id>', 'the run')
     .option('--target <collection>', "the run's target, when the run left no report that names it")
     .option('--with-review', "also remove the run's review-DLQ messages")
@@ -87,13 +97,20 @@ export function registerPurgeCommand(program: Command): void {
       await withClients(async ({ config, aws, client }) => {
         try {
           const { status } = await client.workflow.getHandle(runId).describe();
-          if (status.name === 'RUNNING') throw new UsageError(`run ${runId} is still running: it reads what purge would remove; cancel it or wait for its end`);
+          if (status.name === 'RUNNING')
+            throw new UsageError(
+              `run ${runId} is still running: it reads what purge would remove; cancel it or wait for its end`,
+            );
         } catch (error) {
           // A run whose history Temporal no longer keeps ended long ago.
           if (!(error instanceof WorkflowNotFoundError)) throw error;
         }
         const purged = await purgeRun(aws, config, runId, flags);
-        const found = Object.values(purged.objects).some((count) => count > 0) || purged.runKey === true || purged.resultsDlqRows > 0 || purged.reviewMessages.kept + purged.reviewMessages.removed > 0;
+        const found =
+          Object.values(purged.objects).some((count) => count > 0) ||
+          purged.runKey === true ||
+          purged.resultsDlqRows > 0 ||
+          purged.reviewMessages.kept + purged.reviewMessages.removed > 0;
         if (!found) throw new UsageError(`nothing of run ${runId} is left in ${config.bucket} or the queues`);
         if (flags.json) console.log(JSON.stringify(purged));
         else for (const line of describe(purged)) console.log(line);

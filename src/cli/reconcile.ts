@@ -21,9 +21,11 @@ interface ReconcileFlags {
 export function registerReconcileCommand(program: Command): void {
   program
     .command('reconcile')
-    .description("list the faces of a target that no record keeps: those a run's reconcile phase deletes, and those it keeps because nothing proves this tool indexed them")
+    .description(
+      "list the faces of a target that no record keeps: those a run's reconcile phase deletes, and those it keeps because nothing proves this tool indexed them",
+    )
     .requiredOption('--target <collection>', 'the collection runs index into')
-    .option('--dry-run', 'list, delete nothing (required: deleting is the run\'s reconcile phase)')
+    .option('--dry-run', "list, delete nothing (required: deleting is the run's reconcile phase)")
     .option('--json', 'print one JSON object')
     .action(async (flags: ReconcileFlags) => {
       if (!flags.dryRun) throw new UsageError("reconcile only lists: pass --dry-run; a run's reconcile phase deletes");
@@ -35,9 +37,12 @@ export function registerReconcileCommand(program: Command): void {
         do {
           let page;
           try {
-            page = await aws.rekognition.send(new ListFacesCommand({ CollectionId: flags.target, MaxResults: FACES_PER_PAGE, NextToken }));
+            page = await aws.rekognition.send(
+              new ListFacesCommand({ CollectionId: flags.target, MaxResults: FACES_PER_PAGE, NextToken }),
+            );
           } catch (error) {
-            if (error instanceof ResourceNotFoundException) throw new UsageError(`the collection ${flags.target} does not exist`);
+            if (error instanceof ResourceNotFoundException)
+              throw new UsageError(`the collection ${flags.target} does not exist`);
             throw error;
           }
           const faces = page.Faces ?? [];
@@ -54,7 +59,8 @@ export function registerReconcileCommand(program: Command): void {
         const named = (face: { FaceId: string; ExternalImageId: string | undefined }) =>
           `${face.FaceId}${face.ExternalImageId === undefined ? '' : ` (ExternalImageId ${face.ExternalImageId})`}`;
         for (const face of finding.leftovers) console.log(`would delete ${named(face)}: ${face.proof}`);
-        for (const face of finding.unattributed) console.log(`would keep   ${named(face)}: no record keeps it, but nothing proves this tool indexed it`);
+        for (const face of finding.unattributed)
+          console.log(`would keep   ${named(face)}: no record keeps it, but nothing proves this tool indexed it`);
         console.log(
           `${flags.target}: ${facesChecked} faces, ${finding.leftovers.length} this tool's leftovers to delete, ${finding.unattributed.length} not attributable (kept)`,
         );

@@ -18,7 +18,16 @@ import type { NewFaceSeen } from '../domain/outcomes';
 import { GallerySampler, type ReportFigures, RowAggregator, type RowFigures, sortedByCount } from '../domain/report';
 import { type GalleryEntry, renderReportHtml } from '../report/html';
 import { reportKey } from '../shared';
-import { COLLECTION_OPTION, forEachConcurrently, numberIn, runIdOf, progressBar, UsageError, withAws, withProgress } from './common';
+import {
+  COLLECTION_OPTION,
+  forEachConcurrently,
+  numberIn,
+  runIdOf,
+  progressBar,
+  UsageError,
+  withAws,
+  withProgress,
+} from './common';
 import { writeLocalFile } from './files';
 import { forEachReviewMessage, type ReviewMessage } from './review-dlq';
 import { forEachRunRowsPage } from './run-rows';
@@ -63,7 +72,6 @@ async function assertWritable(file: string): Promise<void> {
   }
 }
 
-
 /** Streams the run's rows page by page into the aggregator; the table may hold other runs too. */
 async function aggregateRows(aws: AwsClients, config: Config, runId: string, expected: number): Promise<RowAggregator> {
   const rows = new RowAggregator();
@@ -77,7 +85,9 @@ async function aggregateRows(aws: AwsClients, config: Config, runId: string, exp
 }
 
 const isBox = (box: unknown): box is BoundingBox =>
-  typeof box === 'object' && box !== null && ['Width', 'Height', 'Left', 'Top'].every((side) => Number.isFinite((box as Record<string, unknown>)[side]));
+  typeof box === 'object' &&
+  box !== null &&
+  ['Width', 'Height', 'Left', 'Top'].every((side) => Number.isFinite((box as Record<string, unknown>)[side]));
 
 /** A message's field as text, whatever a hand-made message put there. */
 const textOf = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
@@ -103,7 +113,11 @@ function galleryEntry({ item }: ReviewMessage): Omit<GalleryEntry, 'image'> {
 }
 
 /** One image as a data: URI, or why it cannot be shown; never an error. */
-async function fetchImage(aws: AwsClients, Bucket: string, Key: string): Promise<{ dataUri: string } | { missing: string }> {
+async function fetchImage(
+  aws: AwsClients,
+  Bucket: string,
+  Key: string,
+): Promise<{ dataUri: string } | { missing: string }> {
   try {
     const object = await aws.s3.send(new GetObjectCommand({ Bucket, Key }));
     if ((object.ContentLength ?? 0) > MAX_EMBEDDED_IMAGE_BYTES) {
@@ -115,7 +129,8 @@ async function fetchImage(aws: AwsClients, Bucket: string, Key: string): Promise
     if (!format) return { missing: 'the object is not a JPEG or PNG image' };
     return { dataUri: `data:${MIME_TYPES[format]};base64,${Buffer.from(bytes).toString('base64')}` };
   } catch (error) {
-    if (error instanceof NoSuchKey || httpStatusOf(error) === 404) return { missing: 'the image is not in S3 (NoSuchKey)' };
+    if (error instanceof NoSuchKey || httpStatusOf(error) === 404)
+      return { missing: 'the image is not in S3 (NoSuchKey)' };
     if (error instanceof NoSuchBucket) return { missing: `the bucket ${Bucket} does not exist` };
     if (httpStatusOf(error) === 403) return { missing: 'access to the image is denied to these credentials' };
     return { missing: `the image could not be read: ${error instanceof Error ? error.message : String(error)}` };
@@ -129,8 +144,16 @@ const OUTSIDE_LOCATIONS = 'not read: it lies outside the image locations (REINDE
  * A DLQ message may name any object: only those in the image locations are read, so a message
  * cannot put into the page an object the operator may read but never meant to show.
  */
-async function withImages(aws: AwsClients, entries: Omit<GalleryEntry, 'image'>[], locations: readonly ImageLocation[]): Promise<{ gallery: GalleryEntry[]; images: string[] }> {
-  const named = entries.flatMap((entry) => (entry.bucket && entry.key ? [[imageId(entry.bucket, entry.key), { Bucket: entry.bucket, Key: entry.key }] as const] : []));
+async function withImages(
+  aws: AwsClients,
+  entries: Omit<GalleryEntry, 'image'>[],
+  locations: readonly ImageLocation[],
+): Promise<{ gallery: GalleryEntry[]; images: string[] }> {
+  const named = entries.flatMap((entry) =>
+    entry.bucket && entry.key
+      ? [[imageId(entry.bucket, entry.key), { Bucket: entry.bucket, Key: entry.key }] as const]
+      : [],
+  );
   const wanted = [...new Map(named.filter(([, { Bucket, Key }]) => isWithin(locations, Bucket, Key))).values()];
   const fetched = new Map<string, { dataUri: string } | { missing: string }>();
   await withProgress(progressBar('fetching gallery images', wanted.length), (progress) =>
@@ -182,16 +205,31 @@ function describeFigures(figures: ReportFigures): string[] {
 export function registerReportCommand(program: Command): void {
   program
     .command('report')
-    .description("a finished run's figures, and with --html one self-contained page: totals, DLQ reasons, IoU histogram, throughput, review gallery")
+    .description(
+      "a finished run's figures, and with --html one self-contained page: totals, DLQ reasons, IoU histogram, throughput, review gallery",
+    )
     .argument('<workflow-id>', 'the run')
     .option('--html <file>', 'write the report page to this file')
-    .option('--gallery-limit <n>', 'DLQ images shown in the gallery at most', numberIn('--gallery-limit', 0, 1_000, true), 50)
-    .option('--images <s3-uri...>', 'where gallery images may be read from, s3://bucket/prefix/ (default: REINDEX_IMAGE_LOCATIONS)', (uri: string, earlier: ImageLocation[] | undefined) => {
-      const location = imageLocation(uri);
-      if (!location) throw new UsageError(`--images takes S3 locations such as s3://bucket/prefix/, not ${uri}`);
-      return [...(earlier ?? []), location];
-    })
-    .option('--iou <threshold>', "the run's IoU threshold, to mark on the histogram (default: the run's own)", numberIn('--iou', 0.01, 1, false))
+    .option(
+      '--gallery-limit <n>',
+      'DLQ images shown in the gallery at most',
+      numberIn('--gallery-limit', 0, 1_000, true),
+      50,
+    )
+    .option(
+      '--images <s3-uri...>',
+      'where gallery images may be read from, s3://bucket/prefix/ (default: REINDEX_IMAGE_LOCATIONS)',
+      (uri: string, earlier: ImageLocation[] | undefined) => {
+        const location = imageLocation(uri);
+        if (!location) throw new UsageError(`--images takes S3 locations such as s3://bucket/prefix/, not ${uri}`);
+        return [...(earlier ?? []), location];
+      },
+    )
+    .option(
+      '--iou <threshold>',
+      "the run's IoU threshold, to mark on the histogram (default: the run's own)",
+      numberIn('--iou', 0.01, 1, false),
+    )
     .option(...COLLECTION_OPTION)
     .option('--json', 'print the figures as JSON: the last line of stdout is one object')
     .action(async (workflowId: string, flags: ReportFlags) => {
@@ -199,9 +237,16 @@ export function registerReportCommand(program: Command): void {
       if (flags.html) await assertWritable(flags.html);
       await withAws(async ({ config, aws }) => {
         const summary = await readRunSummary(aws, config, runId);
-        if (!summary) throw new UsageError(`run ${runId} has no summary at s3://${config.bucket}/${reportKey(runId, 'json')}: the run is unknown or has not finished`);
+        if (!summary)
+          throw new UsageError(
+            `run ${runId} has no summary at s3://${config.bucket}/${reportKey(runId, 'json')}: the run is unknown or has not finished`,
+          );
         // The summary is a file in S3: only a number in IoU's range is taken from it.
-        const threshold = flags.iou ?? (typeof summary.iouThreshold === 'number' && summary.iouThreshold > 0 && summary.iouThreshold <= 1 ? summary.iouThreshold : undefined);
+        const threshold =
+          flags.iou ??
+          (typeof summary.iouThreshold === 'number' && summary.iouThreshold > 0 && summary.iouThreshold <= 1
+            ? summary.iouThreshold
+            : undefined);
 
         const rows = await aggregateRows(aws, config, runId, summary.resultsWritten);
 
@@ -226,7 +271,11 @@ export function registerReportCommand(program: Command): void {
         };
         let written: { file: string; bytes: number } | undefined;
         if (flags.html) {
-          const { gallery, images } = await withImages(aws, picked.items.map(galleryEntry), flags.images ?? config.imageLocations);
+          const { gallery, images } = await withImages(
+            aws,
+            picked.items.map(galleryEntry),
+            flags.images ?? config.imageLocations,
+          );
           const html = renderReportHtml({ figures, gallery, images, generatedAt: new Date().toISOString() });
           await writeReport(flags.html, html);
           written = { file: flags.html, bytes: Buffer.byteLength(html) };
@@ -237,8 +286,13 @@ export function registerReportCommand(program: Command): void {
         }
         for (const line of describeFigures(figures)) console.log(line);
         if (written) {
-          const leftOut = figures.gallery.leftOut > 0 ? `, ${figures.gallery.leftOut} left out (--gallery-limit ${flags.galleryLimit})` : '';
-          console.log(`wrote ${written.file} (${(written.bytes / 1024).toFixed(0)} KB): gallery of ${figures.gallery.shown} DLQ messages${leftOut}`);
+          const leftOut =
+            figures.gallery.leftOut > 0
+              ? `, ${figures.gallery.leftOut} left out (--gallery-limit ${flags.galleryLimit})`
+              : '';
+          console.log(
+            `wrote ${written.file} (${(written.bytes / 1024).toFixed(0)} KB): gallery of ${figures.gallery.shown} DLQ messages${leftOut}`,
+          );
         }
       });
     });

@@ -34,14 +34,21 @@ function parse(message: Message): ReviewMessage | undefined {
     const item = JSON.parse(message.Body ?? '') as ReviewItem;
     if (typeof item !== 'object' || item === null || typeof item.reason !== 'string') return undefined;
     const sent = Number(message.Attributes?.SentTimestamp);
-    return { messageId: message.MessageId ?? '', sentAt: new Date(Number.isFinite(sent) ? sent : 0).toISOString(), item };
+    return {
+      messageId: message.MessageId ?? '',
+      sentAt: new Date(Number.isFinite(sent) ? sent : 0).toISOString(),
+      item,
+    };
   } catch {
     return undefined;
   }
 }
 
 function matches(message: ReviewMessage, { runId, reasons }: ReviewFilter): boolean {
-  return (runId === undefined || message.item.runId === runId) && (reasons === undefined || reasons.includes(message.item.reason));
+  return (
+    (runId === undefined || message.item.runId === runId) &&
+    (reasons === undefined || reasons.includes(message.item.reason))
+  );
 }
 
 /**
@@ -49,13 +56,19 @@ function matches(message: ReviewMessage, { runId, reasons }: ReviewFilter): bool
  * `deleteAndRelease()`; until then other readers, and SQS's own redrive, do not see them. Messages
  * that are no review item (a stray body) are held and released like the rest, never deleted.
  */
-export async function holdReviewMessages(sqs: SQSClient, queueUrl: string, filter: ReviewFilter): Promise<HeldMessages> {
+export async function holdReviewMessages(
+  sqs: SQSClient,
+  queueUrl: string,
+  filter: ReviewFilter,
+): Promise<HeldMessages> {
   let held: HeldQueue;
   try {
     held = await holdQueue(sqs, queueUrl);
   } catch (error) {
     if (error instanceof OverLimit) {
-      throw new UsageError('the review DLQ holds more messages than SQS lets one reader hold hidden at once (about 120,000): this command cannot read it whole');
+      throw new UsageError(
+        'the review DLQ holds more messages than SQS lets one reader hold hidden at once (about 120,000): this command cannot read it whole',
+      );
     }
     throw error;
   }
@@ -63,7 +76,11 @@ export async function holdReviewMessages(sqs: SQSClient, queueUrl: string, filte
     const parsed = parse(message);
     return parsed && matches(parsed, filter) ? [parsed] : [];
   });
-  return { messages, release: () => held.release(), deleteAndRelease: (messageIds) => held.deleteAndRelease(messageIds) };
+  return {
+    messages,
+    release: () => held.release(),
+    deleteAndRelease: (messageIds) => held.deleteAndRelease(messageIds),
+  };
 }
 
 /** Visits every review message that passes the filter, leaving the queue as it was. Returns how many it visited. */

@@ -23,7 +23,11 @@ export interface RunRowsPage {
   scanned: number;
 }
 
-export async function forEachRunRowsPage(aws: AwsClients, scan: RunRowsScan, visit: (page: RunRowsPage) => void | Promise<void>): Promise<void> {
+export async function forEachRunRowsPage(
+  aws: AwsClients,
+  scan: RunRowsScan,
+  visit: (page: RunRowsPage) => void | Promise<void>,
+): Promise<void> {
   const names: Record<string, string> = { '#run': 'RunId' };
   scan.attributes?.forEach((attribute, i) => {
     names[`#a${i}`] = attribute;
@@ -47,7 +51,8 @@ export async function forEachRunRowsPage(aws: AwsClients, scan: RunRowsScan, vis
       ExclusiveStartKey = page.LastEvaluatedKey;
     } while (ExclusiveStartKey);
   } catch (error) {
-    if (error instanceof ResourceNotFoundException) throw new UsageError(`the results table ${scan.table} does not exist`);
+    if (error instanceof ResourceNotFoundException)
+      throw new UsageError(`the results table ${scan.table} does not exist`);
     throw error;
   }
 }

@@ -7,7 +7,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SingleBar } from 'cli-progress';
 import { type Command, Option } from 'commander';
 import { GetObjectCommand, NoSuchBucket, NoSuchKey } from '@aws-sdk/client-s3';
-import { type Client, type WorkflowExecutionDescription, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import {
+  type Client,
+  type WorkflowExecutionDescription,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+} from '@temporalio/client';
 import { type AwsClients, httpStatusOf } from '../aws/clients';
 import type { Config } from '../domain/config';
 import {
@@ -29,8 +35,25 @@ import {
 } from '../shared';
 import type { reindexCollection } from '../workflows';
 import { numberIn, parseS3Uri, recordsFileOf, UsageError, withClients, withRecordsFileOption } from './common';
-import { assertNotOldCollections, DEFAULT_MAX_COLLECTIONS, migratedTargets, readCollectionsOfRecords, runsOfCollections, type SkippedCollection, skippedLine } from './collections-of-records';
-import { PLAN_WORKFLOW_TYPE, planLines, planProgress, plannedRuns, planTotalsLine, printPlanEnd, startPlan, waitForPlan } from './plan-runs';
+import {
+  assertNotOldCollections,
+  DEFAULT_MAX_COLLECTIONS,
+  migratedTargets,
+  readCollectionsOfRecords,
+  runsOfCollections,
+  type SkippedCollection,
+  skippedLine,
+} from './collections-of-records';
+import {
+  PLAN_WORKFLOW_TYPE,
+  planLines,
+  planProgress,
+  plannedRuns,
+  planTotalsLine,
+  printPlanEnd,
+  startPlan,
+  waitForPlan,
+} from './plan-runs';
 import { assertRecordsFile, assertSearchAttributes, defaultWorkflowId, RunExistsError, runUrl } from './starting';
 import { describeRate, rateInForce, setRate } from '../index-faces-rate';
 
@@ -54,7 +77,9 @@ export interface StartOptions {
 }
 
 /** The settings of a run that are not its records file, target or source: a plan's runs share them. */
-export function runSettingsOf(start: Omit<StartOptions, 'manifest' | 'target' | 'source' | 'id' | 'taskQueue' | 'tps'>): PlanRunSettings {
+export function runSettingsOf(
+  start: Omit<StartOptions, 'manifest' | 'target' | 'source' | 'id' | 'taskQueue' | 'tps'>,
+): PlanRunSettings {
   return {
     ...(start.sourceRegion === undefined ? {} : { sourceRegion: start.sourceRegion }),
     options: start.options,
@@ -68,13 +93,22 @@ export function runSettingsOf(start: Omit<StartOptions, 'manifest' | 'target' | 
   };
 }
 
-export async function startRun(client: Client, aws: AwsClients, start: StartOptions): Promise<{ workflowId: string; url: string | undefined }> {
+export async function startRun(
+  client: Client,
+  aws: AwsClients,
+  start: StartOptions,
+): Promise<{ workflowId: string; url: string | undefined }> {
   // The run reads the version looked at here: a file replaced before or while it is split fails the run.
   const manifestETag = await assertRecordsFile(aws, start.manifest);
   await assertSearchAttributes(client);
   // The rate is the task queue's, held by the Temporal server for every worker and run until reset.
   if (start.tps !== undefined) {
-    await setRate(client.workflowService, { namespace: client.options.namespace, identity: client.options.identity, taskQueue: start.taskQueue }, start.tps, `reindex start --tps ${start.tps}`);
+    await setRate(
+      client.workflowService,
+      { namespace: client.options.namespace, identity: client.options.identity, taskQueue: start.taskQueue },
+      start.tps,
+      `reindex start --tps ${start.tps}`,
+    );
   }
   const workflowId = start.id ?? defaultWorkflowId(start.target);
   const input: ReindexCollectionInput = {
@@ -86,18 +120,18 @@ export async function startRun(client: Client, aws: AwsClients, start: StartOpti
   };
   await client.workflow
     .start<typeof reindexCollection>('reindexCollection', {
-    taskQueue: start.taskQueue,
-    workflowId,
-    // A run id names one run for good: a finished run's id started again would mix two runs' results.
-    workflowIdReusePolicy: 'REJECT_DUPLICATE',
-    args: [input],
-    staticSummary: `s3://${start.manifest.Bucket}/${start.manifest.Key} → ${start.target}`,
-    staticDetails: [
-      `**records** s3://${start.manifest.Bucket}/${start.manifest.Key}`,
-      `**target** ${start.target}${start.source ? ` (from ${start.source})` : ''}`,
-      `**IoU threshold** ${start.options.iouThreshold}, **quality filter** ${start.options.qualityFilter}, **unmatched new faces** ${start.options.unmatched}`,
-    ].join('\n\n'),
-    typedSearchAttributes: [...STARTING_SEARCH_ATTRIBUTES],
+      taskQueue: start.taskQueue,
+      workflowId,
+      // A run id names one run for good: a finished run's id started again would mix two runs' results.
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      args: [input],
+      staticSummary: `s3://${start.manifest.Bucket}/${start.manifest.Key} → ${start.target}`,
+      staticDetails: [
+        `**records** s3://${start.manifest.Bucket}/${start.manifest.Key}`,
+        `**target** ${start.target}${start.source ? ` (from ${start.source})` : ''}`,
+        `**IoU threshold** ${start.options.iouThreshold}, **quality filter** ${start.options.qualityFilter}, **unmatched new faces** ${start.options.unmatched}`,
+      ].join('\n\n'),
+      typedSearchAttributes: [...STARTING_SEARCH_ATTRIBUTES],
     })
     .catch((error: unknown) => {
       if (error instanceof WorkflowExecutionAlreadyStartedError) throw new RunExistsError(workflowId);
@@ -107,7 +141,11 @@ export async function startRun(client: Client, aws: AwsClients, start: StartOpti
 }
 
 /** The summary a run wrote to S3 at its end (a cancelled run too); undefined when there is none. */
-export async function readRunSummary(aws: AwsClients, config: Config, workflowId: string): Promise<RunSummary | undefined> {
+export async function readRunSummary(
+  aws: AwsClients,
+  config: Config,
+  workflowId: string,
+): Promise<RunSummary | undefined> {
   const Key = reportKey(workflowId, 'json');
   const uri = `s3://${config.bucket}/${Key}`;
   let text: string;
@@ -122,14 +160,16 @@ export async function readRunSummary(aws: AwsClients, config: Config, workflowId
   }
   try {
     const summary = JSON.parse(text) as RunSummary;
-    if (typeof summary.images !== 'number' || typeof summary.dlqByReason !== 'object') throw new Error('not a run summary');
+    if (typeof summary.images !== 'number' || typeof summary.dlqByReason !== 'object')
+      throw new Error('not a run summary');
     return summary;
   } catch {
     throw new UsageError(`${uri} is not a run summary`);
   }
 }
 
-export type RunEnd = { status: 'completed' | 'cancelled'; summary: RunSummary | undefined } | { status: 'failed'; message: string };
+export type RunEnd =
+  { status: 'completed' | 'cancelled'; summary: RunSummary | undefined } | { status: 'failed'; message: string };
 
 /** Waits for the run to end, following continue-as-new. */
 export async function waitForRun(client: Client, aws: AwsClients, config: Config, workflowId: string): Promise<RunEnd> {
@@ -162,18 +202,26 @@ export interface RunStatus {
 }
 
 /** Where the run is; `described` saves describing it again when the caller just did. */
-export async function runStatus(client: Client, workflowId: string, described?: WorkflowExecutionDescription): Promise<RunStatus> {
+export async function runStatus(
+  client: Client,
+  workflowId: string,
+  described?: WorkflowExecutionDescription,
+): Promise<RunStatus> {
   const handle = client.workflow.getHandle<typeof reindexCollection>(workflowId);
   const description = described ?? (await describeRun(client, workflowId));
   const url = runUrl(client, workflowId);
-  if (description.status.name !== 'RUNNING') return { workflowId, status: description.status.name, progress: undefined, url };
+  if (description.status.name !== 'RUNNING')
+    return { workflowId, status: description.status.name, progress: undefined, url };
   try {
     return { workflowId, status: 'RUNNING', progress: await handle.query(progressQuery), url };
   } catch (error) {
     // The run may have ended between the two calls; if it still runs, no worker answered, or this
     // client could not read the answer (another encryption key): the error says which.
     const now = await describeRun(client, workflowId);
-    const unanswered = now.status.name === 'RUNNING' ? `the progress query got no answer (${error instanceof Error ? error.message : String(error)})` : undefined;
+    const unanswered =
+      now.status.name === 'RUNNING'
+        ? `the progress query got no answer (${error instanceof Error ? error.message : String(error)})`
+        : undefined;
     return { workflowId, status: now.status.name, progress: undefined, unanswered, url };
   }
 }
@@ -187,9 +235,14 @@ async function describeRun(client: Client, workflowId: string) {
   }
 }
 
-export async function signalRun(client: Client, workflowId: string, action: 'pause' | 'resume' | 'cancel'): Promise<void> {
+export async function signalRun(
+  client: Client,
+  workflowId: string,
+  action: 'pause' | 'resume' | 'cancel',
+): Promise<void> {
   const description = await describeRun(client, workflowId);
-  if (description.status.name !== 'RUNNING') throw new UsageError(`run ${workflowId} is ${description.status.name.toLowerCase()}, not running`);
+  if (description.status.name !== 'RUNNING')
+    throw new UsageError(`run ${workflowId} is ${description.status.name.toLowerCase()}, not running`);
   const handle = client.workflow.getHandle(workflowId);
   if (action === 'cancel') await handle.cancel();
   else await handle.signal(action === 'pause' ? pauseSignal : resumeSignal);
@@ -209,14 +262,33 @@ function pausedByLine({ reason, images, batch, firstError }: BreakerTrip): strin
 const HELD_FOR_RESULTS = 'holding back new images until the results queue catches up';
 
 /** The results queue as the run sees it: rows written, the longest a row waited, and the holds it cost. */
-function resultsLine({ resultsWritten, resultsMaxWaitMs, resultsHolds }: Pick<RunSummary, 'resultsWritten' | 'resultsMaxWaitMs' | 'resultsHolds'>): string {
-  const wait = resultsMaxWaitMs === undefined ? '' : `, the longest waited ${formatEta(resultsMaxWaitMs / 1000)} in the queue`;
+function resultsLine({
+  resultsWritten,
+  resultsMaxWaitMs,
+  resultsHolds,
+}: Pick<RunSummary, 'resultsWritten' | 'resultsMaxWaitMs' | 'resultsHolds'>): string {
+  const wait =
+    resultsMaxWaitMs === undefined ? '' : `, the longest waited ${formatEta(resultsMaxWaitMs / 1000)} in the queue`;
   return `result rows written ${resultsWritten}${wait}${resultsHolds ? `; new images waited for them ${resultsHolds} times` : ''}`;
 }
 
 /** One line of a followed run, for logs and pipes where no bar can be drawn. */
-function progressLine({ phase, paused, pausedBy, heldForResults, totals, imagesTotal, imagesPerSecond, etaSeconds, dlq }: RunProgress): string {
-  const state = paused ? ` (${pausedBy ? pausedByLine(pausedBy) : 'paused'})` : heldForResults ? ` (${HELD_FOR_RESULTS})` : '';
+function progressLine({
+  phase,
+  paused,
+  pausedBy,
+  heldForResults,
+  totals,
+  imagesTotal,
+  imagesPerSecond,
+  etaSeconds,
+  dlq,
+}: RunProgress): string {
+  const state = paused
+    ? ` (${pausedBy ? pausedByLine(pausedBy) : 'paused'})`
+    : heldForResults
+      ? ` (${HELD_FOR_RESULTS})`
+      : '';
   return `${phase}${state}: ${totals.images}/${imagesTotal ?? '?'} images, ${imagesPerSecond.toFixed(1)}/s, ETA ${formatEta(etaSeconds)}, DLQ ${dlq}`;
 }
 
@@ -228,10 +300,10 @@ export async function followRun(client: Client, workflowId: string, intervalMs: 
   const drawn = !json && process.stderr.isTTY;
   const bar = drawn
     ? new SingleBar({
-      format: `${workflowId} [{bar}] {value}/{total} images | {rate}/s | ETA {eta} | {phase}{paused} | DLQ {dlq}`,
-      stream: process.stderr,
-      hideCursor: true,
-    })
+        format: `${workflowId} [{bar}] {value}/{total} images | {rate}/s | ETA {eta} | {phase}{paused} | DLQ {dlq}`,
+        stream: process.stderr,
+        hideCursor: true,
+      })
     : undefined;
   bar?.start(0, 0, { rate: '0.0', eta: 'unknown', phase: 'starting', paused: '', dlq: 0 });
   let last = '';
@@ -240,14 +312,18 @@ export async function followRun(client: Client, workflowId: string, intervalMs: 
       const status = await runStatus(client, workflowId);
       if (status.status !== 'RUNNING') {
         bar?.stop();
-        const end = json ? JSON.stringify({ workflowId, status: status.status }) : `${workflowId}: ${status.status.toLowerCase()}`;
+        const end = json
+          ? JSON.stringify({ workflowId, status: status.status })
+          : `${workflowId}: ${status.status.toLowerCase()}`;
         console.log(end);
         process.exitCode = status.status === 'COMPLETED' ? 0 : 1;
         return;
       }
       const progress = status.progress;
       if (!progress && status.unanswered && !bar) {
-        const line = json ? JSON.stringify({ workflowId, status: status.status, unanswered: status.unanswered }) : `waiting: ${status.unanswered}`;
+        const line = json
+          ? JSON.stringify({ workflowId, status: status.status, unanswered: status.unanswered })
+          : `waiting: ${status.unanswered}`;
         if (line !== last) console.log(line);
         last = line;
       }
@@ -264,7 +340,9 @@ export async function followRun(client: Client, workflowId: string, intervalMs: 
         } else {
           const line = json ? JSON.stringify({ workflowId, status: status.status, progress }) : progressLine(progress);
           // The rate and elapsed time move on every answer; a line is news only when the work moved.
-          const news = json ? JSON.stringify({ ...progress, imagesPerSecond: 0, etaSeconds: 0, elapsedMs: 0 }) : line.replace(/, [\d.]+\/s, ETA [^,]+/, '');
+          const news = json
+            ? JSON.stringify({ ...progress, imagesPerSecond: 0, etaSeconds: 0, elapsedMs: 0 })
+            : line.replace(/, [\d.]+\/s, ETA [^,]+/, '');
           if (news !== last) console.log(line);
           last = news;
         }
@@ -277,7 +355,12 @@ export async function followRun(client: Client, workflowId: string, intervalMs: 
 }
 
 /** The figures of a summary or of progress as lines a person reads. */
-export function describeTotals(figures: Pick<RunSummary, 'images' | 'faces' | 'matched' | 'unmatchedOld' | 'unmatchedNewDeleted' | 'unmatchedNewKept' | 'dlq' | 'dlqByReason'>): string[] {
+export function describeTotals(
+  figures: Pick<
+    RunSummary,
+    'images' | 'faces' | 'matched' | 'unmatchedOld' | 'unmatchedNewDeleted' | 'unmatchedNewKept' | 'dlq' | 'dlqByReason'
+  >,
+): string[] {
   const reasons = Object.entries(figures.dlqByReason)
     .map(([reason, count]) => `${reason} ${count}`)
     .join(', ');
@@ -310,21 +393,64 @@ export interface RunSettingsFlags {
 export function addRunSettings(command: Command): Command {
   return (
     command
-      .option('--source <collection>', 'the old collection: its face model must be older than the target\'s')
+      .option('--source <collection>', "the old collection: its face model must be older than the target's")
       .option('--source-region <region>', "the old collection's region, when it is not the worker's AWS_REGION")
-      .option('--iou <threshold>', 'old and new boxes must overlap at least this much to match', numberIn('--iou', 0.01, 1, false), 0.5)
-      .option('--tps <n>', 'IndexFaces calls a second across all workers (sets the task queue\'s rate)', numberIn('--tps', 0.01, 10_000, false))
-      .addOption(new Option('--quality-filter <filter>', 'IndexFaces QualityFilter').choices(['NONE', 'AUTO', 'LOW', 'MEDIUM', 'HIGH']).default('AUTO'))
-      .option('--max-faces <n>', 'IndexFaces MaxFaces: at most this many faces an image', numberIn('--max-faces', 1, 100, true))
+      .option(
+        '--iou <threshold>',
+        'old and new boxes must overlap at least this much to match',
+        numberIn('--iou', 0.01, 1, false),
+        0.5,
+      )
+      .option(
+        '--tps <n>',
+        "IndexFaces calls a second across all workers (sets the task queue's rate)",
+        numberIn('--tps', 0.01, 10_000, false),
+      )
+      .addOption(
+        new Option('--quality-filter <filter>', 'IndexFaces QualityFilter')
+          .choices(['NONE', 'AUTO', 'LOW', 'MEDIUM', 'HIGH'])
+          .default('AUTO'),
+      )
+      .option(
+        '--max-faces <n>',
+        'IndexFaces MaxFaces: at most this many faces an image',
+        numberIn('--max-faces', 1, 100, true),
+      )
       // A batch's chunk travels as one activity result, which Temporal caps at 2 MB.
       .option('--batch-size <n>', 'records per batch (child workflow)', numberIn('--batch-size', 1, 1_000, true), 500)
       .option('--batches-in-flight <n>', 'batches running at once', numberIn('--batches-in-flight', 1, 100, true), 4)
-      .option('--images-in-flight <n>', 'images in flight within one batch', numberIn('--images-in-flight', 1, 500, true), 16)
-      .option('--retry-minutes <n>', 'how long an image\'s failures other than throttling are retried before it goes to review as RETRIES_EXHAUSTED', numberIn('--retry-minutes', 1, 10_080, false), DEFAULT_RETRY_MINUTES)
-      .option('--pause-after-failures <n>', 'pause the run when this many images in a row fail for one reason (0: never)', numberIn('--pause-after-failures', 0, 10_000, true), DEFAULT_PAUSE_AFTER_FAILURES)
-      .addOption(new Option('--unmatched <what>', 'new faces no old face matched: delete them or keep them').choices(['delete', 'keep']).default('delete'))
-      .option('--rows-expire-days <n>', "each result row expires from the results table this many days after it was written (the table's time to live on ExpiresAt); never, when absent", numberIn('--rows-expire-days', 1, 36_500, false))
-      .option('--force', 'migrate even when the target\'s face model is not newer than the source\'s, and with many collections those an earlier run migrated')
+      .option(
+        '--images-in-flight <n>',
+        'images in flight within one batch',
+        numberIn('--images-in-flight', 1, 500, true),
+        16,
+      )
+      .option(
+        '--retry-minutes <n>',
+        "how long an image's failures other than throttling are retried before it goes to review as RETRIES_EXHAUSTED",
+        numberIn('--retry-minutes', 1, 10_080, false),
+        DEFAULT_RETRY_MINUTES,
+      )
+      .option(
+        '--pause-after-failures <n>',
+        'pause the run when this many images in a row fail for one reason (0: never)',
+        numberIn('--pause-after-failures', 0, 10_000, true),
+        DEFAULT_PAUSE_AFTER_FAILURES,
+      )
+      .addOption(
+        new Option('--unmatched <what>', 'new faces no old face matched: delete them or keep them')
+          .choices(['delete', 'keep'])
+          .default('delete'),
+      )
+      .option(
+        '--rows-expire-days <n>',
+        "each result row expires from the results table this many days after it was written (the table's time to live on ExpiresAt); never, when absent",
+        numberIn('--rows-expire-days', 1, 36_500, false),
+      )
+      .option(
+        '--force',
+        "migrate even when the target's face model is not newer than the source's, and with many collections those an earlier run migrated",
+      )
   );
 }
 
@@ -364,7 +490,9 @@ function summaryLines(summary: RunSummary): string[] {
     resultsLine(summary),
     `users created ${summary.usersCreated}, faces associated ${summary.facesAssociated}, orphans deleted ${summary.orphansDeleted}${summary.unattributedKept ? `, faces kept that nothing attributes to this tool ${summary.unattributedKept}` : ''}`,
     ...(summary.resultsInDlq
-      ? [`${summary.resultsInDlq} result rows in the results DLQ: their faces are in the target without a row; \`reindex dlq requeue-results --run ${summary.workflowId}\` sends them back`]
+      ? [
+          `${summary.resultsInDlq} result rows in the results DLQ: their faces are in the target without a row; \`reindex dlq requeue-results --run ${summary.workflowId}\` sends them back`,
+        ]
       : []),
     `took ${(summary.durationMs / 1000).toFixed(1)} s; report ${summary.report?.json ?? 'not written'}`,
   ];
@@ -381,7 +509,10 @@ export async function followStartedRun(
     else console.log(`started ${started.workflowId}${started.url ? `\nfollow it at ${started.url}` : ''}`);
     return;
   }
-  if (!json) console.log(`started ${started.workflowId}${started.url ? `; follow it at ${started.url}` : ''}; waiting for it to end`);
+  if (!json)
+    console.log(
+      `started ${started.workflowId}${started.url ? `; follow it at ${started.url}` : ''}; waiting for it to end`,
+    );
   const end = await waitForRun(client, aws, config, started.workflowId);
   if (end.status === 'failed') {
     if (json) console.log(JSON.stringify({ workflowId: started.workflowId, status: 'failed', error: end.message }));
@@ -415,7 +546,11 @@ interface StartFlags extends RunSettingsFlags {
  * Starts the collections' runs in one plan run, leaving out those an earlier run completed into
  * unless forced; with --wait, follows it to its end.
  */
-async function startPlanRun({ config, client }: { config: Config; client: Client }, flags: StartFlags, planned: { runs: PlannedRun[]; label: string; skipped: SkippedCollection[] }): Promise<void> {
+async function startPlanRun(
+  { config, client }: { config: Config; client: Client },
+  flags: StartFlags,
+  planned: { runs: PlannedRun[]; label: string; skipped: SkippedCollection[] },
+): Promise<void> {
   const skipped = planned.skipped.map(skippedLine);
   if (!flags.json) for (const line of skipped) console.log(line);
   if (planned.runs.length === 0) {
@@ -424,7 +559,12 @@ async function startPlanRun({ config, client }: { config: Config; client: Client
     return;
   }
   if (flags.tps !== undefined) {
-    await setRate(client.workflowService, { namespace: client.options.namespace, identity: client.options.identity, taskQueue: config.taskQueue }, flags.tps, `reindex start --tps ${flags.tps}`);
+    await setRate(
+      client.workflowService,
+      { namespace: client.options.namespace, identity: client.options.identity, taskQueue: config.taskQueue },
+      flags.tps,
+      `reindex start --tps ${flags.tps}`,
+    );
   }
   const collections = planned.runs;
   const started = await startPlan(client, {
@@ -437,31 +577,53 @@ async function startPlanRun({ config, client }: { config: Config; client: Client
   });
   if (!flags.wait) {
     if (flags.json) console.log(JSON.stringify({ ...started, skipped }));
-    else console.log(`started plan ${started.workflowId}: ${collections.length} collections${started.url ? `\nfollow it at ${started.url}` : ''}`);
+    else
+      console.log(
+        `started plan ${started.workflowId}: ${collections.length} collections${started.url ? `\nfollow it at ${started.url}` : ''}`,
+      );
     return;
   }
-  if (!flags.json) console.log(`started plan ${started.workflowId}: ${collections.length} collections${started.url ? `; follow it at ${started.url}` : ''}; waiting for it to end`);
+  if (!flags.json)
+    console.log(
+      `started plan ${started.workflowId}: ${collections.length} collections${started.url ? `; follow it at ${started.url}` : ''}; waiting for it to end`,
+    );
   printPlanEnd(started.workflowId, await waitForPlan(client, started.workflowId), flags.json ?? false);
 }
 
 /** The plan file's collections, less those migrated before. */
 async function planOfFile({ config, aws }: { config: Config; aws: AwsClients }, file: string, force: boolean) {
   const runs = await plannedRuns(aws, file);
-  await assertNotOldCollections(aws, config, runs.map(({ targetCollectionId }) => targetCollectionId), undefined);
-  const skipped = force ? [] : await migratedTargets(aws, config, runs.map(({ targetCollectionId }) => targetCollectionId));
+  await assertNotOldCollections(
+    aws,
+    config,
+    runs.map(({ targetCollectionId }) => targetCollectionId),
+    undefined,
+  );
+  const skipped = force
+    ? []
+    : await migratedTargets(
+        aws,
+        config,
+        runs.map(({ targetCollectionId }) => targetCollectionId),
+      );
   const left = new Set(skipped.map(({ targetCollectionId }) => targetCollectionId));
   return { runs: runs.filter(({ targetCollectionId }) => !left.has(targetCollectionId)), label: file, skipped };
 }
 
 /** The collections a records file's records name, each into itself, less those migrated before. */
-async function planOfRecords({ config, aws }: { config: Config; aws: AwsClients }, manifest: { Bucket: string; Key: string }, flags: StartFlags) {
+async function planOfRecords(
+  { config, aws }: { config: Config; aws: AwsClients },
+  manifest: { Bucket: string; Key: string },
+  flags: StartFlags,
+) {
   const etag = await assertRecordsFile(aws, manifest);
   const found = await readCollectionsOfRecords(aws, manifest, etag, flags.maxCollections);
   const targets = [...found.images.keys()];
   await assertNotOldCollections(aws, config, targets, flags.source);
   const skipped = flags.force ? [] : await migratedTargets(aws, config, targets);
   const label = `s3://${manifest.Bucket}/${manifest.Key}`;
-  if (found.unnamed > 0 && !flags.json) console.log(`${found.unnamed} records of ${label} name no collection: they go to the review DLQ as INVALID_RECORD`);
+  if (found.unnamed > 0 && !flags.json)
+    console.log(`${found.unnamed} records of ${label} name no collection: they go to the review DLQ as INVALID_RECORD`);
   return { runs: runsOfCollections(found, { manifest, etag, source: flags.source, skipped }), label, skipped };
 }
 
@@ -472,7 +634,9 @@ async function printPlanStatus(client: Client, workflowId: string, status: strin
   const asked: { progress?: PlanProgress; unanswered?: string } = running
     ? await planProgress(client, workflowId).then(
         (progress) => ({ progress }),
-        (error: unknown) => ({ unanswered: `the plan's progress query got no answer (${error instanceof Error ? error.message : String(error)})` }),
+        (error: unknown) => ({
+          unanswered: `the plan's progress query got no answer (${error instanceof Error ? error.message : String(error)})`,
+        }),
       )
     : {};
   const { progress } = asked;
@@ -482,7 +646,9 @@ async function printPlanStatus(client: Client, workflowId: string, status: strin
     console.log(JSON.stringify({ workflowId, status, ...asked, ...ended }));
     return;
   }
-  console.log(`${workflowId}: plan ${status.toLowerCase()}${progress?.paused ? ', paused' : ''}${progress?.stopping ? ', stopping' : ''}`);
+  console.log(
+    `${workflowId}: plan ${status.toLowerCase()}${progress?.paused ? ', paused' : ''}${progress?.stopping ? ', stopping' : ''}`,
+  );
   if (asked.unanswered) console.log(`  ${asked.unanswered}`);
   if (end?.status === 'failed') console.log(`  ${end.message}`);
   const collections = progress?.collections ?? (end && end.status !== 'failed' ? end.summary.collections : []);
@@ -496,35 +662,66 @@ export function registerRunCommands(program: Command): void {
     withRecordsFileOption(
       program
         .command('start')
-        .description('start migrating the faces of a records file into the target collection, or every collection of a plan'),
+        .description(
+          'start migrating the faces of a records file into the target collection, or every collection of a plan',
+        ),
     )
-      .option('--target <collection>', 'the collection to index into, created on the newest face model if missing (default: each record\'s CollectionId, a run per collection)')
-      .option('--plan <file>', 'instead: every collection of the plan file `reindex plan --out` wrote (local or s3://), each into its target')
-      .option('--collections-in-flight <n>', "with --plan, or without --target: collections' runs at once, the smallest first", numberIn('--collections-in-flight', 1, 100, true), 4)
-      .option('--max-collections <n>', 'without --target: the most collections the records may name', numberIn('--max-collections', 1, 10_000, true), DEFAULT_MAX_COLLECTIONS),
+      .option(
+        '--target <collection>',
+        "the collection to index into, created on the newest face model if missing (default: each record's CollectionId, a run per collection)",
+      )
+      .option(
+        '--plan <file>',
+        'instead: every collection of the plan file `reindex plan --out` wrote (local or s3://), each into its target',
+      )
+      .option(
+        '--collections-in-flight <n>',
+        "with --plan, or without --target: collections' runs at once, the smallest first",
+        numberIn('--collections-in-flight', 1, 100, true),
+        4,
+      )
+      .option(
+        '--max-collections <n>',
+        'without --target: the most collections the records may name',
+        numberIn('--max-collections', 1, 10_000, true),
+        DEFAULT_MAX_COLLECTIONS,
+      ),
   )
-    .option('--id <workflow-id>', 'the run\'s workflow id (default: reindex-<target>-<time>)')
+    .option('--id <workflow-id>', "the run's workflow id (default: reindex-<target>-<time>)")
     .option('--wait', 'wait for the run to end and print its summary')
     .option('--json', 'print JSON: the last line of stdout is one object')
     .action(async (flags: StartFlags) => {
       const recordsFile = recordsFileOf(flags);
       if (flags.plan !== undefined) {
         if (recordsFile !== undefined || flags.target !== undefined || flags.source !== undefined) {
-          throw new UsageError('--plan names each collection\'s records file, target and source: it goes without --records, --target and --source');
+          throw new UsageError(
+            "--plan names each collection's records file, target and source: it goes without --records, --target and --source",
+          );
         }
         const plan = flags.plan;
-        await withClients(async (clients) => startPlanRun(clients, flags, await planOfFile(clients, plan, flags.force ?? false)));
+        await withClients(async (clients) =>
+          startPlanRun(clients, flags, await planOfFile(clients, plan, flags.force ?? false)),
+        );
         return;
       }
-      if (recordsFile === undefined) throw new UsageError('say what to migrate: --records <s3-uri> (with --target, or each record\'s CollectionId), or --plan <file>');
+      if (recordsFile === undefined)
+        throw new UsageError(
+          "say what to migrate: --records <s3-uri> (with --target, or each record's CollectionId), or --plan <file>",
+        );
       const manifest = parseS3Uri(recordsFile);
       if (flags.target === undefined) {
-        await withClients(async (clients) => startPlanRun(clients, flags, await planOfRecords(clients, manifest, flags)));
+        await withClients(async (clients) =>
+          startPlanRun(clients, flags, await planOfRecords(clients, manifest, flags)),
+        );
         return;
       }
       const target = flags.target;
       await withClients(async (clients) => {
-        const started = await startRun(clients.client, clients.aws, startOptions(flags, { manifest, target, id: flags.id, taskQueue: clients.config.taskQueue }));
+        const started = await startRun(
+          clients.client,
+          clients.aws,
+          startOptions(flags, { manifest, target, id: flags.id, taskQueue: clients.config.taskQueue }),
+        );
         await followStartedRun(clients, started, flags);
       });
     });
@@ -533,8 +730,16 @@ export function registerRunCommands(program: Command): void {
     .command('status')
     .description('show where a run is: phase, totals, rate and ETA while it runs')
     .argument('<workflow-id>')
-    .option('--follow', 'keep watching until the run ends: a live progress bar on a terminal, a line per change elsewhere')
-    .option('--interval <seconds>', 'with --follow: how often to ask the run', numberIn('--interval', 0.2, 3600, false), 2)
+    .option(
+      '--follow',
+      'keep watching until the run ends: a live progress bar on a terminal, a line per change elsewhere',
+    )
+    .option(
+      '--interval <seconds>',
+      'with --follow: how often to ask the run',
+      numberIn('--interval', 0.2, 3600, false),
+      2,
+    )
     .option('--json', 'print the status as JSON (with --follow: one object per line)')
     .action(async (workflowId: string, flags: { follow?: boolean; interval: number; json?: boolean }) => {
       await withClients(async ({ config, aws, client }) => {
@@ -550,10 +755,13 @@ export function registerRunCommands(program: Command): void {
         const status = await runStatus(client, workflowId, described);
         const running = status.status === 'RUNNING';
         // The rate is the queue's, not the run's: one that cannot be read takes nothing from the status.
-        const rate = running ? await rateInForce(client.workflowService, client.options.namespace, config.taskQueue).catch(() => undefined) : undefined;
+        const rate = running
+          ? await rateInForce(client.workflowService, client.options.namespace, config.taskQueue).catch(() => undefined)
+          : undefined;
         const end = running ? undefined : await waitForRun(client, aws, config, workflowId);
         if (flags.json) {
-          const ended = end === undefined ? {} : end.status === 'failed' ? { error: end.message } : { summary: end.summary };
+          const ended =
+            end === undefined ? {} : end.status === 'failed' ? { error: end.message } : { summary: end.summary };
           console.log(JSON.stringify({ ...status, ...(rate ? { rate } : {}), ...ended }));
           return;
         }
@@ -563,11 +771,16 @@ export function registerRunCommands(program: Command): void {
         else if (end?.summary) for (const line of summaryLines(end.summary)) console.log(`  ${line}`);
         const progress = status.progress;
         if (!progress) return;
-        console.log(`  phase ${progress.phase}${progress.paused ? ', paused' : ''}${progress.stopping ? ', stopping' : ''}`);
+        console.log(
+          `  phase ${progress.phase}${progress.paused ? ', paused' : ''}${progress.stopping ? ', stopping' : ''}`,
+        );
         if (progress.pausedBy) console.log(`  ${pausedByLine(progress.pausedBy)}`);
         if (progress.heldForResults) console.log(`  ${HELD_FOR_RESULTS}`);
-        console.log(`  batches ${progress.batches.done} of ${progress.batches.total} done, ${progress.batches.running} running`);
-        for (const line of describeTotals({ ...progress.totals, dlq: progress.dlq, dlqByReason: progress.dlqByReason })) console.log(`  ${line}`);
+        console.log(
+          `  batches ${progress.batches.done} of ${progress.batches.total} done, ${progress.batches.running} running`,
+        );
+        for (const line of describeTotals({ ...progress.totals, dlq: progress.dlq, dlqByReason: progress.dlqByReason }))
+          console.log(`  ${line}`);
         console.log(`  ${resultsLine(progress)}`);
         console.log(`  ${progress.imagesPerSecond.toFixed(1)} images/s, ETA ${formatEta(progress.etaSeconds)}`);
         if (rate) console.log(`  IndexFaces rate in force: ${describeRate(rate)}`);
@@ -579,7 +792,7 @@ export function registerRunCommands(program: Command): void {
     ['resume', 'go on where a paused run stopped'],
     ['cancel', 'stop a run for good: work in flight finishes, results are drained, the target reconciled'],
   ] as const) {
-  program
+    program
       .command(action)
       .description(description)
       .argument('<workflow-id>')

@@ -20,7 +20,9 @@ export class RunExistsError extends UsageError {
 /** Where a person looks at the run: the local stack's Web UI, or whatever TEMPORAL_UI_URL names. */
 export function runUrl(client: Client, workflowId: string): string | undefined {
   const ui = process.env.TEMPORAL_UI_URL;
-  return ui ? `${ui.replace(/\/$/, '')}/namespaces/${client.options.namespace}/workflows/${encodeURIComponent(workflowId)}` : undefined;
+  return ui
+    ? `${ui.replace(/\/$/, '')}/namespaces/${client.options.namespace}/workflows/${encodeURIComponent(workflowId)}`
+    : undefined;
 }
 
 /**
@@ -28,7 +30,10 @@ export function runUrl(client: Client, workflowId: string): string | undefined {
  * as a whole (empty, UTF-16, compressed, not JSON) is said now, in one line, not in the DLQ of a
  * run that has started. Only the head is read: a file of any size costs one small GET.
  */
-export async function assertRecordsFile(aws: AwsClients, { Bucket, Key }: { Bucket: string; Key: string }): Promise<string | undefined> {
+export async function assertRecordsFile(
+  aws: AwsClients,
+  { Bucket, Key }: { Bucket: string; Key: string },
+): Promise<string | undefined> {
   const what = `the records file s3://${Bucket}/${Key}`;
   try {
     const { ContentLength = 0, ETag } = await aws.s3.send(new HeadObjectCommand({ Bucket, Key }));
@@ -36,7 +41,11 @@ export async function assertRecordsFile(aws: AwsClients, { Bucket, Key }: { Buck
     const head =
       ContentLength === 0
         ? Buffer.alloc(0)
-        : Buffer.from((await (await aws.s3.send(new GetObjectCommand({ Bucket, Key, Range: `bytes=0-${HEAD_BYTES - 1}` }))).Body?.transformToByteArray()) ?? []);
+        : Buffer.from(
+            (await (
+              await aws.s3.send(new GetObjectCommand({ Bucket, Key, Range: `bytes=0-${HEAD_BYTES - 1}` }))
+            ).Body?.transformToByteArray()) ?? [],
+          );
     const problem = recordsFileProblem(head, ContentLength <= HEAD_BYTES);
     if (problem !== undefined) throw new UsageError(`${what} ${problem}`);
     return ETag;
@@ -46,7 +55,10 @@ export async function assertRecordsFile(aws: AwsClients, { Bucket, Key }: { Buck
 }
 
 export function defaultWorkflowId(target: string, now = new Date()): string {
-  return `reindex-${target}-${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+  return `reindex-${target}-${now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}`;
 }
 
 /**
@@ -57,5 +69,7 @@ export async function assertSearchAttributes(client: Client): Promise<void> {
   const missing = await missingSearchAttributes(client.connection, client.options.namespace);
   if (missing.length === 0) return;
   const names = missing.map(({ name, type }) => `--name ${name} --type ${CLI_SEARCH_ATTRIBUTE_TYPES[type]}`).join(' ');
-  throw new UsageError(`namespace ${client.options.namespace} lacks the search attributes ${missing.map(({ name }) => name).join(', ')}: register them (temporal operator search-attribute create --namespace ${client.options.namespace} ${names})`);
+  throw new UsageError(
+    `namespace ${client.options.namespace} lacks the search attributes ${missing.map(({ name }) => name).join(', ')}: register them (temporal operator search-attribute create --namespace ${client.options.namespace} ${names})`,
+  );
 }

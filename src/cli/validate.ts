@@ -18,7 +18,13 @@ import type { Command } from 'commander';
 import { httpStatusOf } from '../aws/clients';
 import { type RecordEntry, readRecords } from '../records/reader';
 import { SIDE_FILE_SUFFIXES } from '../domain/intake';
-import { dimensionsVerdict, formatVerdict, type ImageVerdict, reachesPastEdge, sizeVerdict } from '../domain/image-checks';
+import {
+  dimensionsVerdict,
+  formatVerdict,
+  type ImageVerdict,
+  reachesPastEdge,
+  sizeVerdict,
+} from '../domain/image-checks';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
 import { checkRecord } from '../domain/records';
 import { forEachConcurrently, numberIn, progressBar, UsageError, withAws } from './common';
@@ -64,7 +70,8 @@ const HEAD_BYTES = 4096;
 function imageFailure(error: unknown, uri: string): ImageVerdict | undefined {
   const status = httpStatusOf(error);
   if (status === 404) return { ok: false, reason: ReasonCode.ImageNotFound, detail: `${uri} does not exist` };
-  if (status === 403) return { ok: false, reason: ReasonCode.AccessDenied, detail: `${uri} may not be read with these credentials` };
+  if (status === 403)
+    return { ok: false, reason: ReasonCode.AccessDenied, detail: `${uri} may not be read with these credentials` };
   return undefined;
 }
 
@@ -125,7 +132,8 @@ export async function validateRecords(s3: S3Client, input: ValidateInput): Promi
 
   async function* records(): AsyncGenerator<RecordEntry> {
     for await (const entry of readRecords(body)) {
-      if ('fileProblem' in entry && entry.fileProblem !== undefined) throw new UsageError(`the records file ${input.records} ${entry.fileProblem}`);
+      if ('fileProblem' in entry && entry.fileProblem !== undefined)
+        throw new UsageError(`the records file ${input.records} ${entry.fileProblem}`);
       yield entry;
     }
   }
@@ -137,7 +145,13 @@ export async function validateRecords(s3: S3Client, input: ValidateInput): Promi
     summary.records += 1;
     progress.advance();
     if ('malformed' in entry) {
-      await fail({ index: entry.index, Bucket: undefined, Key: undefined, reason: ReasonCode.InvalidRecord, detail: entry.malformed });
+      await fail({
+        index: entry.index,
+        Bucket: undefined,
+        Key: undefined,
+        reason: ReasonCode.InvalidRecord,
+        detail: entry.malformed,
+      });
       return;
     }
     const check = checkRecord(entry.value);
@@ -174,7 +188,10 @@ function printSummary(records: string, summary: ValidateSummary): void {
   console.log(`valid          ${summary.valid}`);
   console.log(`invalid        ${summary.invalid}${reasons.length > 0 ? ` (${reasons.join(', ')})` : ''}`);
   console.log(`failures file  ${summary.failures}`);
-  if (summary.facesPastEdge > 0) console.log(`note: ${summary.facesPastEdge} faces have a box reaching past the image's edge (allowed: Rekognition reports faces cut by the edge so)`);
+  if (summary.facesPastEdge > 0)
+    console.log(
+      `note: ${summary.facesPastEdge} faces have a box reaching past the image's edge (allowed: Rekognition reports faces cut by the edge so)`,
+    );
 }
 
 export function registerValidateCommand(program: Command): void {

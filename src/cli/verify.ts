@@ -19,9 +19,26 @@ import {
 import type { Command } from 'commander';
 import type { AwsClients } from '../aws/clients';
 import type { ResultRow } from '../domain/outcomes';
-import { compareFindings, type FaceComparison, identitiesOf, identityOf, type Parity, parityOf, type SearchFinding } from '../domain/parity';
+import {
+  compareFindings,
+  type FaceComparison,
+  identitiesOf,
+  identityOf,
+  type Parity,
+  parityOf,
+  type SearchFinding,
+} from '../domain/parity';
 import { reservoir, seededRandom } from '../domain/sampling';
-import { COLLECTION_OPTION, forEachConcurrently, numberIn, runIdOf, progressBar, UsageError, withAws, withProgress } from './common';
+import {
+  COLLECTION_OPTION,
+  forEachConcurrently,
+  numberIn,
+  runIdOf,
+  progressBar,
+  UsageError,
+  withAws,
+  withProgress,
+} from './common';
 import { forEachRunRowsPage } from './run-rows';
 
 /** SearchFaces returns at most this many matches, and ListFaces takes at most this many FaceIds. */
@@ -53,13 +70,17 @@ export interface VerifyReport extends Parity {
 }
 
 /** Draws the sample while scanning the run's rows; returns it with the number of rows seen. */
-async function sampleRunRows(aws: AwsClients, options: VerifyOptions): Promise<{ rows: number; sampled: SampledRow[] }> {
+async function sampleRunRows(
+  aws: AwsClients,
+  options: VerifyOptions,
+): Promise<{ rows: number; sampled: SampledRow[] }> {
   let itemCount: number;
   try {
     const { Table } = await aws.dynamodb.send(new DescribeTableCommand({ TableName: options.resultsTable }));
     itemCount = Table?.ItemCount ?? 0;
   } catch (error) {
-    if (error instanceof TableNotFoundException) throw new UsageError(`the results table ${options.resultsTable} does not exist`);
+    if (error instanceof TableNotFoundException)
+      throw new UsageError(`the results table ${options.resultsTable} does not exist`);
     throw error;
   }
   const sample = reservoir<SampledRow>(options.sample, seededRandom(options.seed));
@@ -82,8 +103,10 @@ async function assertCollection(aws: AwsClients, CollectionId: string, role: 'so
   try {
     await aws.rekognition.send(new DescribeCollectionCommand({ CollectionId }));
   } catch (error) {
-    if (error instanceof ResourceNotFoundException) throw new UsageError(`the ${role} collection ${CollectionId} does not exist`);
-    if (error instanceof AccessDeniedException) throw new UsageError(`these credentials may not use the ${role} collection ${CollectionId}`);
+    if (error instanceof ResourceNotFoundException)
+      throw new UsageError(`the ${role} collection ${CollectionId} does not exist`);
+    if (error instanceof AccessDeniedException)
+      throw new UsageError(`these credentials may not use the ${role} collection ${CollectionId}`);
     throw error;
   }
 }
@@ -95,7 +118,12 @@ async function listFaces(aws: AwsClients, CollectionId: string, faceIds: string[
     let NextToken: string | undefined;
     do {
       const page = await aws.rekognition.send(
-        new ListFacesCommand({ CollectionId, FaceIds: faceIds.slice(start, start + MOST_FACES_PER_CALL), MaxResults: MOST_FACES_PER_CALL, NextToken }),
+        new ListFacesCommand({
+          CollectionId,
+          FaceIds: faceIds.slice(start, start + MOST_FACES_PER_CALL),
+          MaxResults: MOST_FACES_PER_CALL,
+          NextToken,
+        }),
       );
       faces.push(...(page.Faces ?? []));
       NextToken = page.NextToken;
@@ -109,7 +137,12 @@ async function listFaces(aws: AwsClients, CollectionId: string, faceIds: string[
  * would. Who a match is comes from ListFaces, which always carries the face's UserId; the faces
  * SearchFaces returns are not documented to.
  */
-async function searchPeople(aws: AwsClients, CollectionId: string, FaceId: string, threshold: number): Promise<SearchFinding> {
+async function searchPeople(
+  aws: AwsClients,
+  CollectionId: string,
+  FaceId: string,
+  threshold: number,
+): Promise<SearchFinding> {
   let matches: string[];
   try {
     const { FaceMatches = [] } = await aws.rekognition.send(
@@ -131,7 +164,10 @@ export async function verify(aws: AwsClients, options: VerifyOptions): Promise<V
   const { rows, sampled } = await sampleRunRows(aws, options);
   if (rows === 0) throw new UsageError(`run ${options.runId} has no rows in the results table ${options.resultsTable}`);
   const source = options.source ?? sampled.find((row) => row.SourceCollectionId)?.SourceCollectionId;
-  if (!source) throw new UsageError(`the rows of run ${options.runId} do not name the old collection (it was started without --source): name it with --source`);
+  if (!source)
+    throw new UsageError(
+      `the rows of run ${options.runId} do not name the old collection (it was started without --source): name it with --source`,
+    );
   const target = options.target ?? sampled[0]?.CollectionId ?? '';
   await assertCollection(aws, source, 'source');
   await assertCollection(aws, target, 'target');
@@ -155,7 +191,9 @@ export async function verify(aws: AwsClients, options: VerifyOptions): Promise<V
     seed: options.seed,
     rows,
     ...parityOf(comparisons),
-    disagreements: comparisons.filter((comparison) => !comparison.agree).sort((a, b) => a.OldFaceId.localeCompare(b.OldFaceId)),
+    disagreements: comparisons
+      .filter((comparison) => !comparison.agree)
+      .sort((a, b) => a.OldFaceId.localeCompare(b.OldFaceId)),
   };
 }
 
@@ -200,14 +238,29 @@ export function registerVerifyCommand(program: Command): void {
   program
     .command('verify')
     .description('after a run, search a sample of its faces in the old and the new collection and compare who is found')
-    .argument('<run-id>', 'the run\'s workflow id, as its rows in the results table carry it')
-    .option('--sample <n>', 'faces to sample from the run\'s rows', numberIn('--sample', 1, 100_000, true), 100)
+    .argument('<run-id>', "the run's workflow id, as its rows in the results table carry it")
+    .option('--sample <n>', "faces to sample from the run's rows", numberIn('--sample', 1, 100_000, true), 100)
     .option('--seed <seed>', 'draws the same sample again (default: a random seed, printed)')
     .option('--source <collection>', 'the old collection (default: the one the rows name)')
     .option('--target <collection>', 'the new collection (default: the one the rows name)')
-    .option('--threshold <similarity>', 'SearchFaces FaceMatchThreshold, 0 to 100', numberIn('--threshold', 0, 100, false), 80)
-    .option('--concurrency <n>', 'faces searched at once (each is four Rekognition calls)', numberIn('--concurrency', 1, 64, true), 4)
-    .option('--min-parity <percent>', 'exit with code 1 when parity is below this', numberIn('--min-parity', 0, 100, false), 100)
+    .option(
+      '--threshold <similarity>',
+      'SearchFaces FaceMatchThreshold, 0 to 100',
+      numberIn('--threshold', 0, 100, false),
+      80,
+    )
+    .option(
+      '--concurrency <n>',
+      'faces searched at once (each is four Rekognition calls)',
+      numberIn('--concurrency', 1, 64, true),
+      4,
+    )
+    .option(
+      '--min-parity <percent>',
+      'exit with code 1 when parity is below this',
+      numberIn('--min-parity', 0, 100, false),
+      100,
+    )
     .option(...COLLECTION_OPTION)
     .option('--json', 'print JSON: the last line of stdout is one object')
     .action(async (workflowId: string, flags: VerifyFlags) => {

@@ -36,7 +36,16 @@ function report(flags: WatchFlags, event: Record<string, unknown>, text: string)
 async function startFor(clients: Clients, flags: WatchFlags, file: UploadedFile): Promise<FileOutcome> {
   const workflowId = intakeRunId(file);
   try {
-    await startRun(clients.client, clients.aws, startOptions(flags, { manifest: { Bucket: file.Bucket, Key: file.Key }, target: flags.target, id: workflowId, taskQueue: clients.config.taskQueue }));
+    await startRun(
+      clients.client,
+      clients.aws,
+      startOptions(flags, {
+        manifest: { Bucket: file.Bucket, Key: file.Key },
+        target: flags.target,
+        id: workflowId,
+        taskQueue: clients.config.taskQueue,
+      }),
+    );
     return { started: workflowId };
   } catch (error) {
     if (error instanceof RunExistsError) return { exists: workflowId };
@@ -55,8 +64,10 @@ async function handle(clients: Clients, flags: WatchFlags, queueUrl: string, mes
     for (const file of parsed.files) {
       const uri = `s3://${file.Bucket}/${file.Key}`;
       const outcome = await startFor(clients, flags, file);
-      if ('started' in outcome) report(flags, { file: uri, started: outcome.started }, `started ${outcome.started} for ${uri}`);
-      else if ('exists' in outcome) report(flags, { file: uri, exists: outcome.exists }, `${uri} started ${outcome.exists} already`);
+      if ('started' in outcome)
+        report(flags, { file: uri, started: outcome.started }, `started ${outcome.started} for ${uri}`);
+      else if ('exists' in outcome)
+        report(flags, { file: uri, exists: outcome.exists }, `${uri} started ${outcome.exists} already`);
       else report(flags, { file: uri, refused: outcome.refused }, `${uri} not started: ${outcome.refused}`);
     }
   }
@@ -66,18 +77,28 @@ async function handle(clients: Clients, flags: WatchFlags, queueUrl: string, mes
 async function watch(clients: Clients, flags: WatchFlags, stopped: () => boolean): Promise<void> {
   const queueUrl = clients.config.intakeQueueUrl;
   if (!queueUrl) throw new UsageError('REINDEX_INTAKE_QUEUE_URL is not set: watch needs the intake queue');
-  if (!flags.json) console.log(`watching ${queueUrl} for records files under ${flags.prefix || 'any prefix'}; runs go into ${flags.target}`);
+  if (!flags.json)
+    console.log(
+      `watching ${queueUrl} for records files under ${flags.prefix || 'any prefix'}; runs go into ${flags.target}`,
+    );
   while (!stopped()) {
     try {
       const { Messages = [] } = await clients.aws.sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: flags.once ? 1 : 20, VisibilityTimeout: VISIBILITY_SECONDS }),
+        new ReceiveMessageCommand({
+          QueueUrl: queueUrl,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: flags.once ? 1 : 20,
+          VisibilityTimeout: VISIBILITY_SECONDS,
+        }),
       );
       if (Messages.length === 0 && flags.once) return;
       for (const message of Messages) await handle(clients, flags, queueUrl, message);
     } catch (error) {
       // Temporal or AWS out of reach for a moment: a message not deleted shows again after its visibility timeout.
       if (flags.once) throw error;
-      console.error(`reindex: watch goes on after an error (${error instanceof Error ? error.message : String(error)}); retrying in ${RETRY_AFTER_MS / 1000} s`);
+      console.error(
+        `reindex: watch goes on after an error (${error instanceof Error ? error.message : String(error)}); retrying in ${RETRY_AFTER_MS / 1000} s`,
+      );
       await sleep(RETRY_AFTER_MS);
     }
   }

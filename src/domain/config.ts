@@ -17,7 +17,10 @@ const environmentSchema = z.object({
   AWS_ENDPOINT_URL_S3: z.url().optional(),
   AWS_ENDPOINT_URL_SQS: z.url().optional(),
   REINDEX_BUCKET: name,
-  REINDEX_BUCKET_OWNER: z.string().regex(/^\d{12}$/, 'must be an AWS account id, 12 digits').optional(),
+  REINDEX_BUCKET_OWNER: z
+    .string()
+    .regex(/^\d{12}$/, 'must be an AWS account id, 12 digits')
+    .optional(),
   REINDEX_RESULTS_QUEUE_URL: queueUrl,
   REINDEX_REVIEW_DLQ_URL: queueUrl,
   REINDEX_INTAKE_QUEUE_URL: queueUrl.optional(),
@@ -32,7 +35,10 @@ const environmentSchema = z.object({
     .transform((value, context) => {
       const locations = value.split(',').map((uri) => imageLocation(uri));
       if (locations.every((location) => location !== undefined)) return locations;
-      context.addIssue({ code: 'custom', message: 'must be S3 locations, comma-separated: s3://bucket/ or s3://bucket/prefix/' });
+      context.addIssue({
+        code: 'custom',
+        message: 'must be S3 locations, comma-separated: s3://bucket/ or s3://bucket/prefix/',
+      });
       return z.NEVER;
     })
     .optional(),
@@ -82,7 +88,10 @@ export class ConfigError extends Error {
 }
 
 /** Parses `env` with `schema`, treating empty variables as unset and naming every bad one at once. */
-function parseEnvironment<Schema extends z.ZodType>(schema: Schema, env: Record<string, string | undefined>): z.output<Schema> {
+function parseEnvironment<Schema extends z.ZodType>(
+  schema: Schema,
+  env: Record<string, string | undefined>,
+): z.output<Schema> {
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
   const parsed = schema.safeParse(present);
   if (!parsed.success) {
@@ -138,7 +147,10 @@ const telemetrySchema = z.object({
   REINDEX_METRICS_ADDRESS: z
     .string()
     .trim()
-    .refine(isBindAddress, 'must be an IP address and a port to serve Prometheus metrics on, such as 0.0.0.0:9464 or 127.0.0.1:9464')
+    .refine(
+      isBindAddress,
+      'must be an IP address and a port to serve Prometheus metrics on, such as 0.0.0.0:9464 or 127.0.0.1:9464',
+    )
     .optional(),
   REINDEX_LOG_FORMAT: z.enum(['text', 'json'], { error: 'must be text or json' }).default('text'),
 });

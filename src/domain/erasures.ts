@@ -15,7 +15,10 @@ export type SourceFaces = ReadonlyMap<string, string | undefined>;
  * The record as the source has it now: each face's UserId taken from the source, not from the
  * file; and the old faces the source no longer holds.
  */
-export function checkedAgainstSource(record: ImageRecord, source: SourceFaces): { record: ImageRecord; gone: string[] } {
+export function checkedAgainstSource(
+  record: ImageRecord,
+  source: SourceFaces,
+): { record: ImageRecord; gone: string[] } {
   const gone = record.Faces.filter((face) => !source.has(face.FaceId)).map((face) => face.FaceId);
   const Faces = record.Faces.map(({ UserId: _fromFile, ...face }) => {
     const UserId = source.get(face.FaceId);
@@ -25,7 +28,12 @@ export function checkedAgainstSource(record: ImageRecord, source: SourceFaces): 
 }
 
 /** The outcome of an image holding deleted faces, which is not indexed: each of its faces to review. */
-export function erasureOutcome(record: ImageRecord, gone: readonly string[], runId: string, recordIndex: number): ImageOutcome {
+export function erasureOutcome(
+  record: ImageRecord,
+  gone: readonly string[],
+  runId: string,
+  recordIndex: number,
+): ImageOutcome {
   const erased = new Set(gone);
   const review = record.Faces.map<ReviewItem>((face) => ({
     reason: erased.has(face.FaceId) ? ReasonCode.OldFaceDeleted : ReasonCode.ImageHoldsDeletedFace,

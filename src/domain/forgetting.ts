@@ -28,7 +28,11 @@ export function isPersonsFace(person: Person, face: FaceLike | null | undefined,
 }
 
 /** What is left of a record once the person's faces are out: the record, or undefined when it held only theirs. */
-export function recordWithoutPerson(record: unknown, person: Person, ofTarget: boolean): { record: unknown; removed: number } {
+export function recordWithoutPerson(
+  record: unknown,
+  person: Person,
+  ofTarget: boolean,
+): { record: unknown; removed: number } {
   const faces = (record as { Faces?: unknown } | null | undefined)?.Faces;
   if (!Array.isArray(faces)) return { record, removed: 0 };
   const kept = faces.filter((face) => !isPersonsFace(person, face as FaceLike, ofTarget));
@@ -41,7 +45,8 @@ export function recordWithoutPerson(record: unknown, person: Person, ofTarget: b
 export function isPersonsReviewItem(item: ReviewItem, person: Person, ofTarget: boolean): boolean {
   if (isPersonsFace(person, item.face, ofTarget)) return true;
   if (item.faceIds?.some((faceId) => person.oldFaceIds.has(faceId))) return true;
-  const record = item.record as { OldFaceId?: unknown; FaceId?: unknown; UserId?: unknown; Faces?: unknown } | null | undefined;
+  const record = item.record as
+    { OldFaceId?: unknown; FaceId?: unknown; UserId?: unknown; Faces?: unknown } | null | undefined;
   if (!record || typeof record !== 'object') return false;
   if (typeof record.OldFaceId === 'string' && person.oldFaceIds.has(record.OldFaceId)) return true;
   if (typeof record.FaceId === 'string' && person.newFaceIds.has(record.FaceId)) return true;
@@ -50,7 +55,15 @@ export function isPersonsReviewItem(item: ReviewItem, person: Person, ofTarget: 
 }
 
 /** Whether a result row is the person's: rows name their target, so a UserId counts only in the target's. */
-export function isPersonsRow(row: Pick<ResultRow, 'OldFaceId' | 'FaceId' | 'CollectionId'> & { UserId?: string | undefined }, person: Person, targetCollectionId: string): boolean {
+export function isPersonsRow(
+  row: Pick<ResultRow, 'OldFaceId' | 'FaceId' | 'CollectionId'> & { UserId?: string | undefined },
+  person: Person,
+  targetCollectionId: string,
+): boolean {
   if (row.CollectionId !== targetCollectionId) return false;
-  return person.oldFaceIds.has(row.OldFaceId) || person.newFaceIds.has(row.FaceId) || (person.userId !== undefined && row.UserId === person.userId);
+  return (
+    person.oldFaceIds.has(row.OldFaceId) ||
+    person.newFaceIds.has(row.FaceId) ||
+    (person.userId !== undefined && row.UserId === person.userId)
+  );
 }

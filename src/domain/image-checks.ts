@@ -42,7 +42,11 @@ export function sizeVerdict(contentLength: number): ImageVerdict {
 export function formatVerdict(head: Uint8Array): ImageVerdict {
   if (imageFormat(head)) return { ok: true };
   const shown = Buffer.from(head.subarray(0, PNG_SIGNATURE.length)).toString('hex').replace(/(..)/g, '$1 ').trim();
-  return { ok: false, reason: ReasonCode.InvalidImageFormat, detail: `neither JPEG nor PNG: it starts with ${shown || 'nothing'}` };
+  return {
+    ok: false,
+    reason: ReasonCode.InvalidImageFormat,
+    detail: `neither JPEG nor PNG: it starts with ${shown || 'nothing'}`,
+  };
 }
 
 /** Rekognition's smallest image: both sides at least this many pixels, or InvalidParameterException. */

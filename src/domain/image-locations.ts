@@ -75,10 +75,18 @@ export function s3Location(uri: string): S3Location | undefined {
 
 function checked(location: S3Location): Placed {
   if (!BUCKET.test(location.Bucket)) {
-    return { placed: false, cause: UnplacedCause.InvalidLocation, detail: `"${location.Bucket}" is not an S3 bucket name` };
+    return {
+      placed: false,
+      cause: UnplacedCause.InvalidLocation,
+      detail: `"${location.Bucket}" is not an S3 bucket name`,
+    };
   }
   if (Buffer.byteLength(location.Key) > MAX_KEY_BYTES) {
-    return { placed: false, cause: UnplacedCause.InvalidLocation, detail: `the key is longer than ${MAX_KEY_BYTES} bytes` };
+    return {
+      placed: false,
+      cause: UnplacedCause.InvalidLocation,
+      detail: `the key is longer than ${MAX_KEY_BYTES} bytes`,
+    };
   }
   return { placed: true, location };
 }
@@ -115,14 +123,18 @@ const PLACEHOLDER = /\{([^{}]*)\}/g;
 
 export function parseKeyTemplate(text: string): KeyTemplate {
   if (!/^s3:\/\/[^/{}]+\/./.test(text)) {
-    throw new PlacementError(`the key template "${text}" must be s3://bucket/key with a literal bucket, e.g. s3://photos/{ExternalImageId}.jpg`);
+    throw new PlacementError(
+      `the key template "${text}" must be s3://bucket/key with a literal bucket, e.g. s3://photos/{ExternalImageId}.jpg`,
+    );
   }
   const parts: KeyTemplate['parts'] = [];
   let at = 0;
   for (const match of text.matchAll(PLACEHOLDER)) {
     const name = match[1] ?? '';
     if (!(FACE_KEYS as readonly string[]).includes(name)) {
-      throw new PlacementError(`the key template names {${name}}; it may name only ${FACE_KEYS.map((key) => `{${key}}`).join(', ')}`);
+      throw new PlacementError(
+        `the key template names {${name}}; it may name only ${FACE_KEYS.map((key) => `{${key}}`).join(', ')}`,
+      );
     }
     parts.push(text.slice(at, match.index), { field: name as FaceKey });
     at = match.index + match[0].length;
@@ -147,7 +159,9 @@ export function placeByTemplate(template: KeyTemplate, face: ListedFace): Placed
   }
   // The bucket is literal and the key holds at least one placeholder's value, so the URI parses.
   const location = s3Location(uri);
-  return location ? checked(location) : { placed: false, cause: UnplacedCause.InvalidLocation, detail: `"${uri}" is no S3 URI` };
+  return location
+    ? checked(location)
+    : { placed: false, cause: UnplacedCause.InvalidLocation, detail: `"${uri}" is no S3 URI` };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -180,7 +194,10 @@ export function mappingColumns(header: string[], firstRow: string[] | undefined,
   const columnOf = (name: string) => names.indexOf(name.toLowerCase());
   const keys = chosenKey ? [chosenKey] : FACE_KEYS.filter((key) => columnOf(key) >= 0);
   if (keys.length !== 1 || columnOf(keys[0] ?? '') < 0) {
-    const found = keys.length > 1 ? `it has ${keys.join(', ')}: choose one with --mapping-key` : `it has ${header.join(', ') || 'no header'}`;
+    const found =
+      keys.length > 1
+        ? `it has ${keys.join(', ')}: choose one with --mapping-key`
+        : `it has ${header.join(', ') || 'no header'}`;
     throw new PlacementError(
       chosenKey
         ? `the mapping file has no ${chosenKey} column (${found})`
@@ -208,14 +225,20 @@ export function mappingEntry(columns: MappingColumns, row: string[], line: numbe
   if (!key) throw new PlacementError(`line ${line} of the mapping file has no ${columns.key}`);
   const uri = row[columns.uriColumn]?.trim() ?? '';
   const location = s3Location(uri);
-  if (!location) throw new PlacementError(`line ${line} of the mapping file: "${uri}" is not an S3 URI of the form s3://bucket/key`);
+  if (!location)
+    throw new PlacementError(`line ${line} of the mapping file: "${uri}" is not an S3 URI of the form s3://bucket/key`);
   const userId = columns.userIdColumn === undefined ? undefined : row[columns.userIdColumn]?.trim() || undefined;
   return { key, location, userId };
 }
 
 export function placeByMapping(entry: MappingEntry | undefined, key: FaceKey, face: ListedFace): Placed {
   if (!face[key]) return missing(key);
-  if (!entry) return { placed: false, cause: UnplacedCause.NotInMapping, detail: `no row of the mapping file has ${key} ${face[key] ?? ''}` };
+  if (!entry)
+    return {
+      placed: false,
+      cause: UnplacedCause.NotInMapping,
+      detail: `no row of the mapping file has ${key} ${face[key] ?? ''}`,
+    };
   return checked(entry.location);
 }
 
@@ -223,13 +246,22 @@ export function placeByMapping(entry: MappingEntry | undefined, key: FaceKey, fa
 // Records
 
 /** One image's record, as docs/records-file.md lays it out. */
-export function recordOf(location: S3Location, faces: ListedFace[], targetCollectionId: string | undefined): Record<string, unknown> {
+export function recordOf(
+  location: S3Location,
+  faces: ListedFace[],
+  targetCollectionId: string | undefined,
+): Record<string, unknown> {
   return {
     Bucket: location.Bucket,
     Key: location.Key,
     ExternalImageId: faces[0]?.ExternalImageId,
     ...(targetCollectionId ? { CollectionId: targetCollectionId } : {}),
-    Faces: faces.map((face) => ({ FaceId: face.FaceId, ImageId: face.ImageId, UserId: face.UserId, BoundingBoxes: face.BoundingBox })),
+    Faces: faces.map((face) => ({
+      FaceId: face.FaceId,
+      ImageId: face.ImageId,
+      UserId: face.UserId,
+      BoundingBoxes: face.BoundingBox,
+    })),
   };
 }
 

@@ -46,7 +46,8 @@ export function parseIntakeMessage(body: string, prefix: string): IntakeMessage 
     return { malformed: 'the body is not JSON' };
   }
   const wrapped = parsed as { Type?: unknown; Message?: unknown; Event?: unknown; Records?: unknown };
-  if (wrapped.Type === 'Notification' && typeof wrapped.Message === 'string') return parseIntakeMessage(wrapped.Message, prefix);
+  if (wrapped.Type === 'Notification' && typeof wrapped.Message === 'string')
+    return parseIntakeMessage(wrapped.Message, prefix);
   if (wrapped.Event === 's3:TestEvent') return { test: true };
   if (!Array.isArray(wrapped.Records)) return { malformed: 'the body is no S3 event notification (no Records)' };
   const files: UploadedFile[] = [];
@@ -59,8 +60,13 @@ export function parseIntakeMessage(body: string, prefix: string): IntakeMessage 
       continue;
     }
     const Key = decodeKey(rawKey);
-    if (Key === undefined) return { malformed: `the object key ${JSON.stringify(rawKey)} is not URL-encoded as S3 writes keys` };
-    if (!Key.startsWith(prefix) || Key.endsWith('/') || Object.values(SIDE_FILE_SUFFIXES).some((suffix) => Key.endsWith(suffix))) {
+    if (Key === undefined)
+      return { malformed: `the object key ${JSON.stringify(rawKey)} is not URL-encoded as S3 writes keys` };
+    if (
+      !Key.startsWith(prefix) ||
+      Key.endsWith('/') ||
+      Object.values(SIDE_FILE_SUFFIXES).some((suffix) => Key.endsWith(suffix))
+    ) {
       ignored += 1;
       continue;
     }
@@ -76,7 +82,10 @@ export function parseIntakeMessage(body: string, prefix: string): IntakeMessage 
  * the same id, which Temporal refuses to start again.
  */
 export function intakeRunId(file: UploadedFile): string {
-  const digest = createHash('sha256').update(JSON.stringify([file.Bucket, file.Key, file.version])).digest('hex').slice(0, 16);
+  const digest = createHash('sha256')
+    .update(JSON.stringify([file.Bucket, file.Key, file.version]))
+    .digest('hex')
+    .slice(0, 16);
   const name = (file.Key.split('/').pop() ?? 'records').replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 80);
   return `intake-${name}-${digest}`;
 }

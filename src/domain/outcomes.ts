@@ -126,10 +126,21 @@ export interface ImageTally {
 export function tallyOf(outcome: ImageOutcome & { reusedEarlierIndexing: boolean }): ImageTally {
   const reviewByReason: ReasonCounts = {};
   for (const item of outcome.review) addReasonCounts(reviewByReason, item.reason);
-  return { matched: outcome.results.length, reviewByReason, unmatchedNew: outcome.unmatchedNewFaces.length, reusedEarlierIndexing: outcome.reusedEarlierIndexing };
+  return {
+    matched: outcome.results.length,
+    reviewByReason,
+    unmatchedNew: outcome.unmatchedNewFaces.length,
+    reusedEarlierIndexing: outcome.reusedEarlierIndexing,
+  };
 }
 
-function reviewItem(record: ImageRecord, context: RunContext, reason: ReasonCode, detail: string, face?: RecordFace): ReviewItem {
+function reviewItem(
+  record: ImageRecord,
+  context: RunContext,
+  reason: ReasonCode,
+  detail: string,
+  face?: RecordFace,
+): ReviewItem {
   return {
     reason,
     detail,
@@ -149,7 +160,11 @@ function newFacesSeen(oldFace: RecordFace, indexed: IndexedFace[]): NewFaceSeen[
 }
 
 /** The filtered face overlapping the old face most, when it overlaps at the threshold or more. */
-function filteredAt(oldFace: RecordFace, filtered: FilteredFace[], threshold: number): { face: FilteredFace; iou: number } | undefined {
+function filteredAt(
+  oldFace: RecordFace,
+  filtered: FilteredFace[],
+  threshold: number,
+): { face: FilteredFace; iou: number } | undefined {
   let best: { face: FilteredFace; iou: number } | undefined;
   for (const face of filtered) {
     const overlap = iou(oldFace.BoundingBoxes, face.BoundingBox);
@@ -158,7 +173,12 @@ function filteredAt(oldFace: RecordFace, filtered: FilteredFace[], threshold: nu
   return best;
 }
 
-export function decideOutcome(record: ImageRecord, indexed: IndexedFace[], context: RunContext, filtered: FilteredFace[] = []): ImageOutcome {
+export function decideOutcome(
+  record: ImageRecord,
+  indexed: IndexedFace[],
+  context: RunContext,
+  filtered: FilteredFace[] = [],
+): ImageOutcome {
   const pairs = matchFaces(
     record.Faces.map((face) => face.BoundingBoxes),
     indexed.map((face) => face.BoundingBox),
@@ -186,7 +206,15 @@ export function decideOutcome(record: ImageRecord, indexed: IndexedFace[], conte
         return;
       }
       if (indexed.length === 0) {
-        review.push(reviewItem(record, context, ReasonCode.NoFaceDetected, 'the new face model found no face in the image', oldFace));
+        review.push(
+          reviewItem(
+            record,
+            context,
+            ReasonCode.NoFaceDetected,
+            'the new face model found no face in the image',
+            oldFace,
+          ),
+        );
         return;
       }
       const newFaces = newFacesSeen(oldFace, indexed);
@@ -221,7 +249,9 @@ export function decideOutcome(record: ImageRecord, indexed: IndexedFace[], conte
       RunId: context.runId,
       MigratedAt: context.migratedAt,
       RecordIndex: context.recordIndex,
-      ...(context.rowsExpireDays === undefined ? {} : { ExpiresAt: expiresAt(context.migratedAt, context.rowsExpireDays) }),
+      ...(context.rowsExpireDays === undefined
+        ? {}
+        : { ExpiresAt: expiresAt(context.migratedAt, context.rowsExpireDays) }),
     });
   });
   return { results, review, unmatchedNewFaces: indexed.filter((_, newIndex) => !claimed.has(newIndex)) };
@@ -232,7 +262,12 @@ export function decideOutcome(record: ImageRecord, indexed: IndexedFace[], conte
  * image (same bytes, same ExternalImageId) the same faces, and only the record that claimed a face
  * first may keep or delete it. An old face matched to a held face goes to review instead of a row.
  */
-export function withoutHeldFaces(outcome: ImageOutcome, held: ReadonlySet<string>, record: ImageRecord, context: RunContext): ImageOutcome {
+export function withoutHeldFaces(
+  outcome: ImageOutcome,
+  held: ReadonlySet<string>,
+  record: ImageRecord,
+  context: RunContext,
+): ImageOutcome {
   if (held.size === 0) return outcome;
   const taken = outcome.results.filter((row) => held.has(row.FaceId));
   return {
@@ -287,19 +322,37 @@ export interface SettledFaces {
  */
 export function settleFaces(
   outcome: ImageOutcome,
-  { indexing, indexed, held, unmatched, targetCollectionId }: { indexing: string; indexed: IndexedFace[]; held: ReadonlySet<string>; unmatched: 'delete' | 'keep'; targetCollectionId: string },
+  {
+    indexing,
+    indexed,
+    held,
+    unmatched,
+    targetCollectionId,
+  }: {
+    indexing: string;
+    indexed: IndexedFace[];
+    held: ReadonlySet<string>;
+    unmatched: 'delete' | 'keep';
+    targetCollectionId: string;
+  },
   earlier: EarlierFaces | undefined,
 ): SettledFaces {
-  const kept = [...outcome.results.map((row) => row.FaceId), ...(unmatched === 'keep' ? outcome.unmatchedNewFaces.map((face) => face.FaceId) : [])];
+  const kept = [
+    ...outcome.results.map((row) => row.FaceId),
+    ...(unmatched === 'keep' ? outcome.unmatchedNewFaces.map((face) => face.FaceId) : []),
+  ];
   const keeps = new Set(kept);
   const ours = indexed.map((face) => face.FaceId).filter((faceId) => !held.has(faceId));
   const faces = [...new Set([...(earlier?.faces ?? []), ...ours])];
   const doomed = faces.filter((faceId) => !keeps.has(faceId));
   const earlierFaces = new Set(earlier?.faces ?? []);
-  const superseded = earlier === undefined || earlier.indexing === indexing ? [] : doomed.filter((faceId) => earlierFaces.has(faceId));
+  const superseded =
+    earlier === undefined || earlier.indexing === indexing ? [] : doomed.filter((faceId) => earlierFaces.has(faceId));
   const retractions =
     superseded.length === 0
       ? []
-      : outcome.review.flatMap((item) => (item.face ? [{ OldFaceId: item.face.FaceId, CollectionId: targetCollectionId, FaceIds: superseded }] : []));
+      : outcome.review.flatMap((item) =>
+          item.face ? [{ OldFaceId: item.face.FaceId, CollectionId: targetCollectionId, FaceIds: superseded }] : [],
+        );
   return { kept, faces, doomed, retractions };
 }

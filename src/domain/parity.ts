@@ -34,9 +34,16 @@ export interface FaceComparison {
   samePerson: boolean;
 }
 
-export function compareFindings(OldFaceId: string, FaceId: string, old: SearchFinding, found: SearchFinding): FaceComparison {
+export function compareFindings(
+  OldFaceId: string,
+  FaceId: string,
+  old: SearchFinding,
+  found: SearchFinding,
+): FaceComparison {
   if (old.missing || found.missing) return { OldFaceId, FaceId, old, new: found, agree: false, samePerson: false };
-  const agree = old.identities.length === found.identities.length && old.identities.every((identity) => found.identities.includes(identity));
+  const agree =
+    old.identities.length === found.identities.length &&
+    old.identities.every((identity) => found.identities.includes(identity));
   return { OldFaceId, FaceId, old, new: found, agree, samePerson: old.self === found.self };
 }
 

@@ -8,7 +8,12 @@ export const SLICE_CHARS = 256 * 1024;
  * `items` in order, cut into groups of at most `maxCount` whose sizes add up to at most `maxSize`;
  * an item larger than that alone is a group of its own.
  */
-export function groupWithin<T>(items: readonly T[], sizeOf: (item: T) => number, maxSize: number, maxCount = Number.POSITIVE_INFINITY): T[][] {
+export function groupWithin<T>(
+  items: readonly T[],
+  sizeOf: (item: T) => number,
+  maxSize: number,
+  maxCount = Number.POSITIVE_INFINITY,
+): T[][] {
   const groups: T[][] = [];
   let group: T[] = [];
   let total = 0;

@@ -55,7 +55,9 @@ export class PlanError extends Error {
 
 /** The collections on a face model older than `version`; all of them without one. */
 export function onOlderModels<T extends DescribedCollection>(collections: T[], version: string | undefined): T[] {
-  return version === undefined ? collections : collections.filter((collection) => isNewerFaceModel(version, collection.faceModelVersion));
+  return version === undefined
+    ? collections
+    : collections.filter((collection) => isNewerFaceModel(version, collection.faceModelVersion));
 }
 
 /**
@@ -64,14 +66,22 @@ export function onOlderModels<T extends DescribedCollection>(collections: T[], v
  */
 export function targetsOf(template: string, sources: string[]): Map<string, string> {
   if (!template.includes(COLLECTION_PLACEHOLDER)) {
-    throw new PlanError(`the target template ${template} must hold ${COLLECTION_PLACEHOLDER}, which each old collection's name replaces`);
+    throw new PlanError(
+      `the target template ${template} must hold ${COLLECTION_PLACEHOLDER}, which each old collection's name replaces`,
+    );
   }
   const planned = new Set(sources);
   const targets = new Map<string, string>();
   for (const source of sources) {
     const target = template.replaceAll(COLLECTION_PLACEHOLDER, source);
-    if (!isCollectionId(target)) throw new PlanError(`the target ${target} of ${source} is not a collection name: letters, digits and _ . - only, at most 255`);
-    if (planned.has(target)) throw new PlanError(`the target ${target} of ${source} is itself a collection the plan migrates; narrow the plan with --older-than or --collections`);
+    if (!isCollectionId(target))
+      throw new PlanError(
+        `the target ${target} of ${source} is not a collection name: letters, digits and _ . - only, at most 255`,
+      );
+    if (planned.has(target))
+      throw new PlanError(
+        `the target ${target} of ${source} is itself a collection the plan migrates; narrow the plan with --older-than or --collections`,
+      );
     targets.set(source, target);
   }
   return targets;
@@ -83,8 +93,12 @@ export function planned(collection: DescribedCollection, tps: number, images?: n
   return { ...collection, indexFacesCalls, callsCounted: images !== undefined, hours: indexFacesCalls / tps / 3600 };
 }
 
-export function planOf(collections: PlannedCollection[], { region, tps, createdAt }: { region: string; tps: number; createdAt: string }): Plan {
-  const sum = (value: (collection: PlannedCollection) => number) => collections.reduce((total, collection) => total + value(collection), 0);
+export function planOf(
+  collections: PlannedCollection[],
+  { region, tps, createdAt }: { region: string; tps: number; createdAt: string },
+): Plan {
+  const sum = (value: (collection: PlannedCollection) => number) =>
+    collections.reduce((total, collection) => total + value(collection), 0);
   const indexFacesCalls = sum((collection) => collection.indexFacesCalls);
   return {
     format: PLAN_FORMAT,
@@ -122,7 +136,13 @@ const planSchema = z.object({
   region: z.string(),
   tps: z.number(),
   collections: z.array(plannedCollection),
-  totals: z.object({ collections: z.number(), faces: z.number(), users: z.number(), indexFacesCalls: z.number(), hours: z.number() }),
+  totals: z.object({
+    collections: z.number(),
+    faces: z.number(),
+    users: z.number(),
+    indexFacesCalls: z.number(),
+    hours: z.number(),
+  }),
 });
 
 /** A collection of a plan that a run can migrate: it names its target and its records file. */
@@ -139,13 +159,18 @@ export function parsePlan(text: string): Plan & { collections: RunnablePlannedCo
   const parsed = planSchema.safeParse(json);
   if (!parsed.success) {
     const [issue] = parsed.error.issues;
-    throw new PlanError(`it is not a plan file of reindex plan --out (${issue?.path.join('.') || 'the file'}: ${issue?.message ?? 'invalid'})`);
+    throw new PlanError(
+      `it is not a plan file of reindex plan --out (${issue?.path.join('.') || 'the file'}: ${issue?.message ?? 'invalid'})`,
+    );
   }
   const plan = parsed.data;
   const targets = new Set<string>();
   const runnable = plan.collections.map((collection) => {
     const { target, records } = collection;
-    if (target === undefined || records === undefined) throw new PlanError(`the collection ${collection.collectionId} has no target or records file: write the plan with --out`);
+    if (target === undefined || records === undefined)
+      throw new PlanError(
+        `the collection ${collection.collectionId} has no target or records file: write the plan with --out`,
+      );
     if (targets.has(target)) throw new PlanError(`the target ${target} is named twice`);
     targets.add(target);
     return { ...collection, target, records };

@@ -84,5 +84,6 @@ export type ReasonCounts = Partial<Record<ReasonCode, number>>;
 /** Adds `from` into `into`: one reason counted once, or a whole tally merged. */
 export function addReasonCounts(into: ReasonCounts, from: ReasonCounts | ReasonCode): void {
   const counts: ReasonCounts = typeof from === 'string' ? { [from]: 1 } : from;
-  for (const [reason, count] of Object.entries(counts) as [ReasonCode, number][]) into[reason] = (into[reason] ?? 0) + count;
+  for (const [reason, count] of Object.entries(counts) as [ReasonCode, number][])
+    into[reason] = (into[reason] ?? 0) + count;
 }

@@ -83,7 +83,10 @@ const imageRecord = z.object({
   Key: z
     .string()
     .min(1)
-    .refine((key) => utf8Bytes(key) <= MAX_KEY_BYTES, `must be at most ${MAX_KEY_BYTES} bytes in UTF-8 (S3 holds no longer key)`),
+    .refine(
+      (key) => utf8Bytes(key) <= MAX_KEY_BYTES,
+      `must be at most ${MAX_KEY_BYTES} bytes in UTF-8 (S3 holds no longer key)`,
+    ),
   ExternalImageId: z
     .string()
     .min(1)
@@ -103,7 +106,10 @@ export type RecordCheck =
 
 /** `Faces[0].BoundingBoxes.Width`: the path as a person reads it in the records file. */
 function pathOf(path: PropertyKey[]): string {
-  return path.reduce<string>((text, part) => (typeof part === 'number' ? `${text}[${part}]` : text ? `${text}.${String(part)}` : String(part)), '');
+  return path.reduce<string>(
+    (text, part) => (typeof part === 'number' ? `${text}[${part}]` : text ? `${text}.${String(part)}` : String(part)),
+    '',
+  );
 }
 
 function describe(issue: z.core.$ZodIssue): string {
@@ -114,7 +120,14 @@ function describe(issue: z.core.$ZodIssue): string {
   }
   if (issue.code === 'too_small' || issue.code === 'too_big') {
     const bound = issue.code === 'too_small' ? issue.minimum : issue.maximum;
-    const comparison = issue.code === 'too_small' ? (issue.inclusive ? 'at least' : 'greater than') : issue.inclusive ? 'at most' : 'less than';
+    const comparison =
+      issue.code === 'too_small'
+        ? issue.inclusive
+          ? 'at least'
+          : 'greater than'
+        : issue.inclusive
+          ? 'at most'
+          : 'less than';
     if (issue.origin === 'number') return `${where} must be ${comparison} ${String(bound)}`;
     if (issue.message.startsWith('must')) return `${where} ${issue.message}`;
     return `${where} must have ${comparison} ${String(bound)} ${issue.origin === 'array' ? 'items' : 'characters'}`;
@@ -146,7 +159,8 @@ export function faceIdsNamed(value: unknown): string[] {
 export function checkRecord(value: unknown): RecordCheck {
   // reportInput tells a missing member from one of the wrong type.
   const parsed = imageRecord.safeParse(value, { reportInput: true });
-  if (!parsed.success) return { ok: false, reason: ReasonCode.InvalidRecord, problems: firstProblems(parsed.error.issues.map(describe)) };
+  if (!parsed.success)
+    return { ok: false, reason: ReasonCode.InvalidRecord, problems: firstProblems(parsed.error.issues.map(describe)) };
   const seen = new Set<string>();
   const repeated = new Set<string>();
   for (const { FaceId } of parsed.data.Faces) {
@@ -154,7 +168,11 @@ export function checkRecord(value: unknown): RecordCheck {
     seen.add(FaceId);
   }
   if (repeated.size > 0) {
-    return { ok: false, reason: ReasonCode.DuplicateFaceId, problems: firstProblems([...repeated].map((id) => `FaceId ${id} appears more than once`)) };
+    return {
+      ok: false,
+      reason: ReasonCode.DuplicateFaceId,
+      problems: firstProblems([...repeated].map((id) => `FaceId ${id} appears more than once`)),
+    };
   }
   return { ok: true, record: parsed.data };
 }
@@ -187,5 +205,9 @@ export function checkSelectedRecord(selection: RecordsSelection | undefined, val
   if (!selection.refusesUnnamed) return undefined;
   const check = checkRecord(value);
   if (!check.ok) return check;
-  return { ok: false, reason: ReasonCode.InvalidRecord, problems: ['CollectionId is missing: a run without a target indexes each record into the collection it names'] };
+  return {
+    ok: false,
+    reason: ReasonCode.InvalidRecord,
+    problems: ['CollectionId is missing: a run without a target indexes each record into the collection it names'],
+  };
 }

@@ -43,7 +43,10 @@ export function faceIdsOfRecords(records: unknown[]): Set<string> {
 }
 
 export function planRedrive(messages: RedriveMessage[]): RedrivePlan {
-  const images = new Map<string, { record: { Bucket: string; Key: string; ExternalImageId?: string; Faces: RecordFace[] }; messageIds: string[] }>();
+  const images = new Map<
+    string,
+    { record: { Bucket: string; Key: string; ExternalImageId?: string; Faces: RecordFace[] }; messageIds: string[] }
+  >();
   const records: RedriveRecord[] = [];
   const refusedRecords = new Map<string, RedriveRecord>();
   const notRedrivable: RedrivePlan['notRedrivable'] = [];
@@ -52,15 +55,24 @@ export function planRedrive(messages: RedriveMessage[]): RedrivePlan {
     if (MIGRATED_ALREADY.has(item.reason)) {
       notRedrivable.push({ messageId, why: `${item.reason}: the face was migrated; only its user association failed` });
     } else if (ERASED.has(item.reason)) {
-      notRedrivable.push({ messageId, why: `${item.reason}: the image holds a face deleted from the source collection; indexing it would make that face again` });
+      notRedrivable.push({
+        messageId,
+        why: `${item.reason}: the image holds a face deleted from the source collection; indexing it would make that face again`,
+      });
     } else if (item.reason === ReasonCode.DuplicateFaceId && item.face) {
       // Another record of the run holds this old face; a new run would overwrite that row and leave its face unnamed.
-      notRedrivable.push({ messageId, why: `${item.reason}: the face was migrated from another record; fix the records file instead` });
+      notRedrivable.push({
+        messageId,
+        why: `${item.reason}: the face was migrated from another record; fix the records file instead`,
+      });
     } else if (item.face && item.Bucket && item.Key) {
       const imageKey = JSON.stringify([item.Bucket, item.Key, item.ExternalImageId ?? null]);
       let image = images.get(imageKey);
       if (!image) {
-        image = { record: { Bucket: item.Bucket, Key: item.Key, ExternalImageId: item.ExternalImageId, Faces: [] }, messageIds: [] };
+        image = {
+          record: { Bucket: item.Bucket, Key: item.Key, ExternalImageId: item.ExternalImageId, Faces: [] },
+          messageIds: [],
+        };
         images.set(imageKey, image);
         records.push(image);
       }

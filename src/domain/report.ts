@@ -12,7 +12,9 @@ const IOU_BINS = Math.round(1 / IOU_BIN_WIDTH);
 const BUCKET_SECONDS = [1, 60, 3_600, 86_400];
 const MAX_BUCKETS = 50_000;
 /** Bar widths a person reads at a glance; each is a multiple of every bucket size not above it. */
-const BAR_SECONDS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1_800, 3_600, 7_200, 10_800, 21_600, 43_200, 86_400, 604_800];
+const BAR_SECONDS = [
+  1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1_800, 3_600, 7_200, 10_800, 21_600, 43_200, 86_400, 604_800,
+];
 export const MAX_TIMELINE_BARS = 60;
 
 export interface IouHistogram {
@@ -90,11 +92,16 @@ export class RowAggregator {
   }
 
   throughput(): Throughput {
-    if (this.buckets.size === 0) return { start: undefined, barSeconds: 60, counts: [], peakPerMinute: 0, meanPerMinute: 0 };
+    if (this.buckets.size === 0)
+      return { start: undefined, barSeconds: 60, counts: [], peakPerMinute: 0, meanPerMinute: 0 };
     const firstSecond = Math.floor(this.firstMs / 1000);
     const lastSecond = Math.floor(this.lastMs / 1000);
     const barSeconds =
-      BAR_SECONDS.find((width) => width % this.bucketSeconds === 0 && Math.floor(lastSecond / width) - Math.floor(firstSecond / width) < MAX_TIMELINE_BARS) ??
+      BAR_SECONDS.find(
+        (width) =>
+          width % this.bucketSeconds === 0 &&
+          Math.floor(lastSecond / width) - Math.floor(firstSecond / width) < MAX_TIMELINE_BARS,
+      ) ??
       BAR_SECONDS[BAR_SECONDS.length - 1] ??
       86_400;
     const firstBar = Math.floor(firstSecond / barSeconds);

@@ -27,7 +27,12 @@ const collectionId = z
   .min(1)
   .max(255)
   .regex(/^[a-zA-Z0-9_.-]+$/);
-const box = z.object({ Width: z.number().finite(), Height: z.number().finite(), Left: z.number().finite(), Top: z.number().finite() });
+const box = z.object({
+  Width: z.number().finite(),
+  Height: z.number().finite(),
+  Left: z.number().finite(),
+  Top: z.number().finite(),
+});
 
 const resultRow = z.strictObject({
   OldFaceId: identifier,

@@ -22,7 +22,8 @@ export class PayloadDecryptionError extends Error {
   override name = 'PayloadDecryptionError';
 }
 
-const utf8 = (bytes: Uint8Array | null | undefined): string | undefined => (bytes ? Buffer.from(bytes).toString('utf8') : undefined);
+const utf8 = (bytes: Uint8Array | null | undefined): string | undefined =>
+  bytes ? Buffer.from(bytes).toString('utf8') : undefined;
 
 /** How a codec reads what it is given. */
 export interface CodecOptions {
@@ -92,7 +93,9 @@ export class EncryptionCodec implements PayloadCodec {
     const key = this.keys.get(keyId);
     if (!key) {
       const held = [...this.keys.keys()];
-      throw new PayloadDecryptionError(`payload was encrypted with key id ${keyId}, but this process holds ${held.length === 1 ? 'key id' : 'key ids'} ${held.join(', ')}`);
+      throw new PayloadDecryptionError(
+        `payload was encrypted with key id ${keyId}, but this process holds ${held.length === 1 ? 'key id' : 'key ids'} ${held.join(', ')}`,
+      );
     }
     const sealed = Buffer.from(payload.data ?? []);
     if (sealed.length < IV_BYTES + TAG_BYTES) {

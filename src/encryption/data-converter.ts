@@ -19,7 +19,10 @@ export function plaintextAllowed(env: Record<string, string | undefined> = proce
 }
 
 /** The data converter the environment asks for, for one namespace: undefined (the SDK's default) when no key is set. */
-export function loadDataConverter(namespace: string, env: Record<string, string | undefined> = process.env): DataConverter | undefined {
+export function loadDataConverter(
+  namespace: string,
+  env: Record<string, string | undefined> = process.env,
+): DataConverter | undefined {
   const keyring = loadKeyring(env);
   return keyring ? encryptingDataConverter(keyring, { namespace, allowPlaintext: plaintextAllowed(env) }) : undefined;
 }

@@ -39,7 +39,9 @@ function decodeKey(text: string, variable: string): Buffer {
   const trimmed = text.trim();
   const secret = BASE64.test(trimmed) ? Buffer.from(trimmed, 'base64') : undefined;
   if (secret?.length !== KEY_BYTES) {
-    throw new ConfigError([`${variable} must hold a base64 key of ${KEY_BYTES} bytes (make one with: openssl rand -base64 32)`]);
+    throw new ConfigError([
+      `${variable} must hold a base64 key of ${KEY_BYTES} bytes (make one with: openssl rand -base64 32)`,
+    ]);
   }
   return secret;
 }
@@ -54,7 +56,10 @@ function readKeyFile(path: string, variable: string): Buffer {
     const reason = (error as NodeJS.ErrnoException).code ?? (error instanceof Error ? error.message : String(error));
     throw new ConfigError([`${variable} cannot be read (${reason}): ${path}`]);
   }
-  if ((mode & 0o077) !== 0) throw new ConfigError([`${variable} names a key file others may read (mode ${(mode & 0o777).toString(8)}): chmod 600 ${path}`]);
+  if ((mode & 0o077) !== 0)
+    throw new ConfigError([
+      `${variable} names a key file others may read (mode ${(mode & 0o777).toString(8)}): chmod 600 ${path}`,
+    ]);
   return decodeKey(text, variable);
 }
 
@@ -63,7 +68,10 @@ function earlierKeys(list: string | undefined): EncryptionKey[] {
   if (list === undefined) return [];
   return list.split(',').map((entry) => {
     const [id, path] = entry.includes('=') ? (entry.split('=', 2) as [string, string]) : [undefined, entry];
-    if (id !== undefined && !KEY_ID.test(id)) throw new ConfigError([`REINDEX_DECRYPTION_KEY_FILES names a key id that is not 1 to 64 letters, digits and . _ -: ${id}`]);
+    if (id !== undefined && !KEY_ID.test(id))
+      throw new ConfigError([
+        `REINDEX_DECRYPTION_KEY_FILES names a key id that is not 1 to 64 letters, digits and . _ -: ${id}`,
+      ]);
     const secret = readKeyFile(path.trim(), 'REINDEX_DECRYPTION_KEY_FILES');
     return { id: id ?? keyFingerprint(secret), secret };
   });
@@ -94,16 +102,25 @@ export function loadKeyring(env: Record<string, string | undefined> = process.en
   if (id !== undefined && !KEY_ID.test(id)) {
     throw new ConfigError(['REINDEX_ENCRYPTION_KEY_ID must be 1 to 64 letters, digits and . _ -']);
   }
-  const secret = file ? readKeyFile(file, 'REINDEX_ENCRYPTION_KEY_FILE') : inline && decodeKey(inline, 'REINDEX_ENCRYPTION_KEY');
+  const secret = file
+    ? readKeyFile(file, 'REINDEX_ENCRYPTION_KEY_FILE')
+    : inline && decodeKey(inline, 'REINDEX_ENCRYPTION_KEY');
   if (!secret) {
     // An id or earlier keys without a key would look like encryption is on when it is not.
-    if (id !== undefined) throw new ConfigError(['REINDEX_ENCRYPTION_KEY_ID is set but no key is: set REINDEX_ENCRYPTION_KEY_FILE']);
-    if (earlierList !== undefined) throw new ConfigError(['REINDEX_DECRYPTION_KEY_FILES is set but no key to encrypt with is: set REINDEX_ENCRYPTION_KEY_FILE']);
+    if (id !== undefined)
+      throw new ConfigError(['REINDEX_ENCRYPTION_KEY_ID is set but no key is: set REINDEX_ENCRYPTION_KEY_FILE']);
+    if (earlierList !== undefined)
+      throw new ConfigError([
+        'REINDEX_DECRYPTION_KEY_FILES is set but no key to encrypt with is: set REINDEX_ENCRYPTION_KEY_FILE',
+      ]);
     return undefined;
   }
   const current = { id: id ?? keyFingerprint(secret), secret };
   const earlier = earlierKeys(earlierList);
   const clash = earlier.find((key) => key.id === current.id && !key.secret.equals(current.secret));
-  if (clash) throw new ConfigError([`REINDEX_DECRYPTION_KEY_FILES holds another key under the id ${clash.id} of the key to encrypt with: give one of them another id`]);
+  if (clash)
+    throw new ConfigError([
+      `REINDEX_DECRYPTION_KEY_FILES holds another key under the id ${clash.id} of the key to encrypt with: give one of them another id`,
+    ]);
   return { current, earlier };
 }

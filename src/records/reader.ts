@@ -97,7 +97,9 @@ const isBlank = (bytes: Buffer, from: number) => {
 function wrappingMember(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
   if (['Bucket', 'Key', 'Faces'].some((name) => name in value)) return undefined;
-  return Object.entries(value).find(([, member]) => Array.isArray(member) && member.some((item) => typeof item === 'object' && item !== null))?.[0];
+  return Object.entries(value).find(
+    ([, member]) => Array.isArray(member) && member.some((item) => typeof item === 'object' && item !== null),
+  )?.[0];
 }
 
 /**
@@ -116,7 +118,8 @@ export function recordsFileProblem(head: Buffer, wholeFile: boolean): string | u
   const first = head[start];
   if (first === OPEN_BRACKET) {
     const next = textStart(head.subarray(start + 1)) + start + 1;
-    if (head[next] === CLOSE_BRACKET && wholeFile && isBlank(head, next + 1)) return 'is an empty JSON array: it holds no records';
+    if (head[next] === CLOSE_BRACKET && wholeFile && isBlank(head, next + 1))
+      return 'is an empty JSON array: it holds no records';
     return undefined;
   }
   if (first === OPEN_BRACE) {
@@ -125,8 +128,12 @@ export function recordsFileProblem(head: Buffer, wholeFile: boolean): string | u
       return 'is not JSON Lines: its first line is "{" alone, so its records (or one JSON object) spread over several lines; give one record object a line (jq -c writes them so), or a JSON array of records';
     }
     const end = head.indexOf(NEWLINE, start);
-    const member = line === undefined || !wholeFile || (end >= 0 && !isBlank(head, end)) ? undefined : wrappingMember(parsesAsJson(line)?.value);
-    if (member !== undefined) return `is one JSON object, not records: its member ${JSON.stringify(member)} holds an array; give that array as the records file, or one record a line`;
+    const member =
+      line === undefined || !wholeFile || (end >= 0 && !isBlank(head, end))
+        ? undefined
+        : wrappingMember(parsesAsJson(line)?.value);
+    if (member !== undefined)
+      return `is one JSON object, not records: its member ${JSON.stringify(member)} holds an array; give that array as the records file, or one record a line`;
     return undefined;
   }
   return `must be a JSON array of records or JSON Lines, one record object a line; it starts with '${head.toString('utf8', start, start + 1)}'`;
@@ -166,7 +173,10 @@ class RecordText {
   take(): { text: string } | { problem: string } {
     const parts = this.parts;
     this.parts = [];
-    if (this.tooLarge) return { problem: `is too large for a record: ${count(this.bytes)} bytes, over the limit of ${count(MAX_RECORD_BYTES)}` };
+    if (this.tooLarge)
+      return {
+        problem: `is too large for a record: ${count(this.bytes)} bytes, over the limit of ${count(MAX_RECORD_BYTES)}`,
+      };
     try {
       return { text: utf8.decode(Buffer.concat(parts)) };
     } catch {
@@ -193,12 +203,19 @@ function lineSplitter(from: Omit<ReadCursor, 'format'> = { byte: 0, index: 0, li
     const entryIndex = index;
     index += 1;
     const after: ReadCursor = { format: 'lines', byte, index, line: line + 1 };
-    if ('problem' in taken) return { index: entryIndex, malformed: `line ${line} ${taken.problem}`, fatal: false, after };
-    if (nestsTooDeep(source ?? '')) return { index: entryIndex, malformed: `line ${line} ${TOO_DEEP}`, fatal: false, after };
+    if ('problem' in taken)
+      return { index: entryIndex, malformed: `line ${line} ${taken.problem}`, fatal: false, after };
+    if (nestsTooDeep(source ?? ''))
+      return { index: entryIndex, malformed: `line ${line} ${TOO_DEEP}`, fatal: false, after };
     try {
       return { index: entryIndex, value: JSON.parse(source ?? '') as unknown, after };
     } catch (error) {
-      return { index: entryIndex, malformed: `line ${line} is not valid JSON: ${(error as Error).message}`, fatal: false, after };
+      return {
+        index: entryIndex,
+        malformed: `line ${line} is not valid JSON: ${(error as Error).message}`,
+        fatal: false,
+        after,
+      };
     }
   };
 
@@ -266,7 +283,12 @@ function arraySplitter(from?: Omit<ReadCursor, 'format'>): Splitter {
     try {
       return { index: entryIndex, value: JSON.parse(taken.text) as unknown, after };
     } catch (error) {
-      return { index: entryIndex, malformed: `${where} is not valid JSON: ${(error as Error).message}`, fatal: false, after };
+      return {
+        index: entryIndex,
+        malformed: `${where} is not valid JSON: ${(error as Error).message}`,
+        fatal: false,
+        after,
+      };
     }
   };
 
@@ -327,7 +349,11 @@ function arraySplitter(from?: Omit<ReadCursor, 'format'>): Splitter {
       } else if (byte === CLOSE_BRACE || byte === CLOSE_BRACKET) {
         const expected = owed.pop();
         if (byte !== expected) {
-          entries.push(broken(`the JSON array breaks at line ${line}: a '${String.fromCharCode(byte)}' in record ${index} closes nothing it opened; the records from there on were not read`));
+          entries.push(
+            broken(
+              `the JSON array breaks at line ${line}: a '${String.fromCharCode(byte)}' in record ${index} closes nothing it opened; the records from there on were not read`,
+            ),
+          );
           return chunk.length;
         }
         if (owed.length === 0) {
@@ -380,9 +406,15 @@ function arraySplitter(from?: Omit<ReadCursor, 'format'>): Splitter {
           state = 'closed';
           i += 1;
         } else if (state === 'afterRecord') {
-          entries.push(broken(`the JSON array breaks at line ${line}: after record ${index - 1} comes '${String.fromCharCode(byte)}' where a ',' or ']' belongs; the records from there on were not read`));
+          entries.push(
+            broken(
+              `the JSON array breaks at line ${line}: after record ${index - 1} comes '${String.fromCharCode(byte)}' where a ',' or ']' belongs; the records from there on were not read`,
+            ),
+          );
         } else {
-          entries.push(broken(`the records file goes on at line ${line} after its JSON array closed: what follows was not read`));
+          entries.push(
+            broken(`the records file goes on at line ${line} after its JSON array closed: what follows was not read`),
+          );
         }
       }
       offset += chunk.length;
@@ -392,9 +424,14 @@ function arraySplitter(from?: Omit<ReadCursor, 'format'>): Splitter {
       if (state === 'closed' || state === 'broken') return [];
       const entries: RecordEntry[] = [];
       if (state === 'record' && bare) entries.push(endRecord(0));
-      const where = state === 'record' ? `, inside the next record${recordLine === line ? '' : ` (from line ${recordLine})`}` : '';
+      const where =
+        state === 'record' ? `, inside the next record${recordLine === line ? '' : ` (from line ${recordLine})`}` : '';
       state = 'broken';
-      entries.push({ index, malformed: `the records file is not valid JSON after record ${index}: it breaks off at line ${line}${where}; its JSON array is never closed`, fatal: true });
+      entries.push({
+        index,
+        malformed: `the records file is not valid JSON after record ${index}: it breaks off at line ${line}${where}; its JSON array is never closed`,
+        fatal: true,
+      });
       return entries;
     },
   };

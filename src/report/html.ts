@@ -80,7 +80,10 @@ function axis(max: number): { top: number; step: number } {
   if (max <= 0) return { top: 1, step: 1 };
   const rough = max / 4;
   const power = 10 ** Math.floor(Math.log10(rough));
-  const step = Math.max(1, [1, 2, 5, 10].map((factor) => factor * power).find((candidate) => candidate >= rough) ?? 10 * power);
+  const step = Math.max(
+    1,
+    [1, 2, 5, 10].map((factor) => factor * power).find((candidate) => candidate >= rough) ?? 10 * power,
+  );
   return { top: Math.ceil(max / step) * step, step };
 }
 
@@ -119,7 +122,8 @@ function renderReasons({ dlq, summary }: ReportFigures): string {
   const entries = Object.entries(dlq.byReason);
   const sentNote = dlq.total === summary.dlq ? '' : ` · the run sent ${count(summary.dlq)}`;
   const heading = `<h2>Why faces went to review</h2><p class="sub">${count(dlq.total)} message${dlq.total === 1 ? '' : 's'} of this run in the review DLQ now${sentNote}</p>`;
-  if (entries.length === 0) return `<section class="card panel">${heading}<p class="empty">The review DLQ holds nothing of this run.</p></section>`;
+  if (entries.length === 0)
+    return `<section class="card panel">${heading}<p class="empty">The review DLQ holds nothing of this run.</p></section>`;
   const width = 560;
   const labelWidth = 210;
   const row = 34;
@@ -141,30 +145,53 @@ function renderReasons({ dlq, summary }: ReportFigures): string {
 }
 
 /** A chart's size and margins, and the plot area they leave. */
-function chartFrame(width: number, height: number, margins: { left: number; right: number; top: number; bottom: number }) {
-  return { width, height, ...margins, plotWidth: width - margins.left - margins.right, plotHeight: height - margins.top - margins.bottom };
+function chartFrame(
+  width: number,
+  height: number,
+  margins: { left: number; right: number; top: number; bottom: number },
+) {
+  return {
+    width,
+    height,
+    ...margins,
+    plotWidth: width - margins.left - margins.right,
+    plotHeight: height - margins.top - margins.bottom,
+  };
 }
 
 function renderHistogram(iou: IouHistogram, rows: number): string {
-  const { width, height, left, right, top, bottom, plotWidth, plotHeight } = chartFrame(560, 250, { left: 44, right: 12, top: 26, bottom: 34 });
+  const { width, height, left, right, top, bottom, plotWidth, plotHeight } = chartFrame(560, 250, {
+    left: 44,
+    right: 12,
+    top: 26,
+    bottom: 34,
+  });
   const binWidth = plotWidth / iou.counts.length;
   const { top: yTop, step } = axis(Math.max(...iou.counts));
   const y = (value: number) => top + plotHeight - (plotHeight * value) / yTop;
   const grid: string[] = [];
   for (let value = 0; value <= yTop; value += step) {
-    grid.push(`<line class="grid" x1="${left}" x2="${width - right}" y1="${n(y(value))}" y2="${n(y(value))}"/><text class="tick" x="${left - 8}" y="${n(y(value) + 4)}" text-anchor="end">${count(value)}</text>`);
+    grid.push(
+      `<line class="grid" x1="${left}" x2="${width - right}" y1="${n(y(value))}" y2="${n(y(value))}"/><text class="tick" x="${left - 8}" y="${n(y(value) + 4)}" text-anchor="end">${count(value)}</text>`,
+    );
   }
   const bars = iou.counts
     .map((value, i) => {
       const from = i * iou.binWidth;
       const below = iou.threshold !== undefined && from + iou.binWidth <= iou.threshold + 1e-9;
       const x = left + i * binWidth + 1.5;
-      const label = value > 0 ? `<text class="bin-count" x="${n(x + binWidth / 2 - 1.5)}" y="${n(y(value) - 5)}" text-anchor="middle">${count(value)}</text>` : '';
+      const label =
+        value > 0
+          ? `<text class="bin-count" x="${n(x + binWidth / 2 - 1.5)}" y="${n(y(value) - 5)}" text-anchor="middle">${count(value)}</text>`
+          : '';
       return `<g class="iou-bin" data-from="${n(from)}" data-count="${value}"><title>IoU ${from.toFixed(2)}–${(from + iou.binWidth).toFixed(2)}: ${count(value)} faces</title><rect x="${n(x)}" y="${n(y(value))}" width="${n(binWidth - 3)}" height="${n(top + plotHeight - y(value))}" rx="3" class="${below ? 'below' : 'above'}"/>${label}</g>`;
     })
     .join('');
   const ticks = [0, 0.2, 0.4, 0.6, 0.8, 1]
-    .map((value) => `<text class="tick" x="${n(left + value * plotWidth)}" y="${height - bottom + 18}" text-anchor="middle">${value.toFixed(1)}</text>`)
+    .map(
+      (value) =>
+        `<text class="tick" x="${n(left + value * plotWidth)}" y="${height - bottom + 18}" text-anchor="middle">${value.toFixed(1)}</text>`,
+    )
     .join('');
   const threshold =
     iou.threshold === undefined
@@ -191,7 +218,12 @@ function renderThroughput(throughput: Throughput): string {
   if (throughput.start === undefined || throughput.counts.length === 0) {
     return `<section class="card panel wide">${heading}<p class="empty">No face of this run was migrated.</p></section>`;
   }
-  const { width, height, left, right, top, bottom, plotWidth, plotHeight } = chartFrame(1120, 230, { left: 56, right: 16, top: 16, bottom: 40 });
+  const { width, height, left, right, top, bottom, plotWidth, plotHeight } = chartFrame(1120, 230, {
+    left: 56,
+    right: 16,
+    top: 16,
+    bottom: 40,
+  });
   const perMinute = throughput.counts.map((value) => (value * 60) / throughput.barSeconds);
   const { top: yTop, step } = axis(Math.max(...perMinute));
   const y = (value: number) => top + plotHeight - (plotHeight * value) / yTop;
@@ -200,7 +232,9 @@ function renderThroughput(throughput: Throughput): string {
   const startMs = Date.parse(throughput.start);
   const grid: string[] = [];
   for (let value = 0; value <= yTop; value += step) {
-    grid.push(`<line class="grid" x1="${left}" x2="${width - right}" y1="${n(y(value))}" y2="${n(y(value))}"/><text class="tick" x="${left - 8}" y="${n(y(value) + 4)}" text-anchor="end">${count(value)}</text>`);
+    grid.push(
+      `<line class="grid" x1="${left}" x2="${width - right}" y1="${n(y(value))}" y2="${n(y(value))}"/><text class="tick" x="${left - 8}" y="${n(y(value) + 4)}" text-anchor="end">${count(value)}</text>`,
+    );
   }
   const bars = perMinute
     .map((rate, i) => {
@@ -213,7 +247,10 @@ function renderThroughput(throughput: Throughput): string {
   const labels = throughput.counts
     .map((_, i) => i)
     .filter((i) => i % labelEvery === 0)
-    .map((i) => `<text class="tick" x="${n(left + i * slot + slot / 2)}" y="${height - bottom + 18}" text-anchor="middle">${clock(new Date(startMs + i * throughput.barSeconds * 1000).toISOString())}</text>`)
+    .map(
+      (i) =>
+        `<text class="tick" x="${n(left + i * slot + slot / 2)}" y="${height - bottom + 18}" text-anchor="middle">${clock(new Date(startMs + i * throughput.barSeconds * 1000).toISOString())}</text>`,
+    )
     .join('');
   const day = throughput.start.slice(0, 10);
   return `<section class="card panel wide">${heading}<p class="sub">faces a minute · peak <b>${count(throughput.peakPerMinute)}</b> · mean <b>${count(throughput.meanPerMinute)}</b> · one bar per ${barLength(throughput.barSeconds)} · ${day} UTC</p>
@@ -243,7 +280,10 @@ function renderEntry(entry: GalleryEntry, threshold: number | undefined): string
   const where = entry.bucket && entry.key ? `s3://${entry.bucket}/${entry.key}` : 'no image named';
   let shot: string;
   if ('index' in entry.image) {
-    const boxes = [...entry.newFaces.map((face) => boxRect(face.BoundingBox, 'new')), ...(entry.oldBox ? [boxRect(entry.oldBox, 'old')] : [])].join('');
+    const boxes = [
+      ...entry.newFaces.map((face) => boxRect(face.BoundingBox, 'new')),
+      ...(entry.oldBox ? [boxRect(entry.oldBox, 'old')] : []),
+    ].join('');
     const tags = [
       ...entry.newFaces.map((face) => boxTag(face.BoundingBox, 'new', `IoU ${face.IoU.toFixed(2)}`)),
       ...(entry.oldBox ? [boxTag(entry.oldBox, 'old', 'old face')] : []),
@@ -256,7 +296,9 @@ function renderEntry(entry: GalleryEntry, threshold: number | undefined): string
   const facts = [
     entry.faceId ? `<span>old face <code>${escapeHtml(entry.faceId)}</code></span>` : '',
     entry.userId ? `<span>user <code>${escapeHtml(entry.userId)}</code></span>` : '',
-    'index' in entry.image && entry.oldBox ? `<span>${entry.newFaces.length} new face${entry.newFaces.length === 1 ? '' : 's'} found${best ? `, best IoU <b>${best.IoU.toFixed(2)}</b>${threshold === undefined ? '' : ` of ${escapeHtml(threshold)} needed`}` : ''}</span>` : '',
+    'index' in entry.image && entry.oldBox
+      ? `<span>${entry.newFaces.length} new face${entry.newFaces.length === 1 ? '' : 's'} found${best ? `, best IoU <b>${best.IoU.toFixed(2)}</b>${threshold === undefined ? '' : ` of ${escapeHtml(threshold)} needed`}` : ''}</span>`
+      : '',
   ].join('');
   return `<article class="entry card" data-reason="${escapeHtml(entry.reason)}" data-new-faces="${entry.newFaces.length}" data-old-face="${entry.oldBox ? 1 : 0}">
 ${shot}
@@ -274,7 +316,10 @@ function renderGallery(page: ReportPage): string {
   if (gallery.shown === 0 && gallery.leftOut === 0) {
     return `<section class="gallery-section">${heading}<p class="empty card">Nothing to review: the DLQ holds no message of this run.</p></section>`;
   }
-  const leftOut = gallery.leftOut > 0 ? ` · <b class="left-out" data-left-out="${gallery.leftOut}">${count(gallery.leftOut)} more</b> in the DLQ not shown (raise --gallery-limit to see them)` : '';
+  const leftOut =
+    gallery.leftOut > 0
+      ? ` · <b class="left-out" data-left-out="${gallery.leftOut}">${count(gallery.leftOut)} more</b> in the DLQ not shown (raise --gallery-limit to see them)`
+      : '';
   return `<section class="gallery-section">${heading}
 <p class="sub">${count(gallery.shown)} DLQ message${gallery.shown === 1 ? '' : 's'} shown${leftOut}
 <span class="legend"><i class="swatch old"></i>old box, from the records file <i class="swatch new"></i>faces the new model found, with IoU against the old box</span></p>

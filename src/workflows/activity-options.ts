@@ -21,10 +21,18 @@ export const SHORT_CALL: ActivityOptions = { startToCloseTimeout: '2 minutes', r
  * worker is noticed in 30 s and a slow SQS never times a live one out (a timed-out attempt would
  * send its messages again, and a loaded queue would get slower still).
  */
-export const SENDING: ActivityOptions = { startToCloseTimeout: '10 minutes', heartbeatTimeout: '30 seconds', retry: CONTROL_RETRY };
+export const SENDING: ActivityOptions = {
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: CONTROL_RETRY,
+};
 
 /** Work that walks a whole file, queue, table or collection: long, with heartbeats to resume from. */
-export const WALKING: ActivityOptions = { startToCloseTimeout: '24 hours', heartbeatTimeout: '1 minute', retry: CONTROL_RETRY };
+export const WALKING: ActivityOptions = {
+  startToCloseTimeout: '24 hours',
+  heartbeatTimeout: '1 minute',
+  retry: CONTROL_RETRY,
+};
 
 /**
  * One image's IndexFaces: throttling and 5xx are retried, backing off to one try every two

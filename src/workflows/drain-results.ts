@@ -13,7 +13,11 @@ const { drainContinuously } = proxyActivities<ControlActivities>(WALKING);
 export async function drainResultsQueue(writtenBefore = 0): Promise<{ written: number }> {
   let written = writtenBefore;
   for (;;) {
-    const drained = await drainContinuously({ runId: workflowInfo().workflowId, forMs: DRAIN_WINDOW_MS, untilEmpty: true });
+    const drained = await drainContinuously({
+      runId: workflowInfo().workflowId,
+      forMs: DRAIN_WINDOW_MS,
+      untilEmpty: true,
+    });
     written += drained.written;
     if (drained.queueEmpty) return { written };
     if (workflowInfo().continueAsNewSuggested) return continueAsNew<typeof drainResultsQueue>(written);

@@ -94,7 +94,8 @@ const FAIRNESS_BY_TARGET = 'fairness-by-target';
  */
 function fairnessKeyOf(targetCollectionId: string): string {
   let hash = 0x811c9dc5;
-  for (let i = 0; i < targetCollectionId.length; i += 1) hash = Math.imul(hash ^ targetCollectionId.charCodeAt(i), 0x01000193);
+  for (let i = 0; i < targetCollectionId.length; i += 1)
+    hash = Math.imul(hash ^ targetCollectionId.charCodeAt(i), 0x01000193);
   return `target-${(hash >>> 0).toString(16).padStart(8, '0')}`;
 }
 
@@ -117,7 +118,9 @@ function countReview(totals: BatchTotals, items: ReviewItem[]): void {
 /** The image-level reason of a permanent reindexImage failure, or undefined when the failure is not one. */
 function imageFailureReason(error: unknown): ReasonCode | undefined {
   const cause = error instanceof ActivityFailure ? error.cause : undefined;
-  return cause instanceof ApplicationFailure && cause.type && IMAGE_REASONS.has(cause.type) ? (cause.type as ReasonCode) : undefined;
+  return cause instanceof ApplicationFailure && cause.type && IMAGE_REASONS.has(cause.type)
+    ? (cause.type as ReasonCode)
+    : undefined;
 }
 
 /** Indexes every record of one chunk of the records file into the target collection. */
@@ -170,8 +173,19 @@ export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSumma
 
   // Cancellation is turned into `stopping` above, so that in-flight images and publishing finish.
   return CancellationScope.nonCancellable(async () => {
-    const source = input.sourceCollectionId === undefined ? undefined : { collectionId: input.sourceCollectionId, ...(input.sourceRegion === undefined ? {} : { region: input.sourceRegion }) };
-    const entries = await loadChunk(input.chunkKey, { runId: input.runId, targetCollectionId: input.targetCollectionId, decision: input.options, ...(source ? { source } : {}) });
+    const source =
+      input.sourceCollectionId === undefined
+        ? undefined
+        : {
+            collectionId: input.sourceCollectionId,
+            ...(input.sourceRegion === undefined ? {} : { region: input.sourceRegion }),
+          };
+    const entries = await loadChunk(input.chunkKey, {
+      runId: input.runId,
+      targetCollectionId: input.targetCollectionId,
+      decision: input.options,
+      ...(source ? { source } : {}),
+    });
     const totals = emptyTotals();
     const results: ResultRow[] = [];
     const review: ReviewItem[] = [];
@@ -238,7 +252,9 @@ export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSumma
       callBack();
       const trip = { reason, images: held.length, batch: input.batch, firstError: held[0]?.detail ?? '' };
       // A batch run on its own has no run to tell.
-      await getExternalWorkflowHandle(input.runId).signal(breakerTrippedSignal, trip).catch(() => undefined);
+      await getExternalWorkflowHandle(input.runId)
+        .signal(breakerTrippedSignal, trip)
+        .catch(() => undefined);
     };
 
     const fail = async (entry: ChunkEntry, reason: ReasonCode, detail: string) => {
@@ -292,7 +308,11 @@ export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSumma
           countImage(entry);
           return;
         }
-        await fail(entry, reason, error instanceof ActivityFailure && error.cause ? error.cause.message : String(error));
+        await fail(
+          entry,
+          reason,
+          error instanceof ActivityFailure && error.cause ? error.cause.message : String(error),
+        );
       } finally {
         inFlight.delete(scope);
       }
@@ -309,7 +329,12 @@ export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSumma
       verdict = undefined;
       const { reason, held } = streak;
       const told = await getExternalWorkflowHandle(input.runId)
-        .signal(streakAtEndSignal, { batch: input.batch, reason, images: held.length, firstError: held[0]?.detail ?? '' })
+        .signal(streakAtEndSignal, {
+          batch: input.batch,
+          reason,
+          images: held.length,
+          firstError: held[0]?.detail ?? '',
+        })
         .then(
           () => true,
           // A batch run on its own has no run to ask.
@@ -331,7 +356,13 @@ export async function reindexBatch(input: ReindexBatchInput): Promise<BatchSumma
     do {
       while (fatal === undefined) {
         const idle = () => pending.length === 0 && inFlight.size === 0;
-        await condition(() => stopping || fatal !== undefined || idle() || (!paused && !heldBack && inFlight.size < input.imagesInFlight && pending.length > 0));
+        await condition(
+          () =>
+            stopping ||
+            fatal !== undefined ||
+            idle() ||
+            (!paused && !heldBack && inFlight.size < input.imagesInFlight && pending.length > 0),
+        );
         if (stopping || fatal !== undefined || idle()) break;
         const entry = pending.shift();
         if (entry) started.push(migrate(entry));

@@ -56,29 +56,47 @@ import {
   streakVerdictSignal,
 } from '../shared';
 import { reindexBatch } from './reindex-batch';
-import { addTotals, countDuplicates, currentDetailsOf, emptyTotals, initialState, progressOf, searchAttributesOf, summaryOf } from './run-state';
+import {
+  addTotals,
+  countDuplicates,
+  currentDetailsOf,
+  emptyTotals,
+  initialState,
+  progressOf,
+  searchAttributesOf,
+  summaryOf,
+} from './run-state';
 import { SENDING, SHORT_CALL, WALKING } from './activity-options';
 import { steerChildren, tellEach } from './steering';
 
-const { prepareTarget, writeReport, deleteDuplicateFaces, settleDuplicates } = proxyActivities<ControlActivities>(SHORT_CALL);
+const { prepareTarget, writeReport, deleteDuplicateFaces, settleDuplicates } =
+  proxyActivities<ControlActivities>(SHORT_CALL);
 
-const { splitManifest, drainResults, drainContinuously, migrateUsers, reconcile, countResultsInDlq, tagRunEnded } = proxyActivities<ControlActivities>({
-  ...WALKING,
-  // Cancelled, the split still answers with what it split.
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-});
+const { splitManifest, drainResults, drainContinuously, migrateUsers, reconcile, countResultsInDlq, tagRunEnded } =
+  proxyActivities<ControlActivities>({
+    ...WALKING,
+    // Cancelled, the split still answers with what it split.
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  });
 
 /** As the batches send to review. */
 const { sendToReview, reviewFailedBatch } = proxyActivities<ControlActivities>(SENDING);
 
 /** Failures of a batch that no other batch can escape either: they fail the run. */
-const RUN_FAILURES = new Set<string>([ReasonCode.TargetCollectionNotFound, ReasonCode.TargetCollectionFull, ReasonCode.SourceCollectionNotFound]);
+const RUN_FAILURES = new Set<string>([
+  ReasonCode.TargetCollectionNotFound,
+  ReasonCode.TargetCollectionFull,
+  ReasonCode.SourceCollectionNotFound,
+]);
 
 /** The ApplicationFailure at the root of a child's failure, where the reason and the message that matter are. */
 function rootFailure(error: unknown): { type: string | undefined; message: string } {
   let cause: unknown = error;
   while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause;
-  return { type: cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined, message: cause instanceof Error ? cause.message : String(cause) };
+  return {
+    type: cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined,
+    message: cause instanceof Error ? cause.message : String(cause),
+  };
 }
 
 /** Messages drained after each batch, so the results queue never holds a whole run. */
@@ -131,13 +149,19 @@ interface ContinuousDrain {
 }
 
 /** How a batch ended: with its summary, or failed with an error. */
-type BatchEnd = { batch: number; summary: BatchSummary; error?: undefined } | { batch: number; summary?: undefined; error: unknown };
+type BatchEnd =
+  { batch: number; summary: BatchSummary; error?: undefined } | { batch: number; summary?: undefined; error: unknown };
 
 /** Migrates every face of a records file into the target collection. */
 export async function reindexCollection(input: ReindexCollectionInput): Promise<RunSummary> {
   // Checked once, at the start: a continued execution carries settings that were checked.
   const problems = input.carried === undefined ? runSettingsProblems(input) : [];
-  if (problems.length > 0) throw ApplicationFailure.create({ type: ReasonCode.InvalidRunInput, message: `the run's input is not valid: ${problems.join('; ')}`, nonRetryable: true });
+  if (problems.length > 0)
+    throw ApplicationFailure.create({
+      type: ReasonCode.InvalidRunInput,
+      message: `the run's input is not valid: ${problems.join('; ')}`,
+      nonRetryable: true,
+    });
   const runId = workflowInfo().workflowId;
   const state = input.carried ?? initialState(Date.now());
   /** Each running batch, and how it ends: with its summary, or with the error it failed with. */
@@ -148,7 +172,13 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
     resolveStop = resolve;
   });
 
-  const progress = (): RunProgress => progressOf(state, { nowMs: Date.now(), stopping, batchesRunning: running.size, targetCollectionId: input.targetCollectionId });
+  const progress = (): RunProgress =>
+    progressOf(state, {
+      nowMs: Date.now(),
+      stopping,
+      batchesRunning: running.size,
+      targetCollectionId: input.targetCollectionId,
+    });
 
   /** Search attributes for finding runs in the UI, and a line of current details for reading one. */
   const publishState = () => {
@@ -212,7 +242,11 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
     if (trip) await tripBreaker({ reason, images: streak.images, batch, firstError: streak.firstError });
   });
 
-  const startBatch = async (batch: number, split: NonNullable<CarriedState['split']>, target: NonNullable<CarriedState['target']>) => {
+  const startBatch = async (
+    batch: number,
+    split: NonNullable<CarriedState['split']>,
+    target: NonNullable<CarriedState['target']>,
+  ) => {
     const startedPaused = state.paused;
     const startedHeld = state.heldForResults ?? false;
     const handle = await startChild(reindexBatch, {
@@ -242,7 +276,8 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
     running.set(batch, { handle, ended });
     // A pause or resume that came while the child was starting did not reach it.
     if (state.paused !== startedPaused) await handle.signal(state.paused ? pauseSignal : resumeSignal);
-    if ((state.heldForResults ?? false) !== startedHeld) await handle.signal(resultsBacklogSignal, { held: !startedHeld });
+    if ((state.heldForResults ?? false) !== startedHeld)
+      await handle.signal(resultsBacklogSignal, { held: !startedHeld });
   };
 
   /**
@@ -252,8 +287,17 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
   const accountFailedBatch = async (batch: number, error: unknown): Promise<BatchTotals> => {
     const root = rootFailure(error);
     if (root.type !== undefined && RUN_FAILURES.has(root.type)) throw error;
-    const accounted = await reviewFailedBatch({ runId, chunkKey: chunkKey(runId, batch), detail: `batch ${batch + 1} failed: ${root.message}` });
-    return { ...emptyTotals(), images: accounted.images, faces: accounted.faces, dlqByReason: { [ReasonCode.BatchFailed]: accounted.messages } };
+    const accounted = await reviewFailedBatch({
+      runId,
+      chunkKey: chunkKey(runId, batch),
+      detail: `batch ${batch + 1} failed: ${root.message}`,
+    });
+    return {
+      ...emptyTotals(),
+      images: accounted.images,
+      faces: accounted.faces,
+      dlqByReason: { [ReasonCode.BatchFailed]: accounted.messages },
+    };
   };
 
   /**
@@ -266,7 +310,10 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
     state.resultsWritten += drained.written;
     const duplicates = drained.duplicates ?? [];
     if (duplicates.length > 0) {
-      await Promise.all([deleteDuplicateFaces(duplicates), sendToReview(duplicates.map((duplicate) => duplicate.review))]);
+      await Promise.all([
+        deleteDuplicateFaces(duplicates),
+        sendToReview(duplicates.map((duplicate) => duplicate.review)),
+      ]);
       await settleDuplicates(duplicates);
       const ours = duplicates.filter((duplicate) => duplicate.row.RunId === runId).length;
       if (ours > 0) {
@@ -301,9 +348,17 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       let emptyWhilePaused = 0;
       while (!over) {
         const held = state.heldForResults ?? false;
-        const drained = await drainContinuously({ runId, forMs: DRAIN_WINDOW_MS, untilEmpty: true, ...(holdsBack ? { heldBack: held } : {}) });
+        const drained = await drainContinuously({
+          runId,
+          forMs: DRAIN_WINDOW_MS,
+          untilEmpty: true,
+          ...(holdsBack ? { heldBack: held } : {}),
+        });
         tally(drained);
-        if (holdsBack) await holdForResults(drained.backlog === 'behind' || (held && drained.backlog !== 'caughtUp' && !drained.queueEmpty));
+        if (holdsBack)
+          await holdForResults(
+            drained.backlog === 'behind' || (held && drained.backlog !== 'caughtUp' && !drained.queueEmpty),
+          );
         if (!drained.queueEmpty) {
           idleMs = DRAIN_IDLE_MIN_MS;
           continue;
@@ -329,7 +384,11 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
   };
 
   /** Runs the batches of this execution; 'more' when batches are left for the next one. */
-  const runBatches = async (split: NonNullable<CarriedState['split']>, target: NonNullable<CarriedState['target']>, continuous: ContinuousDrain | undefined) => {
+  const runBatches = async (
+    split: NonNullable<CarriedState['split']>,
+    target: NonNullable<CarriedState['target']>,
+    continuous: ContinuousDrain | undefined,
+  ) => {
     let next = state.batchesDone;
     let startedHere = 0;
     let childrenCancelled = false;
@@ -348,7 +407,13 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
     for (;;) {
       const drainFailure = continuous?.failure();
       if (drainFailure !== undefined) throw drainFailure;
-      while (!stopping && !state.paused && running.size < input.batchesInFlight && next < split.chunks && !executionFull()) {
+      while (
+        !stopping &&
+        !state.paused &&
+        running.size < input.batchesInFlight &&
+        next < split.chunks &&
+        !executionFull()
+      ) {
         await startBatch(next, split, target);
         next += 1;
         startedHere += 1;
@@ -364,7 +429,13 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       if (stopping && !childrenCancelled) {
         // Cancelled: every running batch stops starting images and reports what it did.
         childrenCancelled = true;
-        await Promise.all([...running.values()].map(({ handle }) => getExternalWorkflowHandle(handle.workflowId).cancel().catch(() => undefined)));
+        await Promise.all(
+          [...running.values()].map(({ handle }) =>
+            getExternalWorkflowHandle(handle.workflowId)
+              .cancel()
+              .catch(() => undefined),
+          ),
+        );
       }
       const finished = await Promise.race([
         ...[...running.values()].map(({ ended }) => ended),
@@ -436,7 +507,8 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
     }
     if (state.phase === 'indexing') {
       const continuous = drainsContinuously ? drainWhileIndexing() : undefined;
-      const batches = state.split && state.target ? await runBatches(state.split, state.target, continuous) : 'finished';
+      const batches =
+        state.split && state.target ? await runBatches(state.split, state.target, continuous) : 'finished';
       await continuous?.stop();
       if (batches === 'more') {
         // Signal handlers may still be telling children; they must finish before this execution ends.
@@ -482,7 +554,15 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
     // After the last drain: what SQS moved to the results DLQ by then stays there.
     const resultsInDlq = patched(COUNT_RESULTS_DLQ) ? await countResultsInDlq(runId) : undefined;
     enter('reporting');
-    const summary = summaryOf(state, input, { runId, stopping, usersCreated, facesAssociated, reconciled, resultsInDlq, nowMs: Date.now() });
+    const summary = summaryOf(state, input, {
+      runId,
+      stopping,
+      usersCreated,
+      facesAssociated,
+      reconciled,
+      resultsInDlq,
+      nowMs: Date.now(),
+    });
     const report = await writeReport(summary);
     // Chunks, the redrive file and the report expire from the bucket only once tagged: never while the run reads them.
     if (patched(TAG_RUN_ENDED)) await tagRunEnded(runId);

@@ -39,15 +39,18 @@ function invalidPlan(message: string): ApplicationFailure {
 
 function checkPlan({ collections, collectionsInFlight, settings }: ReindexPlanInput): void {
   if (collections.length === 0) throw invalidPlan('the plan names no collection');
-  if (!Number.isInteger(collectionsInFlight) || collectionsInFlight < 1) throw invalidPlan(`collectionsInFlight must be a whole number from 1, not ${collectionsInFlight}`);
+  if (!Number.isInteger(collectionsInFlight) || collectionsInFlight < 1)
+    throw invalidPlan(`collectionsInFlight must be a whole number from 1, not ${collectionsInFlight}`);
   const targets = new Set<string>();
   for (const { targetCollectionId, records } of collections) {
     if (targets.has(targetCollectionId)) throw invalidPlan(`the plan names the target ${targetCollectionId} twice`);
     targets.add(targetCollectionId);
     // A run takes the records naming its own target: any other would migrate one collection's faces into another.
-    if (records && records.collectionId !== targetCollectionId) throw invalidPlan(`the run into ${targetCollectionId} would take the records of ${records.collectionId}`);
+    if (records && records.collectionId !== targetCollectionId)
+      throw invalidPlan(`the run into ${targetCollectionId} would take the records of ${records.collectionId}`);
   }
-  if (collections.filter(({ records }) => records?.refusesUnnamed).length > 1) throw invalidPlan('more than one run would refuse the records that name no collection');
+  if (collections.filter(({ records }) => records?.refusesUnnamed).length > 1)
+    throw invalidPlan('more than one run would refuse the records that name no collection');
   // Said once for the plan, not by every collection's run failing alike.
   const problems = runSettingsProblems({ ...settings, targetCollectionId: collections[0]?.targetCollectionId ?? '' });
   if (problems.length > 0) throw invalidPlan(`the plan's settings are not valid: ${problems.join('; ')}`);
@@ -55,11 +58,14 @@ function checkPlan({ collections, collectionsInFlight, settings }: ReindexPlanIn
 
 /** Smallest first, those of unknown size last, otherwise in the plan's order (the sort is stable). */
 function inStartingOrder<T extends { collection: PlannedRun }>(entries: T[]): T[] {
-  return [...entries].sort((a, b) => (a.collection.images ?? Number.MAX_SAFE_INTEGER) - (b.collection.images ?? Number.MAX_SAFE_INTEGER));
+  return [...entries].sort(
+    (a, b) => (a.collection.images ?? Number.MAX_SAFE_INTEGER) - (b.collection.images ?? Number.MAX_SAFE_INTEGER),
+  );
 }
 
 function totalsOf(states: PlannedRunState[]): PlanSummary['totals'] {
-  const sum = (figure: keyof PlanSummary['totals']) => states.reduce((total, { summary }) => total + (summary?.[figure] ?? 0), 0);
+  const sum = (figure: keyof PlanSummary['totals']) =>
+    states.reduce((total, { summary }) => total + (summary?.[figure] ?? 0), 0);
   return {
     images: sum('images'),
     faces: sum('faces'),
@@ -76,7 +82,11 @@ export async function reindexPlan(input: ReindexPlanInput): Promise<PlanSummary>
   checkPlan(input);
   const planId = workflowInfo().workflowId;
   const startedAtMs = Date.now();
-  const states: PlannedRunState[] = input.collections.map(({ targetCollectionId }) => ({ targetCollectionId, workflowId: `${planId}/${targetCollectionId}`, state: 'waiting' }));
+  const states: PlannedRunState[] = input.collections.map(({ targetCollectionId }) => ({
+    targetCollectionId,
+    workflowId: `${planId}/${targetCollectionId}`,
+    state: 'waiting',
+  }));
   let paused = false;
   let stopping = false;
   let running = 0;
@@ -84,7 +94,8 @@ export async function reindexPlan(input: ReindexPlanInput): Promise<PlanSummary>
   setHandler(planProgressQuery, () => ({ paused, stopping, collections: states }));
   // Cancelling the plan cancels the collections' runs, which were started in its scope.
   steerChildren({
-    running: () => states.filter((state) => state.state === 'running').map((state) => getExternalWorkflowHandle(state.workflowId)),
+    running: () =>
+      states.filter((state) => state.state === 'running').map((state) => getExternalWorkflowHandle(state.workflowId)),
     onPause: () => (paused = true),
     onResume: () => (paused = false),
     onCancelRequested: () => (stopping = true),
@@ -115,13 +126,16 @@ export async function reindexPlan(input: ReindexPlanInput): Promise<PlanSummary>
     } catch (error) {
       const cancelled = isCancellation(error);
       state.state = cancelled ? 'cancelled' : 'failed';
-      state.error = error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error);
+      state.error =
+        error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error);
     }
   };
 
   const ended: Promise<void>[] = [];
   try {
-    for (const { collection, state } of inStartingOrder(input.collections.map((collection, i) => ({ collection, state: states[i] as PlannedRunState })))) {
+    for (const { collection, state } of inStartingOrder(
+      input.collections.map((collection, i) => ({ collection, state: states[i] as PlannedRunState })),
+    )) {
       await condition(() => running < input.collectionsInFlight && !paused);
       running += 1;
       ended.push(runCollection(collection, state).finally(() => (running -= 1)));
@@ -132,5 +146,11 @@ export async function reindexPlan(input: ReindexPlanInput): Promise<PlanSummary>
   // The running collections end as cancelled runs end: drained, reconciled, reported.
   await CancellationScope.nonCancellable(() => Promise.all(ended));
   for (const state of states) if (state.state === 'waiting') state.state = 'cancelled';
-  return { workflowId: planId, status: stopping ? 'cancelled' : 'completed', collections: states, totals: totalsOf(states), durationMs: Date.now() - startedAtMs };
+  return {
+    workflowId: planId,
+    status: stopping ? 'cancelled' : 'completed',
+    collections: states,
+    totals: totalsOf(states),
+    durationMs: Date.now() - startedAtMs,
+  };
 }

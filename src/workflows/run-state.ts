@@ -5,7 +5,14 @@
  * holds the state and calls them.
  */
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
-import { type BatchTotals, type CarriedState, type ReindexCollectionInput, type RunProgress, type RunSummary, SEARCH_ATTRIBUTES } from '../shared';
+import {
+  type BatchTotals,
+  type CarriedState,
+  type ReindexCollectionInput,
+  type RunProgress,
+  type RunSummary,
+  SEARCH_ATTRIBUTES,
+} from '../shared';
 
 export function emptyTotals(): BatchTotals {
   return {
@@ -37,7 +44,16 @@ export function initialState(nowMs: number): CarriedState {
 
 /** Adds a finished batch's figures (or any other tally) to the run's. */
 export function addTotals(totals: BatchTotals, batch: BatchTotals): void {
-  for (const key of ['images', 'faces', 'matched', 'unmatchedOld', 'unmatchedNewDeleted', 'unmatchedNewKept', 'reusedIndexings', 'notProcessed'] as const) {
+  for (const key of [
+    'images',
+    'faces',
+    'matched',
+    'unmatchedOld',
+    'unmatchedNewDeleted',
+    'unmatchedNewKept',
+    'reusedIndexings',
+    'notProcessed',
+  ] as const) {
     totals[key] += batch[key];
   }
   addReasonCounts(totals.dlqByReason, batch.dlqByReason);
@@ -62,11 +78,20 @@ export function dlqCountOf(state: CarriedState): number {
 }
 
 /** What the run is doing at `nowMs`: the progress query's answer, with the rate and the ETA. */
-export function progressOf(state: CarriedState, { nowMs, stopping, batchesRunning, targetCollectionId }: { nowMs: number; stopping: boolean; batchesRunning: number; targetCollectionId: string }): RunProgress {
+export function progressOf(
+  state: CarriedState,
+  {
+    nowMs,
+    stopping,
+    batchesRunning,
+    targetCollectionId,
+  }: { nowMs: number; stopping: boolean; batchesRunning: number; targetCollectionId: string },
+): RunProgress {
   const indexingMs = state.indexingStartedAtMs === undefined ? 0 : nowMs - state.indexingStartedAtMs;
   const imagesPerSecond = indexingMs > 0 ? state.totals.images / (indexingMs / 1000) : 0;
   const imagesTotal = state.split?.validRecords;
-  const remaining = imagesTotal === undefined ? undefined : imagesTotal - state.totals.images - state.totals.notProcessed;
+  const remaining =
+    imagesTotal === undefined ? undefined : imagesTotal - state.totals.images - state.totals.notProcessed;
   return {
     phase: state.phase,
     paused: state.paused,
@@ -74,7 +99,11 @@ export function progressOf(state: CarriedState, { nowMs, stopping, batchesRunnin
     stopping,
     targetCollectionId,
     targetFaceModelVersion: state.target?.faceModelVersion,
-    records: state.split && { valid: state.split.validRecords, invalid: state.split.invalidRecords, truncated: state.split.truncated },
+    records: state.split && {
+      valid: state.split.validRecords,
+      invalid: state.split.invalidRecords,
+      truncated: state.split.truncated,
+    },
     batches: { total: state.split?.chunks ?? 0, done: state.batchesDone, running: batchesRunning },
     imagesTotal,
     totals: state.totals,
@@ -101,13 +130,24 @@ export function searchAttributesOf(state: CarriedState) {
 }
 
 /** The run's current details, as the UI shows them on its page (Markdown). */
-export function currentDetailsOf(state: CarriedState, { stopping, batchesRunning }: { stopping: boolean; batchesRunning: number }): string {
+export function currentDetailsOf(
+  state: CarriedState,
+  { stopping, batchesRunning }: { stopping: boolean; batchesRunning: number },
+): string {
   const total = state.split?.validRecords;
   const trip = state.pausedBy;
   return [
     `**${state.phase}**${state.paused ? ' (paused)' : ''}${stopping ? ' (stopping)' : ''}`,
-    ...(trip ? [`**paused itself**: ${trip.images} images in a row of batch ${trip.batch + 1} failed with ${trip.reason}; the first: ${trip.firstError}`] : []),
-    ...(state.heldForResults ? [`**holding back new images**: result rows waited up to ${Math.round((state.resultsMaxWaitMs ?? 0) / 1000)} s in the results queue; the drain is catching up`] : []),
+    ...(trip
+      ? [
+          `**paused itself**: ${trip.images} images in a row of batch ${trip.batch + 1} failed with ${trip.reason}; the first: ${trip.firstError}`,
+        ]
+      : []),
+    ...(state.heldForResults
+      ? [
+          `**holding back new images**: result rows waited up to ${Math.round((state.resultsMaxWaitMs ?? 0) / 1000)} s in the results queue; the drain is catching up`,
+        ]
+      : []),
     `images ${state.totals.images}${total === undefined ? '' : ` of ${total}`}, faces matched ${state.totals.matched}, in the DLQ ${dlqCountOf(state)}`,
     `batches done ${state.batchesDone}${state.split ? ` of ${state.split.chunks}` : ''}, running ${batchesRunning}`,
   ].join('\n\n');
@@ -125,7 +165,11 @@ export interface RunEnding {
 }
 
 /** The run's summary, before its report is written. */
-export function summaryOf(state: CarriedState, input: Pick<ReindexCollectionInput, 'targetCollectionId' | 'sourceCollectionId' | 'options'>, ending: RunEnding): Omit<RunSummary, 'report'> {
+export function summaryOf(
+  state: CarriedState,
+  input: Pick<ReindexCollectionInput, 'targetCollectionId' | 'sourceCollectionId' | 'options'>,
+  ending: RunEnding,
+): Omit<RunSummary, 'report'> {
   const { totals } = state;
   return {
     workflowId: ending.runId,

@@ -4,14 +4,23 @@
  * child running; a cancel request marks the parent as stopping, and it ends its children in its
  * own way. A child that ended meanwhile cannot be told, and needs not be.
  */
-import { CancellationScope, type ExternalWorkflowHandle, setHandler, type SignalDefinition } from '@temporalio/workflow';
+import {
+  CancellationScope,
+  type ExternalWorkflowHandle,
+  setHandler,
+  type SignalDefinition,
+} from '@temporalio/workflow';
 import { pauseSignal, resumeSignal } from '../shared';
 
 /** A child workflow as its parent signals it: a child's handle, or an external one. */
 export type Signalled = Pick<ExternalWorkflowHandle, 'signal'>;
 
 /** Sends `signal` to every child; one that has ended is past telling. */
-export async function tellEach<Args extends unknown[]>(children: Iterable<Signalled>, signal: SignalDefinition<Args>, ...args: Args): Promise<void> {
+export async function tellEach<Args extends unknown[]>(
+  children: Iterable<Signalled>,
+  signal: SignalDefinition<Args>,
+  ...args: Args
+): Promise<void> {
   await Promise.all([...children].map((child) => child.signal(signal, ...args).catch(() => undefined)));
 }
 

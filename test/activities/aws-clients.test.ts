@@ -13,7 +13,12 @@ import { loadConfig } from '../../src/domain/config';
 import { activityEnvironment } from '../../harness/activity-environment';
 import { useLocalStack } from '../../harness/local-stack';
 
-const ENDPOINT_VARIABLES = ['AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL_SQS', 'AWS_ENDPOINT_URL_DYNAMODB', 'AWS_ENDPOINT_URL_REKOGNITION'];
+const ENDPOINT_VARIABLES = [
+  'AWS_ENDPOINT_URL_S3',
+  'AWS_ENDPOINT_URL_SQS',
+  'AWS_ENDPOINT_URL_DYNAMODB',
+  'AWS_ENDPOINT_URL_REKOGNITION',
+];
 
 let silent: Server;
 const sockets: Socket[] = [];
@@ -45,23 +50,27 @@ afterAll(async () => {
 
 const calls: Record<keyof AwsClients, () => Promise<unknown>> = {
   s3: () => clients.s3.send(new HeadObjectCommand({ Bucket: 'any', Key: 'any' })),
-  sqs: () => clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: 'http://127.0.0.1/1/any', AttributeNames: ['All'] })),
+  sqs: () =>
+    clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: 'http://127.0.0.1/1/any', AttributeNames: ['All'] })),
   dynamodb: () => clients.dynamodb.send(new GetCommand({ TableName: 'any', Key: { id: 'any' } })),
   rekognition: () => clients.rekognition.send(new DescribeCollectionCommand({ CollectionId: 'any' })),
   indexFaces: () => clients.indexFaces.send(new DescribeCollectionCommand({ CollectionId: 'any' })),
 };
 
-test.each(Object.keys(calls) as (keyof AwsClients)[])('%s: a call to a service that hangs stops the moment its activity is cancelled', async (client) => {
-  const env = activityEnvironment();
-  const call = env.run(calls[client]);
-  await new Promise((resolve) => setTimeout(resolve, 300));
+test.each(Object.keys(calls) as (keyof AwsClients)[])(
+  '%s: a call to a service that hangs stops the moment its activity is cancelled',
+  async (client) => {
+    const env = activityEnvironment();
+    const call = env.run(calls[client]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
 
-  const cancelledAt = performance.now();
-  env.cancel();
+    const cancelledAt = performance.now();
+    env.cancel();
 
-  await expect(call).rejects.toMatchObject({ name: 'AbortError' });
-  expect(performance.now() - cancelledAt).toBeLessThan(1_000);
-});
+    await expect(call).rejects.toMatchObject({ name: 'AbortError' });
+    expect(performance.now() - cancelledAt).toBeLessThan(1_000);
+  },
+);
 
 test('every client gives up on a connection after 5 s and on an answer after a minute', () => {
   for (const client of [clients.s3, clients.sqs, clients.dynamodb, clients.rekognition, clients.indexFaces]) {

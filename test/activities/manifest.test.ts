@@ -36,7 +36,12 @@ afterAll(() => {
 
 beforeEach(async () => {
   reviewDlqUrl = (await aws.sqs.send(new CreateQueueCommand({ QueueName: `review-${randomUUID()}` }))).QueueUrl ?? '';
-  manifest = createManifestActivities({ s3: aws.s3, sqs: aws.sqs, config: { ...config, reviewDlqUrl }, findSourceFaces: createSourceFaceFinder(aws.rekognition) });
+  manifest = createManifestActivities({
+    s3: aws.s3,
+    sqs: aws.sqs,
+    config: { ...config, reviewDlqUrl },
+    findSourceFaces: createSourceFaceFinder(aws.rekognition),
+  });
 });
 
 afterEach(async () => {
@@ -56,7 +61,10 @@ const record = (n: number, faces = 1) => ({
 
 /** Runs splitManifest as Temporal would, in an activity context (attempt, heartbeat details). */
 function split(input: SplitManifestInput, environment = activityEnvironment()): Promise<SplitSummary> {
-  return environment.run<[SplitManifestInput], SplitSummary, typeof manifest.splitManifest>(manifest.splitManifest, input);
+  return environment.run<[SplitManifestInput], SplitSummary, typeof manifest.splitManifest>(
+    manifest.splitManifest,
+    input,
+  );
 }
 
 async function upload(text: string): Promise<{ Bucket: string; Key: string }> {
@@ -78,7 +86,9 @@ async function chunks(prefix: string): Promise<ChunkEntry[][]> {
 async function reviewed(): Promise<ReviewItem[]> {
   const items: ReviewItem[] = [];
   for (;;) {
-    const { Messages = [] } = await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: reviewDlqUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+    const { Messages = [] } = await aws.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: reviewDlqUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+    );
     if (Messages.length === 0) return items.sort((a, b) => (a.recordIndex ?? 0) - (b.recordIndex ?? 0));
     items.push(...Messages.map((message) => JSON.parse(message.Body ?? '{}') as ReviewItem));
   }
@@ -109,7 +119,11 @@ test('valid records land in numbered chunks; each refused record reaches review 
     truncated: false,
   });
   // Record 5 fills the review buffer, which flushes the partial chunk holding record 4.
-  expect((await chunks(summary.chunkPrefix)).map((chunk) => chunk.map((entry) => entry.index))).toEqual([[0, 2], [4], [6]]);
+  expect((await chunks(summary.chunkPrefix)).map((chunk) => chunk.map((entry) => entry.index))).toEqual([
+    [0, 2],
+    [4],
+    [6],
+  ]);
   const review = await reviewed();
   expect(review.map((item) => [item.recordIndex, item.reason])).toEqual([
     [1, ReasonCode.InvalidRecord],
@@ -117,18 +131,33 @@ test('valid records land in numbered chunks; each refused record reaches review 
     [5, ReasonCode.DuplicateFaceId],
   ]);
   // A refused record is kept as its position, reason and face ids: nothing else of what it holds.
-  expect(review[1]).toEqual({ reason: ReasonCode.InvalidRecord, runId, recordIndex: 3, faceIds: [], detail: 'Faces is missing' });
-  expect(review[2]).toMatchObject({ recordIndex: 5, faceIds: [record(4).Faces[0]?.FaceId, record(4).Faces[0]?.FaceId] });
-  expect(review.every((item) => item.record === undefined && item.Key === undefined && item.Bucket === undefined)).toBe(true);
+  expect(review[1]).toEqual({
+    reason: ReasonCode.InvalidRecord,
+    runId,
+    recordIndex: 3,
+    faceIds: [],
+    detail: 'Faces is missing',
+  });
+  expect(review[2]).toMatchObject({
+    recordIndex: 5,
+    faceIds: [record(4).Faces[0]?.FaceId, record(4).Faces[0]?.FaceId],
+  });
+  expect(review.every((item) => item.record === undefined && item.Key === undefined && item.Bucket === undefined)).toBe(
+    true,
+  );
   expect(review[0]?.detail).toMatch(/^line 2 is not valid JSON/);
 });
 
 const decision: Decision = { iouThreshold: 0.5, qualityFilter: 'AUTO', maxFaces: undefined, unmatched: 'delete' };
 
-test('loading a chunk for a target says which of its records the ledger already holds an indexing of under the run\'s settings', async () => {
+test("loading a chunk for a target says which of its records the ledger already holds an indexing of under the run's settings", async () => {
   const runId = `run-${randomUUID()}`;
   const target = `target-${randomUUID()}`;
-  const summary = await split({ runId, manifest: await upload([1, 2, 3, 4].map((n) => JSON.stringify(record(n))).join('\n')), chunkSize: 4 });
+  const summary = await split({
+    runId,
+    manifest: await upload([1, 2, 3, 4].map((n) => JSON.stringify(record(n))).join('\n')),
+    chunkSize: 4,
+  });
   const [entries = []] = await chunks(summary.chunkPrefix);
   const ledger = createLedger(aws.s3, config.bucket);
   const indexing = { faceModelVersion: '7.0', faces: [] };
@@ -148,7 +177,12 @@ test('loading a chunk for a target says which of its records the ledger already 
     [3, false],
   ]);
   // Before any is indexed, the ledger holds every ExternalImageId the batch is about to index.
-  expect(await ledger.hasExternalIds(target, entries.map(({ record: { ExternalImageId } }) => ExternalImageId ?? ''))).toEqual([true, true, true, true]);
+  expect(
+    await ledger.hasExternalIds(
+      target,
+      entries.map(({ record: { ExternalImageId } }) => ExternalImageId ?? ''),
+    ),
+  ).toEqual([true, true, true, true]);
   expect(unlooked).toEqual(entries);
   expect(unlooked.every((entry) => entry.indexedBefore === undefined)).toBe(true);
 });
@@ -166,7 +200,8 @@ test('a chunk of more records than are looked up at once keeps each record its o
   const ledger = createLedger(aws.s3, config.bucket);
   // Lookups go 32 at a time: these fall in the first, second and third slice.
   const indexed = [5, 33, 64];
-  for (const index of indexed) await ledger.recordIndexing(target, entries[index]!.record, decision, { faceModelVersion: '7.0', faces: [] });
+  for (const index of indexed)
+    await ledger.recordIndexing(target, entries[index]!.record, decision, { faceModelVersion: '7.0', faces: [] });
 
   const looked = await manifest.loadChunk(chunkKey(runId, 0), { runId, targetCollectionId: target, decision });
 
@@ -177,7 +212,14 @@ test('a chunk of more records than are looked up at once keeps each record its o
 test('a retried attempt resumes after the last chunk its predecessor heartbeated', async () => {
   const text = [1, 2, 3, 4, 5, 6].map((n) => JSON.stringify(record(n))).join('\n');
   const runId = `run-${randomUUID()}`;
-  const heartbeatDetails: SplitProgress = { records: 4, chunks: 2, validRecords: 4, invalidRecords: 0, refusedByReason: {}, faces: 4 };
+  const heartbeatDetails: SplitProgress = {
+    records: 4,
+    chunks: 2,
+    validRecords: 4,
+    invalidRecords: 0,
+    refusedByReason: {},
+    faces: 4,
+  };
 
   const summary = await split(
     { runId, manifest: await upload(text), chunkSize: 2 },
@@ -198,14 +240,19 @@ test('a truncated array splits what came before and sends one review item for th
   expect(summary).toMatchObject({ records: 3, chunks: 1, validRecords: 2, invalidRecords: 1, truncated: true });
   const review = await reviewed();
   expect(review).toHaveLength(1);
-  expect(review[0]?.detail).toBe('the records file is not valid JSON after record 2: it breaks off at line 1, inside the next record; its JSON array is never closed');
+  expect(review[0]?.detail).toBe(
+    'the records file is not valid JSON after record 2: it breaks off at line 1, inside the next record; its JSON array is never closed',
+  );
 });
 
 test('a chunk is cut at about a megabyte, however few records it holds: a batch loads it as one Temporal payload', async () => {
   // Records of 600 faces, about 70 KB each: a chunk of 500 of them would be 35 MB.
   const crowded = (n: number) => ({
     ...record(n),
-    Faces: Array.from({ length: 600 }, (_, f) => ({ FaceId: faceId(n * 1000 + f), BoundingBoxes: { Width: 0.2, Height: 0.2, Left: 0.1, Top: 0.1 } })),
+    Faces: Array.from({ length: 600 }, (_, f) => ({
+      FaceId: faceId(n * 1000 + f),
+      BoundingBoxes: { Width: 0.2, Height: 0.2, Left: 0.1, Top: 0.1 },
+    })),
   });
   const text = Array.from({ length: 40 }, (_, n) => JSON.stringify(crowded(n))).join('\n');
 
@@ -213,7 +260,9 @@ test('a chunk is cut at about a megabyte, however few records it holds: a batch 
 
   expect(summary).toMatchObject({ records: 40, validRecords: 40, chunks: 3 });
   const written = await chunks(summary.chunkPrefix);
-  expect(written.flatMap((chunk) => chunk.map((entry) => entry.index))).toEqual(Array.from({ length: 40 }, (_, n) => n));
+  expect(written.flatMap((chunk) => chunk.map((entry) => entry.index))).toEqual(
+    Array.from({ length: 40 }, (_, n) => n),
+  );
   for (const chunk of written) expect(Buffer.byteLength(JSON.stringify(chunk))).toBeLessThan(2 * 1024 * 1024);
 });
 
@@ -223,9 +272,20 @@ test('a record too large to read is refused with its size, and the records aroun
 
   const summary = await split({ runId: `run-${randomUUID()}`, manifest: await upload(text), chunkSize: 10 });
 
-  expect(summary).toMatchObject({ records: 3, validRecords: 2, invalidRecords: 1, refusedByReason: { [ReasonCode.InvalidRecord]: 1 }, truncated: false });
+  expect(summary).toMatchObject({
+    records: 3,
+    validRecords: 2,
+    invalidRecords: 1,
+    refusedByReason: { [ReasonCode.InvalidRecord]: 1 },
+    truncated: false,
+  });
   expect((await reviewed()).map((item) => [item.recordIndex, item.reason, item.detail, item.record])).toEqual([
-    [1, ReasonCode.InvalidRecord, `line 2 is too large for a record: ${Buffer.byteLength(huge).toLocaleString('en-US')} bytes, over the limit of 131,072`, undefined],
+    [
+      1,
+      ReasonCode.InvalidRecord,
+      `line 2 is too large for a record: ${Buffer.byteLength(huge).toLocaleString('en-US')} bytes, over the limit of 131,072`,
+      undefined,
+    ],
   ]);
 });
 
@@ -244,16 +304,33 @@ test('a records file in a bucket another account owns is not read: MANIFEST_NOT_
   const Key = `records/${randomUUID()}.jsonl`;
   await aws.s3.send(new PutObjectCommand({ Bucket: config.bucket, Key, Body: `${JSON.stringify(record(1))}\n` }));
   const elsewhere = createAwsClients({ ...config, bucketOwner: '210987654321' });
-  const reading = createManifestActivities({ s3: elsewhere.s3, sqs: aws.sqs, config: { ...config, reviewDlqUrl }, findSourceFaces: createSourceFaceFinder(aws.rekognition) });
+  const reading = createManifestActivities({
+    s3: elsewhere.s3,
+    sqs: aws.sqs,
+    config: { ...config, reviewDlqUrl },
+    findSourceFaces: createSourceFaceFinder(aws.rekognition),
+  });
 
   try {
-    const failure = activityEnvironment().run(reading.splitManifest, { runId: `run-${randomUUID()}`, manifest: { Bucket: config.bucket, Key }, chunkSize: 10 });
+    const failure = activityEnvironment().run(reading.splitManifest, {
+      runId: `run-${randomUUID()}`,
+      manifest: { Bucket: config.bucket, Key },
+      chunkSize: 10,
+    });
 
-    await expect(failure).rejects.toMatchObject({ type: ReasonCode.ManifestNotFound, nonRetryable: true, message: expect.stringContaining('AccessDenied') as unknown });
-    await expect(elsewhere.s3.send(new ListObjectsV2Command({ Bucket: config.bucket, Prefix: Key }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+    await expect(failure).rejects.toMatchObject({
+      type: ReasonCode.ManifestNotFound,
+      nonRetryable: true,
+      message: expect.stringContaining('AccessDenied') as unknown,
+    });
+    await expect(
+      elsewhere.s3.send(new ListObjectsV2Command({ Bucket: config.bucket, Prefix: Key })),
+    ).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
     // The owner the local stack's configuration names is the bucket's: the same read goes through.
     expect(config.bucketOwner).toBe('123456789012');
-    await expect(aws.s3.send(new GetObjectCommand({ Bucket: config.bucket, Key }))).resolves.toMatchObject({ $metadata: { httpStatusCode: 200 } });
+    await expect(aws.s3.send(new GetObjectCommand({ Bucket: config.bucket, Key }))).resolves.toMatchObject({
+      $metadata: { httpStatusCode: 200 },
+    });
   } finally {
     destroyAwsClients(elsewhere);
   }
@@ -261,7 +338,10 @@ test('a records file in a bucket another account owns is not read: MANIFEST_NOT_
 
 describe('reading one version of the records file, from where the last attempt stopped', () => {
   /** A manifest activity whose S3 client notes the Range of every GetObject it sends. */
-  function recordingRanges(): { activities: ReturnType<typeof createManifestActivities>; ranges: (string | undefined)[] } {
+  function recordingRanges(): {
+    activities: ReturnType<typeof createManifestActivities>;
+    ranges: (string | undefined)[];
+  } {
     const clients = createAwsClients(config);
     const ranges: (string | undefined)[] = [];
     clients.s3.middlewareStack.add(
@@ -271,7 +351,15 @@ describe('reading one version of the records file, from where the last attempt s
       },
       { step: 'initialize' },
     );
-    return { activities: createManifestActivities({ s3: clients.s3, sqs: aws.sqs, config: { ...config, reviewDlqUrl }, findSourceFaces: createSourceFaceFinder(aws.rekognition) }), ranges };
+    return {
+      activities: createManifestActivities({
+        s3: clients.s3,
+        sqs: aws.sqs,
+        config: { ...config, reviewDlqUrl },
+        findSourceFaces: createSourceFaceFinder(aws.rekognition),
+      }),
+      ranges,
+    };
   }
 
   /** The heartbeats a whole split sends: each flushed cursor a retry could resume from. */
@@ -286,33 +374,53 @@ describe('reading one version of the records file, from where the last attempt s
   test.each([
     ['JSON Lines', (lines: string[]) => lines.join('\n')],
     ['a JSON array', (lines: string[]) => `[\n${lines.join(',\n')}\n]`],
-  ])('%s: a retried attempt reads from its predecessor\'s byte offset and splits only what follows', async (_format, format) => {
-    const text = format([1, 2, 3, 4, 5, 6].map((n) => JSON.stringify(record(n))));
-    const location = await upload(text);
-    const [, afterTwoChunks] = await heartbeatsOfAWholeSplit({ runId: `run-${randomUUID()}`, manifest: location, chunkSize: 2 });
-    expect(afterTwoChunks).toMatchObject({ records: 4, chunks: 2 });
-    const resumeAt = afterTwoChunks?.cursor?.byte ?? 0;
-    const { activities, ranges } = recordingRanges();
-    const runId = `run-${randomUUID()}`;
+  ])(
+    "%s: a retried attempt reads from its predecessor's byte offset and splits only what follows",
+    async (_format, format) => {
+      const text = format([1, 2, 3, 4, 5, 6].map((n) => JSON.stringify(record(n))));
+      const location = await upload(text);
+      const [, afterTwoChunks] = await heartbeatsOfAWholeSplit({
+        runId: `run-${randomUUID()}`,
+        manifest: location,
+        chunkSize: 2,
+      });
+      expect(afterTwoChunks).toMatchObject({ records: 4, chunks: 2 });
+      const resumeAt = afterTwoChunks?.cursor?.byte ?? 0;
+      const { activities, ranges } = recordingRanges();
+      const runId = `run-${randomUUID()}`;
 
-    const summary = await activityEnvironment({ attempt: 2, heartbeatDetails: afterTwoChunks }).run<[SplitManifestInput], SplitSummary, typeof activities.splitManifest>(activities.splitManifest, {
-      runId,
-      manifest: location,
-      chunkSize: 2,
-    });
+      const summary = await activityEnvironment({ attempt: 2, heartbeatDetails: afterTwoChunks }).run<
+        [SplitManifestInput],
+        SplitSummary,
+        typeof activities.splitManifest
+      >(activities.splitManifest, {
+        runId,
+        manifest: location,
+        chunkSize: 2,
+      });
 
-    expect(ranges).toEqual([`bytes=${resumeAt}-`]);
-    expect(resumeAt).toBeGreaterThan(text.length / 2);
-    expect(summary).toMatchObject({ records: 6, chunks: 3, validRecords: 6, faces: 6, truncated: false });
-    expect((await chunks(summary.chunkPrefix)).map((chunk) => chunk.map((entry) => entry.index))).toEqual([[4, 5]]);
-  });
+      expect(ranges).toEqual([`bytes=${resumeAt}-`]);
+      expect(resumeAt).toBeGreaterThan(text.length / 2);
+      expect(summary).toMatchObject({ records: 6, chunks: 3, validRecords: 6, faces: 6, truncated: false });
+      expect((await chunks(summary.chunkPrefix)).map((chunk) => chunk.map((entry) => entry.index))).toEqual([[4, 5]]);
+    },
+  );
 
   test('a records file replaced between attempts fails the run for good with MANIFEST_CHANGED', async () => {
     const location = await upload([1, 2, 3, 4].map((n) => JSON.stringify(record(n))).join('\n'));
     const [first] = await heartbeatsOfAWholeSplit({ runId: `run-${randomUUID()}`, manifest: location, chunkSize: 2 });
-    await aws.s3.send(new PutObjectCommand({ ...location, Key: location.Key, Body: [7, 8, 9].map((n) => JSON.stringify(record(n))).join('\n') }));
+    await aws.s3.send(
+      new PutObjectCommand({
+        ...location,
+        Key: location.Key,
+        Body: [7, 8, 9].map((n) => JSON.stringify(record(n))).join('\n'),
+      }),
+    );
 
-    const retried = split({ runId: `run-${randomUUID()}`, manifest: location, chunkSize: 2 }, activityEnvironment({ attempt: 2, heartbeatDetails: first }));
+    const retried = split(
+      { runId: `run-${randomUUID()}`, manifest: location, chunkSize: 2 },
+      activityEnvironment({ attempt: 2, heartbeatDetails: first }),
+    );
 
     await expect(retried).rejects.toBeInstanceOf(ApplicationFailure);
     await expect(retried).rejects.toMatchObject({ type: ReasonCode.ManifestChanged, nonRetryable: true });
@@ -324,7 +432,9 @@ describe('reading one version of the records file, from where the last attempt s
     const { ETag } = await aws.s3.send(new GetObjectCommand(location));
     await aws.s3.send(new PutObjectCommand({ ...location, Body: JSON.stringify(record(2)) }));
 
-    await expect(split({ runId: `run-${randomUUID()}`, manifest: location, chunkSize: 2, manifestETag: ETag })).rejects.toMatchObject({ type: ReasonCode.ManifestChanged });
+    await expect(
+      split({ runId: `run-${randomUUID()}`, manifest: location, chunkSize: 2, manifestETag: ETag }),
+    ).rejects.toMatchObject({ type: ReasonCode.ManifestChanged });
   });
 
   test('a split cancelled midway stops within a second and answers with the records it split', async () => {

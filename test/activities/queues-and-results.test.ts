@@ -35,7 +35,11 @@ beforeEach(async () => {
   const suffix = randomUUID();
   // A short visibility timeout lets a test see a message it left in the queue come back.
   const queue = async (name: string) =>
-    (await aws.sqs.send(new CreateQueueCommand({ QueueName: `${name}-${suffix}`, Attributes: { VisibilityTimeout: '1' } }))).QueueUrl ?? '';
+    (
+      await aws.sqs.send(
+        new CreateQueueCommand({ QueueName: `${name}-${suffix}`, Attributes: { VisibilityTimeout: '1' } }),
+      )
+    ).QueueUrl ?? '';
   resultsQueueUrl = await queue('results');
   reviewDlqUrl = await queue('review');
   resultsTable = await createResultsTable(aws, `results-${suffix}`);
@@ -79,7 +83,8 @@ async function tableRows(): Promise<ResultRow[]> {
   return (Items as ResultRow[]).sort((a, b) => a.OldFaceId.localeCompare(b.OldFaceId, 'en', { numeric: true }));
 }
 
-const drain = (maxMessages: number) => activityEnvironment().run<[number], DrainProgress, typeof results.drainResults>(results.drainResults, maxMessages);
+const drain = (maxMessages: number) =>
+  activityEnvironment().run<[number], DrainProgress, typeof results.drainResults>(results.drainResults, maxMessages);
 
 test('every published result reaches the table once, and the queue is left empty', async () => {
   const rows = Array.from({ length: 25 }, (_, i) => row(i + 1));
@@ -89,7 +94,12 @@ test('every published result reaches the table once, and the queue is left empty
 
   expect(progress).toEqual({ written: 25, queueEmpty: true, duplicates: [] });
   const drainedBy: unknown = expect.stringMatching(/#1$/);
-  expect(await tableRows()).toEqual(rows.map((r) => ({ ...Object.fromEntries(Object.entries(r).filter(([, value]) => value !== undefined)), DrainedBy: drainedBy })));
+  expect(await tableRows()).toEqual(
+    rows.map((r) => ({
+      ...Object.fromEntries(Object.entries(r).filter(([, value]) => value !== undefined)),
+      DrainedBy: drainedBy,
+    })),
+  );
   await expect(drain(1000)).resolves.toEqual({ written: 0, queueEmpty: true, duplicates: [] });
 });
 
@@ -102,7 +112,12 @@ test('rows of another run drained late never undo a later decision: an older row
   // Run 1 failed before its drain; its record was indexed again since and no longer keeps its face.
   const orphaned = { ...row(2), CollectionId: collection, RunId: 'run-1', MigratedAt: at(1) };
   await ledger.claimFaces(collection, [orphaned.FaceId], { identity: 'record-2', runId: 'run-1' });
-  await ledger.setCurrent(collection, 'record-2', { indexing: 'again', kept: ['new-2-again'], faces: [orphaned.FaceId, 'new-2-again'], runId: 'run-2' });
+  await ledger.setCurrent(collection, 'record-2', {
+    indexing: 'again',
+    kept: ['new-2-again'],
+    faces: [orphaned.FaceId, 'new-2-again'],
+    runId: 'run-2',
+  });
   await activityEnvironment().run(queues.publishResults, [newer]);
   await drain(1000);
 
@@ -113,7 +128,7 @@ test('rows of another run drained late never undo a later decision: an older row
   expect((await tableRows()).map((r) => [r.OldFaceId, r.FaceId, r.RunId])).toEqual([['old-1', 'new-1', 'run-2']]);
 });
 
-test('a retraction deletes an earlier run\'s row only while it names a face the re-run deleted', async () => {
+test("a retraction deletes an earlier run's row only while it names a face the re-run deleted", async () => {
   await activityEnvironment().run(queues.publishResults, [row(1), row(2)]);
   await drain(1000);
 
@@ -138,7 +153,10 @@ test('a result delivered twice, as after a crash between write and delete, is on
 
 test('rows a failed drain attempt wrote are counted once by the next attempt, whose messages they came back as', async () => {
   const attempt = (number: number, activityId = 'drain-3') =>
-    activityEnvironment({ activityId, attempt: number }).run<[number], DrainProgress, typeof results.drainResults>(results.drainResults, 1000);
+    activityEnvironment({ activityId, attempt: number }).run<[number], DrainProgress, typeof results.drainResults>(
+      results.drainResults,
+      1000,
+    );
   const send = (result: ResultRow) => activityEnvironment().run(queues.publishResults, [result]);
   await send(row(1));
   await send(row(2));
@@ -167,7 +185,12 @@ describe('a drain window and the backlog', () => {
       settleDuplicates: results.settleDuplicates,
       resultsWaitLimitMs,
     });
-    return activityEnvironment().run<[DrainWindow], DrainedWindow, typeof drainContinuously>(drainContinuously, { runId: 'run-1', forMs: 60_000, untilEmpty: true, ...window });
+    return activityEnvironment().run<[DrainWindow], DrainedWindow, typeof drainContinuously>(drainContinuously, {
+      runId: 'run-1',
+      forMs: 60_000,
+      untilEmpty: true,
+      ...window,
+    });
   };
   const rows = Array.from({ length: 40 }, (_, i) => row(i + 1));
 
@@ -193,7 +216,9 @@ describe('a drain window and the backlog', () => {
     const caughtUp = await drainWindow(300, { heldBack: true });
     expect(caughtUp.backlog).toBe('caughtUp');
     expect(behind.written + caughtUp.written).toBe(40);
-    expect(await tableRows()).toEqual(rows.map((r) => expect.objectContaining({ OldFaceId: r.OldFaceId, FaceId: r.FaceId }) as unknown));
+    expect(await tableRows()).toEqual(
+      rows.map((r) => expect.objectContaining({ OldFaceId: r.OldFaceId, FaceId: r.FaceId }) as unknown),
+    );
   });
 
   test('a window of a run that records no hold answers for neither, however old the rows', async () => {
@@ -208,7 +233,10 @@ describe('a drain window and the backlog', () => {
 });
 
 test('a drain stops at maxMessages and the next one takes the rest', async () => {
-  await activityEnvironment().run(queues.publishResults, Array.from({ length: 15 }, (_, i) => row(i + 1)));
+  await activityEnvironment().run(
+    queues.publishResults,
+    Array.from({ length: 15 }, (_, i) => row(i + 1)),
+  );
 
   expect(await drain(10)).toEqual({ written: 10, queueEmpty: false, duplicates: [] });
   expect(await drain(10)).toEqual({ written: 5, queueEmpty: true, duplicates: [] });
@@ -222,7 +250,9 @@ test('a message that is no result row is left in the queue for its DLQ, and the 
   // The queue is not empty until SQS has moved the message to the results DLQ.
   expect(await drain(1000)).toEqual({ written: 1, queueEmpty: false, duplicates: [] });
   await new Promise((resolve) => setTimeout(resolve, 1_500));
-  const { Messages = [] } = await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: resultsQueueUrl, WaitTimeSeconds: 1 }));
+  const { Messages = [] } = await aws.sqs.send(
+    new ReceiveMessageCommand({ QueueUrl: resultsQueueUrl, WaitTimeSeconds: 1 }),
+  );
   expect(Messages.map((message) => message.Body)).toEqual(['not json']);
 });
 
@@ -237,14 +267,22 @@ describe('a row this tool did not sign is not written, and is left for the resul
       new SendMessageCommand({
         QueueUrl: resultsQueueUrl,
         MessageBody: body,
-        ...(signature === undefined ? {} : { MessageAttributes: { signature: { DataType: 'String', StringValue: signature } } }),
+        ...(signature === undefined
+          ? {}
+          : { MessageAttributes: { signature: { DataType: 'String', StringValue: signature } } }),
       }),
     );
 
   test.each([
     ['unsigned', () => sendRaw(JSON.stringify(forged))],
-    ['signed for another row', async () => sendRaw(JSON.stringify(forged), await signatureOf(JSON.stringify(row(1)), row(1)))],
-    ['of a run that never published', () => sendRaw(JSON.stringify({ ...forged, RunId: `run-${randomUUID()}` }), 'c2lnbmF0dXJl')],
+    [
+      'signed for another row',
+      async () => sendRaw(JSON.stringify(forged), await signatureOf(JSON.stringify(row(1)), row(1))),
+    ],
+    [
+      'of a run that never published',
+      () => sendRaw(JSON.stringify({ ...forged, RunId: `run-${randomUUID()}` }), 'c2lnbmF0dXJl'),
+    ],
     [
       'with a field of the wrong kind, though signed',
       async () => {
@@ -291,7 +329,9 @@ describe('a second row of one old face', () => {
     await send(secondRecord({ RunId: 'run-2' }));
 
     expect(await drain(1000)).toEqual({ written: 1, queueEmpty: true, duplicates: [] });
-    expect((await tableRows()).map((r) => [r.OldFaceId, r.FaceId, r.RunId])).toEqual([['old-1', 'new-1-again', 'run-2']]);
+    expect((await tableRows()).map((r) => [r.OldFaceId, r.FaceId, r.RunId])).toEqual([
+      ['old-1', 'new-1-again', 'run-2'],
+    ]);
   });
 
   test('of the same run is refused and held; once settled, its message is gone and a later copy of it is no duplicate again', async () => {
@@ -352,7 +392,12 @@ describe('a second row of one old face', () => {
   });
 
   test('of the same record with another face takes the place of the earlier decision, which is dropped when it comes late', async () => {
-    const redone = { ...row(1), FaceId: 'new-1-redone', ImageId: 'new-image-redone', MigratedAt: '2026-11-28T05:00:01.000Z' };
+    const redone = {
+      ...row(1),
+      FaceId: 'new-1-redone',
+      ImageId: 'new-image-redone',
+      MigratedAt: '2026-11-28T05:00:01.000Z',
+    };
     await send(row(1));
     await drain(1000);
     await send(redone);
@@ -374,7 +419,9 @@ describe('a second row of one old face', () => {
 
     expect(drained.duplicates).toHaveLength(1);
     expect(drained.duplicates?.[0]?.surplusFaceId).toBeUndefined();
-    expect(drained.duplicates?.[0]?.review.detail).toMatch(/that record is this image, indexed once, so no face was deleted$/);
+    expect(drained.duplicates?.[0]?.review.detail).toMatch(
+      /that record is this image, indexed once, so no face was deleted$/,
+    );
   });
 });
 
@@ -405,7 +452,12 @@ test('review items reach the DLQ one message each, with reason and run as attrib
   const received: { key: string | undefined; reason: string | undefined; runId: string | undefined }[] = [];
   while (received.length < 12) {
     const { Messages = [] } = await aws.sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: reviewDlqUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: ['All'] }),
+      new ReceiveMessageCommand({
+        QueueUrl: reviewDlqUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 1,
+        MessageAttributeNames: ['All'],
+      }),
     );
     if (Messages.length === 0) break;
     for (const message of Messages) {

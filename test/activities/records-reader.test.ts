@@ -1,5 +1,11 @@
 import { Readable } from 'node:stream';
-import { HEAD_BYTES, type ReadCursor, readRecords, type RecordEntry, recordsFileProblem } from '../../src/records/reader';
+import {
+  HEAD_BYTES,
+  type ReadCursor,
+  readRecords,
+  type RecordEntry,
+  recordsFileProblem,
+} from '../../src/records/reader';
 import { MAX_RECORD_BYTES, MAX_RECORD_NESTING } from '../../src/domain/records';
 
 /** The text as a stream cut into the given pieces, as S3 hands a body over in chunks. */
@@ -65,11 +71,17 @@ test('JSON Lines whose first line is an array are JSON Lines: that line is one r
 test('a truncated JSON array yields what came before, then one fatal entry saying where', async () => {
   expect(await read(`[${JSON.stringify(a)},\n {"Bucket": "pho`)).toEqual([
     { index: 0, value: a },
-    { index: 1, malformed: 'the records file is not valid JSON after record 1: it breaks off at line 2, inside the next record; its JSON array is never closed', fatal: true },
+    {
+      index: 1,
+      malformed:
+        'the records file is not valid JSON after record 1: it breaks off at line 2, inside the next record; its JSON array is never closed',
+      fatal: true,
+    },
   ]);
   expect((await read(`[${JSON.stringify(a)},`)).at(-1)).toEqual({
     index: 1,
-    malformed: 'the records file is not valid JSON after record 1: it breaks off at line 1; its JSON array is never closed',
+    malformed:
+      'the records file is not valid JSON after record 1: it breaks off at line 1; its JSON array is never closed',
     fatal: true,
   });
 });
@@ -77,7 +89,11 @@ test('a truncated JSON array yields what came before, then one fatal entry sayin
 test('a record of a JSON array that is not valid JSON is reported, and the records after it still read', async () => {
   const entries = await read(`[\n${JSON.stringify(a)},\n{"Bucket": "photos" "Key": "x.jpg"},\n${JSON.stringify(b)}\n]`);
   expect(entries[0]).toEqual({ index: 0, value: a });
-  expect(entries[1]).toMatchObject({ index: 1, fatal: false, malformed: expect.stringMatching(/^record 1 \(line 3\) is not valid JSON: /) as string });
+  expect(entries[1]).toMatchObject({
+    index: 1,
+    fatal: false,
+    malformed: expect.stringMatching(/^record 1 \(line 3\) is not valid JSON: /) as string,
+  });
   expect(entries[2]).toEqual({ index: 2, value: b });
   expect(entries).toHaveLength(3);
 });
@@ -85,14 +101,28 @@ test('a record of a JSON array that is not valid JSON is reported, and the recor
 test('where the JSON array itself breaks, the records before are kept and the break is the last entry', async () => {
   expect(await read(`[${JSON.stringify(a)}\n${JSON.stringify(b)}]`)).toEqual([
     { index: 0, value: a },
-    { index: 1, malformed: "the JSON array breaks at line 2: after record 0 comes '{' where a ',' or ']' belongs; the records from there on were not read", fatal: true },
+    {
+      index: 1,
+      malformed:
+        "the JSON array breaks at line 2: after record 0 comes '{' where a ',' or ']' belongs; the records from there on were not read",
+      fatal: true,
+    },
   ]);
   expect(await read(`[\n${JSON.stringify(a)}\n]\n[\n${JSON.stringify(b)}\n]`)).toEqual([
     { index: 0, value: a },
-    { index: 1, malformed: 'the records file goes on at line 4 after its JSON array closed: what follows was not read', fatal: true },
+    {
+      index: 1,
+      malformed: 'the records file goes on at line 4 after its JSON array closed: what follows was not read',
+      fatal: true,
+    },
   ]);
   expect(await read('[{"Faces": [1, 2}, {"Key": "b"}]')).toEqual([
-    { index: 0, malformed: "the JSON array breaks at line 1: a '}' in record 0 closes nothing it opened; the records from there on were not read", fatal: true },
+    {
+      index: 0,
+      malformed:
+        "the JSON array breaks at line 1: a '}' in record 0 closes nothing it opened; the records from there on were not read",
+      fatal: true,
+    },
   ]);
 });
 
@@ -129,14 +159,19 @@ test('a record over MAX_RECORD_BYTES is reported with its size, without being he
   ]);
   expect(await read(...pieces(`[${JSON.stringify(a)},\n${huge},\n${JSON.stringify(b)}]`))).toEqual([
     { index: 0, value: a },
-    { index: 1, malformed: `record 1 (line 2) is too large for a record: ${size} bytes, over the limit of 131,072`, fatal: false },
+    {
+      index: 1,
+      malformed: `record 1 (line 2) is too large for a record: ${size} bytes, over the limit of 131,072`,
+      fatal: false,
+    },
     { index: 2, value: b },
   ]);
 });
 
 test('a record nested deeper than MAX_RECORD_NESTING is refused before it is parsed, and reading goes on', async () => {
   // As text: JSON.stringify of the parsed record would itself overflow the stack.
-  const nested = (levels: number) => `{"Bucket":"photos","Key":"a.jpg","Deep":${'['.repeat(levels)}${']'.repeat(levels)}}`;
+  const nested = (levels: number) =>
+    `{"Bucket":"photos","Key":"a.jpg","Deep":${'['.repeat(levels)}${']'.repeat(levels)}}`;
   const deep = nested(5_000);
   const justDeepEnough = nested(MAX_RECORD_NESTING - 1);
 
@@ -154,10 +189,12 @@ test('a record nested deeper than MAX_RECORD_NESTING is refused before it is par
 
 test('a JSON array that opens 40 MB of brackets is read in bounded memory and ends in one fatal entry', async () => {
   const chunk = Buffer.alloc(1024 * 1024, '[');
-  const body = Readable.from((function* () {
-    yield Buffer.from(`[${JSON.stringify(a)},\n`);
-    for (let i = 0; i < 40; i += 1) yield chunk;
-  })());
+  const body = Readable.from(
+    (function* () {
+      yield Buffer.from(`[${JSON.stringify(a)},\n`);
+      for (let i = 0; i < 40; i += 1) yield chunk;
+    })(),
+  );
   const heapBefore = process.memoryUsage().heapUsed;
   let heapMost = heapBefore;
   const entries: RecordEntry[] = [];
@@ -169,26 +206,46 @@ test('a JSON array that opens 40 MB of brackets is read in bounded memory and en
 
   expect(entries.map(({ after: _after, ...entry }) => entry)).toEqual([
     { index: 0, value: a },
-    { index: 1, malformed: 'the records file is not valid JSON after record 1: it breaks off at line 2, inside the next record; its JSON array is never closed', fatal: true },
+    {
+      index: 1,
+      malformed:
+        'the records file is not valid JSON after record 1: it breaks off at line 2, inside the next record; its JSON array is never closed',
+      fatal: true,
+    },
   ]);
   // A bracket kept for each byte would take hundreds of megabytes.
   expect(heapMost - heapBefore).toBeLessThan(32 * 1024 * 1024);
 });
 
 test('a record that is not UTF-8 is reported as such, not read with replacement characters', async () => {
-  const latin1 = Buffer.concat([Buffer.from('{"Bucket": "photos", "Key": "Jos'), Buffer.from([0xe9]), Buffer.from('.jpg"}')]);
+  const latin1 = Buffer.concat([
+    Buffer.from('{"Bucket": "photos", "Key": "Jos'),
+    Buffer.from([0xe9]),
+    Buffer.from('.jpg"}'),
+  ]);
   expect(await read(`${JSON.stringify(a)}\n`, latin1)).toEqual([
     { index: 0, value: a },
-    { index: 1, malformed: 'line 2 is not UTF-8 text (saved as Windows-1252 or Latin-1?): save the records file as UTF-8', fatal: false },
+    {
+      index: 1,
+      malformed: 'line 2 is not UTF-8 text (saved as Windows-1252 or Latin-1?): save the records file as UTF-8',
+      fatal: false,
+    },
   ]);
 });
 
 test('a file that is no records file as a whole is one fatal entry naming its problem', async () => {
-  const empty = { index: 0, malformed: 'the records file is empty: it holds no records', fatal: true, fileProblem: 'is empty: it holds no records' };
+  const empty = {
+    index: 0,
+    malformed: 'the records file is empty: it holds no records',
+    fatal: true,
+    fileProblem: 'is empty: it holds no records',
+  };
   expect(await read('')).toEqual([empty]);
   expect(await read('\uFEFF \n\t')).toEqual([empty]);
   const notJson = "must be a JSON array of records or JSON Lines, one record object a line; it starts with '\"'";
-  expect(await read('"just a string"')).toEqual([{ index: 0, malformed: `the records file ${notJson}`, fatal: true, fileProblem: notJson }]);
+  expect(await read('"just a string"')).toEqual([
+    { index: 0, malformed: `the records file ${notJson}`, fatal: true, fileProblem: notJson },
+  ]);
 });
 
 describe('what makes a whole file no records file, told from its head', () => {
@@ -198,11 +255,27 @@ describe('what makes a whole file no records file, told from its head', () => {
     ['empty', '', 'is empty: it holds no records'],
     ['a BOM and blank lines', '\uFEFF\r\n \t\n', 'is empty: it holds no records'],
     ['an empty array', ' [ \n ] \n', 'is an empty JSON array: it holds no records'],
-    ['UTF-16 with its mark', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('[{}]', 'utf16le')]), 'is UTF-16 text: save it as UTF-8 (with or without a byte-order mark)'],
-    ['UTF-16 without a mark', Buffer.from('{"Bucket": "b"}', 'utf16le'), 'is UTF-16 text: save it as UTF-8 (with or without a byte-order mark)'],
+    [
+      'UTF-16 with its mark',
+      Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('[{}]', 'utf16le')]),
+      'is UTF-16 text: save it as UTF-8 (with or without a byte-order mark)',
+    ],
+    [
+      'UTF-16 without a mark',
+      Buffer.from('{"Bucket": "b"}', 'utf16le'),
+      'is UTF-16 text: save it as UTF-8 (with or without a byte-order mark)',
+    ],
     ['gzip', Buffer.from([0x1f, 0x8b, 0x08, 0x00]), 'is gzip-compressed: decompress it first'],
-    ['a ZIP archive', Buffer.from('PK\x03\x04rest', 'latin1'), 'is a ZIP archive (an Excel workbook?), not text: save the records as JSON'],
-    ['a CSV', 'Bucket,Key\nphotos,a.jpg\n', "must be a JSON array of records or JSON Lines, one record object a line; it starts with 'B'"],
+    [
+      'a ZIP archive',
+      Buffer.from('PK\x03\x04rest', 'latin1'),
+      'is a ZIP archive (an Excel workbook?), not text: save the records as JSON',
+    ],
+    [
+      'a CSV',
+      'Bucket,Key\nphotos,a.jpg\n',
+      "must be a JSON array of records or JSON Lines, one record object a line; it starts with 'B'",
+    ],
     [
       'records spread over lines',
       '{\n  "Bucket": "photos"\n}\n',
@@ -278,19 +351,22 @@ describe('resuming from a cursor', () => {
     'a JSON array cut short': `[${JSON.stringify(a)}, ${JSON.stringify(b)}, {"Bucket": "pho`,
   };
 
-  test.each(Object.entries(files))('%s: read again from after any record, the rest comes as it did, with the same indexes and lines', async (_name, text) => {
-    const file = Buffer.from(text);
-    // Cut into small pieces, so cursors fall inside chunks and at their edges.
-    const pieces = Array.from({ length: Math.ceil(file.length / 7) }, (_, i) => file.subarray(i * 7, i * 7 + 7));
-    const whole = await readWithCursors(Readable.from(pieces));
-    const cursors = whole.flatMap((entry) => (entry.after ? [entry.after] : []));
-    expect(cursors.length).toBeGreaterThanOrEqual(2);
+  test.each(Object.entries(files))(
+    '%s: read again from after any record, the rest comes as it did, with the same indexes and lines',
+    async (_name, text) => {
+      const file = Buffer.from(text);
+      // Cut into small pieces, so cursors fall inside chunks and at their edges.
+      const pieces = Array.from({ length: Math.ceil(file.length / 7) }, (_, i) => file.subarray(i * 7, i * 7 + 7));
+      const whole = await readWithCursors(Readable.from(pieces));
+      const cursors = whole.flatMap((entry) => (entry.after ? [entry.after] : []));
+      expect(cursors.length).toBeGreaterThanOrEqual(2);
 
-    for (const [i, cursor] of cursors.entries()) {
-      const rest = await readWithCursors(Readable.from([file.subarray(cursor.byte)]), cursor);
-      expect(rest).toEqual(whole.slice(i + 1));
-    }
-  });
+      for (const [i, cursor] of cursors.entries()) {
+        const rest = await readWithCursors(Readable.from([file.subarray(cursor.byte)]), cursor);
+        expect(rest).toEqual(whole.slice(i + 1));
+      }
+    },
+  );
 
   test('a cursor at the very end of the file reads nothing more', async () => {
     const text = `${JSON.stringify(a)}\n`;

@@ -83,15 +83,23 @@ async function photo(faces: DeclaredFace[], oldFaces: DeclaredFace[] = faces): P
 }
 
 function reindex(input: Partial<ReindexImageInput> & Pick<ReindexImageInput, 'record'>, attempt = 1) {
-  const { reindexImage } = createRekognitionActivities({ rekognition: aws.rekognition, indexFacesClient: aws.indexFaces, s3: aws.s3, config });
-  return activityEnvironment({ attempt }).run<[ReindexImageInput], ReindexImageResult, OutcomeAnswering>(answeringOutcome(reindexImage), {
-    runId: `run-${randomUUID()}`,
-    recordIndex: 0,
-    sourceCollectionId: 'faces-v6',
-    targetCollectionId: collectionId,
-    options,
-    ...input,
+  const { reindexImage } = createRekognitionActivities({
+    rekognition: aws.rekognition,
+    indexFacesClient: aws.indexFaces,
+    s3: aws.s3,
+    config,
   });
+  return activityEnvironment({ attempt }).run<[ReindexImageInput], ReindexImageResult, OutcomeAnswering>(
+    answeringOutcome(reindexImage),
+    {
+      runId: `run-${randomUUID()}`,
+      recordIndex: 0,
+      sourceCollectionId: 'faces-v6',
+      targetCollectionId: collectionId,
+      options,
+      ...input,
+    },
+  );
 }
 
 async function facesInTarget(): Promise<string[]> {
@@ -107,7 +115,11 @@ test('a face found again becomes one result row, and the target holds exactly th
 
   expect(outcome.review).toEqual([]);
   expect(outcome.results).toHaveLength(1);
-  expect(outcome.results[0]).toMatchObject({ OldFaceId: faceId(1), CollectionId: collectionId, FaceModelVersion: '7.0' });
+  expect(outcome.results[0]).toMatchObject({
+    OldFaceId: faceId(1),
+    CollectionId: collectionId,
+    FaceModelVersion: '7.0',
+  });
   expect(outcome.results[0]?.IoU).toBeGreaterThan(0.5);
   expect(await facesInTarget()).toEqual([outcome.results[0]?.FaceId]);
 });
@@ -142,15 +154,33 @@ test('an image asked to publish sends its rows and review items itself and answe
     },
   });
   const record = await photo([ana], [ana, bo]);
-  const input: ReindexImageInput = { runId: `run-${randomUUID()}`, recordIndex: 3, record, sourceCollectionId: undefined, targetCollectionId: collectionId, options, publish: true };
+  const input: ReindexImageInput = {
+    runId: `run-${randomUUID()}`,
+    recordIndex: 3,
+    record,
+    sourceCollectionId: undefined,
+    targetCollectionId: collectionId,
+    options,
+    publish: true,
+  };
 
   await expect(activityEnvironment({ attempt: 1 }).run(reindexImage, input)).rejects.toThrow('SQS answered 500');
-  const tally = await activityEnvironment({ attempt: 2, heartbeatDetails: { faultSinceMs: Date.now() } }).run(reindexImage, input);
+  const tally = await activityEnvironment({ attempt: 2, heartbeatDetails: { faultSinceMs: Date.now() } }).run(
+    reindexImage,
+    input,
+  );
 
-  expect(tally).toEqual({ matched: 1, reviewByReason: { [ReasonCode.IouBelowThreshold]: 1 }, unmatchedNew: 0, reusedEarlierIndexing: true });
+  expect(tally).toEqual({
+    matched: 1,
+    reviewByReason: { [ReasonCode.IouBelowThreshold]: 1 },
+    unmatchedNew: 0,
+    reusedEarlierIndexing: true,
+  });
   expect(published).toHaveLength(1);
   expect(published[0]?.results.map((row) => row.OldFaceId)).toEqual([faceId(1)]);
-  expect(published[0]?.review.map((item) => [item.reason, item.face?.FaceId])).toEqual([[ReasonCode.IouBelowThreshold, faceId(2)]]);
+  expect(published[0]?.review.map((item) => [item.reason, item.face?.FaceId])).toEqual([
+    [ReasonCode.IouBelowThreshold, faceId(2)],
+  ]);
   expect(await facesInTarget()).toEqual(published[0]?.results.map((row) => row.FaceId));
 });
 
@@ -167,19 +197,32 @@ test('a later run of the same records file reuses the indexing instead of indexi
   expect(await facesInTarget()).toHaveLength(1);
 });
 
-test('a later run does not reuse an indexing whose face was deleted as a duplicate row\'s since: it indexes the image again', async () => {
+test("a later run does not reuse an indexing whose face was deleted as a duplicate row's since: it indexes the image again", async () => {
   const record = await photo([ana]);
   const first = await reindex({ runId: `run-${randomUUID()}`, record });
   const [row] = first.results;
   if (!row) throw new Error('the first run matched nothing');
-  const { deleteDuplicateFaces } = createRekognitionActivities({ rekognition: aws.rekognition, indexFacesClient: aws.indexFaces, s3: aws.s3, config });
+  const { deleteDuplicateFaces } = createRekognitionActivities({
+    rekognition: aws.rekognition,
+    indexFacesClient: aws.indexFaces,
+    s3: aws.s3,
+    config,
+  });
   // The drain refused this row as a second row of its old face in the run; its face left the target.
   await activityEnvironment().run(deleteDuplicateFaces, [
     {
       row,
       heldBy: { FaceId: 'held', MigratedAt: row.MigratedAt },
       surplusFaceId: row.FaceId,
-      review: { reason: ReasonCode.DuplicateFaceId, detail: 'a second row of its old face', runId: row.RunId, Bucket: row.Bucket, Key: row.Key, ExternalImageId: row.ExternalImageId, face: undefined },
+      review: {
+        reason: ReasonCode.DuplicateFaceId,
+        detail: 'a second row of its old face',
+        runId: row.RunId,
+        Bucket: row.Bucket,
+        Key: row.Key,
+        ExternalImageId: row.ExternalImageId,
+        face: undefined,
+      },
       receiptHandles: [],
     },
   ]);
@@ -242,13 +285,18 @@ test('an image under 80 pixels a side fails for good with IMAGE_TOO_SMALL, where
   await expect(failure).rejects.toMatchObject({
     type: ReasonCode.ImageTooSmall,
     nonRetryable: true,
-    message: expect.stringMatching(/: Request has invalid parameters; the image is 64x64 pixels: under Rekognition's minimum of 80 pixels a side$/) as string,
+    message: expect.stringMatching(
+      /: Request has invalid parameters; the image is 64x64 pixels: under Rekognition's minimum of 80 pixels a side$/,
+    ) as string,
   });
 });
 
 test('a full target fails the image for good with TARGET_COLLECTION_FULL, which no image can cure', async () => {
   const record = await photo([ana]);
-  await fetch(`${rekognitionEndpoint}/_admin/settings`, { method: 'PUT', body: JSON.stringify({ maxFacesPerCollection: 1 }) });
+  await fetch(`${rekognitionEndpoint}/_admin/settings`, {
+    method: 'PUT',
+    body: JSON.stringify({ maxFacesPerCollection: 1 }),
+  });
   try {
     await reindex({ record: await photo([bo]) });
     await expect(reindex({ record })).rejects.toMatchObject({
@@ -257,12 +305,16 @@ test('a full target fails the image for good with TARGET_COLLECTION_FULL, which 
       message: expect.stringMatching(new RegExp(`^the target collection ${collectionId} is full: `)) as string,
     });
   } finally {
-    await fetch(`${rekognitionEndpoint}/_admin/settings`, { method: 'PUT', body: JSON.stringify({ maxFacesPerCollection: 20_000_000 }) });
+    await fetch(`${rekognitionEndpoint}/_admin/settings`, {
+      method: 'PUT',
+      body: JSON.stringify({ maxFacesPerCollection: 20_000_000 }),
+    });
   }
 });
 
 test('a throttled IndexFaces fails its attempt after one call, as an ordinary retryable error', async () => {
-  const admin = (body: unknown) => fetch(`${rekognitionEndpoint}/_admin/settings`, { method: 'PUT', body: JSON.stringify(body) });
+  const admin = (body: unknown) =>
+    fetch(`${rekognitionEndpoint}/_admin/settings`, { method: 'PUT', body: JSON.stringify(body) });
   await admin({ quotas: { IndexFaces: { tps: 0.001, burst: 1 } } });
   try {
     await reindex({ record: await photo([ana]) });
@@ -279,7 +331,8 @@ test('a throttled IndexFaces fails its attempt after one call, as an ordinary re
 });
 
 describe('attempts that end: retries bounded, cancellation obeyed', () => {
-  const admin = (body: unknown) => fetch(`${rekognitionEndpoint}/_admin/settings`, { method: 'PUT', body: JSON.stringify(body) });
+  const admin = (body: unknown) =>
+    fetch(`${rekognitionEndpoint}/_admin/settings`, { method: 'PUT', body: JSON.stringify(body) });
   const MINUTE = 60_000;
 
   afterEach(async () => {
@@ -288,12 +341,25 @@ describe('attempts that end: retries bounded, cancellation obeyed', () => {
 
   /** reindexImage as attempt `attempt`, handed the history earlier attempts heartbeated; the heartbeats it sends. */
   async function attemptWith(record: ReindexImageInput['record'], attempt: number, heartbeatDetails: unknown) {
-    const { reindexImage } = createRekognitionActivities({ rekognition: aws.rekognition, indexFacesClient: aws.indexFaces, s3: aws.s3, config });
+    const { reindexImage } = createRekognitionActivities({
+      rekognition: aws.rekognition,
+      indexFacesClient: aws.indexFaces,
+      s3: aws.s3,
+      config,
+    });
     const env = activityEnvironment({ attempt, heartbeatDetails });
     const heartbeats: unknown[] = [];
     env.on('heartbeat', (details: unknown) => heartbeats.push(details));
     const outcome = await env
-      .run<[ReindexImageInput], ReindexImageResult, OutcomeAnswering>(answeringOutcome(reindexImage), { runId: `run-${randomUUID()}`, recordIndex: 0, record, sourceCollectionId: undefined, targetCollectionId: collectionId, options, retryForMs: 30 * MINUTE })
+      .run<[ReindexImageInput], ReindexImageResult, OutcomeAnswering>(answeringOutcome(reindexImage), {
+        runId: `run-${randomUUID()}`,
+        recordIndex: 0,
+        record,
+        sourceCollectionId: undefined,
+        targetCollectionId: collectionId,
+        options,
+        retryForMs: 30 * MINUTE,
+      })
       .then(
         (result) => ({ result, error: undefined }),
         (error: unknown) => ({ result: undefined, error }),
@@ -339,10 +405,20 @@ describe('attempts that end: retries bounded, cancellation obeyed', () => {
   test('an attempt cancelled while IndexFaces answers slowly (timed out, its run paused) stops at once and records nothing after', async () => {
     const record = await photo([ana]);
     await admin({ latency: { IndexFaces: { medianMs: 3_000, p99Ms: 3_000 } } });
-    const { reindexImage } = createRekognitionActivities({ rekognition: aws.rekognition, indexFacesClient: aws.indexFaces, s3: aws.s3, config });
+    const { reindexImage } = createRekognitionActivities({
+      rekognition: aws.rekognition,
+      indexFacesClient: aws.indexFaces,
+      s3: aws.s3,
+      config,
+    });
     const env = activityEnvironment();
     const attempt = env.run<[ReindexImageInput], ReindexImageResult, OutcomeAnswering>(answeringOutcome(reindexImage), {
-      runId: `run-${randomUUID()}`, recordIndex: 0, record, sourceCollectionId: undefined, targetCollectionId: collectionId, options,
+      runId: `run-${randomUUID()}`,
+      recordIndex: 0,
+      record,
+      sourceCollectionId: undefined,
+      targetCollectionId: collectionId,
+      options,
     });
     await new Promise((resolve) => setTimeout(resolve, 500));
 
@@ -366,13 +442,19 @@ describe('attempts that end: retries bounded, cancellation obeyed', () => {
   });
 });
 
-const setFaceIds = (faceIds: string) => fetch(`${rekognitionEndpoint}/_admin/settings`, { method: 'PUT', body: JSON.stringify({ faceIds }) });
-const stackFaceIds = async () => ((await (await fetch(`${rekognitionEndpoint}/_admin/settings`)).json()) as { faceIds: string }).faceIds;
+const setFaceIds = (faceIds: string) =>
+  fetch(`${rekognitionEndpoint}/_admin/settings`, { method: 'PUT', body: JSON.stringify({ faceIds }) });
+const stackFaceIds = async () =>
+  ((await (await fetch(`${rekognitionEndpoint}/_admin/settings`)).json()) as { faceIds: string }).faceIds;
 
 /** IndexFaces as reindexImage calls it, by a worker that dies before the ledger hears of it. */
 async function indexedByACrashedAttempt(record: ReindexImageInput['record']): Promise<string[]> {
   const response = await aws.rekognition.send(
-    new IndexFacesCommand({ CollectionId: collectionId, Image: { S3Object: { Bucket: record.Bucket, Name: record.Key } }, ExternalImageId: record.ExternalImageId }),
+    new IndexFacesCommand({
+      CollectionId: collectionId,
+      Image: { S3Object: { Bucket: record.Bucket, Name: record.Key } },
+      ExternalImageId: record.ExternalImageId,
+    }),
   );
   return (response.FaceRecords ?? []).map(({ Face }) => Face?.FaceId ?? '');
 }
@@ -380,8 +462,17 @@ async function indexedByACrashedAttempt(record: ReindexImageInput['record']): Pr
 describe.each(['reuse', 'fresh'] as const)('with FaceIds answered as %s', (faceIds) => {
   const orphanGraceMs = 1_500;
   function reconcile() {
-    const activities = createRekognitionActivities({ rekognition: aws.rekognition, indexFacesClient: aws.indexFaces, s3: aws.s3, config, orphanGraceMs });
-    return activityEnvironment().run<[string], ReconcileProgress, typeof activities.reconcile>(activities.reconcile, collectionId);
+    const activities = createRekognitionActivities({
+      rekognition: aws.rekognition,
+      indexFacesClient: aws.indexFaces,
+      s3: aws.s3,
+      config,
+      orphanGraceMs,
+    });
+    return activityEnvironment().run<[string], ReconcileProgress, typeof activities.reconcile>(
+      activities.reconcile,
+      collectionId,
+    );
   }
   const rowFaces = (outcome: ReindexImageResult) => outcome.results.map((row) => row.FaceId).sort();
 
@@ -420,7 +511,7 @@ describe.each(['reuse', 'fresh'] as const)('with FaceIds answered as %s', (faceI
     expect(await facesInTarget()).toEqual([one.results[0]?.FaceId]);
   });
 
-  test('a worker killed between IndexFaces and the ledger write leaves, after the retry and reconcile, exactly the row\'s faces', async () => {
+  test("a worker killed between IndexFaces and the ledger write leaves, after the retry and reconcile, exactly the row's faces", async () => {
     const input = { runId: `run-${randomUUID()}`, recordIndex: 1, record: await photo([ana, bo]) };
     const leftover = await indexedByACrashedAttempt(input.record);
 
@@ -429,7 +520,11 @@ describe.each(['reuse', 'fresh'] as const)('with FaceIds answered as %s', (faceI
 
     expect(await facesInTarget()).toEqual(rowFaces(retried));
     // The real service answers the retry with the faces the crashed attempt got: nothing is left over.
-    expect(reconciled).toEqual({ facesChecked: 2 + (faceIds === 'fresh' ? 2 : 0), orphansDeleted: faceIds === 'fresh' ? 2 : 0, unattributedKept: 0 });
+    expect(reconciled).toEqual({
+      facesChecked: 2 + (faceIds === 'fresh' ? 2 : 0),
+      orphansDeleted: faceIds === 'fresh' ? 2 : 0,
+      unattributedKept: 0,
+    });
     expect(rowFaces(retried).filter((face) => leftover.includes(face))).toHaveLength(faceIds === 'reuse' ? 2 : 0);
   });
 
@@ -441,7 +536,10 @@ describe.each(['reuse', 'fresh'] as const)('with FaceIds answered as %s', (faceI
     await createLedger(aws.s3, config.bucket).recordExternalIds(collectionId, [externalImageId], 'run');
     await indexedByACrashedAttempt({ ...cancelled, ExternalImageId: externalImageId });
     const foreign = await aws.rekognition.send(
-      new IndexFacesCommand({ CollectionId: collectionId, Image: { Bytes: syntheticPng([{ person: 'cy', box: [0.3, 0.3, 0.3, 0.3] }]) } }),
+      new IndexFacesCommand({
+        CollectionId: collectionId,
+        Image: { Bytes: syntheticPng([{ person: 'cy', box: [0.3, 0.3, 0.3, 0.3] }]) },
+      }),
     );
 
     const reconciled = await reconcile();
@@ -453,7 +551,10 @@ describe.each(['reuse', 'fresh'] as const)('with FaceIds answered as %s', (faceI
   test('reconcile keeps a face another run is indexing right now: its claim and record land within the grace', async () => {
     const record = await photo([ana]);
     const crashedLookalike = await indexedByACrashedAttempt(record);
-    await createLedger(aws.s3, config.bucket).recordImage(collectionId, 'unrelated', { runId: 'other-run', recordIndex: 0 });
+    await createLedger(aws.s3, config.bucket).recordImage(collectionId, 'unrelated', {
+      runId: 'other-run',
+      recordIndex: 0,
+    });
     // The other run's attempt records its indexing a moment after reconcile first looked.
     const finished = new Promise((resolve) => setTimeout(resolve, orphanGraceMs / 3)).then(() => reindex({ record }));
 
@@ -461,7 +562,9 @@ describe.each(['reuse', 'fresh'] as const)('with FaceIds answered as %s', (faceI
     const outcome = await finished;
 
     expect(reconciled.orphansDeleted).toBe(0);
-    expect(await facesInTarget()).toEqual(faceIds === 'reuse' ? rowFaces(outcome) : [...crashedLookalike, ...rowFaces(outcome)].sort());
+    expect(await facesInTarget()).toEqual(
+      faceIds === 'reuse' ? rowFaces(outcome) : [...crashedLookalike, ...rowFaces(outcome)].sort(),
+    );
   });
 
   describe('a record run again with other settings', () => {
@@ -492,7 +595,9 @@ describe.each(['reuse', 'fresh'] as const)('with FaceIds answered as %s', (faceI
 
       expect(strict.review.map((item) => item.reason)).toEqual([ReasonCode.IouBelowThreshold]);
       expect(await facesInTarget()).toEqual([]);
-      expect(strict.retractions).toEqual([{ OldFaceId: faceId(1), CollectionId: collectionId, FaceIds: rowFaces(loose) }]);
+      expect(strict.retractions).toEqual([
+        { OldFaceId: faceId(1), CollectionId: collectionId, FaceIds: rowFaces(loose) },
+      ]);
     });
 
     test('--unmatched keep, then delete: the kept face nobody had goes; the matched one stays named', async () => {
@@ -504,14 +609,19 @@ describe.each(['reuse', 'fresh'] as const)('with FaceIds answered as %s', (faceI
 
       expect(remove.unmatchedNewFaces).toHaveLength(1);
       expect(await facesInTarget()).toEqual(rowFaces(remove));
-      expect(rowFaces(remove).length === 1 && (faceIds === 'fresh') !== rowFaces(keep).includes(rowFaces(remove)[0] ?? '')).toBe(true);
+      expect(
+        rowFaces(remove).length === 1 && (faceIds === 'fresh') !== rowFaces(keep).includes(rowFaces(remove)[0] ?? ''),
+      ).toBe(true);
     });
 
     test('another quality filter: a face the service filtered goes to review as FACE_FILTERED, then is migrated', async () => {
       const record = await photo([{ ...ana, quality: 40 }], [ana]);
       const high = await rerun(record, { qualityFilter: 'HIGH' });
       expect(high.review.map((item) => [item.reason, item.detail])).toEqual([
-        [ReasonCode.FaceFiltered, expect.stringMatching(/left it out: LOW_FACE_QUALITY, LOW_SHARPNESS; another --quality-filter/)],
+        [
+          ReasonCode.FaceFiltered,
+          expect.stringMatching(/left it out: LOW_FACE_QUALITY, LOW_SHARPNESS; another --quality-filter/),
+        ],
       ]);
 
       const none = await rerun(record, { qualityFilter: 'NONE' });
@@ -533,7 +643,13 @@ describe.each(['reuse', 'fresh'] as const)('with FaceIds answered as %s', (faceI
     const record = await photo([ana, bo]);
     const [first, second] = [
       { ...record, Faces: record.Faces.slice(0, 1) },
-      { ...record, Faces: [{ ...record.Faces[1]!, FaceId: faceId(2) }, { ...record.Faces[0]!, FaceId: faceId(3) }] },
+      {
+        ...record,
+        Faces: [
+          { ...record.Faces[1]!, FaceId: faceId(2) },
+          { ...record.Faces[0]!, FaceId: faceId(3) },
+        ],
+      },
     ];
 
     const one = await reindex({ record: first, options: { ...options, unmatched: 'keep' } });
@@ -542,19 +658,26 @@ describe.each(['reuse', 'fresh'] as const)('with FaceIds answered as %s', (faceI
     const named = [...rowFaces(one), ...rowFaces(other)];
     expect(new Set(named).size).toBe(named.length);
     // The first record claimed both faces the service gives the image (one matched, one kept), so under reuse the second gets neither.
-    if (faceIds === 'reuse') expect(other.review.map((item) => item.reason)).toEqual([ReasonCode.NewFaceTaken, ReasonCode.NewFaceTaken]);
+    if (faceIds === 'reuse')
+      expect(other.review.map((item) => item.reason)).toEqual([ReasonCode.NewFaceTaken, ReasonCode.NewFaceTaken]);
     else expect(other.review).toEqual([]);
     for (const face of named) expect(await facesInTarget()).toContain(face);
   });
 });
 
 describe('prepareTarget', () => {
-  const admin = (body: unknown) => fetch(`${rekognitionEndpoint}/_admin/settings`, { method: 'PUT', body: JSON.stringify(body) });
+  const admin = (body: unknown) =>
+    fetch(`${rekognitionEndpoint}/_admin/settings`, { method: 'PUT', body: JSON.stringify(body) });
   let oldCollection: string;
   let newCollection: string;
 
   function prepare(input: Partial<PrepareTargetInput>) {
-    const activities = createRekognitionActivities({ rekognition: aws.rekognition, indexFacesClient: aws.indexFaces, s3: aws.s3, config });
+    const activities = createRekognitionActivities({
+      rekognition: aws.rekognition,
+      indexFacesClient: aws.indexFaces,
+      s3: aws.s3,
+      config,
+    });
     return activityEnvironment().run(activities.prepareTarget, {
       runId: `run-${randomUUID()}`,
       targetCollectionId: newCollection,
@@ -567,7 +690,9 @@ describe('prepareTarget', () => {
   /** The collection's tags, which the worker's IAM policy reads: only a tagged target may be changed. */
   async function tagsOf(CollectionId: string): Promise<Record<string, string>> {
     const { CollectionARN = '' } = await aws.rekognition.send(new DescribeCollectionCommand({ CollectionId }));
-    return (await aws.rekognition.send(new ListTagsForResourceCommand({ ResourceArn: `arn:${CollectionARN}` }))).Tags ?? {};
+    return (
+      (await aws.rekognition.send(new ListTagsForResourceCommand({ ResourceArn: `arn:${CollectionARN}` }))).Tags ?? {}
+    );
   }
   const taggedAsTarget = { [MIGRATION_TARGET_TAG.Key]: MIGRATION_TARGET_TAG.Value };
 
@@ -608,7 +733,13 @@ describe('prepareTarget', () => {
   });
 
   test('refuses an existing target holding faces it did not index, which reconcile would delete', async () => {
-    await aws.rekognition.send(new IndexFacesCommand({ CollectionId: collectionId, Image: { Bytes: syntheticPng([ana]) }, QualityFilter: 'NONE' }));
+    await aws.rekognition.send(
+      new IndexFacesCommand({
+        CollectionId: collectionId,
+        Image: { Bytes: syntheticPng([ana]) },
+        QualityFilter: 'NONE',
+      }),
+    );
 
     await expect(prepare({ targetCollectionId: collectionId, force: true })).rejects.toMatchObject({
       type: ReasonCode.TargetNotOwned,
@@ -618,7 +749,7 @@ describe('prepareTarget', () => {
     expect(await tagsOf(collectionId)).toEqual({});
   });
 
-  test('takes an existing empty target and tags it, and keeps taking it once it holds the run\'s faces', async () => {
+  test("takes an existing empty target and tags it, and keeps taking it once it holds the run's faces", async () => {
     await expect(prepare({ targetCollectionId: collectionId, force: true })).resolves.toMatchObject({ created: false });
     expect(await tagsOf(collectionId)).toEqual(taggedAsTarget);
     await reindex({ record: await photo([ana]) });
@@ -641,7 +772,13 @@ describe('prepareTarget', () => {
       },
     });
     const prepareIn = (sourceRegion: string, sourceCollectionId = oldCollection) =>
-      activityEnvironment().run(activities.prepareTarget, { runId: `run-${randomUUID()}`, targetCollectionId: newCollection, sourceCollectionId, sourceRegion, force: false });
+      activityEnvironment().run(activities.prepareTarget, {
+        runId: `run-${randomUUID()}`,
+        targetCollectionId: newCollection,
+        sourceCollectionId,
+        sourceRegion,
+        force: false,
+      });
 
     await expect(prepareIn('eu-west-1')).resolves.toMatchObject({ sourceFaceModelVersion: '6.0', created: true });
     await expect(prepareIn('ap-south-1', 'no-such-collection')).rejects.toMatchObject({
@@ -652,20 +789,38 @@ describe('prepareTarget', () => {
     for (const client of clients) client.destroy();
   });
 
-  test('a worker that may not list the source\'s faces fails at once, naming the permission: every batch checks its old faces there', async () => {
+  test("a worker that may not list the source's faces fails at once, naming the permission: every batch checks its old faces there", async () => {
     const denied = createAwsClients(config);
     denied.rekognition.middlewareStack.add(
       (next, context) => async (args) => {
-        if (context.commandName === 'ListFacesCommand') throw new AccessDeniedException({ message: 'not authorized to perform: rekognition:ListFaces', $metadata: {} });
+        if (context.commandName === 'ListFacesCommand')
+          throw new AccessDeniedException({
+            message: 'not authorized to perform: rekognition:ListFaces',
+            $metadata: {},
+          });
         return next(args);
       },
       { step: 'initialize' },
     );
-    const activities = createRekognitionActivities({ rekognition: denied.rekognition, indexFacesClient: denied.indexFaces, s3: denied.s3, config });
+    const activities = createRekognitionActivities({
+      rekognition: denied.rekognition,
+      indexFacesClient: denied.indexFaces,
+      s3: denied.s3,
+      config,
+    });
     try {
-      const failure = activityEnvironment().run(activities.prepareTarget, { runId: `run-${randomUUID()}`, targetCollectionId: newCollection, sourceCollectionId: oldCollection, force: false });
+      const failure = activityEnvironment().run(activities.prepareTarget, {
+        runId: `run-${randomUUID()}`,
+        targetCollectionId: newCollection,
+        sourceCollectionId: oldCollection,
+        force: false,
+      });
 
-      await expect(failure).rejects.toMatchObject({ type: ReasonCode.AccessDenied, nonRetryable: true, message: expect.stringContaining('(rekognition:ListFaces)') as string });
+      await expect(failure).rejects.toMatchObject({
+        type: ReasonCode.AccessDenied,
+        nonRetryable: true,
+        message: expect.stringContaining('(rekognition:ListFaces)') as string,
+      });
     } finally {
       destroyAwsClients(denied);
     }

@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { CreateCollectionCommand, DeleteCollectionCommand, IndexFacesCommand, ListFacesCommand, ListUsersCommand } from '@aws-sdk/client-rekognition';
+import {
+  CreateCollectionCommand,
+  DeleteCollectionCommand,
+  IndexFacesCommand,
+  ListFacesCommand,
+  ListUsersCommand,
+} from '@aws-sdk/client-rekognition';
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { DeclaredFace } from '../../infra/rekognition-local/images';
@@ -37,11 +43,18 @@ afterEach(async () => {
 
 /** Indexes `count` faces of one person into the target, as a run would have, and returns their FaceIds. */
 async function indexPerson(person: string, count: number): Promise<string[]> {
-  const faces: DeclaredFace[] = Array.from({ length: count }, (_, i) => ({ person, box: [(i % 10) * 0.1, Math.floor(i / 10) * 0.1, 0.08, 0.08] }));
+  const faces: DeclaredFace[] = Array.from({ length: count }, (_, i) => ({
+    person,
+    box: [(i % 10) * 0.1, Math.floor(i / 10) * 0.1, 0.08, 0.08],
+  }));
   const ids: string[] = [];
   for (let start = 0; start < faces.length; start += 100) {
     const indexed = await aws.rekognition.send(
-      new IndexFacesCommand({ CollectionId: collectionId, Image: { Bytes: syntheticPng(faces.slice(start, start + 100)) }, QualityFilter: 'NONE' }),
+      new IndexFacesCommand({
+        CollectionId: collectionId,
+        Image: { Bytes: syntheticPng(faces.slice(start, start + 100)) },
+        QualityFilter: 'NONE',
+      }),
     );
     ids.push(...(indexed.FaceRecords ?? []).map((record) => record.Face?.FaceId ?? ''));
   }
@@ -75,25 +88,38 @@ async function resultRows(runId: string, userId: string | undefined, faceIds: st
 }
 
 function migrateUsers(runId: string) {
-  const { migrateUsers: activity } = createUserActivities({ rekognition: aws.rekognition, dynamodb: aws.dynamodb, sqs: aws.sqs, config });
+  const { migrateUsers: activity } = createUserActivities({
+    rekognition: aws.rekognition,
+    dynamodb: aws.dynamodb,
+    sqs: aws.sqs,
+    config,
+  });
   return activityEnvironment().run(activity, { runId, targetCollectionId: collectionId });
 }
 
 async function facesOf(UserId: string): Promise<string[]> {
-  const { Faces = [] } = await aws.rekognition.send(new ListFacesCommand({ CollectionId: collectionId, UserId, MaxResults: 4096 }));
+  const { Faces = [] } = await aws.rekognition.send(
+    new ListFacesCommand({ CollectionId: collectionId, UserId, MaxResults: 4096 }),
+  );
   return Faces.map((face) => face.FaceId ?? '').sort();
 }
 
 async function reviewOf(runId: string): Promise<ReviewItem[]> {
   const items: ReviewItem[] = [];
   for (;;) {
-    const { Messages = [] } = await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: config.reviewDlqUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+    const { Messages = [] } = await aws.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: config.reviewDlqUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+    );
     if (Messages.length === 0) return items;
-    items.push(...Messages.map((message) => JSON.parse(message.Body ?? '{}') as ReviewItem).filter((item) => item.runId === runId));
+    items.push(
+      ...Messages.map((message) => JSON.parse(message.Body ?? '{}') as ReviewItem).filter(
+        (item) => item.runId === runId,
+      ),
+    );
   }
 }
 
-test('users are created from the run\'s result rows with their faces; a retry repeats nothing', async () => {
+test("users are created from the run's result rows with their faces; a retry repeats nothing", async () => {
   const runId = `run-${randomUUID()}`;
   const [ana, bo, nobody] = [await indexPerson('ana', 2), await indexPerson('bo', 1), await indexPerson('cy', 1)];
   await resultRows(runId, 'user-ana', ana);
@@ -117,8 +143,16 @@ test('faces past the 100 a user may hold go to the review DLQ with USER_FACE_LIM
 
   const migrated = await migrateUsers(runId);
 
-  expect(migrated).toEqual({ usersCreated: 1, facesAssociated: 100, refusedByReason: { [ReasonCode.UserFaceLimit]: 3 } });
+  expect(migrated).toEqual({
+    usersCreated: 1,
+    facesAssociated: 100,
+    refusedByReason: { [ReasonCode.UserFaceLimit]: 3 },
+  });
   expect(await facesOf('user-eve')).toHaveLength(100);
   const refused = await reviewOf(runId);
-  expect(refused.map((item) => item.reason)).toEqual([ReasonCode.UserFaceLimit, ReasonCode.UserFaceLimit, ReasonCode.UserFaceLimit]);
+  expect(refused.map((item) => item.reason)).toEqual([
+    ReasonCode.UserFaceLimit,
+    ReasonCode.UserFaceLimit,
+    ReasonCode.UserFaceLimit,
+  ]);
 });

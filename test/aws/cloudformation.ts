@@ -11,7 +11,10 @@
 export interface Template {
   Parameters?: Record<string, { Type: string; Default?: string | number }>;
   Conditions?: Record<string, unknown>;
-  Resources: Record<string, { Type: string; Properties?: Record<string, unknown>; DependsOn?: string | string[]; Condition?: string }>;
+  Resources: Record<
+    string,
+    { Type: string; Properties?: Record<string, unknown>; DependsOn?: string | string[]; Condition?: string }
+  >;
   Outputs?: Record<string, { Value: unknown; Description?: string }>;
 }
 
@@ -51,7 +54,10 @@ export function evaluator(template: Template, deployment: Deployment) {
   function resource(id: string) {
     const found = template.Resources[id];
     if (!found) throw new Error(`no resource ${id}`);
-    if (!isCreated(id)) throw new Error(`resource ${id} is referred to, but its condition ${String(found.Condition)} is false: it is not created`);
+    if (!isCreated(id))
+      throw new Error(
+        `resource ${id} is referred to, but its condition ${String(found.Condition)} is false: it is not created`,
+      );
     return found;
   }
 
@@ -152,13 +158,16 @@ export function evaluator(template: Template, deployment: Deployment) {
           throw new Error(`${fn} is not modelled`);
       }
     }
-    return Object.fromEntries(entries.map(([key, inner]) => [key, resolve(inner)]).filter(([, inner]) => inner !== NO_VALUE));
+    return Object.fromEntries(
+      entries.map(([key, inner]) => [key, resolve(inner)]).filter(([, inner]) => inner !== NO_VALUE),
+    );
   }
 
   return { evaluate, condition, isCreated };
 }
 
 function asString(value: unknown): string {
-  if (typeof value !== 'string' && typeof value !== 'number') throw new Error(`expected a string, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'string' && typeof value !== 'number')
+    throw new Error(`expected a string, got ${JSON.stringify(value)}`);
   return String(value);
 }

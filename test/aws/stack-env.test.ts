@@ -1,5 +1,11 @@
 import { parse } from 'dotenv';
-import { STACK_ENVIRONMENT, StackOutputsError, environmentFromOutputs, exportLines, outputKey } from '../../infra/aws/outputs';
+import {
+  STACK_ENVIRONMENT,
+  StackOutputsError,
+  environmentFromOutputs,
+  exportLines,
+  outputKey,
+} from '../../infra/aws/outputs';
 import { loadConfig } from '../../src/domain/config';
 
 /** Outputs as `aws cloudformation describe-stacks` lists them for a deployed stack. */
@@ -7,13 +13,28 @@ const DESCRIBED = [
   { OutputKey: 'AwsRegion', OutputValue: 'eu-west-1', Description: 'AWS_REGION' },
   { OutputKey: 'ReindexBucket', OutputValue: 'reindex-111122223333-eu-west-1', Description: 'REINDEX_BUCKET' },
   { OutputKey: 'ReindexBucketOwner', OutputValue: '111122223333' },
-  { OutputKey: 'ReindexResultsQueueUrl', OutputValue: 'https://sqs.eu-west-1.amazonaws.com/111122223333/reindex-results' },
-  { OutputKey: 'ReindexResultsDlqUrl', OutputValue: 'https://sqs.eu-west-1.amazonaws.com/111122223333/reindex-results-dlq' },
-  { OutputKey: 'ReindexReviewDlqUrl', OutputValue: 'https://sqs.eu-west-1.amazonaws.com/111122223333/reindex-review-dlq' },
-  { OutputKey: 'ReindexIntakeQueueUrl', OutputValue: 'https://sqs.eu-west-1.amazonaws.com/111122223333/reindex-intake' },
+  {
+    OutputKey: 'ReindexResultsQueueUrl',
+    OutputValue: 'https://sqs.eu-west-1.amazonaws.com/111122223333/reindex-results',
+  },
+  {
+    OutputKey: 'ReindexResultsDlqUrl',
+    OutputValue: 'https://sqs.eu-west-1.amazonaws.com/111122223333/reindex-results-dlq',
+  },
+  {
+    OutputKey: 'ReindexReviewDlqUrl',
+    OutputValue: 'https://sqs.eu-west-1.amazonaws.com/111122223333/reindex-review-dlq',
+  },
+  {
+    OutputKey: 'ReindexIntakeQueueUrl',
+    OutputValue: 'https://sqs.eu-west-1.amazonaws.com/111122223333/reindex-intake',
+  },
   { OutputKey: 'ReindexResultsTable', OutputValue: 'reindex-results' },
   { OutputKey: 'ReindexImageLocations', OutputValue: 's3://photos/people/' },
-  { OutputKey: 'WorkerPolicyArn', OutputValue: 'arn:aws:iam::111122223333:policy/rekognition-reindex-WorkerPolicy462910EA-AbC' },
+  {
+    OutputKey: 'WorkerPolicyArn',
+    OutputValue: 'arn:aws:iam::111122223333:policy/rekognition-reindex-WorkerPolicy462910EA-AbC',
+  },
 ];
 
 test('an output key is its variable in PascalCase', () => {
@@ -64,7 +85,9 @@ test('outputs of another stack are refused, naming each one missing', () => {
   expect(() => environmentFromOutputs(withoutQueues)).toThrow(
     'the stack has no output ReindexResultsQueueUrl (REINDEX_RESULTS_QUEUE_URL), ReindexIntakeQueueUrl (REINDEX_INTAKE_QUEUE_URL)',
   );
-  expect(() => environmentFromOutputs([{ OutputKey: 'ReindexBucket' }, ...DESCRIBED.slice(2)])).toThrow('ReindexBucket (REINDEX_BUCKET)');
+  expect(() => environmentFromOutputs([{ OutputKey: 'ReindexBucket' }, ...DESCRIBED.slice(2)])).toThrow(
+    'ReindexBucket (REINDEX_BUCKET)',
+  );
 });
 
 test('the export lines read back as the same variables, by a shell or dotenv, and say where the policy is', () => {
@@ -74,14 +97,16 @@ test('the export lines read back as the same variables, by a shell or dotenv, an
 
   expect(lines[0]).toBe('# from CloudFormation stack rekognition-reindex');
   expect(lines).toContain("export REINDEX_BUCKET='reindex-111122223333-eu-west-1'");
-  expect(lines.at(-1)).toBe("# the worker's IAM policy, to attach to its role: arn:aws:iam::111122223333:policy/rekognition-reindex-WorkerPolicy462910EA-AbC");
+  expect(lines.at(-1)).toBe(
+    "# the worker's IAM policy, to attach to its role: arn:aws:iam::111122223333:policy/rekognition-reindex-WorkerPolicy462910EA-AbC",
+  );
   expect(parse(lines.join('\n'))).toEqual(environment.variables);
 });
 
 test('a value a single-quoted export cannot carry is refused', () => {
   const environment = environmentFromOutputs(DESCRIBED);
 
-  expect(() => exportLines({ ...environment, variables: { ...environment.variables, REINDEX_BUCKET: "it's" } }, 'x')).toThrow(
-    'REINDEX_BUCKET holds a quote or newline',
-  );
+  expect(() =>
+    exportLines({ ...environment, variables: { ...environment.variables, REINDEX_BUCKET: "it's" } }, 'x'),
+  ).toThrow('REINDEX_BUCKET holds a quote or newline');
 });

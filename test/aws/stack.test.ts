@@ -56,7 +56,14 @@ function deployedPolicy(at: Deployment): PolicyDocument {
   const [policy] = Object.values(json.Resources).filter(({ Type }) => Type === 'AWS::IAM::ManagedPolicy');
   const document = evaluator(json, at).evaluate(policy?.Properties?.PolicyDocument) as PolicyDocument;
   const list = (value: string | string[]) => (Array.isArray(value) ? value : [value]);
-  return { ...document, Statement: document.Statement.map((statement) => ({ ...statement, Action: list(statement.Action), Resource: list(statement.Resource) })) };
+  return {
+    ...document,
+    Statement: document.Statement.map((statement) => ({
+      ...statement,
+      Action: list(statement.Action),
+      Resource: list(statement.Resource),
+    })),
+  };
 }
 
 interface Tag {
@@ -78,7 +85,9 @@ interface LifecycleRule {
 }
 
 function lifecycleRules(at: Deployment): LifecycleRule[] {
-  const { Rules } = evaluator(json, at).evaluate(json.Resources[logicalId(stack.bucket)]?.Properties?.LifecycleConfiguration) as { Rules: LifecycleRule[] };
+  const { Rules } = evaluator(json, at).evaluate(
+    json.Resources[logicalId(stack.bucket)]?.Properties?.LifecycleConfiguration,
+  ) as { Rules: LifecycleRule[] };
   return Rules;
 }
 
@@ -88,14 +97,22 @@ function lifecycleRules(at: Deployment): LifecycleRule[] {
  */
 function expiringRules(at: Deployment): { prefix: string; tags: Tag[]; days: LifecycleRule['ExpirationInDays'] }[] {
   return lifecycleRules(at)
-    .filter((rule) => rule.Status === 'Enabled' && (rule.ExpirationInDays !== undefined || rule.ExpirationDate !== undefined))
-    .map((rule) => ({ prefix: rule.Prefix ?? rule.Filter?.Prefix ?? '', tags: rule.TagFilters ?? [], days: rule.ExpirationInDays }));
+    .filter(
+      (rule) => rule.Status === 'Enabled' && (rule.ExpirationInDays !== undefined || rule.ExpirationDate !== undefined),
+    )
+    .map((rule) => ({
+      prefix: rule.Prefix ?? rule.Filter?.Prefix ?? '',
+      tags: rule.TagFilters ?? [],
+      days: rule.ExpirationInDays,
+    }));
 }
 
 /** The expiring rules S3 applies to an object, as it matches them: the key has the rule's prefix and the object every tag the rule names. */
 function rulesExpiring(at: Deployment, key: string, tags: Tag[]) {
   return expiringRules(at).filter(
-    (rule) => key.startsWith(rule.prefix) && rule.tags.every((wanted) => tags.some((tag) => tag.Key === wanted.Key && tag.Value === wanted.Value)),
+    (rule) =>
+      key.startsWith(rule.prefix) &&
+      rule.tags.every((wanted) => tags.some((tag) => tag.Key === wanted.Key && tag.Value === wanted.Value)),
   );
 }
 
@@ -103,15 +120,26 @@ describe('bucket', () => {
   test('is encrypted, blocks public access, refuses plain HTTP and is kept when the stack goes', () => {
     template.hasResource('AWS::S3::Bucket', {
       Properties: Match.objectLike({
-        PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
       }),
       DeletionPolicy: 'Retain',
     });
     // SSE-S3 unless DataKey says otherwise.
-    expect(deployedProperties(deployment(), stack.bucket).BucketEncryption).toEqual({ ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] });
+    expect(deployedProperties(deployment(), stack.bucket).BucketEncryption).toEqual({
+      ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+    });
     template.hasResourceProperties('AWS::S3::BucketPolicy', {
       Bucket: { Ref: logicalId(stack.bucket) },
-      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
     });
   });
 
@@ -120,7 +148,11 @@ describe('bucket', () => {
       Properties: Match.objectLike({
         NotificationConfiguration: {
           QueueConfigurations: [
-            { Event: 's3:ObjectCreated:*', Queue: { 'Fn::GetAtt': [logicalId(stack.intakeQueue), 'Arn'] }, Filter: { S3Key: { Rules: [{ Name: 'prefix', Value: 'records/' }] } } },
+            {
+              Event: 's3:ObjectCreated:*',
+              Queue: { 'Fn::GetAtt': [logicalId(stack.intakeQueue), 'Arn'] },
+              Filter: { S3Key: { Rules: [{ Name: 'prefix', Value: 'records/' }] } },
+            },
           ],
         },
       }),
@@ -130,9 +162,13 @@ describe('bucket', () => {
     const at = deployment();
     const { evaluate } = evaluator(json, at);
     const [intakePolicy] = Object.values(json.Resources).filter(
-      ({ Type, Properties }) => Type === 'AWS::SQS::QueuePolicy' && JSON.stringify(Properties?.Queues) === JSON.stringify([{ Ref: logicalId(stack.intakeQueue) }]),
+      ({ Type, Properties }) =>
+        Type === 'AWS::SQS::QueuePolicy' &&
+        JSON.stringify(Properties?.Queues) === JSON.stringify([{ Ref: logicalId(stack.intakeQueue) }]),
     );
-    const { Statement } = evaluate(intakePolicy?.Properties?.PolicyDocument) as { Statement: Record<string, unknown>[] };
+    const { Statement } = evaluate(intakePolicy?.Properties?.PolicyDocument) as {
+      Statement: Record<string, unknown>[];
+    };
     expect(Statement).toContainEqual({
       Sid: 'BucketNotifiesRecordsUploads',
       Effect: 'Allow',
@@ -148,7 +184,12 @@ describe('bucket', () => {
 });
 
 describe('bucket retention', () => {
-  const written = [chunkKey('run-1', 0), redriveRecordsKey('run-1'), reportKey('run-1', 'json'), reportKey('run-1', 'csv')];
+  const written = [
+    chunkKey('run-1', 0),
+    redriveRecordsKey('run-1'),
+    reportKey('run-1', 'json'),
+    reportKey('run-1', 'csv'),
+  ];
 
   test("deletes a run's chunks, redrive records file and report RetentionDays days after they were written, once the run has ended and tagged them, 30 by default", () => {
     // The tag as buckets already deployed hold it on ended runs' objects: a rule on another would never expire them.
@@ -174,9 +215,17 @@ describe('bucket retention', () => {
   });
 
   test('leaves no other copy: uploads left incomplete are aborted after a day anywhere in the bucket, which keeps no old versions', () => {
-    const aborting = lifecycleRules(deployment()).filter((rule) => rule.Status === 'Enabled' && rule.AbortIncompleteMultipartUpload !== undefined);
+    const aborting = lifecycleRules(deployment()).filter(
+      (rule) => rule.Status === 'Enabled' && rule.AbortIncompleteMultipartUpload !== undefined,
+    );
 
-    expect(aborting).toEqual([{ Id: expect.any(String) as string, Status: 'Enabled', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } }]);
+    expect(aborting).toEqual([
+      {
+        Id: expect.any(String) as string,
+        Status: 'Enabled',
+        AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+      },
+    ]);
     expect(json.Resources[logicalId(stack.bucket)]?.Properties).not.toHaveProperty('VersioningConfiguration');
   });
 });
@@ -190,7 +239,15 @@ describe('queues', () => {
       expect(deployedProperties(deployment(), queue)).not.toHaveProperty('KmsMasterKeyId');
       template.hasResourceProperties('AWS::SQS::QueuePolicy', {
         Queues: [{ Ref: logicalId(queue) }],
-        PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Action: 'sqs:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Effect: 'Deny',
+              Action: 'sqs:*',
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+            }),
+          ]),
+        },
       });
     }
   });
@@ -199,14 +256,20 @@ describe('queues', () => {
     const roles = 'arn:aws:iam::111122223333:role/reindex-worker,arn:aws:iam::111122223333:role/reindex-operator';
     const senderRule = (at: Deployment, construct: Construct) => {
       const [policy] = Object.values(json.Resources).filter(
-        ({ Type, Properties }) => Type === 'AWS::SQS::QueuePolicy' && JSON.stringify(Properties?.Queues) === JSON.stringify([{ Ref: logicalId(construct) }]),
+        ({ Type, Properties }) =>
+          Type === 'AWS::SQS::QueuePolicy' &&
+          JSON.stringify(Properties?.Queues) === JSON.stringify([{ Ref: logicalId(construct) }]),
       );
-      const { Statement } = evaluator(json, at).evaluate(policy?.Properties?.PolicyDocument) as { Statement: { Sid?: string }[] };
+      const { Statement } = evaluator(json, at).evaluate(policy?.Properties?.PolicyDocument) as {
+        Statement: { Sid?: string }[];
+      };
       return Statement.find((statement) => statement.Sid === 'OnlyNamedRolesSend');
     };
 
     for (const queue of [stack.resultsQueue, stack.resultsDlq, stack.reviewDlq, stack.intakeQueue]) {
-      const name = evaluator(json, deployment()).evaluate(json.Resources[logicalId(queue)]?.Properties?.QueueName) as string;
+      const name = evaluator(json, deployment()).evaluate(
+        json.Resources[logicalId(queue)]?.Properties?.QueueName,
+      ) as string;
       expect(senderRule(deployment({ QueueSenders: roles }), queue)).toEqual({
         Sid: 'OnlyNamedRolesSend',
         Effect: 'Deny',
@@ -225,21 +288,51 @@ describe('queues', () => {
 
     expect(queue(stack.resultsQueue)).toMatchObject({
       QueueName: 'reindex-results',
-      RedrivePolicy: { deadLetterTargetArn: 'arn:aws:sqs:eu-west-1:111122223333:reindex-results-dlq', maxReceiveCount: 5 },
+      RedrivePolicy: {
+        deadLetterTargetArn: 'arn:aws:sqs:eu-west-1:111122223333:reindex-results-dlq',
+        maxReceiveCount: 5,
+      },
       MessageRetentionPeriod: '345600',
       VisibilityTimeout: 30,
     });
-    expect(queue(stack.resultsDlq)).toMatchObject({ QueueName: 'reindex-results-dlq', MessageRetentionPeriod: '1209600', VisibilityTimeout: 30 });
-    expect(queue(stack.reviewDlq)).toMatchObject({ QueueName: 'reindex-review-dlq', MessageRetentionPeriod: '1209600', VisibilityTimeout: 30 });
-    expect(queue(stack.intakeQueue)).toMatchObject({ QueueName: 'reindex-intake', MessageRetentionPeriod: '345600', VisibilityTimeout: 30 });
-    for (const other of [stack.resultsDlq, stack.reviewDlq, stack.intakeQueue]) expect(queue(other)).not.toHaveProperty('RedrivePolicy');
+    expect(queue(stack.resultsDlq)).toMatchObject({
+      QueueName: 'reindex-results-dlq',
+      MessageRetentionPeriod: '1209600',
+      VisibilityTimeout: 30,
+    });
+    expect(queue(stack.reviewDlq)).toMatchObject({
+      QueueName: 'reindex-review-dlq',
+      MessageRetentionPeriod: '1209600',
+      VisibilityTimeout: 30,
+    });
+    expect(queue(stack.intakeQueue)).toMatchObject({
+      QueueName: 'reindex-intake',
+      MessageRetentionPeriod: '345600',
+      VisibilityTimeout: 30,
+    });
+    for (const other of [stack.resultsDlq, stack.reviewDlq, stack.intakeQueue])
+      expect(queue(other)).not.toHaveProperty('RedrivePolicy');
   });
 
   test('retention comes from the parameters', () => {
-    const { evaluate } = evaluator(json, deployment({ ResultsQueueRetentionSeconds: '86400', IntakeQueueRetentionSeconds: '3600', DeadLetterRetentionSeconds: '604800' }));
-    const retention = (construct: Construct) => (evaluate(json.Resources[logicalId(construct)]?.Properties) as { MessageRetentionPeriod: string }).MessageRetentionPeriod;
+    const { evaluate } = evaluator(
+      json,
+      deployment({
+        ResultsQueueRetentionSeconds: '86400',
+        IntakeQueueRetentionSeconds: '3600',
+        DeadLetterRetentionSeconds: '604800',
+      }),
+    );
+    const retention = (construct: Construct) =>
+      (evaluate(json.Resources[logicalId(construct)]?.Properties) as { MessageRetentionPeriod: string })
+        .MessageRetentionPeriod;
 
-    expect([stack.resultsQueue, stack.intakeQueue, stack.resultsDlq, stack.reviewDlq].map(retention)).toEqual(['86400', '3600', '604800', '604800']);
+    expect([stack.resultsQueue, stack.intakeQueue, stack.resultsDlq, stack.reviewDlq].map(retention)).toEqual([
+      '86400',
+      '3600',
+      '604800',
+      '604800',
+    ]);
   });
 });
 
@@ -262,7 +355,9 @@ test('results table: key OldFaceId (S), on demand, point-in-time recovery, encry
 });
 
 test('results table: DynamoDB deletes a row once the time in its ExpiresAt attribute has passed', () => {
-  template.hasResourceProperties('AWS::DynamoDB::Table', { TimeToLiveSpecification: { AttributeName: 'ExpiresAt', Enabled: true } });
+  template.hasResourceProperties('AWS::DynamoDB::Table', {
+    TimeToLiveSpecification: { AttributeName: 'ExpiresAt', Enabled: true },
+  });
 });
 
 describe('worker policy', () => {
@@ -292,9 +387,16 @@ describe('worker policy', () => {
     // naming only the targets, on which ReadTargetCollections grants the same already.
     const source = deployed.Statement.find(({ Sid }) => Sid === 'SourceCollections');
     const target = deployed.Statement.find(({ Sid }) => Sid === 'ReadTargetCollections');
-    expect(source).toEqual({ Sid: 'SourceCollections', Effect: 'Allow', Action: ['rekognition:DescribeCollection', 'rekognition:ListFaces'], Resource: target?.Resource });
+    expect(source).toEqual({
+      Sid: 'SourceCollections',
+      Effect: 'Allow',
+      Action: ['rekognition:DescribeCollection', 'rekognition:ListFaces'],
+      Resource: target?.Resource,
+    });
     expect(target?.Action).toContain('rekognition:DescribeCollection');
-    expect({ ...deployed, Statement: deployed.Statement.filter(({ Sid }) => Sid !== 'SourceCollections') }).toEqual(expected);
+    expect({ ...deployed, Statement: deployed.Statement.filter(({ Sid }) => Sid !== 'SourceCollections') }).toEqual(
+      expected,
+    );
   });
 
   test("is worker-policy.ts's for every parameter given, in another partition", () => {
@@ -340,16 +442,24 @@ describe('worker policy', () => {
 });
 
 describe('DataKey: the key bucket, queues and results table are encrypted with', () => {
-  const customerManaged = (parameters: Record<string, string> = {}) => deployment({ DataKey: 'customer-managed', ...parameters });
+  const customerManaged = (parameters: Record<string, string> = {}) =>
+    deployment({ DataKey: 'customer-managed', ...parameters });
   const keyArn = (at: Deployment) => evaluator(json, at).evaluate({ 'Fn::GetAtt': [logicalId(stack.dataKey), 'Arn'] });
-  const createdOfType = (at: Deployment, type: string) => Object.keys(json.Resources).filter((id) => json.Resources[id]?.Type === type && evaluator(json, at).isCreated(id));
+  const createdOfType = (at: Deployment, type: string) =>
+    Object.keys(json.Resources).filter((id) => json.Resources[id]?.Type === type && evaluator(json, at).isCreated(id));
 
   test('customer-managed: one KMS key, rotated, kept when the stack goes, named alias/<prefix>-data', () => {
     const at = customerManaged({ NamePrefix: 'acme' });
 
     expect(createdOfType(at, 'AWS::KMS::Key')).toEqual([logicalId(stack.dataKey)]);
-    expect(json.Resources[logicalId(stack.dataKey)]).toMatchObject({ Properties: { EnableKeyRotation: true }, DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
-    const aliases = createdOfType(at, 'AWS::KMS::Alias').map((id) => evaluator(json, at).evaluate(json.Resources[id]?.Properties));
+    expect(json.Resources[logicalId(stack.dataKey)]).toMatchObject({
+      Properties: { EnableKeyRotation: true },
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+    });
+    const aliases = createdOfType(at, 'AWS::KMS::Alias').map((id) =>
+      evaluator(json, at).evaluate(json.Resources[id]?.Properties),
+    );
     expect(aliases).toEqual([{ AliasName: 'alias/acme-data', TargetKeyId: keyArn(at) }]);
   });
 
@@ -358,7 +468,9 @@ describe('DataKey: the key bucket, queues and results table are encrypted with',
     const key = keyArn(at);
 
     expect(deployedProperties(at, stack.bucket).BucketEncryption).toEqual({
-      ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: key }, BucketKeyEnabled: true }],
+      ServerSideEncryptionConfiguration: [
+        { ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: key }, BucketKeyEnabled: true },
+      ],
     });
     for (const queue of [stack.resultsQueue, stack.resultsDlq, stack.reviewDlq, stack.intakeQueue]) {
       const properties = deployedProperties(at, queue);
@@ -366,12 +478,18 @@ describe('DataKey: the key bucket, queues and results table are encrypted with',
       // SQS refuses SSE-SQS beside a key.
       expect(properties).not.toHaveProperty('SqsManagedSseEnabled');
     }
-    expect(deployedProperties(at, stack.resultsTable).SSESpecification).toEqual({ SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: key });
+    expect(deployedProperties(at, stack.resultsTable).SSESpecification).toEqual({
+      SSEEnabled: true,
+      SSEType: 'KMS',
+      KMSMasterKeyId: key,
+    });
   });
 
   test("customer-managed: the key's policy leaves its use to the account's IAM policies, and lets S3 notify the intake queue for the account's buckets", () => {
     const at = customerManaged();
-    const { Statement } = evaluator(json, at).evaluate(json.Resources[logicalId(stack.dataKey)]?.Properties?.KeyPolicy) as { Statement: unknown[] };
+    const { Statement } = evaluator(json, at).evaluate(
+      json.Resources[logicalId(stack.dataKey)]?.Properties?.KeyPolicy,
+    ) as { Statement: unknown[] };
 
     expect(Statement).toEqual([
       { Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::111122223333:root' }, Action: 'kms:*', Resource: '*' },
@@ -396,7 +514,15 @@ describe('DataKey: the key bucket, queues and results table are encrypted with',
         Effect: 'Allow',
         Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
         Resource: [keyArn(at)],
-        Condition: { StringEquals: { 'kms:ViaService': ['s3.eu-west-1.amazonaws.com', 'sqs.eu-west-1.amazonaws.com', 'dynamodb.eu-west-1.amazonaws.com'] } },
+        Condition: {
+          StringEquals: {
+            'kms:ViaService': [
+              's3.eu-west-1.amazonaws.com',
+              'sqs.eu-west-1.amazonaws.com',
+              'dynamodb.eu-west-1.amazonaws.com',
+            ],
+          },
+        },
       },
     ]);
     expect(Statement.filter(({ Sid }) => Sid !== 'DataKey')).toEqual(deployedPolicy(deployment()).Statement);
@@ -414,7 +540,11 @@ describe('DataKey: the key bucket, queues and results table are encrypted with',
         expect([json.Resources[id]?.DependsOn ?? []].flat().filter((dependency) => !isCreated(dependency))).toEqual([]);
       }
       for (const { Value } of Object.values(json.Outputs ?? {})) expect(() => evaluate(Value)).not.toThrow();
-      expect(deployedPolicy(at).Statement.flatMap(({ Action }) => Action).filter((action) => action.startsWith('kms:'))).toEqual([]);
+      expect(
+        deployedPolicy(at)
+          .Statement.flatMap(({ Action }) => Action)
+          .filter((action) => action.startsWith('kms:')),
+      ).toEqual([]);
     }
   });
 });
@@ -430,16 +560,24 @@ describe('outputs', () => {
       REINDEX_REVIEW_DLQ_URL: { Ref: logicalId(stack.reviewDlq) },
       REINDEX_INTAKE_QUEUE_URL: { Ref: logicalId(stack.intakeQueue) },
       REINDEX_RESULTS_TABLE: { Ref: logicalId(stack.resultsTable) },
-      REINDEX_IMAGE_LOCATIONS: { 'Fn::Join': ['', ['s3://', { Ref: PARAMETERS.imageBucket }, '/', { Ref: PARAMETERS.imagePrefix }]] },
+      REINDEX_IMAGE_LOCATIONS: {
+        'Fn::Join': ['', ['s3://', { Ref: PARAMETERS.imageBucket }, '/', { Ref: PARAMETERS.imagePrefix }]],
+      },
     };
-    for (const variable of STACK_ENVIRONMENT) template.hasOutput(outputKey(variable), { Description: variable, Value: expected[variable] });
-    expect(Object.keys(json.Outputs ?? {}).sort()).toEqual([...STACK_ENVIRONMENT.map(outputKey), WORKER_POLICY_OUTPUT].sort());
+    for (const variable of STACK_ENVIRONMENT)
+      template.hasOutput(outputKey(variable), { Description: variable, Value: expected[variable] });
+    expect(Object.keys(json.Outputs ?? {}).sort()).toEqual(
+      [...STACK_ENVIRONMENT.map(outputKey), WORKER_POLICY_OUTPUT].sort(),
+    );
   });
 
   test('as a deployment gives them, they are a configuration worker and CLI accept, naming what the policy grants', () => {
     const at = deployment();
     const { evaluate } = evaluator(json, at);
-    const outputs = Object.entries(json.Outputs ?? {}).map(([OutputKey, { Value }]) => ({ OutputKey, OutputValue: String(evaluate(Value)) }));
+    const outputs = Object.entries(json.Outputs ?? {}).map(([OutputKey, { Value }]) => ({
+      OutputKey,
+      OutputValue: String(evaluate(Value)),
+    }));
 
     const { variables } = environmentFromOutputs(outputs);
     const config = loadConfig(variables);
@@ -496,13 +634,21 @@ test('npm run cdk:synth writes the template, checked against the CloudFormation 
   const synthOut = path.join(outdir, 'synth');
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AWS_')));
   // Where `cdk` would have the app write; the script writes to infra/aws/cdk.out without it.
-  Object.assign(env, { CDK_OUTDIR: synthOut, AWS_CONFIG_FILE: path.join(outdir, 'none'), AWS_SHARED_CREDENTIALS_FILE: path.join(outdir, 'none') });
+  Object.assign(env, {
+    CDK_OUTDIR: synthOut,
+    AWS_CONFIG_FILE: path.join(outdir, 'none'),
+    AWS_SHARED_CREDENTIALS_FILE: path.join(outdir, 'none'),
+  });
 
   await promisify(execFile)('npm', ['run', '-s', 'cdk:synth'], { cwd: ROOT, env, timeout: 150_000 });
 
-  const written = JSON.parse(readFileSync(path.join(synthOut, 'rekognition-reindex.template.json'), 'utf8')) as TemplateJson;
+  const written = JSON.parse(
+    readFileSync(path.join(synthOut, 'rekognition-reindex.template.json'), 'utf8'),
+  ) as TemplateJson;
   expect(Object.keys(written.Resources).sort()).toEqual(Object.keys(json.Resources).sort());
   expect(written.Outputs).toEqual(json.Outputs);
-  const report = JSON.parse(readFileSync(path.join(synthOut, 'validation-report.json'), 'utf8')) as { pluginReports: { conclusion: string }[] };
+  const report = JSON.parse(readFileSync(path.join(synthOut, 'validation-report.json'), 'utf8')) as {
+    pluginReports: { conclusion: string }[];
+  };
   expect(report.pluginReports.filter(({ conclusion }) => conclusion !== 'success')).toEqual([]);
 }, 180_000);

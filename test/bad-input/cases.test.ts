@@ -14,12 +14,18 @@ test('the corpus holds at least 30 cases, each named once', () => {
 });
 
 test('every file of the corpus is a case, and every case has its input', () => {
-  const files = ['records', 'files'].flatMap((folder) => readdirSync(path.join(FIXTURES, folder)).map((name) => `${folder}/${name}`));
+  const files = ['records', 'files'].flatMap((folder) =>
+    readdirSync(path.join(FIXTURES, folder)).map((name) => `${folder}/${name}`),
+  );
   const inputs = CASES.map((testCase) => testCase.input);
 
   expect(files.filter((file) => !inputs.includes(file))).toEqual([]);
-  expect(inputs.filter((input) => !input.startsWith('generated:') && !existsSync(path.join(FIXTURES, input)))).toEqual([]);
-  for (const testCase of CASES.filter((each) => each.input.startsWith('generated:') && !MADE_BY_THEIR_TEST.includes(each.input))) {
+  expect(inputs.filter((input) => !input.startsWith('generated:') && !existsSync(path.join(FIXTURES, input)))).toEqual(
+    [],
+  );
+  for (const testCase of CASES.filter(
+    (each) => each.input.startsWith('generated:') && !MADE_BY_THEIR_TEST.includes(each.input),
+  )) {
     expect(inputOf(testCase, { bucket: 'bucket', prefix: 'bad-input/00000000' }).length).toBeGreaterThan(0);
   }
 });

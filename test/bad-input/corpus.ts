@@ -45,7 +45,9 @@ export const MADE_BY_THEIR_TEST = ['generated:huge-record-lines', 'generated:hug
 export const CASES = (JSON.parse(readFileSync(path.join(FIXTURES, 'cases.json'), 'utf8')) as { cases: Case[] }).cases;
 
 /** The cases of one kind of outcome, for `test.each`. */
-export function casesWith<K extends 'cli' | 'run' | 'migrated' | 'dlq'>(kind: K): (Case & { outcome: Extract<Outcome, Record<K, unknown>> })[] {
+export function casesWith<K extends 'cli' | 'run' | 'migrated' | 'dlq'>(
+  kind: K,
+): (Case & { outcome: Extract<Outcome, Record<K, unknown>> })[] {
   return CASES.filter((c): c is Case & { outcome: Extract<Outcome, Record<K, unknown>> } => kind in c.outcome);
 }
 
@@ -59,7 +61,10 @@ export interface Filling {
 
 /** The bytes with {{bucket}} and {{prefix}} filled in; bytes that are not UTF-8 stay as they are. */
 export function fill(bytes: Buffer, { bucket, prefix }: Filling): Buffer {
-  return Buffer.from(bytes.toString('latin1').replaceAll('{{bucket}}', bucket).replaceAll('{{prefix}}', prefix), 'latin1');
+  return Buffer.from(
+    bytes.toString('latin1').replaceAll('{{bucket}}', bucket).replaceAll('{{prefix}}', prefix),
+    'latin1',
+  );
 }
 
 /** A text with {{name}} placeholders filled in from `values`. */
@@ -78,7 +83,12 @@ function recordOf200Kb({ bucket, prefix }: Filling): Buffer {
     Bucket: bucket,
     Key: `${prefix}/padded.png`,
     Notes: 'x'.repeat(200 * 1024),
-    Faces: [{ FaceId: '00000000-0000-4000-8000-0000000000ff', BoundingBoxes: { Width: 0.3, Height: 0.4, Left: 0.2, Top: 0.2 } }],
+    Faces: [
+      {
+        FaceId: '00000000-0000-4000-8000-0000000000ff',
+        BoundingBoxes: { Width: 0.3, Height: 0.4, Left: 0.2, Top: 0.2 },
+      },
+    ],
   };
   return Buffer.from(`${JSON.stringify(record)}\n`);
 }
@@ -90,14 +100,22 @@ function recordNamed({ bucket, prefix }: Filling, name: string, face: number): s
     Bucket: bucket,
     Key: `${prefix}/${name}`,
     ExternalImageId: name,
-    Faces: [{ FaceId: `00000000-0000-4000-8000-${id}`, ImageId: `10000000-0000-4000-8000-${id}`, BoundingBoxes: { Width: 0.3, Height: 0.4, Left: 0.2, Top: 0.2 } }],
+    Faces: [
+      {
+        FaceId: `00000000-0000-4000-8000-${id}`,
+        ImageId: `10000000-0000-4000-8000-${id}`,
+        BoundingBoxes: { Width: 0.3, Height: 0.4, Left: 0.2, Top: 0.2 },
+      },
+    ],
   });
 }
 
 /** A record whose extra column nests 5,000 arrays, on one line: about 10 KB, written as text since no serialiser would write it. */
 function recordNested5000Deep({ bucket, prefix }: Filling): Buffer {
   const deep = `${'['.repeat(5_000)}${']'.repeat(5_000)}`;
-  return Buffer.from(`{"Bucket":"${bucket}","Key":"${prefix}/deep.png","Deep":${deep},"Faces":[{"FaceId":"00000000-0000-4000-8000-0000000000fe","BoundingBoxes":{"Width":0.3,"Height":0.4,"Left":0.2,"Top":0.2}}]}\n`);
+  return Buffer.from(
+    `{"Bucket":"${bucket}","Key":"${prefix}/deep.png","Deep":${deep},"Faces":[{"FaceId":"00000000-0000-4000-8000-0000000000fe","BoundingBoxes":{"Width":0.3,"Height":0.4,"Left":0.2,"Top":0.2}}]}\n`,
+  );
 }
 
 /** A JSON array of two ordinary records, then 40 MB of '[' that never close. */
@@ -123,7 +141,8 @@ export function inputOf(testCase: Case, filling: Filling): Buffer {
     case 'generated:forty-mb-of-brackets':
       return fortyMbOfBrackets(filling);
     default:
-      if (testCase.input.startsWith('generated:')) throw new Error(`${testCase.name}: no generator here for ${testCase.input}`);
+      if (testCase.input.startsWith('generated:'))
+        throw new Error(`${testCase.name}: no generator here for ${testCase.input}`);
       return fill(readFileSync(path.join(FIXTURES, testCase.input)), filling);
   }
 }
@@ -136,7 +155,8 @@ function pngWithAlpha(faces: DeclaredFace[]): Buffer {
   header.writeUInt32BE(side, 4);
   header.writeUInt8(8, 8);
   header.writeUInt8(6, 9);
-  const row = (y: number) => Buffer.from([0, ...Array.from({ length: side }, (_, x) => [200, 120, 80, (x + y) % 2 === 0 ? 255 : 128]).flat()]);
+  const row = (y: number) =>
+    Buffer.from([0, ...Array.from({ length: side }, (_, x) => [200, 120, 80, (x + y) % 2 === 0 ? 255 : 128]).flat()]);
   return Buffer.concat([
     PNG_SIGNATURE,
     pngChunk('IHDR', header),
@@ -160,7 +180,12 @@ function facesOf(record: RecordLike): DeclaredFace[] {
     if (typeof box?.Left !== 'number' || typeof box.Width !== 'number' || box.Width <= 0 || box.Height <= 0) return [];
     const left = clamp(box.Left);
     const top = clamp(box.Top);
-    return [{ person: `person-${i}`, box: [left, top, clamp(box.Left + box.Width) - left, clamp(box.Top + box.Height) - top] }];
+    return [
+      {
+        person: `person-${i}`,
+        box: [left, top, clamp(box.Left + box.Width) - left, clamp(box.Top + box.Height) - top],
+      },
+    ];
   });
 }
 
@@ -207,6 +232,14 @@ export async function putImages(s3: S3Client, bucket: string, text: Buffer, kind
   for (const record of recordsIn(text.toString('utf8'))) {
     if (record.Bucket !== bucket || typeof record.Key !== 'string' || Buffer.byteLength(record.Key) > 1024) continue;
     const Body = imageOf(kind, record);
-    if (Body) await s3.send(new PutObjectCommand({ Bucket: bucket, Key: record.Key, Body, ContentType: kind === 'text' ? 'image/jpeg' : undefined }));
+    if (Body)
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: record.Key,
+          Body,
+          ContentType: kind === 'text' ? 'image/jpeg' : undefined,
+        }),
+      );
   }
 }

@@ -43,7 +43,9 @@ const ordinary = (n: number) =>
     Bucket: filling.bucket,
     Key: `${filling.prefix}/ordinary-${n}.png`,
     ExternalImageId: `ordinary-${n}`,
-    Faces: [{ FaceId: randomUUID(), ImageId: randomUUID(), BoundingBoxes: { Width: 0.3, Height: 0.4, Left: 0.2, Top: 0.2 } }],
+    Faces: [
+      { FaceId: randomUUID(), ImageId: randomUUID(), BoundingBoxes: { Width: 0.3, Height: 0.4, Left: 0.2, Top: 0.2 } },
+    ],
   });
 
 /** The huge record: an ordinary one whose unknown member Padding holds PADDING_BYTES of text. */
@@ -91,35 +93,71 @@ async function memoryGrowthDuring<T>(work: () => Promise<T>): Promise<{ result: 
 test.each([
   ['JSON Lines', 'lines', 'record over 1 GB, JSON Lines'],
   ['a JSON array', 'array', 'record over 1 GB, JSON array'],
-] as const)(`a record of ${count(PADDING_BYTES / MIB)} MiB in %s is refused with its size, unread, and the records around it migrate`, async (_, form, caseName) => {
-  const stated = CASES.find((testCase) => testCase.name === caseName)?.outcome;
-  if (!stated || !('run' in stated)) throw new Error(`the corpus has no run outcome for ${caseName}`);
-  const Key = `${filling.prefix}/records/huge-${form}.${form === 'lines' ? 'jsonl' : 'json'}`;
-  for (const n of [0, 1, 3, 4]) await putImages(resources.aws.s3, filling.bucket, Buffer.from(ordinary(n)));
-  const uploadStarted = Date.now();
-  // Parts of 16 MiB, two in flight: the test holds 32 MiB of the file at most.
-  await new Upload({ client: resources.aws.s3, params: { Bucket: filling.bucket, Key, Body: Readable.from(recordsFile(form)) }, partSize: 16 * MIB, queueSize: 2 }).done();
-  const uploadMs = Date.now() - uploadStarted;
+] as const)(
+  `a record of ${count(PADDING_BYTES / MIB)} MiB in %s is refused with its size, unread, and the records around it migrate`,
+  async (_, form, caseName) => {
+    const stated = CASES.find((testCase) => testCase.name === caseName)?.outcome;
+    if (!stated || !('run' in stated)) throw new Error(`the corpus has no run outcome for ${caseName}`);
+    const Key = `${filling.prefix}/records/huge-${form}.${form === 'lines' ? 'jsonl' : 'json'}`;
+    for (const n of [0, 1, 3, 4]) await putImages(resources.aws.s3, filling.bucket, Buffer.from(ordinary(n)));
+    const uploadStarted = Date.now();
+    // Parts of 16 MiB, two in flight: the test holds 32 MiB of the file at most.
+    await new Upload({
+      client: resources.aws.s3,
+      params: { Bucket: filling.bucket, Key, Body: Readable.from(recordsFile(form)) },
+      partSize: 16 * MIB,
+      queueSize: 2,
+    }).done();
+    const uploadMs = Date.now() - uploadStarted;
 
-  try {
-    const runStarted = Date.now();
-    const { result: outcome, growth } = await memoryGrowthDuring(() =>
-      runCli(['start', '--manifest', `s3://${filling.bucket}/${Key}`, '--target', resources.ownCollection(`bad-input-${randomUUID()}`), '--quality-filter', 'NONE', '--wait', '--json'], worker.cliEnv),
-    );
-    const runMs = Date.now() - runStarted;
-    console.info(`${form}: ${count(hugeRecordBytes())}-byte record; upload ${(uploadMs / 1000).toFixed(1)} s, run ${(runMs / 1000).toFixed(1)} s; worker's heap and buffers +${count(growth.js / MIB)} MiB, RSS +${count(growth.rss / MIB)} MiB at most`);
+    try {
+      const runStarted = Date.now();
+      const { result: outcome, growth } = await memoryGrowthDuring(() =>
+        runCli(
+          [
+            'start',
+            '--manifest',
+            `s3://${filling.bucket}/${Key}`,
+            '--target',
+            resources.ownCollection(`bad-input-${randomUUID()}`),
+            '--quality-filter',
+            'NONE',
+            '--wait',
+            '--json',
+          ],
+          worker.cliEnv,
+        ),
+      );
+      const runMs = Date.now() - runStarted;
+      console.info(
+        `${form}: ${count(hugeRecordBytes())}-byte record; upload ${(uploadMs / 1000).toFixed(1)} s, run ${(runMs / 1000).toFixed(1)} s; worker's heap and buffers +${count(growth.js / MIB)} MiB, RSS +${count(growth.rss / MIB)} MiB at most`,
+      );
 
-    expect(outcome).toMatchObject({ code: 0, stderr: '' });
-    const summary = JSON.parse(lastLine(outcome.stdout)) as RunSummary;
-    expect(summary.status).toBe('completed');
-    expect((await resultRows(resources, summary.workflowId)).map((row) => row.Key).sort()).toEqual(stated.run.migrated.map((key) => `${filling.prefix}/${key}`).sort());
-    const values = { bytes: count(hugeRecordBytes()) };
-    expect((await takeReview(resources)).map((item) => ({ index: item.recordIndex, reason: item.reason, detail: item.detail }))).toEqual(
-      stated.run.dlq.map((item) => ({ index: item.index, reason: item.reason, detail: expand(item.detail ?? '', values) })),
-    );
-    expect(growth.js).toBeLessThan(MEMORY_GROWTH_CEILING);
-    expect(growth.rss).toBeLessThan(MEMORY_GROWTH_CEILING);
-  } finally {
-    await resources.aws.s3.send(new DeleteObjectCommand({ Bucket: filling.bucket, Key }));
-  }
-}, HEAVY ? 600_000 : 180_000);
+      expect(outcome).toMatchObject({ code: 0, stderr: '' });
+      const summary = JSON.parse(lastLine(outcome.stdout)) as RunSummary;
+      expect(summary.status).toBe('completed');
+      expect((await resultRows(resources, summary.workflowId)).map((row) => row.Key).sort()).toEqual(
+        stated.run.migrated.map((key) => `${filling.prefix}/${key}`).sort(),
+      );
+      const values = { bytes: count(hugeRecordBytes()) };
+      expect(
+        (await takeReview(resources)).map((item) => ({
+          index: item.recordIndex,
+          reason: item.reason,
+          detail: item.detail,
+        })),
+      ).toEqual(
+        stated.run.dlq.map((item) => ({
+          index: item.index,
+          reason: item.reason,
+          detail: expand(item.detail ?? '', values),
+        })),
+      );
+      expect(growth.js).toBeLessThan(MEMORY_GROWTH_CEILING);
+      expect(growth.rss).toBeLessThan(MEMORY_GROWTH_CEILING);
+    } finally {
+      await resources.aws.s3.send(new DeleteObjectCommand({ Bucket: filling.bucket, Key }));
+    }
+  },
+  HEAVY ? 600_000 : 180_000,
+);

@@ -28,7 +28,9 @@ beforeAll(async () => {
   const prefix = testPrefix();
   for (const [i, testCase] of cases.entries()) {
     const Key = `${prefix}/files/${i}-${path.basename(testCase.input.replace(/^generated:/, ''))}`;
-    await aws.s3.send(new PutObjectCommand({ Bucket: config.bucket, Key, Body: inputOf(testCase, { bucket: config.bucket, prefix }) }));
+    await aws.s3.send(
+      new PutObjectCommand({ Bucket: config.bucket, Key, Body: inputOf(testCase, { bucket: config.bucket, prefix }) }),
+    );
     uris.set(testCase.name, `s3://${config.bucket}/${Key}`);
   }
 });
@@ -48,17 +50,35 @@ async function runEach(args: (uri: string, name: string) => string[]): Promise<R
 }
 
 const expected = () =>
-  Object.fromEntries(cases.map(({ name, outcome }) => [name, { code: 2, stdout: '', stderr: `reindex: the records file ${uris.get(name)} ${outcome.cli}\n` }]));
+  Object.fromEntries(
+    cases.map(({ name, outcome }) => [
+      name,
+      { code: 2, stdout: '', stderr: `reindex: the records file ${uris.get(name)} ${outcome.cli}\n` },
+    ]),
+  );
 
 test(`reindex validate refuses each of the ${cases.length} files that are no records file, in one line, exit code 2`, async () => {
-  const outcomes = await runEach((uri, name) => ['validate', uri, '--failures', path.join(directory, `${cases.findIndex((c) => c.name === name)}.failures.jsonl`)]);
+  const outcomes = await runEach((uri, name) => [
+    'validate',
+    uri,
+    '--failures',
+    path.join(directory, `${cases.findIndex((c) => c.name === name)}.failures.jsonl`),
+  ]);
 
   expect(outcomes).toEqual(expected());
 }, 120_000);
 
 test(`reindex start refuses each of the ${cases.length} files that are no records file before a run starts, in one line, exit code 2`, async () => {
   // Nobody polls this task queue: a start that got through would be a run that never moves, and a failure here.
-  const outcomes = await runEach((uri) => ['start', '--manifest', uri, '--target', `bad-input-${randomUUID()}`, '--id', `bad-input-${randomUUID()}`]);
+  const outcomes = await runEach((uri) => [
+    'start',
+    '--manifest',
+    uri,
+    '--target',
+    `bad-input-${randomUUID()}`,
+    '--id',
+    `bad-input-${randomUUID()}`,
+  ]);
 
   expect(outcomes).toEqual(expected());
 }, 120_000);

@@ -18,10 +18,27 @@ import type { RunSummary } from '../../src/shared';
 import { lastLine, runCli } from '../../harness/cli';
 import { createRunResources, facesIn, resultRows, type RunResources, takeReview } from '../../harness/runs';
 import { type RunningWorker, startWorker } from '../../harness/worker';
-import { type Case, CASES, casesWith, expand, type ExpectedReview, type Filling, inputOf, MADE_BY_THEIR_TEST, putImages, testPrefix } from './corpus';
+import {
+  type Case,
+  CASES,
+  casesWith,
+  expand,
+  type ExpectedReview,
+  type Filling,
+  inputOf,
+  MADE_BY_THEIR_TEST,
+  putImages,
+  testPrefix,
+} from './corpus';
 
 /** Reasons IndexFaces gives for an image: every face of the record gets a DLQ message of its own. */
-const IMAGE_REASONS = new Set<string>([ReasonCode.ImageNotFound, ReasonCode.AccessDenied, ReasonCode.InvalidImageFormat, ReasonCode.ImageTooLarge, ReasonCode.ImageEmpty]);
+const IMAGE_REASONS = new Set<string>([
+  ReasonCode.ImageNotFound,
+  ReasonCode.AccessDenied,
+  ReasonCode.InvalidImageFormat,
+  ReasonCode.ImageTooLarge,
+  ReasonCode.ImageEmpty,
+]);
 
 /** The record cases in the table's order: the file of all records starts with the control. */
 const recordCases: Case[] = CASES.filter(({ outcome }) => 'migrated' in outcome || 'dlq' in outcome);
@@ -53,27 +70,41 @@ async function upload(name: string, Body: Buffer): Promise<string> {
 /** `reindex start --wait --json` of a records file: the run's summary. */
 async function run(uri: string): Promise<RunSummary> {
   const target = resources.ownCollection(`bad-input-${randomUUID()}`);
-  const outcome = await runCli(['start', '--manifest', uri, '--target', target, '--quality-filter', 'NONE', '--wait', '--json'], worker.cliEnv);
+  const outcome = await runCli(
+    ['start', '--manifest', uri, '--target', target, '--quality-filter', 'NONE', '--wait', '--json'],
+    worker.cliEnv,
+  );
   if (outcome.code !== 0) throw new Error(`reindex start of ${uri} ended with ${outcome.code}: ${outcome.stderr}`);
   return JSON.parse(lastLine(outcome.stdout)) as RunSummary;
 }
 
 /** A detail as the table states it: the expected text when the detail starts as the table says. */
-function seenDetail(detail: string, expected: { detail?: string; detailStart?: string }, values: Record<string, string | number>): string {
-  if (expected.detailStart !== undefined && detail.startsWith(expand(expected.detailStart, values))) return `${expand(expected.detailStart, values)}…`;
+function seenDetail(
+  detail: string,
+  expected: { detail?: string; detailStart?: string },
+  values: Record<string, string | number>,
+): string {
+  if (expected.detailStart !== undefined && detail.startsWith(expand(expected.detailStart, values)))
+    return `${expand(expected.detailStart, values)}…`;
   return detail;
 }
 
 const statedDetail = (expected: { detail?: string; detailStart?: string }, values: Record<string, string | number>) =>
-  expected.detailStart !== undefined ? `${expand(expected.detailStart, values)}…` : expand(expected.detail ?? '', values);
+  expected.detailStart !== undefined
+    ? `${expand(expected.detailStart, values)}…`
+    : expand(expected.detail ?? '', values);
 
-const faceIdsOf = (text: Buffer): string[] => [...text.toString('latin1').matchAll(/"FaceId":\s*"([^"]+)"/g)].map((match) => match[1] ?? '');
+const faceIdsOf = (text: Buffer): string[] =>
+  [...text.toString('latin1').matchAll(/"FaceId":\s*"([^"]+)"/g)].map((match) => match[1] ?? '');
 
 /**
  * Runs one records file of these record cases, one a line, after `reindex validate` of it, and
  * returns for each case what happened and what the table says should have.
  */
-async function runRecordCases(cases: Case[], name: string): Promise<{ seen: Record<string, unknown>; stated: Record<string, unknown>; totals: Record<string, unknown> }> {
+async function runRecordCases(
+  cases: Case[],
+  name: string,
+): Promise<{ seen: Record<string, unknown>; stated: Record<string, unknown>; totals: Record<string, unknown> }> {
   const inputs = cases.map((testCase) => inputOf(testCase, filling));
   for (const [i, input] of inputs.entries()) {
     // The table's {{line}} is the record's line: each input is exactly one line.
@@ -105,7 +136,14 @@ async function runRecordCases(cases: Case[], name: string): Promise<{ seen: Reco
     const items = review.filter((item) => item.recordIndex === index);
     seen[testCase.name] = {
       migratedFaces: rows.filter((row) => faceIds.includes(row.OldFaceId)).length,
-      review: [...new Set(items.map((item) => `${item.reason}: ${seenDetail(item.detail, 'dlq' in testCase.outcome ? testCase.outcome : {}, values)}`))],
+      review: [
+        ...new Set(
+          items.map(
+            (item) =>
+              `${item.reason}: ${seenDetail(item.detail, 'dlq' in testCase.outcome ? testCase.outcome : {}, values)}`,
+          ),
+        ),
+      ],
       messages: items.length,
       validate: validateReasons.get(index) ?? 'valid',
     };
@@ -120,15 +158,30 @@ async function runRecordCases(cases: Case[], name: string): Promise<{ seen: Reco
           }
         : { migratedFaces: faceIds.length, review: [], messages: 0, validate: 'valid' };
   }
-  const sum = (figures: typeof seen, figure: 'migratedFaces' | 'messages') => Object.values(figures).reduce((total, each) => total + each[figure], 0);
+  const sum = (figures: typeof seen, figure: 'migratedFaces' | 'messages') =>
+    Object.values(figures).reduce((total, each) => total + each[figure], 0);
   const targetFaces = await facesIn(resources, summary.targetCollectionId);
   return {
     seen,
     stated,
     // Nothing else: every row and every DLQ message of the run belongs to a case, and the target holds the rows' faces.
     totals: {
-      seen: { status: summary.status, rows: rows.length, review: review.length, dlq: summary.dlq, targetFaces, rowFaces: rows.map((row) => row.FaceId).sort() },
-      stated: { status: 'completed', rows: sum(stated, 'migratedFaces'), review: sum(stated, 'messages'), dlq: sum(stated, 'messages'), targetFaces, rowFaces: targetFaces },
+      seen: {
+        status: summary.status,
+        rows: rows.length,
+        review: review.length,
+        dlq: summary.dlq,
+        targetFaces,
+        rowFaces: rows.map((row) => row.FaceId).sort(),
+      },
+      stated: {
+        status: 'completed',
+        rows: sum(stated, 'migratedFaces'),
+        review: sum(stated, 'messages'),
+        dlq: sum(stated, 'messages'),
+        targetFaces,
+        rowFaces: targetFaces,
+      },
     },
   };
 }
@@ -165,12 +218,23 @@ test(`a run of each of the ${fileCases.length} records files broken as a whole k
     seen[testCase.name] = {
       status: summary?.status,
       migrated: rows.map((row) => row.Key).sort(),
-      dlq: items.map((item) => reviewed(item, expected.dlq.find((wanted) => wanted.index === item.recordIndex))).sort((a, b) => (a.index ?? 0) - (b.index ?? 0)),
+      dlq: items
+        .map((item) =>
+          reviewed(
+            item,
+            expected.dlq.find((wanted) => wanted.index === item.recordIndex),
+          ),
+        )
+        .sort((a, b) => (a.index ?? 0) - (b.index ?? 0)),
     };
     stated[testCase.name] = {
       status: 'completed',
       migrated: expected.migrated.map((key) => `${filling.prefix}/${key}`).sort(),
-      dlq: expected.dlq.map((wanted) => ({ index: wanted.index, reason: wanted.reason, detail: statedDetail(wanted, { ...filling }) })),
+      dlq: expected.dlq.map((wanted) => ({
+        index: wanted.index,
+        reason: wanted.reason,
+        detail: statedDetail(wanted, { ...filling }),
+      })),
     };
   }
   expect(seen).toEqual(stated);

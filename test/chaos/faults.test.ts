@@ -27,7 +27,14 @@ import { type FaultProxy, startFaultProxy } from '../../harness/fault-proxy';
 import { accountForRun, type RunAccount } from '../../harness/invariants';
 import { useLocalStack } from '../../harness/local-stack';
 import { type RunningRekognition, startRekognitionLocal } from '../../harness/rekognition-local';
-import { createRunResources, type OldFace, type PhotoSpec, type RunResources, runInput, writeRecords } from '../../harness/runs';
+import {
+  createRunResources,
+  type OldFace,
+  type PhotoSpec,
+  type RunResources,
+  runInput,
+  writeRecords,
+} from '../../harness/runs';
 import { type WorkerProcess, workerProcess } from '../../harness/worker-process';
 
 /** `npm run test:chaos`: each fault in a run of its own, over a larger file; otherwise all faults in one run. */
@@ -78,10 +85,21 @@ function photoOf(i: number): PhotoSpec {
     case 2:
       return { faces: [{ person, box: box(0.2, 0.2) }], missing: true };
     case 3:
-      return { faces: [{ person, box: box(0.1, 0.1) }, { person: 'stranger', box: box(0.6, 0.6) }], oldFaces: [{ person, box: box(0.1, 0.1) }] };
+      return {
+        faces: [
+          { person, box: box(0.1, 0.1) },
+          { person: 'stranger', box: box(0.6, 0.6) },
+        ],
+        oldFaces: [{ person, box: box(0.1, 0.1) }],
+      };
     case 4:
     case 5:
-      return { faces: [{ person, box: box(0.05, 0.3, 0.25) }, { person: `${person}-friend`, box: box(0.55, 0.3, 0.25) }] };
+      return {
+        faces: [
+          { person, box: box(0.05, 0.3, 0.25) },
+          { person: `${person}-friend`, box: box(0.55, 0.3, 0.25) },
+        ],
+      };
     default:
       // A user's faces are one person's: AssociateFaces refuses a face unlike the user's others.
       return { faces: [{ person, box: box(0.3, 0.2, 0.35) }], ...(i % 3 === 0 ? { userId: `user-${person}` } : {}) };
@@ -91,19 +109,32 @@ function photoOf(i: number): PhotoSpec {
 beforeAll(async () => {
   const stack = useLocalStack();
   workDir = mkdtempSync(path.join(tmpdir(), 'chaos-'));
-  const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: new DefaultLogger('WARN') });
+  const bundle = await bundleWorkflowCode({
+    workflowsPath: require.resolve('../../src/workflows'),
+    logger: new DefaultLogger('WARN'),
+  });
   bundlePath = path.join(workDir, 'workflows.js');
   writeFileSync(bundlePath, bundle.code);
-  [devServer, rekognition, sqsProxy] = await Promise.all([startDevServer(), startRekognitionLocal(), startFaultProxy(stack.AWS_ENDPOINT_URL ?? '')]);
+  [devServer, rekognition, sqsProxy] = await Promise.all([
+    startDevServer(),
+    startRekognitionLocal(),
+    startFaultProxy(stack.AWS_ENDPOINT_URL ?? ''),
+  ]);
   client = new Client({ connection: await Connection.connect({ address: devServer.address }) });
   writer = await createRunResources();
   const invalid = JSON.stringify({ Bucket: writer.config.bucket, Key: 'nobody.png', Faces: [] });
-  records = await writeRecords(writer, Array.from({ length: IMAGES }, (_, i) => photoOf(i)), [invalid]);
+  records = await writeRecords(
+    writer,
+    Array.from({ length: IMAGES }, (_, i) => photoOf(i)),
+    [invalid],
+  );
   faultFree = await migrate('fault-free', noFaults);
 }, 600_000);
 
 afterAll(async () => {
-  console.log(`chaos figures (${IMAGES} images, ${records?.oldFaces.length} old faces):\n${figures.map((line) => JSON.stringify(line)).join('\n')}`);
+  console.log(
+    `chaos figures (${IMAGES} images, ${records?.oldFaces.length} old faces):\n${figures.map((line) => JSON.stringify(line)).join('\n')}`,
+  );
   await client?.connection.close();
   await Promise.all([devServer?.release(), rekognition?.stop(), sqsProxy?.close(), writer?.release()]);
   rmSync(workDir, { recursive: true, force: true });
@@ -148,15 +179,22 @@ function recordHistories(dir: string, name: string, workflowId: string): void {
     [`${workflowId}/batch-0`, `chaos-${name}-batch.json`],
   ];
   for (const [id, file] of histories) {
-    const shown = spawnSync(path.resolve(__dirname, '../../.tools/bin/temporal'), ['workflow', 'show', '--address', devServer.address, '--workflow-id', id, '-o', 'json'], {
-      maxBuffer: 256 * 1024 * 1024,
-    });
+    const shown = spawnSync(
+      path.resolve(__dirname, '../../.tools/bin/temporal'),
+      ['workflow', 'show', '--address', devServer.address, '--workflow-id', id, '-o', 'json'],
+      {
+        maxBuffer: 256 * 1024 * 1024,
+      },
+    );
     writeFileSync(path.join(dir, file), shown.stdout);
   }
 }
 
 /** Runs the records file on a fresh worker process, queues and table, with `faults` acting during the run. */
-async function migrate(name: string, faults: (migration: Migration) => Promise<void>): Promise<{ summary: RunSummary; account: RunAccount; worker: WorkerProcess }> {
+async function migrate(
+  name: string,
+  faults: (migration: Migration) => Promise<void>,
+): Promise<{ summary: RunSummary; account: RunAccount; worker: WorkerProcess }> {
   const resources = await createRunResources();
   const taskQueue = `chaos-${randomUUID().slice(0, 8)}`;
   const worker = workerProcess(
@@ -183,14 +221,20 @@ async function migrate(name: string, faults: (migration: Migration) => Promise<v
     const handle = await client.workflow.start(reindexCollection, {
       taskQueue: taskQueues(taskQueue).control,
       workflowId,
-      args: [runInput(records.manifest, target, { batchSize: BATCH_SIZE, batchesInFlight: 4, imagesInFlightPerBatch: 16 })],
+      args: [
+        runInput(records.manifest, target, { batchSize: BATCH_SIZE, batchesInFlight: 4, imagesInFlightPerBatch: 16 }),
+      ],
     });
     await faults({ workflowId, handle, worker, resources });
     await ended(handle);
     const summary = await handle.result();
     if (process.env.REINDEX_RECORD_HISTORIES) recordHistories(process.env.REINDEX_RECORD_HISTORIES, name, workflowId);
     await rekognition.admin('PUT', '/_admin/settings', { latency: {}, throttleRate: 0, faultRate: 0 });
-    const account = await accountForRun({ ...resources, aws: { ...resources.aws, rekognition: rekognition.client } }, records.oldFaces, summary);
+    const account = await accountForRun(
+      { ...resources, aws: { ...resources.aws, rekognition: rekognition.client } },
+      records.oldFaces,
+      summary,
+    );
     note({
       run: name,
       seconds: Math.round((Date.now() - startedAt) / 1000),
@@ -211,17 +255,53 @@ async function migrate(name: string, faults: (migration: Migration) => Promise<v
 
 /** The summary's counts of what became of the file: those a fault must not change. */
 function outcomeCounts(summary: RunSummary) {
-  const { images, faces, matched, unmatchedOld, unmatchedNewDeleted, unmatchedNewKept, notProcessed, dlq, dlqByReason, invalidRecords, resultsWritten, usersCreated, facesAssociated, status } = summary;
-  return { status, images, faces, matched, unmatchedOld, unmatchedNewDeleted, unmatchedNewKept, notProcessed, dlq, dlqByReason, invalidRecords, resultsWritten, usersCreated, facesAssociated };
+  const {
+    images,
+    faces,
+    matched,
+    unmatchedOld,
+    unmatchedNewDeleted,
+    unmatchedNewKept,
+    notProcessed,
+    dlq,
+    dlqByReason,
+    invalidRecords,
+    resultsWritten,
+    usersCreated,
+    facesAssociated,
+    status,
+  } = summary;
+  return {
+    status,
+    images,
+    faces,
+    matched,
+    unmatchedOld,
+    unmatchedNewDeleted,
+    unmatchedNewKept,
+    notProcessed,
+    dlq,
+    dlqByReason,
+    invalidRecords,
+    resultsWritten,
+    usersCreated,
+    facesAssociated,
+  };
 }
 
 /** Rekognition's counters of throttled and failed calls, summed over operations. */
 async function injectedByRekognition(): Promise<{ throttled: number; errors: number }> {
-  const counters = (await rekognition.admin('GET', '/_admin/counters')) as Record<string, { throttled: number; errors: number }>;
-  return Object.values(counters).reduce((sum, counts) => ({ throttled: sum.throttled + counts.throttled, errors: sum.errors + counts.errors }), {
-    throttled: 0,
-    errors: 0,
-  });
+  const counters = (await rekognition.admin('GET', '/_admin/counters')) as Record<
+    string,
+    { throttled: number; errors: number }
+  >;
+  return Object.values(counters).reduce(
+    (sum, counts) => ({ throttled: sum.throttled + counts.throttled, errors: sum.errors + counts.errors }),
+    {
+      throttled: 0,
+      errors: 0,
+    },
+  );
 }
 
 /** Kills the worker `kills` times, 2 to 8 s apart, each time starting it again; returns how many it could before the run ended. */
@@ -239,7 +319,9 @@ async function killAtRandomMoments({ handle, worker }: Migration, kills: number)
 
 /** Once `images` more are indexed, stops the server for 3 s and starts it on its SQLite file; false if the run ended first. */
 async function restartServerMidRun({ handle }: Migration, images: number): Promise<boolean> {
-  const indexed = async () => ((await rekognition.admin('GET', '/_admin/counters')) as Record<string, { succeeded: number }>).IndexFaces?.succeeded ?? 0;
+  const indexed = async () =>
+    ((await rekognition.admin('GET', '/_admin/counters')) as Record<string, { succeeded: number }>).IndexFaces
+      ?.succeeded ?? 0;
   const before = await indexed();
   while ((await indexed()) - before < images) {
     if (!(await stillRunning(handle))) return false;
@@ -275,7 +357,12 @@ test('the fault-free run keeps every promise and meets every kind of outcome', (
   expect(summary.status).toBe('completed');
   expect(summary.images).toBe(IMAGES);
   expect(Object.keys(summary.dlqByReason).sort()).toEqual(
-    [ReasonCode.ImageNotFound, ReasonCode.InvalidRecord, ReasonCode.IouBelowThreshold, ReasonCode.NoFaceDetected].sort(),
+    [
+      ReasonCode.ImageNotFound,
+      ReasonCode.InvalidRecord,
+      ReasonCode.IouBelowThreshold,
+      ReasonCode.NoFaceDetected,
+    ].sort(),
   );
   expect(summary.unmatchedNewDeleted).toBeGreaterThan(0);
   expect(summary.usersCreated).toBeGreaterThan(0);
@@ -299,7 +386,12 @@ describe.each(FACE_ID_BEHAVIOURS)('with FaceIds answered as %s', (faceIds) => {
         happened.killed = await killAtRandomMoments(migration, 1);
       });
       const after = await injectedByRekognition();
-      note({ run: `all-faults-${faceIds}`, ...happened, throttled: after.throttled - before.throttled, errors: after.errors - before.errors });
+      note({
+        run: `all-faults-${faceIds}`,
+        ...happened,
+        throttled: after.throttled - before.throttled,
+        errors: after.errors - before.errors,
+      });
 
       expect(happened).toEqual({ drainKilled: true, killed: 1, serverRestarted: true });
       expect(after.throttled - before.throttled).toBeGreaterThan(IMAGES / 10);
@@ -335,9 +427,15 @@ describe.each(FACE_ID_BEHAVIOURS)('with FaceIds answered as %s', (faceIds) => {
 
     test('a Rekognition throttling 30% of calls, failing 5% and slow in spikes loses and doubles nothing', async () => {
       const before = await injectedByRekognition();
-      const { summary, account } = await migrate(`rekognition-faults-${faceIds}`, () => rekognition.admin('PUT', '/_admin/settings', degradedRekognition).then(() => undefined));
+      const { summary, account } = await migrate(`rekognition-faults-${faceIds}`, () =>
+        rekognition.admin('PUT', '/_admin/settings', degradedRekognition).then(() => undefined),
+      );
       const after = await injectedByRekognition();
-      note({ run: `rekognition-faults-${faceIds}`, throttled: after.throttled - before.throttled, errors: after.errors - before.errors });
+      note({
+        run: `rekognition-faults-${faceIds}`,
+        throttled: after.throttled - before.throttled,
+        errors: after.errors - before.errors,
+      });
 
       expect(after.throttled - before.throttled).toBeGreaterThan(IMAGES / 10);
       expect(after.errors - before.errors).toBeGreaterThan(0);

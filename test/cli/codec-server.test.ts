@@ -17,8 +17,16 @@ import { EncryptionCodec } from '../../src/encryption/codec';
 import { runCli } from '../../harness/cli';
 
 const key = { id: 'test-key', secret: randomBytes(32) };
-const codecFor = (namespace: string) => new EncryptionCodec({ current: key, earlier: [] }, { namespace, allowPlaintext: true });
-const clear = { payloads: [{ metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('"ana.jpg"').toString('base64') }] };
+const codecFor = (namespace: string) =>
+  new EncryptionCodec({ current: key, earlier: [] }, { namespace, allowPlaintext: true });
+const clear = {
+  payloads: [
+    {
+      metadata: { encoding: Buffer.from('json/plain').toString('base64') },
+      data: Buffer.from('"ana.jpg"').toString('base64'),
+    },
+  ],
+};
 let directory: string;
 let keyFile: string;
 
@@ -91,7 +99,27 @@ test(`at most ${MOST_REQUESTS_IN_FLIGHT} requests are answered at once; one more
 test('with a certificate it speaks HTTPS only', async () => {
   const certFile = path.join(directory, 'cert.pem');
   const keyPem = path.join(directory, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPem, '-out', certFile, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      keyPem,
+      '-out',
+      certFile,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
   const cert = readFileSync(certFile);
   const server = createCodecServer({ codecFor, uiOrigins: [], tls: { cert, key: readFileSync(keyPem) } });
   try {
@@ -116,7 +144,9 @@ test('an address beyond this machine is refused without TLS, before anything lis
 
   const wide = await runCli(['codec-server', '--host', '0.0.0.0'], env);
   expect(wide.code).toBe(2);
-  expect(wide.stderr).toMatch(/^reindex: --host 0\.0\.0\.0 reaches beyond this machine, and whoever reaches the codec server reads every payload: give --tls-cert and --tls-key/);
+  expect(wide.stderr).toMatch(
+    /^reindex: --host 0\.0\.0\.0 reaches beyond this machine, and whoever reaches the codec server reads every payload: give --tls-cert and --tls-key/,
+  );
   expect(wide.stderr.trim().split('\n')).toHaveLength(1);
   const half = await runCli(['codec-server', '--tls-cert', path.join(directory, 'cert.pem')], env);
   expect(half).toMatchObject({ code: 2, stderr: 'reindex: --tls-cert and --tls-key go together\n' });
@@ -131,7 +161,11 @@ test('with a token, only a request that carries it is answered; a browser prefli
   try {
     const url = await listening(server);
     const bearing = (sent: string | undefined) =>
-      fetch(`${url}/default/encode`, { method: 'POST', body: JSON.stringify(clear), headers: sent === undefined ? {} : { authorization: sent } });
+      fetch(`${url}/default/encode`, {
+        method: 'POST',
+        body: JSON.stringify(clear),
+        headers: sent === undefined ? {} : { authorization: sent },
+      });
 
     const none = await bearing(undefined);
     expect(none.status).toBe(401);
@@ -139,7 +173,10 @@ test('with a token, only a request that carries it is answered; a browser prefli
     expect((await bearing(`Bearer ${token.slice(1)}`)).status).toBe(401);
     expect((await bearing(token)).status).toBe(401);
     expect((await bearing(`Bearer ${token}`)).status).toBe(200);
-    const preflight = await fetch(`${url}/default/decode`, { method: 'OPTIONS', headers: { origin: 'http://127.0.0.1:8233' } });
+    const preflight = await fetch(`${url}/default/decode`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://127.0.0.1:8233' },
+    });
     expect(preflight.status).toBe(204);
   } finally {
     await close(server);
@@ -149,13 +186,48 @@ test('with a token, only a request that carries it is answered; a browser prefli
 test('an address beyond this machine needs a token file only its owner reads, holding a token no one guesses', async () => {
   const env = { ...process.env, REINDEX_ENCRYPTION_KEY_FILE: keyFile };
   const pem = (name: string) => path.join(directory, name);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=codec', '-days', '1', '-keyout', pem('wide-key.pem'), '-out', pem('wide-cert.pem')], { stdio: 'ignore' });
-  const wide = ['codec-server', '--host', '0.0.0.0', '--port', '1', '--tls-cert', pem('wide-cert.pem'), '--tls-key', pem('wide-key.pem')];
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      '/CN=codec',
+      '-days',
+      '1',
+      '-keyout',
+      pem('wide-key.pem'),
+      '-out',
+      pem('wide-cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
+  const wide = [
+    'codec-server',
+    '--host',
+    '0.0.0.0',
+    '--port',
+    '1',
+    '--tls-cert',
+    pem('wide-cert.pem'),
+    '--tls-key',
+    pem('wide-key.pem'),
+  ];
 
-  expect(await runCli(wide, env)).toMatchObject({ code: 2, stderr: 'reindex: --host 0.0.0.0 reaches beyond this machine: give --token-file, so that only those holding the token read payloads\n' });
+  expect(await runCli(wide, env)).toMatchObject({
+    code: 2,
+    stderr:
+      'reindex: --host 0.0.0.0 reaches beyond this machine: give --token-file, so that only those holding the token read payloads\n',
+  });
   const shared = pem('shared-token');
   writeFileSync(shared, randomBytes(32).toString('base64'), { mode: 0o644 });
-  expect(await runCli([...wide, '--token-file', shared], env)).toMatchObject({ code: 2, stderr: `reindex: the token file ${shared} may be read by others (mode 644): chmod 600 it\n` });
+  expect(await runCli([...wide, '--token-file', shared], env)).toMatchObject({
+    code: 2,
+    stderr: `reindex: the token file ${shared} may be read by others (mode 644): chmod 600 it\n`,
+  });
   const short = pem('short-token');
   writeFileSync(short, 'secret', { mode: 0o600 });
   expect(await runCli([...wide, '--token-file', short], env)).toMatchObject({

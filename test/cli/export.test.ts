@@ -20,14 +20,27 @@ let runId: string;
 const reindex = (...args: string[]) => runCli(args, worker.cliEnv);
 
 async function migrate(): Promise<string> {
-  const face = (person: string, left: number) => ({ person, box: [left, 0.2, 0.25, 0.3] as [number, number, number, number] });
+  const face = (person: string, left: number) => ({
+    person,
+    box: [left, 0.2, 0.25, 0.3] as [number, number, number, number],
+  });
   const { manifest } = await writeRecords(resources, [
     { faces: [face('ana', 0.1)], userId: 'user-ana' },
     { faces: [face('bo', 0.1), face('cy', 0.55)] },
     { faces: [face('dee', 0.3)], missing: true },
   ]);
   const target = resources.ownCollection(`export-${randomUUID()}`);
-  const outcome = await reindex('start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--quality-filter', 'NONE', '--wait', '--json');
+  const outcome = await reindex(
+    'start',
+    '--manifest',
+    `s3://${manifest.Bucket}/${manifest.Key}`,
+    '--target',
+    target,
+    '--quality-filter',
+    'NONE',
+    '--wait',
+    '--json',
+  );
   expect(outcome.code).toBe(0);
   return (JSON.parse(lastLine(outcome.stdout)) as RunSummary).workflowId;
 }
@@ -68,7 +81,8 @@ test('the CSV holds every row of the run, and only those, with the original colu
     File: row.Key,
     IoU: String(row.IoU),
   }));
-  const byOldFace = (a: Record<string, unknown>, b: Record<string, unknown>) => String(a.OldFaceId).localeCompare(String(b.OldFaceId));
+  const byOldFace = (a: Record<string, unknown>, b: Record<string, unknown>) =>
+    String(a.OldFaceId).localeCompare(String(b.OldFaceId));
   expect(exported.sort(byOldFace)).toEqual(expected.sort(byOldFace));
   expect(exported.map((row) => row.UserID)).toContain('user-ana');
 });
@@ -77,7 +91,11 @@ test('to S3, as one object', async () => {
   const Key = `exports/${randomUUID()}.csv`;
   const outcome = await reindex('export', runId, '--csv', `s3://${resources.config.bucket}/${Key}`, '--json');
   expect(outcome.code).toBe(0);
-  expect(JSON.parse(lastLine(outcome.stdout))).toEqual({ workflowId: runId, rows: 3, csv: `s3://${resources.config.bucket}/${Key}` });
+  expect(JSON.parse(lastLine(outcome.stdout))).toEqual({
+    workflowId: runId,
+    rows: 3,
+    csv: `s3://${resources.config.bucket}/${Key}`,
+  });
   const { Body } = await resources.aws.s3.send(new GetObjectCommand({ Bucket: resources.config.bucket, Key }));
   expect(parse<Record<string, string>>((await Body?.transformToString()) ?? '', { columns: true })).toHaveLength(3);
 });
@@ -85,9 +103,18 @@ test('to S3, as one object', async () => {
 test('bad input is one line and exit code 2, and no file is left behind', async () => {
   const out = path.join(tmpdir(), `export-${randomUUID()}.csv`);
   const cases: [string[], string][] = [
-    [['export', 'no-such-run', '--csv', out], `reindex: no run no-such-run: the results table ${resources.config.resultsTable} has no rows of it and the bucket no summary\n`],
-    [['export', runId, '--csv', '/nonexistent-dir/out.csv'], 'reindex: the CSV file /nonexistent-dir/out.csv cannot be written: ENOENT\n'],
-    [['export', runId, '--csv', 's3://no-such-bucket-anywhere/out.csv'], 'reindex: the bucket no-such-bucket-anywhere of the CSV file does not exist\n'],
+    [
+      ['export', 'no-such-run', '--csv', out],
+      `reindex: no run no-such-run: the results table ${resources.config.resultsTable} has no rows of it and the bucket no summary\n`,
+    ],
+    [
+      ['export', runId, '--csv', '/nonexistent-dir/out.csv'],
+      'reindex: the CSV file /nonexistent-dir/out.csv cannot be written: ENOENT\n',
+    ],
+    [
+      ['export', runId, '--csv', 's3://no-such-bucket-anywhere/out.csv'],
+      'reindex: the bucket no-such-bucket-anywhere of the CSV file does not exist\n',
+    ],
     [['export', runId], "reindex: error: required option '--csv <file>' not specified\n"],
   ];
   for (const [args, stderr] of cases) {

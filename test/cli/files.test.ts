@@ -72,8 +72,12 @@ describe('local files hold faces and names', () => {
     writeFileSync(victim, 'keep me');
     for (const name of ['rows.csv', 'report.html']) symlinkSync(victim, path.join(directory, `${name}.partial`));
 
-    await expect(openLineSink(aws.s3, path.join(directory, 'rows.csv'), 'the CSV file')).rejects.toThrow('the CSV file');
-    await expect(writeLocalFile(path.join(directory, 'report.html'), 'faces')).rejects.toMatchObject({ code: 'EEXIST' });
+    await expect(openLineSink(aws.s3, path.join(directory, 'rows.csv'), 'the CSV file')).rejects.toThrow(
+      'the CSV file',
+    );
+    await expect(writeLocalFile(path.join(directory, 'report.html'), 'faces')).rejects.toMatchObject({
+      code: 'EEXIST',
+    });
     expect(readFileSync(victim, 'utf8')).toBe('keep me');
   });
 });

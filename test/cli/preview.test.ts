@@ -17,7 +17,13 @@ import {
   ListCollectionsCommand,
   ListFacesCommand,
 } from '@aws-sdk/client-rekognition';
-import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { SAMPLE_PHOTOS } from '../../infra/rekognition-local/calibrate';
@@ -53,20 +59,26 @@ beforeAll(async () => {
 afterAll(async () => {
   const { Contents = [] } = await resources.aws.s3.send(new ListObjectsV2Command({ Bucket: bucket }));
   if (Contents.length > 0) {
-    await resources.aws.s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: Contents.map(({ Key }) => ({ Key })) } }));
+    await resources.aws.s3.send(
+      new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: Contents.map(({ Key }) => ({ Key })) } }),
+    );
   }
   await resources.aws.s3.send(new DeleteBucketCommand({ Bucket: bucket }));
   await rekognition?.stop();
   await resources?.release();
 });
 
-
 async function put(Key: string, Body: Buffer | string): Promise<string> {
   await resources.aws.s3.send(new PutObjectCommand({ Bucket: bucket, Key, Body }));
   return Key;
 }
 
-const toBox = ({ Left = 0, Top = 0, Width = 0, Height = 0 }: SdkBoundingBox = {}): BoundingBox => ({ Left, Top, Width, Height });
+const toBox = ({ Left = 0, Top = 0, Width = 0, Height = 0 }: SdkBoundingBox = {}): BoundingBox => ({
+  Left,
+  Top,
+  Width,
+  Height,
+});
 
 /** A box inside `outer`, about its centre, whose IoU with `outer` is exactly `overlap`. */
 function shrunk(outer: BoundingBox, overlap: number): BoundingBox {
@@ -77,17 +89,30 @@ function shrunk(outer: BoundingBox, overlap: number): BoundingBox {
 }
 
 const record = (Key: string, boxes: BoundingBox[], ExternalImageId?: string) =>
-  JSON.stringify({ Bucket: bucket, Key, ExternalImageId, Faces: boxes.map((BoundingBoxes) => ({ FaceId: randomUUID(), ImageId: randomUUID(), BoundingBoxes })) });
+  JSON.stringify({
+    Bucket: bucket,
+    Key,
+    ExternalImageId,
+    Faces: boxes.map((BoundingBoxes) => ({ FaceId: randomUUID(), ImageId: randomUUID(), BoundingBoxes })),
+  });
 
 /** Everything the tool could have written to: the bucket, the suite's table and queues, the collections and their faces. */
 async function writableState(): Promise<unknown> {
   const { Contents = [] } = await resources.aws.s3.send(new ListObjectsV2Command({ Bucket: bucket }));
-  const { Items = [] } = await resources.aws.dynamodb.send(new ScanCommand({ TableName: resources.config.resultsTable }));
+  const { Items = [] } = await resources.aws.dynamodb.send(
+    new ScanCommand({ TableName: resources.config.resultsTable }),
+  );
   const queues = await Promise.all(
     [resources.config.resultsQueueUrl, resources.config.reviewDlqUrl].map(
       async (QueueUrl) =>
-        (await resources.aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] })))
-          .Attributes,
+        (
+          await resources.aws.sqs.send(
+            new GetQueueAttributesCommand({
+              QueueUrl,
+              AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+            }),
+          )
+        ).Attributes,
     ),
   );
   const { CollectionIds = [] } = await rekognition.client.send(new ListCollectionsCommand({}));
@@ -116,7 +141,9 @@ describe('synthetic photos whose faces the test places', () => {
       const Key = await put(`${prefix}/${name}.png`, syntheticPng(faces));
       keys[name] = Key;
       // What the new model sees, learnt as an operator would: by asking it.
-      const { FaceDetails = [] } = await rekognition.client.send(new DetectFacesCommand({ Image: { S3Object: { Bucket: bucket, Name: Key } } }));
+      const { FaceDetails = [] } = await rekognition.client.send(
+        new DetectFacesCommand({ Image: { S3Object: { Bucket: bucket, Name: Key } } }),
+      );
       return { Key, detected: FaceDetails.map((detail) => toBox(detail.BoundingBox)) };
     };
     const ana = await photo('ana', [{ person: 'ana', box: [0.1, 0.1, 0.4, 0.4] }]);
@@ -152,9 +179,23 @@ describe('synthetic photos whose faces the test places', () => {
     expect(outcome.stderr).toBe('');
     expect(outcome.code).toBe(0);
     const report = JSON.parse(lastLine(outcome.stdout)) as PreviewReport;
-    expect(report.file).toEqual({ records: 8, validRecords: 7, oldFaces: 7, refusedByReason: { [ReasonCode.InvalidRecord]: 1 }, truncated: undefined });
+    expect(report.file).toEqual({
+      records: 8,
+      validRecords: 7,
+      oldFaces: 7,
+      refusedByReason: { [ReasonCode.InvalidRecord]: 1 },
+      truncated: undefined,
+    });
     expect(report.sample).toMatchObject({ images: 7, all: true, answered: 5, failed: 2, oldFaces: 5, newFaces: 5 });
-    expect(report.thresholds.map((row) => [row.threshold, row.matched, row.noFaceDetected, row.iouBelowThreshold, row.newFacesNobodyHad])).toEqual([
+    expect(
+      report.thresholds.map((row) => [
+        row.threshold,
+        row.matched,
+        row.noFaceDetected,
+        row.iouBelowThreshold,
+        row.newFacesNobodyHad,
+      ]),
+    ).toEqual([
       [0.3, 4, 1, 0, 1],
       [0.4, 4, 1, 0, 1],
       [0.5, 3, 1, 1, 2],
@@ -180,14 +221,31 @@ describe('synthetic photos whose faces the test places', () => {
     const lines = outcome.stdout.split('\n');
     expect(lines[0]).toBe(`${manifest}: 8 records, 7 valid with 7 old faces; refused INVALID_RECORD 1`);
     expect(lines[1]).toBe('DetectFaces on all 7 images: 5 answered with 5 faces, 2 failed');
-    expect(lines.find((line) => line.startsWith('0.50'))?.split(/\s{2,}/)).toEqual(['0.50', '3 (60.0%)', '1 (20.0%)', '1 (20.0%)', '2']);
-    expect(lines.find((line) => line.startsWith('0.70'))?.split(/\s{2,}/)).toEqual(['0.70', '2 (40.0%)', '1 (20.0%)', '2 (40.0%)', '3']);
+    expect(lines.find((line) => line.startsWith('0.50'))?.split(/\s{2,}/)).toEqual([
+      '0.50',
+      '3 (60.0%)',
+      '1 (20.0%)',
+      '1 (20.0%)',
+      '2',
+    ]);
+    expect(lines.find((line) => line.startsWith('0.70'))?.split(/\s{2,}/)).toEqual([
+      '0.70',
+      '2 (40.0%)',
+      '1 (20.0%)',
+      '2 (40.0%)',
+      '3',
+    ]);
     expect(lines).toContain(`    s3://${bucket}/${keys.missing}`);
-    expect(lastLine(outcome.stdout)).toBe('recommended: --iou 0.5, the strictest threshold tried that matches within 1 point of the most any did (60.0%)');
+    expect(lastLine(outcome.stdout)).toBe(
+      'recommended: --iou 0.5, the strictest threshold tried that matches within 1 point of the most any did (60.0%)',
+    );
   });
 
   test('a JSON array that breaks off is forecast up to the break, and the break is reported', async () => {
-    const records = [record(keys.ana!, [{ Left: 0.1, Top: 0.1, Width: 0.4, Height: 0.4 }]), record(keys.bo!, [{ Left: 0.3, Top: 0.2, Width: 0.3, Height: 0.4 }])];
+    const records = [
+      record(keys.ana!, [{ Left: 0.1, Top: 0.1, Width: 0.4, Height: 0.4 }]),
+      record(keys.bo!, [{ Left: 0.3, Top: 0.2, Width: 0.3, Height: 0.4 }]),
+    ];
     const Key = await put(`broken-off-${randomUUID()}.json`, `[${records.join(',')},{"Bucket": "${bucket}", "Ke`);
 
     const outcome = await runCli(['preview', '--manifest', `s3://${bucket}/${Key}`, '--all', '--json'], env);
@@ -230,19 +288,31 @@ test('on real photos of a 6.0 collection, the 7.0 model keeps every face at 0.5 
     const name = path.basename(photo, '.jpg');
     const Key = await put(`${prefix}/${name}.jpg`, readFileSync(photo));
     await rekognition.client.send(
-      new IndexFacesCommand({ CollectionId: collectionId, Image: { S3Object: { Bucket: bucket, Name: Key } }, ExternalImageId: name, QualityFilter: 'NONE' }),
+      new IndexFacesCommand({
+        CollectionId: collectionId,
+        Image: { S3Object: { Bucket: bucket, Name: Key } },
+        ExternalImageId: name,
+        QualityFilter: 'NONE',
+      }),
     );
   }
   // The records file, as the original solution's notebook builds it: ListFaces grouped by image.
-  const { Faces = [] } = await rekognition.client.send(new ListFacesCommand({ CollectionId: collectionId, MaxResults: 4096 }));
+  const { Faces = [] } = await rekognition.client.send(
+    new ListFacesCommand({ CollectionId: collectionId, MaxResults: 4096 }),
+  );
   const byImage = new Map<string, Face[]>();
-  for (const face of Faces) byImage.set(face.ExternalImageId ?? '', [...(byImage.get(face.ExternalImageId ?? '') ?? []), face]);
+  for (const face of Faces)
+    byImage.set(face.ExternalImageId ?? '', [...(byImage.get(face.ExternalImageId ?? '') ?? []), face]);
   const lines = [...byImage].map(([name, faces]) =>
     JSON.stringify({
       Bucket: bucket,
       Key: `${prefix}/${name}.jpg`,
       ExternalImageId: name,
-      Faces: faces.map((face) => ({ FaceId: face.FaceId, ImageId: face.ImageId, BoundingBoxes: toBox(face.BoundingBox) })),
+      Faces: faces.map((face) => ({
+        FaceId: face.FaceId,
+        ImageId: face.ImageId,
+        BoundingBoxes: toBox(face.BoundingBox),
+      })),
     }),
   );
   const manifest = `s3://${bucket}/${await put(`${prefix}/records.jsonl`, lines.join('\n'))}`;
@@ -270,13 +340,34 @@ test('on real photos of a 6.0 collection, the 7.0 model keeps every face at 0.5 
 
 test.each([
   [['preview'], /^reindex: say which records file: --records <s3-uri>\n$/],
-  [['preview', '--manifest', 'records.jsonl'], /^reindex: "records\.jsonl" is not an S3 URI of the form s3:\/\/bucket\/key\n$/],
-  [['preview', '--manifest', 's3://rekognition-reindex-local/no/such/records.jsonl'], /^reindex: the records file s3:\/\/rekognition-reindex-local\/no\/such\/records\.jsonl does not exist\n$/],
-  [['preview', '--manifest', 's3://no-such-bucket-here/records.jsonl'], /^reindex: the records file s3:\/\/no-such-bucket-here\/records\.jsonl does not exist\n$/],
-  [['preview', '--manifest', 's3://b/k', '--thresholds', '0.5,half'], /^reindex: error: option '--thresholds <list>' argument '0\.5,half' is invalid\. --thresholds must be numbers from 0\.01 to 1 separated by commas, like 0\.3,0\.5,0\.7\n$/],
-  [['preview', '--manifest', 's3://b/k', '--thresholds', '1.5'], /^reindex: error: option '--thresholds <list>' argument '1\.5' is invalid\. --thresholds must be numbers/],
-  [['preview', '--manifest', 's3://b/k', '--sample', '0'], /^reindex: error: option '--sample <n>' argument '0' is invalid\. --sample must be a whole number from 1 to 1000000\n$/],
-  [['preview', '--manifest', 's3://b/k', '--sample', '5', '--all'], /^reindex: error: option '--all' cannot be used with option '--sample <n>'\n$/],
+  [
+    ['preview', '--manifest', 'records.jsonl'],
+    /^reindex: "records\.jsonl" is not an S3 URI of the form s3:\/\/bucket\/key\n$/,
+  ],
+  [
+    ['preview', '--manifest', 's3://rekognition-reindex-local/no/such/records.jsonl'],
+    /^reindex: the records file s3:\/\/rekognition-reindex-local\/no\/such\/records\.jsonl does not exist\n$/,
+  ],
+  [
+    ['preview', '--manifest', 's3://no-such-bucket-here/records.jsonl'],
+    /^reindex: the records file s3:\/\/no-such-bucket-here\/records\.jsonl does not exist\n$/,
+  ],
+  [
+    ['preview', '--manifest', 's3://b/k', '--thresholds', '0.5,half'],
+    /^reindex: error: option '--thresholds <list>' argument '0\.5,half' is invalid\. --thresholds must be numbers from 0\.01 to 1 separated by commas, like 0\.3,0\.5,0\.7\n$/,
+  ],
+  [
+    ['preview', '--manifest', 's3://b/k', '--thresholds', '1.5'],
+    /^reindex: error: option '--thresholds <list>' argument '1\.5' is invalid\. --thresholds must be numbers/,
+  ],
+  [
+    ['preview', '--manifest', 's3://b/k', '--sample', '0'],
+    /^reindex: error: option '--sample <n>' argument '0' is invalid\. --sample must be a whole number from 1 to 1000000\n$/,
+  ],
+  [
+    ['preview', '--manifest', 's3://b/k', '--sample', '5', '--all'],
+    /^reindex: error: option '--all' cannot be used with option '--sample <n>'\n$/,
+  ],
 ])('bad input %j is one line on stderr and exit code 2', async (args, message) => {
   const outcome = await runCli(args, env);
 
@@ -289,6 +380,8 @@ test('a records file that is neither JSON Lines nor a JSON array is one line and
 
   const outcome = await runCli(['preview', '--manifest', `s3://${bucket}/${Key}`], env);
 
-  expect(outcome.stderr).toBe("reindex: the records file must be a JSON array of records or JSON Lines, one record object a line; it starts with 'B'\n");
+  expect(outcome.stderr).toBe(
+    "reindex: the records file must be a JSON array of records or JSON Lines, one record object a line; it starts with 'B'\n",
+  );
   expect(outcome.code).toBe(2);
 });

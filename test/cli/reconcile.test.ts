@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { CreateCollectionCommand, DeleteCollectionCommand, IndexFacesCommand, ListFacesCommand } from '@aws-sdk/client-rekognition';
+import {
+  CreateCollectionCommand,
+  DeleteCollectionCommand,
+  IndexFacesCommand,
+  ListFacesCommand,
+} from '@aws-sdk/client-rekognition';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/aws/clients';
@@ -34,9 +39,15 @@ afterEach(async () => {
 
 async function indexed(ExternalImageId: string | undefined, person: string): Promise<string> {
   const Key = `reconcile/${randomUUID()}.png`;
-  await aws.s3.send(new PutObjectCommand({ Bucket: config.bucket, Key, Body: syntheticPng([{ person, box: [0.2, 0.2, 0.4, 0.4] }]) }));
+  await aws.s3.send(
+    new PutObjectCommand({ Bucket: config.bucket, Key, Body: syntheticPng([{ person, box: [0.2, 0.2, 0.4, 0.4] }]) }),
+  );
   const response = await aws.rekognition.send(
-    new IndexFacesCommand({ CollectionId: target, Image: { S3Object: { Bucket: config.bucket, Name: Key } }, ExternalImageId }),
+    new IndexFacesCommand({
+      CollectionId: target,
+      Image: { S3Object: { Bucket: config.bucket, Name: Key } },
+      ExternalImageId,
+    }),
   );
   return response.FaceRecords?.[0]?.Face?.FaceId ?? '';
 }
@@ -70,7 +81,10 @@ test('without --dry-run, or for a collection that does not exist, it is one line
   const deleting = await runCli(['reconcile', '--target', target], env);
   const missing = await runCli(['reconcile', '--target', `no-such-${randomUUID()}`, '--dry-run'], env);
 
-  expect([deleting.code, deleting.stderr]).toEqual([2, "reindex: reconcile only lists: pass --dry-run; a run's reconcile phase deletes\n"]);
+  expect([deleting.code, deleting.stderr]).toEqual([
+    2,
+    "reindex: reconcile only lists: pass --dry-run; a run's reconcile phase deletes\n",
+  ]);
   expect(missing.code).toBe(2);
   expect(missing.stderr).toMatch(/^reindex: the collection no-such-.* does not exist\n$/);
 });

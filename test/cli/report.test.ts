@@ -28,12 +28,40 @@ type Box = [number, number, number, number];
 const SAMPLES = path.resolve(__dirname, '../../node_modules/@vladmandic/face-api/demo');
 /** Where the faces are in face-api's sample photos, as its SSD detector finds them. */
 const FACES: Record<string, Box[]> = {
-  sample1: [[0.769, 0.156, 0.106, 0.188], [0.437, 0.329, 0.097, 0.178], [0.216, 0.278, 0.093, 0.186]],
-  sample2: [[0.754, 0.112, 0.101, 0.178], [0.188, 0.093, 0.08, 0.189], [0.469, 0.16, 0.079, 0.172]],
-  sample3: [[0.56, 0.159, 0.115, 0.222], [0.305, 0.244, 0.104, 0.201], [0.789, 0.216, 0.088, 0.207]],
-  sample4: [[0.346, 0.036, 0.097, 0.178], [0.134, 0.127, 0.084, 0.17], [0.515, 0.124, 0.088, 0.157], [0.665, 0.1, 0.076, 0.167]],
-  sample5: [[0.196, 0.615, 0.09, 0.215], [0.733, 0.279, 0.086, 0.193], [0.311, 0.297, 0.087, 0.178], [0.579, 0.141, 0.083, 0.169], [0.41, 0.078, 0.081, 0.152]],
-  sample6: [[0.775, 0.171, 0.11, 0.192], [0.13, 0.304, 0.109, 0.189], [0.615, 0.198, 0.098, 0.182], [0.355, 0.209, 0.083, 0.199]],
+  sample1: [
+    [0.769, 0.156, 0.106, 0.188],
+    [0.437, 0.329, 0.097, 0.178],
+    [0.216, 0.278, 0.093, 0.186],
+  ],
+  sample2: [
+    [0.754, 0.112, 0.101, 0.178],
+    [0.188, 0.093, 0.08, 0.189],
+    [0.469, 0.16, 0.079, 0.172],
+  ],
+  sample3: [
+    [0.56, 0.159, 0.115, 0.222],
+    [0.305, 0.244, 0.104, 0.201],
+    [0.789, 0.216, 0.088, 0.207],
+  ],
+  sample4: [
+    [0.346, 0.036, 0.097, 0.178],
+    [0.134, 0.127, 0.084, 0.17],
+    [0.515, 0.124, 0.088, 0.157],
+    [0.665, 0.1, 0.076, 0.167],
+  ],
+  sample5: [
+    [0.196, 0.615, 0.09, 0.215],
+    [0.733, 0.279, 0.086, 0.193],
+    [0.311, 0.297, 0.087, 0.178],
+    [0.579, 0.141, 0.083, 0.169],
+    [0.41, 0.078, 0.081, 0.152],
+  ],
+  sample6: [
+    [0.775, 0.171, 0.11, 0.192],
+    [0.13, 0.304, 0.109, 0.189],
+    [0.615, 0.198, 0.098, 0.182],
+    [0.355, 0.209, 0.083, 0.199],
+  ],
 };
 
 /** A box moved right by `share` of its width: IoU about (1 - share) / (1 + share) with where it was. */
@@ -48,10 +76,22 @@ interface Photo {
 }
 
 const PHOTOS: Photo[] = [
-  { sample: 'sample1', found: FACES.sample1 ?? [], old: (FACES.sample1 ?? []).map((box, i) => shifted(box, [0, 0.05, 0.1][i] ?? 0)) },
+  {
+    sample: 'sample1',
+    found: FACES.sample1 ?? [],
+    old: (FACES.sample1 ?? []).map((box, i) => shifted(box, [0, 0.05, 0.1][i] ?? 0)),
+  },
   // The third old box sits beside its face: IOU_BELOW_THRESHOLD, and the new face nobody had is deleted.
-  { sample: 'sample2', found: FACES.sample2 ?? [], old: (FACES.sample2 ?? []).map((box, i) => shifted(box, [0.15, 0, 0.8][i] ?? 0)) },
-  { sample: 'sample3', found: FACES.sample3 ?? [], old: (FACES.sample3 ?? []).map((box, i) => shifted(box, [0.05, 0.1, 0][i] ?? 0)) },
+  {
+    sample: 'sample2',
+    found: FACES.sample2 ?? [],
+    old: (FACES.sample2 ?? []).map((box, i) => shifted(box, [0.15, 0, 0.8][i] ?? 0)),
+  },
+  {
+    sample: 'sample3',
+    found: FACES.sample3 ?? [],
+    old: (FACES.sample3 ?? []).map((box, i) => shifted(box, [0.05, 0.1, 0][i] ?? 0)),
+  },
   // An old face where the new model sees none: IOU_BELOW_THRESHOLD against all four.
   { sample: 'sample4', found: FACES.sample4 ?? [], old: [...(FACES.sample4 ?? []), [0.45, 0.62, 0.1, 0.18]] },
   { sample: 'sample5', found: FACES.sample5 ?? [], old: (FACES.sample5 ?? []).map((box, i) => shifted(box, 0.04 * i)) },
@@ -99,7 +139,11 @@ async function writePhotosAndRecords(): Promise<string> {
         Metadata: { 'rekognition-faces': JSON.stringify(declared) },
       }),
     );
-    const Faces = photo.old.map(([Left, Top, Width, Height]) => ({ FaceId: uuid(), ImageId: uuid(), BoundingBoxes: { Left, Top, Width, Height } }));
+    const Faces = photo.old.map(([Left, Top, Width, Height]) => ({
+      FaceId: uuid(),
+      ImageId: uuid(),
+      BoundingBoxes: { Left, Top, Width, Height },
+    }));
     lines.push(JSON.stringify({ Bucket: config.bucket, Key, ExternalImageId: photo.sample, Faces }));
   }
   const lost = { FaceId: uuid(), ImageId: uuid(), BoundingBoxes: { Left: 0.4, Top: 0.3, Width: 0.2, Height: 0.3 } };
@@ -116,13 +160,30 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'reindex-report-'));
   recordsUri = await writePhotosAndRecords();
   const target = resources.ownCollection(`report-${uuid()}`);
-  const started = await reindex('start', '--manifest', recordsUri, '--target', target, '--quality-filter', 'NONE', '--wait', '--json');
+  const started = await reindex(
+    'start',
+    '--manifest',
+    recordsUri,
+    '--target',
+    target,
+    '--quality-filter',
+    'NONE',
+    '--wait',
+    '--json',
+  );
   expect(started.stderr).toBe('');
   summary = JSON.parse(lastLine(started.stdout)) as RunSummary;
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     // This machine's network is closed: Chromium's own background traffic would only fail.
-    args: ['--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 }, 180_000);
 
@@ -142,7 +203,12 @@ test('the run is the one the report is built for', () => {
     unmatchedOld: 4,
     unmatchedNewDeleted: 1,
     dlq: 6,
-    dlqByReason: { [ReasonCode.IouBelowThreshold]: 2, [ReasonCode.NoFaceDetected]: 2, [ReasonCode.ImageNotFound]: 1, [ReasonCode.InvalidRecord]: 1 },
+    dlqByReason: {
+      [ReasonCode.IouBelowThreshold]: 2,
+      [ReasonCode.NoFaceDetected]: 2,
+      [ReasonCode.ImageNotFound]: 1,
+      [ReasonCode.InvalidRecord]: 1,
+    },
   });
 });
 
@@ -151,13 +217,16 @@ test('the page in a browser shows the run: totals, DLQ reasons, IoU, throughput 
   const made = await reindex('report', summary.workflowId, '--html', html);
   expect(made.stderr).toBe('');
   expect(made.code).toBe(0);
-  expect(lastLine(made.stdout)).toMatch(new RegExp(`^wrote ${html.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(\\d+ KB\\): gallery of 6 DLQ messages$`));
+  expect(lastLine(made.stdout)).toMatch(
+    new RegExp(`^wrote ${html.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(\\d+ KB\\): gallery of 6 DLQ messages$`),
+  );
 
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const problems: string[] = [];
   const requests: string[] = [];
   page.on('console', (message) => {
-    if (message.type() === 'error' || message.type() === 'warning') problems.push(`${message.type()}: ${message.text()}`);
+    if (message.type() === 'error' || message.type() === 'warning')
+      problems.push(`${message.type()}: ${message.text()}`);
   });
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
   page.on('dialog', (dialog) => problems.push(`dialog: ${dialog.message()}`));
@@ -168,7 +237,9 @@ test('the page in a browser shows the run: totals, DLQ reasons, IoU, throughput 
 
   // Totals: what the cards say is what the run's summary says.
   const totals = await page.$$eval('[data-total]', (cards: Shown[]) =>
-    Object.fromEntries(cards.map((card) => [card.dataset.total ?? '', card.querySelector('.value')?.textContent ?? ''])),
+    Object.fromEntries(
+      cards.map((card) => [card.dataset.total ?? '', card.querySelector('.value')?.textContent ?? '']),
+    ),
   );
   expect(totals).toEqual(
     Object.fromEntries(
@@ -186,31 +257,45 @@ test('the page in a browser shows the run: totals, DLQ reasons, IoU, throughput 
 
   // The run's messages in the DLQ, read after the report: it left them there.
   const review: ReviewItem[] = [];
-  await forEachReviewMessage(resources.aws.sqs, resources.config.reviewDlqUrl, { runId: summary.workflowId }, ({ item }) => {
-    review.push(item);
-  });
+  await forEachReviewMessage(
+    resources.aws.sqs,
+    resources.config.reviewDlqUrl,
+    { runId: summary.workflowId },
+    ({ item }) => {
+      review.push(item);
+    },
+  );
   expect(review).toHaveLength(6);
   const dlqByReason: Record<string, number> = {};
   for (const item of review) dlqByReason[item.reason] = (dlqByReason[item.reason] ?? 0) + 1;
 
   // DLQ reasons: each bar's label and number, as shown.
   const bars = await page.$$eval('.reason-bar', (groups: Shown[]) =>
-    groups.map((group) => [group.querySelector('.bar-label')?.textContent ?? '', group.querySelector('.bar-value')?.textContent ?? '']),
+    groups.map((group) => [
+      group.querySelector('.bar-label')?.textContent ?? '',
+      group.querySelector('.bar-value')?.textContent ?? '',
+    ]),
   );
   expect(Object.fromEntries(bars.map(([label, value]) => [label, Number(value)]))).toEqual(dlqByReason);
   expect(await page.locator('.reason-bar rect').count()).toBe(Object.keys(dlqByReason).length);
 
   // IoU histogram: the numbers over the bars add up to the matched faces; the threshold is marked.
-  const binLabels = await page.$$eval('.iou-bin .bin-count', (labels: Shown[]) => labels.map((label) => Number(label.textContent)));
+  const binLabels = await page.$$eval('.iou-bin .bin-count', (labels: Shown[]) =>
+    labels.map((label) => Number(label.textContent)),
+  );
   expect(binLabels.reduce((sum, value) => sum + value, 0)).toBe(summary.matched);
-  const bins = await page.$$eval('.iou-bin', (groups: Shown[]) => groups.map((bin) => ({ from: Number(bin.dataset.from), count: Number(bin.dataset.count) })));
+  const bins = await page.$$eval('.iou-bin', (groups: Shown[]) =>
+    groups.map((bin) => ({ from: Number(bin.dataset.from), count: Number(bin.dataset.count) })),
+  );
   expect(bins).toHaveLength(20);
   expect(await page.locator('.threshold text').textContent()).toBe('threshold 0.5');
   // Every matched face has IoU at or above the threshold: no bar left of the line holds one.
   expect(bins.filter((bin) => bin.from < 0.5).reduce((sum, bin) => sum + bin.count, 0)).toBe(0);
 
   // Throughput: the bars hold every migrated face.
-  const timeline = await page.$$eval('.time-bar', (timeBars: Shown[]) => timeBars.map((bar) => Number(bar.dataset.count)));
+  const timeline = await page.$$eval('.time-bar', (timeBars: Shown[]) =>
+    timeBars.map((bar) => Number(bar.dataset.count)),
+  );
   expect(timeline.length).toBeGreaterThan(0);
   expect(timeline.reduce((sum, value) => sum + value, 0)).toBe(summary.matched);
 
@@ -234,7 +319,16 @@ test('the page in a browser shows the run: totals, DLQ reasons, IoU, throughput 
   const shown = review.map((item) => {
     // A refused record keeps no image: only its position, reason and face ids.
     if (item.reason === ReasonCode.InvalidRecord) {
-      return { reason: item.reason, faceId: null, loaded: null, oldBoxes: 0, newBoxes: 0, iouTags: [], placeholder: 'the record names no image', where: 'no image named' };
+      return {
+        reason: item.reason,
+        faceId: null,
+        loaded: null,
+        oldBoxes: 0,
+        newBoxes: 0,
+        iouTags: [],
+        placeholder: 'the record names no image',
+        where: 'no image named',
+      };
     }
     const hasImage = item.reason !== ReasonCode.ImageNotFound;
     return {
@@ -248,7 +342,9 @@ test('the page in a browser shows the run: totals, DLQ reasons, IoU, throughput 
       where: `s3://${item.Bucket}/${item.Key}`,
     };
   });
-  expect([...entries].sort((a, b) => sortKey(a).localeCompare(sortKey(b)))).toEqual([...shown].sort((a, b) => sortKey(a).localeCompare(sortKey(b))));
+  expect([...entries].sort((a, b) => sortKey(a).localeCompare(sortKey(b)))).toEqual(
+    [...shown].sort((a, b) => sortKey(a).localeCompare(sortKey(b))),
+  );
   // As designed: the two IOU_BELOW_THRESHOLD images show 3 and 4 new faces; NO_FACE_DETECTED shows none.
   expect(entries.map((entry) => `${entry.reason}:${entry.oldBoxes}+${entry.newBoxes}`).sort()).toEqual([
     'IMAGE_NOT_FOUND:0+0',
@@ -282,7 +378,12 @@ test('--json prints the figures; --gallery-limit caps the gallery and says how m
   expect(outcome.stderr).toBe('');
   expect(outcome.code).toBe(0);
   const figures = JSON.parse(lastLine(outcome.stdout)) as ReportFigures & { html: string };
-  expect(figures).toMatchObject({ runId: summary.workflowId, rows: summary.matched, gallery: { shown: 2, leftOut: 4 }, html });
+  expect(figures).toMatchObject({
+    runId: summary.workflowId,
+    rows: summary.matched,
+    gallery: { shown: 2, leftOut: 4 },
+    html,
+  });
   // The summary in S3 is written before the run knows where it put it.
   expect(figures.summary).toEqual({ ...summary, report: undefined });
   expect(figures.iou.counts.reduce((sum, value) => sum + value, 0)).toBe(summary.matched);
@@ -294,10 +395,26 @@ test('--json prints the figures; --gallery-limit caps the gallery and says how m
 });
 
 test.each([
-  ['an unknown run', () => ['report', `no-such-run-${uuid()}`, '--html', path.join(dir, 'x.html')], /^reindex: run no-such-run-[0-9a-f-]+ has no summary at s3:\/\/[^ ]+\/runs\/no-such-run-[0-9a-f-]+\/report\/summary\.json: the run is unknown or has not finished\n$/],
-  ['a folder that does not exist', () => ['report', summary.workflowId, '--html', path.join(dir, 'no-such-folder', 'r.html')], /^reindex: cannot write the report to .*no-such-folder\/r\.html: its folder does not exist\n$/],
-  ['a path that is a folder', () => ['report', summary.workflowId, '--html', dir], /^reindex: cannot write the report to .*: it is a folder\n$/],
-  ['a gallery limit that is no number', () => ['report', summary.workflowId, '--gallery-limit', 'many'], /^reindex: error: option '--gallery-limit <n>' argument 'many' is invalid\. --gallery-limit must be a whole number from 0 to 1000\n$/],
+  [
+    'an unknown run',
+    () => ['report', `no-such-run-${uuid()}`, '--html', path.join(dir, 'x.html')],
+    /^reindex: run no-such-run-[0-9a-f-]+ has no summary at s3:\/\/[^ ]+\/runs\/no-such-run-[0-9a-f-]+\/report\/summary\.json: the run is unknown or has not finished\n$/,
+  ],
+  [
+    'a folder that does not exist',
+    () => ['report', summary.workflowId, '--html', path.join(dir, 'no-such-folder', 'r.html')],
+    /^reindex: cannot write the report to .*no-such-folder\/r\.html: its folder does not exist\n$/,
+  ],
+  [
+    'a path that is a folder',
+    () => ['report', summary.workflowId, '--html', dir],
+    /^reindex: cannot write the report to .*: it is a folder\n$/,
+  ],
+  [
+    'a gallery limit that is no number',
+    () => ['report', summary.workflowId, '--gallery-limit', 'many'],
+    /^reindex: error: option '--gallery-limit <n>' argument 'many' is invalid\. --gallery-limit must be a whole number from 0 to 1000\n$/,
+  ],
 ])('%s is one line on stderr and exit code 2', async (_, args, message) => {
   await mkdir(dir, { recursive: true });
   const outcome = await reindex(...args());
@@ -326,7 +443,16 @@ test('a DLQ message naming an object outside the image locations does not bring 
   const imagesOfTheRun = recordsUri.replace(/records\.jsonl$/, '');
   const html = path.join(dir, 'locations.html');
 
-  const made = await reindex('report', summary.workflowId, '--html', html, '--images', imagesOfTheRun, '--gallery-limit', '100');
+  const made = await reindex(
+    'report',
+    summary.workflowId,
+    '--html',
+    html,
+    '--images',
+    imagesOfTheRun,
+    '--gallery-limit',
+    '100',
+  );
 
   expect(made).toMatchObject({ code: 0, stderr: '' });
   const page = await readFile(html, 'utf8');

@@ -52,7 +52,6 @@ const PHOTOS: Record<string, { faces: DeclaredFace[]; userId?: string }> = {
   },
 };
 
-
 /** The old collection on face model 6.0, as an application built it: photos indexed, known people enrolled as users. */
 async function buildOldCollection(prefix: string): Promise<string> {
   const CollectionId = `verify-v6-${randomUUID()}`;
@@ -64,14 +63,23 @@ async function buildOldCollection(prefix: string): Promise<string> {
   }
   for (const [name, photo] of Object.entries(PHOTOS)) {
     const Key = `${prefix}/${name}.png`;
-    await resources.aws.s3.send(new PutObjectCommand({ Bucket: resources.config.bucket, Key, Body: syntheticPng(photo.faces) }));
+    await resources.aws.s3.send(
+      new PutObjectCommand({ Bucket: resources.config.bucket, Key, Body: syntheticPng(photo.faces) }),
+    );
     const { FaceRecords = [] } = await rekognition.client.send(
-      new IndexFacesCommand({ CollectionId, Image: { S3Object: { Bucket: resources.config.bucket, Name: Key } }, ExternalImageId: name, QualityFilter: 'NONE' }),
+      new IndexFacesCommand({
+        CollectionId,
+        Image: { S3Object: { Bucket: resources.config.bucket, Name: Key } },
+        ExternalImageId: name,
+        QualityFilter: 'NONE',
+      }),
     );
     const FaceIds = FaceRecords.map((record) => record.Face?.FaceId ?? '');
     oldFaceIds.set(name, FaceIds);
     if (photo.userId) {
-      await rekognition.client.send(new CreateUserCommand({ CollectionId, UserId: photo.userId })).catch(() => undefined);
+      await rekognition.client
+        .send(new CreateUserCommand({ CollectionId, UserId: photo.userId }))
+        .catch(() => undefined);
       await rekognition.client.send(new AssociateFacesCommand({ CollectionId, UserId: photo.userId, FaceIds }));
     }
   }
@@ -113,9 +121,32 @@ beforeAll(async () => {
   const manifest = await writeRecordsFile(source, prefix);
   target = `verify-v7-${randomUUID()}`;
   runId = `verify-${randomUUID()}`;
-  const started = await runCli(['start', '--manifest', manifest, '--source', source, '--target', target, '--id', runId, '--quality-filter', 'NONE', '--wait', '--json'], env);
+  const started = await runCli(
+    [
+      'start',
+      '--manifest',
+      manifest,
+      '--source',
+      source,
+      '--target',
+      target,
+      '--id',
+      runId,
+      '--quality-filter',
+      'NONE',
+      '--wait',
+      '--json',
+    ],
+    env,
+  );
   expect(started.stderr).toBe('');
-  expect(JSON.parse(lastLine(started.stdout))).toMatchObject({ status: 'completed', faces: 7, matched: 7, usersCreated: 2, facesAssociated: 4 } satisfies Partial<RunSummary>);
+  expect(JSON.parse(lastLine(started.stdout))).toMatchObject({
+    status: 'completed',
+    faces: 7,
+    matched: 7,
+    usersCreated: 2,
+    facesAssociated: 4,
+  } satisfies Partial<RunSummary>);
 }, 180_000);
 
 afterAll(async () => {
@@ -127,7 +158,10 @@ afterAll(async () => {
 
 async function verify(...args: string[]) {
   const outcome = await runCli(['verify', runId, ...args], env);
-  return { ...outcome, report: outcome.code === 2 ? undefined : (JSON.parse(lastLine(outcome.stdout)) as VerifyReport) };
+  return {
+    ...outcome,
+    report: outcome.code === 2 ? undefined : (JSON.parse(lastLine(outcome.stdout)) as VerifyReport),
+  };
 }
 
 test('after a clean run, every face is found as the same people in the old and the new collection', async () => {
@@ -135,7 +169,18 @@ test('after a clean run, every face is found as the same people in the old and t
 
   expect(stderr).toBe('');
   expect(code).toBe(0);
-  expect(report).toMatchObject({ runId, sourceCollectionId: source, targetCollectionId: target, threshold: 80, rows: 7, compared: 7, agreeing: 7, share: 1, notSamePerson: 0, disagreements: [] });
+  expect(report).toMatchObject({
+    runId,
+    sourceCollectionId: source,
+    targetCollectionId: target,
+    threshold: 80,
+    rows: 7,
+    compared: 7,
+    agreeing: 7,
+    share: 1,
+    notSamePerson: 0,
+    disagreements: [],
+  });
 });
 
 test('a sample is the size asked for and drawn again by its seed', async () => {
@@ -146,7 +191,7 @@ test('a sample is the size asked for and drawn again by its seed', async () => {
   expect(again.report).toEqual(first.report);
 });
 
-test('a row mapping ana\'s old face to bo\'s new face is a disagreement naming both', async () => {
+test("a row mapping ana's old face to bo's new face is a disagreement naming both", async () => {
   const rows = await resultRows(resources, runId);
   const anaOld = oldFaceIds.get('ana-1')?.[0] ?? '';
   const boNew = rows.find((row: ResultRow) => row.OldFaceId === oldFaceIds.get('bo-1')?.[0])?.FaceId ?? '';
@@ -194,7 +239,12 @@ test('faces without a user are told by the image they came from', async () => {
   const cy = oldFaceIds.get('cy')?.[0] ?? '';
   const cyNew = (await resultRows(resources, runId)).find((row) => row.OldFaceId === cy)?.FaceId ?? '';
   await resources.aws.dynamodb.send(
-    new UpdateCommand({ TableName: resources.config.resultsTable, Key: { OldFaceId: dee }, UpdateExpression: 'SET FaceId = :face', ExpressionAttributeValues: { ':face': cyNew } }),
+    new UpdateCommand({
+      TableName: resources.config.resultsTable,
+      Key: { OldFaceId: dee },
+      UpdateExpression: 'SET FaceId = :face',
+      ExpressionAttributeValues: { ':face': cyNew },
+    }),
   );
 
   const { report } = await verify('--json');
@@ -208,7 +258,10 @@ test('faces without a user are told by the image they came from', async () => {
 
 test.each([
   [['verify', 'no-such-run'], /^reindex: run no-such-run has no rows in the results table results-[0-9a-f]{8}\n$/],
-  [['verify', 'any', '--threshold', '101'], /^reindex: error: option '--threshold <similarity>' argument '101' is invalid\. --threshold must be a number from 0 to 100\n$/],
+  [
+    ['verify', 'any', '--threshold', '101'],
+    /^reindex: error: option '--threshold <similarity>' argument '101' is invalid\. --threshold must be a number from 0 to 100\n$/,
+  ],
   [['verify'], /^reindex: error: missing required argument 'run-id'\n$/],
 ])('bad input %j is one line on stderr and exit code 2', async (args, message) => {
   const outcome = await runCli(args, env);

@@ -4,10 +4,29 @@
  * run; the same notification delivered again starts nothing.
  */
 import { randomUUID } from 'node:crypto';
-import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, PutBucketNotificationConfigurationCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  PutBucketNotificationConfigurationCommand,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
+import {
+  CreateQueueCommand,
+  DeleteQueueCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+} from '@aws-sdk/client-sqs';
 import { runCli } from '../../harness/cli';
-import { createRunResources, eventually, facesIn, resultRows, type RunResources, writeRecords } from '../../harness/runs';
+import {
+  createRunResources,
+  eventually,
+  facesIn,
+  resultRows,
+  type RunResources,
+  writeRecords,
+} from '../../harness/runs';
 import { type RunningWorker, startWorker } from '../../harness/worker';
 
 let resources: RunResources;
@@ -17,21 +36,35 @@ let bucket: string;
 
 const watchEnv = () => ({ ...worker.cliEnv, REINDEX_INTAKE_QUEUE_URL: intakeQueueUrl });
 const reindex = (...args: string[]) => runCli(args, watchEnv());
-const jsonLines = (text: string) => text.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, string>);
+const jsonLines = (text: string) =>
+  text
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Record<string, string>);
 
 beforeAll(async () => {
   resources = await createRunResources();
   worker = await startWorker(resources);
   const suffix = randomUUID().slice(0, 8);
-  intakeQueueUrl = (await resources.aws.sqs.send(new CreateQueueCommand({ QueueName: `intake-${suffix}` }))).QueueUrl ?? '';
-  const { Attributes } = await resources.aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: intakeQueueUrl, AttributeNames: ['QueueArn'] }));
+  intakeQueueUrl =
+    (await resources.aws.sqs.send(new CreateQueueCommand({ QueueName: `intake-${suffix}` }))).QueueUrl ?? '';
+  const { Attributes } = await resources.aws.sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: intakeQueueUrl, AttributeNames: ['QueueArn'] }),
+  );
   bucket = `intake-${suffix}`;
   await resources.aws.s3.send(new CreateBucketCommand({ Bucket: bucket }));
   await resources.aws.s3.send(
     new PutBucketNotificationConfigurationCommand({
       Bucket: bucket,
       NotificationConfiguration: {
-        QueueConfigurations: [{ QueueArn: Attributes?.QueueArn, Events: ['s3:ObjectCreated:*'], Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: 'records/' }] } } }],
+        QueueConfigurations: [
+          {
+            QueueArn: Attributes?.QueueArn,
+            Events: ['s3:ObjectCreated:*'],
+            Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: 'records/' }] } },
+          },
+        ],
       },
     }),
   );
@@ -45,7 +78,10 @@ afterAll(async () => {
 
 /** Copies a records file into the watched bucket, as an operator's upload. */
 async function upload(Key: string): Promise<void> {
-  const { manifest } = await writeRecords(resources, [{ faces: [{ person: 'ana', box: [0.2, 0.2, 0.4, 0.4] }] }, { faces: [{ person: 'bo', box: [0.1, 0.3, 0.3, 0.3] }] }]);
+  const { manifest } = await writeRecords(resources, [
+    { faces: [{ person: 'ana', box: [0.2, 0.2, 0.4, 0.4] }] },
+    { faces: [{ person: 'bo', box: [0.1, 0.3, 0.3, 0.3] }] },
+  ]);
   const { Body } = await resources.aws.s3.send(new GetObjectCommand(manifest));
   await resources.aws.s3.send(new PutObjectCommand({ Bucket: bucket, Key, Body: await Body?.transformToString() }));
 }
@@ -56,7 +92,9 @@ test('each uploaded records file starts one run, and a notification delivered tw
   await upload('records/second batch.jsonl');
   await upload('elsewhere/ignored.jsonl');
   // What S3 delivered for the first file, kept to deliver it once more.
-  const { Messages = [] } = await resources.aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: intakeQueueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 0 }));
+  const { Messages = [] } = await resources.aws.sqs.send(
+    new ReceiveMessageCommand({ QueueUrl: intakeQueueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 0 }),
+  );
   const firstNotification = Messages.find((message) => message.Body?.includes('first.jsonl'))?.Body;
   expect(firstNotification).toBeDefined();
 
@@ -64,7 +102,10 @@ test('each uploaded records file starts one run, and a notification delivered tw
   expect(first.stderr).toBe('');
   expect(first.code).toBe(0);
   const started = jsonLines(first.stdout);
-  expect(started.map((event) => event.file).sort()).toEqual([`s3://${bucket}/records/first.jsonl`, `s3://${bucket}/records/second batch.jsonl`]);
+  expect(started.map((event) => event.file).sort()).toEqual([
+    `s3://${bucket}/records/first.jsonl`,
+    `s3://${bucket}/records/second batch.jsonl`,
+  ]);
   const runIds = started.map((event) => event.started ?? '');
   expect(runIds.every((id) => id.startsWith('intake-'))).toBe(true);
 
@@ -89,7 +130,10 @@ test('each uploaded records file starts one run, and a notification delivered tw
   // Every message was handled: the queue is empty.
   await eventually(async () => {
     const { Attributes } = await resources.aws.sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: intakeQueueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+      new GetQueueAttributesCommand({
+        QueueUrl: intakeQueueUrl,
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      }),
     );
     return Attributes?.ApproximateNumberOfMessages === '0' && Attributes.ApproximateNumberOfMessagesNotVisible === '0';
   });
@@ -101,8 +145,16 @@ test('a notification of a file that is gone starts nothing and says why; no inta
   await resources.aws.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'records/soon-gone.jsonl' }));
   const outcome = await reindex('watch', '--target', target, '--once');
   expect(outcome.code).toBe(0);
-  expect(outcome.stdout).toContain(`s3://${bucket}/records/soon-gone.jsonl not started: the records file s3://${bucket}/records/soon-gone.jsonl does not exist`);
+  expect(outcome.stdout).toContain(
+    `s3://${bucket}/records/soon-gone.jsonl not started: the records file s3://${bucket}/records/soon-gone.jsonl does not exist`,
+  );
 
-  const unset = await runCli(['watch', '--target', target, '--once'], { ...worker.cliEnv, REINDEX_INTAKE_QUEUE_URL: '' });
-  expect(unset).toMatchObject({ code: 2, stderr: 'reindex: REINDEX_INTAKE_QUEUE_URL is not set: watch needs the intake queue\n' });
+  const unset = await runCli(['watch', '--target', target, '--once'], {
+    ...worker.cliEnv,
+    REINDEX_INTAKE_QUEUE_URL: '',
+  });
+  expect(unset).toMatchObject({
+    code: 2,
+    stderr: 'reindex: REINDEX_INTAKE_QUEUE_URL is not set: watch needs the intake queue\n',
+  });
 }, 60_000);

@@ -43,7 +43,8 @@ function linksOf(text: string, file = 'the text'): Link[] {
     if (block.map) line = block.map[0] + 1;
     if (block.type !== 'inline') continue;
     for (const token of block.children ?? []) {
-      const target = token.type === 'link_open' ? token.attrGet('href') : token.type === 'image' ? token.attrGet('src') : null;
+      const target =
+        token.type === 'link_open' ? token.attrGet('href') : token.type === 'image' ? token.attrGet('src') : null;
       if (target !== null) links.push({ file, line, target: String(target) });
     }
   }
@@ -52,7 +53,9 @@ function linksOf(text: string, file = 'the text'): Link[] {
 
 /** The text GitHub makes a heading's anchor from: what the heading shows, without its Markdown. */
 function headingText(inline: MarkdownIt.Token): string {
-  return (inline.children ?? []).map((child) => (child.type === 'text' || child.type === 'code_inline' ? child.content : '')).join('');
+  return (inline.children ?? [])
+    .map((child) => (child.type === 'text' || child.type === 'code_inline' ? child.content : ''))
+    .join('');
 }
 
 /** The anchors of a Markdown text's headings, as GitHub numbers repeated ones. */
@@ -90,7 +93,9 @@ const insideRepository = (file: string) => file === ROOT || file.startsWith(ROOT
 
 test('the documentation is found: README.md and the pages under docs/', () => {
   const found = files.map(relative);
-  expect(found).toEqual(expect.arrayContaining(['README.md', path.join('docs', 'architecture.md'), path.join('docs', 'records-file.md')]));
+  expect(found).toEqual(
+    expect.arrayContaining(['README.md', path.join('docs', 'architecture.md'), path.join('docs', 'records-file.md')]),
+  );
   expect(localLinks.length).toBeGreaterThan(50);
 });
 
@@ -131,7 +136,17 @@ test('every #anchor of every Markdown file names a heading of the page it points
 
 describe('how links are read', () => {
   test('a link in a code block or in inline code is no link', () => {
-    const text = ['[real](a.md)', '', '```', '[in a fence](b.md)', '```', '', '    [indented code](c.md)', '', '`[inline code](d.md)` ![picture](e.png)'].join('\n');
+    const text = [
+      '[real](a.md)',
+      '',
+      '```',
+      '[in a fence](b.md)',
+      '```',
+      '',
+      '    [indented code](c.md)',
+      '',
+      '`[inline code](d.md)` ![picture](e.png)',
+    ].join('\n');
     expect(linksOf(text).map((link) => link.target)).toEqual(['a.md', 'e.png']);
   });
 
@@ -141,7 +156,17 @@ describe('how links are read', () => {
   });
 
   test('headings get the anchors GitHub gives them, repeated ones numbered', () => {
-    const text = ['# `reindex dlq list | show | redrive`: review what failed', '## Limits', '## Limits', "### The worker's AWS permissions"].join('\n');
-    expect([...anchorsOf(text)]).toEqual(['reindex-dlq-list--show--redrive-review-what-failed', 'limits', 'limits-1', 'the-workers-aws-permissions']);
+    const text = [
+      '# `reindex dlq list | show | redrive`: review what failed',
+      '## Limits',
+      '## Limits',
+      "### The worker's AWS permissions",
+    ].join('\n');
+    expect([...anchorsOf(text)]).toEqual([
+      'reindex-dlq-list--show--redrive-review-what-failed',
+      'limits',
+      'limits-1',
+      'the-workers-aws-permissions',
+    ]);
   });
 });

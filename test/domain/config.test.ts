@@ -34,7 +34,9 @@ test('a complete environment on AWS gives a typed config with virtual-hosted S3'
 });
 
 test('the image locations come from REINDEX_IMAGE_LOCATIONS, S3 locations comma-separated, each a bucket and a prefix', () => {
-  expect(loadConfig({ ...complete, REINDEX_IMAGE_LOCATIONS: 's3://photos/people/,s3://archive' }).imageLocations).toEqual([
+  expect(
+    loadConfig({ ...complete, REINDEX_IMAGE_LOCATIONS: 's3://photos/people/,s3://archive' }).imageLocations,
+  ).toEqual([
     { Bucket: 'photos', Prefix: 'people/' },
     { Bucket: 'archive', Prefix: '' },
   ]);
@@ -45,12 +47,16 @@ test('the image locations come from REINDEX_IMAGE_LOCATIONS, S3 locations comma-
 
 test('the account that must own every bucket comes from REINDEX_BUCKET_OWNER, an account id', () => {
   expect(loadConfig({ ...complete, REINDEX_BUCKET_OWNER: '111122223333' }).bucketOwner).toBe('111122223333');
-  expect(problemsOf({ ...complete, REINDEX_BUCKET_OWNER: 'acme' })).toEqual(['REINDEX_BUCKET_OWNER must be an AWS account id, 12 digits']);
+  expect(problemsOf({ ...complete, REINDEX_BUCKET_OWNER: 'acme' })).toEqual([
+    'REINDEX_BUCKET_OWNER must be an AWS account id, 12 digits',
+  ]);
 });
 
 test('the task queue comes from REINDEX_TASK_QUEUE and must be a name Temporal takes', () => {
   expect(loadConfig({ ...complete, REINDEX_TASK_QUEUE: 'reindex-eu' }).taskQueue).toBe('reindex-eu');
-  expect(problemsOf({ ...complete, REINDEX_TASK_QUEUE: 'two words' })).toEqual(['REINDEX_TASK_QUEUE must be letters, digits and . _ - (at most 200)']);
+  expect(problemsOf({ ...complete, REINDEX_TASK_QUEUE: 'two words' })).toEqual([
+    'REINDEX_TASK_QUEUE must be letters, digits and . _ - (at most 200)',
+  ]);
 });
 
 test('the IndexFaces rate comes from REINDEX_TPS, when set, and must be a positive number', () => {
@@ -59,13 +65,19 @@ test('the IndexFaces rate comes from REINDEX_TPS, when set, and must be a positi
   expect(problemsOf({ ...complete, REINDEX_TPS: '0' })).toEqual(['REINDEX_TPS must be more than 0']);
 });
 
-test.each([['AWS_ENDPOINT_URL'], ['AWS_ENDPOINT_URL_S3']])('an S3 endpoint from %s turns on path-style addressing', (variable) => {
-  expect(loadConfig({ ...complete, [variable]: 'http://127.0.0.1:4566' }).aws.s3ForcePathStyle).toBe(true);
-});
+test.each([['AWS_ENDPOINT_URL'], ['AWS_ENDPOINT_URL_S3']])(
+  'an S3 endpoint from %s turns on path-style addressing',
+  (variable) => {
+    expect(loadConfig({ ...complete, [variable]: 'http://127.0.0.1:4566' }).aws.s3ForcePathStyle).toBe(true);
+  },
+);
 
-test.each([['AWS_ENDPOINT_URL'], ['AWS_ENDPOINT_URL_SQS']])('an SQS endpoint from %s is used for every queue, whatever host its URL names', (variable) => {
-  expect(loadConfig({ ...complete, [variable]: 'http://127.0.0.1:4566' }).aws.sqsEndpointConfigured).toBe(true);
-});
+test.each([['AWS_ENDPOINT_URL'], ['AWS_ENDPOINT_URL_SQS']])(
+  'an SQS endpoint from %s is used for every queue, whatever host its URL names',
+  (variable) => {
+    expect(loadConfig({ ...complete, [variable]: 'http://127.0.0.1:4566' }).aws.sqsEndpointConfigured).toBe(true);
+  },
+);
 
 test('every missing setting is named at once, and an empty one counts as missing', () => {
   expect(problemsOf({ AWS_REGION: 'eu-west-1', REINDEX_BUCKET: '' })).toEqual([

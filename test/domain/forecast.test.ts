@@ -1,4 +1,11 @@
-import { addImage, emptyForecast, extrapolate, recommendThreshold, thresholdForecasts, type ThresholdForecast } from '../../src/domain/forecast';
+import {
+  addImage,
+  emptyForecast,
+  extrapolate,
+  recommendThreshold,
+  thresholdForecasts,
+  type ThresholdForecast,
+} from '../../src/domain/forecast';
 import { type BoundingBox, iou } from '../../src/domain/matching';
 
 const THRESHOLDS = [0.3, 0.4, 0.5, 0.6, 0.7];
@@ -30,13 +37,15 @@ test('counts per threshold what a run would make of each image', () => {
   // Two old faces want one new face: one matches, the other is below the threshold, as in a run.
   addImage(forecast, { oldBoxes: [shrunk(face, 0.9), shrunk(face, 0.8)], newBoxes: [face] });
 
-  const counts = thresholdForecasts(forecast, 6, 6).map(({ threshold, matched, noFaceDetected, iouBelowThreshold, newFacesNobodyHad }) => [
-    threshold,
-    matched,
-    noFaceDetected,
-    iouBelowThreshold,
-    newFacesNobodyHad,
-  ]);
+  const counts = thresholdForecasts(forecast, 6, 6).map(
+    ({ threshold, matched, noFaceDetected, iouBelowThreshold, newFacesNobodyHad }) => [
+      threshold,
+      matched,
+      noFaceDetected,
+      iouBelowThreshold,
+      newFacesNobodyHad,
+    ],
+  );
 
   expect(forecast).toMatchObject({ images: 6, oldFaces: 7, newFaces: 6 });
   expect(counts).toEqual([
@@ -60,7 +69,8 @@ test('the matched share is of the old faces answered; its margin is 0 when every
 
 test('the margin of a sample is the 95% interval of a ratio over clusters, with the finite-population correction', () => {
   const forecast = emptyForecast([0.5]);
-  for (const matches of [true, true, true, false]) addImage(forecast, { oldBoxes: [face], newBoxes: matches ? [face] : [elsewhere] });
+  for (const matches of [true, true, true, false])
+    addImage(forecast, { oldBoxes: [face], newBoxes: matches ? [face] : [elsewhere] });
 
   const [row] = thresholdForecasts(forecast, 4, 100);
 
@@ -71,7 +81,9 @@ test('the margin of a sample is the 95% interval of a ratio over clusters, with 
 });
 
 test('extrapolates the sample to the whole file', () => {
-  expect(extrapolate({ threshold: 0.5, matched: 30, noFaceDetected: 1, iouBelowThreshold: 2, newFacesNobodyHad: 3 }, 2.5)).toEqual({
+  expect(
+    extrapolate({ threshold: 0.5, matched: 30, noFaceDetected: 1, iouBelowThreshold: 2, newFacesNobodyHad: 3 }, 2.5),
+  ).toEqual({
     threshold: 0.5,
     matched: 75,
     noFaceDetected: 3,
@@ -93,13 +105,44 @@ describe('recommendThreshold', () => {
     }));
 
   test('is the strictest threshold that matches within one point of the best', () => {
-    expect(recommendThreshold(rows([[0.3, 0.8], [0.4, 0.8], [0.5, 0.6]]))).toBe(0.4);
-    expect(recommendThreshold(rows([[0.3, 0.9], [0.5, 0.895], [0.7, 0.85]]))).toBe(0.5);
-    expect(recommendThreshold(rows([[0.3, 0.97], [0.5, 0.97], [0.7, 0.97]]))).toBe(0.7);
+    expect(
+      recommendThreshold(
+        rows([
+          [0.3, 0.8],
+          [0.4, 0.8],
+          [0.5, 0.6],
+        ]),
+      ),
+    ).toBe(0.4);
+    expect(
+      recommendThreshold(
+        rows([
+          [0.3, 0.9],
+          [0.5, 0.895],
+          [0.7, 0.85],
+        ]),
+      ),
+    ).toBe(0.5);
+    expect(
+      recommendThreshold(
+        rows([
+          [0.3, 0.97],
+          [0.5, 0.97],
+          [0.7, 0.97],
+        ]),
+      ),
+    ).toBe(0.7);
   });
 
   test('is none when nothing matched at any threshold', () => {
-    expect(recommendThreshold(rows([[0.3, 0], [0.5, 0]]))).toBeUndefined();
+    expect(
+      recommendThreshold(
+        rows([
+          [0.3, 0],
+          [0.5, 0],
+        ]),
+      ),
+    ).toBeUndefined();
     expect(recommendThreshold([])).toBeUndefined();
   });
 });

@@ -1,4 +1,11 @@
-import { formatVerdict, imageFormat, MAX_S3_IMAGE_BYTES, MIME_TYPES, reachesPastEdge, sizeVerdict } from '../../src/domain/image-checks';
+import {
+  formatVerdict,
+  imageFormat,
+  MAX_S3_IMAGE_BYTES,
+  MIME_TYPES,
+  reachesPastEdge,
+  sizeVerdict,
+} from '../../src/domain/image-checks';
 import { ReasonCode } from '../../src/domain/reasons';
 
 test('JPEG and PNG are told by their first bytes', () => {

@@ -38,7 +38,10 @@ describe('--key-from external-image-id', () => {
   });
 
   test('a bucket S3 would refuse places nothing', () => {
-    expect(placeByExternalImageId({ bucket: 'No Such', prefix: '', suffix: '' }, face)).toMatchObject({ placed: false, cause: UnplacedCause.InvalidLocation });
+    expect(placeByExternalImageId({ bucket: 'No Such', prefix: '', suffix: '' }, face)).toMatchObject({
+      placed: false,
+      cause: UnplacedCause.InvalidLocation,
+    });
   });
 });
 
@@ -59,8 +62,14 @@ describe('--key-template', () => {
   });
 
   test.each([
-    ['s3://photos/{Name}.jpg', 'the key template names {Name}; it may name only {FaceId}, {ImageId}, {ExternalImageId}'],
-    ['s3://photos/all.jpg', 'the key template "s3://photos/all.jpg" names no placeholder: every image would get the same key'],
+    [
+      's3://photos/{Name}.jpg',
+      'the key template names {Name}; it may name only {FaceId}, {ImageId}, {ExternalImageId}',
+    ],
+    [
+      's3://photos/all.jpg',
+      'the key template "s3://photos/all.jpg" names no placeholder: every image would get the same key',
+    ],
     ['photos/{FaceId}', /must be s3:\/\/bucket\/key with a literal bucket/],
     ['s3://{ExternalImageId}/x', /must be s3:\/\/bucket\/key with a literal bucket/],
   ])('%s is refused', (text, message) => {
@@ -80,20 +89,31 @@ describe('--mapping', () => {
   });
 
   test('without an S3Uri header the column of s3:// values is found by its first row', () => {
-    expect(mappingColumns(['FaceId', 'photo'], [face.FaceId, 's3://photos/a.jpg'])).toMatchObject({ key: 'FaceId', uriColumn: 1, userIdColumn: undefined });
+    expect(mappingColumns(['FaceId', 'photo'], [face.FaceId, 's3://photos/a.jpg'])).toMatchObject({
+      key: 'FaceId',
+      uriColumn: 1,
+      userIdColumn: undefined,
+    });
   });
 
   test('two key columns need --mapping-key, which picks one', () => {
     expect(() => mappingColumns(['FaceId', 'ImageId', 'S3Uri'], undefined)).toThrow(
       'the mapping file needs one key column named FaceId, ImageId or ExternalImageId; it has FaceId, ImageId: choose one with --mapping-key',
     );
-    expect(mappingColumns(['FaceId', 'ImageId', 'S3Uri'], undefined, 'ImageId')).toMatchObject({ key: 'ImageId', keyColumn: 1 });
+    expect(mappingColumns(['FaceId', 'ImageId', 'S3Uri'], undefined, 'ImageId')).toMatchObject({
+      key: 'ImageId',
+      keyColumn: 1,
+    });
   });
 
   test('no key column, or no URI column, is a clear refusal', () => {
     expect(() => mappingColumns(['name', 'S3Uri'], undefined)).toThrow('it has name, S3Uri');
-    expect(() => mappingColumns(['FaceId', 'where'], [face.FaceId, 'photos/a.jpg'])).toThrow('the mapping file needs one column of s3:// URIs, headed S3Uri (none found)');
-    expect(() => mappingColumns(['FaceId', 'S3Uri'], undefined, 'ImageId')).toThrow('the mapping file has no ImageId column');
+    expect(() => mappingColumns(['FaceId', 'where'], [face.FaceId, 'photos/a.jpg'])).toThrow(
+      'the mapping file needs one column of s3:// URIs, headed S3Uri (none found)',
+    );
+    expect(() => mappingColumns(['FaceId', 'S3Uri'], undefined, 'ImageId')).toThrow(
+      'the mapping file has no ImageId column',
+    );
   });
 
   test('a row gives its key, location and UserId; an empty UserId leaves the face its own', () => {
@@ -108,13 +128,23 @@ describe('--mapping', () => {
 
   test('a bad row is named by its line', () => {
     const columns = mappingColumns(['ImageId', 'S3Uri'], undefined);
-    expect(() => mappingEntry(columns, ['img', 'photos/a.jpg'], 7)).toThrow('line 7 of the mapping file: "photos/a.jpg" is not an S3 URI of the form s3://bucket/key');
-    expect(() => mappingEntry(columns, ['', 's3://photos/a.jpg'], 8)).toThrow('line 8 of the mapping file has no ImageId');
+    expect(() => mappingEntry(columns, ['img', 'photos/a.jpg'], 7)).toThrow(
+      'line 7 of the mapping file: "photos/a.jpg" is not an S3 URI of the form s3://bucket/key',
+    );
+    expect(() => mappingEntry(columns, ['', 's3://photos/a.jpg'], 8)).toThrow(
+      'line 8 of the mapping file has no ImageId',
+    );
   });
 
   test('a face the mapping does not name is unplaced as such', () => {
-    expect(placeByMapping(undefined, 'ImageId', face)).toMatchObject({ placed: false, cause: UnplacedCause.NotInMapping });
-    expect(placeByMapping(undefined, 'ExternalImageId', anonymous)).toMatchObject({ placed: false, cause: UnplacedCause.NoExternalImageId });
+    expect(placeByMapping(undefined, 'ImageId', face)).toMatchObject({
+      placed: false,
+      cause: UnplacedCause.NotInMapping,
+    });
+    expect(placeByMapping(undefined, 'ExternalImageId', anonymous)).toMatchObject({
+      placed: false,
+      cause: UnplacedCause.NoExternalImageId,
+    });
   });
 });
 

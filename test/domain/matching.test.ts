@@ -23,7 +23,9 @@ describe('iou', () => {
 describe('maxWeightAssignment', () => {
   function permutations(items: number[]): number[][] {
     if (items.length <= 1) return [items];
-    return items.flatMap((item, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]));
+    return items.flatMap((item, i) =>
+      permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]),
+    );
   }
 
   function total(weights: number[][], assignment: number[]): number {
@@ -32,16 +34,20 @@ describe('maxWeightAssignment', () => {
 
   test('finds the best total on random matrices, as trying every permutation does', () => {
     let seed = 7;
-    const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
     for (let trial = 0; trial < 60; trial += 1) {
       const size = 1 + (trial % 6);
-      const weights = Array.from({ length: size }, () => Array.from({ length: size }, () => (random() < 0.3 ? 0 : random())));
+      const weights = Array.from({ length: size }, () =>
+        Array.from({ length: size }, () => (random() < 0.3 ? 0 : random())),
+      );
       const best = Math.max(...permutations([...Array(size).keys()]).map((columns) => total(weights, columns)));
 
       const assignment = maxWeightAssignment(weights);
 
       expect(total(weights, assignment)).toBeCloseTo(best, 9);
-      expect(new Set(assignment.filter((column) => column >= 0)).size).toBe(assignment.filter((column) => column >= 0).length);
+      expect(new Set(assignment.filter((column) => column >= 0)).size).toBe(
+        assignment.filter((column) => column >= 0).length,
+      );
     }
   });
 
@@ -52,7 +58,9 @@ describe('maxWeightAssignment', () => {
   });
 
   test('stays quick for a hundred faces against a hundred', () => {
-    const weights = Array.from({ length: 100 }, (_, row) => Array.from({ length: 100 }, (__, column) => (row === column ? 0.9 : 0.01)));
+    const weights = Array.from({ length: 100 }, (_, row) =>
+      Array.from({ length: 100 }, (__, column) => (row === column ? 0.9 : 0.01)),
+    );
     expect(maxWeightAssignment(weights)).toEqual([...Array(100).keys()]);
   });
 });

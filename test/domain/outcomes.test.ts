@@ -1,5 +1,13 @@
 import type { BoundingBox } from '../../src/domain/matching';
-import { decideOutcome, type IndexedFace, MAX_NEW_FACES_IN_REVIEW, type RunContext, settleFaces, tallyOf, withoutHeldFaces } from '../../src/domain/outcomes';
+import {
+  decideOutcome,
+  type IndexedFace,
+  MAX_NEW_FACES_IN_REVIEW,
+  type RunContext,
+  settleFaces,
+  tallyOf,
+  withoutHeldFaces,
+} from '../../src/domain/outcomes';
 import { ReasonCode } from '../../src/domain/reasons';
 import type { ImageRecord } from '../../src/domain/records';
 
@@ -22,7 +30,12 @@ function record(...faces: { box: BoundingBox; UserId?: string }[]): ImageRecord 
     Key: 'people/group.jpg',
     ExternalImageId: 'group',
     CollectionId: 'faces-v7',
-    Faces: faces.map((face, i) => ({ FaceId: oldId(i + 1), ImageId: 'old-image', UserId: face.UserId, BoundingBoxes: face.box })),
+    Faces: faces.map((face, i) => ({
+      FaceId: oldId(i + 1),
+      ImageId: 'old-image',
+      UserId: face.UserId,
+      BoundingBoxes: face.box,
+    })),
   };
 }
 
@@ -30,9 +43,14 @@ const indexed = (...boxes: BoundingBox[]): IndexedFace[] =>
   boxes.map((BoundingBox, i) => ({ FaceId: `new-${i + 1}`, ImageId: 'new-image', BoundingBox }));
 
 test('a run with a row expiry gives each row its time to live, in seconds since the epoch; without one, rows carry none', () => {
-  const expiring = decideOutcome(record({ box: box(0.1, 0.1) }), indexed(box(0.11, 0.1)), { ...context, rowsExpireDays: 30 });
+  const expiring = decideOutcome(record({ box: box(0.1, 0.1) }), indexed(box(0.11, 0.1)), {
+    ...context,
+    rowsExpireDays: 30,
+  });
   expect(expiring.results[0]?.ExpiresAt).toBe(Date.parse('2026-12-28T05:00:00.000Z') / 1000);
-  expect(decideOutcome(record({ box: box(0.1, 0.1) }), indexed(box(0.11, 0.1)), context).results[0]).not.toHaveProperty('ExpiresAt');
+  expect(decideOutcome(record({ box: box(0.1, 0.1) }), indexed(box(0.11, 0.1)), context).results[0]).not.toHaveProperty(
+    'ExpiresAt',
+  );
 });
 
 test('a matched face gives one result row carrying both ids, both boxes, the user and the run', () => {
@@ -93,7 +111,11 @@ test('an old face with no new face close enough goes to review as IOU_BELOW_THRE
 
   expect(outcome.results).toEqual([]);
   expect(outcome.review).toHaveLength(1);
-  expect(outcome.review[0]).toMatchObject({ reason: ReasonCode.IouBelowThreshold, runId: 'run-1', ExternalImageId: 'group' });
+  expect(outcome.review[0]).toMatchObject({
+    reason: ReasonCode.IouBelowThreshold,
+    runId: 'run-1',
+    ExternalImageId: 'group',
+  });
   expect(outcome.review[0]?.detail).toContain('best IoU 0.333');
   expect(outcome.unmatchedNewFaces.map((face) => face.FaceId)).toEqual(['new-1']);
 });
@@ -114,7 +136,9 @@ test('a face below the threshold carries the new boxes of its image with their I
 });
 
 test('an image of many faces puts at most the best hundred into a review item', () => {
-  const many = Array.from({ length: 150 }, (_, i) => box(0.2 + (i % 50) * 0.001, 0.2, 0.2, 0.2 + Math.floor(i / 50) * 0.001));
+  const many = Array.from({ length: 150 }, (_, i) =>
+    box(0.2 + (i % 50) * 0.001, 0.2, 0.2, 0.2 + Math.floor(i / 50) * 0.001),
+  );
   const outcome = decideOutcome(record({ box: box(0.25, 0.25, 0.1, 0.1) }), indexed(...many), context);
 
   const newFaces = outcome.review[0]?.newFaces ?? [];
@@ -125,7 +149,7 @@ test('an image of many faces puts at most the best hundred into a review item', 
   expect(Buffer.byteLength(JSON.stringify(outcome.review[0]))).toBeLessThan(32 * 1024);
 });
 
-test('an image\'s tally counts its rows, its review items by reason and its faces nobody had', () => {
+test("an image's tally counts its rows, its review items by reason and its faces nobody had", () => {
   const outcome = decideOutcome(
     record({ box: box(0.1, 0.1) }, { box: box(0.5, 0.5) }, { box: box(0.75, 0.1) }),
     indexed(box(0.1, 0.1), box(0.55, 0.5), box(0.1, 0.7), box(0.4, 0.75)),
@@ -141,32 +165,52 @@ test('an image\'s tally counts its rows, its review items by reason and its face
 });
 
 test('two old faces on one new face: one row, one review item, never two rows for one new face', () => {
-  const outcome = decideOutcome(record({ box: box(0.1, 0.1) }, { box: box(0.12, 0.1) }), indexed(box(0.11, 0.1)), context);
+  const outcome = decideOutcome(
+    record({ box: box(0.1, 0.1) }, { box: box(0.12, 0.1) }),
+    indexed(box(0.11, 0.1)),
+    context,
+  );
 
   expect(outcome.results).toHaveLength(1);
   expect(outcome.review.map((item) => item.reason)).toEqual([ReasonCode.IouBelowThreshold]);
 });
 
-test('an old face where IndexFaces left a face out goes to review as FACE_FILTERED with the service\'s reasons', () => {
-  const outcome = decideOutcome(record({ box: box(0.1, 0.1) }, { box: box(0.6, 0.6) }), indexed(box(0.61, 0.6)), context, [
-    { BoundingBox: box(0.11, 0.1), reasons: ['LOW_FACE_QUALITY', 'LOW_SHARPNESS'] },
-  ]);
+test("an old face where IndexFaces left a face out goes to review as FACE_FILTERED with the service's reasons", () => {
+  const outcome = decideOutcome(
+    record({ box: box(0.1, 0.1) }, { box: box(0.6, 0.6) }),
+    indexed(box(0.61, 0.6)),
+    context,
+    [{ BoundingBox: box(0.11, 0.1), reasons: ['LOW_FACE_QUALITY', 'LOW_SHARPNESS'] }],
+  );
 
   expect(outcome.results.map((row) => row.OldFaceId)).toEqual([oldId(2)]);
   expect(outcome.review.map((item) => [item.reason, item.face?.FaceId])).toEqual([[ReasonCode.FaceFiltered, oldId(1)]]);
-  expect(outcome.review[0]?.detail).toMatch(/^IndexFaces found a face here \(IoU 0\.9\d+\) but left it out: LOW_FACE_QUALITY, LOW_SHARPNESS; /);
+  expect(outcome.review[0]?.detail).toMatch(
+    /^IndexFaces found a face here \(IoU 0\.9\d+\) but left it out: LOW_FACE_QUALITY, LOW_SHARPNESS; /,
+  );
 });
 
 test('a filtered face overlapping less than the threshold leaves the old face to its usual reason', () => {
-  const outcome = decideOutcome(record({ box: box(0.1, 0.1) }), [], context, [{ BoundingBox: box(0.5, 0.5), reasons: ['EXCEEDS_MAX_FACES'] }]);
+  const outcome = decideOutcome(record({ box: box(0.1, 0.1) }), [], context, [
+    { BoundingBox: box(0.5, 0.5), reasons: ['EXCEEDS_MAX_FACES'] },
+  ]);
 
   expect(outcome.review.map((item) => item.reason)).toEqual([ReasonCode.NoFaceDetected]);
 });
 
-test('an old face matched to a face another record holds goes to review as NEW_FACE_TAKEN; a held face nobody had is not this record\'s', () => {
-  const decided = decideOutcome(record({ box: box(0.1, 0.1) }, { box: box(0.4, 0.4) }), indexed(box(0.1, 0.1), box(0.4, 0.4), box(0.7, 0.7)), context);
+test("an old face matched to a face another record holds goes to review as NEW_FACE_TAKEN; a held face nobody had is not this record's", () => {
+  const decided = decideOutcome(
+    record({ box: box(0.1, 0.1) }, { box: box(0.4, 0.4) }),
+    indexed(box(0.1, 0.1), box(0.4, 0.4), box(0.7, 0.7)),
+    context,
+  );
 
-  const outcome = withoutHeldFaces(decided, new Set(['new-2', 'new-3']), record({ box: box(0.1, 0.1) }, { box: box(0.4, 0.4) }), context);
+  const outcome = withoutHeldFaces(
+    decided,
+    new Set(['new-2', 'new-3']),
+    record({ box: box(0.1, 0.1) }, { box: box(0.4, 0.4) }),
+    context,
+  );
 
   expect(outcome.results.map((row) => row.FaceId)).toEqual(['new-1']);
   expect(outcome.review.map((item) => [item.reason, item.face?.FaceId])).toEqual([[ReasonCode.NewFaceTaken, oldId(2)]]);
@@ -175,8 +219,23 @@ test('an old face matched to a face another record holds goes to review as NEW_F
 
 describe('settleFaces', () => {
   const twoFaces = record({ box: box(0.1, 0.1) }, { box: box(0.4, 0.4) });
-  const settle = (outcome: ReturnType<typeof decideOutcome>, earlier?: { indexing: string; faces: string[] }, unmatched: 'delete' | 'keep' = 'delete', held = new Set<string>()) =>
-    settleFaces(outcome, { indexing: 'now', indexed: indexed(box(0.1, 0.1), box(0.7, 0.7)), held, unmatched, targetCollectionId: 'faces-v7' }, earlier);
+  const settle = (
+    outcome: ReturnType<typeof decideOutcome>,
+    earlier?: { indexing: string; faces: string[] },
+    unmatched: 'delete' | 'keep' = 'delete',
+    held = new Set<string>(),
+  ) =>
+    settleFaces(
+      outcome,
+      {
+        indexing: 'now',
+        indexed: indexed(box(0.1, 0.1), box(0.7, 0.7)),
+        held,
+        unmatched,
+        targetCollectionId: 'faces-v7',
+      },
+      earlier,
+    );
 
   test('a first indexing keeps its matched faces and dooms those nobody had, unless kept; nothing is retracted', () => {
     const outcome = decideOutcome(twoFaces, indexed(box(0.1, 0.1), box(0.7, 0.7)), context);
@@ -203,8 +262,18 @@ describe('settleFaces', () => {
   });
 
   test('a face another record holds is neither kept nor doomed by this one', () => {
-    const outcome = withoutHeldFaces(decideOutcome(twoFaces, indexed(box(0.1, 0.1), box(0.7, 0.7)), context), new Set(['new-2']), twoFaces, context);
+    const outcome = withoutHeldFaces(
+      decideOutcome(twoFaces, indexed(box(0.1, 0.1), box(0.7, 0.7)), context),
+      new Set(['new-2']),
+      twoFaces,
+      context,
+    );
 
-    expect(settle(outcome, undefined, 'delete', new Set(['new-2']))).toEqual({ kept: ['new-1'], faces: ['new-1'], doomed: [], retractions: [] });
+    expect(settle(outcome, undefined, 'delete', new Set(['new-2']))).toEqual({
+      kept: ['new-1'],
+      faces: ['new-1'],
+      doomed: [],
+      retractions: [],
+    });
   });
 });

@@ -3,7 +3,11 @@ import { compareFindings, identitiesOf, identityOf, parityOf, type SearchFinding
 const OLD = '11111111-1111-1111-1111-111111111111';
 const NEW = '22222222-2222-2222-2222-222222222222';
 
-const found = (self: string, ...others: string[]): SearchFinding => ({ missing: false, self, identities: [self, ...others].sort() });
+const found = (self: string, ...others: string[]): SearchFinding => ({
+  missing: false,
+  self,
+  identities: [self, ...others].sort(),
+});
 const gone: SearchFinding = { missing: true };
 
 test('a face is its user, else the image it came from', () => {
@@ -13,11 +17,19 @@ test('a face is its user, else the image it came from', () => {
 });
 
 test('the identities of several faces are distinct and sorted', () => {
-  expect(identitiesOf([{ UserId: 'bo' }, { ExternalImageId: 'x' }, { UserId: 'bo' }, { UserId: 'ana' }])).toEqual(['image:x', 'user:ana', 'user:bo']);
+  expect(identitiesOf([{ UserId: 'bo' }, { ExternalImageId: 'x' }, { UserId: 'bo' }, { UserId: 'ana' }])).toEqual([
+    'image:x',
+    'user:ana',
+    'user:bo',
+  ]);
 });
 
 test('two searches agree when they find the same people, in any order', () => {
-  const comparison = compareFindings(OLD, NEW, found('user:ana', 'user:bo'), { missing: false, self: 'user:ana', identities: ['user:bo', 'user:ana'] });
+  const comparison = compareFindings(OLD, NEW, found('user:ana', 'user:bo'), {
+    missing: false,
+    self: 'user:ana',
+    identities: ['user:bo', 'user:ana'],
+  });
 
   expect(comparison).toMatchObject({ agree: true, samePerson: true });
 });

@@ -2,7 +2,7 @@ import { slicesByJsonSize } from '../../src/domain/payloads';
 
 const item = (n: number, chars: number) => ({ n, text: 'x'.repeat(chars) });
 
-test('slices keep every item, in order, each slice\'s JSON under the limit', () => {
+test("slices keep every item, in order, each slice's JSON under the limit", () => {
   const items = Array.from({ length: 200 }, (_, n) => item(n, 50 + ((n * 37) % 400)));
 
   const slices = slicesByJsonSize(items, 4_000);

@@ -30,7 +30,12 @@ beforeAll(async () => {
       response.setHeader('content-type', 'application/x-amz-json-1.1');
       if (!page) {
         response.statusCode = 400;
-        response.end(JSON.stringify({ __type: 'NoSuchResourceException', message: 'The request failed because the specified service does not exist.' }));
+        response.end(
+          JSON.stringify({
+            __type: 'NoSuchResourceException',
+            message: 'The request failed because the specified service does not exist.',
+          }),
+        );
         return;
       }
       response.end(JSON.stringify(page));
@@ -38,7 +43,11 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
-  Object.assign(process.env, { AWS_ENDPOINT_URL_SERVICE_QUOTAS: `http://127.0.0.1:${port}`, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' });
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL_SERVICE_QUOTAS: `http://127.0.0.1:${port}`,
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+  });
 });
 
 afterAll(async () => {
@@ -49,7 +58,15 @@ afterAll(async () => {
 test("the account's applied IndexFaces quota is found by its name, on whichever page it is", async () => {
   answers = {
     ListServiceQuotas: [
-      { Quotas: [{ QuotaName: 'Transactions per second per account for the Amazon Rekognition Image operation DetectFaces', Value: 50 }], NextToken: '1' },
+      {
+        Quotas: [
+          {
+            QuotaName: 'Transactions per second per account for the Amazon Rekognition Image operation DetectFaces',
+            Value: 50,
+          },
+        ],
+        NextToken: '1',
+      },
       { Quotas: [{ QuotaName: INDEX_FACES, Value: 12 }] },
     ],
   };
@@ -58,14 +75,19 @@ test("the account's applied IndexFaces quota is found by its name, on whichever 
 });
 
 test('an account with no applied quota has the default of its region', async () => {
-  answers = { ListServiceQuotas: [{ Quotas: [] }], ListAWSDefaultServiceQuotas: [{ Quotas: [{ QuotaName: INDEX_FACES, Value: 5 }] }] };
+  answers = {
+    ListServiceQuotas: [{ Quotas: [] }],
+    ListAWSDefaultServiceQuotas: [{ Quotas: [{ QuotaName: INDEX_FACES, Value: 5 }] }],
+  };
 
   await expect(readIndexFacesQuota('eu-central-1')).resolves.toBe(5);
 });
 
 test('a Service Quotas that knows no IndexFaces quota is an error the worker reports, not a rate', async () => {
   answers = { ListServiceQuotas: [{ Quotas: [] }], ListAWSDefaultServiceQuotas: [{ Quotas: [] }] };
-  await expect(readIndexFacesQuota('eu-central-1')).rejects.toThrow('Service Quotas lists no IndexFaces quota for rekognition');
+  await expect(readIndexFacesQuota('eu-central-1')).rejects.toThrow(
+    'Service Quotas lists no IndexFaces quota for rekognition',
+  );
 
   answers = {};
   await expect(readIndexFacesQuota('eu-central-1')).rejects.toMatchObject({ name: 'NoSuchResourceException' });

@@ -9,7 +9,12 @@ const valid = {
   ExternalImageId: 'ana',
   CollectionId: 'faces-v7',
   Faces: [
-    { FaceId: faceId(1), ImageId: 'image-1', UserId: 'user-ana', BoundingBoxes: { Width: 0.2, Height: 0.3, Left: 0.4, Top: 0.1 } },
+    {
+      FaceId: faceId(1),
+      ImageId: 'image-1',
+      UserId: 'user-ana',
+      BoundingBoxes: { Width: 0.2, Height: 0.3, Left: 0.4, Top: 0.1 },
+    },
   ],
 };
 
@@ -24,7 +29,11 @@ test('a record in the original format is accepted as it is; unknown fields are d
 });
 
 test('ExternalImageId, CollectionId, ImageId and UserId are optional', () => {
-  const minimal = { Bucket: 'photos', Key: 'a.jpg', Faces: [{ FaceId: faceId(1), BoundingBoxes: valid.Faces[0]!.BoundingBoxes }] };
+  const minimal = {
+    Bucket: 'photos',
+    Key: 'a.jpg',
+    Faces: [{ FaceId: faceId(1), BoundingBoxes: valid.Faces[0]!.BoundingBoxes }],
+  };
   expect(checkRecord(minimal).ok).toBe(true);
 });
 
@@ -37,7 +46,11 @@ test.each([
   ['a number for a Key', { ...valid, Key: 42 }, ['Key must be a string']],
   ['an empty Key', { ...valid, Key: '' }, ['Key must have at least 1 characters']],
   // S3 counts bytes: 600 two-byte characters are 1,200 bytes, a key no object can have.
-  ['a Key over 1024 bytes of UTF-8', { ...valid, Key: 'é'.repeat(600) }, ['Key must be at most 1024 bytes in UTF-8 (S3 holds no longer key)']],
+  [
+    'a Key over 1024 bytes of UTF-8',
+    { ...valid, Key: 'é'.repeat(600) },
+    ['Key must be at most 1024 bytes in UTF-8 (S3 holds no longer key)'],
+  ],
 ])('%s is INVALID_RECORD, saying what is wrong', (_, record, problems) => {
   expect(problemsOf(record)).toEqual({ reason: ReasonCode.InvalidRecord, problems });
 });
@@ -65,7 +78,10 @@ test('a Key of exactly 1024 bytes, in characters of any width, is accepted', () 
 });
 
 test('a record with many problems names its first ten and counts the rest', () => {
-  const faces = Array.from({ length: 12 }, () => ({ FaceId: 'not-a-face-id', BoundingBoxes: valid.Faces[0]!.BoundingBoxes }));
+  const faces = Array.from({ length: 12 }, () => ({
+    FaceId: 'not-a-face-id',
+    BoundingBoxes: valid.Faces[0]!.BoundingBoxes,
+  }));
   const { problems } = problemsOf({ ...valid, Faces: faces });
   expect(problems).toHaveLength(11);
   expect(problems.at(-1)).toBe('and 2 more problems');
@@ -113,11 +129,19 @@ describe('runs of many collections sharing one records file', () => {
   test('a CollectionId Rekognition refuses names no collection: the refusing run says why', () => {
     const bad = { ...valid, CollectionId: 'faces v7!' };
     expect(checkSelectedRecord(own, bad)).toBeUndefined();
-    expect(checkSelectedRecord(refusing, bad)).toEqual({ ok: false, reason: ReasonCode.InvalidRecord, problems: ['CollectionId may hold only letters, digits and _ . -'] });
+    expect(checkSelectedRecord(refusing, bad)).toEqual({
+      ok: false,
+      reason: ReasonCode.InvalidRecord,
+      problems: ['CollectionId may hold only letters, digits and _ . -'],
+    });
   });
 
   test('lines that are not records are refused by the refusing run alone; a run of one collection refuses them all', () => {
-    expect([refusesMalformed(own), refusesMalformed(refusing), refusesMalformed(undefined)]).toEqual([false, true, true]);
+    expect([refusesMalformed(own), refusesMalformed(refusing), refusesMalformed(undefined)]).toEqual([
+      false,
+      true,
+      true,
+    ]);
     expect(checkSelectedRecord(undefined, unnamed)).toEqual({ ok: true, record: unnamed });
   });
 });

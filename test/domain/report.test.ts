@@ -35,7 +35,13 @@ test('a run of seconds gets a bar a second, with the rate a minute', () => {
   const rows = new RowAggregator();
   for (let i = 0; i < 30; i += 1) rows.add({ IoU: 0.9, MigratedAt: at(i < 10 ? 0 : 2) });
 
-  expect(rows.throughput()).toEqual({ start: at(0), barSeconds: 1, counts: [10, 0, 20], peakPerMinute: 1200, meanPerMinute: 600 });
+  expect(rows.throughput()).toEqual({
+    start: at(0),
+    barSeconds: 1,
+    counts: [10, 0, 20],
+    peakPerMinute: 1200,
+    meanPerMinute: 600,
+  });
 });
 
 test('a run of two hours gets five-minute bars that start on the clock', () => {
@@ -90,5 +96,19 @@ test('a gallery limit of nothing shows nothing and counts everything as left out
 });
 
 test('counts are ordered most frequent first, ties by name', () => {
-  expect(Object.entries(sortedByCount(new Map([['B', 1], ['C', 3], ['A', 1]])))).toEqual([['C', 3], ['A', 1], ['B', 1]]);
+  expect(
+    Object.entries(
+      sortedByCount(
+        new Map([
+          ['B', 1],
+          ['C', 3],
+          ['A', 1],
+        ]),
+      ),
+    ),
+  ).toEqual([
+    ['C', 3],
+    ['A', 1],
+    ['B', 1],
+  ]);
 });

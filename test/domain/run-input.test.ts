@@ -11,7 +11,14 @@ const valid: RunSettings = {
 
 test('the settings start already checks pass', () => {
   expect(runSettingsProblems(valid)).toEqual([]);
-  expect(runSettingsProblems({ ...valid, options: { ...valid.options, iouThreshold: 1, maxFaces: 100, rowsExpireDays: 0.5 }, retryMinutes: 0, pauseAfterFailures: 0 })).toEqual([]);
+  expect(
+    runSettingsProblems({
+      ...valid,
+      options: { ...valid.options, iouThreshold: 1, maxFaces: 100, rowsExpireDays: 0.5 },
+      retryMinutes: 0,
+      pauseAfterFailures: 0,
+    }),
+  ).toEqual([]);
 });
 
 test('settings that would keep a run from ending, or out of range, are each named', () => {

@@ -5,7 +5,13 @@
  * the target what an earlier run made of a face deleted since.
  */
 import { randomUUID } from 'node:crypto';
-import { AssociateFacesCommand, CreateCollectionCommand, CreateUserCommand, DeleteFacesCommand, IndexFacesCommand } from '@aws-sdk/client-rekognition';
+import {
+  AssociateFacesCommand,
+  CreateCollectionCommand,
+  CreateUserCommand,
+  DeleteFacesCommand,
+  IndexFacesCommand,
+} from '@aws-sdk/client-rekognition';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { DeclaredFace } from '../../infra/rekognition-local/images';
 import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
@@ -23,12 +29,27 @@ async function indexOld(source: string, prefix: string, name: string, people: De
   const Key = `${prefix}/${name}.png`;
   await aws.s3.send(new PutObjectCommand({ Bucket: config.bucket, Key, Body: syntheticPng(people) }));
   const ExternalImageId = `${name}-${randomUUID().slice(0, 8)}`;
-  const indexed = await aws.rekognition.send(new IndexFacesCommand({ CollectionId: source, Image: { S3Object: { Bucket: config.bucket, Name: Key } }, ExternalImageId }));
-  const faces = (indexed.FaceRecords ?? []).map(({ Face }) => ({ FaceId: Face?.FaceId ?? '', ImageId: Face?.ImageId, BoundingBoxes: Face?.BoundingBox }));
+  const indexed = await aws.rekognition.send(
+    new IndexFacesCommand({
+      CollectionId: source,
+      Image: { S3Object: { Bucket: config.bucket, Name: Key } },
+      ExternalImageId,
+    }),
+  );
+  const faces = (indexed.FaceRecords ?? []).map(({ Face }) => ({
+    FaceId: Face?.FaceId ?? '',
+    ImageId: Face?.ImageId,
+    BoundingBoxes: Face?.BoundingBox,
+  }));
   return { Bucket: config.bucket, Key, ExternalImageId, Faces: faces };
 }
 
-async function run(workflowId: string, manifest: { Bucket: string; Key: string }, target: string, source: string): Promise<RunSummary> {
+async function run(
+  workflowId: string,
+  manifest: { Bucket: string; Key: string },
+  target: string,
+  source: string,
+): Promise<RunSummary> {
   return suite.client.workflow.execute(reindexCollection, {
     taskQueue: taskQueues(suite.worker.taskQueue).control,
     workflowId,
@@ -54,25 +75,29 @@ test('faces deleted from the source are not made again, and what an earlier run 
   const [deeFace] = dee.Faces;
   if (!anaFace || !boFace || !cyFace || !deeFace) throw new Error('the old collection did not index every face');
   await aws.rekognition.send(new CreateUserCommand({ CollectionId: source, UserId: 'user-ana' }));
-  await aws.rekognition.send(new AssociateFacesCommand({ CollectionId: source, UserId: 'user-ana', FaceIds: [anaFace.FaceId] }));
+  await aws.rekognition.send(
+    new AssociateFacesCommand({ CollectionId: source, UserId: 'user-ana', FaceIds: [anaFace.FaceId] }),
+  );
   // The file says Ana's face is Mallory's: the source, not the file, says who is who.
-  const records = [
-    { ...ana, Faces: [{ ...anaFace, UserId: 'user-mallory' }] },
-    pair,
-    dee,
-  ];
+  const records = [{ ...ana, Faces: [{ ...anaFace, UserId: 'user-mallory' }] }, pair, dee];
   const manifest = { Bucket: config.bucket, Key: `${prefix}/records.jsonl` };
-  await aws.s3.send(new PutObjectCommand({ ...manifest, Body: records.map((record) => JSON.stringify(record)).join('\n') }));
+  await aws.s3.send(
+    new PutObjectCommand({ ...manifest, Body: records.map((record) => JSON.stringify(record)).join('\n') }),
+  );
   const target = suite.resources.ownCollection(`erasures-new-${randomUUID()}`);
 
   const first = await run(`erasures-${randomUUID()}`, manifest, target, source);
 
   expect(first).toMatchObject({ status: 'completed', matched: 4, usersCreated: 1, facesAssociated: 1 });
   expect(await usersIn(suite.resources, target)).toEqual(['user-ana']);
-  expect((await resultRows(suite.resources, first.workflowId)).find((row) => row.OldFaceId === anaFace.FaceId)?.UserId).toBe('user-ana');
+  expect(
+    (await resultRows(suite.resources, first.workflowId)).find((row) => row.OldFaceId === anaFace.FaceId)?.UserId,
+  ).toBe('user-ana');
 
   // Bo, and Dee, ask to be forgotten.
-  await aws.rekognition.send(new DeleteFacesCommand({ CollectionId: source, FaceIds: [boFace.FaceId, deeFace.FaceId] }));
+  await aws.rekognition.send(
+    new DeleteFacesCommand({ CollectionId: source, FaceIds: [boFace.FaceId, deeFace.FaceId] }),
+  );
   const rerun = await run(`erasures-${randomUUID()}`, manifest, target, source);
 
   expect(rerun).toMatchObject({ status: 'completed', images: 3, faces: 4, matched: 1 });
@@ -88,12 +113,20 @@ test('faces deleted from the source are not made again, and what an earlier run 
   // Only Ana's new face is left, and only her row: the first run's rows of the other three were taken back.
   const anaRow = (await resultRows(suite.resources, rerun.workflowId)).find((row) => row.OldFaceId === anaFace.FaceId);
   expect(await facesIn(suite.resources, target)).toEqual([anaRow?.FaceId]);
-  const rowsOfEither = [...(await resultRows(suite.resources, first.workflowId)), ...(await resultRows(suite.resources, rerun.workflowId))];
+  const rowsOfEither = [
+    ...(await resultRows(suite.resources, first.workflowId)),
+    ...(await resultRows(suite.resources, rerun.workflowId)),
+  ];
   expect(rowsOfEither.map((row) => row.OldFaceId)).toEqual([anaFace.FaceId]);
 
   // Into a fresh target, the images holding deleted faces are not even sent to IndexFaces.
   const callsBefore = await indexFacesCalls();
-  const fresh = await run(`erasures-${randomUUID()}`, manifest, suite.resources.ownCollection(`erasures-fresh-${randomUUID()}`), source);
+  const fresh = await run(
+    `erasures-${randomUUID()}`,
+    manifest,
+    suite.resources.ownCollection(`erasures-fresh-${randomUUID()}`),
+    source,
+  );
 
   expect(fresh).toMatchObject({ status: 'completed', matched: 1, dlqByReason: rerun.dlqByReason });
   expect((await indexFacesCalls()) - callsBefore).toBe(1);

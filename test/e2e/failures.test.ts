@@ -16,7 +16,17 @@ import type { ImageRecord } from '../../src/domain/records';
 import { type RunProgress, type RunSummary, SEARCH_ATTRIBUTES, taskQueues } from '../../src/shared';
 import { runCli } from '../../harness/cli';
 import { type RunningWorker, startWorker } from '../../harness/worker';
-import { createRunResources, eventually, facesIn, indexFacesCalls, rekognitionAdmin, resultRows, type RunResources, takeReview, writeRecords } from '../../harness/runs';
+import {
+  createRunResources,
+  eventually,
+  facesIn,
+  indexFacesCalls,
+  rekognitionAdmin,
+  resultRows,
+  type RunResources,
+  takeReview,
+  writeRecords,
+} from '../../harness/runs';
 
 let resources: RunResources;
 let worker: RunningWorker;
@@ -48,7 +58,8 @@ afterEach(async () => {
 
 const cli = (...args: string[]) => runCli(args, worker.cliEnv);
 const face = (person: string): DeclaredFace => ({ person, box: [0.2, 0.2, 0.4, 0.4] });
-const statusOf = async (id: string) => JSON.parse((await cli('status', id, '--json')).stdout) as { status: string; progress?: RunProgress };
+const statusOf = async (id: string) =>
+  JSON.parse((await cli('status', id, '--json')).stdout) as { status: string; progress?: RunProgress };
 
 async function recordsOf(manifest: { Bucket: string; Key: string }): Promise<ImageRecord[]> {
   const { Body } = await resources.aws.s3.send(new GetObjectCommand(manifest));
@@ -61,7 +72,23 @@ test('a fault that fails every image pauses the run with its reason and first er
   const target = resources.ownCollection(`e2e-${randomUUID()}`);
   const id = `e2e-${randomUUID()}`;
 
-  const started = await cli('start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--id', id, '--batch-size', '6', '--batches-in-flight', '2', '--images-in-flight', '2', '--pause-after-failures', '3');
+  const started = await cli(
+    'start',
+    '--manifest',
+    `s3://${manifest.Bucket}/${manifest.Key}`,
+    '--target',
+    target,
+    '--id',
+    id,
+    '--batch-size',
+    '6',
+    '--batches-in-flight',
+    '2',
+    '--images-in-flight',
+    '2',
+    '--pause-after-failures',
+    '3',
+  );
   expect(started.code).toBe(0);
   await eventually(async () => (await statusOf(id)).progress?.pausedBy !== undefined, 60_000);
 
@@ -69,14 +96,18 @@ test('a fault that fails every image pauses the run with its reason and first er
   expect(progress).toMatchObject({ paused: true, pausedBy: { reason: ReasonCode.ImageNotFound, images: 3 } });
   expect(progress?.pausedBy?.firstError).toMatch(/^IndexFaces refused image [0-9a-f]{12}: /);
   const text = (await cli('status', id)).stdout;
-  expect(text).toMatch(/paused itself: 3 images in a row of batch \d failed with IMAGE_NOT_FOUND; the first: IndexFaces refused image [0-9a-f]{12}: .*Fix the cause, then `reindex resume`/);
+  expect(text).toMatch(
+    /paused itself: 3 images in a row of batch \d failed with IMAGE_NOT_FOUND; the first: IndexFaces refused image [0-9a-f]{12}: .*Fix the cause, then `reindex resume`/,
+  );
   const described = await client.workflow.getHandle(id).describe();
   expect(described.typedSearchAttributes.get(SEARCH_ATTRIBUTES.paused)).toBe(true);
   expect(await takeReview(resources)).toEqual([]);
 
   // The operator fixes the cause: the images go where the records say.
   for (const [i, record] of (await recordsOf(manifest)).entries()) {
-    await resources.aws.s3.send(new PutObjectCommand({ Bucket: record.Bucket, Key: record.Key, Body: syntheticPng(spec[i]?.faces ?? []) }));
+    await resources.aws.s3.send(
+      new PutObjectCommand({ Bucket: record.Bucket, Key: record.Key, Body: syntheticPng(spec[i]?.faces ?? []) }),
+    );
   }
   expect((await cli('resume', id)).code).toBe(0);
   await eventually(async () => (await statusOf(id)).status !== 'RUNNING', 60_000);
@@ -87,13 +118,29 @@ test('a fault that fails every image pauses the run with its reason and first er
   expect(await takeReview(resources)).toEqual([]);
 }, 120_000);
 
-test('batches smaller than the breaker\'s count trip it together: failures at their ends add up across batches', async () => {
+test("batches smaller than the breaker's count trip it together: failures at their ends add up across batches", async () => {
   const spec = Array.from({ length: 8 }, (_, i) => ({ faces: [face(`small-${i}`)], missing: true }));
   const { manifest } = await writeRecords(resources, spec);
   const target = resources.ownCollection(`e2e-${randomUUID()}`);
   const id = `e2e-${randomUUID()}`;
 
-  const started = await cli('start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--id', id, '--batch-size', '2', '--batches-in-flight', '1', '--images-in-flight', '1', '--pause-after-failures', '5');
+  const started = await cli(
+    'start',
+    '--manifest',
+    `s3://${manifest.Bucket}/${manifest.Key}`,
+    '--target',
+    target,
+    '--id',
+    id,
+    '--batch-size',
+    '2',
+    '--batches-in-flight',
+    '1',
+    '--images-in-flight',
+    '1',
+    '--pause-after-failures',
+    '5',
+  );
   expect(started.code).toBe(0);
   await eventually(async () => (await statusOf(id)).progress?.pausedBy !== undefined, 60_000);
 
@@ -101,27 +148,64 @@ test('batches smaller than the breaker\'s count trip it together: failures at th
   const { progress } = await statusOf(id);
   expect(progress).toMatchObject({ paused: true, pausedBy: { reason: ReasonCode.ImageNotFound, images: 6, batch: 2 } });
   // The first of the six: the first image of the first batch.
-  expect(progress?.pausedBy?.firstError).toMatch(new RegExp(`^IndexFaces refused ${imageRef(manifest.Bucket, manifest.Key.replace(/records\.jsonl$/, 'missing-0.png'))}: `));
+  expect(progress?.pausedBy?.firstError).toMatch(
+    new RegExp(
+      `^IndexFaces refused ${imageRef(manifest.Bucket, manifest.Key.replace(/records\.jsonl$/, 'missing-0.png'))}: `,
+    ),
+  );
   const reviewed = await takeReview(resources);
-  expect(reviewed.map((item) => item.reason)).toEqual([ReasonCode.ImageNotFound, ReasonCode.ImageNotFound, ReasonCode.ImageNotFound, ReasonCode.ImageNotFound]);
+  expect(reviewed.map((item) => item.reason)).toEqual([
+    ReasonCode.ImageNotFound,
+    ReasonCode.ImageNotFound,
+    ReasonCode.ImageNotFound,
+    ReasonCode.ImageNotFound,
+  ]);
 
   for (const [i, record] of (await recordsOf(manifest)).entries()) {
-    await resources.aws.s3.send(new PutObjectCommand({ Bucket: record.Bucket, Key: record.Key, Body: syntheticPng(spec[i]?.faces ?? []) }));
+    await resources.aws.s3.send(
+      new PutObjectCommand({ Bucket: record.Bucket, Key: record.Key, Body: syntheticPng(spec[i]?.faces ?? []) }),
+    );
   }
   expect((await cli('resume', id)).code).toBe(0);
   await eventually(async () => (await statusOf(id)).status !== 'RUNNING', 60_000);
 
   const summary = (await client.workflow.getHandle(id).result()) as RunSummary;
-  expect(summary).toMatchObject({ status: 'completed', images: 8, matched: 4, dlq: 4, dlqByReason: { [ReasonCode.ImageNotFound]: 4 }, notProcessed: 0 });
+  expect(summary).toMatchObject({
+    status: 'completed',
+    images: 8,
+    matched: 4,
+    dlq: 4,
+    dlqByReason: { [ReasonCode.ImageNotFound]: 4 },
+    notProcessed: 0,
+  });
   expect(await facesIn(resources, target)).toEqual((await resultRows(resources, id)).map((row) => row.FaceId).sort());
 }, 120_000);
 
 test('after pause no IndexFaces call starts past five seconds, though the rate-limited queue held a backlog; resumed, every image migrates', async () => {
-  const { manifest } = await writeRecords(resources, Array.from({ length: 40 }, (_, i) => ({ faces: [face(`person-${i % 5}`)] })));
+  const { manifest } = await writeRecords(
+    resources,
+    Array.from({ length: 40 }, (_, i) => ({ faces: [face(`person-${i % 5}`)] })),
+  );
   const target = resources.ownCollection(`e2e-${randomUUID()}`);
   const id = `e2e-${randomUUID()}`;
 
-  const started = await cli('start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--id', id, '--tps', '2', '--batch-size', '20', '--batches-in-flight', '2', '--images-in-flight', '20');
+  const started = await cli(
+    'start',
+    '--manifest',
+    `s3://${manifest.Bucket}/${manifest.Key}`,
+    '--target',
+    target,
+    '--id',
+    id,
+    '--tps',
+    '2',
+    '--batch-size',
+    '20',
+    '--batches-in-flight',
+    '2',
+    '--images-in-flight',
+    '20',
+  );
   expect(started.code).toBe(0);
   const callsBefore = await indexFacesCalls();
   await eventually(async () => (await indexFacesCalls()) - callsBefore >= 3, 60_000);
@@ -131,7 +215,7 @@ test('after pause no IndexFaces call starts past five seconds, though the rate-l
   await new Promise((resolve) => setTimeout(resolve, 10_000));
 
   expect(await indexFacesCalls()).toBe(callsAfterFiveSeconds);
-  expect((callsAfterFiveSeconds - callsBefore)).toBeLessThan(40);
+  expect(callsAfterFiveSeconds - callsBefore).toBeLessThan(40);
   expect((await cli('resume', id)).code).toBe(0);
   await eventually(async () => (await statusOf(id)).status !== 'RUNNING', 120_000);
   const summary = (await client.workflow.getHandle(id).result()) as RunSummary;
@@ -143,10 +227,15 @@ test('after pause no IndexFaces call starts past five seconds, though the rate-l
 
 test('cancel ends a run whose every image is throttled, within seconds, with nothing lost and nothing left in the target', async () => {
   await rekognitionAdmin('settings', 'PUT', { quotas: { IndexFaces: { tps: 0.0001, burst: 0.0001 } } });
-  const { manifest } = await writeRecords(resources, Array.from({ length: 3 }, (_, i) => ({ faces: [face(`person-${i}`)] })));
+  const { manifest } = await writeRecords(
+    resources,
+    Array.from({ length: 3 }, (_, i) => ({ faces: [face(`person-${i}`)] })),
+  );
   const target = resources.ownCollection(`e2e-${randomUUID()}`);
   const id = `e2e-${randomUUID()}`;
-  expect((await cli('start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--id', id)).code).toBe(0);
+  expect(
+    (await cli('start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--id', id)).code,
+  ).toBe(0);
   const callsBefore = await indexFacesCalls();
   await eventually(async () => (await indexFacesCalls()) - callsBefore >= 6, 60_000);
 
@@ -156,19 +245,46 @@ test('cancel ends a run whose every image is throttled, within seconds, with not
 
   expect(Date.now() - cancelledAt).toBeLessThan(30_000);
   expect((await statusOf(id)).status).toBe('CANCELLED');
-  const { Body } = await resources.aws.s3.send(new GetObjectCommand({ Bucket: resources.config.bucket, Key: `runs/${id}/report/summary.json` }));
+  const { Body } = await resources.aws.s3.send(
+    new GetObjectCommand({ Bucket: resources.config.bucket, Key: `runs/${id}/report/summary.json` }),
+  );
   const summary = JSON.parse((await Body?.transformToString()) ?? '') as RunSummary;
   expect(summary).toMatchObject({ status: 'cancelled', images: 0, notProcessed: 3, dlq: 0 });
   expect(await facesIn(resources, target)).toEqual([]);
 }, 120_000);
 
 test('cancel during the split stops the split within seconds; the records split so far count as not processed', async () => {
-  const records = Array.from({ length: 40_000 }, (_, n) => JSON.stringify({ Bucket: resources.config.bucket, Key: `never/${n}.png`, Faces: [{ FaceId: `${String(n).padStart(8, '0')}-aaaa-bbbb-cccc-dddddddddddd`, BoundingBoxes: { Width: 0.2, Height: 0.2, Left: 0.1, Top: 0.1 } }] }));
+  const records = Array.from({ length: 40_000 }, (_, n) =>
+    JSON.stringify({
+      Bucket: resources.config.bucket,
+      Key: `never/${n}.png`,
+      Faces: [
+        {
+          FaceId: `${String(n).padStart(8, '0')}-aaaa-bbbb-cccc-dddddddddddd`,
+          BoundingBoxes: { Width: 0.2, Height: 0.2, Left: 0.1, Top: 0.1 },
+        },
+      ],
+    }),
+  );
   const manifest = { Bucket: resources.config.bucket, Key: `tests/${randomUUID()}/records.jsonl` };
   await resources.aws.s3.send(new PutObjectCommand({ ...manifest, Body: records.join('\n') }));
   const target = resources.ownCollection(`e2e-${randomUUID()}`);
   const id = `e2e-${randomUUID()}`;
-  expect((await cli('start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--id', id, '--batch-size', '50')).code).toBe(0);
+  expect(
+    (
+      await cli(
+        'start',
+        '--manifest',
+        `s3://${manifest.Bucket}/${manifest.Key}`,
+        '--target',
+        target,
+        '--id',
+        id,
+        '--batch-size',
+        '50',
+      )
+    ).code,
+  ).toBe(0);
   await eventually(async () => (await statusOf(id)).progress?.phase === 'splitting', 30_000);
   await new Promise((resolve) => setTimeout(resolve, 1_000));
 
@@ -177,7 +293,9 @@ test('cancel during the split stops the split within seconds; the records split 
   await eventually(async () => (await statusOf(id)).status !== 'RUNNING', 30_000);
 
   expect(Date.now() - cancelledAt).toBeLessThan(15_000);
-  const { Body } = await resources.aws.s3.send(new GetObjectCommand({ Bucket: resources.config.bucket, Key: `runs/${id}/report/summary.json` }));
+  const { Body } = await resources.aws.s3.send(
+    new GetObjectCommand({ Bucket: resources.config.bucket, Key: `runs/${id}/report/summary.json` }),
+  );
   const summary = JSON.parse((await Body?.transformToString()) ?? '') as RunSummary;
   expect(summary).toMatchObject({ status: 'cancelled', images: 0, dlq: 0 });
   expect(summary.notProcessed).toBeGreaterThan(0);
@@ -186,11 +304,32 @@ test('cancel during the split stops the split within seconds; the records split 
 
 test('rows are drained into the table while the run is paused, not left in the queue until it resumes', async () => {
   await rekognitionAdmin('settings', 'PUT', { latency: { IndexFaces: { medianMs: 150, p99Ms: 200 } } });
-  const { manifest } = await writeRecords(resources, Array.from({ length: 400 }, (_, i) => ({ faces: [face(`person-${i % 5}`)] })));
+  const { manifest } = await writeRecords(
+    resources,
+    Array.from({ length: 400 }, (_, i) => ({ faces: [face(`person-${i % 5}`)] })),
+  );
   const target = resources.ownCollection(`e2e-${randomUUID()}`);
   const id = `e2e-${randomUUID()}`;
   const callsBefore = await indexFacesCalls();
-  expect((await cli('start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--id', id, '--batch-size', '400', '--batches-in-flight', '1', '--images-in-flight', '4')).code).toBe(0);
+  expect(
+    (
+      await cli(
+        'start',
+        '--manifest',
+        `s3://${manifest.Bucket}/${manifest.Key}`,
+        '--target',
+        target,
+        '--id',
+        id,
+        '--batch-size',
+        '400',
+        '--batches-in-flight',
+        '1',
+        '--images-in-flight',
+        '4',
+      )
+    ).code,
+  ).toBe(0);
   // A batch publishes its rows a hundred at a time: once the first hundred are out, the run pauses.
   await eventually(async () => (await indexFacesCalls()) - callsBefore >= 110, 90_000);
   expect((await cli('pause', id)).code).toBe(0);

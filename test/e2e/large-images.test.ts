@@ -24,7 +24,10 @@ const suite = useWorkerSuite();
  * be one image to Rekognition); `shift` moves every box right by that share of the image.
  */
 function grid(image: number, shift = 0): DeclaredFace[] {
-  return Array.from({ length: 100 }, (_, i) => ({ person: `image-${image}-person-${i}`, box: [0.01 + (i % 10) * 0.098 + shift, 0.01 + Math.floor(i / 10) * 0.098, 0.08, 0.08] }));
+  return Array.from({ length: 100 }, (_, i) => ({
+    person: `image-${image}-person-${i}`,
+    box: [0.01 + (i % 10) * 0.098 + shift, 0.01 + Math.floor(i / 10) * 0.098, 0.08, 0.08],
+  }));
 }
 
 /** The size of each event of a workflow's history, as the server stores it. */
@@ -38,7 +41,13 @@ async function batchesOf(runId: string): Promise<string[]> {
   const found: string[] = [];
   for (;;) {
     const workflowId = `${runId}/batch-${found.length}`;
-    const exists = await suite.client.workflow.getHandle(workflowId).describe().then(() => true, () => false);
+    const exists = await suite.client.workflow
+      .getHandle(workflowId)
+      .describe()
+      .then(
+        () => true,
+        () => false,
+      );
     if (!exists) return found;
     found.push(workflowId);
   }
@@ -48,22 +57,48 @@ test('100-face images at 500 in flight: every payload under 2 MB, every history 
   // Eight images of unmatched faces make 8 MB of review items: once the limit of one payload.
   const images = 16;
   // Old boxes half a face to the left of the new ones: an IoU of a third, below the threshold.
-  const spec = Array.from({ length: images }, (_, i) => (i % 2 === 0 ? { faces: grid(i) } : { faces: grid(i, 0.04), oldFaces: grid(i) }));
+  const spec = Array.from({ length: images }, (_, i) =>
+    i % 2 === 0 ? { faces: grid(i) } : { faces: grid(i, 0.04), oldFaces: grid(i) },
+  );
   const { manifest } = await writeRecords(suite.resources, spec);
   const target = suite.resources.ownCollection(`e2e-${randomUUID()}`);
   const id = `e2e-${randomUUID()}`;
 
-  const started = await runCli(['start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--id', id, '--images-in-flight', '500', '--wait', '--json'], suite.worker.cliEnv);
+  const started = await runCli(
+    [
+      'start',
+      '--manifest',
+      `s3://${manifest.Bucket}/${manifest.Key}`,
+      '--target',
+      target,
+      '--id',
+      id,
+      '--images-in-flight',
+      '500',
+      '--wait',
+      '--json',
+    ],
+    suite.worker.cliEnv,
+  );
 
   expect(started.code).toBe(0);
   const summary = JSON.parse(started.stdout.trim().split('\n').at(-1) ?? '{}') as RunSummary;
-  expect(summary).toMatchObject({ status: 'completed', images: images, faces: images * 100, matched: (images / 2) * 100, unmatchedOld: (images / 2) * 100, notProcessed: 0 });
+  expect(summary).toMatchObject({
+    status: 'completed',
+    images: images,
+    faces: images * 100,
+    matched: (images / 2) * 100,
+    unmatchedOld: (images / 2) * 100,
+    notProcessed: 0,
+  });
   expect(summary.dlqByReason).toEqual({ [ReasonCode.IouBelowThreshold]: (images / 2) * 100 });
   expect((await resultRows(suite.resources, id)).length).toBe((images / 2) * 100);
   expect(await facesIn(suite.resources, target)).toHaveLength((images / 2) * 100);
   const review = await takeReview(suite.resources);
   expect(review).toHaveLength((images / 2) * 100);
-  expect(review.every((item) => item.reason === ReasonCode.IouBelowThreshold && item.newFaces?.length === 100)).toBe(true);
+  expect(review.every((item) => item.reason === ReasonCode.IouBelowThreshold && item.newFaces?.length === 100)).toBe(
+    true,
+  );
 
   const batches = await batchesOf(id);
   expect(batches.length).toBeGreaterThan(0);

@@ -16,7 +16,16 @@ import { ReasonCode } from '../../src/domain/reasons';
 import { progressQuery, type ReindexCollectionInput, type ReindexOptions, type RunSummary } from '../../src/shared';
 import type { reindexCollection } from '../../src/workflows';
 import { accountForRun } from '../../harness/invariants';
-import { createRunResources, eventually, type OldFace, rekognitionAdmin, type RunResources, runInput, takeReview, writeRecords } from '../../harness/runs';
+import {
+  createRunResources,
+  eventually,
+  type OldFace,
+  rekognitionAdmin,
+  type RunResources,
+  runInput,
+  takeReview,
+  writeRecords,
+} from '../../harness/runs';
 import { type RunningWorker, startWorker } from '../../harness/worker';
 
 let resources: RunResources;
@@ -54,14 +63,30 @@ async function recordsFile(): Promise<{ manifest: ReindexCollectionInput['manife
   return writeRecords(resources, [
     { faces: [{ person: 'ana', box: box(0.1, 0.1) }], oldFaces: [{ person: 'ana', box: box(0.17, 0.17) }] },
     { faces: [{ person: 'bo', box: box(0.2, 0.2), quality: 50 }] },
-    { faces: [{ person: 'cy', box: box(0.1, 0.1) }, { person: 'stranger', box: box(0.6, 0.6) }], oldFaces: [{ person: 'cy', box: box(0.1, 0.1) }] },
+    {
+      faces: [
+        { person: 'cy', box: box(0.1, 0.1) },
+        { person: 'stranger', box: box(0.6, 0.6) },
+      ],
+      oldFaces: [{ person: 'cy', box: box(0.1, 0.1) }],
+    },
     { faces: [{ person: 'dee', box: box(0.3, 0.3) }] },
-    { faces: [{ person: 'eve', box: box(0.2, 0.25) }], oldFaces: [{ person: 'eve', box: box(0.26, 0.3) }], userId: 'user-eve' },
+    {
+      faces: [{ person: 'eve', box: box(0.2, 0.25) }],
+      oldFaces: [{ person: 'eve', box: box(0.26, 0.3) }],
+      userId: 'user-eve',
+    },
     { faces: [{ person: 'eve-again', box: box(0.3, 0.2) }], userId: 'user-eve' },
   ]);
 }
 
-const settings = (changes: Partial<ReindexOptions>): ReindexOptions => ({ iouThreshold: 0.5, qualityFilter: 'NONE', maxFaces: undefined, unmatched: 'delete', ...changes });
+const settings = (changes: Partial<ReindexOptions>): ReindexOptions => ({
+  iouThreshold: 0.5,
+  qualityFilter: 'NONE',
+  maxFaces: undefined,
+  unmatched: 'delete',
+  ...changes,
+});
 
 function start(manifest: ReindexCollectionInput['manifest'], target: string, options: ReindexOptions) {
   return client.workflow.start<typeof reindexCollection>('reindexCollection', {
@@ -73,19 +98,30 @@ function start(manifest: ReindexCollectionInput['manifest'], target: string, opt
 
 async function rowsOf(target: string): Promise<ResultRow[]> {
   const { Items = [] } = await resources.aws.dynamodb.send(
-    new ScanCommand({ TableName: resources.config.resultsTable, FilterExpression: 'CollectionId = :target', ExpressionAttributeValues: { ':target': target } }),
+    new ScanCommand({
+      TableName: resources.config.resultsTable,
+      FilterExpression: 'CollectionId = :target',
+      ExpressionAttributeValues: { ':target': target },
+    }),
   );
   return Items as ResultRow[];
 }
 
 /** The second run, to its end: its promises hold, and the table holds only its rows for the target. */
-async function secondRunKeepsEveryPromise(manifest: ReindexCollectionInput['manifest'], oldFaces: OldFace[], target: string, options: ReindexOptions): Promise<RunSummary> {
+async function secondRunKeepsEveryPromise(
+  manifest: ReindexCollectionInput['manifest'],
+  oldFaces: OldFace[],
+  target: string,
+  options: ReindexOptions,
+): Promise<RunSummary> {
   // The first run's review messages are its own; the second run is checked on a clean queue.
   await takeReview(resources);
   const summary = await (await start(manifest, target, options)).result();
   const account = await accountForRun(resources, oldFaces, summary);
   expect(account.problems).toEqual([]);
-  expect(new Set((await rowsOf(target)).map((row) => row.RunId))).toEqual(new Set(summary.matched > 0 ? [summary.workflowId] : []));
+  expect(new Set((await rowsOf(target)).map((row) => row.RunId))).toEqual(
+    new Set(summary.matched > 0 ? [summary.workflowId] : []),
+  );
   return summary;
 }
 
@@ -107,7 +143,9 @@ describe.each(['reuse', 'fresh'] as const)('with FaceIds answered as %s', (faceI
     // Kept, the new faces nobody had are in the target without a row, as asked; nothing else is wrong.
     if (first.unmatched === 'keep') {
       expect(firstSummary.unmatchedNewKept).toBeGreaterThan(0);
-      expect(firstProblems).toEqual([expect.stringMatching(new RegExp(`^${firstSummary.unmatchedNewKept} faces in the target that no row names`))]);
+      expect(firstProblems).toEqual([
+        expect.stringMatching(new RegExp(`^${firstSummary.unmatchedNewKept} faces in the target that no row names`)),
+      ]);
     } else {
       expect(firstProblems).toEqual([]);
     }
@@ -126,7 +164,9 @@ describe.each(['reuse', 'fresh'] as const)('with FaceIds answered as %s', (faceI
     try {
       const failed = (await start(manifest, target, settings({ iouThreshold: 0.3, unmatched: 'keep' }))).result();
       await expect(failed).rejects.toBeInstanceOf(WorkflowFailedError);
-      await expect(failed).rejects.toMatchObject({ cause: { cause: { cause: { type: ReasonCode.TargetCollectionFull } } } });
+      await expect(failed).rejects.toMatchObject({
+        cause: { cause: { cause: { type: ReasonCode.TargetCollectionFull } } },
+      });
     } finally {
       await rekognitionAdmin('settings', 'PUT', { maxFacesPerCollection: 20_000_000 });
     }

@@ -46,10 +46,12 @@ afterEach(async () => {
   await rekognitionAdmin('settings', 'PUT', { quotas: {}, latency: {}, faultRate: 0 });
 });
 
-
 test('a records file of every kind of image: the summary, the rows, the DLQ and the target agree', async () => {
   const solo = { person: 'ana', box: [0.1, 0.1, 0.3, 0.3] as [number, number, number, number] };
-  const trio = ['bo', 'cy', 'dee'].map((person, i) => ({ person, box: [0.05 + i * 0.32, 0.3, 0.25, 0.3] as [number, number, number, number] }));
+  const trio = ['bo', 'cy', 'dee'].map((person, i) => ({
+    person,
+    box: [0.05 + i * 0.32, 0.3, 0.25, 0.3] as [number, number, number, number],
+  }));
   const stranger = { person: 'eve', box: [0.6, 0.6, 0.3, 0.3] as [number, number, number, number] };
   const userFace = (person: string) => ({ person, box: [0.3, 0.2, 0.35, 0.4] as [number, number, number, number] });
   const { manifest, oldFaceIds } = await writeRecords(
@@ -67,7 +69,20 @@ test('a records file of every kind of image: the summary, the rows, the DLQ and 
   );
   const target = resources.ownCollection(`e2e-${randomUUID()}`);
 
-  const outcome = await runCli(['start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--quality-filter', 'NONE', '--wait', '--json'], cliEnv);
+  const outcome = await runCli(
+    [
+      'start',
+      '--manifest',
+      `s3://${manifest.Bucket}/${manifest.Key}`,
+      '--target',
+      target,
+      '--quality-filter',
+      'NONE',
+      '--wait',
+      '--json',
+    ],
+    cliEnv,
+  );
 
   expect(outcome.stderr).toBe('');
   expect(outcome.code).toBe(0);
@@ -90,9 +105,16 @@ test('a records file of every kind of image: the summary, the rows, the DLQ and 
   const rows = await resultRows(resources, summary.workflowId);
   expect(rows).toHaveLength(7);
   const review = await takeReview(resources);
-  expect(review.map((item) => item.reason).sort()).toEqual([ReasonCode.ImageNotFound, ReasonCode.InvalidRecord, ReasonCode.NoFaceDetected]);
+  expect(review.map((item) => item.reason).sort()).toEqual([
+    ReasonCode.ImageNotFound,
+    ReasonCode.InvalidRecord,
+    ReasonCode.NoFaceDetected,
+  ]);
   // Every old face of a valid record is a row or a DLQ message, exactly once.
-  const accounted = [...rows.map((row) => row.OldFaceId), ...review.flatMap((item) => (item.face ? [item.face.FaceId] : []))];
+  const accounted = [
+    ...rows.map((row) => row.OldFaceId),
+    ...review.flatMap((item) => (item.face ? [item.face.FaceId] : [])),
+  ];
   expect(accounted.sort()).toEqual([...oldFaceIds].sort());
   expect(await facesIn(resources, target)).toEqual(rows.map((row) => row.FaceId).sort());
   expect(await usersIn(resources, target)).toEqual(['user-fay']);
@@ -107,18 +129,38 @@ test('rows SQS moved to the results DLQ are counted in the summary, and requeue-
   // As SQS leaves them after five receives no drain finished: this run's rows, another run's, a
   // forged row naming this run, and a body that is no row.
   const messages = [
-    ...(await Promise.all([...stranded, resultRow('another-run', target)].map((row) => signedRowMessage(resources, row)))),
+    ...(await Promise.all(
+      [...stranded, resultRow('another-run', target)].map((row) => signedRowMessage(resources, row)),
+    )),
     { MessageBody: JSON.stringify(resultRow(id, target)) },
     { MessageBody: 'not a row' },
   ];
-  for (const message of messages) await resources.aws.sqs.send(new SendMessageCommand({ QueueUrl: resources.resultsDlqUrl, ...message }));
+  for (const message of messages)
+    await resources.aws.sqs.send(new SendMessageCommand({ QueueUrl: resources.resultsDlqUrl, ...message }));
 
-  const outcome = await runCli(['start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--id', id, '--wait', '--json'], cliEnv);
+  const outcome = await runCli(
+    [
+      'start',
+      '--manifest',
+      `s3://${manifest.Bucket}/${manifest.Key}`,
+      '--target',
+      target,
+      '--id',
+      id,
+      '--wait',
+      '--json',
+    ],
+    cliEnv,
+  );
 
   expect(outcome.code).toBe(0);
   expect(JSON.parse(lastLine(outcome.stdout))).toMatchObject({ status: 'completed', matched: 1, resultsInDlq: 2 });
-  expect((await runCli(['status', id], cliEnv)).stdout).toContain(`2 result rows in the results DLQ: their faces are in the target without a row; \`reindex dlq requeue-results --run ${id}\` sends them back`);
-  expect(lastLine((await runCli(['dlq', 'requeue-results', '--run', id, '--dry-run'], cliEnv)).stdout)).toBe(`would send back 2 result rows of run ${id} (the results DLQ holds 3 other messages)`);
+  expect((await runCli(['status', id], cliEnv)).stdout).toContain(
+    `2 result rows in the results DLQ: their faces are in the target without a row; \`reindex dlq requeue-results --run ${id}\` sends them back`,
+  );
+  expect(lastLine((await runCli(['dlq', 'requeue-results', '--run', id, '--dry-run'], cliEnv)).stdout)).toBe(
+    `would send back 2 result rows of run ${id} (the results DLQ holds 3 other messages)`,
+  );
 
   const requeued = await runCli(['dlq', 'requeue-results', '--run', id, '--wait', '--json'], cliEnv);
 
@@ -127,24 +169,49 @@ test('rows SQS moved to the results DLQ are counted in the summary, and requeue-
   const rows = await resultRows(resources, id);
   expect(rows.map((r) => r.OldFaceId).sort()).toEqual(expect.arrayContaining(stranded.map((r) => r.OldFaceId)));
   expect(rows).toHaveLength(3);
-  const left = await resources.aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: resources.resultsDlqUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+  const left = await resources.aws.sqs.send(
+    new ReceiveMessageCommand({ QueueUrl: resources.resultsDlqUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+  );
   const bodies = (left.Messages ?? []).map((message) => message.Body ?? '');
   expect(bodies).toHaveLength(3);
-  expect(bodies).toEqual(expect.arrayContaining(['not a row', expect.stringContaining('"RunId":"another-run"') as string, expect.stringContaining(`"RunId":"${id}"`) as string]));
+  expect(bodies).toEqual(
+    expect.arrayContaining([
+      'not a row',
+      expect.stringContaining('"RunId":"another-run"') as string,
+      expect.stringContaining(`"RunId":"${id}"`) as string,
+    ]),
+  );
 }, 120_000);
 
 test('status, pause, resume and cancel from the command line', async () => {
   await rekognitionAdmin('settings', 'PUT', { latency: { IndexFaces: { medianMs: 250, p99Ms: 300 } } });
   const { manifest } = await writeRecords(
     resources,
-    Array.from({ length: 30 }, (_, i) => ({ faces: [{ person: `p${i % 4}`, box: [0.2, 0.2, 0.4, 0.4] as [number, number, number, number] }] })),
+    Array.from({ length: 30 }, (_, i) => ({
+      faces: [{ person: `p${i % 4}`, box: [0.2, 0.2, 0.4, 0.4] as [number, number, number, number] }],
+    })),
   );
   const target = resources.ownCollection(`e2e-${randomUUID()}`);
   const id = `e2e-${randomUUID()}`;
   const cli = (...args: string[]) => runCli(args, cliEnv);
-  const progress = async () => (JSON.parse((await cli('status', id, '--json')).stdout) as { status: string; progress?: RunProgress });
+  const progress = async () =>
+    JSON.parse((await cli('status', id, '--json')).stdout) as { status: string; progress?: RunProgress };
 
-  const started = await cli('start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--id', id, '--batch-size', '5', '--batches-in-flight', '1', '--images-in-flight', '1');
+  const started = await cli(
+    'start',
+    '--manifest',
+    `s3://${manifest.Bucket}/${manifest.Key}`,
+    '--target',
+    target,
+    '--id',
+    id,
+    '--batch-size',
+    '5',
+    '--batches-in-flight',
+    '1',
+    '--images-in-flight',
+    '1',
+  );
   expect(started.code).toBe(0);
   expect(started.stdout).toContain(`started ${id}`);
 
@@ -166,12 +233,32 @@ test('status --follow shows the run move, its pause, and its end', async () => {
   await rekognitionAdmin('settings', 'PUT', { latency: { IndexFaces: { medianMs: 150, p99Ms: 200 } } });
   const { manifest } = await writeRecords(
     resources,
-    Array.from({ length: 20 }, (_, i) => ({ faces: [{ person: `p${i % 4}`, box: [0.2, 0.2, 0.4, 0.4] as [number, number, number, number] }] })),
+    Array.from({ length: 20 }, (_, i) => ({
+      faces: [{ person: `p${i % 4}`, box: [0.2, 0.2, 0.4, 0.4] as [number, number, number, number] }],
+    })),
   );
   const target = resources.ownCollection(`e2e-${randomUUID()}`);
   const id = `e2e-${randomUUID()}`;
   const cli = (...args: string[]) => runCli(args, cliEnv);
-  expect((await cli('start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--id', id, '--batch-size', '5', '--batches-in-flight', '1', '--images-in-flight', '1')).code).toBe(0);
+  expect(
+    (
+      await cli(
+        'start',
+        '--manifest',
+        `s3://${manifest.Bucket}/${manifest.Key}`,
+        '--target',
+        target,
+        '--id',
+        id,
+        '--batch-size',
+        '5',
+        '--batches-in-flight',
+        '1',
+        '--images-in-flight',
+        '1',
+      )
+    ).code,
+  ).toBe(0);
 
   const following = cli('status', id, '--follow', '--json', '--interval', '0.3');
   await eventually(async () => {
@@ -184,7 +271,10 @@ test('status --follow shows the run move, its pause, and its end', async () => {
   const followed = await following;
 
   expect(followed.code).toBe(0);
-  const lines = followed.stdout.trim().split('\n').map((line) => JSON.parse(line) as { status: string; progress?: RunProgress });
+  const lines = followed.stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { status: string; progress?: RunProgress });
   expect(lines.at(-1)).toEqual({ workflowId: id, status: 'COMPLETED' });
   const seen = lines.flatMap((line) => (line.progress ? [line.progress] : []));
   const images = seen.map((progress) => progress.totals.images);
@@ -195,11 +285,26 @@ test('status --follow shows the run move, its pause, and its end', async () => {
 }, 120_000);
 
 test.each([
-  [['start', '--manifest', 's3://no-such-bucket-here/records.jsonl', '--target', 't'], /^reindex: the records file s3:\/\/no-such-bucket-here\/records\.jsonl does not exist\n$/],
-  [['start', '--manifest', 'records.jsonl', '--target', 't'], /^reindex: "records\.jsonl" is not an S3 URI of the form s3:\/\/bucket\/key\n$/],
-  [['start', '--manifest', 's3://b/k', '--target', 't', '--iou', '2'], /^reindex: error: option '--iou <threshold>' argument '2' is invalid\. --iou must be a number from 0\.01 to 1\n$/],
-  [['start'], /^reindex: say what to migrate: --records <s3-uri> \(with --target, or each record's CollectionId\), or --plan <file>\n$/],
-  [['start', '--records', 's3://b/a', '--manifest', 's3://b/k', '--target', 't'], /^reindex: --manifest is the older name of --records: give the records file once\n$/],
+  [
+    ['start', '--manifest', 's3://no-such-bucket-here/records.jsonl', '--target', 't'],
+    /^reindex: the records file s3:\/\/no-such-bucket-here\/records\.jsonl does not exist\n$/,
+  ],
+  [
+    ['start', '--manifest', 'records.jsonl', '--target', 't'],
+    /^reindex: "records\.jsonl" is not an S3 URI of the form s3:\/\/bucket\/key\n$/,
+  ],
+  [
+    ['start', '--manifest', 's3://b/k', '--target', 't', '--iou', '2'],
+    /^reindex: error: option '--iou <threshold>' argument '2' is invalid\. --iou must be a number from 0\.01 to 1\n$/,
+  ],
+  [
+    ['start'],
+    /^reindex: say what to migrate: --records <s3-uri> \(with --target, or each record's CollectionId\), or --plan <file>\n$/,
+  ],
+  [
+    ['start', '--records', 's3://b/a', '--manifest', 's3://b/k', '--target', 't'],
+    /^reindex: --manifest is the older name of --records: give the records file once\n$/,
+  ],
   [['status', 'no-such-run'], /^reindex: no run has the id no-such-run\n$/],
 ])('bad input %j is one line on stderr and exit code 2', async (args, message) => {
   const outcome = await runCli(args, cliEnv);
@@ -218,7 +323,11 @@ test('an unreachable Temporal is one line on stderr and exit code 2', async () =
 
 describe('--tps', () => {
   let client: Client;
-  const queue = () => ({ namespace: 'default', taskQueue: taskQueues(worker.taskQueue).indexFaces, taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY });
+  const queue = () => ({
+    namespace: 'default',
+    taskQueue: taskQueues(worker.taskQueue).indexFaces,
+    taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+  });
 
   beforeAll(async () => {
     client = new Client({ connection: await Connection.connect(loadClientConnectConfig().connectionOptions) });
@@ -234,7 +343,20 @@ describe('--tps', () => {
     const { manifest } = await writeRecords(resources, [{ faces: [{ person: 'gil', box: [0.2, 0.2, 0.4, 0.4] }] }]);
     const target = resources.ownCollection(`e2e-${randomUUID()}`);
 
-    const outcome = await runCli(['start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--tps', '37', '--wait', '--json'], cliEnv);
+    const outcome = await runCli(
+      [
+        'start',
+        '--manifest',
+        `s3://${manifest.Bucket}/${manifest.Key}`,
+        '--target',
+        target,
+        '--tps',
+        '37',
+        '--wait',
+        '--json',
+      ],
+      cliEnv,
+    );
 
     expect(outcome.code).toBe(0);
     const { config } = await client.workflowService.describeTaskQueue({
@@ -246,21 +368,56 @@ describe('--tps', () => {
     expect(config?.queueRateLimit?.rateLimit?.requestsPerSecond).toBe(37);
     // The run has ended: its status is its summary, and the rate it set outlives it.
     const { workflowId } = JSON.parse(lastLine(outcome.stdout)) as RunSummary;
-    const ended = JSON.parse((await runCli(['status', workflowId, '--json'], cliEnv)).stdout) as { status: string; summary?: RunSummary };
+    const ended = JSON.parse((await runCli(['status', workflowId, '--json'], cliEnv)).stdout) as {
+      status: string;
+      summary?: RunSummary;
+    };
     expect(ended).toMatchObject({ status: 'COMPLETED', summary: { workflowId, images: 1, matched: 1, dlq: 0 } });
-    expect((await runCli(['status', workflowId], cliEnv)).stdout).toMatch(/: completed.*\n {2}images 1, old faces 1\n {2}matched 1, old faces unmatched 0\n/);
+    expect((await runCli(['status', workflowId], cliEnv)).stdout).toMatch(
+      /: completed.*\n {2}images 1, old faces 1\n {2}matched 1, old faces unmatched 0\n/,
+    );
     const held = await runCli(['rate'], cliEnv);
-    expect(held.stdout.trim()).toMatch(/^IndexFaces rate in force: 37\/s, held on the Temporal server \(reindex start --tps 37, \d{4}-\d\d-\d\dT[\d:.]+Z\) for every run until `reindex rate --reset`$/);
+    expect(held.stdout.trim()).toMatch(
+      /^IndexFaces rate in force: 37\/s, held on the Temporal server \(reindex start --tps 37, \d{4}-\d\d-\d\dT[\d:.]+Z\) for every run until `reindex rate --reset`$/,
+    );
   }, 60_000);
 
   test('a small migration queued behind a large one takes turns with it on the IndexFaces queue instead of waiting for its backlog', async () => {
-    const photos = (who: string, count: number) => Array.from({ length: count }, (_, i) => ({ faces: [{ person: `${who}-${i}`, box: [0.2, 0.2, 0.4, 0.4] as [number, number, number, number] }] }));
-    const [large, small] = [await writeRecords(resources, photos('large', 80)), await writeRecords(resources, photos('small', 4))];
+    const photos = (who: string, count: number) =>
+      Array.from({ length: count }, (_, i) => ({
+        faces: [{ person: `${who}-${i}`, box: [0.2, 0.2, 0.4, 0.4] as [number, number, number, number] }],
+      }));
+    const [large, small] = [
+      await writeRecords(resources, photos('large', 80)),
+      await writeRecords(resources, photos('small', 4)),
+    ];
     const start = (manifest: typeof large.manifest, id: string, images: number) =>
-      runCli(['start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', resources.ownCollection(id), '--id', id, '--batch-size', String(images), '--images-in-flight', String(images)], cliEnv);
-    const ended = async (id: string) => (JSON.parse((await runCli(['status', id, '--json'], cliEnv)).stdout) as { status: string }).status === 'COMPLETED';
+      runCli(
+        [
+          'start',
+          '--manifest',
+          `s3://${manifest.Bucket}/${manifest.Key}`,
+          '--target',
+          resources.ownCollection(id),
+          '--id',
+          id,
+          '--batch-size',
+          String(images),
+          '--images-in-flight',
+          String(images),
+        ],
+        cliEnv,
+      );
+    const ended = async (id: string) =>
+      (JSON.parse((await runCli(['status', id, '--json'], cliEnv)).stdout) as { status: string }).status ===
+      'COMPLETED';
     const backlog = async () => {
-      const { stats } = await client.workflowService.describeTaskQueue({ namespace: queue().namespace, taskQueue: { name: queue().taskQueue }, taskQueueType: queue().taskQueueType, reportStats: true });
+      const { stats } = await client.workflowService.describeTaskQueue({
+        namespace: queue().namespace,
+        taskQueue: { name: queue().taskQueue },
+        taskQueueType: queue().taskQueueType,
+        reportStats: true,
+      });
       return Number(stats?.approximateBacklogCount ?? 0);
     };
     const [largeId, smallId] = [`e2e-large-${randomUUID()}`, `e2e-small-${randomUUID()}`];
@@ -277,7 +434,8 @@ describe('--tps', () => {
       await runCli(['rate', '--reset'], cliEnv);
     }
 
-    const migratedAt = async (id: string) => (await resultRows(resources, id)).map((row) => Date.parse(row.MigratedAt)).sort((a, b) => a - b);
+    const migratedAt = async (id: string) =>
+      (await resultRows(resources, id)).map((row) => Date.parse(row.MigratedAt)).sort((a, b) => a - b);
     const [largeTimes, smallTimes] = [await migratedAt(largeId), await migratedAt(smallId)];
     expect([largeTimes.length, smallTimes.length]).toEqual([80, 4]);
     // In order of arrival the small run's images would all come after the large run's; taking turns, they are done with most of the large run to go.
@@ -285,21 +443,63 @@ describe('--tps', () => {
     expect(largeTimes.filter((time) => time > smallDone).length).toBeGreaterThanOrEqual(60);
   }, 240_000);
 
-  test('`reindex rate` shows the rate in force, holds another for every worker, and resets to the workers\' own; status shows it', async () => {
-    const rate = async (...args: string[]) => JSON.parse((await runCli(['rate', ...args, '--json'], cliEnv)).stdout) as { tps?: number; source: string; override?: { reason: string } };
+  test("`reindex rate` shows the rate in force, holds another for every worker, and resets to the workers' own; status shows it", async () => {
+    const rate = async (...args: string[]) =>
+      JSON.parse((await runCli(['rate', ...args, '--json'], cliEnv)).stdout) as {
+        tps?: number;
+        source: string;
+        override?: { reason: string };
+      };
 
-    expect(await rate('--tps', '12')).toMatchObject({ tps: 12, source: 'override', override: { reason: 'reindex rate --tps 12' } });
-    const { manifest } = await writeRecords(resources, Array.from({ length: 6 }, () => ({ faces: [{ person: 'hal', box: [0.2, 0.2, 0.4, 0.4] as [number, number, number, number] }] })));
+    expect(await rate('--tps', '12')).toMatchObject({
+      tps: 12,
+      source: 'override',
+      override: { reason: 'reindex rate --tps 12' },
+    });
+    const { manifest } = await writeRecords(
+      resources,
+      Array.from({ length: 6 }, () => ({
+        faces: [{ person: 'hal', box: [0.2, 0.2, 0.4, 0.4] as [number, number, number, number] }],
+      })),
+    );
     await rekognitionAdmin('settings', 'PUT', { latency: { IndexFaces: { medianMs: 300, p99Ms: 400 } } });
     const id = `e2e-${randomUUID()}`;
-    await runCli(['start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', resources.ownCollection(`e2e-${randomUUID()}`), '--id', id, '--images-in-flight', '1'], cliEnv);
-    await eventually(async () => (JSON.parse((await runCli(['status', id, '--json'], cliEnv)).stdout) as { progress?: unknown }).progress !== undefined);
+    await runCli(
+      [
+        'start',
+        '--manifest',
+        `s3://${manifest.Bucket}/${manifest.Key}`,
+        '--target',
+        resources.ownCollection(`e2e-${randomUUID()}`),
+        '--id',
+        id,
+        '--images-in-flight',
+        '1',
+      ],
+      cliEnv,
+    );
+    await eventually(
+      async () =>
+        (JSON.parse((await runCli(['status', id, '--json'], cliEnv)).stdout) as { progress?: unknown }).progress !==
+        undefined,
+    );
     const running = await runCli(['status', id], cliEnv);
-    expect(running.stdout).toContain('  IndexFaces rate in force: 12/s, held on the Temporal server (reindex rate --tps 12');
-    expect((JSON.parse((await runCli(['status', id, '--json'], cliEnv)).stdout) as { rate?: { tps: number } }).rate?.tps).toBe(12);
+    expect(running.stdout).toContain(
+      '  IndexFaces rate in force: 12/s, held on the Temporal server (reindex rate --tps 12',
+    );
+    expect(
+      (JSON.parse((await runCli(['status', id, '--json'], cliEnv)).stdout) as { rate?: { tps: number } }).rate?.tps,
+    ).toBe(12);
 
     expect(await rate('--reset')).toEqual({ tps: 1000, source: 'workers' });
-    expect((await runCli(['rate', '--tps', '3', '--reset'], cliEnv)).stderr.trim()).toBe('reindex: --tps and --reset cannot go together');
-    await eventually(async () => (JSON.parse((await runCli(['status', id, '--json'], cliEnv)).stdout) as { status: string }).status !== 'RUNNING', 60_000);
+    expect((await runCli(['rate', '--tps', '3', '--reset'], cliEnv)).stderr.trim()).toBe(
+      'reindex: --tps and --reset cannot go together',
+    );
+    await eventually(
+      async () =>
+        (JSON.parse((await runCli(['status', id, '--json'], cliEnv)).stdout) as { status: string }).status !==
+        'RUNNING',
+      60_000,
+    );
   }, 90_000);
 });

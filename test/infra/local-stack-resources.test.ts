@@ -50,7 +50,9 @@ test('SQS: a result sent to the results queue is received once and deleted', asy
   );
   const ours = received.Messages?.filter((message) => message.Body === body) ?? [];
   expect(ours).toHaveLength(1);
-  await aws.sqs.send(new DeleteMessageCommand({ QueueUrl: config.resultsQueueUrl, ReceiptHandle: ours[0]?.ReceiptHandle }));
+  await aws.sqs.send(
+    new DeleteMessageCommand({ QueueUrl: config.resultsQueueUrl, ReceiptHandle: ours[0]?.ReceiptHandle }),
+  );
 });
 
 test('SQS: the results queue redrives to its own DLQ after five receives; DLQs keep messages 14 days', async () => {
@@ -72,10 +74,18 @@ test('SQS: the results queue redrives to its own DLQ after five receives; DLQs k
   expect(resultsDlq.Attributes?.MessageRetentionPeriod).toBe('1209600');
   expect(reviewDlq.Attributes?.MessageRetentionPeriod).toBe('1209600');
   expect(config.intakeQueueUrl).toMatch(/\/reindex-intake$/);
-  const intake = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: config.intakeQueueUrl, AttributeNames: ['QueueArn'] }));
-  const { QueueConfigurations } = await aws.s3.send(new GetBucketNotificationConfigurationCommand({ Bucket: config.bucket }));
+  const intake = await aws.sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: config.intakeQueueUrl, AttributeNames: ['QueueArn'] }),
+  );
+  const { QueueConfigurations } = await aws.s3.send(
+    new GetBucketNotificationConfigurationCommand({ Bucket: config.bucket }),
+  );
   expect(QueueConfigurations).toMatchObject([
-    { QueueArn: intake.Attributes?.QueueArn, Events: ['s3:ObjectCreated:*'], Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: 'records/' }] } } },
+    {
+      QueueArn: intake.Attributes?.QueueArn,
+      Events: ['s3:ObjectCreated:*'],
+      Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: 'records/' }] } },
+    },
   ]);
 });
 
@@ -89,7 +99,9 @@ test('DynamoDB: a result row written under its OldFaceId reads back whole', asyn
   };
   await aws.dynamodb.send(new PutCommand({ TableName: config.resultsTable, Item: row }));
 
-  const read = await aws.dynamodb.send(new GetCommand({ TableName: config.resultsTable, Key: { OldFaceId: row.OldFaceId } }));
+  const read = await aws.dynamodb.send(
+    new GetCommand({ TableName: config.resultsTable, Key: { OldFaceId: row.OldFaceId } }),
+  );
   const table = await aws.dynamodb.send(new DescribeTableCommand({ TableName: config.resultsTable }));
 
   expect(read.Item).toEqual(row);

@@ -20,7 +20,6 @@ const TEMPORAL_CLI = path.join(ROOT, '.tools', 'bin', 'temporal');
 let stackDir: string;
 let env: NodeJS.ProcessEnv;
 
-
 async function stack(command: string): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await promisify(execFile)(TSX, ['infra/local/stack.ts', command], { cwd: ROOT, env });
@@ -32,9 +31,10 @@ async function stack(command: string): Promise<{ code: number; stdout: string; s
 }
 
 function pidsOf(): number[] {
-  return ['temporal', 'moto', 'rekognition'].map((name) => Number(readFileSync(path.join(stackDir, `${name}.pid`), 'utf8')));
+  return ['temporal', 'moto', 'rekognition'].map((name) =>
+    Number(readFileSync(path.join(stackDir, `${name}.pid`), 'utf8')),
+  );
 }
-
 
 beforeAll(async () => {
   stackDir = mkdtempSync(path.join(tmpdir(), 'reindex-stack-'));
@@ -67,7 +67,12 @@ test('up starts both services on the chosen ports, twice without harm; down stop
   const ui = await fetch(`http://127.0.0.1:${env.STACK_TEMPORAL_UI_PORT}/`);
   expect(ui.status).toBe(200);
   expect(await ui.text()).toContain('<html');
-  const listed = await promisify(execFile)(TEMPORAL_CLI, ['workflow', 'list', '--address', written.TEMPORAL_ADDRESS ?? '']);
+  const listed = await promisify(execFile)(TEMPORAL_CLI, [
+    'workflow',
+    'list',
+    '--address',
+    written.TEMPORAL_ADDRESS ?? '',
+  ]);
   expect(listed.stderr).toBe('');
 
   const second = await stack('up');
@@ -95,9 +100,12 @@ test('up refuses a port another process holds, with one line naming it, and stop
     const result = await stack('up');
 
     expect(result.code).toBe(1);
-    expect(result.stderr.trim().split('\n').filter((line) => line.startsWith('stack:'))).toEqual([
-      `stack: moto: port ${port} (S3, SQS, DynamoDB) on 127.0.0.1 is already taken by another process`,
-    ]);
+    expect(
+      result.stderr
+        .trim()
+        .split('\n')
+        .filter((line) => line.startsWith('stack:')),
+    ).toEqual([`stack: moto: port ${port} (S3, SQS, DynamoDB) on 127.0.0.1 is already taken by another process`]);
     const temporalPid = Number(/temporal started in [\d.]+ s \(pid (\d+)\)/.exec(result.stdout)?.[1]);
     expect(temporalPid).toBeGreaterThan(0);
     expect(isAlive(temporalPid)).toBe(false);

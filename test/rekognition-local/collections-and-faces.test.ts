@@ -61,7 +61,12 @@ describe('collections', () => {
     });
 
     const described = await rekognition.client.send(new DescribeCollectionCommand({ CollectionId: collectionId }));
-    expect(described).toMatchObject({ FaceCount: 0, UserCount: 0, FaceModelVersion: '7.0', CollectionARN: created.CollectionArn });
+    expect(described).toMatchObject({
+      FaceCount: 0,
+      UserCount: 0,
+      FaceModelVersion: '7.0',
+      CollectionARN: created.CollectionArn,
+    });
     expect(Math.abs((described.CreationTimestamp?.getTime() ?? 0) - Date.now())).toBeLessThan(60_000);
 
     const listed = await rekognition.client.send(new ListCollectionsCommand({}));
@@ -70,20 +75,27 @@ describe('collections', () => {
     expect(listed.FaceModelVersions?.[index]).toBe('7.0');
 
     await rekognition.client.send(new DeleteCollectionCommand({ CollectionId: collectionId }));
-    await expect(rekognition.client.send(new DescribeCollectionCommand({ CollectionId: collectionId }))).rejects.toThrow(
-      ResourceNotFoundException,
-    );
+    await expect(
+      rekognition.client.send(new DescribeCollectionCommand({ CollectionId: collectionId })),
+    ).rejects.toThrow(ResourceNotFoundException);
   });
 
   test('tags given at creation and later are listed by the ARN IAM uses, and removed by key', async () => {
     const collectionId = newCollectionId();
-    await rekognition.client.send(new CreateCollectionCommand({ CollectionId: collectionId, Tags: { owner: 'migration' } }));
+    await rekognition.client.send(
+      new CreateCollectionCommand({ CollectionId: collectionId, Tags: { owner: 'migration' } }),
+    );
     const ResourceArn = `arn:aws:rekognition:us-east-1:123456789012:collection/${collectionId}`;
 
     await rekognition.client.send(new TagResourceCommand({ ResourceArn, Tags: { team: 'faces' } }));
-    expect((await rekognition.client.send(new ListTagsForResourceCommand({ ResourceArn }))).Tags).toEqual({ owner: 'migration', team: 'faces' });
+    expect((await rekognition.client.send(new ListTagsForResourceCommand({ ResourceArn }))).Tags).toEqual({
+      owner: 'migration',
+      team: 'faces',
+    });
     await rekognition.client.send(new UntagResourceCommand({ ResourceArn, TagKeys: ['owner'] }));
-    expect((await rekognition.client.send(new ListTagsForResourceCommand({ ResourceArn }))).Tags).toEqual({ team: 'faces' });
+    expect((await rekognition.client.send(new ListTagsForResourceCommand({ ResourceArn }))).Tags).toEqual({
+      team: 'faces',
+    });
   });
 
   test('tags are refused as AWS refuses them: a reserved key, too many, an ARN of nothing or of no collection', async () => {
@@ -91,13 +103,28 @@ describe('collections', () => {
     const ResourceArn = `arn:aws:rekognition:us-east-1:123456789012:collection/${collectionId}`;
     const many = Object.fromEntries(Array.from({ length: 51 }, (_, index) => [`key-${index}`, 'value']));
 
-    await expect(rekognition.client.send(new TagResourceCommand({ ResourceArn, Tags: { 'aws:owner': 'me' } }))).rejects.toMatchObject({ name: 'ValidationException' });
-    await expect(rekognition.client.send(new TagResourceCommand({ ResourceArn, Tags: many }))).rejects.toThrow(ServiceQuotaExceededException);
-    await expect(rekognition.client.send(new CreateCollectionCommand({ CollectionId: newCollectionId(), Tags: many }))).rejects.toThrow(ServiceQuotaExceededException);
     await expect(
-      rekognition.client.send(new TagResourceCommand({ ResourceArn: `arn:aws:rekognition:us-east-1:123456789012:collection/${newCollectionId()}`, Tags: { a: 'b' } })),
+      rekognition.client.send(new TagResourceCommand({ ResourceArn, Tags: { 'aws:owner': 'me' } })),
+    ).rejects.toMatchObject({ name: 'ValidationException' });
+    await expect(rekognition.client.send(new TagResourceCommand({ ResourceArn, Tags: many }))).rejects.toThrow(
+      ServiceQuotaExceededException,
+    );
+    await expect(
+      rekognition.client.send(new CreateCollectionCommand({ CollectionId: newCollectionId(), Tags: many })),
+    ).rejects.toThrow(ServiceQuotaExceededException);
+    await expect(
+      rekognition.client.send(
+        new TagResourceCommand({
+          ResourceArn: `arn:aws:rekognition:us-east-1:123456789012:collection/${newCollectionId()}`,
+          Tags: { a: 'b' },
+        }),
+      ),
     ).rejects.toThrow(ResourceNotFoundException);
-    await expect(rekognition.client.send(new ListTagsForResourceCommand({ ResourceArn: `arn:aws:s3:::bucket-of-${collectionId}` }))).rejects.toThrow(InvalidParameterException);
+    await expect(
+      rekognition.client.send(
+        new ListTagsForResourceCommand({ ResourceArn: `arn:aws:s3:::bucket-of-${collectionId}` }),
+      ),
+    ).rejects.toThrow(InvalidParameterException);
   });
 
   test('creating an existing collection fails with ResourceAlreadyExistsException', async () => {
@@ -114,7 +141,10 @@ describe('collections', () => {
     const current = await createCollection();
 
     const versions = await Promise.all(
-      [old, current].map(async (id) => (await rekognition.client.send(new DescribeCollectionCommand({ CollectionId: id }))).FaceModelVersion),
+      [old, current].map(
+        async (id) =>
+          (await rekognition.client.send(new DescribeCollectionCommand({ CollectionId: id }))).FaceModelVersion,
+      ),
     );
     expect(versions).toEqual(['6.0', '7.0']);
   });
@@ -155,7 +185,9 @@ describe('IndexFaces on synthetic images', () => {
     const faces = indexed.FaceRecords?.map((record) => record.Face) ?? [];
     expect(faces).toHaveLength(2);
     expect(new Set(faces.map((face) => face?.ImageId)).size).toBe(1);
-    expect(faces.every((face) => face?.ExternalImageId === 'ana-and-bo' && face.IndexFacesModelVersion === '7.0')).toBe(true);
+    expect(faces.every((face) => face?.ExternalImageId === 'ana-and-bo' && face.IndexFacesModelVersion === '7.0')).toBe(
+      true,
+    );
     // Largest first, each close to what was declared.
     expect(iou(faces[0]?.BoundingBox ?? {}, { Left: 0.4, Top: 0.1, Width: 0.2, Height: 0.3 })).toBeGreaterThan(0.75);
     expect(iou(faces[1]?.BoundingBox ?? {}, { Left: 0.05, Top: 0.5, Width: 0.1, Height: 0.15 })).toBeGreaterThan(0.75);
@@ -166,7 +198,10 @@ describe('IndexFaces on synthetic images', () => {
   test('image bytes work like an S3 object', async () => {
     const collectionId = await createCollection();
     const indexed = await rekognition.client.send(
-      new IndexFacesCommand({ CollectionId: collectionId, Image: { Bytes: syntheticPng([{ person: 'cy', box: [0.3, 0.3, 0.3, 0.3] }]) } }),
+      new IndexFacesCommand({
+        CollectionId: collectionId,
+        Image: { Bytes: syntheticPng([{ person: 'cy', box: [0.3, 0.3, 0.3, 0.3] }]) },
+      }),
     );
     expect(indexed.FaceRecords).toHaveLength(1);
   });
@@ -210,7 +245,9 @@ describe('IndexFaces on synthetic images', () => {
       new IndexFacesCommand({ CollectionId: collectionId, Image: { S3Object: image }, MaxFaces: 2 }),
     );
 
-    expect(indexed.FaceRecords?.map((record) => Math.round((record.Face?.BoundingBox?.Width ?? 0) * 10))).toEqual([4, 2]);
+    expect(indexed.FaceRecords?.map((record) => Math.round((record.Face?.BoundingBox?.Width ?? 0) * 10))).toEqual([
+      4, 2,
+    ]);
     expect(indexed.UnindexedFaces?.map((face) => face.Reasons)).toEqual([['EXCEEDS_MAX_FACES']]);
   });
 
@@ -231,7 +268,9 @@ describe('IndexFaces on synthetic images', () => {
     );
 
     expect(indexed.FaceRecords).toHaveLength(1);
-    expect(iou(indexed.FaceRecords?.[0]?.Face?.BoundingBox ?? {}, { Left: 0.2, Top: 0.2, Width: 0.3, Height: 0.4 })).toBeGreaterThan(0.75);
+    expect(
+      iou(indexed.FaceRecords?.[0]?.Face?.BoundingBox ?? {}, { Left: 0.2, Top: 0.2, Width: 0.3, Height: 0.4 }),
+    ).toBeGreaterThan(0.75);
   });
 
   test('at most 100 faces of one image are indexed', async () => {
@@ -242,11 +281,17 @@ describe('IndexFaces on synthetic images', () => {
     }));
 
     const indexed = await rekognition.client.send(
-      new IndexFacesCommand({ CollectionId: collectionId, Image: { Bytes: syntheticPng(crowd) }, QualityFilter: 'NONE' }),
+      new IndexFacesCommand({
+        CollectionId: collectionId,
+        Image: { Bytes: syntheticPng(crowd) },
+        QualityFilter: 'NONE',
+      }),
     );
 
     expect(indexed.FaceRecords).toHaveLength(100);
-    expect(indexed.UnindexedFaces?.map((face) => face.Reasons)).toEqual(Array.from({ length: 5 }, () => ['EXCEEDS_MAX_FACES']));
+    expect(indexed.UnindexedFaces?.map((face) => face.Reasons)).toEqual(
+      Array.from({ length: 5 }, () => ['EXCEEDS_MAX_FACES']),
+    );
   });
 
   test('QualityFilter leaves low-quality faces unindexed, and NONE indexes them', async () => {
@@ -288,7 +333,12 @@ describe('IndexFaces errors', () => {
       const Name = `photos/${randomUUID()}.jpg`;
       await rekognition.s3.send(new PutObjectCommand({ Bucket: rekognition.bucket, Key: Name, Body }));
       await expect(
-        rekognition.client.send(new IndexFacesCommand({ CollectionId: collectionId, Image: { S3Object: { Bucket: rekognition.bucket, Name } } })),
+        rekognition.client.send(
+          new IndexFacesCommand({
+            CollectionId: collectionId,
+            Image: { S3Object: { Bucket: rekognition.bucket, Name } },
+          }),
+        ),
       ).rejects.toThrow(InvalidImageFormatException);
     }
   });
@@ -300,12 +350,19 @@ describe('IndexFaces errors', () => {
     huge.set([0xff, 0xd8, 0xff]);
     await rekognition.s3.send(new PutObjectCommand({ Bucket: rekognition.bucket, Key: Name, Body: huge }));
     await expect(
-      rekognition.client.send(new IndexFacesCommand({ CollectionId: collectionId, Image: { S3Object: { Bucket: rekognition.bucket, Name } } })),
+      rekognition.client.send(
+        new IndexFacesCommand({
+          CollectionId: collectionId,
+          Image: { S3Object: { Bucket: rekognition.bucket, Name } },
+        }),
+      ),
     ).rejects.toThrow(ImageTooLargeException);
 
     const bytes = Buffer.alloc(5 * 1024 * 1024 + 1, 0);
     bytes.set([0xff, 0xd8, 0xff]);
-    const tooManyBytes = rekognition.client.send(new IndexFacesCommand({ CollectionId: collectionId, Image: { Bytes: bytes } }));
+    const tooManyBytes = rekognition.client.send(
+      new IndexFacesCommand({ CollectionId: collectionId, Image: { Bytes: bytes } }),
+    );
     await expect(tooManyBytes).rejects.toMatchObject({ name: 'ValidationException' });
     await expect(tooManyBytes).rejects.toThrow(
       "at 'image.bytes' failed to satisfy constraint: Member must have length less than or equal to 5242880",
@@ -336,9 +393,9 @@ describe('IndexFaces errors', () => {
   test('an image with both bytes and an S3 object, or neither, is InvalidParameterException', async () => {
     const collectionId = await createCollection();
     for (const Image of [{ Bytes: syntheticPng([]), S3Object: { Bucket: rekognition.bucket, Name: 'a.png' } }, {}]) {
-      await expect(rekognition.client.send(new IndexFacesCommand({ CollectionId: collectionId, Image }))).rejects.toThrow(
-        InvalidParameterException,
-      );
+      await expect(
+        rekognition.client.send(new IndexFacesCommand({ CollectionId: collectionId, Image })),
+      ).rejects.toThrow(InvalidParameterException);
     }
   });
 
@@ -358,7 +415,9 @@ describe('IndexFaces errors', () => {
 
   test('indexing into a missing collection is ResourceNotFoundException', async () => {
     await expect(
-      rekognition.client.send(new IndexFacesCommand({ CollectionId: newCollectionId(), Image: { Bytes: syntheticPng([]) } })),
+      rekognition.client.send(
+        new IndexFacesCommand({ CollectionId: newCollectionId(), Image: { Bytes: syntheticPng([]) } }),
+      ),
     ).rejects.toThrow(ResourceNotFoundException);
   });
 });
@@ -371,7 +430,10 @@ describe('ListFaces, DeleteFaces and search', () => {
       box: [(i % 5) * 0.2, Math.floor(i / 5) * 0.2, 0.1, 0.1] as [number, number, number, number],
     }));
     const indexed = await rekognition.client.send(
-      new IndexFacesCommand({ CollectionId: collectionId, Image: { S3Object: await rekognition.putImage(`photos/${randomUUID()}.png`, faces) } }),
+      new IndexFacesCommand({
+        CollectionId: collectionId,
+        Image: { S3Object: await rekognition.putImage(`photos/${randomUUID()}.png`, faces) },
+      }),
     );
     const indexedIds = indexed.FaceRecords?.map((record) => record.Face?.FaceId).sort();
 
@@ -379,7 +441,9 @@ describe('ListFaces, DeleteFaces and search', () => {
     let NextToken: string | undefined;
     let pages = 0;
     do {
-      const page = await rekognition.client.send(new ListFacesCommand({ CollectionId: collectionId, MaxResults: 10, NextToken }));
+      const page = await rekognition.client.send(
+        new ListFacesCommand({ CollectionId: collectionId, MaxResults: 10, NextToken }),
+      );
       listed.push(...(page.Faces?.map((face) => face.FaceId ?? '') ?? []));
       expect(page.FaceModelVersion).toBe('7.0');
       NextToken = page.NextToken;
@@ -388,7 +452,9 @@ describe('ListFaces, DeleteFaces and search', () => {
 
     expect(pages).toBe(3);
     expect(listed.sort()).toEqual(indexedIds);
-    await expect(rekognition.client.send(new ListFacesCommand({ CollectionId: collectionId, MaxResults: 4097 }))).rejects.toMatchObject({
+    await expect(
+      rekognition.client.send(new ListFacesCommand({ CollectionId: collectionId, MaxResults: 4097 })),
+    ).rejects.toMatchObject({
       name: 'ValidationException',
     });
   });
@@ -398,16 +464,25 @@ describe('ListFaces, DeleteFaces and search', () => {
     const indexed = await rekognition.client.send(
       new IndexFacesCommand({
         CollectionId: collectionId,
-        Image: { Bytes: syntheticPng([{ person: 'a', box: [0.1, 0.1, 0.3, 0.3] }, { person: 'b', box: [0.5, 0.5, 0.3, 0.3] }]) },
+        Image: {
+          Bytes: syntheticPng([
+            { person: 'a', box: [0.1, 0.1, 0.3, 0.3] },
+            { person: 'b', box: [0.5, 0.5, 0.3, 0.3] },
+          ]),
+        },
       }),
     );
     const [first, second] = indexed.FaceRecords?.map((record) => record.Face?.FaceId ?? '') ?? [];
     const missing = randomUUID();
 
-    const filtered = await rekognition.client.send(new ListFacesCommand({ CollectionId: collectionId, FaceIds: [first ?? ''] }));
+    const filtered = await rekognition.client.send(
+      new ListFacesCommand({ CollectionId: collectionId, FaceIds: [first ?? ''] }),
+    );
     expect(filtered.Faces?.map((face) => face.FaceId)).toEqual([first]);
 
-    const deleted = await rekognition.client.send(new DeleteFacesCommand({ CollectionId: collectionId, FaceIds: [first ?? '', missing] }));
+    const deleted = await rekognition.client.send(
+      new DeleteFacesCommand({ CollectionId: collectionId, FaceIds: [first ?? '', missing] }),
+    );
     expect(deleted.DeletedFaces).toEqual([first]);
     expect(deleted.UnsuccessfulFaceDeletions).toEqual([{ FaceId: missing, Reasons: ['FACE_NOT_FOUND'] }]);
     const remaining = await rekognition.client.send(new ListFacesCommand({ CollectionId: collectionId }));
@@ -417,22 +492,29 @@ describe('ListFaces, DeleteFaces and search', () => {
   test('SearchFaces and SearchFacesByImage find the same person in another photo, not strangers', async () => {
     const collectionId = await createCollection();
     const index = (faces: Parameters<typeof syntheticPng>[0]) =>
-      rekognition.client.send(new IndexFacesCommand({ CollectionId: collectionId, Image: { Bytes: syntheticPng(faces) } }));
+      rekognition.client.send(
+        new IndexFacesCommand({ CollectionId: collectionId, Image: { Bytes: syntheticPng(faces) } }),
+      );
     const first = await index([{ person: 'dana', box: [0.1, 0.1, 0.3, 0.3] }]);
     const again = await index([{ person: 'dana', box: [0.4, 0.2, 0.35, 0.3] }]);
     await index([{ person: 'eli', box: [0.1, 0.1, 0.3, 0.3] }]);
     const danaFirst = first.FaceRecords?.[0]?.Face?.FaceId ?? '';
     const danaAgain = again.FaceRecords?.[0]?.Face?.FaceId;
 
-    const byFace = await rekognition.client.send(new SearchFacesCommand({ CollectionId: collectionId, FaceId: danaFirst }));
+    const byFace = await rekognition.client.send(
+      new SearchFacesCommand({ CollectionId: collectionId, FaceId: danaFirst }),
+    );
     expect(byFace.FaceMatches?.map((match) => match.Face?.FaceId)).toEqual([danaAgain]);
     expect(byFace.FaceMatches?.[0]?.Similarity).toBeGreaterThan(95);
 
-    await expect(rekognition.client.send(new SearchFacesCommand({ CollectionId: collectionId, FaceId: randomUUID() }))).rejects.toThrow(
-      InvalidParameterException,
-    );
+    await expect(
+      rekognition.client.send(new SearchFacesCommand({ CollectionId: collectionId, FaceId: randomUUID() })),
+    ).rejects.toThrow(InvalidParameterException);
     const byImage = await rekognition.client.send(
-      new SearchFacesByImageCommand({ CollectionId: collectionId, Image: { Bytes: syntheticPng([{ person: 'dana', box: [0.2, 0.2, 0.3, 0.3] }]) } }),
+      new SearchFacesByImageCommand({
+        CollectionId: collectionId,
+        Image: { Bytes: syntheticPng([{ person: 'dana', box: [0.2, 0.2, 0.3, 0.3] }]) },
+      }),
     );
     expect(byImage.FaceMatches?.map((match) => match.Face?.FaceId).sort()).toEqual([danaFirst, danaAgain].sort());
   });

@@ -27,7 +27,9 @@ beforeAll(async () => {
   samples = await Promise.all(
     SAMPLE_PHOTOS.map(async (photo) => {
       const Name = `samples/${randomUUID()}/${path.basename(photo)}`;
-      await rekognition.s3.send(new PutObjectCommand({ Bucket: rekognition.bucket, Key: Name, Body: readFileSync(photo) }));
+      await rekognition.s3.send(
+        new PutObjectCommand({ Bucket: rekognition.bucket, Key: Name, Body: readFileSync(photo) }),
+      );
       return { Bucket: rekognition.bucket, Name };
     }),
   );
@@ -86,7 +88,8 @@ test('the older and newer model versions box the same faces differently but over
         return (indexed.FaceRecords ?? []).map(box);
       }),
     );
-    for (const face of olderFaces ?? []) overlaps.push(Math.max(...(newerFaces ?? []).map((other) => iou(face, other))));
+    for (const face of olderFaces ?? [])
+      overlaps.push(Math.max(...(newerFaces ?? []).map((other) => iou(face, other))));
   }
   expect(overlaps.length).toBeGreaterThanOrEqual(8);
   expect(Math.min(...overlaps)).toBeGreaterThan(0.6);
@@ -96,13 +99,19 @@ test('the older and newer model versions box the same faces differently but over
 test('SearchFaces finds the same face indexed again, and not the other people in the photo', async () => {
   const collectionId = await collectionOfVersion('7.0');
   const index = async () =>
-    (await rekognition.client.send(new IndexFacesCommand({ CollectionId: collectionId, Image: { S3Object: samples[0]! } }))).FaceRecords ?? [];
+    (
+      await rekognition.client.send(
+        new IndexFacesCommand({ CollectionId: collectionId, Image: { S3Object: samples[0]! } }),
+      )
+    ).FaceRecords ?? [];
   const first = await index();
   const again = await index();
   const searched = first[0]?.Face?.FaceId ?? '';
   const twin = again.find((record) => iou(box(record), box(first[0]!)) > 0.95)?.Face?.FaceId;
 
-  const found = await rekognition.client.send(new SearchFacesCommand({ CollectionId: collectionId, FaceId: searched, FaceMatchThreshold: 80 }));
+  const found = await rekognition.client.send(
+    new SearchFacesCommand({ CollectionId: collectionId, FaceId: searched, FaceMatchThreshold: 80 }),
+  );
 
   expect(twin).toBeDefined();
   expect(found.FaceMatches?.map((match) => match.Face?.FaceId)).toEqual([twin]);
@@ -111,16 +120,28 @@ test('SearchFaces finds the same face indexed again, and not the other people in
 
 test('a PNG with an alpha channel is read like the JPEG it was made from', async () => {
   const pngFile = path.join(rekognition.stateDir, 'sample1-rgba.png');
-  execFileSync(process.execPath, ['--require', 'tsx/cjs', path.resolve(__dirname, '../fixtures/png-from-jpeg.ts'), SAMPLE_PHOTOS[0]!, pngFile]);
+  execFileSync(process.execPath, [
+    '--require',
+    'tsx/cjs',
+    path.resolve(__dirname, '../fixtures/png-from-jpeg.ts'),
+    SAMPLE_PHOTOS[0]!,
+    pngFile,
+  ]);
   const Name = `samples/${randomUUID()}.png`;
-  await rekognition.s3.send(new PutObjectCommand({ Bucket: rekognition.bucket, Key: Name, Body: readFileSync(pngFile) }));
+  await rekognition.s3.send(
+    new PutObjectCommand({ Bucket: rekognition.bucket, Key: Name, Body: readFileSync(pngFile) }),
+  );
 
-  const detected = await rekognition.client.send(new DetectFacesCommand({ Image: { S3Object: { Bucket: rekognition.bucket, Name } } }));
+  const detected = await rekognition.client.send(
+    new DetectFacesCommand({ Image: { S3Object: { Bucket: rekognition.bucket, Name } } }),
+  );
 
   expect(detected.FaceDetails).toHaveLength(FACES_PER_SAMPLE[0]!);
 });
 
 test('bytes that start like a JPEG but are not one are InvalidImageFormatException', async () => {
   const broken = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.from('not really a jpeg')]);
-  await expect(rekognition.client.send(new DetectFacesCommand({ Image: { Bytes: broken } }))).rejects.toThrow(InvalidImageFormatException);
+  await expect(rekognition.client.send(new DetectFacesCommand({ Image: { Bytes: broken } }))).rejects.toThrow(
+    InvalidImageFormatException,
+  );
 });

@@ -44,11 +44,14 @@ const twoPeople = () => [
 ];
 
 async function index(CollectionId: string, image: { Bucket: string; Name: string }, ExternalImageId?: string) {
-  const response = await rekognition.client.send(new IndexFacesCommand({ CollectionId, Image: { S3Object: image }, ExternalImageId }));
+  const response = await rekognition.client.send(
+    new IndexFacesCommand({ CollectionId, Image: { S3Object: image }, ExternalImageId }),
+  );
   return (response.FaceRecords ?? []).map(({ Face }) => ({ FaceId: Face?.FaceId ?? '', ImageId: Face?.ImageId ?? '' }));
 }
 
-const faceCount = async (CollectionId: string) => (await rekognition.client.send(new DescribeCollectionCommand({ CollectionId }))).FaceCount;
+const faceCount = async (CollectionId: string) =>
+  (await rekognition.client.send(new DescribeCollectionCommand({ CollectionId }))).FaceCount;
 
 test('the ImageId is a version-5 UUID of the bytes: the same bytes under two keys give one ImageId, other bytes another', async () => {
   const collectionId = await newCollection();
@@ -57,7 +60,11 @@ test('the ImageId is a version-5 UUID of the bytes: the same bytes under two key
   const copy = await rekognition.putImage(`photos/${randomUUID()}.png`, faces);
   const other = await rekognition.putImage(`photos/${randomUUID()}.png`, [faces[0]!]);
 
-  const [a, b, c] = [await index(collectionId, first), await index(collectionId, copy), await index(collectionId, other)];
+  const [a, b, c] = [
+    await index(collectionId, first),
+    await index(collectionId, copy),
+    await index(collectionId, other),
+  ];
 
   expect(a[0]?.ImageId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   expect(new Set([...a, ...b].map((face) => face.ImageId)).size).toBe(1);
@@ -117,7 +124,9 @@ test('a collection at its face limit refuses IndexFaces with ServiceQuotaExceede
   await expect(refused).rejects.toBeInstanceOf(ServiceQuotaExceededException);
   expect(await faceCount(collectionId)).toBe(2);
   // Faces indexed again under reuse add nothing, so they still fit.
-  await expect(index(collectionId, await rekognition.putImage(`photos/${randomUUID()}.png`, [twoPeople()[0]!]))).resolves.toHaveLength(1);
+  await expect(
+    index(collectionId, await rekognition.putImage(`photos/${randomUUID()}.png`, [twoPeople()[0]!])),
+  ).resolves.toHaveLength(1);
 });
 
 test('an image under 80 pixels a side is InvalidParameterException; 80 by 80 is indexed', async () => {
@@ -125,21 +134,28 @@ test('an image under 80 pixels a side is InvalidParameterException; 80 by 80 is 
   const face = [{ person: 'ana', box: [0.2, 0.2, 0.5, 0.5] as [number, number, number, number] }];
   const put = async (side: number) => {
     const Key = `photos/${randomUUID()}.png`;
-    await rekognition.s3.send(new PutObjectCommand({ Bucket: rekognition.bucket, Key, Body: syntheticPng(face, side) }));
+    await rekognition.s3.send(
+      new PutObjectCommand({ Bucket: rekognition.bucket, Key, Body: syntheticPng(face, side) }),
+    );
     return { Bucket: rekognition.bucket, Name: Key };
   };
 
   await expect(index(collectionId, await put(79))).rejects.toBeInstanceOf(InvalidParameterException);
-  await expect(rekognition.client.send(new IndexFacesCommand({ CollectionId: collectionId, Image: { Bytes: syntheticPng(face, 40) } }))).rejects.toBeInstanceOf(
-    InvalidParameterException,
-  );
+  await expect(
+    rekognition.client.send(
+      new IndexFacesCommand({ CollectionId: collectionId, Image: { Bytes: syntheticPng(face, 40) } }),
+    ),
+  ).rejects.toBeInstanceOf(InvalidParameterException);
   await expect(index(collectionId, await put(80))).resolves.toHaveLength(1);
   const { Faces = [] } = await rekognition.client.send(new ListFacesCommand({ CollectionId: collectionId }));
   expect(Faces).toHaveLength(1);
 });
 
 test('the face-id behaviour is set at start by REKOGNITION_LOCAL_FACE_IDS and shown by the admin settings', async () => {
-  expect(await rekognition.admin('GET', '/_admin/settings')).toMatchObject({ faceIds: 'reuse', maxFacesPerCollection: 20_000_000 });
+  expect(await rekognition.admin('GET', '/_admin/settings')).toMatchObject({
+    faceIds: 'reuse',
+    maxFacesPerCollection: 20_000_000,
+  });
   const fresh = await startRekognitionLocal({ faceIds: 'fresh' });
   try {
     expect(await fresh.admin('GET', '/_admin/settings')).toMatchObject({ faceIds: 'fresh' });

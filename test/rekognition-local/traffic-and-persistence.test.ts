@@ -35,10 +35,14 @@ afterAll(async () => {
 /** The status of a JSON POST to `url` that names `host` in its Host header: fetch will not set it. */
 function fetchWithHost(url: string, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const sent = request(url, { method: 'POST', headers: { Host: host, 'Content-Type': 'application/json' } }, (response) => {
-      response.resume();
-      resolve(response.statusCode ?? 0);
-    });
+    const sent = request(
+      url,
+      { method: 'POST', headers: { Host: host, 'Content-Type': 'application/json' } },
+      (response) => {
+        response.resume();
+        resolve(response.statusCode ?? 0);
+      },
+    );
     sent.on('error', reject);
     sent.end('{}');
   });
@@ -53,7 +57,13 @@ async function createCollection(): Promise<string> {
 const image = { Bytes: syntheticPng([{ person: 'ana', box: [0.3, 0.3, 0.3, 0.3] }]) };
 
 interface Counters {
-  [operation: string]: { calls: number; succeeded: number; throttled: number; errors: number; averagePerSecond: number };
+  [operation: string]: {
+    calls: number;
+    succeeded: number;
+    throttled: number;
+    errors: number;
+    averagePerSecond: number;
+  };
 }
 
 test('over its IndexFaces quota the service answers ProvisionedThroughputExceededException, and counts it', async () => {
@@ -61,17 +71,24 @@ test('over its IndexFaces quota the service answers ProvisionedThroughputExceede
   await rekognition.admin('PUT', '/_admin/settings', { quotas: { IndexFaces: { tps: 5, burst: 5 } } });
 
   const outcomes = await Promise.allSettled(
-    Array.from({ length: 20 }, () => rekognition.client.send(new IndexFacesCommand({ CollectionId: collectionId, Image: image }))),
+    Array.from({ length: 20 }, () =>
+      rekognition.client.send(new IndexFacesCommand({ CollectionId: collectionId, Image: image })),
+    ),
   );
 
   const throttled = outcomes.filter((outcome) => outcome.status === 'rejected');
   expect(outcomes.length - throttled.length).toBeGreaterThanOrEqual(5);
   expect(throttled.length).toBeGreaterThanOrEqual(10);
   for (const outcome of throttled) {
-    expect((outcome).reason).toBeInstanceOf(ProvisionedThroughputExceededException);
+    expect(outcome.reason).toBeInstanceOf(ProvisionedThroughputExceededException);
   }
   const counters = (await rekognition.admin('GET', '/_admin/counters')) as Counters;
-  expect(counters.IndexFaces).toMatchObject({ calls: 20, throttled: throttled.length, succeeded: 20 - throttled.length, errors: 0 });
+  expect(counters.IndexFaces).toMatchObject({
+    calls: 20,
+    throttled: throttled.length,
+    succeeded: 20 - throttled.length,
+    errors: 0,
+  });
   const described = await rekognition.client.send(new DescribeCollectionCommand({ CollectionId: collectionId }));
   expect(described.FaceCount).toBe(20 - throttled.length);
 });
@@ -86,7 +103,9 @@ test('a steady stream of calls gets the configured rate, no more, and the counte
   await Promise.all(
     Array.from({ length: 8 }, async () => {
       while (performance.now() < deadline) {
-        await rekognition.client.send(new IndexFacesCommand({ CollectionId: collectionId, Image: image })).catch(() => undefined);
+        await rekognition.client
+          .send(new IndexFacesCommand({ CollectionId: collectionId, Image: image }))
+          .catch(() => undefined);
       }
     }),
   );
@@ -105,7 +124,8 @@ test('a steady stream of calls gets the configured rate, no more, and the counte
 
 test('reset is refused without a JSON body, or to a Host that is not this machine, and then deletes nothing', async () => {
   const collectionId = await createCollection();
-  const reset = (headers: Record<string, string>, body?: string) => fetch(`${rekognition.endpoint}/_admin/reset`, { method: 'POST', headers, ...(body === undefined ? {} : { body }) });
+  const reset = (headers: Record<string, string>, body?: string) =>
+    fetch(`${rekognition.endpoint}/_admin/reset`, { method: 'POST', headers, ...(body === undefined ? {} : { body }) });
 
   expect((await reset({})).status).toBe(400);
   // A form of a web page posts text/plain, which needs no preflight.
@@ -136,14 +156,18 @@ test('the SDK treats the quota errors as throttling and gets through on retry', 
   const retrying = new RekognitionClient({ region: 'us-east-1', endpoint: rekognition.endpoint, maxAttempts: 10 });
   try {
     const results = await Promise.all(
-      Array.from({ length: 6 }, () => retrying.send(new IndexFacesCommand({ CollectionId: collectionId, Image: image }))),
+      Array.from({ length: 6 }, () =>
+        retrying.send(new IndexFacesCommand({ CollectionId: collectionId, Image: image })),
+      ),
     );
     expect(results.every((result) => result.FaceRecords?.length === 1)).toBe(true);
     expect(Math.max(...results.map((result) => result.$metadata.attempts ?? 1))).toBeGreaterThan(1);
   } finally {
     retrying.destroy();
   }
-  await rekognition.admin('PUT', '/_admin/settings', { quotas: { IndexFaces: { tps: 0.001, burst: 1, error: 'ThrottlingException' } } });
+  await rekognition.admin('PUT', '/_admin/settings', {
+    quotas: { IndexFaces: { tps: 0.001, burst: 1, error: 'ThrottlingException' } },
+  });
   await rekognition.client.send(new IndexFacesCommand({ CollectionId: collectionId, Image: image }));
   const refused = rekognition.client.send(new IndexFacesCommand({ CollectionId: collectionId, Image: image }));
   await expect(refused).rejects.toThrow(ThrottlingException);
@@ -168,7 +192,9 @@ test('random throttling answers ThrottlingException to about its share of calls,
   await rekognition.admin('PUT', '/_admin/settings', { throttleRate: 0.3 });
 
   const answers = await Promise.allSettled(
-    Array.from({ length: 200 }, () => rekognition.client.send(new IndexFacesCommand({ CollectionId: collectionId, Image: image }))),
+    Array.from({ length: 200 }, () =>
+      rekognition.client.send(new IndexFacesCommand({ CollectionId: collectionId, Image: image })),
+    ),
   );
 
   const throttled = answers.filter((answer) => answer.status === 'rejected');
@@ -177,7 +203,11 @@ test('random throttling answers ThrottlingException to about its share of calls,
   expect(throttled.length).toBeGreaterThan(34);
   expect(throttled.length).toBeLessThan(86);
   const counters = (await rekognition.admin('GET', '/_admin/counters')) as Counters;
-  expect(counters.IndexFaces).toMatchObject({ calls: 200, throttled: throttled.length, succeeded: 200 - throttled.length });
+  expect(counters.IndexFaces).toMatchObject({
+    calls: 200,
+    throttled: throttled.length,
+    succeeded: 200 - throttled.length,
+  });
   await rekognition.admin('PUT', '/_admin/settings', { throttleRate: 0 });
   const faces = await rekognition.client.send(new ListFacesCommand({ CollectionId: collectionId, MaxResults: 4096 }));
   expect(faces.Faces).toHaveLength(200 - throttled.length);
@@ -190,18 +220,24 @@ test('bad admin settings are refused with a reason and leave the settings as the
     body: JSON.stringify({ faultRate: 2, currentFaceModelVersion: '9.9' }),
   });
   expect(refused.status).toBe(400);
-  expect(JSON.stringify(await refused.json())).toMatch(/faultRate[\s\S]*currentFaceModelVersion|currentFaceModelVersion[\s\S]*faultRate/);
+  expect(JSON.stringify(await refused.json())).toMatch(
+    /faultRate[\s\S]*currentFaceModelVersion|currentFaceModelVersion[\s\S]*faultRate/,
+  );
   expect(await rekognition.admin('GET', '/_admin/settings')).toEqual(before);
 });
 
 test('collections and faces survive a restart', async () => {
   const collectionId = await createCollection();
-  const indexed = await rekognition.client.send(new IndexFacesCommand({ CollectionId: collectionId, Image: image, ExternalImageId: 'ana' }));
+  const indexed = await rekognition.client.send(
+    new IndexFacesCommand({ CollectionId: collectionId, Image: image, ExternalImageId: 'ana' }),
+  );
 
   await rekognition.restart();
 
   const faces = await rekognition.client.send(new ListFacesCommand({ CollectionId: collectionId }));
-  expect(faces.Faces?.map((face) => [face.FaceId, face.ExternalImageId])).toEqual([[indexed.FaceRecords?.[0]?.Face?.FaceId, 'ana']]);
+  expect(faces.Faces?.map((face) => [face.FaceId, face.ExternalImageId])).toEqual([
+    [indexed.FaceRecords?.[0]?.Face?.FaceId, 'ana'],
+  ]);
 });
 
 describe('the store after a crash', () => {
@@ -239,7 +275,9 @@ describe('the store after a crash', () => {
     const directory = path.join(rekognition.stateDir, `snapshot-${randomUUID()}`);
     const store = crashedStore(directory);
     const journal = path.join(directory, 'journal.jsonl');
-    const lines = ['{"sequence":1,"change":{"kind":"createCollection","collection":{"CollectionId":"c","CollectionArn":"arn","FaceModelVersion":"7.0","CreationTimestamp":0}}}'];
+    const lines = [
+      '{"sequence":1,"change":{"kind":"createCollection","collection":{"CollectionId":"c","CollectionArn":"arn","FaceModelVersion":"7.0","CreationTimestamp":0}}}',
+    ];
     store.snapshot();
     appendFileSync(journal, `${lines.join('\n')}\n`);
 

@@ -38,11 +38,18 @@ afterAll(async () => {
 
 /** Indexes one photo of each person and returns their face ids in order. */
 async function indexFaces(people: string[]): Promise<string[]> {
-  const faces: DeclaredFace[] = people.map((person, i) => ({ person, box: [(i % 10) * 0.1, Math.floor(i / 10) * 0.1, 0.08, 0.08] }));
+  const faces: DeclaredFace[] = people.map((person, i) => ({
+    person,
+    box: [(i % 10) * 0.1, Math.floor(i / 10) * 0.1, 0.08, 0.08],
+  }));
   const ids: string[] = [];
   for (const face of faces) {
     const indexed = await rekognition.client.send(
-      new IndexFacesCommand({ CollectionId: collectionId, Image: { Bytes: syntheticPng([face]) }, QualityFilter: 'NONE' }),
+      new IndexFacesCommand({
+        CollectionId: collectionId,
+        Image: { Bytes: syntheticPng([face]) },
+        QualityFilter: 'NONE',
+      }),
     );
     ids.push(indexed.FaceRecords?.[0]?.Face?.FaceId ?? '');
   }
@@ -56,7 +63,9 @@ test('a user with faces is listed ACTIVE, filters ListFaces, and is found by Sea
   const associated = await rekognition.client.send(
     new AssociateFacesCommand({ CollectionId: collectionId, UserId: 'user-ana', FaceIds: [ana1 ?? '', ana2 ?? ''] }),
   );
-  await rekognition.client.send(new AssociateFacesCommand({ CollectionId: collectionId, UserId: 'user-bo', FaceIds: [bo ?? ''] }));
+  await rekognition.client.send(
+    new AssociateFacesCommand({ CollectionId: collectionId, UserId: 'user-bo', FaceIds: [bo ?? ''] }),
+  );
 
   expect(associated.AssociatedFaces?.map((face) => face.FaceId)).toEqual([ana1, ana2]);
   expect(associated.UserStatus).toBe('ACTIVE');
@@ -65,7 +74,9 @@ test('a user with faces is listed ACTIVE, filters ListFaces, and is found by Sea
     { UserId: 'user-ana', UserStatus: 'ACTIVE' },
     { UserId: 'user-bo', UserStatus: 'ACTIVE' },
   ]);
-  const anaFaces = await rekognition.client.send(new ListFacesCommand({ CollectionId: collectionId, UserId: 'user-ana' }));
+  const anaFaces = await rekognition.client.send(
+    new ListFacesCommand({ CollectionId: collectionId, UserId: 'user-ana' }),
+  );
   expect(anaFaces.Faces?.map((face) => [face.FaceId, face.UserId]).sort()).toEqual(
     [
       [ana1, 'user-ana'],
@@ -84,12 +95,12 @@ test('CreateUser with the same ClientRequestToken runs once; without one a secon
   await rekognition.client.send(new CreateUserCommand(request));
   await rekognition.client.send(new CreateUserCommand(request));
 
-  await expect(rekognition.client.send(new CreateUserCommand({ CollectionId: collectionId, UserId: 'user-1' }))).rejects.toThrow(
-    ConflictException,
-  );
   await expect(
-    rekognition.client.send(new CreateUserCommand({ ...request, UserId: 'user-2' })),
-  ).rejects.toThrow(IdempotentParameterMismatchException);
+    rekognition.client.send(new CreateUserCommand({ CollectionId: collectionId, UserId: 'user-1' })),
+  ).rejects.toThrow(ConflictException);
+  await expect(rekognition.client.send(new CreateUserCommand({ ...request, UserId: 'user-2' }))).rejects.toThrow(
+    IdempotentParameterMismatchException,
+  );
   const users = await rekognition.client.send(new ListUsersCommand({ CollectionId: collectionId }));
   expect(users.Users).toEqual([{ UserId: 'user-1', UserStatus: 'CREATED' }]);
 });
@@ -97,10 +108,17 @@ test('CreateUser with the same ClientRequestToken runs once; without one a secon
 test('AssociateFaces replayed with its token answers as the first time, even after the faces moved on', async () => {
   const [face] = await indexFaces(['cy']);
   await rekognition.client.send(new CreateUserCommand({ CollectionId: collectionId, UserId: 'user-cy' }));
-  const request = { CollectionId: collectionId, UserId: 'user-cy', FaceIds: [face ?? ''], ClientRequestToken: 'associate-cy' };
+  const request = {
+    CollectionId: collectionId,
+    UserId: 'user-cy',
+    FaceIds: [face ?? ''],
+    ClientRequestToken: 'associate-cy',
+  };
 
   const first = await rekognition.client.send(new AssociateFacesCommand(request));
-  await rekognition.client.send(new DisassociateFacesCommand({ CollectionId: collectionId, UserId: 'user-cy', FaceIds: [face ?? ''] }));
+  await rekognition.client.send(
+    new DisassociateFacesCommand({ CollectionId: collectionId, UserId: 'user-cy', FaceIds: [face ?? ''] }),
+  );
   const replay = await rekognition.client.send(new AssociateFacesCommand(request));
 
   expect(replay.AssociatedFaces).toEqual(first.AssociatedFaces);
@@ -114,7 +132,9 @@ test('a face of another user, a missing face, and a stranger are reported, not a
   const missing = randomUUID();
   await rekognition.client.send(new CreateUserCommand({ CollectionId: collectionId, UserId: 'user-dana' }));
   await rekognition.client.send(new CreateUserCommand({ CollectionId: collectionId, UserId: 'user-other' }));
-  await rekognition.client.send(new AssociateFacesCommand({ CollectionId: collectionId, UserId: 'user-dana', FaceIds: [dana ?? ''] }));
+  await rekognition.client.send(
+    new AssociateFacesCommand({ CollectionId: collectionId, UserId: 'user-dana', FaceIds: [dana ?? ''] }),
+  );
 
   const stranger = await rekognition.client.send(
     new AssociateFacesCommand({ CollectionId: collectionId, UserId: 'user-dana', FaceIds: [eli ?? '', missing] }),
@@ -128,7 +148,9 @@ test('a face of another user, a missing face, and a stranger are reported, not a
     [eli, ['LOW_MATCH_CONFIDENCE']],
     [missing, ['FACE_NOT_FOUND']],
   ]);
-  expect(taken.UnsuccessfulFaceAssociations).toEqual([{ FaceId: dana, UserId: 'user-dana', Reasons: ['ASSOCIATED_TO_A_DIFFERENT_USER'] }]);
+  expect(taken.UnsuccessfulFaceAssociations).toEqual([
+    { FaceId: dana, UserId: 'user-dana', Reasons: ['ASSOCIATED_TO_A_DIFFERENT_USER'] },
+  ]);
 });
 
 test('a user holds at most 100 faces', async () => {
@@ -139,26 +161,42 @@ test('a user holds at most 100 faces', async () => {
     new AssociateFacesCommand({ CollectionId: collectionId, UserId: 'user-many', FaceIds: faces.slice(0, 100) }),
   );
   await expect(
-    rekognition.client.send(new AssociateFacesCommand({ CollectionId: collectionId, UserId: 'user-many', FaceIds: faces.slice(100) })),
+    rekognition.client.send(
+      new AssociateFacesCommand({ CollectionId: collectionId, UserId: 'user-many', FaceIds: faces.slice(100) }),
+    ),
   ).rejects.toThrow(ServiceQuotaExceededException);
   await expect(
-    rekognition.client.send(new AssociateFacesCommand({ CollectionId: collectionId, UserId: 'user-many', FaceIds: faces })),
+    rekognition.client.send(
+      new AssociateFacesCommand({ CollectionId: collectionId, UserId: 'user-many', FaceIds: faces }),
+    ),
   ).rejects.toMatchObject({ name: 'ValidationException' });
 });
 
 test('an associated face cannot be deleted; deleting its user frees it', async () => {
   const [face] = await indexFaces(['gus']);
   await rekognition.client.send(new CreateUserCommand({ CollectionId: collectionId, UserId: 'user-gus' }));
-  await rekognition.client.send(new AssociateFacesCommand({ CollectionId: collectionId, UserId: 'user-gus', FaceIds: [face ?? ''] }));
-
-  const refused = await rekognition.client.send(new DeleteFacesCommand({ CollectionId: collectionId, FaceIds: [face ?? ''] }));
-  expect(refused.UnsuccessfulFaceDeletions).toEqual([{ FaceId: face, UserId: 'user-gus', Reasons: ['ASSOCIATED_TO_AN_EXISTING_USER'] }]);
-
-  await rekognition.client.send(new DeleteUserCommand({ CollectionId: collectionId, UserId: 'user-gus', ClientRequestToken: 'delete-gus' }));
-  await rekognition.client.send(new DeleteUserCommand({ CollectionId: collectionId, UserId: 'user-gus', ClientRequestToken: 'delete-gus' }));
-  await expect(rekognition.client.send(new DeleteUserCommand({ CollectionId: collectionId, UserId: 'user-gus' }))).rejects.toThrow(
-    ResourceNotFoundException,
+  await rekognition.client.send(
+    new AssociateFacesCommand({ CollectionId: collectionId, UserId: 'user-gus', FaceIds: [face ?? ''] }),
   );
-  const deleted = await rekognition.client.send(new DeleteFacesCommand({ CollectionId: collectionId, FaceIds: [face ?? ''] }));
+
+  const refused = await rekognition.client.send(
+    new DeleteFacesCommand({ CollectionId: collectionId, FaceIds: [face ?? ''] }),
+  );
+  expect(refused.UnsuccessfulFaceDeletions).toEqual([
+    { FaceId: face, UserId: 'user-gus', Reasons: ['ASSOCIATED_TO_AN_EXISTING_USER'] },
+  ]);
+
+  await rekognition.client.send(
+    new DeleteUserCommand({ CollectionId: collectionId, UserId: 'user-gus', ClientRequestToken: 'delete-gus' }),
+  );
+  await rekognition.client.send(
+    new DeleteUserCommand({ CollectionId: collectionId, UserId: 'user-gus', ClientRequestToken: 'delete-gus' }),
+  );
+  await expect(
+    rekognition.client.send(new DeleteUserCommand({ CollectionId: collectionId, UserId: 'user-gus' })),
+  ).rejects.toThrow(ResourceNotFoundException);
+  const deleted = await rekognition.client.send(
+    new DeleteFacesCommand({ CollectionId: collectionId, FaceIds: [face ?? ''] }),
+  );
   expect(deleted.DeletedFaces).toEqual([face]);
 });

@@ -37,7 +37,13 @@ function figures(changes: Partial<ReportFigures> = {}): ReportFigures {
     summary,
     rows: 1400,
     iou: { binWidth: 0.05, counts: Array.from({ length: 20 }, (_, i) => (i >= 10 ? 140 : 0)), threshold: 0.5 },
-    throughput: { start: '2026-11-28T05:00:00.000Z', barSeconds: 60, counts: [700, 700], peakPerMinute: 700, meanPerMinute: 700 },
+    throughput: {
+      start: '2026-11-28T05:00:00.000Z',
+      barSeconds: 60,
+      counts: [700, 700],
+      peakPerMinute: 700,
+      meanPerMinute: 700,
+    },
     dlq: { total: 100, byReason: { [HOSTILE]: 60, [ReasonCode.ImageNotFound]: 40 } },
     gallery: { shown: 3, leftOut: 97 },
     ...changes,
@@ -85,7 +91,11 @@ test('no string from the data reaches the page as markup', () => {
 
 test('a threshold that is no number, as an edited summary in S3 may hold, reaches the page as text', () => {
   const refresh = '<meta http-equiv="refresh" content="0;url=https://example.com">';
-  const html = page({ figures: figures({ iou: { binWidth: 0.05, counts: Array.from({ length: 20 }, () => 1), threshold: refresh as unknown as number } }) });
+  const html = page({
+    figures: figures({
+      iou: { binWidth: 0.05, counts: Array.from({ length: 20 }, () => 1), threshold: refresh as unknown as number },
+    }),
+  });
 
   expect(html).not.toContain('<meta http-equiv="refresh"');
   expect(html).toContain(escapeHtml(refresh));
@@ -96,7 +106,9 @@ test('the page may load nothing and run only its own script', () => {
   const script = /<script>([\s\S]*)<\/script>/.exec(html)?.[1] ?? '';
   const hash = createHash('sha256').update(script).digest('base64');
 
-  expect(html).toContain(`content="default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-${hash}'; form-action 'none'; base-uri 'none'"`);
+  expect(html).toContain(
+    `content="default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-${hash}'; form-action 'none'; base-uri 'none'"`,
+  );
   expect(html).not.toMatch(/(src|href)="https?:/);
 });
 
@@ -111,7 +123,9 @@ test('an image shown by several entries is in the file once', () => {
 test('the totals, the threshold and what the gallery left out are on the page', () => {
   const html = page();
 
-  expect(html).toContain('<div class="card total" data-total="images"><div class="label">Images</div><div class="value">1,200</div>');
+  expect(html).toContain(
+    '<div class="card total" data-total="images"><div class="label">Images</div><div class="value">1,200</div>',
+  );
   expect(html).toContain('threshold 0.5</text>');
   expect(html).toContain('<b class="left-out" data-left-out="97">97 more</b>');
   expect(html.match(/class="iou-bin"/g)).toHaveLength(20);

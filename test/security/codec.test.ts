@@ -8,22 +8,40 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { ConfigError } from '../../src/domain/config';
-import { ENCRYPTED_ENCODING, EncryptionCodec, KEY_ID_METADATA, PayloadDecryptionError } from '../../src/encryption/codec';
+import {
+  ENCRYPTED_ENCODING,
+  EncryptionCodec,
+  KEY_ID_METADATA,
+  PayloadDecryptionError,
+} from '../../src/encryption/codec';
 import { type EncryptionKey, keyFingerprint, loadKeyring } from '../../src/encryption/key';
 import { temporal } from '@temporalio/proto';
 
 const keyOf = (id: string): EncryptionKey => ({ id, secret: randomBytes(32) });
-const codecOf = (key: EncryptionKey, namespace = 'default', earlier: EncryptionKey[] = []) => new EncryptionCodec({ current: key, earlier }, { namespace });
+const codecOf = (key: EncryptionKey, namespace = 'default', earlier: EncryptionKey[] = []) =>
+  new EncryptionCodec({ current: key, earlier }, { namespace });
 const loadEncryptionKey = (env: Record<string, string | undefined>) => loadKeyring(env)?.current;
 
 /** A payload as versions before the namespace was bound sealed it: no associated data, no format. */
 function sealedUnbound(key: EncryptionKey, payload: Payload): Payload {
   const iv = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', key.secret, iv);
-  const sealed = Buffer.concat([iv, cipher.update(temporal.api.common.v1.Payload.encode(payload).finish()), cipher.final(), cipher.getAuthTag()]);
-  return { metadata: { encoding: Buffer.from(ENCRYPTED_ENCODING), [KEY_ID_METADATA]: Buffer.from(key.id) }, data: sealed };
+  const sealed = Buffer.concat([
+    iv,
+    cipher.update(temporal.api.common.v1.Payload.encode(payload).finish()),
+    cipher.final(),
+    cipher.getAuthTag(),
+  ]);
+  return {
+    metadata: { encoding: Buffer.from(ENCRYPTED_ENCODING), [KEY_ID_METADATA]: Buffer.from(key.id) },
+    data: sealed,
+  };
 }
-const record = { Bucket: 'photos', Key: 'people/ana.jpg', Faces: [{ FaceId: '3f1c9a52-0b7e-4f4e-9d63-6d3b1d0f2a11', BoundingBoxes: { Width: 0.2134 } }] };
+const record = {
+  Bucket: 'photos',
+  Key: 'people/ana.jpg',
+  Faces: [{ FaceId: '3f1c9a52-0b7e-4f4e-9d63-6d3b1d0f2a11', BoundingBoxes: { Width: 0.2134 } }],
+};
 const clearPayload = (): Payload => defaultPayloadConverter.toPayload(record);
 const text = (bytes: Uint8Array | null | undefined) => Buffer.from(bytes ?? []).toString('utf8');
 
@@ -37,7 +55,8 @@ describe('EncryptionCodec', () => {
     expect(Object.keys(stored?.metadata ?? {}).sort()).toEqual(['encoding', 'encryption-format', KEY_ID_METADATA]);
     expect(text(stored?.metadata?.encoding)).toBe(ENCRYPTED_ENCODING);
     expect(text(stored?.metadata?.[KEY_ID_METADATA])).toBe('key-2026');
-    for (const clear of ['people/ana.jpg', '3f1c9a52', '0.2134', 'json/plain']) expect(text(stored?.data)).not.toContain(clear);
+    for (const clear of ['people/ana.jpg', '3f1c9a52', '0.2134', 'json/plain'])
+      expect(text(stored?.data)).not.toContain(clear);
     const [read] = await codec.decode(stored ? [stored] : []);
     expect(defaultPayloadConverter.fromPayload(read as Payload)).toEqual(record);
   });
@@ -45,14 +64,23 @@ describe('EncryptionCodec', () => {
   test('each payload gets its own IV, so equal values never look equal', async () => {
     const stored = await codec.encode(Array.from({ length: 500 }, clearPayload));
 
-    const ivs = new Set(stored.map((payload) => Buffer.from(payload.data ?? []).subarray(0, 12).toString('hex')));
+    const ivs = new Set(
+      stored.map((payload) =>
+        Buffer.from(payload.data ?? [])
+          .subarray(0, 12)
+          .toString('hex'),
+      ),
+    );
     const ciphertexts = new Set(stored.map((payload) => Buffer.from(payload.data ?? []).toString('hex')));
     expect(ivs.size).toBe(500);
     expect(ciphertexts.size).toBe(500);
   });
 
   test.each([
-    ['a flipped bit of the ciphertext', (data: Buffer) => Buffer.concat([data.subarray(0, 20), Buffer.from([(data[20] ?? 0) ^ 1]), data.subarray(21)])],
+    [
+      'a flipped bit of the ciphertext',
+      (data: Buffer) => Buffer.concat([data.subarray(0, 20), Buffer.from([(data[20] ?? 0) ^ 1]), data.subarray(21)]),
+    ],
     ['a flipped bit of the IV', (data: Buffer) => Buffer.concat([Buffer.from([(data[0] ?? 0) ^ 1]), data.subarray(1)])],
     ['a cut-off tag', (data: Buffer) => data.subarray(0, data.length - 1)],
     ['a payload cut to a few bytes', (data: Buffer) => data.subarray(0, 10)],
@@ -75,14 +103,26 @@ describe('EncryptionCodec', () => {
   test('another key under the same id fails authentication instead of decrypting to garbage', async () => {
     const [stored] = await codecOf(keyOf('key-2026')).encode([clearPayload()]);
 
-    await expect(codec.decode(stored ? [stored] : [])).rejects.toThrow('payload encrypted with key id key-2026 fails authentication');
+    await expect(codec.decode(stored ? [stored] : [])).rejects.toThrow(
+      'payload encrypted with key id key-2026 fails authentication',
+    );
   });
 
   test('a payload that was never encrypted is refused, unless the process reads runs from before encryption', async () => {
-    const clear = [clearPayload(), defaultPayloadConverter.toPayload(undefined), defaultPayloadConverter.toPayload(new Uint8Array([1, 2]))];
+    const clear = [
+      clearPayload(),
+      defaultPayloadConverter.toPayload(undefined),
+      defaultPayloadConverter.toPayload(new Uint8Array([1, 2])),
+    ];
 
-    await expect(codec.decode(clear)).rejects.toThrow('payload is not encrypted, and this process encrypts: refused. Runs started before encryption was on are read with REINDEX_ENCRYPTION_ALLOW_PLAINTEXT=true');
-    expect(await new EncryptionCodec({ current: key, earlier: [] }, { namespace: 'default', allowPlaintext: true }).decode(clear)).toEqual(clear);
+    await expect(codec.decode(clear)).rejects.toThrow(
+      'payload is not encrypted, and this process encrypts: refused. Runs started before encryption was on are read with REINDEX_ENCRYPTION_ALLOW_PLAINTEXT=true',
+    );
+    expect(
+      await new EncryptionCodec({ current: key, earlier: [] }, { namespace: 'default', allowPlaintext: true }).decode(
+        clear,
+      ),
+    ).toEqual(clear);
     expect(await codec.encode([])).toEqual([]);
   });
 
@@ -90,8 +130,12 @@ describe('EncryptionCodec', () => {
     const [stored] = await codec.encode([clearPayload()]);
     const relabelled = { ...stored, metadata: { ...stored?.metadata, [KEY_ID_METADATA]: Buffer.from('key-2027') } };
 
-    await expect(codecOf(key, 'other-namespace').decode(stored ? [stored] : [])).rejects.toThrow('fails authentication: it was altered, moved from another namespace');
-    await expect(codecOf(keyOf('key-2027'), 'default', [key]).decode([relabelled])).rejects.toThrow('payload encrypted with key id key-2027 fails authentication');
+    await expect(codecOf(key, 'other-namespace').decode(stored ? [stored] : [])).rejects.toThrow(
+      'fails authentication: it was altered, moved from another namespace',
+    );
+    await expect(codecOf(keyOf('key-2027'), 'default', [key]).decode([relabelled])).rejects.toThrow(
+      'payload encrypted with key id key-2027 fails authentication',
+    );
     // Dropping the format, to read it as a payload from before the binding, fails too.
     const { 'encryption-format': _format, ...withoutFormat } = stored?.metadata ?? {};
     const unbound = { ...stored, metadata: withoutFormat };
@@ -110,9 +154,17 @@ describe('EncryptionCodec', () => {
     const [after] = await rotated.encode([clearPayload()]);
 
     expect(text(after?.metadata?.[KEY_ID_METADATA])).toBe('key-2027');
-    expect((await rotated.decode([before as Payload, after as Payload])).map((payload) => defaultPayloadConverter.fromPayload(payload))).toEqual([record, record]);
-    await expect(codec.decode([after as Payload])).rejects.toThrow('payload was encrypted with key id key-2027, but this process holds key id key-2026');
-    await expect(codecOf(keyOf('key-2028'), 'default', [key]).decode([after as Payload])).rejects.toThrow('but this process holds key ids key-2026, key-2028');
+    expect(
+      (await rotated.decode([before as Payload, after as Payload])).map((payload) =>
+        defaultPayloadConverter.fromPayload(payload),
+      ),
+    ).toEqual([record, record]);
+    await expect(codec.decode([after as Payload])).rejects.toThrow(
+      'payload was encrypted with key id key-2027, but this process holds key id key-2026',
+    );
+    await expect(codecOf(keyOf('key-2028'), 'default', [key]).decode([after as Payload])).rejects.toThrow(
+      'but this process holds key ids key-2026, key-2028',
+    );
   });
 });
 
@@ -145,23 +197,80 @@ describe('loadEncryptionKey', () => {
   });
 
   test('a key in a variable, with an id of its own', () => {
-    const key = loadEncryptionKey({ REINDEX_ENCRYPTION_KEY: secret.toString('base64'), REINDEX_ENCRYPTION_KEY_ID: 'prod-2026' });
+    const key = loadEncryptionKey({
+      REINDEX_ENCRYPTION_KEY: secret.toString('base64'),
+      REINDEX_ENCRYPTION_KEY_ID: 'prod-2026',
+    });
 
     expect(key).toEqual({ id: 'prod-2026', secret });
   });
 
   test.each<[string, () => Record<string, string>, string]>([
-    ['a key of 16 bytes', () => ({ REINDEX_ENCRYPTION_KEY_FILE: write('short', randomBytes(16).toString('base64')) }), 'REINDEX_ENCRYPTION_KEY_FILE must hold a base64 key of 32 bytes (make one with: openssl rand -base64 32)'],
-    ['a key that is not base64', () => ({ REINDEX_ENCRYPTION_KEY: 'not a key at all, just words!!' }), 'REINDEX_ENCRYPTION_KEY must hold a base64 key of 32 bytes (make one with: openssl rand -base64 32)'],
-    ['a file that is not there', () => ({ REINDEX_ENCRYPTION_KEY_FILE: path.join(folder, 'absent') }), `REINDEX_ENCRYPTION_KEY_FILE cannot be read (ENOENT): ${path.join(folder, 'absent')}`],
-    ['a folder for a file', () => ({ REINDEX_ENCRYPTION_KEY_FILE: folder }), `REINDEX_ENCRYPTION_KEY_FILE cannot be read (EISDIR): ${folder}`],
-    ['both the file and the variable', () => ({ REINDEX_ENCRYPTION_KEY_FILE: write('both', secret.toString('base64')), REINDEX_ENCRYPTION_KEY: secret.toString('base64') }), 'REINDEX_ENCRYPTION_KEY_FILE and REINDEX_ENCRYPTION_KEY are both set: set one'],
-    ['an id without a key', () => ({ REINDEX_ENCRYPTION_KEY_ID: 'prod-2026' }), 'REINDEX_ENCRYPTION_KEY_ID is set but no key is: set REINDEX_ENCRYPTION_KEY_FILE'],
-    ['an id with a space', () => ({ REINDEX_ENCRYPTION_KEY: secret.toString('base64'), REINDEX_ENCRYPTION_KEY_ID: 'prod 2026' }), 'REINDEX_ENCRYPTION_KEY_ID must be 1 to 64 letters, digits and . _ -'],
-    ['a key file others may read', () => ({ REINDEX_ENCRYPTION_KEY_FILE: write('shared', secret.toString('base64'), 0o644) }), `REINDEX_ENCRYPTION_KEY_FILE names a key file others may read (mode 644): chmod 600 ${path.join(folder, 'shared')}`],
-    ['earlier keys without a key to encrypt with', () => ({ REINDEX_DECRYPTION_KEY_FILES: write('old', secret.toString('base64')) }), 'REINDEX_DECRYPTION_KEY_FILES is set but no key to encrypt with is: set REINDEX_ENCRYPTION_KEY_FILE'],
-    ['an earlier key others may read', () => ({ REINDEX_ENCRYPTION_KEY: secret.toString('base64'), REINDEX_DECRYPTION_KEY_FILES: write('old-shared', randomBytes(32).toString('base64'), 0o640) }), `REINDEX_DECRYPTION_KEY_FILES names a key file others may read (mode 640): chmod 600 ${path.join(folder, 'old-shared')}`],
-    ['another key under the id of the current one', () => ({ REINDEX_ENCRYPTION_KEY: secret.toString('base64'), REINDEX_ENCRYPTION_KEY_ID: 'prod', REINDEX_DECRYPTION_KEY_FILES: `prod=${write('clash', randomBytes(32).toString('base64'))}` }), 'REINDEX_DECRYPTION_KEY_FILES holds another key under the id prod of the key to encrypt with: give one of them another id'],
+    [
+      'a key of 16 bytes',
+      () => ({ REINDEX_ENCRYPTION_KEY_FILE: write('short', randomBytes(16).toString('base64')) }),
+      'REINDEX_ENCRYPTION_KEY_FILE must hold a base64 key of 32 bytes (make one with: openssl rand -base64 32)',
+    ],
+    [
+      'a key that is not base64',
+      () => ({ REINDEX_ENCRYPTION_KEY: 'not a key at all, just words!!' }),
+      'REINDEX_ENCRYPTION_KEY must hold a base64 key of 32 bytes (make one with: openssl rand -base64 32)',
+    ],
+    [
+      'a file that is not there',
+      () => ({ REINDEX_ENCRYPTION_KEY_FILE: path.join(folder, 'absent') }),
+      `REINDEX_ENCRYPTION_KEY_FILE cannot be read (ENOENT): ${path.join(folder, 'absent')}`,
+    ],
+    [
+      'a folder for a file',
+      () => ({ REINDEX_ENCRYPTION_KEY_FILE: folder }),
+      `REINDEX_ENCRYPTION_KEY_FILE cannot be read (EISDIR): ${folder}`,
+    ],
+    [
+      'both the file and the variable',
+      () => ({
+        REINDEX_ENCRYPTION_KEY_FILE: write('both', secret.toString('base64')),
+        REINDEX_ENCRYPTION_KEY: secret.toString('base64'),
+      }),
+      'REINDEX_ENCRYPTION_KEY_FILE and REINDEX_ENCRYPTION_KEY are both set: set one',
+    ],
+    [
+      'an id without a key',
+      () => ({ REINDEX_ENCRYPTION_KEY_ID: 'prod-2026' }),
+      'REINDEX_ENCRYPTION_KEY_ID is set but no key is: set REINDEX_ENCRYPTION_KEY_FILE',
+    ],
+    [
+      'an id with a space',
+      () => ({ REINDEX_ENCRYPTION_KEY: secret.toString('base64'), REINDEX_ENCRYPTION_KEY_ID: 'prod 2026' }),
+      'REINDEX_ENCRYPTION_KEY_ID must be 1 to 64 letters, digits and . _ -',
+    ],
+    [
+      'a key file others may read',
+      () => ({ REINDEX_ENCRYPTION_KEY_FILE: write('shared', secret.toString('base64'), 0o644) }),
+      `REINDEX_ENCRYPTION_KEY_FILE names a key file others may read (mode 644): chmod 600 ${path.join(folder, 'shared')}`,
+    ],
+    [
+      'earlier keys without a key to encrypt with',
+      () => ({ REINDEX_DECRYPTION_KEY_FILES: write('old', secret.toString('base64')) }),
+      'REINDEX_DECRYPTION_KEY_FILES is set but no key to encrypt with is: set REINDEX_ENCRYPTION_KEY_FILE',
+    ],
+    [
+      'an earlier key others may read',
+      () => ({
+        REINDEX_ENCRYPTION_KEY: secret.toString('base64'),
+        REINDEX_DECRYPTION_KEY_FILES: write('old-shared', randomBytes(32).toString('base64'), 0o640),
+      }),
+      `REINDEX_DECRYPTION_KEY_FILES names a key file others may read (mode 640): chmod 600 ${path.join(folder, 'old-shared')}`,
+    ],
+    [
+      'another key under the id of the current one',
+      () => ({
+        REINDEX_ENCRYPTION_KEY: secret.toString('base64'),
+        REINDEX_ENCRYPTION_KEY_ID: 'prod',
+        REINDEX_DECRYPTION_KEY_FILES: `prod=${write('clash', randomBytes(32).toString('base64'))}`,
+      }),
+      'REINDEX_DECRYPTION_KEY_FILES holds another key under the id prod of the key to encrypt with: give one of them another id',
+    ],
   ])('%s is one configuration error naming the variable, never quoting the key', (_case, env, problem) => {
     const environment = env();
     let error: unknown;
@@ -173,7 +282,8 @@ describe('loadEncryptionKey', () => {
 
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).message).toBe(`invalid configuration: ${problem}`);
-    if (environment.REINDEX_ENCRYPTION_KEY) expect((error as ConfigError).message).not.toContain(environment.REINDEX_ENCRYPTION_KEY);
+    if (environment.REINDEX_ENCRYPTION_KEY)
+      expect((error as ConfigError).message).not.toContain(environment.REINDEX_ENCRYPTION_KEY);
   });
 
   test('earlier keys come from their files, named by id or by fingerprint', () => {

@@ -47,7 +47,11 @@ let cliEnv: NodeJS.ProcessEnv;
 /** `reindex codec-server` in its own process; resolves once it listens. */
 async function startCodecServer(env: NodeJS.ProcessEnv): Promise<{ server: ChildProcess; url: string }> {
   const port = await freePort();
-  const server = spawn(process.execPath, [REINDEX, 'codec-server', '--port', String(port), '--ui-origin', UI_ORIGIN, '--allow-encode'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const server = spawn(
+    process.execPath,
+    [REINDEX, 'codec-server', '--port', String(port), '--ui-origin', UI_ORIGIN, '--allow-encode'],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let output = '';
   server.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   await new Promise<void>((resolve, reject) => {
@@ -71,7 +75,10 @@ beforeAll(async () => {
   cliEnv = { ...worker.cliEnv, REINDEX_ENCRYPTION_KEY_FILE: keyFile };
   // What anyone who can read the Temporal server sees: no codec.
   plainClient = new Client({ connection: await Connection.connect(loadClientConnectConfig().connectionOptions) });
-  ({ server: codecServer, url: codecUrl } = await startCodecServer({ ...process.env, REINDEX_ENCRYPTION_KEY_FILE: keyFile }));
+  ({ server: codecServer, url: codecUrl } = await startCodecServer({
+    ...process.env,
+    REINDEX_ENCRYPTION_KEY_FILE: keyFile,
+  }));
 }, 120_000);
 
 afterAll(async () => {
@@ -87,15 +94,23 @@ afterAll(async () => {
 
 /** A payload as the codec protocol carries it: proto3 JSON, bytes in base64. */
 const protoJson = ({ metadata, data }: Payload) => ({
-  metadata: Object.fromEntries(Object.entries(metadata ?? {}).map(([name, value]) => [name, Buffer.from(value).toString('base64')])),
+  metadata: Object.fromEntries(
+    Object.entries(metadata ?? {}).map(([name, value]) => [name, Buffer.from(value).toString('base64')]),
+  ),
   data: Buffer.from(data ?? []).toString('base64'),
 });
 
-const box = (left: number, top: number, width: number, height: number) => [left, top, width, height] as [number, number, number, number];
+const box = (left: number, top: number, width: number, height: number) =>
+  [left, top, width, height] as [number, number, number, number];
 
 test('an encrypted run migrates as usual, its histories show no face, box or image key, and the codec server reads them back', async () => {
   const { manifest, oldFaceIds } = await writeRecords(resources, [
-    { faces: [{ person: 'ana', box: box(0.1371, 0.1593, 0.2917, 0.3141) }, { person: 'bo', box: box(0.5526, 0.2135, 0.2718, 0.2982) }] },
+    {
+      faces: [
+        { person: 'ana', box: box(0.1371, 0.1593, 0.2917, 0.3141) },
+        { person: 'bo', box: box(0.5526, 0.2135, 0.2718, 0.2982) },
+      ],
+    },
     { faces: [{ person: 'cy', box: box(0.2843, 0.1927, 0.3561, 0.4172) }], userId: 'user-cy' },
     { faces: [{ person: 'dee', box: box(0.3117, 0.2269, 0.3323, 0.3847) }], missing: true },
   ]);
@@ -103,25 +118,50 @@ test('an encrypted run migrates as usual, its histories show no face, box or ima
   const id = `enc-${randomUUID()}`;
 
   const outcome = await runCli(
-    ['start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--id', id, '--quality-filter', 'NONE', '--batch-size', '2', '--wait', '--json'],
+    [
+      'start',
+      '--manifest',
+      `s3://${manifest.Bucket}/${manifest.Key}`,
+      '--target',
+      target,
+      '--id',
+      id,
+      '--quality-filter',
+      'NONE',
+      '--batch-size',
+      '2',
+      '--wait',
+      '--json',
+    ],
     cliEnv,
   );
 
   // The run is right: encryption changed nothing an operator checks.
   expect(outcome.stderr).toBe('');
   expect(outcome.code).toBe(0);
-  expect(JSON.parse(lastLine(outcome.stdout)) as RunSummary).toMatchObject({ status: 'completed', images: 3, matched: 3, dlq: 1, usersCreated: 1 });
+  expect(JSON.parse(lastLine(outcome.stdout)) as RunSummary).toMatchObject({
+    status: 'completed',
+    images: 3,
+    matched: 3,
+    dlq: 1,
+    usersCreated: 1,
+  });
   const rows = await resultRows(resources, id);
   expect(rows).toHaveLength(3);
   const review = await takeReview(resources);
   expect(review).toHaveLength(1);
   expect(review[0]?.reason).toBe(ReasonCode.ImageNotFound);
   // The batch decoded the activity's encrypted failure: the reviewer reads the real reason.
-  expect(review[0]?.detail).toBe(`IndexFaces refused ${imageRef(review[0]?.Bucket ?? '', review[0]?.Key ?? '')}: Unable to get object metadata from S3. Check object key, region and/or access permissions.`);
+  expect(review[0]?.detail).toBe(
+    `IndexFaces refused ${imageRef(review[0]?.Bucket ?? '', review[0]?.Key ?? '')}: Unable to get object metadata from S3. Check object key, region and/or access permissions.`,
+  );
 
   const histories = await runHistories(plainClient, id);
   expect([...histories.keys()].sort()).toEqual([id, `${id}/batch-0`, `${id}/batch-1`]);
-  const boxNumbers = rows.flatMap((row) => [row.BoundingBox, row.OldBoundingBox]).flatMap((b) => [b.Left, b.Top, b.Width, b.Height]).map(String);
+  const boxNumbers = rows
+    .flatMap((row) => [row.BoundingBox, row.OldBoundingBox])
+    .flatMap((b) => [b.Left, b.Top, b.Width, b.Height])
+    .map(String);
   const secrets = [
     ...oldFaceIds,
     ...rows.flatMap((row) => [row.FaceId, row.ImageId, row.Key]),
@@ -136,16 +176,21 @@ test('an encrypted run migrates as usual, its histories show no face, box or ima
   const payloads = [...histories.values()].flatMap((history) => payloadsIn(history));
   const searchAttributes = payloads.filter(({ path: where }) => where.includes('searchAttributes'));
   // The SDK writes a patch marker's payload itself, unencoded: it holds the patch's name, which is code, not data.
-  const patchMarkers = payloads.filter(({ path: where }) => where.includes('markerRecordedEventAttributes.details.patch-data'));
+  const patchMarkers = payloads.filter(({ path: where }) =>
+    where.includes('markerRecordedEventAttributes.details.patch-data'),
+  );
   expect(patchMarkers.length).toBeGreaterThanOrEqual(1);
   for (const { payload } of patchMarkers) {
     expect(Object.keys(JSON.parse(utf8(payload.data)) as object).sort()).toEqual(['deprecated', 'id']);
     expect((JSON.parse(utf8(payload.data)) as { id: string }).id).toMatch(/^[a-z-]+$/);
   }
-  const data = payloads.filter(({ path: where }) => !where.includes('searchAttributes') && !patchMarkers.some((marker) => marker.path === where));
+  const data = payloads.filter(
+    ({ path: where }) => !where.includes('searchAttributes') && !patchMarkers.some((marker) => marker.path === where),
+  );
   expect(data.length).toBeGreaterThan(20);
   const notEncrypted = data.filter(
-    ({ payload }) => utf8(payload.metadata?.encoding) !== ENCRYPTED_ENCODING || utf8(payload.metadata?.[KEY_ID_METADATA]) !== key.id,
+    ({ payload }) =>
+      utf8(payload.metadata?.encoding) !== ENCRYPTED_ENCODING || utf8(payload.metadata?.[KEY_ID_METADATA]) !== key.id,
   );
   expect(notEncrypted.map(({ path: where }) => where)).toEqual([]);
   // Search attributes stay clear, so runs can be found: they hold the phase, counts and paused only.
@@ -156,7 +201,9 @@ test('an encrypted run migrates as usual, its histories show no face, box or ima
   expect(attributeNames.filter((name) => !ours.includes(name ?? ''))).toEqual([]);
 
   // The missing image's failure: its message and stack trace travel encrypted, not as clear strings.
-  const failures = [...histories.values()].flatMap((history) => (history.events ?? []).flatMap((event) => event.activityTaskFailedEventAttributes?.failure ?? []));
+  const failures = [...histories.values()].flatMap((history) =>
+    (history.events ?? []).flatMap((event) => event.activityTaskFailedEventAttributes?.failure ?? []),
+  );
   expect(failures.length).toBeGreaterThanOrEqual(1);
   for (const failure of failures) {
     expect(failure.message).toBe('Encoded failure');
@@ -173,32 +220,53 @@ test('an encrypted run migrates as usual, its histories show no face, box or ima
   });
   expect(decoded.status).toBe(200);
   expect(decoded.headers.get('access-control-allow-origin')).toBe(UI_ORIGIN);
-  const { payloads: [clear] = [] } = (await decoded.json()) as { payloads?: { metadata: Record<string, string>; data: string }[] };
+  const { payloads: [clear] = [] } = (await decoded.json()) as {
+    payloads?: { metadata: Record<string, string>; data: string }[];
+  };
   expect(Buffer.from(clear?.metadata.encoding ?? '', 'base64').toString()).toBe('json/plain');
-  expect(JSON.parse(Buffer.from(clear?.data ?? '', 'base64').toString())).toMatchObject({ manifest, targetCollectionId: target });
+  expect(JSON.parse(Buffer.from(clear?.data ?? '', 'base64').toString())).toMatchObject({
+    manifest,
+    targetCollectionId: target,
+  });
 
   // `temporal workflow show` shows the clear input only through the codec server.
-  const show = async (...flags: string[]) => (await execFileAsync(TEMPORAL, ['workflow', 'show', '--workflow-id', id, '--detailed', ...flags])).stdout;
+  const show = async (...flags: string[]) =>
+    (await execFileAsync(TEMPORAL, ['workflow', 'show', '--workflow-id', id, '--detailed', ...flags])).stdout;
   expect(await show()).not.toContain(manifest.Key);
   expect(await show('--codec-endpoint', `${codecUrl}/{namespace}`)).toContain(manifest.Key);
 }, 60_000);
 
-test('the codec server answers the Web UI\'s origin only', async () => {
+test("the codec server answers the Web UI's origin only", async () => {
   const preflight = await fetch(`${codecUrl}/default/decode`, {
     method: 'OPTIONS',
-    headers: { Origin: UI_ORIGIN, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type,x-namespace' },
+    headers: {
+      Origin: UI_ORIGIN,
+      'Access-Control-Request-Method': 'POST',
+      'Access-Control-Request-Headers': 'content-type,x-namespace',
+    },
   });
   expect(preflight.status).toBe(204);
   expect(preflight.headers.get('access-control-allow-origin')).toBe(UI_ORIGIN);
   expect(preflight.headers.get('access-control-allow-methods')).toContain('POST');
   expect(preflight.headers.get('access-control-allow-headers')).toBe('content-type, x-namespace, authorization');
 
-  const stranger = await fetch(`${codecUrl}/decode`, { method: 'POST', headers: { Origin: 'http://evil.example', 'Content-Type': 'application/json' }, body: '{"payloads":[]}' });
+  const stranger = await fetch(`${codecUrl}/decode`, {
+    method: 'POST',
+    headers: { Origin: 'http://evil.example', 'Content-Type': 'application/json' },
+    body: '{"payloads":[]}',
+  });
   expect(stranger.status).toBe(403);
   expect(stranger.headers.get('access-control-allow-origin')).toBeNull();
 
-  const encoded = await fetch(`${codecUrl}/encode`, { method: 'POST', body: JSON.stringify({ payloads: [protoJson({ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from('"ana.jpg"') })] }) });
-  const { payloads: [sealed] = [] } = (await encoded.json()) as { payloads?: { metadata: Record<string, string>; data: string }[] };
+  const encoded = await fetch(`${codecUrl}/encode`, {
+    method: 'POST',
+    body: JSON.stringify({
+      payloads: [protoJson({ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from('"ana.jpg"') })],
+    }),
+  });
+  const { payloads: [sealed] = [] } = (await encoded.json()) as {
+    payloads?: { metadata: Record<string, string>; data: string }[];
+  };
   expect(Buffer.from(sealed?.metadata[KEY_ID_METADATA] ?? '', 'base64').toString()).toBe(key.id);
   expect(Buffer.from(sealed?.data ?? '', 'base64').toString()).not.toContain('ana.jpg');
 });
@@ -211,12 +279,27 @@ test('a run that fails: the operator reads why, the history holds only encrypted
   const id = `enc-${randomUUID()}`;
   const { manifest } = await writeRecords(resources, [{ faces: [{ person: 'fay', box: box(0.2, 0.2, 0.4, 0.4) }] }]);
 
-  const outcome = await runCli(['start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--source', source, '--id', id, '--wait'], cliEnv);
+  const outcome = await runCli(
+    [
+      'start',
+      '--manifest',
+      `s3://${manifest.Bucket}/${manifest.Key}`,
+      '--target',
+      target,
+      '--source',
+      source,
+      '--id',
+      id,
+      '--wait',
+    ],
+    cliEnv,
+  );
 
   expect(outcome.code).toBe(1);
   expect(outcome.stderr).toContain(`not newer than 7.0 of ${source}`);
   const histories = await runHistories(plainClient, id);
-  const failure = histories.get(id)?.events?.find((event) => event.workflowExecutionFailedEventAttributes)?.workflowExecutionFailedEventAttributes?.failure;
+  const failure = histories.get(id)?.events?.find((event) => event.workflowExecutionFailedEventAttributes)
+    ?.workflowExecutionFailedEventAttributes?.failure;
   const chain: temporal.api.failure.v1.IFailure[] = [];
   for (let level = failure; level; level = level.cause) chain.push(level);
   expect(chain.length).toBeGreaterThanOrEqual(2);
@@ -228,18 +311,56 @@ test('a reader holding another key is told which key the run needs', async () =>
   const { manifest } = await writeRecords(resources, [{ faces: [{ person: 'eve', box: box(0.2, 0.2, 0.4, 0.4) }] }]);
   const target = resources.ownCollection(`enc-${randomUUID()}`);
   const id = `enc-${randomUUID()}`;
-  expect((await runCli(['start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--id', id, '--quality-filter', 'NONE', '--wait'], cliEnv)).code).toBe(0);
+  expect(
+    (
+      await runCli(
+        [
+          'start',
+          '--manifest',
+          `s3://${manifest.Bucket}/${manifest.Key}`,
+          '--target',
+          target,
+          '--id',
+          id,
+          '--quality-filter',
+          'NONE',
+          '--wait',
+        ],
+        cliEnv,
+      )
+    ).code,
+  ).toBe(0);
   const otherKey = { id: 'other-key', secret: randomBytes(32) };
-  const reader = new Client({ connection: plainClient.connection, dataConverter: encryptingDataConverter({ current: otherKey, earlier: [] }, { namespace: 'default' }) });
+  const reader = new Client({
+    connection: plainClient.connection,
+    dataConverter: encryptingDataConverter({ current: otherKey, earlier: [] }, { namespace: 'default' }),
+  });
 
-  await expect(reader.workflow.getHandle(id).result()).rejects.toThrow(`payload was encrypted with key id ${key.id}, but this process holds key id other-key`);
+  await expect(reader.workflow.getHandle(id).result()).rejects.toThrow(
+    `payload was encrypted with key id ${key.id}, but this process holds key id other-key`,
+  );
 }, 60_000);
 
 describe('a key missing or set wrongly is one line on stderr and exit code 2', () => {
   test.each([
-    ['codec-server without a key', ['codec-server'], {}, 'reindex: codec-server needs the key the workers encrypt with: set REINDEX_ENCRYPTION_KEY_FILE'],
-    ['status with a key of 16 bytes', ['status', 'any-run'], { REINDEX_ENCRYPTION_KEY: randomBytes(16).toString('base64') }, 'reindex: invalid configuration: REINDEX_ENCRYPTION_KEY must hold a base64 key of 32 bytes (make one with: openssl rand -base64 32)'],
-    ['start with a key file that is not there', ['start', '--manifest', 's3://b/k', '--target', 't'], { REINDEX_ENCRYPTION_KEY_FILE: '/no/such/key' }, 'reindex: invalid configuration: REINDEX_ENCRYPTION_KEY_FILE cannot be read (ENOENT): /no/such/key'],
+    [
+      'codec-server without a key',
+      ['codec-server'],
+      {},
+      'reindex: codec-server needs the key the workers encrypt with: set REINDEX_ENCRYPTION_KEY_FILE',
+    ],
+    [
+      'status with a key of 16 bytes',
+      ['status', 'any-run'],
+      { REINDEX_ENCRYPTION_KEY: randomBytes(16).toString('base64') },
+      'reindex: invalid configuration: REINDEX_ENCRYPTION_KEY must hold a base64 key of 32 bytes (make one with: openssl rand -base64 32)',
+    ],
+    [
+      'start with a key file that is not there',
+      ['start', '--manifest', 's3://b/k', '--target', 't'],
+      { REINDEX_ENCRYPTION_KEY_FILE: '/no/such/key' },
+      'reindex: invalid configuration: REINDEX_ENCRYPTION_KEY_FILE cannot be read (ENOENT): /no/such/key',
+    ],
   ])('%s', async (_case, args, key, message) => {
     const { REINDEX_ENCRYPTION_KEY_FILE: _file, REINDEX_ENCRYPTION_KEY: _key, ...withoutKey } = worker.cliEnv;
 

@@ -12,7 +12,9 @@ type History = temporal.api.history.v1.IHistory;
 /** The histories of the run's parent and of each child it started, by workflow id. */
 export async function runHistories(client: Client, workflowId: string): Promise<Map<string, History>> {
   const parent = await client.workflow.getHandle(workflowId).fetchHistory();
-  const children = (parent.events ?? []).flatMap((event) => event.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId ?? []);
+  const children = (parent.events ?? []).flatMap(
+    (event) => event.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId ?? [],
+  );
   const histories = new Map([[workflowId, parent]]);
   for (const child of children) histories.set(child, await client.workflow.getHandle(child).fetchHistory());
   return histories;
@@ -26,7 +28,12 @@ export interface FoundPayload {
 
 const isPayload = (value: object): value is Payload => {
   const metadata = (value as Payload).metadata;
-  return typeof metadata === 'object' && metadata !== null && Object.keys(metadata).length > 0 && Object.values(metadata).every((entry) => entry instanceof Uint8Array);
+  return (
+    typeof metadata === 'object' &&
+    metadata !== null &&
+    Object.keys(metadata).length > 0 &&
+    Object.values(metadata).every((entry) => entry instanceof Uint8Array)
+  );
 };
 
 /** Every payload in a history: inputs, results, failures' encoded attributes, memo, summaries, search attributes. */
@@ -46,7 +53,12 @@ export function readableTexts(histories: Map<string, History>): string[] {
   return [...histories.values()].flatMap((history) => [
     JSON.stringify(history.events),
     utf8(temporal.api.history.v1.History.encode(history).finish()),
-    ...payloadsIn(history).map(({ payload }) => `${Object.values(payload.metadata ?? {}).map(utf8).join(' ')} ${utf8(payload.data)}`),
+    ...payloadsIn(history).map(
+      ({ payload }) =>
+        `${Object.values(payload.metadata ?? {})
+          .map(utf8)
+          .join(' ')} ${utf8(payload.data)}`,
+    ),
   ]);
 }
 

@@ -28,7 +28,13 @@ const CREDENTIALS = {
   AWS_SECRET_ACCESS_KEY: 'reindexLeakCheckSecret/0123456789+abcdefg',
   AWS_SESSION_TOKEN: `reindexLeakCheckSessionToken/${randomUUID()}`,
 };
-const PRESIGNED_URL_MARKERS = ['X-Amz-Signature', 'X-Amz-Credential', 'X-Amz-Security-Token', 'Signature=', 'AWS4-HMAC-SHA256'];
+const PRESIGNED_URL_MARKERS = [
+  'X-Amz-Signature',
+  'X-Amz-Credential',
+  'X-Amz-Security-Token',
+  'Signature=',
+  'AWS4-HMAC-SHA256',
+];
 
 let resources: RunResources;
 let env: NodeJS.ProcessEnv;
@@ -39,7 +45,11 @@ let outputFolder: string;
 
 /** `npm run worker` as a deployment runs it, on the suite's own queues, table and task queue. */
 async function startWorkerProcess(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--require', 'tsx/cjs', 'src/worker.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--require', 'tsx/cjs', 'src/worker.ts'], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const capture = (chunk: Buffer) => (workerLog += chunk.toString());
   child.stdout?.on('data', capture);
   child.stderr?.on('data', capture);
@@ -76,11 +86,16 @@ afterAll(async () => {
   rmSync(outputFolder, { recursive: true, force: true });
 });
 
-test('a run with failing images leaves no credential or presigned URL in its histories, the worker\'s log or the CLI\'s output, and no image key in the log', async () => {
+test("a run with failing images leaves no credential or presigned URL in its histories, the worker's log or the CLI's output, and no image key in the log", async () => {
   const face = { person: 'ana', box: [0.2, 0.2, 0.4, 0.4] as [number, number, number, number] };
   const { manifest } = await writeRecords(
     resources,
-    [{ faces: [face] }, { faces: [face], missing: true }, { faces: [{ person: 'bo', box: [0.1, 0.3, 0.3, 0.3] }] }, { faces: [face], missing: true }],
+    [
+      { faces: [face] },
+      { faces: [face], missing: true },
+      { faces: [{ person: 'bo', box: [0.1, 0.3, 0.3, 0.3] }] },
+      { faces: [face], missing: true },
+    ],
     ['{"Bucket": "no closing brace"'],
   );
   const target = resources.ownCollection(`secrets-${randomUUID()}`);
@@ -93,21 +108,47 @@ test('a run with failing images leaves no credential or presigned URL in its his
     return outcome;
   };
 
-  const started = await reindex('start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--id', id, '--quality-filter', 'NONE', '--batch-size', '2', '--wait', '--json');
+  const started = await reindex(
+    'start',
+    '--manifest',
+    `s3://${manifest.Bucket}/${manifest.Key}`,
+    '--target',
+    target,
+    '--id',
+    id,
+    '--quality-filter',
+    'NONE',
+    '--batch-size',
+    '2',
+    '--wait',
+    '--json',
+  );
   await reindex('status', id);
   await reindex('dlq', 'list', '--run', id, '--json');
   await reindex('report', id, '--html', html);
 
   expect(started.code).toBe(0);
-  expect(JSON.parse(lastLine(started.stdout)) as RunSummary).toMatchObject({ status: 'completed', matched: 2, dlq: 3, dlqByReason: { [ReasonCode.ImageNotFound]: 2, [ReasonCode.InvalidRecord]: 1 } });
+  expect(JSON.parse(lastLine(started.stdout)) as RunSummary).toMatchObject({
+    status: 'completed',
+    matched: 2,
+    dlq: 3,
+    dlqByReason: { [ReasonCode.ImageNotFound]: 2, [ReasonCode.InvalidRecord]: 1 },
+  });
   expect(await resultRows(resources, id)).toHaveLength(2);
-  const missingKeys = (await takeReview(resources)).flatMap((item) => (item.reason === ReasonCode.ImageNotFound && item.Key ? [item.Key] : []));
+  const missingKeys = (await takeReview(resources)).flatMap((item) =>
+    item.reason === ReasonCode.ImageNotFound && item.Key ? [item.Key] : [],
+  );
   expect(missingKeys).toHaveLength(2);
   expect(cli.map((outcome) => outcome.code)).toEqual([0, 0, 0, 0]);
 
   const histories = await runHistories(client, id);
   expect(histories.size).toBe(3);
-  const texts = [...readableTexts(histories), workerLog, ...cli.flatMap((outcome) => [outcome.stdout, outcome.stderr]), readFileSync(html, 'utf8')];
+  const texts = [
+    ...readableTexts(histories),
+    workerLog,
+    ...cli.flatMap((outcome) => [outcome.stdout, outcome.stderr]),
+    readFileSync(html, 'utf8'),
+  ];
   // The search finds what is there: without encryption, the histories name the failed images.
   expect(leakedIn(readableTexts(histories), missingKeys)).toEqual(missingKeys);
   // The worker's log names them by a hash only, which their DLQ messages show beside the key.

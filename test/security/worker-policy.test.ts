@@ -15,7 +15,12 @@ import { randomUUID } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { CreateCollectionCommand, IndexFacesCommand, ListTagsForResourceCommand, ResourceNotFoundException } from '@aws-sdk/client-rekognition';
+import {
+  CreateCollectionCommand,
+  IndexFacesCommand,
+  ListTagsForResourceCommand,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-rekognition';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import {
   CreateBucketCommand,
@@ -30,7 +35,12 @@ import {
 } from '@aws-sdk/client-s3';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
-import { type PolicyDocument, type PolicyStatement, workerPolicy, type WorkerPolicyInput } from '../../infra/aws/worker-policy';
+import {
+  type PolicyDocument,
+  type PolicyStatement,
+  workerPolicy,
+  type WorkerPolicyInput,
+} from '../../infra/aws/worker-policy';
 import type { DeclaredFace } from '../../infra/rekognition-local/images';
 import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/aws/clients';
 import type { ImageRecord } from '../../src/domain/records';
@@ -46,7 +56,12 @@ interface Call {
   context?: Record<string, string[]>;
 }
 
-const PREFIX_OF_CLIENT: Record<string, string> = { S3Client: 's3', SQSClient: 'sqs', DynamoDBClient: 'dynamodb', RekognitionClient: 'rekognition' };
+const PREFIX_OF_CLIENT: Record<string, string> = {
+  S3Client: 's3',
+  SQSClient: 'sqs',
+  DynamoDBClient: 'dynamodb',
+  RekognitionClient: 'rekognition',
+};
 
 /** API operations authorized by an IAM action of another name. */
 const ACTION_OF_OPERATION: Record<string, string> = {
@@ -61,7 +76,8 @@ const ACTION_OF_OPERATION: Record<string, string> = {
 const GRANTED_BUT_NOT_CALLED: Record<string, string> = {
   // Read by the worker process at start (src/quotas.ts), not by an activity this test records.
   'servicequotas:ListServiceQuotas': "the account's IndexFaces quota, for the default rate",
-  'servicequotas:ListAWSDefaultServiceQuotas': "the region's default IndexFaces quota, when the account has none applied",
+  'servicequotas:ListAWSDefaultServiceQuotas':
+    "the region's default IndexFaces quota, when the account has none applied",
 };
 
 let resources: RunResources;
@@ -76,11 +92,13 @@ const imageBucket = `policy-images-${suffix}`;
 function resourceOf(prefix: string, input: Record<string, unknown>): string {
   const text = (name: string) => (typeof input[name] === 'string' ? input[name] : '');
   // A listing names no key: IAM authorizes it on the bucket.
-  if (prefix === 's3') return input.Key === undefined ? `arn:aws:s3:::${text('Bucket')}` : `arn:aws:s3:::${text('Bucket')}/${text('Key')}`;
+  if (prefix === 's3')
+    return input.Key === undefined ? `arn:aws:s3:::${text('Bucket')}` : `arn:aws:s3:::${text('Bucket')}/${text('Key')}`;
   const { region } = resources.config.aws;
   const account = accountOf(resources.config.resultsQueueUrl);
   // GetQueueUrl names its queue; every other call gives its URL.
-  if (prefix === 'sqs') return `arn:aws:sqs:${region}:${account}:${text('QueueName') || (text('QueueUrl').split('/').pop() ?? '')}`;
+  if (prefix === 'sqs')
+    return `arn:aws:sqs:${region}:${account}:${text('QueueName') || (text('QueueUrl').split('/').pop() ?? '')}`;
   if (prefix === 'dynamodb') return `arn:aws:dynamodb:${region}:${account}:table/${text('TableName')}`;
   return text('ResourceArn') || `arn:aws:rekognition:${region}:${account}:collection/${text('CollectionId')}`;
 }
@@ -98,7 +116,9 @@ function requestContext(prefix: string, input: Record<string, unknown>): Record<
 async function resourceContext(call: Call): Promise<Record<string, string[]>> {
   if (!call.resource.startsWith('arn:aws:rekognition:')) return {};
   try {
-    const { Tags = {} } = await resources.aws.rekognition.send(new ListTagsForResourceCommand({ ResourceArn: call.resource }));
+    const { Tags = {} } = await resources.aws.rekognition.send(
+      new ListTagsForResourceCommand({ ResourceArn: call.resource }),
+    );
     return Object.fromEntries(Object.entries(Tags).map(([key, value]) => [`aws:ResourceTag/${key}`, [value]]));
   } catch (error) {
     if (error instanceof ResourceNotFoundException) return {};
@@ -115,15 +135,28 @@ function accountOf(queueUrl: string): string {
 function callsOf(clientName: string, commandName: string, input: Record<string, unknown>): Call[] {
   const prefix = PREFIX_OF_CLIENT[clientName] ?? clientName;
   const operation = `${prefix}:${commandName.replace(/Command$/, '')}`;
-  const own = { action: ACTION_OF_OPERATION[operation] ?? operation, resource: resourceOf(prefix, input), context: requestContext(prefix, input) };
+  const own = {
+    action: ACTION_OF_OPERATION[operation] ?? operation,
+    resource: resourceOf(prefix, input),
+    context: requestContext(prefix, input),
+  };
   const image = (input.Image as { S3Object?: { Bucket?: string; Name?: string } } | undefined)?.S3Object;
   return image ? [own, { action: 's3:GetObject', resource: `arn:aws:s3:::${image.Bucket}/${image.Name}` }] : [own];
 }
 
-type Middleware = (next: (args: { input: object }) => Promise<unknown>, context: { clientName?: string; commandName?: string }) => (args: { input: object }) => Promise<unknown>;
+type Middleware = (
+  next: (args: { input: object }) => Promise<unknown>,
+  context: { clientName?: string; commandName?: string },
+) => (args: { input: object }) => Promise<unknown>;
 
 /** What S3 answers a read of a missing object with when the caller may not list the whole bucket. */
-const accessDenied = () => new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'Access Denied' });
+const accessDenied = () =>
+  new S3ServiceException({
+    name: 'AccessDenied',
+    $fault: 'client',
+    $metadata: { httpStatusCode: 403 },
+    message: 'Access Denied',
+  });
 
 /**
  * The worker's clients, each recording every command it sends, with the tags its collection has
@@ -144,7 +177,15 @@ function recordingClients(config: RunResources['config']): AwsClients {
       throw error;
     }
   };
-  for (const { middlewareStack } of [clients.s3, clients.sqs, clients.dynamodb, clients.rekognition, clients.indexFaces] as unknown as { middlewareStack: { add(middleware: Middleware, options: { step: 'initialize'; name: string }): void } }[]) {
+  for (const { middlewareStack } of [
+    clients.s3,
+    clients.sqs,
+    clients.dynamodb,
+    clients.rekognition,
+    clients.indexFaces,
+  ] as unknown as {
+    middlewareStack: { add(middleware: Middleware, options: { step: 'initialize'; name: string }): void };
+  }[]) {
     middlewareStack.add(record, { step: 'initialize', name: 'recordIamCall' });
   }
   return clients;
@@ -152,7 +193,10 @@ function recordingClients(config: RunResources['config']): AwsClients {
 
 /** IAM's wildcards: `*` any run of characters, `?` any one. */
 function matches(pattern: string, resource: string): boolean {
-  const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const source = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${source}$`).test(resource);
 }
 
@@ -165,7 +209,8 @@ function meets(condition: PolicyStatement['Condition'], context: Record<string, 
     Object.entries(keys).every(([key, allowed]) => {
       const present = context[key];
       if (operator === 'StringEquals') return present !== undefined && present.some((value) => allowed.includes(value));
-      if (operator === 'StringLike') return present !== undefined && present.some((value) => allowed.some((pattern) => matches(pattern, value)));
+      if (operator === 'StringLike')
+        return present !== undefined && present.some((value) => allowed.some((pattern) => matches(pattern, value)));
       if (operator === 'ForAllValues:StringEquals') return (present ?? []).every((value) => allowed.includes(value));
       return false;
     }),
@@ -174,7 +219,10 @@ function meets(condition: PolicyStatement['Condition'], context: Record<string, 
 
 function allows(policy: PolicyDocument, call: Call): boolean {
   return policy.Statement.some(
-    (statement) => statement.Action.includes(call.action) && statement.Resource.some((pattern) => matches(pattern, call.resource)) && meets(statement.Condition, call.context),
+    (statement) =>
+      statement.Action.includes(call.action) &&
+      statement.Resource.some((pattern) => matches(pattern, call.resource)) &&
+      meets(statement.Condition, call.context),
   );
 }
 
@@ -201,7 +249,11 @@ function policyInput(): WorkerPolicyInput {
 const face = (person: string, left = 0.1): DeclaredFace => ({ person, box: [left, 0.2, 0.35, 0.45] });
 
 function run(input: ReindexCollectionInput): Promise<RunSummary> {
-  return client.workflow.execute<typeof reindexCollection>('reindexCollection', { taskQueue: worker.taskQueue, workflowId: `policy-${randomUUID()}`, args: [input] });
+  return client.workflow.execute<typeof reindexCollection>('reindexCollection', {
+    taskQueue: worker.taskQueue,
+    workflowId: `policy-${randomUUID()}`,
+    args: [input],
+  });
 }
 
 /**
@@ -230,7 +282,12 @@ async function writeRecordsFile(): Promise<{ manifest: ReindexCollectionInput['m
   if (!first || !firstFace || !secondFace) throw new Error('the test wrote records without faces');
   secondFace.FaceId = firstFace.FaceId;
   const manifest = { Bucket: resources.config.bucket, Key: `records/policy-${randomUUID()}.jsonl` };
-  await resources.aws.s3.send(new PutObjectCommand({ ...manifest, Body: [...records.map((record) => JSON.stringify(record)), ...lines.slice(5)].join('\n') }));
+  await resources.aws.s3.send(
+    new PutObjectCommand({
+      ...manifest,
+      Body: [...records.map((record) => JSON.stringify(record)), ...lines.slice(5)].join('\n'),
+    }),
+  );
   return { manifest, photoKey: first.Key };
 }
 
@@ -251,34 +308,60 @@ describe('requests held to the policy without a stack', () => {
     targetCollections: ['x'],
     sourceCollections: [],
   });
-  const s3 = (command: string, input: Record<string, unknown>) => callsOf('S3Client', command, { Bucket: bucket, ...input });
+  const s3 = (command: string, input: Record<string, unknown>) =>
+    callsOf('S3Client', command, { Bucket: bucket, ...input });
   const collectionX = 'arn:aws:rekognition:eu-west-1:111122223333:collection/x';
   const tagEnded = (Key: string) => s3('PutObjectTaggingCommand', { Key, Tagging: { TagSet: [RUN_ENDED_TAG] } });
 
   test('a run that has ended lists its folder and tags its chunks, redrive records file and reports', () => {
     const requests = [
       ...s3('ListObjectsV2Command', { Prefix: 'runs/r/' }),
-      ...['runs/r/chunks/00000000.json', 'runs/r/redrive/records.jsonl', 'runs/r/report/summary.json', 'runs/r/report/summary.csv'].flatMap(tagEnded),
+      ...[
+        'runs/r/chunks/00000000.json',
+        'runs/r/redrive/records.jsonl',
+        'runs/r/report/summary.json',
+        'runs/r/report/summary.csv',
+      ].flatMap(tagEnded),
     ];
 
     expect(requests.filter((request) => !allows(policy, request))).toEqual([]);
   });
 
   test('faces, users and the collection itself change only in a target that carries the tag the worker gives it', () => {
-    const changes = ['DeleteFaces', 'DeleteCollection', 'IndexFaces', 'DisassociateFaces', 'DeleteUser', 'AssociateFaces', 'CreateUser'];
-    const onTarget = (command: string, context: Record<string, string[]>): Call[] => [{ action: `rekognition:${command}`, resource: collectionX, context }];
+    const changes = [
+      'DeleteFaces',
+      'DeleteCollection',
+      'IndexFaces',
+      'DisassociateFaces',
+      'DeleteUser',
+      'AssociateFaces',
+      'CreateUser',
+    ];
+    const onTarget = (command: string, context: Record<string, string[]>): Call[] => [
+      { action: `rekognition:${command}`, resource: collectionX, context },
+    ];
     const tagged = { [`aws:ResourceTag/${MIGRATION_TARGET_TAG.Key}`]: [MIGRATION_TARGET_TAG.Value] };
 
     expect(changes.flatMap((command) => onTarget(command, tagged)).filter((call) => !allows(policy, call))).toEqual([]);
     expect(changes.flatMap((command) => onTarget(command, {})).filter((call) => allows(policy, call))).toEqual([]);
-    expect(onTarget('DeleteFaces', { [`aws:ResourceTag/${MIGRATION_TARGET_TAG.Key}`]: ['something-else'] }).filter((call) => allows(policy, call))).toEqual([]);
+    expect(
+      onTarget('DeleteFaces', { [`aws:ResourceTag/${MIGRATION_TARGET_TAG.Key}`]: ['something-else'] }).filter((call) =>
+        allows(policy, call),
+      ),
+    ).toEqual([]);
     // What any collection of the name may be asked: how it is, and whether it is empty.
-    expect([...onTarget('DescribeCollection', {}), ...onTarget('ListFaces', {})].filter((call) => !allows(policy, call))).toEqual([]);
+    expect(
+      [...onTarget('DescribeCollection', {}), ...onTarget('ListFaces', {})].filter((call) => !allows(policy, call)),
+    ).toEqual([]);
   });
 
   test('the worker puts only its own tag on a target, at creation or after', () => {
     const tagging = (Tags: Record<string, string>): Call[] =>
-      ['CreateCollection', 'TagResource'].map((command) => ({ action: `rekognition:${command}`, resource: collectionX, context: requestContext('rekognition', { Tags }) }));
+      ['CreateCollection', 'TagResource'].map((command) => ({
+        action: `rekognition:${command}`,
+        resource: collectionX,
+        context: requestContext('rekognition', { Tags }),
+      }));
     const own: Record<string, string> = { [MIGRATION_TARGET_TAG.Key]: MIGRATION_TARGET_TAG.Value };
     const others: Record<string, string>[] = [{ [MIGRATION_TARGET_TAG.Key]: 'other' }, { ...own, extra: 'tag' }, {}];
 
@@ -286,11 +369,17 @@ describe('requests held to the policy without a stack', () => {
     expect(others.flatMap(tagging).filter((call) => allows(policy, call))).toEqual([]);
   });
 
-  test('the bucket is listed under runs/ and the targets\' ledgers only', () => {
+  test("the bucket is listed under runs/ and the targets' ledgers only", () => {
     const listing = (Prefix?: string) => s3('ListObjectsV2Command', Prefix === undefined ? {} : { Prefix });
 
-    expect([...listing('runs/r/'), ...listing('ledger/x/current/abc.json')].filter((call) => !allows(policy, call))).toEqual([]);
-    expect([...listing(), ...listing(''), ...listing('records/'), ...listing('ledger/y/current/abc.json')].filter((call) => allows(policy, call))).toEqual([]);
+    expect(
+      [...listing('runs/r/'), ...listing('ledger/x/current/abc.json')].filter((call) => !allows(policy, call)),
+    ).toEqual([]);
+    expect(
+      [...listing(), ...listing(''), ...listing('records/'), ...listing('ledger/y/current/abc.json')].filter((call) =>
+        allows(policy, call),
+      ),
+    ).toEqual([]);
   });
 
   test('no run tags the ledger, which it writes: the lifecycle rule must never reach it', () => {
@@ -316,7 +405,10 @@ describe('migrations on the local stack', () => {
     if (recording) destroyAwsClients(recording);
     if (resources) {
       const { Contents = [] } = await resources.aws.s3.send(new ListObjectsV2Command({ Bucket: imageBucket }));
-      if (Contents.length > 0) await resources.aws.s3.send(new DeleteObjectsCommand({ Bucket: imageBucket, Delete: { Objects: Contents.map(({ Key }) => ({ Key })) } }));
+      if (Contents.length > 0)
+        await resources.aws.s3.send(
+          new DeleteObjectsCommand({ Bucket: imageBucket, Delete: { Objects: Contents.map(({ Key }) => ({ Key })) } }),
+        );
       await resources.aws.s3.send(new DeleteBucketCommand({ Bucket: imageBucket }));
       await resources.release();
     }
@@ -325,36 +417,55 @@ describe('migrations on the local stack', () => {
   test('the worker calls exactly what its policy grants, on only the resources it names', async () => {
     const policy = workerPolicy(policyInput());
     const source = `policy-source-${suffix}-v7`;
-    await resources.aws.rekognition.send(new CreateCollectionCommand({ CollectionId: resources.ownCollection(source) }));
+    await resources.aws.rekognition.send(
+      new CreateCollectionCommand({ CollectionId: resources.ownCollection(source) }),
+    );
     const { manifest, photoKey } = await writeRecordsFile();
     // A row another run left in the results DLQ: each run reads it when it counts its own there.
-    await resources.aws.sqs.send(new SendMessageCommand({ QueueUrl: resources.resultsDlqUrl, MessageBody: JSON.stringify({ OldFaceId: randomUUID(), FaceId: randomUUID(), RunId: 'another-run' }) }));
+    await resources.aws.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: resources.resultsDlqUrl,
+        MessageBody: JSON.stringify({ OldFaceId: randomUUID(), FaceId: randomUUID(), RunId: 'another-run' }),
+      }),
+    );
     const refused = resources.ownCollection(`policy-target-${suffix}-refused`);
     // A target made empty beforehand, untagged, as an operator may: the run claims it and tags it.
     const target = resources.ownCollection(`policy-target-${suffix}-main`);
     await resources.aws.rekognition.send(new CreateCollectionCommand({ CollectionId: target }));
 
     // A target on the source's own face model: created, refused, deleted.
-    await expect(run(runInput(manifest, refused, { sourceCollectionId: source }))).rejects.toBeInstanceOf(WorkflowFailedError);
+    await expect(run(runInput(manifest, refused, { sourceCollectionId: source }))).rejects.toBeInstanceOf(
+      WorkflowFailedError,
+    );
     const first = await run(runInput(manifest, target));
     // A face nobody indexed through the ledger, for the next run's reconcile.
-    await resources.aws.rekognition.send(new IndexFacesCommand({ CollectionId: target, Image: { S3Object: { Bucket: imageBucket, Name: photoKey } } }));
+    await resources.aws.rekognition.send(
+      new IndexFacesCommand({ CollectionId: target, Image: { S3Object: { Bucket: imageBucket, Name: photoKey } } }),
+    );
     const second = await run(runInput(manifest, target));
     // Again with a threshold no face meets: the re-run deletes what the earlier runs kept, a user's faces and the user too, and retracts their rows.
-    const third = await run(runInput(manifest, target, { options: { ...runInput(manifest, target).options, iouThreshold: 1 } }));
+    const third = await run(
+      runInput(manifest, target, { options: { ...runInput(manifest, target).options, iouThreshold: 1 } }),
+    );
 
     expect(first).toMatchObject({ matched: 3, unmatchedNewDeleted: 1, usersCreated: 1, facesAssociated: 2 });
     expect(first.dlqByReason).toEqual({ IMAGE_NOT_FOUND: 1, INVALID_RECORD: 1, DUPLICATE_FACE_ID: 1 });
     expect(second.orphansDeleted).toBeGreaterThan(0);
     expect(third).toMatchObject({ matched: 0, usersCreated: 0 });
     expect(calls.filter((call) => !allows(policy, call))).toEqual([]);
-    const { Tags } = await resources.aws.rekognition.send(new ListTagsForResourceCommand({ ResourceArn: `arn:aws:rekognition:${resources.config.aws.region}:${accountOf(resources.config.resultsQueueUrl)}:collection/${target}` }));
+    const { Tags } = await resources.aws.rekognition.send(
+      new ListTagsForResourceCommand({
+        ResourceArn: `arn:aws:rekognition:${resources.config.aws.region}:${accountOf(resources.config.resultsQueueUrl)}:collection/${target}`,
+      }),
+    );
     expect(Tags).toEqual({ [MIGRATION_TARGET_TAG.Key]: MIGRATION_TARGET_TAG.Value });
     const called = new Set(calls.map((call) => call.action));
     const granted = new Set(policy.Statement.flatMap((statement) => statement.Action));
     expect([...called].sort()).toEqual([...granted].filter((action) => !(action in GRANTED_BUT_NOT_CALLED)).sort());
     const unusedResources = policy.Statement.flatMap((statement) =>
-      statement.Resource.filter((pattern) => !calls.some((call) => statement.Action.includes(call.action) && matches(pattern, call.resource))),
+      statement.Resource.filter(
+        (pattern) => !calls.some((call) => statement.Action.includes(call.action) && matches(pattern, call.resource)),
+      ),
     );
     // The records files `reindex dlq redrive` writes, which no run here makes: tagged and read as
     // any run's objects and any records file are, from other keys.
@@ -378,7 +489,15 @@ describe('migrations on the local stack', () => {
 
     const { stdout } = await promisify(execFile)(
       tsx,
-      [script, '--collections', ...input.targetCollections, '--source-collections', ...input.sourceCollections, '--images', ...input.imageLocations],
+      [
+        script,
+        '--collections',
+        ...input.targetCollections,
+        '--source-collections',
+        ...input.sourceCollections,
+        '--images',
+        ...input.imageLocations,
+      ],
       { env },
     );
 

@@ -36,7 +36,9 @@ test('an S3 signing failure leaves the activity with its name and message, not t
 
   expect(thrown).toBeInstanceOf(Error);
   expect(thrown).toMatchObject({ name: 'SignatureDoesNotMatch', message: signing.message });
-  expect(JSON.stringify(thrown, Object.getOwnPropertyNames(thrown))).not.toMatch(/AKIAREINDEXLEAKCHECK|SESSIONTOKENLEAKCHECK|StringToSign|CanonicalRequest/);
+  expect(JSON.stringify(thrown, Object.getOwnPropertyNames(thrown))).not.toMatch(
+    /AKIAREINDEXLEAKCHECK|SESSIONTOKENLEAKCHECK|StringToSign|CanonicalRequest/,
+  );
 });
 
 test('a failure with a reason code passes unchanged, so the workflow still sees its type', async () => {

@@ -33,9 +33,14 @@ beforeAll(async () => {
   server = await startDevServer();
   configDir = mkdtempSync(path.join(tmpdir(), 'reindex-profile-'));
   const configFile = path.join(configDir, 'temporal.toml');
-  writeFileSync(configFile, `[profile.default]\naddress = "${stackAddress}"\n\n[profile.${PROFILE}]\naddress = "${server.address}"\nnamespace = "default"\n`);
+  writeFileSync(
+    configFile,
+    `[profile.default]\naddress = "${stackAddress}"\n\n[profile.${PROFILE}]\naddress = "${server.address}"\nnamespace = "default"\n`,
+  );
   // Nothing of Temporal's from the stack's environment: the profile alone says where the server is.
-  const withoutTemporal = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('TEMPORAL_')));
+  const withoutTemporal = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith('TEMPORAL_')),
+  );
   env = {
     ...withoutTemporal,
     TEMPORAL_CONFIG_FILE: configFile,
@@ -66,15 +71,37 @@ async function describeOn(address: string, workflowId: string) {
 
 test('worker and CLI reach the server a temporal.toml profile names, and a run completes there', async () => {
   const face = { person: 'ana', box: [0.2, 0.2, 0.4, 0.4] as [number, number, number, number] };
-  const { manifest } = await writeRecords(resources, [{ faces: [face] }, { faces: [{ person: 'bo', box: [0.1, 0.3, 0.3, 0.3] }] }, { faces: [face], missing: true }]);
+  const { manifest } = await writeRecords(resources, [
+    { faces: [face] },
+    { faces: [{ person: 'bo', box: [0.1, 0.3, 0.3, 0.3] }] },
+    { faces: [face], missing: true },
+  ]);
   const target = resources.ownCollection(`profile-${randomUUID()}`);
 
-  const started = await runCli(['start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--quality-filter', 'NONE', '--wait', '--json'], env);
+  const started = await runCli(
+    [
+      'start',
+      '--manifest',
+      `s3://${manifest.Bucket}/${manifest.Key}`,
+      '--target',
+      target,
+      '--quality-filter',
+      'NONE',
+      '--wait',
+      '--json',
+    ],
+    env,
+  );
 
   expect(started.stderr).toBe('');
   expect(started.code).toBe(0);
   const summary = JSON.parse(lastLine(started.stdout)) as RunSummary;
-  expect(summary).toMatchObject({ status: 'completed', images: 3, matched: 2, dlqByReason: { [ReasonCode.ImageNotFound]: 1 } });
+  expect(summary).toMatchObject({
+    status: 'completed',
+    images: 3,
+    matched: 2,
+    dlqByReason: { [ReasonCode.ImageNotFound]: 1 },
+  });
   expect(worker.stdout()).toContain(`on ${server.address}, namespace default`);
 
   const status = await runCli(['status', summary.workflowId, '--json'], env);

@@ -63,7 +63,8 @@ function samples(text: string, name: string): Sample[] {
     const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (!match || match[1] !== name) return [];
     const labels: Record<string, string> = {};
-    for (const [, key, value] of (match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[key ?? ''] = value ?? '';
+    for (const [, key, value] of (match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g))
+      labels[key ?? ''] = value ?? '';
     return [{ labels, value: Number(match[3]) }];
   });
 }
@@ -93,7 +94,12 @@ const box = (left: number, top: number): [number, number, number, number] => [le
 /** Matched faces, two faces an image, no face found, a box the new model does not overlap, missing images. */
 const photos: PhotoSpec[] = [
   ...Array.from({ length: 10 }, (_, i): PhotoSpec => ({ faces: [{ person: `p${i % 5}`, box: box(0.2, 0.2) }] })),
-  { faces: [{ person: 'ana', box: box(0.05, 0.3) }, { person: 'bo', box: box(0.6, 0.3) }] },
+  {
+    faces: [
+      { person: 'ana', box: box(0.05, 0.3) },
+      { person: 'bo', box: box(0.6, 0.3) },
+    ],
+  },
   { faces: [], oldFaces: [{ person: 'cy', box: box(0.2, 0.2) }] },
   { faces: [], oldFaces: [{ person: 'dee', box: box(0.4, 0.4) }] },
   { faces: [{ person: 'eve', box: box(0.65, 0.65) }], oldFaces: [{ person: 'eve', box: box(0.02, 0.02) }] },
@@ -101,7 +107,7 @@ const photos: PhotoSpec[] = [
   { faces: [{ person: 'gil', box: box(0.2, 0.2) }], missing: true },
 ];
 
-test('the endpoint serves Temporal\'s worker metrics and the run\'s own figures, during the run and after it', async () => {
+test("the endpoint serves Temporal's worker metrics and the run's own figures, during the run and after it", async () => {
   // Slow enough that the run lasts seconds, so the endpoint is scraped while it goes.
   await rekognition.admin('PUT', '/_admin/settings', { latency: { IndexFaces: { medianMs: 400, p99Ms: 500 } } });
   const { manifest } = await writeRecords(resources, photos, ['{"Bucket": "no closing brace"']);
@@ -110,7 +116,23 @@ test('the endpoint serves Temporal\'s worker metrics and the run\'s own figures,
   const queues = taskQueues(taskQueue);
 
   const running = runCli(
-    ['start', '--manifest', `s3://${manifest.Bucket}/${manifest.Key}`, '--target', target, '--quality-filter', 'NONE', '--batch-size', '4', '--batches-in-flight', '1', '--images-in-flight', '2', '--wait', '--json'],
+    [
+      'start',
+      '--manifest',
+      `s3://${manifest.Bucket}/${manifest.Key}`,
+      '--target',
+      target,
+      '--quality-filter',
+      'NONE',
+      '--batch-size',
+      '4',
+      '--batches-in-flight',
+      '1',
+      '--images-in-flight',
+      '2',
+      '--wait',
+      '--json',
+    ],
     env,
   );
   let during = '';
@@ -130,27 +152,58 @@ test('the endpoint serves Temporal\'s worker metrics and the run\'s own figures,
     status: 'completed',
     images: 16,
     matched: 12,
-    dlqByReason: { [ReasonCode.NoFaceDetected]: 2, [ReasonCode.IouBelowThreshold]: 1, [ReasonCode.ImageNotFound]: 2, [ReasonCode.InvalidRecord]: 1 },
+    dlqByReason: {
+      [ReasonCode.NoFaceDetected]: 2,
+      [ReasonCode.IouBelowThreshold]: 1,
+      [ReasonCode.ImageNotFound]: 2,
+      [ReasonCode.InvalidRecord]: 1,
+    },
   });
   const calls = (await indexFacesCalls()) - callsBefore;
   expect(calls).toBe(16);
 
   // During the run: Temporal's slot gauges for the IndexFaces queue, and some, not all, IndexFaces calls.
-  expect(samples(during, 'temporal_worker_task_slots_available').some((s) => s.labels.task_queue === queues.indexFaces && s.labels.worker_type === 'ActivityWorker')).toBe(true);
-  expect(samples(during, 'temporal_worker_task_slots_used').some((s) => s.labels.task_queue === queues.indexFaces && s.labels.worker_type === 'ActivityWorker')).toBe(true);
+  expect(
+    samples(during, 'temporal_worker_task_slots_available').some(
+      (s) => s.labels.task_queue === queues.indexFaces && s.labels.worker_type === 'ActivityWorker',
+    ),
+  ).toBe(true);
+  expect(
+    samples(during, 'temporal_worker_task_slots_used').some(
+      (s) => s.labels.task_queue === queues.indexFaces && s.labels.worker_type === 'ActivityWorker',
+    ),
+  ).toBe(true);
   expect(total(during, `${METRICS.indexFacesLatency}_count`)).toBeLessThan(calls);
 
   // After it: Temporal's own counts of this worker's workflows and activities.
-  expect(total(after, 'temporal_workflow_completed', { workflow_type: 'reindexCollection', task_queue: queues.control })).toBe(1);
-  expect(total(after, 'temporal_workflow_completed', { workflow_type: 'reindexBatch', task_queue: queues.control })).toBe(4);
-  expect(total(after, 'temporal_activity_execution_latency_count', { activity_type: 'reindexImage', task_queue: queues.indexFaces })).toBe(16);
-  expect(total(after, 'temporal_activity_execution_failed', { activity_type: 'reindexImage', task_queue: queues.indexFaces })).toBe(2);
-  expect(total(after, 'temporal_worker_task_slots_used', { task_queue: queues.indexFaces, worker_type: 'ActivityWorker' })).toBe(0);
+  expect(
+    total(after, 'temporal_workflow_completed', { workflow_type: 'reindexCollection', task_queue: queues.control }),
+  ).toBe(1);
+  expect(
+    total(after, 'temporal_workflow_completed', { workflow_type: 'reindexBatch', task_queue: queues.control }),
+  ).toBe(4);
+  expect(
+    total(after, 'temporal_activity_execution_latency_count', {
+      activity_type: 'reindexImage',
+      task_queue: queues.indexFaces,
+    }),
+  ).toBe(16);
+  expect(
+    total(after, 'temporal_activity_execution_failed', {
+      activity_type: 'reindexImage',
+      task_queue: queues.indexFaces,
+    }),
+  ).toBe(2);
+  expect(
+    total(after, 'temporal_worker_task_slots_used', { task_queue: queues.indexFaces, worker_type: 'ActivityWorker' }),
+  ).toBe(0);
 
   // The project's figures agree with the summary and with Rekognition's count of calls.
   expect(total(after, METRICS.facesMatched)).toBe(summary.matched);
   const reasons = [...new Set(samples(after, METRICS.dlqMessages).map((s) => s.labels.reason ?? ''))];
-  expect(Object.fromEntries(reasons.map((reason) => [reason, total(after, METRICS.dlqMessages, { reason })]))).toEqual(summary.dlqByReason);
+  expect(Object.fromEntries(reasons.map((reason) => [reason, total(after, METRICS.dlqMessages, { reason })]))).toEqual(
+    summary.dlqByReason,
+  );
   expect(total(after, `${METRICS.indexFacesLatency}_count`)).toBe(calls);
   expect(total(after, `${METRICS.indexFacesLatency}_count`, { outcome: 'ok' })).toBe(14);
   expect(total(after, `${METRICS.indexFacesLatency}_count`, { outcome: 'refused' })).toBe(2);
@@ -160,8 +213,13 @@ test('the endpoint serves Temporal\'s worker metrics and the run\'s own figures,
 }, 120_000);
 
 test('with REINDEX_LOG_FORMAT=json every line the worker writes is one JSON object, the failures of activities among them', () => {
-  const lines = worker.stdout().split('\n').filter((line) => line !== '');
-  const entries = lines.map((line) => JSON.parse(line) as { timestamp: string; level: string; message: string; meta: Record<string, unknown> });
+  const lines = worker
+    .stdout()
+    .split('\n')
+    .filter((line) => line !== '');
+  const entries = lines.map(
+    (line) => JSON.parse(line) as { timestamp: string; level: string; message: string; meta: Record<string, unknown> },
+  );
 
   expect(worker.stderr()).toBe('');
   for (const entry of entries) {
@@ -184,7 +242,11 @@ test('with REINDEX_LOG_FORMAT=json every line the worker writes is one JSON obje
   const failures = entries.filter((entry) => entry.meta.activityType === 'reindexImage' && entry.level === 'WARN');
   expect(failures).toHaveLength(2);
   for (const failure of failures) {
-    expect(failure.meta.error).toMatchObject({ name: 'ApplicationFailure', type: ReasonCode.ImageNotFound, message: expect.stringMatching(/^IndexFaces refused image [0-9a-f]{12}: /) as unknown });
+    expect(failure.meta.error).toMatchObject({
+      name: 'ApplicationFailure',
+      type: ReasonCode.ImageNotFound,
+      message: expect.stringMatching(/^IndexFaces refused image [0-9a-f]{12}: /) as unknown,
+    });
   }
 });
 

@@ -19,21 +19,33 @@ function problemsOf(env: Record<string, string>): string[] {
 }
 
 test('without settings there is no metrics endpoint and logs are text', () => {
-  expect(loadTelemetryConfig({ REINDEX_METRICS_ADDRESS: '', REINDEX_LOG_FORMAT: '' })).toEqual({ metricsAddress: undefined, logFormat: 'text' });
+  expect(loadTelemetryConfig({ REINDEX_METRICS_ADDRESS: '', REINDEX_LOG_FORMAT: '' })).toEqual({
+    metricsAddress: undefined,
+    logFormat: 'text',
+  });
 });
 
-test.each([['0.0.0.0:9464'], ['127.0.0.1:1'], ['[::]:9464'], ['[::1]:65535']])('%s is an address the metrics server can bind', (address) => {
-  expect(loadTelemetryConfig({ REINDEX_METRICS_ADDRESS: address }).metricsAddress).toBe(address);
-});
-
-test.each([['localhost:9464'], ['9464'], ['127.0.0.1'], ['127.0.0.1:0'], ['127.0.0.1:65536'], ['::1:9464'], ['[127.0.0.1]:9464'], ['256.0.0.1:9464']])(
-  '%s is refused, naming the variable and what it takes',
+test.each([['0.0.0.0:9464'], ['127.0.0.1:1'], ['[::]:9464'], ['[::1]:65535']])(
+  '%s is an address the metrics server can bind',
   (address) => {
-    expect(problemsOf({ REINDEX_METRICS_ADDRESS: address })).toEqual([
-      'REINDEX_METRICS_ADDRESS must be an IP address and a port to serve Prometheus metrics on, such as 0.0.0.0:9464 or 127.0.0.1:9464',
-    ]);
+    expect(loadTelemetryConfig({ REINDEX_METRICS_ADDRESS: address }).metricsAddress).toBe(address);
   },
 );
+
+test.each([
+  ['localhost:9464'],
+  ['9464'],
+  ['127.0.0.1'],
+  ['127.0.0.1:0'],
+  ['127.0.0.1:65536'],
+  ['::1:9464'],
+  ['[127.0.0.1]:9464'],
+  ['256.0.0.1:9464'],
+])('%s is refused, naming the variable and what it takes', (address) => {
+  expect(problemsOf({ REINDEX_METRICS_ADDRESS: address })).toEqual([
+    'REINDEX_METRICS_ADDRESS must be an IP address and a port to serve Prometheus metrics on, such as 0.0.0.0:9464 or 127.0.0.1:9464',
+  ]);
+});
 
 test('the log format is text or json', () => {
   expect(loadTelemetryConfig({ REINDEX_LOG_FORMAT: 'json' }).logFormat).toBe('json');
@@ -52,7 +64,11 @@ test('a JSON log line holds the timestamp, level, message and metadata, an error
     $metadata: { httpStatusCode: 403, requestId: 'req-1' },
     $response: { headers: { authorization: 'AWS4-HMAC-SHA256 Credential=AKIAREINDEXLEAKCHECK/20261128' } },
   });
-  const failure = ApplicationFailure.create({ type: ReasonCode.ImageNotFound, message: 'IndexFaces refused s3://photos/a.png', nonRetryable: true });
+  const failure = ApplicationFailure.create({
+    type: ReasonCode.ImageNotFound,
+    message: 'IndexFaces refused s3://photos/a.png',
+    nonRetryable: true,
+  });
 
   logger.debug('not written below INFO');
   logger.warn('Activity failed', { activityType: 'reindexImage', attempt: 2n, error: sdkError });
@@ -63,9 +79,18 @@ test('a JSON log line holds the timestamp, level, message and metadata, an error
   const [warned, failed] = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
   expect(Object.keys(warned ?? {})).toEqual(['timestamp', 'level', 'message', 'meta']);
   expect(Math.abs(Date.parse(String(warned?.timestamp)) - Date.now())).toBeLessThan(60_000);
-  expect(warned).toMatchObject({ level: 'WARN', message: 'Activity failed', meta: { activityType: 'reindexImage', attempt: '2' } });
+  expect(warned).toMatchObject({
+    level: 'WARN',
+    message: 'Activity failed',
+    meta: { activityType: 'reindexImage', attempt: '2' },
+  });
   expect(Object.keys((warned?.meta as { error: object }).error)).toEqual(['name', 'message', 'stack']);
   expect(lines[0]).not.toContain('AKIAREINDEXLEAKCHECK');
   expect(lines[0]).not.toContain('$metadata');
-  expect(failed).toMatchObject({ level: 'ERROR', meta: { error: { name: 'ApplicationFailure', type: 'IMAGE_NOT_FOUND', message: 'IndexFaces refused s3://photos/a.png' } } });
+  expect(failed).toMatchObject({
+    level: 'ERROR',
+    meta: {
+      error: { name: 'ApplicationFailure', type: 'IMAGE_NOT_FOUND', message: 'IndexFaces refused s3://photos/a.png' },
+    },
+  });
 });

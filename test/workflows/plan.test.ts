@@ -20,7 +20,9 @@ let workflowBundle: WorkflowBundleWithSourceMap;
 
 beforeAll(async () => {
   [env, workflowBundle] = await Promise.all([
-    TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: TEST_SERVER_EXECUTABLE } } }),
+    TestWorkflowEnvironment.createTimeSkipping({
+      server: { executable: { type: 'existing-path', path: TEST_SERVER_EXECUTABLE } },
+    }),
     bundleWorkflowCode({ workflowsPath: require.resolve('./fixtures/plan'), logger: new DefaultLogger('WARN') }),
   ]);
   await registerSearchAttributes(env);
@@ -54,7 +56,11 @@ function planInput(collections: PlannedRun[], collectionsInFlight: number): Rein
 }
 
 function startPlan(input: ReindexPlanInput) {
-  return env.client.workflow.start<typeof reindexPlan>('reindexPlan', { taskQueue, workflowId: `plan-${randomUUID()}`, args: [input] });
+  return env.client.workflow.start<typeof reindexPlan>('reindexPlan', {
+    taskQueue,
+    workflowId: `plan-${randomUUID()}`,
+    args: [input],
+  });
 }
 
 async function withWorker<T>(work: () => Promise<T>): Promise<T> {
@@ -82,7 +88,9 @@ test('the smallest collections start first, never more at once than asked, and t
   });
 
   expect(summary.status).toBe('completed');
-  expect(summary.collections.map(({ targetCollectionId, state }) => [targetCollectionId, state])).toEqual(Object.keys(sizes).map((target) => [target, 'completed']));
+  expect(summary.collections.map(({ targetCollectionId, state }) => [targetCollectionId, state])).toEqual(
+    Object.keys(sizes).map((target) => [target, 'completed']),
+  );
   expect(summary.totals).toMatchObject({ images: 79, faces: 158, matched: 158, dlq: 0 });
   const times = await runTimes(planId, Object.keys(sizes));
   const byStart = [...times.entries()].sort(([, a], [, b]) => a.started - b.started).map(([target]) => target);
@@ -94,12 +102,22 @@ test('the smallest collections start first, never more at once than asked, and t
 });
 
 test('a collection whose run fails is recorded with its error, and the others go on', async () => {
-  const summary = await withWorker(async () => (await startPlan(planInput([collection('owned-by-someone', 'fail'), collection('fine', 2)], 1))).result());
+  const summary = await withWorker(async () =>
+    (await startPlan(planInput([collection('owned-by-someone', 'fail'), collection('fine', 2)], 1))).result(),
+  );
 
   expect(summary.status).toBe('completed');
   expect(summary.collections).toEqual([
-    expect.objectContaining({ targetCollectionId: 'owned-by-someone', state: 'failed', error: 'the target owned-by-someone holds faces this tool did not index' }),
-    expect.objectContaining({ targetCollectionId: 'fine', state: 'completed', summary: expect.objectContaining({ images: 2 }) as unknown }),
+    expect.objectContaining({
+      targetCollectionId: 'owned-by-someone',
+      state: 'failed',
+      error: 'the target owned-by-someone holds faces this tool did not index',
+    }),
+    expect.objectContaining({
+      targetCollectionId: 'fine',
+      state: 'completed',
+      summary: expect.objectContaining({ images: 2 }) as unknown,
+    }),
   ]);
 });
 
@@ -138,7 +156,10 @@ test('cancel ends the running collections as cancelled runs and starts none of t
 });
 
 test('a plan that names a target twice, runs no collection at once, or hands a run records not its own or two runs the unnamed ones, fails at once with INVALID_PLAN', async () => {
-  const sharing = (target: string, takes: string, refusesUnnamed: boolean): PlannedRun => ({ ...collection(target, 1), records: { collectionId: takes, refusesUnnamed } });
+  const sharing = (target: string, takes: string, refusesUnnamed: boolean): PlannedRun => ({
+    ...collection(target, 1),
+    records: { collectionId: takes, refusesUnnamed },
+  });
   for (const input of [
     planInput([collection('same', 1), collection('same', 2)], 1),
     planInput([collection('one', 1)], 0),

@@ -11,7 +11,16 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import { ReasonCode } from '../../src/domain/reasons';
-import { chunkKey, pauseSignal, progressQuery, type ReindexCollectionInput, reportKey, resumeSignal, type RunSummary, DEFAULT_TASK_QUEUE } from '../../src/shared';
+import {
+  chunkKey,
+  pauseSignal,
+  progressQuery,
+  type ReindexCollectionInput,
+  reportKey,
+  resumeSignal,
+  type RunSummary,
+  DEFAULT_TASK_QUEUE,
+} from '../../src/shared';
 import { createWorkers } from '../../src/worker';
 import type { reindexCollection } from '../../src/workflows';
 import {
@@ -57,9 +66,18 @@ afterEach(async () => {
 });
 
 /** Runs `work` while both workers poll, then shuts them down. */
-async function withWorkers<T>(work: () => Promise<T>, { resultsWaitLimitMs }: { resultsWaitLimitMs?: number } = {}): Promise<T> {
+async function withWorkers<T>(
+  work: () => Promise<T>,
+  { resultsWaitLimitMs }: { resultsWaitLimitMs?: number } = {},
+): Promise<T> {
   const activities = createActivities(resources.aws, resources.config, { orphanGraceMs: 3_000, resultsWaitLimitMs });
-  const workers = await createWorkers({ connection: env.nativeConnection, namespace: 'default', activities, indexFacesTps: 1000, workflowBundle });
+  const workers = await createWorkers({
+    connection: env.nativeConnection,
+    namespace: 'default',
+    activities,
+    indexFacesTps: 1000,
+    workflowBundle,
+  });
   const running = workers.map((worker) => worker.run());
   try {
     return await work();
@@ -82,7 +100,11 @@ const face = (person: string): DeclaredFace => ({ person, box: [0.2, 0.2, 0.4, 0
 const photos = (count: number) => Array.from({ length: count }, (_, i) => ({ faces: [face(`person-${i % 5}`)] }));
 
 /** Every old face has a row; the target holds exactly the faces the rows name. */
-async function expectConsistent(runId: string, collectionId: string, summary: Pick<RunSummary, 'matched'>): Promise<void> {
+async function expectConsistent(
+  runId: string,
+  collectionId: string,
+  summary: Pick<RunSummary, 'matched'>,
+): Promise<void> {
   const rows = await resultRows(resources, runId);
   expect(rows).toHaveLength(summary.matched);
   expect(await facesIn(resources, collectionId)).toEqual(rows.map((row) => row.FaceId).sort());
@@ -97,12 +119,22 @@ test('one batch child per chunk, with ids derived from the run, and every face m
     return { handle: started, summary: await started.result() };
   });
 
-  expect(summary).toMatchObject({ status: 'completed', images: 7, faces: 7, matched: 7, dlq: 0, resultsWritten: 7, orphansDeleted: 0 });
+  expect(summary).toMatchObject({
+    status: 'completed',
+    images: 7,
+    faces: 7,
+    matched: 7,
+    dlq: 0,
+    resultsWritten: 7,
+    orphansDeleted: 0,
+  });
   for (const batch of [0, 1, 2]) {
     const child = await env.client.workflow.getHandle(`${handle.workflowId}/batch-${batch}`).describe();
     expect(child.status.name).toBe('COMPLETED');
   }
-  await expect(env.client.workflow.getHandle(`${handle.workflowId}/batch-3`).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+  await expect(env.client.workflow.getHandle(`${handle.workflowId}/batch-3`).describe()).rejects.toBeInstanceOf(
+    WorkflowNotFoundError,
+  );
   const rows = await resultRows(resources, handle.workflowId);
   expect(rows.map((row) => row.OldFaceId).sort()).toEqual([...oldFaceIds].sort());
   await expectConsistent(handle.workflowId, collectionId, summary);
@@ -160,11 +192,20 @@ test('a run of ten batches, three an execution, continues as new with its cursor
   const collectionId = target();
 
   const { firstRunId, summary } = await withWorkers(async () => {
-    const handle = await start(runInput(manifest, collectionId, { batchSize: 50, batchesPerExecution: 3, imagesInFlightPerBatch: 25 }));
+    const handle = await start(
+      runInput(manifest, collectionId, { batchSize: 50, batchesPerExecution: 3, imagesInFlightPerBatch: 25 }),
+    );
     return { firstRunId: handle.firstExecutionRunId, summary: await handle.result() };
   });
 
-  expect(summary).toMatchObject({ status: 'completed', images: 500, faces: 500, matched: 500, dlq: 0, resultsWritten: 500 });
+  expect(summary).toMatchObject({
+    status: 'completed',
+    images: 500,
+    faces: 500,
+    matched: 500,
+    dlq: 0,
+    resultsWritten: 500,
+  });
   const first = await env.client.workflow.getHandle(summary.workflowId, firstRunId).describe();
   expect(first.status.name).toBe('CONTINUED_AS_NEW');
   const rows = await resultRows(resources, summary.workflowId);
@@ -180,13 +221,24 @@ test('a run with no batch or no image in flight, or a threshold outside IoU, fai
     { options: { iouThreshold: 0, qualityFilter: 'NONE', maxFaces: undefined, unmatched: 'delete' } },
   ];
 
-  const failures = await withWorkers(() => Promise.all(settings.map(async (changes) => (await start(runInput(manifest, target(), changes))).result().catch((error: unknown) => error))));
+  const failures = await withWorkers(() =>
+    Promise.all(
+      settings.map(async (changes) =>
+        (await start(runInput(manifest, target(), changes))).result().catch((error: unknown) => error),
+      ),
+    ),
+  );
 
   for (const failure of failures) {
     expect(failure).toBeInstanceOf(WorkflowFailedError);
-    expect((failure as WorkflowFailedError).cause).toMatchObject({ type: ReasonCode.InvalidRunInput, nonRetryable: true });
+    expect((failure as WorkflowFailedError).cause).toMatchObject({
+      type: ReasonCode.InvalidRunInput,
+      nonRetryable: true,
+    });
   }
-  expect(((failures[0] as WorkflowFailedError).cause as Error).message).toBe("the run's input is not valid: batchesInFlight must be a whole number from 1, not 0");
+  expect(((failures[0] as WorkflowFailedError).cause as Error).message).toBe(
+    "the run's input is not valid: batchesInFlight must be a whole number from 1, not 0",
+  );
 });
 
 test('a cancelled run stops starting images, and leaves results, DLQ and target consistent', async () => {
@@ -195,7 +247,9 @@ test('a cancelled run stops starting images, and leaves results, DLQ and target 
   const collectionId = target();
 
   const handle = await withWorkers(async () => {
-    const started = await start(runInput(manifest, collectionId, { batchSize: 10, batchesInFlight: 1, imagesInFlightPerBatch: 2 }));
+    const started = await start(
+      runInput(manifest, collectionId, { batchSize: 10, batchesInFlight: 1, imagesInFlightPerBatch: 2 }),
+    );
     await eventually(async () => (await started.query(progressQuery)).batches.done >= 1);
     await started.cancel();
     const failure = await started.result().catch((error: unknown) => error);
@@ -224,7 +278,8 @@ test('a cancelled run stops starting images, and leaves results, DLQ and target 
  */
 async function imagesStartedWhileHeld(workflowId: string): Promise<{ holds: number; started: number }> {
   const events = (await env.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
-  const decoded = (payloads: { data?: Uint8Array | null }[] | null | undefined) => JSON.parse(Buffer.from(payloads?.[0]?.data ?? []).toString()) as unknown;
+  const decoded = (payloads: { data?: Uint8Array | null }[] | null | undefined) =>
+    JSON.parse(Buffer.from(payloads?.[0]?.data ?? []).toString()) as unknown;
   const input = decoded(events[0]?.workflowExecutionStartedEventAttributes?.input?.payloads) as { heldBack?: boolean };
   let held = input.heldBack ?? false;
   // A workflow task that began before the signal arrived could not have seen it.
@@ -255,14 +310,19 @@ test('rows waiting too long in the results queue hold back new images until the 
   const collectionId = target();
 
   const summary = await withWorkers(
-    async () => (await start(runInput(manifest, collectionId, { batchSize: 20, batchesInFlight: 2, imagesInFlightPerBatch: 1 }))).result(),
+    async () =>
+      (
+        await start(runInput(manifest, collectionId, { batchSize: 20, batchesInFlight: 2, imagesInFlightPerBatch: 1 }))
+      ).result(),
     // Any row waits longer than this, so the run holds back whenever a drain takes rows.
     { resultsWaitLimitMs: 1 },
   );
 
   expect(summary).toMatchObject({ status: 'completed', images: 40, matched: 40, dlq: 0, resultsWritten: 40 });
   expect(summary.resultsHolds).toBeGreaterThan(0);
-  const batches = await Promise.all([0, 1].map((batch) => imagesStartedWhileHeld(`${summary.workflowId}/batch-${batch}`)));
+  const batches = await Promise.all(
+    [0, 1].map((batch) => imagesStartedWhileHeld(`${summary.workflowId}/batch-${batch}`)),
+  );
   expect(batches.reduce((holds, batch) => holds + batch.holds, 0)).toBeGreaterThan(0);
   expect(batches.map((batch) => batch.started)).toEqual([0, 0]);
   await expectConsistent(summary.workflowId, collectionId, summary);
@@ -273,7 +333,11 @@ describe('failures that end', () => {
    * Starts a run held before its first batch, breaks something with `fault`, resumes it, and
    * returns its summary and what reached review.
    */
-  async function runWithFault(input: ReindexCollectionInput, fault: (workflowId: string) => Promise<void>, whileRunning?: (handle: Awaited<ReturnType<typeof start>>) => Promise<void>) {
+  async function runWithFault(
+    input: ReindexCollectionInput,
+    fault: (workflowId: string) => Promise<void>,
+    whileRunning?: (handle: Awaited<ReturnType<typeof start>>) => Promise<void>,
+  ) {
     return withWorkers(async () => {
       const handle = await start(input);
       await handle.signal(pauseSignal);
@@ -290,16 +354,31 @@ describe('failures that end', () => {
     const { manifest } = await writeRecords(resources, photos(9));
     const collectionId = target();
 
-    const { summary, reviewed } = await runWithFault(runInput(manifest, collectionId, { batchSize: 3, batchesInFlight: 1 }), async (workflowId) => {
-      await resources.aws.s3.send(new PutObjectCommand({ Bucket: resources.config.bucket, Key: chunkKey(workflowId, 1), Body: 'not a chunk' }));
-    });
+    const { summary, reviewed } = await runWithFault(
+      runInput(manifest, collectionId, { batchSize: 3, batchesInFlight: 1 }),
+      async (workflowId) => {
+        await resources.aws.s3.send(
+          new PutObjectCommand({ Bucket: resources.config.bucket, Key: chunkKey(workflowId, 1), Body: 'not a chunk' }),
+        );
+      },
+    );
 
-    expect(summary).toMatchObject({ status: 'completed', images: 6, matched: 6, notProcessed: 3, dlqByReason: { [ReasonCode.BatchFailed]: 1 } });
+    expect(summary).toMatchObject({
+      status: 'completed',
+      images: 6,
+      matched: 6,
+      notProcessed: 3,
+      dlqByReason: { [ReasonCode.BatchFailed]: 1 },
+    });
     expect(reviewed).toHaveLength(1);
     expect(reviewed[0]).toMatchObject({ reason: ReasonCode.BatchFailed, runId: summary.workflowId });
     expect(reviewed[0]?.detail).toMatch(/^batch 2 failed: .*JSON.*; its chunk s3:\/\/.* cannot be read/);
     const events = (await env.client.workflow.getHandle(`${summary.workflowId}/batch-1`).fetchHistory()).events ?? [];
-    expect(events.flatMap((event) => (event.activityTaskStartedEventAttributes ? [Number(event.activityTaskStartedEventAttributes.attempt)] : []))).toEqual([1]);
+    expect(
+      events.flatMap((event) =>
+        event.activityTaskStartedEventAttributes ? [Number(event.activityTaskStartedEventAttributes.attempt)] : [],
+      ),
+    ).toEqual([1]);
     await expectConsistent(summary.workflowId, collectionId, summary);
   }, 300_000);
 
@@ -317,7 +396,13 @@ describe('failures that end', () => {
       },
     );
 
-    expect(summary).toMatchObject({ status: 'completed', images: 4, matched: 0, dlq: 4, dlqByReason: { [ReasonCode.RetriesExhausted]: 4 } });
+    expect(summary).toMatchObject({
+      status: 'completed',
+      images: 4,
+      matched: 0,
+      dlq: 4,
+      dlqByReason: { [ReasonCode.RetriesExhausted]: 4 },
+    });
     expect(reviewed.map((item) => item.reason)).toEqual(Array(4).fill(ReasonCode.RetriesExhausted));
     expect(reviewed[0]?.detail).toMatch(/attempts over \d+ min; the last failed with InternalServerError/);
     expect(await facesIn(resources, collectionId)).toEqual([]);

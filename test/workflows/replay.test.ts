@@ -20,7 +20,10 @@ const recorded = readdirSync(HISTORIES).filter((file) => file.endsWith('.json'))
 let workflowBundle: WorkflowBundleWithSourceMap;
 
 beforeAll(async () => {
-  workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: new DefaultLogger('WARN') });
+  workflowBundle = await bundleWorkflowCode({
+    workflowsPath: require.resolve('../../src/workflows'),
+    logger: new DefaultLogger('WARN'),
+  });
 });
 
 /** Each recorded history with the workflow id it ran under: child ids derive from it. */
@@ -42,5 +45,7 @@ test('histories of every kind of run are on record', () => {
 test.each(recorded)('%s replays without a non-determinism error', async (file) => {
   const history: unknown = JSON.parse(readFileSync(path.join(HISTORIES, file), 'utf8'));
 
-  await expect(Worker.runReplayHistory({ workflowBundle }, history, HISTORY_WORKFLOW_IDS[file])).resolves.toBeUndefined();
+  await expect(
+    Worker.runReplayHistory({ workflowBundle }, history, HISTORY_WORKFLOW_IDS[file]),
+  ).resolves.toBeUndefined();
 });

@@ -4,7 +4,16 @@
  */
 import { ReasonCode } from '../../src/domain/reasons';
 import type { CarriedState } from '../../src/shared';
-import { addTotals, countDuplicates, currentDetailsOf, dlqByReasonOf, emptyTotals, initialState, progressOf, summaryOf } from '../../src/workflows/run-state';
+import {
+  addTotals,
+  countDuplicates,
+  currentDetailsOf,
+  dlqByReasonOf,
+  emptyTotals,
+  initialState,
+  progressOf,
+  summaryOf,
+} from '../../src/workflows/run-state';
 
 /** A run 10 s into indexing with 150 valid records, 3 refused by the split, 2 batches of 3 done. */
 function midRun(): CarriedState {
@@ -12,9 +21,24 @@ function midRun(): CarriedState {
   state.phase = 'indexing';
   state.indexingStartedAtMs = 2_000;
   state.target = { collectionId: 'faces-v7', faceModelVersion: '7.0', sourceFaceModelVersion: '6.0', created: true };
-  state.split = { chunkPrefix: 'runs/r/chunks/', chunks: 3, validRecords: 150, invalidRecords: 3, refusedByReason: { [ReasonCode.InvalidRecord]: 3 }, faces: 180, truncated: false };
+  state.split = {
+    chunkPrefix: 'runs/r/chunks/',
+    chunks: 3,
+    validRecords: 150,
+    invalidRecords: 3,
+    refusedByReason: { [ReasonCode.InvalidRecord]: 3 },
+    faces: 180,
+    truncated: false,
+  };
   state.batchesDone = 2;
-  addTotals(state.totals, { ...emptyTotals(), images: 40, faces: 48, matched: 45, unmatchedOld: 3, dlqByReason: { [ReasonCode.IouBelowThreshold]: 3 } });
+  addTotals(state.totals, {
+    ...emptyTotals(),
+    images: 40,
+    faces: 48,
+    matched: 45,
+    unmatchedOld: 3,
+    dlqByReason: { [ReasonCode.IouBelowThreshold]: 3 },
+  });
   addTotals(state.totals, { ...emptyTotals(), images: 10, faces: 12, matched: 12, notProcessed: 0, dlqByReason: {} });
   return state;
 }
@@ -27,10 +51,25 @@ test('finished batches add up, and the DLQ counts the split refusals beside them
 });
 
 test('progress gives the rate since indexing began and the time left at it', () => {
-  const progress = progressOf(midRun(), { nowMs: 12_000, stopping: false, batchesRunning: 1, targetCollectionId: 'faces-v7' });
+  const progress = progressOf(midRun(), {
+    nowMs: 12_000,
+    stopping: false,
+    batchesRunning: 1,
+    targetCollectionId: 'faces-v7',
+  });
 
-  expect(progress).toMatchObject({ phase: 'indexing', imagesTotal: 150, imagesPerSecond: 5, etaSeconds: 20, dlq: 6, elapsedMs: 11_000, batches: { total: 3, done: 2, running: 1 } });
-  expect(progressOf(initialState(0), { nowMs: 5_000, stopping: false, batchesRunning: 0, targetCollectionId: 't' })).toMatchObject({ imagesPerSecond: 0, etaSeconds: undefined, imagesTotal: undefined });
+  expect(progress).toMatchObject({
+    phase: 'indexing',
+    imagesTotal: 150,
+    imagesPerSecond: 5,
+    etaSeconds: 20,
+    dlq: 6,
+    elapsedMs: 11_000,
+    batches: { total: 3, done: 2, running: 1 },
+  });
+  expect(
+    progressOf(initialState(0), { nowMs: 5_000, stopping: false, batchesRunning: 0, targetCollectionId: 't' }),
+  ).toMatchObject({ imagesPerSecond: 0, etaSeconds: undefined, imagesTotal: undefined });
 });
 
 test("a drain's duplicates of the run leave matched for the DLQ", () => {
@@ -59,10 +98,32 @@ test('the details say the phase, why the run waits, and how far it got', () => {
 test('a cancelled run counts what it never reached as not processed, and its duration from its start', () => {
   const summary = summaryOf(
     midRun(),
-    { targetCollectionId: 'faces-v7', sourceCollectionId: 'faces-v6', options: { iouThreshold: 0.5, qualityFilter: 'AUTO', maxFaces: undefined, unmatched: 'delete' } },
-    { runId: 'r', stopping: true, usersCreated: 4, facesAssociated: 9, reconciled: { orphansDeleted: 1 }, resultsInDlq: undefined, nowMs: 61_000 },
+    {
+      targetCollectionId: 'faces-v7',
+      sourceCollectionId: 'faces-v6',
+      options: { iouThreshold: 0.5, qualityFilter: 'AUTO', maxFaces: undefined, unmatched: 'delete' },
+    },
+    {
+      runId: 'r',
+      stopping: true,
+      usersCreated: 4,
+      facesAssociated: 9,
+      reconciled: { orphansDeleted: 1 },
+      resultsInDlq: undefined,
+      nowMs: 61_000,
+    },
   );
 
-  expect(summary).toMatchObject({ workflowId: 'r', status: 'cancelled', images: 50, notProcessed: 100, dlq: 6, invalidRecords: 3, unattributedKept: 0, faceModelVersion: '7.0', durationMs: 60_000 });
+  expect(summary).toMatchObject({
+    workflowId: 'r',
+    status: 'cancelled',
+    images: 50,
+    notProcessed: 100,
+    dlq: 6,
+    invalidRecords: 3,
+    unattributedKept: 0,
+    faceModelVersion: '7.0',
+    durationMs: 60_000,
+  });
   expect(summary).not.toHaveProperty('resultsInDlq');
 });
