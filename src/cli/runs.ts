@@ -31,7 +31,7 @@ import {
   resumeSignal,
   type RunProgress,
   type RunSummary,
-  startingSearchAttributes,
+  STARTING_SEARCH_ATTRIBUTES,
 } from '../shared';
 import type { reindexCollection } from '../workflows';
 import { numberIn, parseS3Uri, recordsFileOf, UsageError, withClients, withRecordsFileOption } from './common';
@@ -131,7 +131,7 @@ export async function startRun(
         `**target** ${start.target}${start.source ? ` (from ${start.source})` : ''}`,
         `**IoU threshold** ${start.options.iouThreshold}, **quality filter** ${start.options.qualityFilter}, **unmatched new faces** ${start.options.unmatched}`,
       ].join('\n\n'),
-      typedSearchAttributes: startingSearchAttributes(start.target),
+      typedSearchAttributes: [...STARTING_SEARCH_ATTRIBUTES],
     })
     .catch((error: unknown) => {
       if (error instanceof WorkflowExecutionAlreadyStartedError) throw new RunExistsError(workflowId);

@@ -28,7 +28,7 @@ import {
   pauseSignal,
   planProgressQuery,
   type ReindexPlanInput,
-  startingSearchAttributes,
+  STARTING_SEARCH_ATTRIBUTES,
 } from '../shared';
 import { reindexCollection } from './reindex-collection';
 import { steerChildren } from './steering';
@@ -105,7 +105,7 @@ export async function reindexPlan(input: ReindexPlanInput): Promise<PlanSummary>
     const handle = await startChild(reindexCollection, {
       workflowId: state.workflowId,
       staticSummary: `s3://${collection.manifest.Bucket}/${collection.manifest.Key} → ${collection.targetCollectionId}`,
-      typedSearchAttributes: startingSearchAttributes(collection.targetCollectionId),
+      typedSearchAttributes: [...STARTING_SEARCH_ATTRIBUTES],
       args: [
         {
           ...input.settings,
