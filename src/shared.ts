@@ -46,9 +46,19 @@ export const SEARCH_ATTRIBUTES = {
   processed: defineSearchAttributeKey('ReindexProcessed', SearchAttributeType.INT),
   failed: defineSearchAttributeKey('ReindexFailed', SearchAttributeType.INT),
   paused: defineSearchAttributeKey('ReindexPaused', SearchAttributeType.BOOL),
+  /**
+   * The collection a run migrates into, so the UI finds every run of one collection. The run's
+   * workflow id names it already (`<plan>/<target>`, `reindex-<target>-<time>`): neither is encrypted.
+   */
+  collection: defineSearchAttributeKey('ReindexCollection', SearchAttributeType.KEYWORD),
 } as const;
 
-/** The search attributes a run starts with, before its first phase sets them. */
+/** The search attributes a run into `targetCollectionId` starts with, before its first phase sets them. */
+export function startingSearchAttributes(targetCollectionId: string) {
+  return [...STARTING_SEARCH_ATTRIBUTES, { key: SEARCH_ATTRIBUTES.collection, value: targetCollectionId }];
+}
+
+/** The search attributes every run starts with, before its first phase sets them. */
 export const STARTING_SEARCH_ATTRIBUTES = [
   { key: SEARCH_ATTRIBUTES.phase, value: 'preparing' },
   { key: SEARCH_ATTRIBUTES.processed, value: 0 },

@@ -40,6 +40,11 @@ export async function connectTemporal({
   }
 }
 
+/** Whether the client encrypts the payloads it sends. */
+export function encrypts(client: Client): boolean {
+  return client.options.loadedDataConverter.payloadCodecs.length > 0;
+}
+
 /** Runs a command with the configuration and the AWS clients, and closes them after. */
 export async function withAws<T>(work: (clients: { config: Config; aws: AwsClients }) => Promise<T>): Promise<T> {
   const config = loadConfig();

@@ -32,9 +32,18 @@ import {
   type RunProgress,
   type RunSummary,
   STARTING_SEARCH_ATTRIBUTES,
+  startingSearchAttributes,
 } from '../shared';
 import type { reindexCollection } from '../workflows';
-import { numberIn, parseS3Uri, recordsFileOf, UsageError, withClients, withRecordsFileOption } from './common';
+import {
+  encrypts,
+  numberIn,
+  parseS3Uri,
+  recordsFileOf,
+  UsageError,
+  withClients,
+  withRecordsFileOption,
+} from './common';
 import {
   assertNotOldCollections,
   DEFAULT_MAX_COLLECTIONS,
@@ -131,7 +140,12 @@ export async function startRun(
         `**target** ${start.target}${start.source ? ` (from ${start.source})` : ''}`,
         `**IoU threshold** ${start.options.iouThreshold}, **quality filter** ${start.options.qualityFilter}, **unmatched new faces** ${start.options.unmatched}`,
       ].join('\n\n'),
-      typedSearchAttributes: [...STARTING_SEARCH_ATTRIBUTES],
+      // Search attributes are never encrypted: an encrypted run under an id of the operator's own
+      // keeps its target's name out of the clear, as its id does.
+      typedSearchAttributes:
+        start.id !== undefined && encrypts(client)
+          ? [...STARTING_SEARCH_ATTRIBUTES]
+          : startingSearchAttributes(start.target),
     })
     .catch((error: unknown) => {
       if (error instanceof WorkflowExecutionAlreadyStartedError) throw new RunExistsError(workflowId);

@@ -28,7 +28,7 @@ import {
   pauseSignal,
   planProgressQuery,
   type ReindexPlanInput,
-  STARTING_SEARCH_ATTRIBUTES,
+  startingSearchAttributes,
 } from '../shared';
 import { reindexCollection } from './reindex-collection';
 import { steerChildren } from './steering';
@@ -105,7 +105,7 @@ export async function reindexPlan(input: ReindexPlanInput): Promise<PlanSummary>
     const handle = await startChild(reindexCollection, {
       workflowId: state.workflowId,
       staticSummary: `s3://${collection.manifest.Bucket}/${collection.manifest.Key} → ${collection.targetCollectionId}`,
-      typedSearchAttributes: [...STARTING_SEARCH_ATTRIBUTES],
+      typedSearchAttributes: startingSearchAttributes(collection.targetCollectionId),
       args: [
         {
           ...input.settings,

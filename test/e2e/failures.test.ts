@@ -101,6 +101,8 @@ test('a fault that fails every image pauses the run with its reason and first er
   );
   const described = await client.workflow.getHandle(id).describe();
   expect(described.typedSearchAttributes.get(SEARCH_ATTRIBUTES.paused)).toBe(true);
+  // Not encrypted: the UI finds the run by its target's name.
+  expect(described.typedSearchAttributes.get(SEARCH_ATTRIBUTES.collection)).toBe(target);
   expect(await takeReview(resources)).toEqual([]);
 
   // The operator fixes the cause: the images go where the records say.

@@ -138,6 +138,7 @@ test('a plan of two old collections migrates each into its own target, and statu
     expect(await facesIn(resources, target)).toHaveLength(photos.flat().length);
     const described = await client.workflow.getHandle(`${planId}/${target}`).describe();
     expect(described.typedSearchAttributes.get(SEARCH_ATTRIBUTES.phase)).toBe('done');
+    expect(described.typedSearchAttributes.get(SEARCH_ATTRIBUTES.collection)).toBe(target);
     expect(
       (await resultRows(resources, `${planId}/${target}`)).every(
         (row) => row.CollectionId === target && row.SourceCollectionId === collection,

@@ -167,6 +167,8 @@ test('an encrypted run migrates as usual, its histories show no face, box or ima
     ...rows.flatMap((row) => [row.FaceId, row.ImageId, row.Key]),
     ...review.flatMap((item) => item.Key ?? []),
     manifest.Key,
+    // The run's id is the operator's own: nothing in the clear names its target.
+    target,
     // Numbers of at least 4 decimals: a shorter one could turn up in ciphertext by chance.
     ...boxNumbers.filter((number) => number.length >= 6),
   ];
@@ -198,6 +200,7 @@ test('an encrypted run migrates as usual, its histories show no face, box or ima
   // TemporalChangeVersion is the SDK's own: it lists the patches the run took, by name.
   const ours = [...Object.values(SEARCH_ATTRIBUTES).map((attribute) => attribute.name), 'TemporalChangeVersion'];
   expect(attributeNames).toContain(SEARCH_ATTRIBUTES.phase.name);
+  expect(attributeNames).not.toContain(SEARCH_ATTRIBUTES.collection.name);
   expect(attributeNames.filter((name) => !ours.includes(name ?? ''))).toEqual([]);
 
   // The missing image's failure: its message and stack trace travel encrypted, not as clear strings.
