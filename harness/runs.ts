@@ -300,7 +300,7 @@ export async function registerSearchAttributes(env: TestWorkflowEnvironment): Pr
 }
 
 /** Waits in real time until `check` holds; activities run in real time even when a test server skips time. */
-export async function eventually(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error('timed out waiting');

@@ -408,8 +408,20 @@ describe('bad input is one line on stderr and exit code 2', () => {
     writeFileSync(badRow, `ExternalImageId,S3Uri\nana,s3://${bucket}/ana.png\nben,photos/ben.png\n`);
     const ragged = path.join(directory, 'ragged.csv');
     writeFileSync(ragged, `ExternalImageId,S3Uri\nana,s3://${bucket}/ana.png,extra\n`);
+    // Each its own records file: run at once, they would race to create one.
     const run = (file: string) =>
-      runCli(['prepare', '--source', collection, '--out', path.join(directory, 'x.jsonl'), '--mapping', file], env);
+      runCli(
+        [
+          'prepare',
+          '--source',
+          collection,
+          '--out',
+          path.join(directory, `${path.basename(file)}.jsonl`),
+          '--mapping',
+          file,
+        ],
+        env,
+      );
 
     const outcomes = await Promise.all([noUris, badRow, ragged].map(run));
 

@@ -10,7 +10,6 @@ import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { temporal } from '@temporalio/proto';
 import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import type { DeclaredFace } from '../../infra/rekognition-local/images';
-import { imageRef } from '../../src/domain/identifiers';
 import { ReasonCode } from '../../src/domain/reasons';
 import type { ImageRecord } from '../../src/domain/records';
 import { type RunProgress, type RunSummary, SEARCH_ATTRIBUTES, taskQueues } from '../../src/shared';
@@ -118,69 +117,6 @@ test('a fault that fails every image pauses the run with its reason and first er
   expect(summary).toMatchObject({ status: 'completed', images: 12, matched: 12, dlq: 0 });
   expect(await facesIn(resources, target)).toEqual((await resultRows(resources, id)).map((row) => row.FaceId).sort());
   expect(await takeReview(resources)).toEqual([]);
-}, 120_000);
-
-test("batches smaller than the breaker's count trip it together: failures at their ends add up across batches", async () => {
-  const spec = Array.from({ length: 8 }, (_, i) => ({ faces: [face(`small-${i}`)], missing: true }));
-  const { manifest } = await writeRecords(resources, spec);
-  const target = resources.ownCollection(`e2e-${randomUUID()}`);
-  const id = `e2e-${randomUUID()}`;
-
-  const started = await cli(
-    'start',
-    '--manifest',
-    `s3://${manifest.Bucket}/${manifest.Key}`,
-    '--target',
-    target,
-    '--id',
-    id,
-    '--batch-size',
-    '2',
-    '--batches-in-flight',
-    '1',
-    '--images-in-flight',
-    '1',
-    '--pause-after-failures',
-    '5',
-  );
-  expect(started.code).toBe(0);
-  await eventually(async () => (await statusOf(id)).progress?.pausedBy !== undefined, 60_000);
-
-  // Two batches of two went to review; the third made six in a row, and its two are held.
-  const { progress } = await statusOf(id);
-  expect(progress).toMatchObject({ paused: true, pausedBy: { reason: ReasonCode.ImageNotFound, images: 6, batch: 2 } });
-  // The first of the six: the first image of the first batch.
-  expect(progress?.pausedBy?.firstError).toMatch(
-    new RegExp(
-      `^IndexFaces refused ${imageRef(manifest.Bucket, manifest.Key.replace(/records\.jsonl$/, 'missing-0.png'))}: `,
-    ),
-  );
-  const reviewed = await takeReview(resources);
-  expect(reviewed.map((item) => item.reason)).toEqual([
-    ReasonCode.ImageNotFound,
-    ReasonCode.ImageNotFound,
-    ReasonCode.ImageNotFound,
-    ReasonCode.ImageNotFound,
-  ]);
-
-  for (const [i, record] of (await recordsOf(manifest)).entries()) {
-    await resources.aws.s3.send(
-      new PutObjectCommand({ Bucket: record.Bucket, Key: record.Key, Body: syntheticPng(spec[i]?.faces ?? []) }),
-    );
-  }
-  expect((await cli('resume', id)).code).toBe(0);
-  await eventually(async () => (await statusOf(id)).status !== 'RUNNING', 60_000);
-
-  const summary = (await client.workflow.getHandle(id).result()) as RunSummary;
-  expect(summary).toMatchObject({
-    status: 'completed',
-    images: 8,
-    matched: 4,
-    dlq: 4,
-    dlqByReason: { [ReasonCode.ImageNotFound]: 4 },
-    notProcessed: 0,
-  });
-  expect(await facesIn(resources, target)).toEqual((await resultRows(resources, id)).map((row) => row.FaceId).sort());
 }, 120_000);
 
 test('after pause no IndexFaces call starts past five seconds, though the rate-limited queue held a backlog; resumed, every image migrates', async () => {

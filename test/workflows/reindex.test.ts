@@ -1,83 +1,69 @@
 /**
- * The reindex workflows on Temporal's time-skipping server, with the real activities against the
- * local stack: batches per chunk, pause over days, throttling over a long backoff, continue-as-new
- * and cancellation, each checked by what a user would look at afterwards.
+ * The reindex workflows on Temporal's time-skipping server, with every activity held in memory
+ * (harness/fake-activities.ts): batches per chunk, pause over days, throttling over a long backoff,
+ * continue-as-new, cancellation, holding back for the drain, duplicates and failures that end, each
+ * checked by what a user would look at afterwards. The same behaviours with the real activities
+ * against the local stack are in test/e2e.
  */
 import { randomUUID } from 'node:crypto';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, DefaultLogger, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { createActivities } from '../../src/activities';
+import { bundleWorkflowCode, DefaultLogger, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { ReasonCode } from '../../src/domain/reasons';
 import {
-  chunkKey,
   pauseSignal,
   progressQuery,
   type ReindexCollectionInput,
-  reportKey,
   resumeSignal,
   type RunSummary,
-  DEFAULT_TASK_QUEUE,
+  taskQueues,
 } from '../../src/shared';
-import { createWorkers } from '../../src/worker';
 import type { reindexCollection } from '../../src/workflows';
-import {
-  createRunResources,
-  eventually,
-  facesIn,
-  indexFacesCalls,
-  registerSearchAttributes,
-  rekognitionAdmin,
-  resultRows,
-  type RunResources,
-  runInput,
-  takeReview,
-  writeRecords,
-} from '../../harness/runs';
+import { eventually, registerSearchAttributes, runInput } from '../../harness/runs';
+import { FakeMigration, type FakeImage, type FakeMigrationOptions } from '../../harness/fake-activities';
 import { TEST_SERVER_EXECUTABLE } from '../../harness/tools';
-import type { DeclaredFace } from '../../infra/rekognition-local/images';
+import { sharedWorkflowBundle } from '../../harness/workflows-bundle';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 let env: TestWorkflowEnvironment;
-let workflowBundle: WorkflowBundleWithSourceMap;
-let resources: RunResources;
+let workflowBundle: WorkflowBundleOption;
+/** A task queue of each test's own: a worker a failed test left polling takes no other test's tasks. */
+let taskQueue: string;
+
+beforeEach(() => {
+  taskQueue = `reindex-${randomUUID()}`;
+});
 
 beforeAll(async () => {
-  [env, workflowBundle, resources] = await Promise.all([
+  [env, workflowBundle] = await Promise.all([
     TestWorkflowEnvironment.createTimeSkipping({
       server: { executable: { type: 'existing-path', path: TEST_SERVER_EXECUTABLE } },
     }),
-    bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: new DefaultLogger('WARN') }),
-    createRunResources(),
+    sharedWorkflowBundle() ??
+      bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: new DefaultLogger('WARN') }),
   ]);
   await registerSearchAttributes(env);
 }, 120_000);
 
 afterAll(async () => {
-  await resources?.release();
   await env?.teardown();
 });
 
-afterEach(async () => {
-  await rekognitionAdmin('settings', 'PUT', { quotas: {}, latency: {}, faultRate: 0 });
-});
-
-/** Runs `work` while both workers poll, then shuts them down. */
-async function withWorkers<T>(
-  work: () => Promise<T>,
-  { resultsWaitLimitMs }: { resultsWaitLimitMs?: number } = {},
-): Promise<T> {
-  const activities = createActivities(resources.aws, resources.config, { orphanGraceMs: 3_000, resultsWaitLimitMs });
-  const workers = await createWorkers({
-    connection: env.nativeConnection,
-    namespace: 'default',
-    activities,
-    indexFacesTps: 1000,
-    workflowBundle,
-  });
+/** Runs `work` while workers with `migration`'s activities poll both task queues, then shuts them down. */
+async function withWorkers<T>(migration: FakeMigration, work: () => Promise<T>): Promise<T> {
+  const queues = taskQueues(taskQueue);
+  const { control, indexFaces } = migration.activities;
+  const workers = await Promise.all([
+    Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: queues.control,
+      workflowBundle,
+      activities: control,
+    }),
+    Worker.create({ connection: env.nativeConnection, taskQueue: queues.indexFaces, activities: indexFaces }),
+  ]);
   const running = workers.map((worker) => worker.run());
   try {
     return await work();
@@ -89,32 +75,41 @@ async function withWorkers<T>(
 
 function start(input: ReindexCollectionInput) {
   return env.client.workflow.start<typeof reindexCollection>('reindexCollection', {
-    taskQueue: DEFAULT_TASK_QUEUE,
+    taskQueue,
     workflowId: `reindex-${randomUUID()}`,
     args: [input],
   });
 }
 
-const target = () => resources.ownCollection(`target-${randomUUID()}`);
-const face = (person: string): DeclaredFace => ({ person, box: [0.2, 0.2, 0.4, 0.4] });
-const photos = (count: number) => Array.from({ length: count }, (_, i) => ({ faces: [face(`person-${i % 5}`)] }));
+const target = () => `target-${randomUUID()}`;
+/** `count` images of one old face each. */
+const photos = (count: number): FakeImage[] => Array.from({ length: count }, () => ({ oldFaceIds: [randomUUID()] }));
+const oldFaceIdsOf = (images: FakeImage[]) => images.flatMap((image) => image.oldFaceIds);
 
-/** Every old face has a row; the target holds exactly the faces the rows name. */
-async function expectConsistent(
+function newMigration(options?: FakeMigrationOptions) {
+  return new FakeMigration(options);
+}
+
+/** Every old face has a row; the target holds exactly the faces the rows name; no row is left in the queue. */
+function expectConsistent(
+  migration: FakeMigration,
   runId: string,
   collectionId: string,
   summary: Pick<RunSummary, 'matched'>,
-): Promise<void> {
-  const rows = await resultRows(resources, runId);
+): void {
+  const rows = migration.rowsOf(runId);
   expect(rows).toHaveLength(summary.matched);
-  expect(await facesIn(resources, collectionId)).toEqual(rows.map((row) => row.FaceId).sort());
+  expect(migration.facesIn(collectionId)).toEqual(rows.map((row) => row.FaceId).sort());
+  expect(migration.queued).toBe(0);
 }
 
 test('one batch child per chunk, with ids derived from the run, and every face migrated once', async () => {
-  const { manifest, oldFaceIds } = await writeRecords(resources, photos(7));
+  const migration = newMigration();
+  const images = photos(7);
+  const manifest = migration.writeRecords(images);
   const collectionId = target();
 
-  const { handle, summary } = await withWorkers(async () => {
+  const { handle, summary } = await withWorkers(migration, async () => {
     const started = await start(runInput(manifest, collectionId, { batchSize: 3 }));
     return { handle: started, summary: await started.result() };
   });
@@ -135,28 +130,29 @@ test('one batch child per chunk, with ids derived from the run, and every face m
   await expect(env.client.workflow.getHandle(`${handle.workflowId}/batch-3`).describe()).rejects.toBeInstanceOf(
     WorkflowNotFoundError,
   );
-  const rows = await resultRows(resources, handle.workflowId);
-  expect(rows.map((row) => row.OldFaceId).sort()).toEqual([...oldFaceIds].sort());
-  await expectConsistent(handle.workflowId, collectionId, summary);
+  const rows = migration.rowsOf(handle.workflowId);
+  expect(rows.map((row) => row.OldFaceId).sort()).toEqual(oldFaceIdsOf(images).sort());
+  expect(migration.reports.get(handle.workflowId)).toMatchObject({ status: 'completed', matched: 7 });
+  expectConsistent(migration, handle.workflowId, collectionId, summary);
 });
 
 // Paused from its first moment: the time-skipping server fails the workflow task that cancels an
 // activity as it completes (ACTIVITY_UNKNOWN), so a pause mid-batch, which calls back queued
 // images, is tested on the dev server (test/e2e/failures.test.ts).
 test('a paused run starts no IndexFaces for days, its drain idle, then resumes and migrates every image', async () => {
-  const { manifest } = await writeRecords(resources, photos(8));
+  const migration = newMigration();
+  const manifest = migration.writeRecords(photos(8));
   const collectionId = target();
-  const callsBefore = await indexFacesCalls();
 
-  const summary = await withWorkers(async () => {
+  const summary = await withWorkers(migration, async () => {
     const handle = await env.client.workflow.signalWithStart<typeof reindexCollection, []>('reindexCollection', {
-      taskQueue: DEFAULT_TASK_QUEUE,
+      taskQueue,
       workflowId: `reindex-${randomUUID()}`,
       args: [runInput(manifest, collectionId, { imagesInFlightPerBatch: 1 })],
       signal: pauseSignal,
     });
     await env.sleep('3 days');
-    expect(await indexFacesCalls()).toBe(callsBefore);
+    expect(migration.indexFacesCalls).toBe(0);
     expect(await handle.query(progressQuery)).toMatchObject({ phase: 'indexing', paused: true });
     expect((await handle.describe()).historyLength).toBeLessThan(400);
     await handle.signal(resumeSignal);
@@ -165,63 +161,70 @@ test('a paused run starts no IndexFaces for days, its drain idle, then resumes a
 
   expect(summary).toMatchObject({ status: 'completed', images: 8, matched: 8, dlq: 0 });
   expect(summary.durationMs).toBeGreaterThanOrEqual(3 * DAY_MS);
-  expect((await indexFacesCalls()) - callsBefore).toBe(8);
+  expect(migration.indexFacesCalls).toBe(8);
+  expectConsistent(migration, summary.workflowId, collectionId, summary);
 });
 
 test('throttling is retried over a long backoff, never sent to the DLQ', async () => {
-  const { manifest } = await writeRecords(resources, photos(3));
+  const migration = newMigration();
+  const manifest = migration.writeRecords(photos(3));
   const collectionId = target();
-  await rekognitionAdmin('settings', 'PUT', { quotas: { IndexFaces: { tps: 0.0001, burst: 1 } } });
+  migration.throttled = true;
 
-  const summary = await withWorkers(async () => {
+  const summary = await withWorkers(migration, async () => {
     const handle = await start(runInput(manifest, collectionId));
     await env.sleep('30 minutes');
     expect(await handle.query(progressQuery)).toMatchObject({ phase: 'indexing' });
-    await rekognitionAdmin('settings', 'PUT', { quotas: {} });
+    expect(migration.indexFacesCalls).toBeGreaterThan(3);
+    migration.throttled = false;
     return handle.result();
   });
 
   expect(summary).toMatchObject({ status: 'completed', images: 3, matched: 3, dlq: 0 });
   expect(summary.durationMs).toBeGreaterThanOrEqual(30 * 60 * 1000);
-  await expectConsistent(summary.workflowId, collectionId, summary);
+  expect(migration.review).toEqual([]);
+  expectConsistent(migration, summary.workflowId, collectionId, summary);
 });
 
 test('a run of ten batches, three an execution, continues as new with its cursor and totals', async () => {
-  // Ten batches cross three continue-as-new boundaries; more records would only take longer.
-  const { manifest, oldFaceIds } = await writeRecords(resources, photos(500));
+  const migration = newMigration();
+  const images = photos(50);
+  const manifest = migration.writeRecords(images);
   const collectionId = target();
 
-  const { firstRunId, summary } = await withWorkers(async () => {
+  const { firstRunId, summary } = await withWorkers(migration, async () => {
     const handle = await start(
-      runInput(manifest, collectionId, { batchSize: 50, batchesPerExecution: 3, imagesInFlightPerBatch: 25 }),
+      runInput(manifest, collectionId, { batchSize: 5, batchesPerExecution: 3, imagesInFlightPerBatch: 2 }),
     );
     return { firstRunId: handle.firstExecutionRunId, summary: await handle.result() };
   });
 
   expect(summary).toMatchObject({
     status: 'completed',
-    images: 500,
-    faces: 500,
-    matched: 500,
+    images: 50,
+    faces: 50,
+    matched: 50,
     dlq: 0,
-    resultsWritten: 500,
+    resultsWritten: 50,
   });
   const first = await env.client.workflow.getHandle(summary.workflowId, firstRunId).describe();
   expect(first.status.name).toBe('CONTINUED_AS_NEW');
-  const rows = await resultRows(resources, summary.workflowId);
-  expect(new Set(rows.map((row) => row.OldFaceId))).toEqual(new Set(oldFaceIds));
-  await expectConsistent(summary.workflowId, collectionId, summary);
-}, 600_000);
+  const rows = migration.rowsOf(summary.workflowId);
+  expect(new Set(rows.map((row) => row.OldFaceId))).toEqual(new Set(oldFaceIdsOf(images)));
+  expect(migration.indexFacesCalls).toBe(50);
+  expectConsistent(migration, summary.workflowId, collectionId, summary);
+});
 
 test('a run with no batch or no image in flight, or a threshold outside IoU, fails at once with INVALID_RUN_INPUT and reads nothing', async () => {
-  const manifest = { Bucket: resources.config.bucket, Key: `tests/none-${randomUUID()}.jsonl` };
+  const migration = newMigration();
+  const manifest = migration.writeRecords(photos(2));
   const settings: Partial<ReindexCollectionInput>[] = [
     { batchesInFlight: 0 },
     { imagesInFlightPerBatch: 0 },
     { options: { iouThreshold: 0, qualityFilter: 'NONE', maxFaces: undefined, unmatched: 'delete' } },
   ];
 
-  const failures = await withWorkers(() =>
+  const failures = await withWorkers(migration, () =>
     Promise.all(
       settings.map(async (changes) =>
         (await start(runInput(manifest, target(), changes))).result().catch((error: unknown) => error),
@@ -239,14 +242,16 @@ test('a run with no batch or no image in flight, or a threshold outside IoU, fai
   expect(((failures[0] as WorkflowFailedError).cause as Error).message).toBe(
     "the run's input is not valid: batchesInFlight must be a whole number from 1, not 0",
   );
+  expect(migration.indexFacesCalls).toBe(0);
+  expect(migration.reports.size).toBe(0);
 });
 
 test('a cancelled run stops starting images, and leaves results, DLQ and target consistent', async () => {
-  await rekognitionAdmin('settings', 'PUT', { latency: { IndexFaces: { medianMs: 100, p99Ms: 150 } } });
-  const { manifest } = await writeRecords(resources, photos(40));
+  const migration = newMigration({ indexFacesMs: 100 });
+  const manifest = migration.writeRecords(photos(40));
   const collectionId = target();
 
-  const handle = await withWorkers(async () => {
+  const handle = await withWorkers(migration, async () => {
     const started = await start(
       runInput(manifest, collectionId, { batchSize: 10, batchesInFlight: 1, imagesInFlightPerBatch: 2 }),
     );
@@ -259,16 +264,14 @@ test('a cancelled run stops starting images, and leaves results, DLQ and target 
   });
 
   expect((await handle.describe()).status.name).toBe('CANCELLED');
-  const { Body } = await resources.aws.s3.send(
-    new GetObjectCommand({ Bucket: resources.config.bucket, Key: reportKey(handle.workflowId, 'json') }),
-  );
-  const summary = JSON.parse((await Body?.transformToString()) ?? '') as RunSummary;
-  expect(summary.status).toBe('cancelled');
-  expect(summary.notProcessed).toBeGreaterThan(0);
-  expect(summary.images + summary.notProcessed).toBe(40);
-  expect(summary.matched).toBe(summary.images);
-  await expectConsistent(handle.workflowId, collectionId, summary);
-  expect(await takeReview(resources)).toEqual([]);
+  const summary = migration.reports.get(handle.workflowId);
+  expect(summary?.status).toBe('cancelled');
+  expect(summary?.notProcessed).toBeGreaterThan(0);
+  expect((summary?.images ?? 0) + (summary?.notProcessed ?? 0)).toBe(40);
+  expect(summary?.matched).toBe(summary?.images);
+  expect(migration.indexFacesCalls).toBe(summary?.images);
+  expectConsistent(migration, handle.workflowId, collectionId, { matched: summary?.matched ?? -1 });
+  expect(migration.review).toEqual([]);
 });
 
 /**
@@ -304,18 +307,16 @@ async function imagesStartedWhileHeld(workflowId: string): Promise<{ holds: numb
 }
 
 test('rows waiting too long in the results queue hold back new images until the drain catches up, and every face is migrated once', async () => {
-  // Images slow enough that rows wait in the queue while others are still to start.
-  await rekognitionAdmin('settings', 'PUT', { latency: { IndexFaces: { medianMs: 400, p99Ms: 500 } } });
-  const { manifest } = await writeRecords(resources, photos(40));
+  // Images slow enough that rows wait in the queue while others are still to start; any row waits
+  // longer than the limit, so the run holds back whenever a drain takes rows.
+  const migration = newMigration({ indexFacesMs: 400, resultsWaitLimitMs: 1 });
+  const manifest = migration.writeRecords(photos(40));
   const collectionId = target();
 
-  const summary = await withWorkers(
-    async () =>
-      (
-        await start(runInput(manifest, collectionId, { batchSize: 20, batchesInFlight: 2, imagesInFlightPerBatch: 1 }))
-      ).result(),
-    // Any row waits longer than this, so the run holds back whenever a drain takes rows.
-    { resultsWaitLimitMs: 1 },
+  const summary = await withWorkers(migration, async () =>
+    (
+      await start(runInput(manifest, collectionId, { batchSize: 20, batchesInFlight: 2, imagesInFlightPerBatch: 1 }))
+    ).result(),
   );
 
   expect(summary).toMatchObject({ status: 'completed', images: 40, matched: 40, dlq: 0, resultsWritten: 40 });
@@ -325,8 +326,37 @@ test('rows waiting too long in the results queue hold back new images until the 
   );
   expect(batches.reduce((holds, batch) => holds + batch.holds, 0)).toBeGreaterThan(0);
   expect(batches.map((batch) => batch.started)).toEqual([0, 0]);
-  await expectConsistent(summary.workflowId, collectionId, summary);
-}, 300_000);
+  expectConsistent(migration, summary.workflowId, collectionId, summary);
+});
+
+test('two records naming one old face, in one batch and across batches: one row each face, the others in review as DUPLICATE_FACE_ID, their new faces deleted', async () => {
+  const migration = newMigration();
+  const images = photos(6);
+  const repeated = [images[0], images[4]].map((image) => ({ oldFaceIds: [...(image?.oldFaceIds ?? [])] }));
+  const manifest = migration.writeRecords([...images, ...repeated]);
+  const collectionId = target();
+
+  const summary = await withWorkers(migration, async () =>
+    (await start(runInput(manifest, collectionId, { batchSize: 4 }))).result(),
+  );
+
+  expect(summary).toMatchObject({
+    status: 'completed',
+    images: 8,
+    faces: 8,
+    matched: 6,
+    dlq: 2,
+    dlqByReason: { [ReasonCode.DuplicateFaceId]: 2 },
+  });
+  expect(migration.review.map((item) => item.reason)).toEqual([ReasonCode.DuplicateFaceId, ReasonCode.DuplicateFaceId]);
+  expect(
+    migration
+      .rowsOf(summary.workflowId)
+      .map((row) => row.OldFaceId)
+      .sort(),
+  ).toEqual(oldFaceIdsOf(images).sort());
+  expectConsistent(migration, summary.workflowId, collectionId, summary);
+});
 
 describe('failures that end', () => {
   /**
@@ -334,33 +364,31 @@ describe('failures that end', () => {
    * returns its summary and what reached review.
    */
   async function runWithFault(
+    migration: FakeMigration,
     input: ReindexCollectionInput,
-    fault: (workflowId: string) => Promise<void>,
+    fault: (workflowId: string) => void,
     whileRunning?: (handle: Awaited<ReturnType<typeof start>>) => Promise<void>,
   ) {
-    return withWorkers(async () => {
+    return withWorkers(migration, async () => {
       const handle = await start(input);
       await handle.signal(pauseSignal);
       await eventually(async () => (await handle.query(progressQuery)).phase === 'indexing');
-      await fault(handle.workflowId);
+      fault(handle.workflowId);
       await handle.signal(resumeSignal);
       await whileRunning?.(handle);
-      const summary = await handle.result();
-      return { summary, reviewed: await takeReview(resources) };
+      return handle.result();
     });
   }
 
   test('a batch whose chunk is not JSON fails at its first attempt, not after half an hour of retries, and costs its own images, not the run', async () => {
-    const { manifest } = await writeRecords(resources, photos(9));
+    const migration = newMigration();
+    const manifest = migration.writeRecords(photos(9));
     const collectionId = target();
 
-    const { summary, reviewed } = await runWithFault(
+    const summary = await runWithFault(
+      migration,
       runInput(manifest, collectionId, { batchSize: 3, batchesInFlight: 1 }),
-      async (workflowId) => {
-        await resources.aws.s3.send(
-          new PutObjectCommand({ Bucket: resources.config.bucket, Key: chunkKey(workflowId, 1), Body: 'not a chunk' }),
-        );
-      },
+      (workflowId) => migration.breakChunk(workflowId, 1),
     );
 
     expect(summary).toMatchObject({
@@ -370,29 +398,33 @@ describe('failures that end', () => {
       notProcessed: 3,
       dlqByReason: { [ReasonCode.BatchFailed]: 1 },
     });
-    expect(reviewed).toHaveLength(1);
-    expect(reviewed[0]).toMatchObject({ reason: ReasonCode.BatchFailed, runId: summary.workflowId });
-    expect(reviewed[0]?.detail).toMatch(/^batch 2 failed: .*JSON.*; its chunk s3:\/\/.* cannot be read/);
+    expect(migration.review).toHaveLength(1);
+    expect(migration.review[0]).toMatchObject({ reason: ReasonCode.BatchFailed, runId: summary.workflowId });
+    expect(migration.review[0]?.detail).toMatch(/^batch 2 failed: .*JSON.*; its chunk s3:\/\/.* cannot be read/);
     const events = (await env.client.workflow.getHandle(`${summary.workflowId}/batch-1`).fetchHistory()).events ?? [];
     expect(
       events.flatMap((event) =>
         event.activityTaskStartedEventAttributes ? [Number(event.activityTaskStartedEventAttributes.attempt)] : [],
       ),
     ).toEqual([1]);
-    await expectConsistent(summary.workflowId, collectionId, summary);
-  }, 300_000);
+    expectConsistent(migration, summary.workflowId, collectionId, summary);
+  });
 
-  test('an image the service keeps failing goes to review as RETRIES_EXHAUSTED once --retry-minutes pass, and the run ends', async () => {
-    const { manifest } = await writeRecords(resources, photos(4));
+  test('an image the service keeps failing goes to review as RETRIES_EXHAUSTED, and the run ends', async () => {
+    const migration = newMigration();
+    const manifest = migration.writeRecords(photos(4));
     const collectionId = target();
 
-    const { summary, reviewed } = await runWithFault(
+    const summary = await runWithFault(
+      migration,
       runInput(manifest, collectionId, { retryMinutes: 0.05, pauseAfterFailures: 0 }),
-      () => rekognitionAdmin('settings', 'PUT', { faultRate: 1 }).then(() => undefined),
-      // Once every image has given up, the service recovers for the run's later phases (reconcile lists faces).
+      () => {
+        migration.failingWith = ReasonCode.RetriesExhausted;
+      },
+      // Once every image has given up, the service recovers for the run's later phases.
       async (handle) => {
-        await eventually(async () => (await handle.query(progressQuery)).totals.images === 4, 60_000);
-        await rekognitionAdmin('settings', 'PUT', { faultRate: 0 });
+        await eventually(async () => (await handle.query(progressQuery)).totals.images === 4);
+        migration.failingWith = undefined;
       },
     );
 
@@ -403,8 +435,72 @@ describe('failures that end', () => {
       dlq: 4,
       dlqByReason: { [ReasonCode.RetriesExhausted]: 4 },
     });
-    expect(reviewed.map((item) => item.reason)).toEqual(Array(4).fill(ReasonCode.RetriesExhausted));
-    expect(reviewed[0]?.detail).toMatch(/attempts over \d+ min; the last failed with InternalServerError/);
-    expect(await facesIn(resources, collectionId)).toEqual([]);
-  }, 120_000);
+    expect(migration.review.map((item) => item.reason)).toEqual(Array(4).fill(ReasonCode.RetriesExhausted));
+    expect(migration.facesIn(collectionId)).toEqual([]);
+  });
+
+  test("batches smaller than the breaker's count trip it together: failures at their ends add up across batches", async () => {
+    const migration = newMigration();
+    const images = photos(8).map((image) => ({ ...image, missing: true }));
+    const manifest = migration.writeRecords(images);
+    const collectionId = target();
+
+    const summary = await withWorkers(migration, async () => {
+      const handle = await start(
+        runInput(manifest, collectionId, {
+          batchSize: 2,
+          batchesInFlight: 1,
+          imagesInFlightPerBatch: 1,
+          pauseAfterFailures: 5,
+        }),
+      );
+      await eventually(async () => (await handle.query(progressQuery)).pausedBy !== undefined);
+      // Two batches of two went to review; the third made six in a row, and its two are held.
+      const progress = await handle.query(progressQuery);
+      expect(progress).toMatchObject({
+        paused: true,
+        pausedBy: { reason: ReasonCode.ImageNotFound, images: 6, batch: 2 },
+      });
+      // The first of the six: the first image of the first batch.
+      expect(progress.pausedBy?.firstError).toBe(`IndexFaces refused ${manifest.Key}/image-0.jpg: IMAGE_NOT_FOUND`);
+      expect(migration.review.map((item) => item.reason)).toEqual(Array(4).fill(ReasonCode.ImageNotFound));
+      migration.restoreImages();
+      await handle.signal(resumeSignal);
+      return handle.result();
+    });
+
+    expect(summary).toMatchObject({
+      status: 'completed',
+      images: 8,
+      matched: 4,
+      dlq: 4,
+      dlqByReason: { [ReasonCode.ImageNotFound]: 4 },
+      notProcessed: 0,
+    });
+    expectConsistent(migration, summary.workflowId, collectionId, summary);
+  });
+
+  test('cancel ends a run whose every image is throttled, with nothing lost and nothing left in the target', async () => {
+    const migration = newMigration();
+    const manifest = migration.writeRecords(photos(3));
+    const collectionId = target();
+    migration.throttled = true;
+
+    const handle = await withWorkers(migration, async () => {
+      const started = await start(runInput(manifest, collectionId));
+      await eventually(() => migration.indexFacesCalls >= 6);
+      await started.cancel();
+      await started.result().catch((error: unknown) => error);
+      return started;
+    });
+
+    expect((await handle.describe()).status.name).toBe('CANCELLED');
+    expect(migration.reports.get(handle.workflowId)).toMatchObject({
+      status: 'cancelled',
+      images: 0,
+      notProcessed: 3,
+      dlq: 0,
+    });
+    expect(migration.facesIn(collectionId)).toEqual([]);
+  });
 });
