@@ -1,17 +1,43 @@
 /**
  * Before every suite: the workflows bundled once for the whole jest run, not once per suite's
- * worker (webpack takes seconds on two cores, and most suites start a worker). The file's path
- * reaches the suites through the environment, which their processes inherit.
+ * worker (webpack takes seconds on two cores, and most suites start a worker), and a
+ * rekognition-local for each jest worker past the first (test-workers.ts). Their paths reach the
+ * suites through the environment, which their processes inherit.
  */
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Config } from 'jest';
+import { readStackEnv } from '../infra/local/settings';
 import { writeWorkflowBundle } from '../src/workflow-bundle';
+import { type RunningRekognition, startRekognitionLocal } from './rekognition-local';
+import { REKOGNITION_ENDPOINTS_VARIABLE } from './test-workers';
 import { WORKFLOWS_BUNDLE_VARIABLE } from './workflows-bundle';
 
-export default async function globalSetup(): Promise<void> {
+/** The rekognition-locals started here, for the global teardown, which runs in this process: jest shares only globals between the two. */
+export function workerRekognitions(): RunningRekognition[] {
+  const shared = globalThis as { reindexWorkerRekognitions?: RunningRekognition[] };
+  shared.reindexWorkerRekognitions ??= [];
+  return shared.reindexWorkerRekognitions;
+}
+
+export default async function globalSetup({ maxWorkers }: { maxWorkers: Config['maxWorkers'] }): Promise<void> {
   const directory = await mkdtemp(path.join(tmpdir(), 'reindex-test-workflows-'));
   const bundle = path.join(directory, 'workflows.js');
-  await writeWorkflowBundle(bundle);
+  const workers = typeof maxWorkers === 'number' ? maxWorkers : 1;
+  const [, ...rekognitions] = await Promise.all([
+    writeWorkflowBundle(bundle),
+    // Without a stack (`npx jest test/domain`), the suites that need one say so themselves.
+    ...(readStackEnv() === undefined
+      ? []
+      : Array.from({ length: workers - 1 }, () =>
+          startRekognitionLocal({ faceIds: process.env.STACK_REKOGNITION_FACE_IDS === 'fresh' ? 'fresh' : 'reuse' }),
+        )),
+  ]);
   process.env[WORKFLOWS_BUNDLE_VARIABLE] = bundle;
+  workerRekognitions().push(...rekognitions);
+  // Worker 1 keeps the stack's; workers 2 and on take one each.
+  process.env[REKOGNITION_ENDPOINTS_VARIABLE] = JSON.stringify(
+    Object.fromEntries(rekognitions.map((rekognition, i) => [String(i + 2), rekognition.endpoint])),
+  );
 }
