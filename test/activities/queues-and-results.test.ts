@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { CreateQueueCommand, DeleteQueueCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  DeleteQueueCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+} from '@aws-sdk/client-sqs';
 import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/aws/clients';
 import { createQueueActivities, sqsBatches } from '../../src/activities/queues';
 import { createResultsActivities, type DrainProgress } from '../../src/activities/results';
@@ -13,7 +19,7 @@ import { ReasonCode } from '../../src/domain/reasons';
 import { signRowBody } from '../../src/domain/result-rows';
 import { useLocalStack } from '../../harness/local-stack';
 import { activityEnvironment } from '../../harness/activity-environment';
-import { createResultsTable } from '../../harness/runs';
+import { createResultsTable, eventually } from '../../harness/runs';
 
 let aws: AwsClients;
 let resultsQueueUrl: string;
@@ -81,6 +87,14 @@ function row(n: number): ResultRow {
 async function tableRows(): Promise<ResultRow[]> {
   const { Items = [] } = await aws.dynamodb.send(new ScanCommand({ TableName: resultsTable }));
   return (Items as ResultRow[]).sort((a, b) => a.OldFaceId.localeCompare(b.OldFaceId, 'en', { numeric: true }));
+}
+
+/** Messages of the results queue a receive would get now: those no receiver holds. */
+async function visibleMessages(): Promise<number> {
+  const { Attributes = {} } = await aws.sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: resultsQueueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }),
+  );
+  return Number(Attributes.ApproximateNumberOfMessages);
 }
 
 const drain = (maxMessages: number) =>
@@ -249,7 +263,7 @@ test('a message that is no result row is left in the queue for its DLQ, and the 
 
   // The queue is not empty until SQS has moved the message to the results DLQ.
   expect(await drain(1000)).toEqual({ written: 1, queueEmpty: false, duplicates: [] });
-  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  await eventually(async () => (await visibleMessages()) === 1);
   const { Messages = [] } = await aws.sqs.send(
     new ReceiveMessageCommand({ QueueUrl: resultsQueueUrl, WaitTimeSeconds: 1 }),
   );
@@ -305,7 +319,8 @@ test('messages another receiver holds keep the queue from counting as empty unti
   await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: resultsQueueUrl, MaxNumberOfMessages: 10 }));
 
   expect(await drain(1000)).toEqual({ written: 0, queueEmpty: false, duplicates: [] });
-  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  // Their visibility timeout over, SQS shows them again.
+  await eventually(async () => (await visibleMessages()) === 2);
   expect(await drain(1000)).toEqual({ written: 2, queueEmpty: true, duplicates: [] });
 });
 

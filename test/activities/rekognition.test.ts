@@ -28,7 +28,7 @@ import { type Config, loadConfig } from '../../src/domain/config';
 import { ReasonCode } from '../../src/domain/reasons';
 import { useLocalStack } from '../../harness/local-stack';
 import { activityEnvironment } from '../../harness/activity-environment';
-import { indexFacesCalls } from '../../harness/runs';
+import { eventually, indexFacesCalls, rekognitionAdmin } from '../../harness/runs';
 
 let aws: AwsClients;
 let config: Config;
@@ -412,6 +412,8 @@ describe('attempts that end: retries bounded, cancellation obeyed', () => {
       config,
     });
     const env = activityEnvironment();
+    const answeredBefore = await indexFacesAnswered();
+    const callsBefore = await indexFacesCalls();
     const attempt = env.run<[ReindexImageInput], ReindexImageResult, OutcomeAnswering>(answeringOutcome(reindexImage), {
       runId: `run-${randomUUID()}`,
       recordIndex: 0,
@@ -420,14 +422,16 @@ describe('attempts that end: retries bounded, cancellation obeyed', () => {
       targetCollectionId: collectionId,
       options,
     });
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Cancelled once rekognition-local holds its IndexFaces call.
+    await eventually(async () => (await indexFacesCalls()) > callsBefore);
 
     const cancelledAt = performance.now();
     env.cancel();
 
     await expect(attempt).rejects.toMatchObject({ name: 'AbortError' });
     expect(performance.now() - cancelledAt).toBeLessThan(1_000);
-    await new Promise((resolve) => setTimeout(resolve, 3_500));
+    // Nothing is recorded even once the call the attempt gave up on has answered.
+    await eventually(async () => (await indexFacesAnswered()) > answeredBefore);
     expect(await createLedger(aws.s3, config.bucket).findIndexing(collectionId, record, options)).toBeUndefined();
   });
 
@@ -441,6 +445,12 @@ describe('attempts that end: retries bounded, cancellation obeyed', () => {
     expect((heartbeats[0] as { faultSinceMs: number }).faultSinceMs).toBeGreaterThanOrEqual(before);
   });
 });
+
+/** IndexFaces calls rekognition-local has answered, after their latency. */
+async function indexFacesAnswered(): Promise<number> {
+  const counters = (await rekognitionAdmin('counters', 'GET')) as Record<string, { succeeded: number }>;
+  return counters.IndexFaces?.succeeded ?? 0;
+}
 
 const setFaceIds = (faceIds: string) =>
   fetch(`${rekognitionEndpoint}/_admin/settings`, { method: 'PUT', body: JSON.stringify({ faceIds }) });

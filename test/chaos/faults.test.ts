@@ -1,6 +1,6 @@
 /**
  * The faults a migration of hours meets, each during a whole run of the same synthetic records
- * file: a worker SIGKILLed at random moments and started again, the Temporal server stopped and
+ * file: a worker SIGKILLed as the run indexes its images and started again, the Temporal server stopped and
  * started on its SQLite file, a Rekognition that throttles and fails, and a drain killed between
  * its DynamoDB write and its SQS delete. After each, the run's promises hold (harness/invariants)
  * and its summary counts what a fault-free run of the file counts.
@@ -149,6 +149,8 @@ interface Migration {
   handle: WorkflowHandle<typeof reindexCollection>;
   worker: WorkerProcess;
   resources: RunResources;
+  /** IndexFaces calls rekognition-local had answered when the run started. */
+  indexedBefore: number;
 }
 
 /** Polls instead of long-polling, so a server that goes away and comes back is waited out. */
@@ -217,6 +219,7 @@ async function migrate(
     await worker.start();
     const workflowId = `chaos-${name}-${randomUUID()}`;
     const target = `chaos-${name}-${randomUUID()}`;
+    const indexedBefore = await indexFacesAnswered();
     const startedAt = Date.now();
     const handle = await client.workflow.start(reindexCollection, {
       taskQueue: taskQueues(taskQueue).control,
@@ -225,7 +228,7 @@ async function migrate(
         runInput(records.manifest, target, { batchSize: BATCH_SIZE, batchesInFlight: 4, imagesInFlightPerBatch: 16 }),
       ],
     });
-    await faults({ workflowId, handle, worker, resources });
+    await faults({ workflowId, handle, worker, resources, indexedBefore });
     await ended(handle);
     const summary = await handle.result();
     if (process.env.REINDEX_RECORD_HISTORIES) recordHistories(process.env.REINDEX_RECORD_HISTORIES, name, workflowId);
@@ -304,12 +307,36 @@ async function injectedByRekognition(): Promise<{ throttled: number; errors: num
   );
 }
 
-/** Kills the worker `kills` times, 2 to 8 s apart, each time starting it again; returns how many it could before the run ended. */
-async function killAtRandomMoments({ handle, worker }: Migration, kills: number): Promise<number> {
+/** IndexFaces calls rekognition-local has answered: each an image indexed, or indexed again. */
+async function indexFacesAnswered(): Promise<number> {
+  const counters = (await rekognition.admin('GET', '/_admin/counters')) as Record<string, { succeeded: number }>;
+  return counters.IndexFaces?.succeeded ?? 0;
+}
+
+/** Waits until rekognition-local has answered `count` IndexFaces calls in all; false if the run ended first. */
+async function indexedUpTo(handle: WorkflowHandle, count: number): Promise<boolean> {
+  while ((await indexFacesAnswered()) < count) {
+    if (!(await stillRunning(handle))) return false;
+    await sleep(200);
+  }
+  return stillRunning(handle);
+}
+
+/** The file's images in the bucket: a run ends only after indexing each of them at least once. */
+const IMAGES_IN_BUCKET = Array.from({ length: IMAGES }, (_, i) => photoOf(i)).filter((photo) => !photo.missing).length;
+
+/**
+ * Kills the worker `kills` times, spread evenly over the images the run has yet to index, starting
+ * it again each time. Each kill is due before the last image is indexed, so it strikes a running
+ * run at any pace of the machine. Returns how many it made.
+ */
+async function killAsImagesAreIndexed({ handle, worker, indexedBefore }: Migration, kills: number): Promise<number> {
+  const now = await indexFacesAnswered();
+  // Images indexed again after a kill count too: fewer seem left than are, and the kills come early.
+  const left = Math.max(kills + 1, IMAGES_IN_BUCKET - (now - indexedBefore));
   let killed = 0;
   while (killed < kills) {
-    await sleep(2_000 + Math.random() * 6_000);
-    if (!(await stillRunning(handle))) break;
+    if (!(await indexedUpTo(handle, now + Math.floor((left * (killed + 1)) / (kills + 1))))) break;
     await worker.kill();
     killed += 1;
     await worker.start();
@@ -319,15 +346,7 @@ async function killAtRandomMoments({ handle, worker }: Migration, kills: number)
 
 /** Once `images` more are indexed, stops the server for 3 s and starts it on its SQLite file; false if the run ended first. */
 async function restartServerMidRun({ handle }: Migration, images: number): Promise<boolean> {
-  const indexed = async () =>
-    ((await rekognition.admin('GET', '/_admin/counters')) as Record<string, { succeeded: number }>).IndexFaces
-      ?.succeeded ?? 0;
-  const before = await indexed();
-  while ((await indexed()) - before < images) {
-    if (!(await stillRunning(handle))) return false;
-    await sleep(200);
-  }
-  if (!(await stillRunning(handle))) return false;
+  if (!(await indexedUpTo(handle, (await indexFacesAnswered()) + images))) return false;
   await devServer.stop();
   await sleep(3_000);
   await devServer.start();
@@ -377,13 +396,13 @@ describe.each(FACE_ID_BEHAVIOURS)('with FaceIds answered as %s', (faceIds) => {
     test('every fault in one run: a degraded Rekognition, the drain killed, the worker killed, the server restarted', async () => {
       const before = await injectedByRekognition();
       const happened = { drainKilled: false, killed: 0, serverRestarted: false };
-      const { summary, account } = await migrate(`all-faults-${faceIds}`, async (migration) => {
+      const { summary, account, worker } = await migrate(`all-faults-${faceIds}`, async (migration) => {
         await rekognition.admin('PUT', '/_admin/settings', degradedRekognition);
         // The restart comes first: five images in, whatever the machine's pace, it is mid-run.
         happened.serverRestarted = await restartServerMidRun(migration, 5);
         await killDrainBeforeDelete(migration);
         happened.drainKilled = true;
-        happened.killed = await killAtRandomMoments(migration, 1);
+        happened.killed = await killAsImagesAreIndexed(migration, 1);
       });
       const after = await injectedByRekognition();
       note({
@@ -394,6 +413,8 @@ describe.each(FACE_ID_BEHAVIOURS)('with FaceIds answered as %s', (faceIds) => {
       });
 
       expect(happened).toEqual({ drainKilled: true, killed: 1, serverRestarted: true });
+      // Started, then again after the drain was killed and after the SIGKILL.
+      expect(worker.starts).toBe(3);
       expect(after.throttled - before.throttled).toBeGreaterThan(IMAGES / 10);
       expect(account.problems).toEqual([]);
       expect(outcomeCounts(summary)).toEqual(outcomeCounts(faultFree.summary));
@@ -401,14 +422,15 @@ describe.each(FACE_ID_BEHAVIOURS)('with FaceIds answered as %s', (faceIds) => {
   }
 
   if (HEAVY) {
-    test(`a worker SIGKILLed ${KILLS} times at random moments and restarted loses and doubles nothing`, async () => {
+    test(`a worker SIGKILLed ${KILLS} times as the run indexes and restarted loses and doubles nothing`, async () => {
       let kills = 0;
-      const { summary, account } = await migrate(`sigkill-${faceIds}`, async (migration) => {
+      const { summary, account, worker } = await migrate(`sigkill-${faceIds}`, async (migration) => {
         await rekognition.admin('PUT', '/_admin/settings', { latency: { IndexFaces: { medianMs: 150, p99Ms: 400 } } });
-        kills = await killAtRandomMoments(migration, KILLS);
+        kills = await killAsImagesAreIndexed(migration, KILLS);
       });
 
       expect(kills).toBe(KILLS);
+      expect(worker.starts).toBe(KILLS + 1);
       expect(account.problems).toEqual([]);
       expect(outcomeCounts(summary)).toEqual(outcomeCounts(faultFree.summary));
     }, 1_800_000);

@@ -184,7 +184,8 @@ test('rows SQS moved to the results DLQ are counted in the summary, and requeue-
 }, 120_000);
 
 test('status, pause, resume and cancel from the command line', async () => {
-  await rekognitionAdmin('settings', 'PUT', { latency: { IndexFaces: { medianMs: 250, p99Ms: 300 } } });
+  // Five images, then every IndexFaces call throttled: the run cannot end before it is cancelled.
+  await rekognitionAdmin('settings', 'PUT', { quotas: { IndexFaces: { tps: 0.0001, burst: 5 } } });
   const { manifest } = await writeRecords(
     resources,
     Array.from({ length: 30 }, (_, i) => ({
@@ -230,7 +231,8 @@ test('status, pause, resume and cancel from the command line', async () => {
 }, 120_000);
 
 test('status --follow shows the run move, its pause, and its end', async () => {
-  await rekognitionAdmin('settings', 'PUT', { latency: { IndexFaces: { medianMs: 150, p99Ms: 200 } } });
+  // Five images, then every IndexFaces call throttled until the test lets the run go on after its pause.
+  await rekognitionAdmin('settings', 'PUT', { quotas: { IndexFaces: { tps: 0.0001, burst: 5 } } });
   const { manifest } = await writeRecords(
     resources,
     Array.from({ length: 20 }, (_, i) => ({
@@ -260,13 +262,31 @@ test('status --follow shows the run move, its pause, and its end', async () => {
     ).code,
   ).toBe(0);
 
-  const following = cli('status', id, '--follow', '--json', '--interval', '0.3');
-  await eventually(async () => {
-    const { stdout } = await cli('status', id, '--json');
-    return ((JSON.parse(stdout) as { progress?: RunProgress }).progress?.totals.images ?? 0) >= 3;
+  let shown = '';
+  const following = runCli(['status', id, '--follow', '--json', '--interval', '0.3'], cliEnv, (chunk) => {
+    shown += chunk;
   });
+  /** Whether a whole line `status --follow` has printed so far shows this. */
+  const hasShown = (check: (progress: RunProgress) => boolean) => () =>
+    Promise.resolve(
+      shown
+        .split('\n')
+        .slice(0, -1)
+        .some((line) => {
+          const { progress } = JSON.parse(line) as { progress?: RunProgress };
+          return progress !== undefined && check(progress);
+        }),
+    );
+  await eventually(
+    hasShown((progress) => progress.totals.images >= 3),
+    60_000,
+  );
   await cli('pause', id);
-  await new Promise((resolve) => setTimeout(resolve, 1500));
+  await eventually(
+    hasShown((progress) => progress.paused),
+    60_000,
+  );
+  await rekognitionAdmin('settings', 'PUT', { quotas: {} });
   await cli('resume', id);
   const followed = await following;
 
