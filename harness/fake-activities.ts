@@ -226,8 +226,10 @@ export class FakeMigration {
         return { written, duplicatesOfRun, oldestAgeMs, queueEmpty: true, ...(backlog ? { backlog } : {}) };
       },
       migrateUsers: async ({ runId }) => {
-        const withUsers = this.rowsOf(runId).filter((row) => row.UserId !== undefined);
+        const rows = this.rowsOf(runId);
+        const withUsers = rows.filter((row) => row.UserId !== undefined);
         return {
+          rowsOfRun: rows.length,
           usersCreated: new Set(withUsers.map((row) => row.UserId)).size,
           facesAssociated: withUsers.length,
           refusedByReason: {},

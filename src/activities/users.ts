@@ -31,6 +31,11 @@ export interface UsersMigrated {
   facesAssociated: number;
   /** Faces Rekognition would not associate, by reason; each went to the review DLQ. */
   refusedByReason: ReasonCounts;
+  /**
+   * The run's rows in the table, counted as the phase reads them: unlike the drains' own counts, no
+   * worker killed between a write and its heartbeat loses any. Absent from runs before the count.
+   */
+  rowsOfRun?: number;
 }
 
 /** AssociateFaces takes at most 100 faces a call, and a user holds at most 100 faces. */
@@ -152,6 +157,7 @@ export function createUserActivities({
         usersCreated: resumed?.usersCreated ?? 0,
         facesAssociated: resumed?.facesAssociated ?? 0,
         refusedByReason: { ...resumed?.refusedByReason },
+        rowsOfRun: resumed?.rowsOfRun ?? 0,
       };
       let startKey = resumed?.startKey;
       // A user whose faces span pages is created once; a replayed token would answer "created" again.
@@ -160,7 +166,9 @@ export function createUserActivities({
         const page = await dynamodb.send(
           new ScanCommand({
             TableName: config.resultsTable,
-            FilterExpression: 'RunId = :run AND CollectionId = :target AND attribute_exists(UserId)',
+            // Every row of the run, users or not: the scan reads the whole table either way, and the
+            // rows without a user are counted.
+            FilterExpression: 'RunId = :run AND CollectionId = :target',
             ExpressionAttributeValues: { ':run': input.runId, ':target': input.targetCollectionId },
             // Bucket and Key are DynamoDB reserved words, so every attribute goes by a placeholder.
             ProjectionExpression: PROJECTED.map((_, i) => `#a${i}`).join(', '),
@@ -170,8 +178,9 @@ export function createUserActivities({
           }),
         );
         const byUser = new Map<string, UserRow[]>();
-        for (const row of (page.Items ?? []) as UserRow[])
-          byUser.set(row.UserId, [...(byUser.get(row.UserId) ?? []), row]);
+        const rows = (page.Items ?? []) as (Omit<UserRow, 'UserId'> & { UserId?: string })[];
+        for (const row of rows)
+          if (row.UserId !== undefined) byUser.set(row.UserId, [...(byUser.get(row.UserId) ?? []), row as UserRow]);
         const refused: ReviewItem[] = [];
         // A page may take longer than the heartbeat timeout; its users are redone safely (tokens),
         // so the heartbeat keeps saying where the page began and what was done before it.
@@ -186,6 +195,7 @@ export function createUserActivities({
         }
         await sendToReview(refused);
         for (const item of refused) addReasonCounts(totals.refusedByReason, item.reason);
+        totals.rowsOfRun = (totals.rowsOfRun ?? 0) + rows.length;
         startKey = page.LastEvaluatedKey;
         heartbeat({ ...totals, refusedByReason: { ...totals.refusedByReason }, startKey });
       } while (startKey);

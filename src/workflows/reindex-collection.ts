@@ -547,6 +547,8 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       const users = await migrateUsers({ runId, targetCollectionId: input.targetCollectionId });
       usersCreated = users.usersCreated;
       facesAssociated = users.facesAssociated;
+      // The drains count what they wrote, but a worker killed before its heartbeat loses some of it.
+      if (users.rowsOfRun !== undefined) state.resultsWritten = users.rowsOfRun;
       addTotals(state.totals, { ...emptyTotals(), dlqByReason: users.refusedByReason });
       enter('reconciling');
     }

@@ -127,7 +127,8 @@ test("users are created from the run's result rows with their faces; a retry rep
   await resultRows(runId, undefined, nobody);
   await resultRows(`run-${randomUUID()}`, 'user-of-another-run', await indexPerson('dee', 1));
 
-  expect(await migrateUsers(runId)).toEqual({ usersCreated: 2, facesAssociated: 3, refusedByReason: {} });
+  // Every row of the run is counted, the one without a user too; another run's are not.
+  expect(await migrateUsers(runId)).toEqual({ usersCreated: 2, facesAssociated: 3, refusedByReason: {}, rowsOfRun: 4 });
   await migrateUsers(runId);
 
   const { Users = [] } = await aws.rekognition.send(new ListUsersCommand({ CollectionId: collectionId }));
@@ -147,6 +148,7 @@ test('faces past the 100 a user may hold go to the review DLQ with USER_FACE_LIM
     usersCreated: 1,
     facesAssociated: 100,
     refusedByReason: { [ReasonCode.UserFaceLimit]: 3 },
+    rowsOfRun: 103,
   });
   expect(await facesOf('user-eve')).toHaveLength(100);
   const refused = await reviewOf(runId);
