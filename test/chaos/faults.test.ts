@@ -6,9 +6,9 @@
  * and its summary counts what a fault-free run of the file counts.
  *
  * The file gets its own dev server and rekognition-local, since it stops one and disturbs the
- * other; moto is the stack's. `npm test` runs a small file once with every fault at once;
- * `npm run test:chaos` runs 2,000 images once per fault, with five kills (REINDEX_HEAVY_TESTS,
- * REINDEX_CHAOS_IMAGES, REINDEX_CHAOS_KILLS).
+ * other; moto is the stack's. Each fault strikes a run of its own, and all of them one more run:
+ * over 120 images in `npm test`, over 2,000 with five kills in `npm run test:chaos`
+ * (REINDEX_CHAOS_IMAGES, REINDEX_CHAOS_KILLS, REINDEX_CHAOS_FACE_IDS).
  */
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -37,8 +37,7 @@ import {
 } from '../../harness/runs';
 import { type WorkerProcess, workerProcess } from '../../harness/worker-process';
 
-/** `npm run test:chaos`: each fault in a run of its own, over a larger file; otherwise all faults in one run. */
-const HEAVY = process.env.REINDEX_HEAVY_TESTS === '1';
+/** `npm test` migrates 120 images a run; `npm run test:chaos` 2,000 with five kills. */
 const IMAGES = Number(process.env.REINDEX_CHAOS_IMAGES ?? 120);
 const KILLS = Number(process.env.REINDEX_CHAOS_KILLS ?? 2);
 /**
@@ -392,84 +391,80 @@ describe.each(FACE_ID_BEHAVIOURS)('with FaceIds answered as %s', (faceIds) => {
     await rekognition.admin('PUT', '/_admin/settings', { faceIds });
   });
 
-  if (!HEAVY) {
-    test('every fault in one run: a degraded Rekognition, the drain killed, the worker killed, the server restarted', async () => {
-      const before = await injectedByRekognition();
-      const happened = { drainKilled: false, killed: 0, serverRestarted: false };
-      const { summary, account, worker } = await migrate(`all-faults-${faceIds}`, async (migration) => {
-        await rekognition.admin('PUT', '/_admin/settings', degradedRekognition);
-        // The restart comes first: five images in, whatever the machine's pace, it is mid-run.
-        happened.serverRestarted = await restartServerMidRun(migration, 5);
-        await killDrainBeforeDelete(migration);
-        happened.drainKilled = true;
-        happened.killed = await killAsImagesAreIndexed(migration, 1);
-      });
-      const after = await injectedByRekognition();
-      note({
-        run: `all-faults-${faceIds}`,
-        ...happened,
-        throttled: after.throttled - before.throttled,
-        errors: after.errors - before.errors,
-      });
+  test('every fault in one run: a degraded Rekognition, the drain killed, the worker killed, the server restarted', async () => {
+    const before = await injectedByRekognition();
+    const happened = { drainKilled: false, killed: 0, serverRestarted: false };
+    const { summary, account, worker } = await migrate(`all-faults-${faceIds}`, async (migration) => {
+      await rekognition.admin('PUT', '/_admin/settings', degradedRekognition);
+      // The restart comes first: five images in, whatever the machine's pace, it is mid-run.
+      happened.serverRestarted = await restartServerMidRun(migration, 5);
+      await killDrainBeforeDelete(migration);
+      happened.drainKilled = true;
+      happened.killed = await killAsImagesAreIndexed(migration, 1);
+    });
+    const after = await injectedByRekognition();
+    note({
+      run: `all-faults-${faceIds}`,
+      ...happened,
+      throttled: after.throttled - before.throttled,
+      errors: after.errors - before.errors,
+    });
 
-      expect(happened).toEqual({ drainKilled: true, killed: 1, serverRestarted: true });
-      // Started, then again after the drain was killed and after the SIGKILL.
-      expect(worker.starts).toBe(3);
-      expect(after.throttled - before.throttled).toBeGreaterThan(IMAGES / 10);
-      expect(account.problems).toEqual([]);
-      expect(outcomeCounts(summary)).toEqual(outcomeCounts(faultFree.summary));
-    }, 900_000);
-  }
+    expect(happened).toEqual({ drainKilled: true, killed: 1, serverRestarted: true });
+    // Started, then again after the drain was killed and after the SIGKILL.
+    expect(worker.starts).toBe(3);
+    expect(after.throttled - before.throttled).toBeGreaterThan(IMAGES / 10);
+    expect(account.problems).toEqual([]);
+    expect(outcomeCounts(summary)).toEqual(outcomeCounts(faultFree.summary));
+  }, 900_000);
 
-  if (HEAVY) {
-    test(`a worker SIGKILLed ${KILLS} times as the run indexes and restarted loses and doubles nothing`, async () => {
-      let kills = 0;
-      const { summary, account, worker } = await migrate(`sigkill-${faceIds}`, async (migration) => {
-        await rekognition.admin('PUT', '/_admin/settings', { latency: { IndexFaces: { medianMs: 150, p99Ms: 400 } } });
-        kills = await killAsImagesAreIndexed(migration, KILLS);
-      });
+  test(`a worker SIGKILLed ${KILLS} times as the run indexes and restarted loses and doubles nothing`, async () => {
+    let kills = 0;
+    const { summary, account, worker } = await migrate(`sigkill-${faceIds}`, async (migration) => {
+      await rekognition.admin('PUT', '/_admin/settings', { latency: { IndexFaces: { medianMs: 150, p99Ms: 400 } } });
+      kills = await killAsImagesAreIndexed(migration, KILLS);
+    });
 
-      expect(kills).toBe(KILLS);
-      expect(worker.starts).toBe(KILLS + 1);
-      expect(account.problems).toEqual([]);
-      expect(outcomeCounts(summary)).toEqual(outcomeCounts(faultFree.summary));
-    }, 1_800_000);
+    expect(kills).toBe(KILLS);
+    expect(worker.starts).toBe(KILLS + 1);
+    expect(account.problems).toEqual([]);
+    expect(outcomeCounts(summary)).toEqual(outcomeCounts(faultFree.summary));
+  }, 1_800_000);
 
-    test('the Temporal server stopped and started again mid-run on its SQLite file loses and doubles nothing', async () => {
-      let restarted = false;
-      const { summary, account } = await migrate(`server-restart-${faceIds}`, async (migration) => {
-        await rekognition.admin('PUT', '/_admin/settings', { latency: { IndexFaces: { medianMs: 100, p99Ms: 300 } } });
-        restarted = await restartServerMidRun(migration, IMAGES / 3);
-      });
+  test('the Temporal server stopped and started again mid-run on its SQLite file loses and doubles nothing', async () => {
+    let restarted = false;
+    const { summary, account } = await migrate(`server-restart-${faceIds}`, async (migration) => {
+      await rekognition.admin('PUT', '/_admin/settings', { latency: { IndexFaces: { medianMs: 100, p99Ms: 300 } } });
+      restarted = await restartServerMidRun(migration, IMAGES / 3);
+    });
 
-      expect(restarted).toBe(true);
-      expect(account.problems).toEqual([]);
-      expect(outcomeCounts(summary)).toEqual(outcomeCounts(faultFree.summary));
-    }, 1_800_000);
+    expect(restarted).toBe(true);
+    expect(account.problems).toEqual([]);
+    expect(outcomeCounts(summary)).toEqual(outcomeCounts(faultFree.summary));
+  }, 1_800_000);
 
-    test('a Rekognition throttling 30% of calls, failing 5% and slow in spikes loses and doubles nothing', async () => {
-      const before = await injectedByRekognition();
-      const { summary, account } = await migrate(`rekognition-faults-${faceIds}`, () =>
-        rekognition.admin('PUT', '/_admin/settings', degradedRekognition).then(() => undefined),
-      );
-      const after = await injectedByRekognition();
-      note({
-        run: `rekognition-faults-${faceIds}`,
-        throttled: after.throttled - before.throttled,
-        errors: after.errors - before.errors,
-      });
+  test('a Rekognition throttling 30% of calls, failing 5% and slow in spikes loses and doubles nothing', async () => {
+    const before = await injectedByRekognition();
+    const { summary, account } = await migrate(`rekognition-faults-${faceIds}`, () =>
+      rekognition.admin('PUT', '/_admin/settings', degradedRekognition).then(() => undefined),
+    );
+    const after = await injectedByRekognition();
+    note({
+      run: `rekognition-faults-${faceIds}`,
+      throttled: after.throttled - before.throttled,
+      errors: after.errors - before.errors,
+    });
 
-      expect(after.throttled - before.throttled).toBeGreaterThan(IMAGES / 10);
-      expect(after.errors - before.errors).toBeGreaterThan(0);
-      expect(account.problems).toEqual([]);
-      expect(outcomeCounts(summary)).toEqual(outcomeCounts(faultFree.summary));
-    }, 1_800_000);
+    expect(after.throttled - before.throttled).toBeGreaterThan(IMAGES / 10);
+    expect(after.errors - before.errors).toBeGreaterThan(0);
+    expect(account.problems).toEqual([]);
+    expect(outcomeCounts(summary)).toEqual(outcomeCounts(faultFree.summary));
+  }, 1_800_000);
 
-    test('the results drain killed between its DynamoDB write and its SQS delete doubles nothing', async () => {
-      const { summary, account } = await migrate(`drain-killed-${faceIds}`, killDrainBeforeDelete);
+  test('the results drain killed between its DynamoDB write and its SQS delete doubles nothing', async () => {
+    const { summary, account } = await migrate(`drain-killed-${faceIds}`, killDrainBeforeDelete);
 
-      expect(account.problems).toEqual([]);
-      expect(outcomeCounts(summary)).toEqual(outcomeCounts(faultFree.summary));
-    }, 1_800_000);
-  }
+    expect(account.problems).toEqual([]);
+    expect(outcomeCounts(summary)).toEqual(outcomeCounts(faultFree.summary));
+  }, 1_800_000);
 });
