@@ -18,7 +18,7 @@ import { ReasonCode, type ReasonCounts } from '../domain/reasons';
 import { faceIdsNamed, type ImageRecord, type RecordsSelection } from '../domain/records';
 import { chunkKey, reportKey, type RunSummary } from '../shared';
 import { httpStatusOf } from '../aws/clients';
-import { createLedger, type Decision } from './ledger';
+import { createLedger, type Decision } from '../stores/ledger';
 import { createReviewSender } from './queues';
 import { whileAlive } from './liveness';
 import type { SourceCollection } from './rekognition';

@@ -8,7 +8,7 @@ import { ListFacesCommand, ResourceNotFoundException } from '@aws-sdk/client-rek
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import type { AwsClients } from '../aws/clients';
-import { type CompletedMigration, createLedger } from '../activities/ledger';
+import { type CompletedMigration, createLedger } from '../stores/ledger';
 import { readRecords } from '../records/reader';
 import type { Config } from '../domain/config';
 import { collectionNamed } from '../domain/records';

@@ -9,10 +9,10 @@ import { BatchGetCommand, type BatchGetCommandOutput } from '@aws-sdk/lib-dynamo
 import type { Client } from '@temporalio/client';
 import { type Command, Option } from 'commander';
 import { type AwsClients, httpStatusOf } from '../aws/clients';
-import { sendMessages } from '../activities/queues';
+import { sendMessages } from '../aws/sqs';
 import { checkedRecords } from '../records/pipeline';
 import { readRecords } from '../records/reader';
-import { createResultsDlq } from '../activities/results-dlq';
+import { createResultsDlq } from '../stores/results-dlq';
 import type { Config } from '../domain/config';
 import { printable, printableJson } from '../domain/identifiers';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';

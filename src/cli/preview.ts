@@ -12,7 +12,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { AwsClients } from '../aws/clients';
 import { checkedRecords } from '../records/pipeline';
 import { readRecords, type RecordEntry } from '../records/reader';
-import { permanentReason } from '../activities/rekognition';
+import { permanentReason } from '../aws/rekognition';
 import {
   addImage,
   emptyForecast,
