@@ -45,7 +45,7 @@ import type { ImageRecord } from '../domain/records';
 import { DEFAULT_RETRY_MINUTES, MIGRATION_TARGET_TAG, REINDEX_IMAGE_ATTEMPT_MS, type ReindexOptions } from '../shared';
 import { cancelledWithActivity, httpStatusOf, REQUEST_LIMITS } from '../aws/clients';
 import { createFaceDeleter, FACES_PER_PAGE, permanentReason } from '../aws/rekognition';
-import { createLedger, eachInSlices, identityOf, type IndexingRecord } from '../stores/ledger';
+import { createLedger, eachInSlices, holdsFacesNotOurs, identityOf, type IndexingRecord } from '../stores/ledger';
 import { createOrphanFinder, type ReconcileFinding } from '../stores/orphans';
 import { whileAlive } from './liveness';
 import { countMatchedFaces, type IndexFacesOutcome, recordIndexFacesLatency } from './metrics';
@@ -302,21 +302,14 @@ export function createRekognitionActivities({
     }
   }
 
-  /**
-   * Reconcile deletes every face of the target the ledger does not know, so a run may only write
-   * into a collection this tool created, or one that was empty when a run first took it.
-   */
+  /** A run may only write into a collection this tool created, or one holdsFacesNotOurs lets it take. */
   async function claimTarget(runId: string, CollectionId: string, created: boolean): Promise<void> {
-    if (!created && (await ledger.ownsCollection(CollectionId))) return;
-    if (!created) {
-      const { Faces = [] } = await rekognition.send(new ListFacesCommand({ CollectionId, MaxResults: 1 }));
-      if (Faces.length > 0) {
-        throw ApplicationFailure.create({
-          type: ReasonCode.TargetNotOwned,
-          message: `the target collection ${CollectionId} holds faces this tool did not index, which the run's reconcile phase would delete; migrate into a new collection`,
-          nonRetryable: true,
-        });
-      }
+    if (!created && (await holdsFacesNotOurs(rekognition, ledger, CollectionId))) {
+      throw ApplicationFailure.create({
+        type: ReasonCode.TargetNotOwned,
+        message: `the target collection ${CollectionId} holds faces this tool did not index, which the run's reconcile phase would delete; migrate into a new collection`,
+        nonRetryable: true,
+      });
     }
     await ledger.claimCollection(CollectionId, runId);
   }

@@ -4,11 +4,11 @@
  * once to find those collections, checks each, and starts a plan run with a collection's run for
  * each; every run reads the one file and takes its own records, so no copy of it is made.
  */
-import { ListFacesCommand, ResourceNotFoundException } from '@aws-sdk/client-rekognition';
+import { ResourceNotFoundException } from '@aws-sdk/client-rekognition';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import type { AwsClients } from '../aws/clients';
-import { type CompletedMigration, createLedger } from '../stores/ledger';
+import { type CompletedMigration, createLedger, holdsFacesNotOurs } from '../stores/ledger';
 import { readRecords } from '../records/reader';
 import type { Config } from '../domain/config';
 import { collectionNamed } from '../domain/records';
@@ -84,16 +84,15 @@ export async function assertNotOldCollections(
       throw new UsageError(
         `the records name ${target}, the old collection given with --source, as a collection to index into`,
       );
-    if (await ledger.ownsCollection(target)) continue;
-    try {
-      const { Faces = [] } = await aws.rekognition.send(new ListFacesCommand({ CollectionId: target, MaxResults: 1 }));
-      if (Faces.length > 0)
-        throw new UsageError(
-          `${target} holds faces this tool did not index, so it is an old collection, not one to migrate into: give each record the CollectionId of a new collection, or --target`,
-        );
-    } catch (error) {
-      if (!(error instanceof ResourceNotFoundException)) throw error;
-    }
+    const notOurs = await holdsFacesNotOurs(aws.rekognition, ledger, target).catch((error: unknown) => {
+      // A collection not created yet is one the run creates.
+      if (error instanceof ResourceNotFoundException) return false;
+      throw error;
+    });
+    if (notOurs)
+      throw new UsageError(
+        `${target} holds faces this tool did not index, so it is an old collection, not one to migrate into: give each record the CollectionId of a new collection, or --target`,
+      );
   }
 }
 
