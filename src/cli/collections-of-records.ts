@@ -101,12 +101,14 @@ export interface SkippedCollection {
   migration: CompletedMigration;
 }
 
-/** The targets an earlier run completed into, which a plan skips unless forced. */
-export async function migratedTargets(
+/** The targets a plan skips: those an earlier run completed into, unless forced. */
+export async function skippedTargets(
   aws: AwsClients,
   config: Pick<Config, 'bucket'>,
   targets: string[],
+  force: boolean,
 ): Promise<SkippedCollection[]> {
+  if (force) return [];
   const ledger = createLedger(aws.s3, config.bucket);
   const skipped: SkippedCollection[] = [];
   for (const targetCollectionId of targets) {
@@ -114,6 +116,12 @@ export async function migratedTargets(
     if (migration) skipped.push({ targetCollectionId, migration });
   }
   return skipped;
+}
+
+/** The items of a plan whose targets are not skipped, in order. */
+export function notSkipped<T>(items: T[], targetOf: (item: T) => string, skipped: SkippedCollection[]): T[] {
+  const left = new Set(skipped.map(({ targetCollectionId }) => targetCollectionId));
+  return items.filter((item) => !left.has(targetOf(item)));
 }
 
 /** One line a skipped collection, saying how to migrate it again. */
@@ -139,8 +147,7 @@ export function runsOfCollections(
     skipped: SkippedCollection[];
   },
 ): PlannedRun[] {
-  const left = new Set(skipped.map(({ targetCollectionId }) => targetCollectionId));
-  const bySize = [...found.images].filter(([collectionId]) => !left.has(collectionId)).sort(([, a], [, b]) => a - b);
+  const bySize = notSkipped([...found.images], ([collectionId]) => collectionId, skipped).sort(([, a], [, b]) => a - b);
   return bySize.map(([collectionId, images], i) => ({
     targetCollectionId: collectionId,
     manifest,
