@@ -36,6 +36,33 @@ export default tseslint.config(
     },
   },
   {
+    // Activities are the worker's: everything else imports their types only, and shares code through
+    // src/stores/, src/aws/ and src/domain/. Tests of activities and the harness's in-process workers build them.
+    files: ['**/*.ts'],
+    ignores: [
+      'src/activities/**',
+      'src/worker.ts',
+      'test/activities/**',
+      'harness/worker.ts',
+      'harness/worker-process-main.ts',
+    ],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '(^|/)src/activities(/|$)|^(\\.\\.?/)+activities(/|$)',
+              allowTypeImports: true,
+              message:
+                'Only the worker imports values from src/activities/: import type, or move the code to src/stores/ or src/aws/.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.mjs', '**/*.js'],
     extends: [tseslint.configs.disableTypeChecked],
   },

@@ -21,7 +21,7 @@ import type { DeclaredFace } from '../infra/rekognition-local/images';
 import { syntheticPng } from '../infra/rekognition-local/synthetic-images';
 import { type AwsClients, createAwsClients, destroyAwsClients } from '../src/aws/clients';
 import { type Config, loadConfig } from '../src/domain/config';
-import { createLedger } from '../src/activities/ledger';
+import { createLedger } from '../src/stores/ledger';
 import type { ResultRow, ReviewItem } from '../src/domain/outcomes';
 import { ROW_SIGNATURE_ATTRIBUTE, signRowBody } from '../src/domain/result-rows';
 import { indexedTypes } from '../src/search-attributes';

@@ -1,13 +1,13 @@
 /**
  * The worker's telemetry, installed once in its Temporal Runtime before it connects: Prometheus
- * metrics (Temporal's own and the project's, activities/metrics.ts) on REINDEX_METRICS_ADDRESS, and
+ * metrics (Temporal's own and the project's, src/metrics.ts) on REINDEX_METRICS_ADDRESS, and
  * with REINDEX_LOG_FORMAT=json one JSON object a line on stdout for every log of the SDK, the
  * workflows and the activities. Errors in a log's metadata keep their name, message and stack
  * (and a failure's type) alone: nothing else an error carries is written.
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { DefaultLogger, type LogEntry, type Logger, type LogLevel, type RuntimeOptions } from '@temporalio/worker';
-import { INDEX_FACES_LATENCY_BUCKETS_MS, METRICS } from './activities/metrics';
+import { INDEX_FACES_LATENCY_BUCKETS_MS, METRICS } from './metrics';
 import type { TelemetryConfig } from './domain/config';
 
 /** How deep nested metadata is written before it is cut short. */

@@ -68,7 +68,7 @@ export function workerPolicy(input: WorkerPolicyInput): PolicyDocument {
   };
   const collection = (name: string) =>
     `arn:${input.partition}:rekognition:${input.region}:${input.account}:collection/${name}`;
-  // Keys as src/shared.ts names them, with any run; the ledger's as src/activities/ledger.ts does, per target.
+  // Keys as src/shared.ts names them, with any run; the ledger's as src/stores/ledger.ts does, per target.
   const chunks = object(input.bucket, `${chunkKey('*')}*`);
   const reports = (['json', 'csv'] as const).map((format) => object(input.bucket, reportKey('*', format)));
   const redriveRecords = object(input.bucket, redriveRecordsKey('*'));

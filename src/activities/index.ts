@@ -15,8 +15,8 @@ import {
   type PublishOutcome,
 } from './rekognition';
 import { createResultsActivities } from './results';
-import { createResultsDlq } from './results-dlq';
-import { createRunObjects } from './run-objects';
+import { createResultsDlqActivities } from './results-dlq';
+import { createRunObjects } from '../stores/run-objects';
 import { createUserActivities } from './users';
 
 /**
@@ -30,7 +30,7 @@ export function createActivities(
 ) {
   const queues = createQueueActivities({ sqs, s3, config });
   const { drainPass, ...results } = createResultsActivities({ sqs, dynamodb, s3, config });
-  const resultsDlq = createResultsDlq({ sqs, s3, config });
+  const resultsDlq = createResultsDlqActivities({ sqs, s3, config });
   const runObjects = createRunObjects(s3, config.bucket);
   const publishOutcome: PublishOutcome = async (outcome) => {
     await Promise.all([

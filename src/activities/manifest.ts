@@ -14,21 +14,16 @@ import type { Config } from '../domain/config';
 import { csvText } from '../domain/csv';
 import { checkedAgainstSource, type SourceFaces } from '../domain/erasures';
 import type { ReviewItem } from '../domain/outcomes';
-import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
-import {
-  checkSelectedRecord,
-  faceIdsNamed,
-  type ImageRecord,
-  type RecordsSelection,
-  refusesMalformed,
-} from '../domain/records';
+import { ReasonCode, type ReasonCounts } from '../domain/reasons';
+import { faceIdsNamed, type ImageRecord, type RecordsSelection } from '../domain/records';
 import { chunkKey, reportKey, type RunSummary } from '../shared';
 import { httpStatusOf } from '../aws/clients';
-import { createLedger, type Decision } from './ledger';
+import { createLedger, type Decision } from '../stores/ledger';
 import { createReviewSender } from './queues';
 import { whileAlive } from './liveness';
 import type { SourceCollection } from './rekognition';
-import { type ReadCursor, readRecords } from '../records/reader';
+import { checkedRecords } from '../records/pipeline';
+import { type ReadCursor, readRecords, type RecordEntry } from '../records/reader';
 
 export interface SplitManifestInput {
   runId: string;
@@ -364,42 +359,44 @@ export function createManifestActivities({
           faceIds: faceIdsNamed(record),
         });
         progress.invalidRecords += 1;
-        addReasonCounts(progress.refusedByReason, reason);
       };
+
+      /** The entries from `progress.records` on: an attempt before cursors re-reads the file from its start. */
+      async function* unread(entries: AsyncIterable<RecordEntry>): AsyncGenerator<RecordEntry> {
+        for await (const entry of entries) {
+          // Skipping a long head must not look like a hung attempt.
+          if (entry.index >= progress.records) yield entry;
+          else if (entry.index % SKIP_HEARTBEAT_EVERY === 0) heartbeat(snapshot(progress));
+        }
+      }
 
       /** Reads the file from the cursor on (from its start when there is none), flushing as chunks fill. */
       const splitFrom = async (cursor: ReadCursor | undefined): Promise<void> => {
         const opened = await openManifest(input.manifest, cursor?.byte ?? 0, progress.etag ?? input.manifestETag);
         progress.etag = opened.etag;
         const body = heartbeatingWhileRead(opened.body, () => flushed);
-        for await (const entry of readRecords(body, cursor)) {
-          if (entry.index < progress.records) {
-            // An attempt before cursors re-reads the file: skipping a long head must not look like a hung attempt.
-            if (entry.index % SKIP_HEARTBEAT_EVERY === 0) heartbeat(snapshot(progress));
-            continue;
+        const outcomes = checkedRecords(unread(readRecords(body, cursor)), {
+          selection: input.selection,
+          refusedByReason: progress.refusedByReason,
+        });
+        for await (const outcome of outcomes) {
+          if (outcome.after) progress.cursor = outcome.after;
+          progress.records = outcome.index + 1;
+          if (outcome.kind === 'accepted') {
+            const serialised = JSON.stringify({ index: outcome.index, record: outcome.record } satisfies ChunkEntry);
+            chunk.push(serialised);
+            chunkBytes += Buffer.byteLength(serialised);
+            progress.validRecords += 1;
+            progress.faces += outcome.record.Faces.length;
+          } else if (outcome.kind === 'invalid') {
+            refuse(outcome.index, outcome.reason, outcome.detail, outcome.value);
+          } else if (outcome.kind === 'malformed') {
+            refuse(outcome.index, outcome.reason, outcome.detail, undefined);
           }
-          if (entry.after) progress.cursor = entry.after;
-          if ('malformed' in entry) {
-            if (refusesMalformed(input.selection))
-              refuse(entry.index, ReasonCode.InvalidRecord, entry.malformed, undefined);
-            progress.records = entry.index + 1;
-            if (entry.fatal) {
-              truncated = true;
-              break;
-            }
-          } else {
-            // No check: another collection's record, which that collection's run takes.
-            const check = checkSelectedRecord(input.selection, entry.value);
-            if (check?.ok) {
-              const serialised = JSON.stringify({ index: entry.index, record: check.record } satisfies ChunkEntry);
-              chunk.push(serialised);
-              chunkBytes += Buffer.byteLength(serialised);
-              progress.validRecords += 1;
-              progress.faces += check.record.Faces.length;
-            } else if (check) {
-              refuse(entry.index, check.reason, check.problems.join('; '), entry.value);
-            }
-            progress.records = entry.index + 1;
+          // Another run's record (kind otherRun) is that run's to take; this one only reads past it.
+          if ('fatal' in outcome && outcome.fatal) {
+            truncated = true;
+            break;
           }
           // Either buffer may fill first; flushing both keeps memory bounded and the cursor honest.
           if (chunk.length >= input.chunkSize || chunkBytes >= CHUNK_BYTES || refused.length >= input.chunkSize)

@@ -1,7 +1,8 @@
 /**
- * The project's own metrics, recorded through the activity's metric meter, so they are served
- * beside Temporal's on the worker's Prometheus endpoint (REINDEX_METRICS_ADDRESS) and carry the
- * activity's namespace, taskQueue and activityType labels. Without an endpoint they go nowhere.
+ * The project's own metrics (named in src/metrics.ts), recorded through the activity's metric meter,
+ * so they are served beside Temporal's on the worker's Prometheus endpoint (REINDEX_METRICS_ADDRESS)
+ * and carry the activity's namespace, taskQueue and activityType labels. Without an endpoint they
+ * go nowhere.
  *
  * Activities run at least once: a retried activity counts again what its lost attempt counted,
  * so after faults these counters may run ahead of the run summary, never behind it.
@@ -9,21 +10,7 @@
 import { metricMeter } from '@temporalio/activity';
 import type { ReviewItem } from '../domain/outcomes';
 import type { ReasonCode } from '../domain/reasons';
-
-export const METRICS = {
-  /** Counter: old faces that a new face matched, as reindexImage decided them. */
-  facesMatched: 'reindex_faces_matched',
-  /** Counter: messages sent to the review DLQ, labelled `reason` with their reason code. */
-  dlqMessages: 'reindex_dlq_messages',
-  /**
-   * Histogram, milliseconds: one IndexFaces call as the worker makes it (the AWS SDK's own retries
-   * of a throttled call inside it), labelled `outcome` (see IndexFacesOutcome).
-   */
-  indexFacesLatency: 'reindex_index_faces_latency',
-} as const;
-
-/** Buckets of the IndexFaces latency histogram, in milliseconds: the SDK's default is too coarse. */
-export const INDEX_FACES_LATENCY_BUCKETS_MS = [25, 50, 100, 200, 300, 500, 750, 1000, 1500, 2500, 5000, 10_000, 30_000];
+import { METRICS } from '../metrics';
 
 /**
  * What one IndexFaces call came to: `ok`; `throttled` (the account's quota, retried);

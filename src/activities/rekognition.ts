@@ -12,22 +12,14 @@ import {
   AccessDeniedException,
   CreateCollectionCommand,
   DeleteCollectionCommand,
-  DeleteFacesCommand,
-  DeleteUserCommand,
   DescribeCollectionCommand,
   type DescribeCollectionCommandOutput,
-  DisassociateFacesCommand,
-  ImageTooLargeException,
   IndexFacesCommand,
   type IndexFacesCommandOutput,
-  InvalidImageFormatException,
-  InvalidParameterException,
-  InvalidS3ObjectException,
   ListFacesCommand,
   RekognitionClient,
   ResourceAlreadyExistsException,
   ResourceNotFoundException,
-  ServiceQuotaExceededException,
   TagResourceCommand,
 } from '@aws-sdk/client-rekognition';
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -52,9 +44,9 @@ import { ReasonCode } from '../domain/reasons';
 import type { ImageRecord } from '../domain/records';
 import { DEFAULT_RETRY_MINUTES, MIGRATION_TARGET_TAG, REINDEX_IMAGE_ATTEMPT_MS, type ReindexOptions } from '../shared';
 import { cancelledWithActivity, httpStatusOf, REQUEST_LIMITS } from '../aws/clients';
-import { createLedger, eachInSlices, identityOf, type IndexingRecord } from './ledger';
-import { createOrphanFinder, type ReconcileFinding } from './orphans';
-import { requestToken } from './users';
+import { createFaceDeleter, FACES_PER_PAGE, permanentReason } from '../aws/rekognition';
+import { createLedger, eachInSlices, holdsFacesNotOurs, identityOf, type IndexingRecord } from '../stores/ledger';
+import { createOrphanFinder, type ReconcileFinding } from '../stores/orphans';
 import { whileAlive } from './liveness';
 import { countMatchedFaces, type IndexFacesOutcome, recordIndexFacesLatency } from './metrics';
 import type { DuplicateRow } from './results';
@@ -99,19 +91,6 @@ export interface ReindexImageResult extends ImageOutcome {
 
 /** Sends one image's rows, review items and retractions where they go. */
 export type PublishOutcome = (outcome: ReindexImageResult) => Promise<void>;
-
-/** Rekognition errors that no retry can cure, and the reason code each becomes. */
-export function permanentReason(error: unknown): ReasonCode | undefined {
-  if (error instanceof InvalidS3ObjectException) return ReasonCode.ImageNotFound;
-  if (error instanceof InvalidImageFormatException) return ReasonCode.InvalidImageFormat;
-  if (error instanceof ImageTooLargeException) return ReasonCode.ImageTooLarge;
-  if (error instanceof AccessDeniedException) return ReasonCode.AccessDenied;
-  if (error instanceof InvalidParameterException) return ReasonCode.InvalidRecord;
-  if (error instanceof ServiceQuotaExceededException) return ReasonCode.TargetCollectionFull;
-  // The SDK has no class for the protocol's ValidationException; its name is all there is.
-  if (error instanceof Error && error.name === 'ValidationException') return ReasonCode.InvalidRecord;
-  return undefined;
-}
 
 /** Errors Rekognition sends when a call goes over the account's quota. */
 const THROTTLING_ERRORS = new Set([
@@ -183,9 +162,6 @@ export function clientPerRegion(): (region: string) => RekognitionClient {
 
 /** The ledger's name for a record that holds no indexing: its image was not indexed. */
 const NO_INDEXING = '';
-/** ListFaces returns, and DeleteFaces takes, at most 4096 faces a call. */
-const FACES_PER_PAGE = 4096;
-
 /** The old collection, and its region when it is not the worker's. */
 export interface SourceCollection {
   collectionId: string;
@@ -245,55 +221,6 @@ export function createSourceFaceFinder(rekognition: RekognitionClient, rekogniti
 
 /** Heartbeats while reconcile waits out its grace: well inside its heartbeat timeout. */
 const HEARTBEAT_EVERY_MS = 10_000;
-
-/**
- * Deletes faces from a collection. Rekognition refuses to delete a face a user holds: such a face is
- * first taken from its user, and a user left with no face is deleted (a later users phase creates
- * it again if rows still name it).
- */
-export function createFaceDeleter(
-  rekognition: RekognitionClient,
-): (CollectionId: string, faceIds: string[]) => Promise<void> {
-  async function deleteFaces(CollectionId: string, faceIds: string[]): Promise<void> {
-    for (let start = 0; start < faceIds.length; start += FACES_PER_PAGE) {
-      // Deleting a face already gone reports it as not found and changes nothing, so a retry is safe.
-      const { UnsuccessfulFaceDeletions = [] } = await rekognition.send(
-        new DeleteFacesCommand({ CollectionId, FaceIds: faceIds.slice(start, start + FACES_PER_PAGE) }),
-      );
-      const heldByUser = new Map<string, string[]>();
-      for (const { FaceId, UserId, Reasons = [] } of UnsuccessfulFaceDeletions) {
-        if (FaceId && UserId && Reasons.includes('ASSOCIATED_TO_AN_EXISTING_USER'))
-          heldByUser.set(UserId, [...(heldByUser.get(UserId) ?? []), FaceId]);
-      }
-      for (const [UserId, held] of heldByUser) await deleteUsersFaces(CollectionId, UserId, held);
-    }
-  }
-
-  async function deleteUsersFaces(CollectionId: string, UserId: string, faceIds: string[]): Promise<void> {
-    const token = requestToken(CollectionId, UserId, ...faceIds);
-    await rekognition.send(
-      new DisassociateFacesCommand({
-        CollectionId,
-        UserId,
-        FaceIds: faceIds,
-        ClientRequestToken: requestToken('disassociate', token),
-      }),
-    );
-    await rekognition.send(new DeleteFacesCommand({ CollectionId, FaceIds: faceIds }));
-    const { Faces = [] } = await rekognition.send(new ListFacesCommand({ CollectionId, UserId, MaxResults: 1 }));
-    if (Faces.length > 0) return;
-    try {
-      await rekognition.send(
-        new DeleteUserCommand({ CollectionId, UserId, ClientRequestToken: requestToken('delete-user', token) }),
-      );
-    } catch (error) {
-      // Deleted by an earlier attempt whose answer was lost.
-      if (!(error instanceof ResourceNotFoundException)) throw error;
-    }
-  }
-
-  return deleteFaces;
-}
 
 export function createRekognitionActivities({
   rekognition,
@@ -375,21 +302,14 @@ export function createRekognitionActivities({
     }
   }
 
-  /**
-   * Reconcile deletes every face of the target the ledger does not know, so a run may only write
-   * into a collection this tool created, or one that was empty when a run first took it.
-   */
+  /** A run may only write into a collection this tool created, or one holdsFacesNotOurs lets it take. */
   async function claimTarget(runId: string, CollectionId: string, created: boolean): Promise<void> {
-    if (!created && (await ledger.ownsCollection(CollectionId))) return;
-    if (!created) {
-      const { Faces = [] } = await rekognition.send(new ListFacesCommand({ CollectionId, MaxResults: 1 }));
-      if (Faces.length > 0) {
-        throw ApplicationFailure.create({
-          type: ReasonCode.TargetNotOwned,
-          message: `the target collection ${CollectionId} holds faces this tool did not index, which the run's reconcile phase would delete; migrate into a new collection`,
-          nonRetryable: true,
-        });
-      }
+    if (!created && (await holdsFacesNotOurs(rekognition, ledger, CollectionId))) {
+      throw ApplicationFailure.create({
+        type: ReasonCode.TargetNotOwned,
+        message: `the target collection ${CollectionId} holds faces this tool did not index, which the run's reconcile phase would delete; migrate into a new collection`,
+        nonRetryable: true,
+      });
     }
     await ledger.claimCollection(CollectionId, runId);
   }

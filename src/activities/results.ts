@@ -16,7 +16,6 @@ import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
-  type Message,
   ReceiveMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
@@ -25,10 +24,11 @@ import { activityInfo, heartbeat, log } from '@temporalio/activity';
 import type { Config } from '../domain/config';
 import type { ResultRow, ReviewItem, RowRetraction } from '../domain/outcomes';
 import { ReasonCode } from '../domain/reasons';
-import { parseRowBody, ROW_SIGNATURE_ATTRIBUTE, type RowRefusal, rowSignatureMatches } from '../domain/result-rows';
+import { ROW_SIGNATURE_ATTRIBUTE } from '../domain/result-rows';
 import { withoutRequestDetails } from '../aws/clients';
-import { createLedger, runKeyCache } from './ledger';
-import { SQS_BATCH } from './queues';
+import { createLedger } from '../stores/ledger';
+import { createRowReader } from '../stores/signed-rows';
+import { SQS_BATCH } from '../aws/sqs';
 
 /** DynamoDB's IN takes at most 100 values. */
 const MOST_CONDITION_VALUES = 100;
@@ -121,28 +121,6 @@ type Written =
   | { kind: 'settled' }
   | { kind: 'stale' }
   | { kind: 'refused'; holder: Record<string, AttributeValue> };
-
-/** A message of the results queue read: its row, or why it is not one the drain may write. */
-export type ReadRow = { row: ResultRow } | { refusal: RowRefusal };
-
-/**
- * Reads the messages of the results queue, or of its DLQ: a row is one only when its body fits the
- * schema and its signature is that of the key of the run it names. Receive them with the
- * signature attribute (ROW_SIGNATURE_ATTRIBUTE).
- */
-export function createRowReader(s3: S3Client, bucket: string) {
-  const ledger = createLedger(s3, bucket);
-  const keyOf = runKeyCache((collectionId, runId) => ledger.runKey(collectionId, runId));
-  return async (message: Message): Promise<ReadRow> => {
-    const body = message.Body ?? '';
-    const row = parseRowBody(body);
-    if (!row) return { refusal: 'not a result row' };
-    const signature = message.MessageAttributes?.[ROW_SIGNATURE_ATTRIBUTE]?.StringValue;
-    const key = signature === undefined ? undefined : await keyOf(row.CollectionId, row.RunId);
-    if (signature === undefined || key === undefined) return { refusal: 'unsigned' };
-    return rowSignatureMatches(body, signature, key) ? { row } : { refusal: 'signature does not match' };
-  };
-}
 
 /**
  * Tells the rows of one old face apart. The rows of one record are one row, however many times its

@@ -5,7 +5,6 @@
  * attempt repeats nothing. The table is scanned page by page with the scan position heartbeated,
  * so memory does not grow with the table and a retry resumes where the last attempt was.
  */
-import { createHash } from 'node:crypto';
 import {
   AssociateFacesCommand,
   ConflictException,
@@ -19,6 +18,7 @@ import { activityInfo, heartbeat } from '@temporalio/activity';
 import type { Config } from '../domain/config';
 import type { ResultRow, ReviewItem } from '../domain/outcomes';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
+import { requestToken } from '../aws/rekognition';
 import { createReviewSender } from './queues';
 
 export interface MigrateUsersInput {
@@ -47,14 +47,6 @@ const PROJECTED = ['OldFaceId', 'FaceId', 'UserId', 'Bucket', 'Key', 'ExternalIm
 type UserRow = Pick<ResultRow, 'OldFaceId' | 'FaceId' | 'UserId' | 'Bucket' | 'Key' | 'ExternalImageId'> & {
   UserId: string;
 };
-
-/**
- * A ClientRequestToken that is the same for the same call of the same run, so a retried attempt
- * repeats nothing; Rekognition takes at most 64 characters of [a-zA-Z0-9-_].
- */
-export function requestToken(...parts: (string | number)[]): string {
-  return createHash('sha256').update(parts.join('\u0000')).digest('hex');
-}
 
 export function createUserActivities({
   rekognition,

@@ -4,11 +4,11 @@
  * once to find those collections, checks each, and starts a plan run with a collection's run for
  * each; every run reads the one file and takes its own records, so no copy of it is made.
  */
-import { ListFacesCommand, ResourceNotFoundException } from '@aws-sdk/client-rekognition';
+import { ResourceNotFoundException } from '@aws-sdk/client-rekognition';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import type { AwsClients } from '../aws/clients';
-import { type CompletedMigration, createLedger } from '../activities/ledger';
+import { type CompletedMigration, createLedger, holdsFacesNotOurs } from '../stores/ledger';
 import { readRecords } from '../records/reader';
 import type { Config } from '../domain/config';
 import { collectionNamed } from '../domain/records';
@@ -84,16 +84,15 @@ export async function assertNotOldCollections(
       throw new UsageError(
         `the records name ${target}, the old collection given with --source, as a collection to index into`,
       );
-    if (await ledger.ownsCollection(target)) continue;
-    try {
-      const { Faces = [] } = await aws.rekognition.send(new ListFacesCommand({ CollectionId: target, MaxResults: 1 }));
-      if (Faces.length > 0)
-        throw new UsageError(
-          `${target} holds faces this tool did not index, so it is an old collection, not one to migrate into: give each record the CollectionId of a new collection, or --target`,
-        );
-    } catch (error) {
-      if (!(error instanceof ResourceNotFoundException)) throw error;
-    }
+    const notOurs = await holdsFacesNotOurs(aws.rekognition, ledger, target).catch((error: unknown) => {
+      // A collection not created yet is one the run creates.
+      if (error instanceof ResourceNotFoundException) return false;
+      throw error;
+    });
+    if (notOurs)
+      throw new UsageError(
+        `${target} holds faces this tool did not index, so it is an old collection, not one to migrate into: give each record the CollectionId of a new collection, or --target`,
+      );
   }
 }
 
@@ -102,12 +101,14 @@ export interface SkippedCollection {
   migration: CompletedMigration;
 }
 
-/** The targets an earlier run completed into, which a plan skips unless forced. */
-export async function migratedTargets(
+/** The targets a plan skips: those an earlier run completed into, unless forced. */
+export async function skippedTargets(
   aws: AwsClients,
   config: Pick<Config, 'bucket'>,
   targets: string[],
+  force: boolean,
 ): Promise<SkippedCollection[]> {
+  if (force) return [];
   const ledger = createLedger(aws.s3, config.bucket);
   const skipped: SkippedCollection[] = [];
   for (const targetCollectionId of targets) {
@@ -115,6 +116,12 @@ export async function migratedTargets(
     if (migration) skipped.push({ targetCollectionId, migration });
   }
   return skipped;
+}
+
+/** The items of a plan whose targets are not skipped, in order. */
+export function notSkipped<T>(items: T[], targetOf: (item: T) => string, skipped: SkippedCollection[]): T[] {
+  const left = new Set(skipped.map(({ targetCollectionId }) => targetCollectionId));
+  return items.filter((item) => !left.has(targetOf(item)));
 }
 
 /** One line a skipped collection, saying how to migrate it again. */
@@ -140,8 +147,7 @@ export function runsOfCollections(
     skipped: SkippedCollection[];
   },
 ): PlannedRun[] {
-  const left = new Set(skipped.map(({ targetCollectionId }) => targetCollectionId));
-  const bySize = [...found.images].filter(([collectionId]) => !left.has(collectionId)).sort(([, a], [, b]) => a - b);
+  const bySize = notSkipped([...found.images], ([collectionId]) => collectionId, skipped).sort(([, a], [, b]) => a - b);
   return bySize.map(([collectionId, images], i) => ({
     targetCollectionId: collectionId,
     manifest,

@@ -9,9 +9,10 @@ import { BatchGetCommand, type BatchGetCommandOutput } from '@aws-sdk/lib-dynamo
 import type { Client } from '@temporalio/client';
 import { type Command, Option } from 'commander';
 import { type AwsClients, httpStatusOf } from '../aws/clients';
-import { sendMessages } from '../activities/queues';
+import { sendMessages } from '../aws/sqs';
+import { checkedRecords } from '../records/pipeline';
 import { readRecords } from '../records/reader';
-import { createResultsDlq } from '../activities/results-dlq';
+import { createResultsDlq } from '../stores/results-dlq';
 import type { Config } from '../domain/config';
 import { printable, printableJson } from '../domain/identifiers';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
@@ -61,15 +62,18 @@ function countByReason(messages: ReviewMessage[]): ReasonCounts {
   return counts;
 }
 
-/** Reads a records file (JSON Lines or a JSON array) from S3 or a local path; every entry must be a record. */
+/**
+ * Reads a records file (JSON Lines or a JSON array) from S3 or a local path; every entry must be
+ * JSON. A record its checks refuse is kept as written: the redrive's run refuses it with its reason.
+ */
 async function readRecordsFile(aws: AwsClients, location: string): Promise<unknown[]> {
   const body = await openInput(aws.s3, location, 'the records file');
   const records: unknown[] = [];
   try {
-    for await (const entry of readRecords(body)) {
-      if ('malformed' in entry)
-        throw new UsageError(`${location}: entry ${entry.index + 1} is not JSON: ${entry.malformed.slice(0, 80)}`);
-      records.push(entry.value);
+    for await (const outcome of checkedRecords(readRecords(body))) {
+      if (outcome.kind === 'malformed')
+        throw new UsageError(`${location}: entry ${outcome.index + 1} is not JSON: ${outcome.detail.slice(0, 80)}`);
+      records.push(outcome.value);
     }
   } catch (error) {
     if (error instanceof UsageError) throw error;

@@ -20,15 +20,15 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, paginateScan } from '@aws-sdk/lib-dynamodb';
 import type { Command } from 'commander';
 import type { AwsClients } from '../aws/clients';
-import { createLedger } from '../activities/ledger';
-import { createFaceDeleter } from '../activities/rekognition';
-import { createResultsDlq } from '../activities/results-dlq';
+import { createLedger } from '../stores/ledger';
+import { createFaceDeleter } from '../aws/rekognition';
+import { createResultsDlq } from '../stores/results-dlq';
 import type { Config } from '../domain/config';
 import { isPersonsReviewItem, isPersonsRow, type Person, recordWithoutPerson } from '../domain/forgetting';
 import type { ChunkEntry } from '../activities/manifest';
 import { UsageError, withAws } from './common';
 import { holdReviewMessages } from './review-dlq';
-import { createRunObjects, type RunObject, type RunObjects } from '../activities/run-objects';
+import { createRunObjects, type RunObject, type RunObjects } from '../stores/run-objects';
 
 /** ListFaces and DeleteFaces take at most 4,096 FaceIds a call. */
 const FACES_PER_CALL = 4096;

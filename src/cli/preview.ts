@@ -10,8 +10,9 @@ import { pipeline, type Readable, Transform } from 'node:stream';
 import { AccessDeniedException, DetectFacesCommand } from '@aws-sdk/client-rekognition';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { AwsClients } from '../aws/clients';
-import { readRecords } from '../records/reader';
-import { permanentReason } from '../activities/rekognition';
+import { checkedRecords } from '../records/pipeline';
+import { readRecords, type RecordEntry } from '../records/reader';
+import { permanentReason } from '../aws/rekognition';
 import {
   addImage,
   emptyForecast,
@@ -23,8 +24,8 @@ import {
 } from '../domain/forecast';
 import { count, percent } from '../domain/format';
 import type { BoundingBox } from '../domain/matching';
-import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
-import { checkRecord, type ImageRecord } from '../domain/records';
+import type { ReasonCode, ReasonCounts } from '../domain/reasons';
+import type { ImageRecord } from '../domain/records';
 import { reservoir, seededRandom } from '../domain/sampling';
 import {
   forEachConcurrently,
@@ -128,6 +129,21 @@ interface FileTally {
   bytesRead: number;
 }
 
+/**
+ * The entries before the file breaks off, the break kept as `tally.truncated`: the forecast covers
+ * the records before it. A file that breaks before its first record is bad input.
+ */
+async function* entriesBeforeBreak(entries: AsyncIterable<RecordEntry>, tally: FileTally): AsyncGenerator<RecordEntry> {
+  for await (const entry of entries) {
+    if ('malformed' in entry && entry.fatal) {
+      if (tally.records === 0) throw new UsageError(entry.malformed);
+      tally.truncated = entry.malformed;
+      return;
+    }
+    yield entry;
+  }
+}
+
 /** The valid records of the file, one at a time, with the file's tally kept as it is read. */
 async function* validRecords(body: Readable, tally: FileTally): AsyncGenerator<ImageRecord> {
   const counter = new Transform({
@@ -138,26 +154,13 @@ async function* validRecords(body: Readable, tally: FileTally): AsyncGenerator<I
   });
   // A failure to read the body reaches the reader through the counter, which it destroys.
   pipeline(body, counter, () => undefined);
-  for await (const entry of readRecords(counter)) {
-    if ('malformed' in entry) {
-      if (entry.fatal) {
-        if (tally.records === 0) throw new UsageError(entry.malformed);
-        tally.truncated = entry.malformed;
-        return;
-      }
-      tally.records += 1;
-      addReasonCounts(tally.refusedByReason, ReasonCode.InvalidRecord);
-      continue;
-    }
+  const entries = entriesBeforeBreak(readRecords(counter), tally);
+  for await (const outcome of checkedRecords(entries, { refusedByReason: tally.refusedByReason })) {
     tally.records += 1;
-    const checked = checkRecord(entry.value);
-    if (!checked.ok) {
-      addReasonCounts(tally.refusedByReason, checked.reason);
-      continue;
-    }
+    if (outcome.kind !== 'accepted') continue;
     tally.validRecords += 1;
-    tally.oldFaces += checked.record.Faces.length;
-    yield checked.record;
+    tally.oldFaces += outcome.record.Faces.length;
+    yield outcome.record;
   }
 }
 

@@ -7,12 +7,12 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Command } from 'commander';
 import type { AwsClients } from '../aws/clients';
-import { createLedger } from '../activities/ledger';
-import { createResultsDlq } from '../activities/results-dlq';
+import { createLedger } from '../stores/ledger';
+import { createResultsDlq } from '../stores/results-dlq';
 import type { Config } from '../domain/config';
 import { UsageError, withClients } from './common';
 import { holdReviewMessages } from './review-dlq';
-import { createRunObjects, type RunObjectKind } from '../activities/run-objects';
+import { createRunObjects, type RunObjectKind } from '../stores/run-objects';
 
 interface PurgeFlags {
   target?: string;

@@ -5,8 +5,8 @@
  */
 import { ListFacesCommand, ResourceNotFoundException } from '@aws-sdk/client-rekognition';
 import type { Command } from 'commander';
-import { createLedger } from '../activities/ledger';
-import { createOrphanFinder, type ReconcileFinding } from '../activities/orphans';
+import { createLedger } from '../stores/ledger';
+import { createOrphanFinder, type ReconcileFinding } from '../stores/orphans';
 import { UsageError, withAws } from './common';
 
 /** ListFaces returns at most 4096 faces a call. */

@@ -1,9 +1,9 @@
 /**
- * Reading the review DLQ without consuming it (activities/held-queue.ts): every message received and
+ * Reading the review DLQ without consuming it (stores/held-queue.ts): every message received and
  * held, then made visible again, or deleted when a redrive took it.
  */
 import { type Message, OverLimit, type SQSClient } from '@aws-sdk/client-sqs';
-import { type HeldQueue, holdQueue } from '../activities/held-queue';
+import { type HeldQueue, holdQueue } from '../stores/held-queue';
 import type { ReviewItem } from '../domain/outcomes';
 import { UsageError } from './common';
 

@@ -47,11 +47,12 @@ import {
 import {
   assertNotOldCollections,
   DEFAULT_MAX_COLLECTIONS,
-  migratedTargets,
   readCollectionsOfRecords,
   runsOfCollections,
+  notSkipped,
   type SkippedCollection,
   skippedLine,
+  skippedTargets,
 } from './collections-of-records';
 import {
   PLAN_WORKFLOW_TYPE,
@@ -607,21 +608,10 @@ async function startPlanRun(
 /** The plan file's collections, less those migrated before. */
 async function planOfFile({ config, aws }: { config: Config; aws: AwsClients }, file: string, force: boolean) {
   const runs = await plannedRuns(aws, file);
-  await assertNotOldCollections(
-    aws,
-    config,
-    runs.map(({ targetCollectionId }) => targetCollectionId),
-    undefined,
-  );
-  const skipped = force
-    ? []
-    : await migratedTargets(
-        aws,
-        config,
-        runs.map(({ targetCollectionId }) => targetCollectionId),
-      );
-  const left = new Set(skipped.map(({ targetCollectionId }) => targetCollectionId));
-  return { runs: runs.filter(({ targetCollectionId }) => !left.has(targetCollectionId)), label: file, skipped };
+  const targets = runs.map(({ targetCollectionId }) => targetCollectionId);
+  await assertNotOldCollections(aws, config, targets, undefined);
+  const skipped = await skippedTargets(aws, config, targets, force);
+  return { runs: notSkipped(runs, ({ targetCollectionId }) => targetCollectionId, skipped), label: file, skipped };
 }
 
 /** The collections a records file's records name, each into itself, less those migrated before. */
@@ -634,7 +624,7 @@ async function planOfRecords(
   const found = await readCollectionsOfRecords(aws, manifest, etag, flags.maxCollections);
   const targets = [...found.images.keys()];
   await assertNotOldCollections(aws, config, targets, flags.source);
-  const skipped = flags.force ? [] : await migratedTargets(aws, config, targets);
+  const skipped = await skippedTargets(aws, config, targets, flags.force ?? false);
   const label = `s3://${manifest.Bucket}/${manifest.Key}`;
   if (found.unnamed > 0 && !flags.json)
     console.log(`${found.unnamed} records of ${label} name no collection: they go to the review DLQ as INVALID_RECORD`);

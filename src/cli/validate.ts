@@ -16,7 +16,8 @@
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Command } from 'commander';
 import { httpStatusOf } from '../aws/clients';
-import { type RecordEntry, readRecords } from '../records/reader';
+import { checkedRecords, type FileOutcome } from '../records/pipeline';
+import { readRecords } from '../records/reader';
 import { SIDE_FILE_SUFFIXES } from '../domain/intake';
 import {
   dimensionsVerdict,
@@ -26,7 +27,6 @@ import {
   sizeVerdict,
 } from '../domain/image-checks';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
-import { checkRecord } from '../domain/records';
 import { forEachConcurrently, numberIn, progressBar, UsageError, withAws } from './common';
 import { openInput, openLineSink } from './files';
 
@@ -107,9 +107,9 @@ export async function validateRecords(s3: S3Client, input: ValidateInput): Promi
     facesPastEdge: 0,
     failures: input.failures,
   };
+  /** A failure's reason is counted where it is found: a record's as it is checked, an image's when its verdict comes. */
   const fail = async (failure: ValidationFailure) => {
     summary.invalid += 1;
-    addReasonCounts(summary.invalidByReason, failure.reason);
     await failures.write(JSON.stringify(failure));
   };
   const named = (value: unknown, member: 'Bucket' | 'Key') => {
@@ -130,41 +130,39 @@ export async function validateRecords(s3: S3Client, input: ValidateInput): Promi
     return verdict;
   };
 
-  async function* records(): AsyncGenerator<RecordEntry> {
-    for await (const entry of readRecords(body)) {
-      if ('fileProblem' in entry && entry.fileProblem !== undefined)
-        throw new UsageError(`the records file ${input.records} ${entry.fileProblem}`);
-      yield entry;
+  async function* records(): AsyncGenerator<FileOutcome> {
+    for await (const outcome of checkedRecords(readRecords(body), { refusedByReason: summary.invalidByReason })) {
+      if (outcome.kind === 'malformed' && outcome.fileProblem !== undefined)
+        throw new UsageError(`the records file ${input.records} ${outcome.fileProblem}`);
+      yield outcome;
     }
   }
 
   const progress = progressBar('validating', 0, 'validating {value} records | {rate}/s');
   // Records are taken in file order, each when a slot is free: a record's own checks are at once,
   // its image's check is what waits. A fatal entry is the reader's last.
-  const validate = async (entry: RecordEntry) => {
+  const validate = async (outcome: FileOutcome) => {
     summary.records += 1;
     progress.advance();
-    if ('malformed' in entry) {
-      await fail({
-        index: entry.index,
-        Bucket: undefined,
-        Key: undefined,
-        reason: ReasonCode.InvalidRecord,
-        detail: entry.malformed,
-      });
+    const { index } = outcome;
+    if (outcome.kind === 'malformed') {
+      await fail({ index, Bucket: undefined, Key: undefined, reason: outcome.reason, detail: outcome.detail });
       return;
     }
-    const check = checkRecord(entry.value);
-    if (!check.ok) {
-      const [Bucket, Key] = [named(entry.value, 'Bucket'), named(entry.value, 'Key')];
-      await fail({ index: entry.index, Bucket, Key, reason: check.reason, detail: check.problems.join('; ') });
+    if (outcome.kind === 'invalid') {
+      const [Bucket, Key] = [named(outcome.value, 'Bucket'), named(outcome.value, 'Key')];
+      await fail({ index, Bucket, Key, reason: outcome.reason, detail: outcome.detail });
       return;
     }
-    const { Bucket, Key, Faces } = check.record;
+    const { Bucket, Key, Faces } = outcome.record;
     summary.facesPastEdge += Faces.filter((face) => reachesPastEdge(face.BoundingBoxes)).length;
     const verdict = await verdictOn(Bucket, Key);
-    if (verdict.ok) summary.valid += 1;
-    else await fail({ index: entry.index, Bucket, Key, reason: verdict.reason, detail: verdict.detail });
+    if (verdict.ok) {
+      summary.valid += 1;
+    } else {
+      addReasonCounts(summary.invalidByReason, verdict.reason);
+      await fail({ index, Bucket, Key, reason: verdict.reason, detail: verdict.detail });
+    }
   };
   try {
     // An image check that failed for good (S3 out of reach after the SDK's retries) ends the command.

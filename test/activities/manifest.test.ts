@@ -10,7 +10,7 @@ import {
   type SplitProgress,
   type SplitSummary,
 } from '../../src/activities/manifest';
-import { createLedger, type Decision } from '../../src/activities/ledger';
+import { createLedger, type Decision } from '../../src/stores/ledger';
 import { createSourceFaceFinder } from '../../src/activities/rekognition';
 import { type Config, loadConfig } from '../../src/domain/config';
 import type { ReviewItem } from '../../src/domain/outcomes';

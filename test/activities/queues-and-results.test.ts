@@ -9,10 +9,11 @@ import {
   SendMessageCommand,
 } from '@aws-sdk/client-sqs';
 import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/aws/clients';
-import { createQueueActivities, sqsBatches } from '../../src/activities/queues';
+import { createQueueActivities } from '../../src/activities/queues';
+import { sqsBatches } from '../../src/aws/sqs';
 import { createResultsActivities, type DrainProgress } from '../../src/activities/results';
 import { createDrain, type DrainedWindow, type DrainWindow } from '../../src/activities/drain';
-import { createLedger } from '../../src/activities/ledger';
+import { createLedger } from '../../src/stores/ledger';
 import { loadConfig } from '../../src/domain/config';
 import type { ResultRow, ReviewItem } from '../../src/domain/outcomes';
 import { ReasonCode } from '../../src/domain/reasons';

@@ -15,7 +15,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { DeclaredFace } from '../../infra/rekognition-local/images';
 import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/aws/clients';
-import { createLedger } from '../../src/activities/ledger';
+import { createLedger } from '../../src/stores/ledger';
 import {
   createRekognitionActivities,
   type PrepareTargetInput,

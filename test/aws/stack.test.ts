@@ -208,7 +208,7 @@ describe('bucket retention', () => {
   });
 
   test('keeps the ledger, which re-runs need to stay exactly-once: no rule expires an object under ledger/, even one tagged as ended', () => {
-    // A key as src/activities/ledger.ts names it, under ledger/<target>/.
+    // A key as src/stores/ledger.ts names it, under ledger/<target>/.
     const ledgerKey = 'ledger/faces-v7/indexed/0123abcd.json';
 
     expect(rulesExpiring(deployment({ RetentionDays: '1' }), ledgerKey, [RUN_ENDED_TAG])).toEqual([]);

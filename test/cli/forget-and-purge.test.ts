@@ -5,8 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { GetObjectTaggingCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { createLedger } from '../../src/activities/ledger';
-import { createRunObjects } from '../../src/activities/run-objects';
+import { createLedger } from '../../src/stores/ledger';
+import { createRunObjects } from '../../src/stores/run-objects';
 import type { Forgotten } from '../../src/cli/forget';
 import type { Purged } from '../../src/cli/purge';
 import type { ChunkEntry } from '../../src/activities/manifest';

@@ -8,7 +8,7 @@ import {
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/aws/clients';
-import { createLedger } from '../../src/activities/ledger';
+import { createLedger } from '../../src/stores/ledger';
 import { type Config, loadConfig } from '../../src/domain/config';
 import { runCli } from '../../harness/cli';
 import { useLocalStack } from '../../harness/local-stack';

@@ -7,7 +7,7 @@ import {
 } from '../../src/domain/forgetting';
 import type { ReviewItem } from '../../src/domain/outcomes';
 import { ReasonCode } from '../../src/domain/reasons';
-import { runObjectOf } from '../../src/activities/run-objects';
+import { runObjectOf } from '../../src/stores/run-objects';
 import { chunkKey, redriveRecordsKey, reportKey } from '../../src/shared';
 
 const box = { Left: 0.1, Top: 0.1, Width: 0.2, Height: 0.2 };

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { METRICS } from '../../src/activities/metrics';
+import { METRICS } from '../../src/metrics';
 import { ReasonCode } from '../../src/domain/reasons';
 import { type RunSummary, taskQueues } from '../../src/shared';
 import { lastLine, runCli } from '../../harness/cli';

@@ -13,7 +13,7 @@ import {
   ReceiveMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { SQS_BATCH } from './queues';
+import { SQS_BATCH } from '../aws/sqs';
 
 /** Long enough to read a large queue, short enough that a crashed reader does not hide it for long. */
 const HOLD_SECONDS = 15 * 60;

@@ -15,11 +15,12 @@
  * - `images/<ImageId>` and `external-ids/<ExternalImageId>`: this tool indexed that image, or a
  *   record with that ExternalImageId, into the target (the latter written before indexing). Reconcile
  *   deletes only faces these or a claim attribute to the tool.
- * - `owned`: the target is this tool's; reconcile may only ever run on those.
+ * - `owned`: the target is this tool's; reconcile may only ever run on those (holdsFacesNotOurs).
  * - `run-keys/<run>`: the key a run signs its result rows with (domain/result-rows.ts), made by
  *   its first publish; the drain writes only rows signed with the key of the run they name.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { ListFacesCommand, type RekognitionClient } from '@aws-sdk/client-rekognition';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -325,8 +326,9 @@ export function createLedger(s3: S3Client, bucket: string) {
       return Buffer.from(stored.key, 'base64');
     },
 
+    /** The first run's claim stands: a later run taking the collection again changes nothing. */
     async claimCollection(collectionId: string, runId: string): Promise<void> {
-      await write(keys.owner(collectionId), { runId });
+      await write(keys.owner(collectionId), { runId }, true);
     },
 
     /** The last run that completed into the collection, which a later plan skips unless forced. */
@@ -378,3 +380,18 @@ export function createLedger(s3: S3Client, bucket: string) {
 }
 
 export type Ledger = ReturnType<typeof createLedger>;
+
+/**
+ * Whether a run may not write into the collection: reconcile deletes every face of its target that
+ * the ledger does not know, so a run writes only into a collection the ledger owns, or one that
+ * holds no face yet. A missing collection is Rekognition's ResourceNotFoundException, for the caller.
+ */
+export async function holdsFacesNotOurs(
+  rekognition: RekognitionClient,
+  ledger: Ledger,
+  collectionId: string,
+): Promise<boolean> {
+  if (await ledger.ownsCollection(collectionId)) return false;
+  const { Faces = [] } = await rekognition.send(new ListFacesCommand({ CollectionId: collectionId, MaxResults: 1 }));
+  return Faces.length > 0;
+}
