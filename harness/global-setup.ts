@@ -14,7 +14,10 @@ import { type RunningRekognition, startRekognitionLocal } from './rekognition-lo
 import { REKOGNITION_ENDPOINTS_VARIABLE } from './test-workers';
 import { WORKFLOWS_BUNDLE_VARIABLE } from './workflows-bundle';
 
-/** The rekognition-locals started here, for the global teardown, which runs in this process: jest shares only globals between the two. */
+/**
+ * The rekognition-locals started here, for the global teardown, which runs in this process:
+ * jest shares only globals between the two.
+ */
 export function workerRekognitions(): RunningRekognition[] {
   const shared = globalThis as { reindexWorkerRekognitions?: RunningRekognition[] };
   shared.reindexWorkerRekognitions ??= [];

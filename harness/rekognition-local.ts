@@ -52,7 +52,10 @@ function stopped(child: ChildProcess): Promise<void> {
   });
 }
 
-/** `faceIds`: what IndexFaces answers for a face indexed again (REKOGNITION_LOCAL_FACE_IDS); the service's default when absent. */
+/**
+ * `faceIds`: what IndexFaces answers for a face indexed again (REKOGNITION_LOCAL_FACE_IDS);
+ * the service's default when absent.
+ */
 export async function startRekognitionLocal({
   faceIds,
 }: { faceIds?: 'reuse' | 'fresh' } = {}): Promise<RunningRekognition> {

@@ -174,7 +174,10 @@ export async function resultRows({ config, aws }: RunResources, runId: string): 
 }
 
 /** Takes every message of the suite's review DLQ. */
-/** A result row of `RunId` in `CollectionId`, as the worker would send it, for tests that put rows where a run left them. */
+/**
+ * A result row of `RunId` in `CollectionId`, as the worker would send it,
+ * for tests that put rows where a run left them.
+ */
 export function resultRow(RunId: string, CollectionId: string): ResultRow {
   const box = { Width: 0.3, Height: 0.3, Left: 0.2, Top: 0.2 };
   return {
@@ -291,7 +294,10 @@ export async function indexFacesCalls(): Promise<number> {
   return counters.IndexFaces?.calls ?? 0;
 }
 
-/** The time-skipping server, like any namespace, refuses search attributes it was not told of; it cannot list them, so all are added. */
+/**
+ * The time-skipping server, like any namespace, refuses search attributes it was not told of;
+ * it cannot list them, so all are added.
+ */
 export async function registerSearchAttributes(env: TestWorkflowEnvironment): Promise<void> {
   await env.connection.operatorService.addSearchAttributes({
     namespace: env.namespace ?? 'default',

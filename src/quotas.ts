@@ -49,7 +49,10 @@ export async function readIndexFacesQuota(region: string): Promise<number> {
   }
 }
 
-/** Why Service Quotas gave no quota, in one short line: an endpoint that answers something else (a stand-in) says only that. */
+/**
+ * Why Service Quotas gave no quota, in one short line:
+ * an endpoint that answers something else (a stand-in) says only that.
+ */
 function whyUnreadable(error: unknown): string {
   if (error instanceof SyntaxError) return 'the endpoint did not answer as Service Quotas does';
   if (!(error instanceof Error)) return String(error);

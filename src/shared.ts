@@ -132,9 +132,15 @@ export interface ReindexCollectionInput {
   imagesInFlightPerBatch: number;
   /** Batches one execution starts before it continues as new; kept small by tests. */
   batchesPerExecution: number;
-  /** How long one image's failures are retried (DEFAULT_RETRY_MINUTES when absent, as in runs started before it was asked). */
+  /**
+   * How long one image's failures are retried
+   * (DEFAULT_RETRY_MINUTES when absent, as in runs started before it was asked).
+   */
   retryMinutes?: number;
-  /** Images in a row failing for one reason that pause the run; 0 never pauses (DEFAULT_PAUSE_AFTER_FAILURES when absent). */
+  /**
+   * Images in a row failing for one reason that pause the run;
+   * 0 never pauses (DEFAULT_PAUSE_AFTER_FAILURES when absent).
+   */
   pauseAfterFailures?: number;
   /** What a continued-as-new execution takes over from the one before; absent at the start. */
   carried?: CarriedState;
@@ -163,7 +169,10 @@ export interface CarriedState {
   paused: boolean;
   /** Set while the run is paused because the circuit breaker tripped, not by an operator. */
   pausedBy?: BreakerTrip;
-  /** Failures in a row for one reason that batches ended with, summed across batches; cleared by a batch that ended well. */
+  /**
+   * Failures in a row for one reason that batches ended with, summed across batches;
+   * cleared by a batch that ended well.
+   */
   runStreak?: Omit<TrailingStreak, 'batch'>;
   startedAtMs: number;
   indexingStartedAtMs: number | undefined;
@@ -364,5 +373,8 @@ export interface TrailingStreak {
 }
 /** From a batch to its run, before it sends a trailing streak to review. */
 export const streakAtEndSignal = defineSignal<[TrailingStreak]>('streakAtEnd');
-/** From a run to a batch that told it of its trailing streak: `trip` holds the images to run again on resume; otherwise they go to review. */
+/**
+ * From a run to a batch that told it of its trailing streak:
+ * `trip` holds the images to run again on resume; otherwise they go to review.
+ */
 export const streakVerdictSignal = defineSignal<[{ trip: boolean }]>('streakVerdict');

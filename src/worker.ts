@@ -40,7 +40,10 @@ export interface WorkerSetup {
   indexFacesTps: number;
   /** The workflows' task queue (default `reindex`); IndexFaces gets `<it>-index-faces`. */
   taskQueue?: string;
-  /** A prebuilt bundle (tests build it once per suite, the worker process in a child); otherwise the workflows are bundled here. */
+  /**
+   * A prebuilt bundle (tests build it once per suite, the worker process in a child);
+   * otherwise the workflows are bundled here.
+   */
   workflowBundle?: WorkflowBundleOption;
   /**
    * Encrypts payloads when set. A prebuilt workflowBundle does not take its failureConverterPath:

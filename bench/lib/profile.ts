@@ -14,7 +14,9 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-/** `@aws-sdk/client-s3`, `tsx`, `src/activities/rekognition.ts`, `(node)`, or V8's own `(garbage collector)`, `(idle)`. */
+/**
+ * `@aws-sdk/client-s3`, `tsx`, `src/activities/rekognition.ts`, `(node)`, or V8's own `(garbage collector)`, `(idle)`.
+ */
 export function ownerOf(url: string, functionName: string): string {
   if (url === '') return functionName.startsWith('(') ? functionName : '(native)';
   if (url.startsWith('node:')) return '(node)';

@@ -172,7 +172,8 @@ async function measureDrain(
   settings: { images: number; batchSize: number; withOldestAge: boolean; stopAfterMs: number | undefined },
 ) {
   const queue = sampleQueue(resources, settings.withOldestAge);
-  // The oldest waiting row is looked at just before the run is ended and its queues purged; not at all if it ends sooner.
+  // The oldest waiting row is looked at just before the run is ended and its queues purged;
+  // not at all if it ends sooner.
   const look = new AbortController();
   const lastLook =
     settings.stopAfterMs === undefined

@@ -180,7 +180,10 @@ export class ReindexStack extends Stack {
     // CDK's encryption settings cannot follow a parameter, so bucket, queues and table are built with
     // their AWS-managed settings, and Fn::If on their CloudFormation properties puts the key's in place.
 
-    /** `whenCustomerManaged` with DataKey customer-managed; with aws-managed `otherwise`, by default nothing, which leaves the property out. */
+    /**
+     * `whenCustomerManaged` with DataKey customer-managed;
+     * with aws-managed `otherwise`, by default nothing, which leaves the property out.
+     */
     const withDataKey = (whenCustomerManaged: unknown, otherwise: unknown = Aws.NO_VALUE) =>
       Fn.conditionIf(hasCustomerManagedKey.logicalId, whenCustomerManaged, otherwise);
     const onlyWithDataKey = (construct: Construct) => {

@@ -88,7 +88,10 @@ async function provisionAndDescribe(ports: StackPorts): Promise<Record<string, s
   }
 }
 
-/** The dev server registers search attributes only into a database it creates: one made before an attribute existed lacks it. */
+/**
+ * The dev server registers search attributes only into a database it creates:
+ * one made before an attribute existed lacks it.
+ */
 async function withTemporal(address: string, work: (connection: Connection) => Promise<void>): Promise<void> {
   const connection = await Connection.connect({ address });
   try {

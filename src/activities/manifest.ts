@@ -345,7 +345,8 @@ export function createManifestActivities({
         heartbeat(flushed);
       };
 
-      // A refused record may hold anything a file can (personal columns, 128 KB of text): its position, reason and face ids are kept.
+      // A refused record may hold anything a file can (personal columns, 128 KB of text):
+      // its position, reason and face ids are kept.
       const refuse = (index: number, reason: ReasonCode, detail: string, record: unknown) => {
         refused.push({
           reason,

@@ -62,7 +62,9 @@ export interface ReindexImageInput {
   indexedBefore?: boolean;
   /** The record's old faces the source no longer holds (ChunkEntry.oldFacesGone): the image is not indexed. */
   oldFacesGone?: string[];
-  /** How long failures other than throttling are retried before the image gives up (DEFAULT_RETRY_MINUTES when absent). */
+  /**
+   * How long failures other than throttling are retried before the image gives up (DEFAULT_RETRY_MINUTES when absent).
+   */
   retryForMs?: number;
   /**
    * The attempt sends the image's rows and review items to their queues itself and answers with
@@ -168,7 +170,9 @@ export interface SourceCollection {
   region?: string;
 }
 
-/** A source that is gone, or that these credentials may not list, stays so: no retry helps, and no face may be checked. */
+/**
+ * A source that is gone, or that these credentials may not list, stays so: no retry helps, and no face may be checked.
+ */
 function sourceRefusal(error: unknown, collectionId: string): unknown {
   if (error instanceof ResourceNotFoundException) {
     return ApplicationFailure.create({
@@ -266,7 +270,10 @@ export function createRekognitionActivities({
     return described && (described.FaceModelVersion ?? '');
   }
 
-  /** Tags a collection the run has taken as this tool's, which the worker's IAM policy asks of every target it writes to. */
+  /**
+   * Tags a collection the run has taken as this tool's,
+   * which the worker's IAM policy asks of every target it writes to.
+   */
   async function tagAsMigrationTarget(CollectionId: string): Promise<void> {
     const arn = (await describeCollection(CollectionId))?.CollectionARN;
     // Just created or claimed: a collection not described yet is a moment of eventual consistency.
@@ -466,7 +473,8 @@ export function createRekognitionActivities({
     const previous = await ledger.current(target, identity);
     const earlierFaces = previous?.faces ?? [];
     if (earlierFaces.length === 0) return { ...outcome, reusedEarlierIndexing: false };
-    // Every attempt takes back every row an earlier run wrote for these faces: one that crashed after the ledger write still did not.
+    // Every attempt takes back every row an earlier run wrote for these faces:
+    // one that crashed after the ledger write still did not.
     const retractions: RowRetraction[] = input.record.Faces.map((face) => ({
       OldFaceId: face.FaceId,
       CollectionId: target,
@@ -559,7 +567,8 @@ export function createRekognitionActivities({
             nonRetryable: true,
           });
         }
-        // Every batch lists the source's faces before indexing: a worker that may not fails the run now, not every batch.
+        // Every batch lists the source's faces before indexing:
+        // a worker that may not fails the run now, not every batch.
         await client
           .send(new ListFacesCommand({ CollectionId: sourceCollectionId, MaxResults: 1 }))
           .catch((error: unknown) => {

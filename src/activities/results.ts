@@ -39,7 +39,9 @@ function sliced<T>(items: readonly T[], size: number): T[][] {
   return slices;
 }
 
-/** Duplicates one drain hands back at most, plus those of its last receive: they travel through the workflow's history. */
+/**
+ * Duplicates one drain hands back at most, plus those of its last receive: they travel through the workflow's history.
+ */
 const MAX_DUPLICATES_PER_DRAIN = 50;
 /**
  * A refused row's message stays invisible this long, so no other drain takes it while the run

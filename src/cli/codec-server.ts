@@ -99,7 +99,10 @@ function operationOf(url: string | undefined): 'encode' | 'decode' | undefined {
   return last === 'encode' || last === 'decode' ? last : undefined;
 }
 
-/** The namespace a request is for: the UI's X-Namespace header, or the segment before the operation (`/{namespace}/decode`). */
+/**
+ * The namespace a request is for:
+ * the UI's X-Namespace header, or the segment before the operation (`/{namespace}/decode`).
+ */
 function namespaceOf(request: IncomingMessage): string {
   const header = request.headers['x-namespace'];
   if (typeof header === 'string' && header !== '') return header;

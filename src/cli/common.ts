@@ -148,7 +148,9 @@ export function progressBar(
   };
 }
 
-/** Runs `work` with a progress bar that stops however the work ends: a bar left drawing would keep the process alive. */
+/**
+ * Runs `work` with a progress bar that stops however the work ends: a bar left drawing would keep the process alive.
+ */
 export async function withProgress<T>(bar: Progress, work: (bar: Progress) => Promise<T>): Promise<T> {
   try {
     return await work(bar);

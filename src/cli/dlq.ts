@@ -82,7 +82,9 @@ async function readRecordsFile(aws: AwsClients, location: string): Promise<unkno
   return records;
 }
 
-/** The run id a redrive of these records gets: the same records, the same run, so a retried redrive starts nothing new. */
+/**
+ * The run id a redrive of these records gets: the same records, the same run, so a retried redrive starts nothing new.
+ */
 function redriveRunId(run: string, recordsText: string): string {
   return `${run}-redrive-${createHash('sha256').update(recordsText).digest('hex').slice(0, 12)}`;
 }
@@ -147,7 +149,8 @@ async function redrive(
         `the chosen messages come from ${runs.size} runs, each with its own target: choose one with --run, or name the target with --target`,
       );
     }
-    // A face with a row was migrated since its message was sent (by an interrupted redrive, say): it goes, and is not indexed again.
+    // A face with a row was migrated since its message was sent (by an interrupted redrive, say):
+    // it goes, and is not indexed again.
     const migrated = await migratedFaces(aws, config.resultsTable, [...new Set(chosen.flatMap(faceIdsOfMessage))]);
     const done = chosen.filter((message) => {
       const ids = faceIdsOfMessage(message);

@@ -419,7 +419,9 @@ export async function prepareRecords(
 // ---------------------------------------------------------------------------------------------
 // The command
 
-/** Where the images are and whose credentials read the old collections: the options `prepare` and `plan --out` share. */
+/**
+ * Where the images are and whose credentials read the old collections: the options `prepare` and `plan --out` share.
+ */
 export interface PlacementOptions {
   keyFrom?: 'external-image-id';
   bucket?: string;
@@ -523,7 +525,10 @@ export function withPlacementOptions(command: Command): Command {
     );
 }
 
-/** Runs `work` with a client of the old collections' account and region: the worker's own unless --source-region or --source-profile names another. */
+/**
+ * Runs `work` with a client of the old collections' account and region:
+ * the worker's own unless --source-region or --source-profile names another.
+ */
 export async function withSourceClient<T>(
   options: PlacementOptions,
   { config, aws }: { config: Config; aws: AwsClients },

@@ -107,7 +107,9 @@ export async function validateRecords(s3: S3Client, input: ValidateInput): Promi
     facesPastEdge: 0,
     failures: input.failures,
   };
-  /** A failure's reason is counted where it is found: a record's as it is checked, an image's when its verdict comes. */
+  /**
+   * A failure's reason is counted where it is found: a record's as it is checked, an image's when its verdict comes.
+   */
   const fail = async (failure: ValidationFailure) => {
     summary.invalid += 1;
     await failures.write(JSON.stringify(failure));

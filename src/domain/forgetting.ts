@@ -41,7 +41,10 @@ export function recordWithoutPerson(
   return { record: kept.length === 0 ? undefined : { ...(record as object), Faces: kept }, removed };
 }
 
-/** Whether a review-DLQ message speaks of the person: its face, a refused record's face ids, or the small record the users phase sends. */
+/**
+ * Whether a review-DLQ message speaks of the person:
+ * its face, a refused record's face ids, or the small record the users phase sends.
+ */
 export function isPersonsReviewItem(item: ReviewItem, person: Person, ofTarget: boolean): boolean {
   if (isPersonsFace(person, item.face, ofTarget)) return true;
   if (item.faceIds?.some((faceId) => person.oldFaceIds.has(faceId))) return true;

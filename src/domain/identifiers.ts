@@ -11,7 +11,9 @@ export function imageRef(bucket: string, key: string): string {
   return `image ${createHash('sha256').update(`s3://${bucket}/${key}`).digest('hex').slice(0, 12)}`;
 }
 
-/** C0 and C1 controls, DEL, and the bidirectional overrides that reorder what a reader sees: matching them is the point. */
+/**
+ * C0 and C1 controls, DEL, and the bidirectional overrides that reorder what a reader sees: matching them is the point.
+ */
 // eslint-disable-next-line no-control-regex
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
 

@@ -103,7 +103,10 @@ export interface ReviewItem {
    * it can be redriven; nothing else of the record is kept.
    */
   faceIds?: string[];
-  /** The record as it was: refused records sent before they were kept as their face ids, and the users phase's small ones. */
+  /**
+   * The record as it was:
+   * refused records sent before they were kept as their face ids, and the users phase's small ones.
+   */
   record?: unknown;
 }
 

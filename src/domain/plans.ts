@@ -148,7 +148,9 @@ const planSchema = z.object({
 /** A collection of a plan that a run can migrate: it names its target and its records file. */
 export type RunnablePlannedCollection = PlannedCollection & { target: string; records: string };
 
-/** The plan file `reindex plan --out` wrote, checked: every collection has a target and a records file, no target twice. */
+/**
+ * The plan file `reindex plan --out` wrote, checked: every collection has a target and a records file, no target twice.
+ */
 export function parsePlan(text: string): Plan & { collections: RunnablePlannedCollection[] } {
   let json: unknown;
   try {

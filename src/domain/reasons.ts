@@ -9,7 +9,10 @@ export enum ReasonCode {
   ManifestChanged = 'MANIFEST_CHANGED',
   /** The collection the run indexes into is gone: no image of the run can succeed. */
   TargetCollectionNotFound = 'TARGET_COLLECTION_NOT_FOUND',
-  /** The target holds as many faces as a collection may (ServiceQuotaExceededException): no image of the run can succeed. */
+  /**
+   * The target holds as many faces as a collection may (ServiceQuotaExceededException):
+   * no image of the run can succeed.
+   */
   TargetCollectionFull = 'TARGET_COLLECTION_FULL',
   /** The old collection named with --source does not exist. */
   SourceCollectionNotFound = 'SOURCE_COLLECTION_NOT_FOUND',
@@ -33,7 +36,10 @@ export enum ReasonCode {
   AccessDenied = 'ACCESS_DENIED',
   InvalidImageFormat = 'INVALID_IMAGE_FORMAT',
   ImageTooLarge = 'IMAGE_TOO_LARGE',
-  /** The image object holds no bytes (IndexFaces calls it an invalid format; the run and `reindex validate` say it is empty). */
+  /**
+   * The image object holds no bytes
+   * (IndexFaces calls it an invalid format; the run and `reindex validate` say it is empty).
+   */
   ImageEmpty = 'IMAGE_EMPTY',
   /** The image is under Rekognition's smallest size (80 pixels a side), which IndexFaces refuses. */
   ImageTooSmall = 'IMAGE_TOO_SMALL',

@@ -1,9 +1,9 @@
 /**
  * Turning review-DLQ messages back into records a new run can take. Faces of one image, sent as one
  * message each, become one record again; a refused record is kept as its face ids only, so only a
- * fixed copy goes back (one sent whole, before, goes back as it was sent). Faces the users phase refused were migrated already: a new
- * run would index them a second time, so they are not redriven; nor are images holding a face
- * deleted from the source.
+ * fixed copy goes back (one sent whole, before, goes back as it was sent). Faces the users phase
+ * refused were migrated already: a new run would index them a second time, so they are not
+ * redriven; nor are images holding a face deleted from the source.
  */
 import type { ReviewItem } from './outcomes';
 import { ReasonCode } from './reasons';
@@ -32,7 +32,10 @@ export interface RedrivePlan {
   fixable: string[];
 }
 
-/** The old FaceIds a message speaks of: its face, the face ids of its refused record, or the faces of the record it carries. */
+/**
+ * The old FaceIds a message speaks of:
+ * its face, the face ids of its refused record, or the faces of the record it carries.
+ */
 export function faceIdsOfMessage({ item }: RedriveMessage): string[] {
   return item.face ? [item.face.FaceId] : (item.faceIds ?? faceIdsNamed(item.record));
 }

@@ -27,7 +27,10 @@ const utf8 = (bytes: Uint8Array | null | undefined): string | undefined =>
 
 /** How a codec reads what it is given. */
 export interface CodecOptions {
-  /** The Temporal namespace the payloads belong to: sealed with them, so a payload copied into another namespace does not open. */
+  /**
+   * The Temporal namespace the payloads belong to:
+   * sealed with them, so a payload copied into another namespace does not open.
+   */
   namespace: string;
   /**
    * Read payloads that were never encrypted, as runs started before encryption was on hold.
@@ -60,7 +63,10 @@ export class EncryptionCodec implements PayloadCodec {
     return new Promise((resolve) => resolve(payloads.map((payload) => this.decrypt(payload))));
   }
 
-  /** What binds a payload to where it belongs: a sealed payload moved to another namespace, or relabelled with another key id, fails authentication. */
+  /**
+   * What binds a payload to where it belongs:
+   * a sealed payload moved to another namespace, or relabelled with another key id, fails authentication.
+   */
   private associatedData(keyId: string): Buffer {
     return Buffer.from(JSON.stringify([BOUND_FORMAT, this.options.namespace, keyId]));
   }

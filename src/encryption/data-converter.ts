@@ -13,7 +13,10 @@ export function encryptingDataConverter(keyring: Keyring, options: CodecOptions)
   };
 }
 
-/** Whether the environment lets an encrypting process read payloads that were never encrypted (REINDEX_ENCRYPTION_ALLOW_PLAINTEXT). */
+/**
+ * Whether the environment lets an encrypting process read payloads
+ * that were never encrypted (REINDEX_ENCRYPTION_ALLOW_PLAINTEXT).
+ */
 export function plaintextAllowed(env: Record<string, string | undefined> = process.env): boolean {
   return env.REINDEX_ENCRYPTION_ALLOW_PLAINTEXT === 'true';
 }

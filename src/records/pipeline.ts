@@ -8,7 +8,9 @@ import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reason
 import { checkSelectedRecord, type ImageRecord, type RecordsSelection, refusesMalformed } from '../domain/records';
 import type { ReadCursor, RecordEntry } from './reader';
 
-/** A record the checks take: `record` as a run indexes it, `value` as the file holds it, columns of the user's own kept. */
+/**
+ * A record the checks take: `record` as a run indexes it, `value` as the file holds it, columns of the user's own kept.
+ */
 export interface AcceptedRecord {
   kind: 'accepted';
   index: number;

@@ -107,7 +107,9 @@ const DRAIN_AFTER_EACH_BATCH = 2_000;
  * batch, and on a slow store (moto) IndexFaces idled for minutes while rows were written.
  */
 const DRAIN_BESIDE_BATCHES = 'drain-beside-batches';
-/** Runs that record this patch stop their split when cancelled; before it, a cancelled run waited for the whole file. */
+/**
+ * Runs that record this patch stop their split when cancelled; before it, a cancelled run waited for the whole file.
+ */
 const CANCEL_THE_SPLIT = 'cancel-the-split';
 /**
  * Runs that record this patch drain all the time: beside the batches, paused or not, one window of
@@ -393,7 +395,9 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
     let startedHere = 0;
     let childrenCancelled = false;
     const executionFull = () => startedHere >= input.batchesPerExecution || workflowInfo().continueAsNewSuggested;
-    /** The drain running beside the batches; raced with them, so its failure fails the run as an inline drain's would. */
+    /**
+     * The drain running beside the batches; raced with them, so its failure fails the run as an inline drain's would.
+     */
     let besideBatches: Promise<undefined> | undefined;
     const drainBesideBatches = () => {
       const draining = drain(DRAIN_AFTER_EACH_BATCH).then(() => {

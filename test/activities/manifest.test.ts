@@ -162,7 +162,8 @@ test("loading a chunk for a target says which of its records the ledger already 
   const ledger = createLedger(aws.s3, config.bucket);
   const indexing = { faceModelVersion: '7.0', faces: [] };
   await ledger.recordIndexing(target, entries[1]!.record, decision, indexing);
-  // The same image indexed under another scope (a DLQ redrive's), with other settings, or into another target is not this batch's.
+  // The same image indexed under another scope (a DLQ redrive's),
+  // with other settings, or into another target is not this batch's.
   await ledger.recordIndexing(target, entries[2]!.record, { ...decision, indexingScope: 'redrive-1' }, indexing);
   await ledger.recordIndexing(target, entries[3]!.record, { ...decision, iouThreshold: 0.3 }, indexing);
   await ledger.recordIndexing(`other-${target}`, entries[0]!.record, decision, indexing);

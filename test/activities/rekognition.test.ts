@@ -667,7 +667,8 @@ describe.each(['reuse', 'fresh'] as const)('with FaceIds answered as %s', (faceI
 
     const named = [...rowFaces(one), ...rowFaces(other)];
     expect(new Set(named).size).toBe(named.length);
-    // The first record claimed both faces the service gives the image (one matched, one kept), so under reuse the second gets neither.
+    // The first record claimed both faces the service gives the image (one matched, one kept),
+    // so under reuse the second gets neither.
     if (faceIds === 'reuse')
       expect(other.review.map((item) => item.reason)).toEqual([ReasonCode.NewFaceTaken, ReasonCode.NewFaceTaken]);
     else expect(other.review).toEqual([]);

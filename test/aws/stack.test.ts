@@ -107,7 +107,10 @@ function expiringRules(at: Deployment): { prefix: string; tags: Tag[]; days: Lif
     }));
 }
 
-/** The expiring rules S3 applies to an object, as it matches them: the key has the rule's prefix and the object every tag the rule names. */
+/**
+ * The expiring rules S3 applies to an object, as it matches them:
+ * the key has the rule's prefix and the object every tag the rule names.
+ */
 function rulesExpiring(at: Deployment, key: string, tags: Tag[]) {
   return expiringRules(at).filter(
     (rule) =>

@@ -110,7 +110,10 @@ function recordNamed({ bucket, prefix }: Filling, name: string, face: number): s
   });
 }
 
-/** A record whose extra column nests 5,000 arrays, on one line: about 10 KB, written as text since no serialiser would write it. */
+/**
+ * A record whose extra column nests 5,000 arrays, on one line:
+ * about 10 KB, written as text since no serialiser would write it.
+ */
 function recordNested5000Deep({ bucket, prefix }: Filling): Buffer {
   const deep = `${'['.repeat(5_000)}${']'.repeat(5_000)}`;
   return Buffer.from(

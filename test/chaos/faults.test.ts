@@ -343,7 +343,10 @@ async function killAsImagesAreIndexed({ handle, worker, indexedBefore }: Migrati
   return killed;
 }
 
-/** Once `images` more are indexed, stops the server for 3 s and starts it on its SQLite file; false if the run ended first. */
+/**
+ * Once `images` more are indexed, stops the server for 3 s and starts it on its SQLite file;
+ * false if the run ended first.
+ */
 async function restartServerMidRun({ handle }: Migration, images: number): Promise<boolean> {
   if (!(await indexedUpTo(handle, (await indexFacesAnswered()) + images))) return false;
   await devServer.stop();

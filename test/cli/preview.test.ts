@@ -96,7 +96,9 @@ const record = (Key: string, boxes: BoundingBox[], ExternalImageId?: string) =>
     Faces: boxes.map((BoundingBoxes) => ({ FaceId: randomUUID(), ImageId: randomUUID(), BoundingBoxes })),
   });
 
-/** Everything the tool could have written to: the bucket, the suite's table and queues, the collections and their faces. */
+/**
+ * Everything the tool could have written to: the bucket, the suite's table and queues, the collections and their faces.
+ */
 async function writableState(): Promise<unknown> {
   const { Contents = [] } = await resources.aws.s3.send(new ListObjectsV2Command({ Bucket: bucket }));
   const { Items = [] } = await resources.aws.dynamodb.send(

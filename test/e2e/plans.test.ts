@@ -225,7 +225,10 @@ test('pause holds a plan and starts no other collection, resume goes on, cancel 
   expect(ended.summary?.collections.map(({ state }) => state).sort()).toEqual(['cancelled', 'cancelled']);
 }, 240_000);
 
-/** A records file in the original's format: each record names its collection, as `collections[i]` says; null leaves it out. */
+/**
+ * A records file in the original's format:
+ * each record names its collection, as `collections[i]` says; null leaves it out.
+ */
 async function recordsNaming(photos: PhotoSpec[], collections: (string | null)[]): Promise<string> {
   const { manifest } = await writeRecords(resources, photos);
   const { aws } = resources;

@@ -441,7 +441,8 @@ describe('--tps', () => {
       return Number(stats?.approximateBacklogCount ?? 0);
     };
     const [largeId, smallId] = [`e2e-large-${randomUUID()}`, `e2e-small-${randomUUID()}`];
-    // Next to no image goes through until both runs have queued theirs, the large run's first: then the order is the queue's alone.
+    // Next to no image goes through until both runs have queued theirs, the large run's first:
+    // then the order is the queue's alone.
     await runCli(['rate', '--tps', '0.01'], cliEnv);
     try {
       await start(large.manifest, largeId, 80);
@@ -458,7 +459,8 @@ describe('--tps', () => {
       (await resultRows(resources, id)).map((row) => Date.parse(row.MigratedAt)).sort((a, b) => a - b);
     const [largeTimes, smallTimes] = [await migratedAt(largeId), await migratedAt(smallId)];
     expect([largeTimes.length, smallTimes.length]).toEqual([80, 4]);
-    // In order of arrival the small run's images would all come after the large run's; taking turns, they are done with most of the large run to go.
+    // In order of arrival the small run's images would all come after the large run's;
+    // taking turns, they are done with most of the large run to go.
     const smallDone = smallTimes[3] ?? 0;
     expect(largeTimes.filter((time) => time > smallDone).length).toBeGreaterThanOrEqual(60);
   }, 240_000);

@@ -443,7 +443,8 @@ describe('migrations on the local stack', () => {
       new IndexFacesCommand({ CollectionId: target, Image: { S3Object: { Bucket: imageBucket, Name: photoKey } } }),
     );
     const second = await run(runInput(manifest, target));
-    // Again with a threshold no face meets: the re-run deletes what the earlier runs kept, a user's faces and the user too, and retracts their rows.
+    // Again with a threshold no face meets:
+    // the re-run deletes what the earlier runs kept, a user's faces and the user too, and retracts their rows.
     const third = await run(
       runInput(manifest, target, { options: { ...runInput(manifest, target).options, iouThreshold: 1 } }),
     );

@@ -2,7 +2,8 @@
  * Replays recorded histories of real runs against today's workflow code: a change that would make
  * a running migration fail with a non-determinism error on upgrade fails here first. The histories
  * were recorded from runs on the local stack with
- *   .tools/bin/temporal workflow show --workflow-id <id> [--run-id <run>] -o json > test/workflows/histories/<name>.json
+ *   .tools/bin/temporal workflow show --workflow-id <id> [--run-id <run>] -o json \
+ *     > test/workflows/histories/<name>.json
  * The *-through-faults histories come from the chaos suite's run through every fault (a killed
  * drain, a killed worker, a server restart, a degraded Rekognition), recorded with
  *   REINDEX_RECORD_HISTORIES=<dir> npx jest test/chaos
