@@ -49,6 +49,12 @@ export interface FakeMigrationOptions {
   indexFacesMs?: number;
   /** A row that waited longer than this in the results queue makes a drain answer `behind`. */
   resultsWaitLimitMs?: number;
+  /** IndexFaces calls past this many hold until `releaseIndexFaces`: images surely in flight. */
+  holdIndexFacesAfter?: number;
+  /** The old migrateUsers, which counted no rows: the run keeps the drains' count. */
+  usersCountNoRows?: boolean;
+  /** Drains answer as a worker killed before its heartbeat would: rows written, none counted. */
+  drainCountsLost?: boolean;
 }
 
 /** An in-memory account: records files, chunks, collections, queues and the results table. */
@@ -72,7 +78,17 @@ export class FakeMigration {
   /** While set, every IndexFaces call fails for good with this reason. */
   failingWith: ReasonCode | undefined;
 
+  private releaseHeld: () => void = () => undefined;
+  private readonly held = new Promise<void>((release) => {
+    this.releaseHeld = release;
+  });
+
   constructor(private readonly options: FakeMigrationOptions = {}) {}
+
+  /** Lets the IndexFaces calls held by `holdIndexFacesAfter` answer. */
+  releaseIndexFaces(): void {
+    this.releaseHeld();
+  }
 
   /** A records file of `images`, at a key of its own; returns where it is. */
   writeRecords(images: FakeImage[]): { Bucket: string; Key: string } {
@@ -223,13 +239,19 @@ export class FakeMigration {
         const limit = this.options.resultsWaitLimitMs;
         const behind = limit !== undefined && oldestAgeMs > limit;
         const backlog = heldBack === undefined ? undefined : behind ? 'behind' : heldBack ? 'caughtUp' : undefined;
-        return { written, duplicatesOfRun, oldestAgeMs, queueEmpty: true, ...(backlog ? { backlog } : {}) };
+        return {
+          written: this.options.drainCountsLost ? 0 : written,
+          duplicatesOfRun,
+          oldestAgeMs,
+          queueEmpty: true,
+          ...(backlog ? { backlog } : {}),
+        };
       },
       migrateUsers: async ({ runId }) => {
         const rows = this.rowsOf(runId);
         const withUsers = rows.filter((row) => row.UserId !== undefined);
         return {
-          rowsOfRun: rows.length,
+          ...(this.options.usersCountNoRows ? {} : { rowsOfRun: rows.length }),
           usersCreated: new Set(withUsers.map((row) => row.UserId)).size,
           facesAssociated: withUsers.length,
           refusedByReason: {},
@@ -261,6 +283,8 @@ export class FakeMigration {
         if (this.throttled)
           throw ApplicationFailure.retryable('Provisioned rate exceeded', 'ProvisionedThroughputExceededException');
         if (this.options.indexFacesMs) await sleep(this.options.indexFacesMs);
+        const hold = this.options.holdIndexFacesAfter;
+        if (hold !== undefined && this.indexFacesCalls > hold) await this.held;
         const reason =
           this.failingWith ?? (this.images.get(record.Key)?.missing ? ReasonCode.ImageNotFound : undefined);
         if (reason !== undefined)
