@@ -149,7 +149,8 @@ export function createUserActivities({
         usersCreated: resumed?.usersCreated ?? 0,
         facesAssociated: resumed?.facesAssociated ?? 0,
         refusedByReason: { ...resumed?.refusedByReason },
-        rowsOfRun: resumed?.rowsOfRun ?? 0,
+        // An attempt resumed from one that did not count (code before the count) cannot count the pages it skips.
+        rowsOfRun: resumed === undefined ? 0 : resumed.rowsOfRun,
       };
       let startKey = resumed?.startKey;
       // A user whose faces span pages is created once; a replayed token would answer "created" again.
@@ -187,7 +188,7 @@ export function createUserActivities({
         }
         await sendToReview(refused);
         for (const item of refused) addReasonCounts(totals.refusedByReason, item.reason);
-        totals.rowsOfRun = (totals.rowsOfRun ?? 0) + rows.length;
+        if (totals.rowsOfRun !== undefined) totals.rowsOfRun += rows.length;
         startKey = page.LastEvaluatedKey;
         heartbeat({ ...totals, refusedByReason: { ...totals.refusedByReason }, startKey });
       } while (startKey);
