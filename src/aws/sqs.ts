@@ -15,6 +15,21 @@ const ATTEMPTS_PER_BATCH = 5;
 
 type Entry = Omit<SendMessageBatchRequestEntry, 'Id'>;
 
+/** How a resend is told and waited for: in an activity through its logger and its cancellable sleep. */
+export interface Resending {
+  warn(message: string, fields: Record<string, unknown>): void;
+  wait(ms: number): Promise<void>;
+}
+
+const IN_AN_ACTIVITY: Resending = {
+  warn: (message, fields) => {
+    log.warn(message, fields);
+  },
+  wait: async (ms) => {
+    await sleep(ms);
+  },
+};
+
 /** Groups entries into batches SQS accepts: at most ten, and at most 256 KiB together. */
 export function sqsBatches(entries: Entry[]): Entry[][] {
   return groupWithin(entries, (entry) => Buffer.byteLength(entry.MessageBody ?? ''), BATCH_BYTES, SQS_BATCH);
@@ -25,7 +40,12 @@ export function sqsBatches(entries: Entry[]): Entry[][] {
  * entry refused as the sender's fault (too large, malformed) cannot succeed on a retry: that fails
  * the activity with the reason SQS gave.
  */
-export async function sendMessages(sqs: SQSClient, queueUrl: string, entries: Entry[]): Promise<void> {
+export async function sendMessages(
+  sqs: SQSClient,
+  queueUrl: string,
+  entries: Entry[],
+  resending: Resending = IN_AN_ACTIVITY,
+): Promise<void> {
   for (const batch of sqsBatches(entries)) {
     let pending = batch.map((entry, i) => ({ ...entry, Id: String(i) }));
     for (let attempt = 1; pending.length > 0; attempt += 1) {
@@ -42,12 +62,12 @@ export async function sendMessages(sqs: SQSClient, queueUrl: string, entries: En
       pending = pending.filter((entry) => failedIds.has(entry.Id));
       if (pending.length === 0) break;
       if (attempt >= ATTEMPTS_PER_BATCH) throw new Error(`SQS kept failing ${pending.length} messages to ${queueUrl}`);
-      log.warn('SQS failed some messages of a batch; sending them again', {
+      resending.warn('SQS failed some messages of a batch; sending them again', {
         queueUrl,
         failed: pending.length,
         attempt,
       });
-      await sleep(100 * 2 ** attempt);
+      await resending.wait(100 * 2 ** attempt);
     }
   }
 }
