@@ -28,8 +28,8 @@ export default async function globalSetup({ maxWorkers }: { maxWorkers: Config['
   const directory = await mkdtemp(path.join(tmpdir(), 'reindex-test-workflows-'));
   const bundle = path.join(directory, 'workflows.js');
   const workers = typeof maxWorkers === 'number' ? maxWorkers : 1;
-  const [, ...rekognitions] = await Promise.all([
-    writeWorkflowBundle(bundle),
+  const started = await Promise.allSettled([
+    writeWorkflowBundle(bundle).then(() => undefined),
     // Without a stack (`npx jest test/domain`), the suites that need one say so themselves.
     ...(readStackEnv() === undefined
       ? []
@@ -37,8 +37,14 @@ export default async function globalSetup({ maxWorkers }: { maxWorkers: Config['
           startRekognitionLocal({ faceIds: process.env.STACK_REKOGNITION_FACE_IDS === 'fresh' ? 'fresh' : 'reuse' }),
         )),
   ]);
-  process.env[WORKFLOWS_BUNDLE_VARIABLE] = bundle;
+  const rekognitions = started.flatMap((outcome) =>
+    outcome.status === 'fulfilled' && outcome.value ? [outcome.value] : [],
+  );
+  // Those that started are stopped by the teardown, even when another failed to start.
   workerRekognitions().push(...rekognitions);
+  const failure = started.find((outcome) => outcome.status === 'rejected');
+  if (failure) throw failure.reason;
+  process.env[WORKFLOWS_BUNDLE_VARIABLE] = bundle;
   // Worker 1 keeps the stack's; workers 2 and on take one each.
   process.env[REKOGNITION_ENDPOINTS_VARIABLE] = JSON.stringify(
     Object.fromEntries(rekognitions.map((rekognition, i) => [String(i + 2), rekognition.endpoint])),
