@@ -11,7 +11,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { ControlActivities, IndexFacesActivities } from '../src/activities';
 import type { ChunkEntry } from '../src/activities/manifest';
 import type { ImageRecord } from '../src/domain/records';
-import type { ResultRow, ReviewItem } from '../src/domain/outcomes';
+import { batchFailedReview, type ResultRow, type ReviewItem } from '../src/domain/outcomes';
 import { ReasonCode } from '../src/domain/reasons';
 import { chunkKey, type RunSummary } from '../src/shared';
 
@@ -195,18 +195,7 @@ export class FakeMigration {
           });
           return { images: 0, faces: 0, messages: 1 };
         }
-        const items = chunk.flatMap(({ index, record }) =>
-          record.Faces.map<ReviewItem>((face) => ({
-            reason: ReasonCode.BatchFailed,
-            detail,
-            runId,
-            Bucket: record.Bucket,
-            Key: record.Key,
-            ExternalImageId: undefined,
-            face,
-            recordIndex: index,
-          })),
-        );
+        const items = batchFailedReview(chunk, runId, detail);
         this.review.push(...items);
         return { images: chunk.length, faces: items.length, messages: items.length };
       },

@@ -13,7 +13,7 @@ import { pipeline, Readable, Transform } from 'node:stream';
 import type { Config } from '../domain/config';
 import { csvText } from '../domain/csv';
 import { checkedAgainstSource, type SourceFaces } from '../domain/erasures';
-import type { ReviewItem } from '../domain/outcomes';
+import { batchFailedReview, type ReviewItem } from '../domain/outcomes';
 import { ReasonCode, type ReasonCounts } from '../domain/reasons';
 import { faceIdsNamed, type ImageRecord, type RecordsSelection } from '../domain/records';
 import { chunkKey, reportKey, type RunSummary } from '../shared';
@@ -270,18 +270,7 @@ export function createManifestActivities({
         ]);
         return { images: 0, faces: 0, messages: 1 };
       }
-      const items = entries.flatMap(({ index, record }) =>
-        record.Faces.map<ReviewItem>((face) => ({
-          reason: ReasonCode.BatchFailed,
-          detail,
-          runId,
-          Bucket: record.Bucket,
-          Key: record.Key,
-          ExternalImageId: record.ExternalImageId,
-          face,
-          recordIndex: index,
-        })),
-      );
+      const items = batchFailedReview(entries, runId, detail);
       await whileAlive(() => sendToReview(items));
       return { images: entries.length, faces: items.length, messages: items.length };
     },

@@ -126,6 +126,29 @@ export interface ImageTally {
   reusedEarlierIndexing: boolean;
 }
 
+/**
+ * A failed batch's review items: every face of its records, BATCH_FAILED with the batch's error,
+ * since which of its images were migrated is not known.
+ */
+export function batchFailedReview(
+  entries: { index: number; record: ImageRecord }[],
+  runId: string,
+  detail: string,
+): ReviewItem[] {
+  return entries.flatMap(({ index, record }) =>
+    record.Faces.map<ReviewItem>((face) => ({
+      reason: ReasonCode.BatchFailed,
+      detail,
+      runId,
+      Bucket: record.Bucket,
+      Key: record.Key,
+      ExternalImageId: record.ExternalImageId,
+      face,
+      recordIndex: index,
+    })),
+  );
+}
+
 export function tallyOf(outcome: ImageOutcome & { reusedEarlierIndexing: boolean }): ImageTally {
   const reviewByReason: ReasonCounts = {};
   for (const item of outcome.review) addReasonCounts(reviewByReason, item.reason);

@@ -1,5 +1,6 @@
 import type { BoundingBox } from '../../src/domain/matching';
 import {
+  batchFailedReview,
   decideOutcome,
   type IndexedFace,
   MAX_NEW_FACES_IN_REVIEW,
@@ -276,4 +277,23 @@ describe('settleFaces', () => {
       retractions: [],
     });
   });
+});
+
+test("a failed batch sends every face of its records to review, each with its record's place and the batch's error", () => {
+  const face = (FaceId: string) => ({ FaceId, BoundingBoxes: { Width: 0.2, Height: 0.2, Left: 0.1, Top: 0.1 } });
+  const records: { index: number; record: ImageRecord }[] = [
+    { index: 4, record: { Bucket: 'photos', Key: 'a.jpg', ExternalImageId: 'ana', Faces: [face('f1'), face('f2')] } },
+    { index: 5, record: { Bucket: 'photos', Key: 'b.jpg', Faces: [face('f3')] } },
+  ];
+
+  const items = batchFailedReview(records, 'run-1', 'batch 2 failed: boom');
+
+  expect(items.map((item) => [item.face?.FaceId, item.recordIndex, item.Key, item.ExternalImageId])).toEqual([
+    ['f1', 4, 'a.jpg', 'ana'],
+    ['f2', 4, 'a.jpg', 'ana'],
+    ['f3', 5, 'b.jpg', undefined],
+  ]);
+  expect(new Set(items.map((item) => `${item.reason} ${item.runId} ${item.detail}`))).toEqual(
+    new Set([`${ReasonCode.BatchFailed} run-1 batch 2 failed: boom`]),
+  );
 });
