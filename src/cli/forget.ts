@@ -21,7 +21,7 @@ import { DeleteCommand, paginateScan } from '@aws-sdk/lib-dynamodb';
 import type { Command } from 'commander';
 import type { AwsClients } from '../aws/clients';
 import { createLedger } from '../stores/ledger';
-import { createFaceDeleter } from '../aws/rekognition';
+import { createFaceDeleter, FACES_PER_PAGE } from '../aws/rekognition';
 import { createResultsDlq } from '../stores/results-dlq';
 import type { Config } from '../domain/config';
 import { isPersonsReviewItem, isPersonsRow, type Person, recordWithoutPerson } from '../domain/forgetting';
@@ -29,9 +29,6 @@ import type { ChunkEntry } from '../activities/manifest';
 import { UsageError, withAws } from './common';
 import { holdReviewMessages } from './review-dlq';
 import { createRunObjects, type RunObject, type RunObjects } from '../stores/run-objects';
-
-/** ListFaces and DeleteFaces take at most 4,096 FaceIds a call. */
-const FACES_PER_CALL = 4096;
 
 interface ForgetFlags {
   face?: string;
@@ -122,7 +119,7 @@ async function listFaces(
   let NextToken: string | undefined;
   try {
     do {
-      const page = await rekognition.send(new ListFacesCommand({ ...request, MaxResults: FACES_PER_CALL, NextToken }));
+      const page = await rekognition.send(new ListFacesCommand({ ...request, MaxResults: FACES_PER_PAGE, NextToken }));
       found.push(...(page.Faces ?? []).flatMap((face) => (face.FaceId ? [face.FaceId] : [])));
       NextToken = page.NextToken;
     } while (NextToken);
@@ -143,9 +140,9 @@ async function facesInTarget(
   faceIds: string[],
 ): Promise<string[]> {
   const held: string[] = [];
-  for (let start = 0; start < faceIds.length; start += FACES_PER_CALL) {
+  for (let start = 0; start < faceIds.length; start += FACES_PER_PAGE) {
     held.push(
-      ...(await listFaces(rekognition, { CollectionId, FaceIds: faceIds.slice(start, start + FACES_PER_CALL) })),
+      ...(await listFaces(rekognition, { CollectionId, FaceIds: faceIds.slice(start, start + FACES_PER_PAGE) })),
     );
   }
   return held;

@@ -45,6 +45,7 @@ import type { AwsClients } from '../aws/clients';
 import type { Config } from '../domain/config';
 import { numberIn, progressBar, UsageError, withAws } from './common';
 import { type LineSink, openInput, openLineSink } from './files';
+import { FACES_PER_PAGE } from '../aws/rekognition';
 
 export type Placement =
   | { mode: 'external-image-id'; placement: ExternalImageIdPlacement }
@@ -78,7 +79,6 @@ export interface PrepareSummary {
 export const DEFAULT_FACES_IN_MEMORY = 200_000;
 /** Open partition files stay below the usual limit of open files; past it partitions grow instead. */
 const MAX_PARTITIONS = 1000;
-const LIST_FACES_PAGE = 4096;
 const SPILL_BUFFER_BYTES = 32 * 1024;
 
 // ---------------------------------------------------------------------------------------------
@@ -177,7 +177,7 @@ async function countFaces(rekognition: RekognitionClient, source: string): Promi
 async function* listFaces(rekognition: RekognitionClient, CollectionId: string): AsyncGenerator<Face[]> {
   let NextToken: string | undefined;
   do {
-    const page = await rekognition.send(new ListFacesCommand({ CollectionId, MaxResults: LIST_FACES_PAGE, NextToken }));
+    const page = await rekognition.send(new ListFacesCommand({ CollectionId, MaxResults: FACES_PER_PAGE, NextToken }));
     yield page.Faces ?? [];
     NextToken = page.NextToken;
   } while (NextToken);

@@ -8,9 +8,7 @@ import type { Command } from 'commander';
 import { createLedger } from '../stores/ledger';
 import { createOrphanFinder, type ReconcileFinding } from '../stores/orphans';
 import { UsageError, withAws } from './common';
-
-/** ListFaces returns at most 4096 faces a call. */
-const FACES_PER_PAGE = 4096;
+import { FACES_PER_PAGE } from '../aws/rekognition';
 
 interface ReconcileFlags {
   target: string;

@@ -9,7 +9,7 @@ import { parseRowBody, ROW_SIGNATURE_ATTRIBUTE, type RowRefusal, rowSignatureMat
 import { createLedger, runKeyCache } from './ledger';
 
 /** A message of the results queue read: its row, or why it is not one the drain may write. */
-export type ReadRow = { row: ResultRow } | { refusal: RowRefusal };
+type ReadRow = { row: ResultRow } | { refusal: RowRefusal };
 
 /**
  * Reads the messages of the results queue, or of its DLQ: a row is one only when its body fits the
