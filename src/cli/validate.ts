@@ -107,11 +107,9 @@ export async function validateRecords(s3: S3Client, input: ValidateInput): Promi
     facesPastEdge: 0,
     failures: input.failures,
   };
-  /**
-   * A failure's reason is counted where it is found: a record's as it is checked, an image's when its verdict comes.
-   */
   const fail = async (failure: ValidationFailure) => {
     summary.invalid += 1;
+    addReasonCounts(summary.invalidByReason, failure.reason);
     await failures.write(JSON.stringify(failure));
   };
   const named = (value: unknown, member: 'Bucket' | 'Key') => {
@@ -133,7 +131,7 @@ export async function validateRecords(s3: S3Client, input: ValidateInput): Promi
   };
 
   async function* records(): AsyncGenerator<FileOutcome> {
-    for await (const outcome of checkedRecords(readRecords(body), { refusedByReason: summary.invalidByReason })) {
+    for await (const outcome of checkedRecords(readRecords(body))) {
       if (outcome.kind === 'malformed' && outcome.fileProblem !== undefined)
         throw new UsageError(`the records file ${input.records} ${outcome.fileProblem}`);
       yield outcome;
@@ -159,12 +157,8 @@ export async function validateRecords(s3: S3Client, input: ValidateInput): Promi
     const { Bucket, Key, Faces } = outcome.record;
     summary.facesPastEdge += Faces.filter((face) => reachesPastEdge(face.BoundingBoxes)).length;
     const verdict = await verdictOn(Bucket, Key);
-    if (verdict.ok) {
-      summary.valid += 1;
-    } else {
-      addReasonCounts(summary.invalidByReason, verdict.reason);
-      await fail({ index, Bucket, Key, reason: verdict.reason, detail: verdict.detail });
-    }
+    if (verdict.ok) summary.valid += 1;
+    else await fail({ index, Bucket, Key, reason: verdict.reason, detail: verdict.detail });
   };
   try {
     // An image check that failed for good (S3 out of reach after the SDK's retries) ends the command.
