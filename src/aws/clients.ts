@@ -42,14 +42,19 @@ export const REQUEST_LIMITS = {
 /** Signals already allowed any number of listeners. */
 const unbounded = new WeakSet<AbortSignal>();
 
-/** The cancellation signal of the activity running now, or none outside an activity (the CLI). */
-function activityCancellation(): AbortSignal | undefined {
-  let signal: AbortSignal;
+/** The activity running now, or none outside an activity (the CLI): code shared by both asks this. */
+export function currentActivity(): Context | undefined {
   try {
-    signal = Context.current().cancellationSignal;
+    return Context.current();
   } catch {
     return undefined;
   }
+}
+
+/** The cancellation signal of the activity running now, or none outside an activity (the CLI). */
+function activityCancellation(): AbortSignal | undefined {
+  const signal = currentActivity()?.cancellationSignal;
+  if (signal === undefined) return undefined;
   // Each call in flight listens on it until it ends, and an activity may have dozens at once.
   if (!unbounded.has(signal)) {
     setMaxListeners(0, signal);

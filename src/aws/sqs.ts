@@ -1,11 +1,12 @@
 /**
  * Sending to SQS in the batches it accepts, for the worker's queues and the CLI's redrive alike.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
-import { log, sleep } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { groupWithin } from '../domain/payloads';
 import { ReasonCode } from '../domain/reasons';
+import { currentActivity } from './clients';
 
 /** SendMessageBatch takes at most ten messages. */
 export const SQS_BATCH = 10;
@@ -14,21 +15,6 @@ const BATCH_BYTES = 256 * 1024 - 4 * 1024;
 const ATTEMPTS_PER_BATCH = 5;
 
 type Entry = Omit<SendMessageBatchRequestEntry, 'Id'>;
-
-/** How a resend is told and waited for: in an activity through its logger and its cancellable sleep. */
-export interface Resending {
-  warn(message: string, fields: Record<string, unknown>): void;
-  wait(ms: number): Promise<void>;
-}
-
-const IN_AN_ACTIVITY: Resending = {
-  warn: (message, fields) => {
-    log.warn(message, fields);
-  },
-  wait: async (ms) => {
-    await sleep(ms);
-  },
-};
 
 /** Groups entries into batches SQS accepts: at most ten, and at most 256 KiB together. */
 export function sqsBatches(entries: Entry[]): Entry[][] {
@@ -40,12 +26,7 @@ export function sqsBatches(entries: Entry[]): Entry[][] {
  * entry refused as the sender's fault (too large, malformed) cannot succeed on a retry: that fails
  * the activity with the reason SQS gave.
  */
-export async function sendMessages(
-  sqs: SQSClient,
-  queueUrl: string,
-  entries: Entry[],
-  resending: Resending = IN_AN_ACTIVITY,
-): Promise<void> {
+export async function sendMessages(sqs: SQSClient, queueUrl: string, entries: Entry[]): Promise<void> {
   for (const batch of sqsBatches(entries)) {
     let pending = batch.map((entry, i) => ({ ...entry, Id: String(i) }));
     for (let attempt = 1; pending.length > 0; attempt += 1) {
@@ -62,12 +43,16 @@ export async function sendMessages(
       pending = pending.filter((entry) => failedIds.has(entry.Id));
       if (pending.length === 0) break;
       if (attempt >= ATTEMPTS_PER_BATCH) throw new Error(`SQS kept failing ${pending.length} messages to ${queueUrl}`);
-      resending.warn('SQS failed some messages of a batch; sending them again', {
-        queueUrl,
-        failed: pending.length,
-        attempt,
-      });
-      await resending.wait(100 * 2 ** attempt);
+      const resend = { queueUrl, failed: pending.length, attempt };
+      // In an activity, through its logger and its cancellable sleep; in the CLI, on stderr.
+      const activity = currentActivity();
+      if (activity) {
+        activity.log.warn('SQS failed some messages of a batch; sending them again', resend);
+        await activity.sleep(100 * 2 ** attempt);
+      } else {
+        console.error(`reindex: SQS failed some messages of a batch; sending them again (${JSON.stringify(resend)})`);
+        await delay(100 * 2 ** attempt);
+      }
     }
   }
 }

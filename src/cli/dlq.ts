@@ -9,7 +9,6 @@ import { BatchGetCommand, type BatchGetCommandOutput } from '@aws-sdk/lib-dynamo
 import type { Client } from '@temporalio/client';
 import { type Command, Option } from 'commander';
 import { type AwsClients, httpStatusOf } from '../aws/clients';
-import { setTimeout as delay } from 'node:timers/promises';
 import { sendMessages } from '../aws/sqs';
 import { checkedRecords } from '../records/pipeline';
 import { readRecords } from '../records/reader';
@@ -308,11 +307,6 @@ async function requeueResults(
         MessageBody: message.Body ?? '',
         MessageAttributes: message.MessageAttributes,
       })),
-      // Outside an activity: the activity's logger and sleep would throw here.
-      {
-        warn: (message, fields) => console.error(`reindex: ${message} (${JSON.stringify(fields)})`),
-        wait: (ms) => delay(ms),
-      },
     );
     const removed = await found.held.deleteAndRelease(found.rows.map(({ message }) => message.MessageId ?? ''));
     const workflowId = `requeue-results-${createHash('sha256')
