@@ -133,6 +133,10 @@ export class FakeMigration {
     return this.resultsQueue.length;
   }
 
+  private publish(rows: ResultRow[]): void {
+    this.resultsQueue.push(...rows.map((row) => ({ row, sentAtMs: Date.now() })));
+  }
+
   private target(collectionId: string): Set<string> {
     const faces = this.collections.get(collectionId) ?? new Set<string>();
     this.collections.set(collectionId, faces);
@@ -175,7 +179,7 @@ export class FakeMigration {
         return chunk.map((entry) => ({ ...entry, indexedBefore: false }));
       },
       publishResults: async (rows) => {
-        this.resultsQueue.push(...rows.map((row) => ({ row, sentAtMs: Date.now() })));
+        this.publish(rows);
       },
       sendToReview: async (items) => {
         this.review.push(...items);
@@ -267,7 +271,8 @@ export class FakeMigration {
 
   private get indexFaces(): IndexFacesActivities {
     return {
-      reindexImage: async ({ runId, recordIndex, record, targetCollectionId, publish }) => {
+      // Today's batches have every image publish its own rows (the batch's `images-publish-outcomes` patch).
+      reindexImage: async ({ runId, recordIndex, record, targetCollectionId }) => {
         this.indexFacesCalls += 1;
         if (this.throttled)
           throw ApplicationFailure.retryable('Provisioned rate exceeded', 'ProvisionedThroughputExceededException');
@@ -306,8 +311,7 @@ export class FakeMigration {
             RecordIndex: recordIndex,
           };
         });
-        if (!publish) return { results: rows, review: [], unmatchedNewFaces: [], reusedEarlierIndexing: false };
-        this.resultsQueue.push(...rows.map((row) => ({ row, sentAtMs: Date.now() })));
+        this.publish(rows);
         return { matched: rows.length, reviewByReason: {}, unmatchedNew: 0, reusedEarlierIndexing: false };
       },
     };

@@ -86,10 +86,6 @@ const target = () => `target-${randomUUID()}`;
 const photos = (count: number): FakeImage[] => Array.from({ length: count }, () => ({ oldFaceIds: [randomUUID()] }));
 const oldFaceIdsOf = (images: FakeImage[]) => images.flatMap((image) => image.oldFaceIds);
 
-function newMigration(options?: FakeMigrationOptions) {
-  return new FakeMigration(options);
-}
-
 /** Every old face has a row; the target holds exactly the faces the rows name; no row is left in the queue. */
 function expectConsistent(
   migration: FakeMigration,
@@ -104,7 +100,7 @@ function expectConsistent(
 }
 
 test('one batch child per chunk, with ids derived from the run, and every face migrated once', async () => {
-  const migration = newMigration();
+  const migration = new FakeMigration();
   const images = photos(7);
   const manifest = migration.writeRecords(images);
   const collectionId = target();
@@ -140,7 +136,7 @@ test('one batch child per chunk, with ids derived from the run, and every face m
 // activity as it completes (ACTIVITY_UNKNOWN), so a pause mid-batch, which calls back queued
 // images, is tested on the dev server (test/e2e/failures.test.ts).
 test('a paused run starts no IndexFaces for days, its drain idle, then resumes and migrates every image', async () => {
-  const migration = newMigration();
+  const migration = new FakeMigration();
   const manifest = migration.writeRecords(photos(8));
   const collectionId = target();
 
@@ -166,7 +162,7 @@ test('a paused run starts no IndexFaces for days, its drain idle, then resumes a
 });
 
 test('throttling is retried over a long backoff, never sent to the DLQ', async () => {
-  const migration = newMigration();
+  const migration = new FakeMigration();
   const manifest = migration.writeRecords(photos(3));
   const collectionId = target();
   migration.throttled = true;
@@ -187,7 +183,7 @@ test('throttling is retried over a long backoff, never sent to the DLQ', async (
 });
 
 test('a run of ten batches, three an execution, continues as new with its cursor and totals', async () => {
-  const migration = newMigration();
+  const migration = new FakeMigration();
   const images = photos(50);
   const manifest = migration.writeRecords(images);
   const collectionId = target();
@@ -217,7 +213,7 @@ test('a run of ten batches, three an execution, continues as new with its cursor
 
 test("rows written are the rows in the table, whatever the drains counted; runs before that count keep the drains' sum", async () => {
   const counted = async (options: FakeMigrationOptions) => {
-    const migration = newMigration(options);
+    const migration = new FakeMigration(options);
     const manifest = migration.writeRecords(photos(7));
     return withWorkers(migration, async () => (await start(runInput(manifest, target(), { batchSize: 3 }))).result());
   };
@@ -231,7 +227,7 @@ test("rows written are the rows in the table, whatever the drains counted; runs 
 });
 
 test('a run with no batch or no image in flight, or a threshold outside IoU, fails at once with INVALID_RUN_INPUT and reads nothing', async () => {
-  const migration = newMigration();
+  const migration = new FakeMigration();
   const manifest = migration.writeRecords(photos(2));
   const settings: Partial<ReindexCollectionInput>[] = [
     { batchesInFlight: 0 },
@@ -263,7 +259,7 @@ test('a run with no batch or no image in flight, or a threshold outside IoU, fai
 
 test('a cancelled run stops starting images, lets those in flight finish, and leaves results, DLQ and target consistent', async () => {
   // The first batch's ten images answer; the next two hold, in flight, until the cancel has reached them.
-  const migration = newMigration({ holdIndexFacesAfter: 10 });
+  const migration = new FakeMigration({ holdIndexFacesAfter: 10 });
   const manifest = migration.writeRecords(photos(40));
   const collectionId = target();
 
@@ -329,7 +325,7 @@ async function imagesStartedWhileHeld(workflowId: string): Promise<{ holds: numb
 test('rows waiting too long in the results queue hold back new images until the drain catches up, and every face is migrated once', async () => {
   // Images slow enough that rows wait in the queue while others are still to start; any row waits
   // longer than the limit, so the run holds back whenever a drain takes rows.
-  const migration = newMigration({ indexFacesMs: 400, resultsWaitLimitMs: 1 });
+  const migration = new FakeMigration({ indexFacesMs: 400, resultsWaitLimitMs: 1 });
   const manifest = migration.writeRecords(photos(40));
   const collectionId = target();
 
@@ -351,7 +347,7 @@ test('rows waiting too long in the results queue hold back new images until the 
 }, 300_000);
 
 test('two records naming one old face, in one batch and across batches: one row each face, the others in review as DUPLICATE_FACE_ID, their new faces deleted', async () => {
-  const migration = newMigration();
+  const migration = new FakeMigration();
   const images = photos(6);
   const repeated = [images[0], images[4]].map((image) => ({ oldFaceIds: [...(image?.oldFaceIds ?? [])] }));
   const manifest = migration.writeRecords([...images, ...repeated]);
@@ -402,7 +398,7 @@ describe('failures that end', () => {
   }
 
   test('a batch whose chunk is not JSON fails at its first attempt, not after half an hour of retries, and costs its own images, not the run', async () => {
-    const migration = newMigration();
+    const migration = new FakeMigration();
     const manifest = migration.writeRecords(photos(9));
     const collectionId = target();
 
@@ -432,7 +428,7 @@ describe('failures that end', () => {
   });
 
   test('an image that fails for good goes to review with its reason, and the run ends', async () => {
-    const migration = newMigration();
+    const migration = new FakeMigration();
     const manifest = migration.writeRecords(photos(4));
     const collectionId = target();
 
@@ -461,7 +457,7 @@ describe('failures that end', () => {
   });
 
   test("batches smaller than the breaker's count trip it together: failures at their ends add up across batches", async () => {
-    const migration = newMigration();
+    const migration = new FakeMigration();
     const images = photos(8).map((image) => ({ ...image, missing: true }));
     const manifest = migration.writeRecords(images);
     const collectionId = target();
@@ -502,7 +498,7 @@ describe('failures that end', () => {
   });
 
   test('cancel ends a run whose every image is throttled, with nothing lost and nothing left in the target', async () => {
-    const migration = newMigration();
+    const migration = new FakeMigration();
     const manifest = migration.writeRecords(photos(3));
     const collectionId = target();
     migration.throttled = true;
