@@ -15,6 +15,8 @@ temporal_cli_module="github.com/temporalio/cli/cmd/temporal"
 # Later releases carry a replace directive in go.mod and cannot be built with `go install module@version`.
 temporal_cli_version="v1.5.1"
 moto_version="5.2.5"
+# Serves moto with connections kept alive (infra/local/moto-server.py).
+waitress_version="3.0.2"
 test_server_main="io.temporal.testserver.TestServer"
 chromium="/usr/bin/chromium"
 
@@ -120,20 +122,20 @@ EOF
 # PyPI's answers here are not cacheable, so pip's own cache stays empty; a wheelhouse outside the
 # clone plays its part: filled once from PyPI, then installed from with --no-index.
 install_moto() {
-  local venv="$tools/venv" requirement="moto[server]==$moto_version"
+  local venv="$tools/venv" requirements=("moto[server]==$moto_version" "waitress==$waitress_version")
   local wheelhouse="${XDG_CACHE_HOME:-$HOME/.cache}/rekognition-reindex/wheels"
-  local want="$requirement $(python3 --version 2>&1)"
+  local want="${requirements[*]} $(python3 --version 2>&1)"
   if [[ -x "$venv/bin/moto_server" ]] && stamp_matches moto "$want"; then
     return
   fi
   local start=$SECONDS
-  echo "install: moto $moto_version (PyPI, in .tools/venv)"
+  echo "install: moto $moto_version and waitress $waitress_version (PyPI, in .tools/venv)"
   rm -rf "$venv"
   mkdir -p "$wheelhouse"
   run_logged moto-venv "python3 -m venv" python3 -m venv "$venv"
-  if ! "$venv/bin/pip" install --no-compile --no-index --find-links "$wheelhouse" "$requirement" >"$logs/moto.log" 2>&1; then
-    run_logged moto-download "pip download $requirement" "$venv/bin/pip" download --dest "$wheelhouse" "$requirement"
-    run_logged moto "pip install $requirement" "$venv/bin/pip" install --no-compile --no-index --find-links "$wheelhouse" "$requirement"
+  if ! "$venv/bin/pip" install --no-compile --no-index --find-links "$wheelhouse" "${requirements[@]}" >"$logs/moto.log" 2>&1; then
+    run_logged moto-download "pip download ${requirements[*]}" "$venv/bin/pip" download --dest "$wheelhouse" "${requirements[@]}"
+    run_logged moto "pip install ${requirements[*]}" "$venv/bin/pip" install --no-compile --no-index --find-links "$wheelhouse" "${requirements[@]}"
   fi
   echo "$want" >"$stamps/moto"
   took "moto" "$start"

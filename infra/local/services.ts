@@ -101,7 +101,7 @@ export function stackServices(ports: StackPorts): Service[] {
   const motoUrl = `http://${HOST}:${ports.moto}`;
   const rekognitionUrl = `http://${HOST}:${ports.rekognition}`;
   const python = path.join(ROOT, '.tools', 'venv', 'bin', 'python3');
-  // moto_server, with the checks of the real services that moto leaves out.
+  // moto served with connections kept alive, and with the checks of the real services that moto leaves out.
   const motoServer = path.join(ROOT, 'infra', 'local', 'moto-server.py');
   const rekognitionMain = path.join(ROOT, 'infra', 'rekognition-local', 'main.ts');
   return [
