@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PurgeQueueCommand } from '@aws-sdk/client-sqs';
+import { PurgeQueueCommand, PurgeQueueInProgress } from '@aws-sdk/client-sqs';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { LOCAL_DIR } from '../../infra/local/settings';
 import type { DeclaredFace } from '../../infra/rekognition-local/images';
@@ -105,11 +105,28 @@ async function resultWithin(
   return { progress };
 }
 
+/** SQS purges a queue at most once a minute and refuses a second purge within it (PurgeQueueInProgress). */
+const PURGE_INTERVAL_MS = 60_000;
+const lastPurgeAt = new Map<string, number>();
+
+/** Purges a queue, waiting out the minute since its last purge, this process's or another's. */
+async function purge({ aws }: RunResources, QueueUrl: string): Promise<void> {
+  const waitMs = (lastPurgeAt.get(QueueUrl) ?? -Infinity) + PURGE_INTERVAL_MS - Date.now();
+  if (waitMs > 0) await sleep(waitMs);
+  try {
+    await aws.sqs.send(new PurgeQueueCommand({ QueueUrl }));
+  } catch (error) {
+    if (!(error instanceof PurgeQueueInProgress)) throw error;
+    await sleep(PURGE_INTERVAL_MS);
+    await aws.sqs.send(new PurgeQueueCommand({ QueueUrl }));
+  }
+  lastPurgeAt.set(QueueUrl, Date.now());
+}
+
 /** Results and DLQ messages of a run ended early must not reach the next run's drain. */
-async function emptyQueues({ aws, config }: RunResources): Promise<void> {
-  await Promise.all(
-    [config.resultsQueueUrl, config.reviewDlqUrl].map((QueueUrl) => aws.sqs.send(new PurgeQueueCommand({ QueueUrl }))),
-  );
+async function emptyQueues(resources: RunResources): Promise<void> {
+  const { config } = resources;
+  await Promise.all([config.resultsQueueUrl, config.reviewDlqUrl].map((queueUrl) => purge(resources, queueUrl)));
 }
 
 export async function migrate({
