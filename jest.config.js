@@ -12,9 +12,9 @@ module.exports = {
   setupFiles: ['<rootDir>/harness/quiet-temporal-logs.ts'],
   // The workflows are bundled once for the whole run, and every suite's worker takes that bundle.
   globalSetup: '<rootDir>/harness/global-setup.ts',
-  // Suites mostly wait (on rates, timers, heartbeats): two at once keep both cores busy.
+  // Suites mostly wait (on rates, timers, heartbeats): three at once keep both cores busy.
   // Each jest worker past the first gets a rekognition-local of its own (harness/test-workers.ts).
-  maxWorkers: Number(process.env.REINDEX_TEST_WORKERS ?? 2),
+  maxWorkers: Number(process.env.REINDEX_TEST_WORKERS ?? 3),
   globalTeardown: '<rootDir>/harness/global-teardown.ts',
   // Workflow bundling and the servers take seconds on two cores.
   testTimeout: 60_000,
