@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { registerCheckCommand } from './cli/check';
 import { registerCodecServerCommand } from './cli/codec-server';
 import { UsageError } from './cli/common';
+import { registerCutoverCheckCommand } from './cli/cutover-check';
 import { registerDlqCommands } from './cli/dlq';
 import { registerExportCommand } from './cli/export';
 import { registerForgetCommand } from './cli/forget';
@@ -44,6 +45,7 @@ registerReconcileCommand(program);
 registerReportCommand(program);
 registerWatchCommand(program);
 registerVerifyCommand(program);
+registerCutoverCheckCommand(program);
 registerForgetCommand(program);
 registerPurgeCommand(program);
 

@@ -1,7 +1,13 @@
 /**
  * What every `reindex` command shares: the usage error that ends in exit code 2, the clients a
- * command opens and closes, number flags with bounds, and the progress bar on stderr.
+ * command opens and closes, the collections it names, number flags with bounds, and the progress
+ * bar on stderr.
  */
+import {
+  AccessDeniedException,
+  DescribeCollectionCommand,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-rekognition';
 import { Client, Connection } from '@temporalio/client';
 import { type ClientConnectConfig, loadClientConnectConfig } from '@temporalio/envconfig';
 import { SingleBar } from 'cli-progress';
@@ -43,6 +49,24 @@ export async function connectTemporal({
 /** Whether the client encrypts the payloads it sends. */
 export function encrypts(client: Client): boolean {
   return client.options.loadedDataConverter.payloadCodecs.length > 0;
+}
+
+/** A collection the command names: its face count, or one line and exit code 2 when it is not there to use. */
+export async function describeCollection(
+  aws: AwsClients,
+  CollectionId: string,
+  role: 'source' | 'target',
+): Promise<{ faceCount: number }> {
+  try {
+    const { FaceCount = 0 } = await aws.rekognition.send(new DescribeCollectionCommand({ CollectionId }));
+    return { faceCount: FaceCount };
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException)
+      throw new UsageError(`the ${role} collection ${CollectionId} does not exist`);
+    if (error instanceof AccessDeniedException)
+      throw new UsageError(`these credentials may not use the ${role} collection ${CollectionId}`);
+    throw error;
+  }
 }
 
 /** Runs a command with the configuration and the AWS clients, and closes them after. */

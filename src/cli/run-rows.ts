@@ -1,7 +1,8 @@
 /**
- * Reading one run's rows of the results table, page by page: the table holds every run's rows, so
- * the scan filters on RunId and never gathers the rows it hands on. Export, report and verify read
- * them this way; a table that does not exist is the operator's mistake, one line and exit code 2.
+ * Reading one run's rows of the results table, or one target collection's, page by page: the table
+ * holds every run's rows, so the scan filters on RunId (or CollectionId) and never gathers the rows
+ * it hands on. Export, report, verify and cutover-check read them this way; a table that does not
+ * exist is the operator's mistake, one line and exit code 2.
  */
 import { ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
@@ -23,12 +24,29 @@ export interface RunRowsPage {
   scanned: number;
 }
 
-export async function forEachRunRowsPage(
+type Visit = (page: RunRowsPage) => void | Promise<void>;
+
+export function forEachRunRowsPage(aws: AwsClients, scan: RunRowsScan, visit: Visit): Promise<void> {
+  const { runId, ...rest } = scan;
+  return forEachRowsPage(aws, { ...rest, only: { attribute: 'RunId', value: runId } }, visit);
+}
+
+/** Every run's rows of one target collection. */
+export function forEachCollectionRowsPage(
   aws: AwsClients,
-  scan: RunRowsScan,
-  visit: (page: RunRowsPage) => void | Promise<void>,
+  scan: Omit<RunRowsScan, 'runId'> & { collectionId: string },
+  visit: Visit,
 ): Promise<void> {
-  const names: Record<string, string> = { '#run': 'RunId' };
+  const { collectionId, ...rest } = scan;
+  return forEachRowsPage(aws, { ...rest, only: { attribute: 'CollectionId', value: collectionId } }, visit);
+}
+
+async function forEachRowsPage(
+  aws: AwsClients,
+  scan: Omit<RunRowsScan, 'runId'> & { only: { attribute: 'RunId' | 'CollectionId'; value: string } },
+  visit: Visit,
+): Promise<void> {
+  const names: Record<string, string> = { '#only': scan.only.attribute };
   scan.attributes?.forEach((attribute, i) => {
     names[`#a${i}`] = attribute;
   });
@@ -38,10 +56,10 @@ export async function forEachRunRowsPage(
       const page = await aws.dynamodb.send(
         new ScanCommand({
           TableName: scan.table,
-          FilterExpression: '#run = :run',
+          FilterExpression: '#only = :only',
           ProjectionExpression: scan.attributes?.map((_, i) => `#a${i}`).join(', '),
           ExpressionAttributeNames: names,
-          ExpressionAttributeValues: { ':run': scan.runId },
+          ExpressionAttributeValues: { ':only': scan.only.value },
           Segment: scan.segment?.index,
           TotalSegments: scan.segment?.total,
           ExclusiveStartKey,

@@ -8,12 +8,9 @@
 import { randomBytes } from 'node:crypto';
 import { DescribeTableCommand, ResourceNotFoundException as TableNotFoundException } from '@aws-sdk/client-dynamodb';
 import {
-  AccessDeniedException,
-  DescribeCollectionCommand,
   type Face,
   InvalidParameterException,
   ListFacesCommand,
-  ResourceNotFoundException,
   SearchFacesCommand,
 } from '@aws-sdk/client-rekognition';
 import type { Command } from 'commander';
@@ -31,6 +28,7 @@ import {
 import { reservoir, seededRandom } from '../domain/sampling';
 import {
   COLLECTION_OPTION,
+  describeCollection,
   forEachConcurrently,
   numberIn,
   runIdOf,
@@ -99,18 +97,6 @@ async function sampleRunRows(
   return { rows: sample.seen, sampled: sample.items() };
 }
 
-async function assertCollection(aws: AwsClients, CollectionId: string, role: 'source' | 'target'): Promise<void> {
-  try {
-    await aws.rekognition.send(new DescribeCollectionCommand({ CollectionId }));
-  } catch (error) {
-    if (error instanceof ResourceNotFoundException)
-      throw new UsageError(`the ${role} collection ${CollectionId} does not exist`);
-    if (error instanceof AccessDeniedException)
-      throw new UsageError(`these credentials may not use the ${role} collection ${CollectionId}`);
-    throw error;
-  }
-}
-
 /** The faces with these ids, with their UserId and ExternalImageId as ListFaces tells them. */
 async function listFaces(aws: AwsClients, CollectionId: string, faceIds: string[]): Promise<Face[]> {
   const faces: Face[] = [];
@@ -169,8 +155,8 @@ export async function verify(aws: AwsClients, options: VerifyOptions): Promise<V
       `the rows of run ${options.runId} do not name the old collection (it was started without --source): name it with --source`,
     );
   const target = options.target ?? sampled[0]?.CollectionId ?? '';
-  await assertCollection(aws, source, 'source');
-  await assertCollection(aws, target, 'target');
+  await describeCollection(aws, source, 'source');
+  await describeCollection(aws, target, 'target');
 
   const comparisons: FaceComparison[] = [];
   await withProgress(progressBar('searching', sampled.length), (bar) =>

@@ -6,23 +6,14 @@
  * it, so the test knows who every search must find.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  AssociateFacesCommand,
-  CreateCollectionCommand,
-  CreateUserCommand,
-  DeleteCollectionCommand,
-  IndexFacesCommand,
-  ListFacesCommand,
-} from '@aws-sdk/client-rekognition';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteCollectionCommand } from '@aws-sdk/client-rekognition';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { DeclaredFace } from '../../infra/rekognition-local/images';
-import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import { createAwsClients, destroyAwsClients } from '../../src/aws/clients';
 import type { VerifyReport } from '../../src/cli/verify';
 import type { ResultRow } from '../../src/domain/outcomes';
 import type { RunSummary } from '../../src/shared';
 import { lastLine, runCli } from '../../harness/cli';
+import { buildOldCollection, type OldPhoto, writeRecordsFile } from '../../harness/old-collection';
 import { type RunningRekognition, startRekognitionLocal } from '../../harness/rekognition-local';
 import { createRunResources, resultRows, type RunResources } from '../../harness/runs';
 import { type RunningWorker, startWorker } from '../../harness/worker';
@@ -38,7 +29,7 @@ let runId: string;
 /** Each photo's old FaceIds, by photo name. */
 const oldFaceIds = new Map<string, string[]>();
 
-const PHOTOS: Record<string, { faces: DeclaredFace[]; userId?: string }> = {
+const PHOTOS: Record<string, OldPhoto> = {
   'ana-1': { faces: [{ person: 'ana', box: [0.2, 0.2, 0.4, 0.4] }], userId: 'user-ana' },
   'ana-2': { faces: [{ person: 'ana', box: [0.3, 0.1, 0.35, 0.45] }], userId: 'user-ana' },
   'bo-1': { faces: [{ person: 'bo', box: [0.25, 0.2, 0.4, 0.4] }], userId: 'user-bo' },
@@ -52,61 +43,6 @@ const PHOTOS: Record<string, { faces: DeclaredFace[]; userId?: string }> = {
   },
 };
 
-/** The old collection on face model 6.0, as an application built it: photos indexed, known people enrolled as users. */
-async function buildOldCollection(prefix: string): Promise<string> {
-  const CollectionId = `verify-v6-${randomUUID()}`;
-  await rekognition.admin('PUT', '/_admin/settings', { currentFaceModelVersion: '6.0' });
-  try {
-    await rekognition.client.send(new CreateCollectionCommand({ CollectionId }));
-  } finally {
-    await rekognition.admin('PUT', '/_admin/settings', { currentFaceModelVersion: '7.0' });
-  }
-  for (const [name, photo] of Object.entries(PHOTOS)) {
-    const Key = `${prefix}/${name}.png`;
-    await resources.aws.s3.send(
-      new PutObjectCommand({ Bucket: resources.config.bucket, Key, Body: syntheticPng(photo.faces) }),
-    );
-    const { FaceRecords = [] } = await rekognition.client.send(
-      new IndexFacesCommand({
-        CollectionId,
-        Image: { S3Object: { Bucket: resources.config.bucket, Name: Key } },
-        ExternalImageId: name,
-        QualityFilter: 'NONE',
-      }),
-    );
-    const FaceIds = FaceRecords.map((record) => record.Face?.FaceId ?? '');
-    oldFaceIds.set(name, FaceIds);
-    if (photo.userId) {
-      await rekognition.client
-        .send(new CreateUserCommand({ CollectionId, UserId: photo.userId }))
-        .catch(() => undefined);
-      await rekognition.client.send(new AssociateFacesCommand({ CollectionId, UserId: photo.userId, FaceIds }));
-    }
-  }
-  return CollectionId;
-}
-
-/** The records file from ListFaces, grouped by image, each image's key from its ExternalImageId. */
-async function writeRecordsFile(CollectionId: string, prefix: string): Promise<string> {
-  const { Faces = [] } = await rekognition.client.send(new ListFacesCommand({ CollectionId, MaxResults: 4096 }));
-  const lines = Object.keys(PHOTOS).map((name) =>
-    JSON.stringify({
-      Bucket: resources.config.bucket,
-      Key: `${prefix}/${name}.png`,
-      ExternalImageId: name,
-      Faces: Faces.filter((face) => face.ExternalImageId === name).map((face) => ({
-        FaceId: face.FaceId,
-        ImageId: face.ImageId,
-        UserId: face.UserId,
-        BoundingBoxes: face.BoundingBox,
-      })),
-    }),
-  );
-  const Key = `${prefix}/records.jsonl`;
-  await resources.aws.s3.send(new PutObjectCommand({ Bucket: resources.config.bucket, Key, Body: lines.join('\n') }));
-  return `s3://${resources.config.bucket}/${Key}`;
-}
-
 beforeAll(async () => {
   resources = await createRunResources();
   rekognition = await startRekognitionLocal();
@@ -117,8 +53,13 @@ beforeAll(async () => {
   env = { ...worker.cliEnv, AWS_ENDPOINT_URL_REKOGNITION: rekognition.endpoint };
 
   const prefix = `tests/verify-${randomUUID()}`;
-  source = await buildOldCollection(prefix);
-  const manifest = await writeRecordsFile(source, prefix);
+  const old = await buildOldCollection({ rekognition, resources }, { namePrefix: 'verify', prefix, photos: PHOTOS });
+  source = old.collectionId;
+  old.oldFaceIds.forEach((faceIds, name) => oldFaceIds.set(name, faceIds));
+  const manifest = await writeRecordsFile(
+    { rekognition, resources },
+    { collectionId: source, prefix, names: Object.keys(PHOTOS) },
+  );
   target = `verify-v7-${randomUUID()}`;
   runId = `verify-${randomUUID()}`;
   const started = await runCli(

@@ -1,0 +1,103 @@
+/**
+ * An old collection on face model 6.0 as an application built it, for suites that migrate one and
+ * then check the result: synthetic photos indexed with their names as ExternalImageIds, known
+ * people enrolled as users, and the records file a run takes, written from ListFaces.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  AssociateFacesCommand,
+  CreateCollectionCommand,
+  CreateUserCommand,
+  IndexFacesCommand,
+  ListFacesCommand,
+} from '@aws-sdk/client-rekognition';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import type { DeclaredFace } from '../infra/rekognition-local/images';
+import { syntheticPng } from '../infra/rekognition-local/synthetic-images';
+import type { RunningRekognition } from './rekognition-local';
+import type { RunResources } from './runs';
+
+export interface OldPhoto {
+  faces: DeclaredFace[];
+  userId?: string;
+}
+
+export interface OldCollection {
+  collectionId: string;
+  /** Each photo's old FaceIds, by photo name. */
+  oldFaceIds: Map<string, string[]>;
+}
+
+/** Puts a photo in the bucket under `<prefix>/<name>.png` and indexes it into the collection. */
+export async function indexPhoto(
+  { rekognition, resources }: { rekognition: RunningRekognition; resources: RunResources },
+  { collectionId, prefix, name, photo }: { collectionId: string; prefix: string; name: string; photo: OldPhoto },
+): Promise<string[]> {
+  const Key = `${prefix}/${name}.png`;
+  await resources.aws.s3.send(
+    new PutObjectCommand({ Bucket: resources.config.bucket, Key, Body: syntheticPng(photo.faces) }),
+  );
+  const { FaceRecords = [] } = await rekognition.client.send(
+    new IndexFacesCommand({
+      CollectionId: collectionId,
+      Image: { S3Object: { Bucket: resources.config.bucket, Name: Key } },
+      ExternalImageId: name,
+      QualityFilter: 'NONE',
+    }),
+  );
+  const FaceIds = FaceRecords.map((record) => record.Face?.FaceId ?? '');
+  if (photo.userId) {
+    await rekognition.client
+      .send(new CreateUserCommand({ CollectionId: collectionId, UserId: photo.userId }))
+      .catch(() => undefined);
+    await rekognition.client.send(
+      new AssociateFacesCommand({ CollectionId: collectionId, UserId: photo.userId, FaceIds }),
+    );
+  }
+  return FaceIds;
+}
+
+/** A new collection on face model 6.0 holding the photos, their images under `prefix`. */
+export async function buildOldCollection(
+  suite: { rekognition: RunningRekognition; resources: RunResources },
+  { namePrefix, prefix, photos }: { namePrefix: string; prefix: string; photos: Record<string, OldPhoto> },
+): Promise<OldCollection> {
+  const { rekognition } = suite;
+  const collectionId = `${namePrefix}-v6-${randomUUID()}`;
+  await rekognition.admin('PUT', '/_admin/settings', { currentFaceModelVersion: '6.0' });
+  try {
+    await rekognition.client.send(new CreateCollectionCommand({ CollectionId: collectionId }));
+  } finally {
+    await rekognition.admin('PUT', '/_admin/settings', { currentFaceModelVersion: '7.0' });
+  }
+  const oldFaceIds = new Map<string, string[]>();
+  for (const [name, photo] of Object.entries(photos))
+    oldFaceIds.set(name, await indexPhoto(suite, { collectionId, prefix, name, photo }));
+  return { collectionId, oldFaceIds };
+}
+
+/** The records file from ListFaces, grouped by image, each image's key from its ExternalImageId; its s3:// URI. */
+export async function writeRecordsFile(
+  { rekognition, resources }: { rekognition: RunningRekognition; resources: RunResources },
+  { collectionId, prefix, names }: { collectionId: string; prefix: string; names: string[] },
+): Promise<string> {
+  const { Faces = [] } = await rekognition.client.send(
+    new ListFacesCommand({ CollectionId: collectionId, MaxResults: 4096 }),
+  );
+  const lines = names.map((name) =>
+    JSON.stringify({
+      Bucket: resources.config.bucket,
+      Key: `${prefix}/${name}.png`,
+      ExternalImageId: name,
+      Faces: Faces.filter((face) => face.ExternalImageId === name).map((face) => ({
+        FaceId: face.FaceId,
+        ImageId: face.ImageId,
+        UserId: face.UserId,
+        BoundingBoxes: face.BoundingBox,
+      })),
+    }),
+  );
+  const Key = `${prefix}/records.jsonl`;
+  await resources.aws.s3.send(new PutObjectCommand({ Bucket: resources.config.bucket, Key, Body: lines.join('\n') }));
+  return `s3://${resources.config.bucket}/${Key}`;
+}

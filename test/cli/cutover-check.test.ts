@@ -1,0 +1,188 @@
+/**
+ * `reindex cutover-check` after a real run, then after the application changed the old collection
+ * since: an old collection on face model 6.0 with users, migrated to 7.0 by `reindex start --wait`
+ * on a worker, then checked in its own process. Rekognition is a rekognition-local of this suite's
+ * own, so switching its face model for the old collection touches no other suite.
+ */
+import { randomUUID } from 'node:crypto';
+import { AssociateFacesCommand, DeleteFacesCommand, DisassociateFacesCommand } from '@aws-sdk/client-rekognition';
+import { createAwsClients, destroyAwsClients } from '../../src/aws/clients';
+import type { CutoverCheckReport } from '../../src/cli/cutover-check';
+import type { RunSummary } from '../../src/shared';
+import { lastLine, runCli } from '../../harness/cli';
+import { buildOldCollection, indexPhoto, type OldPhoto, writeRecordsFile } from '../../harness/old-collection';
+import { type RunningRekognition, startRekognitionLocal } from '../../harness/rekognition-local';
+import { createRunResources, resultRows, type RunResources } from '../../harness/runs';
+import { type RunningWorker, startWorker } from '../../harness/worker';
+
+let resources: RunResources;
+let rekognition: RunningRekognition;
+let worker: RunningWorker;
+let workerAws: ReturnType<typeof createAwsClients>;
+let env: NodeJS.ProcessEnv;
+let prefix: string;
+let source: string;
+let target: string;
+let runId: string;
+const oldFaceIds = new Map<string, string[]>();
+
+const PHOTOS: Record<string, OldPhoto> = {
+  'ana-1': { faces: [{ person: 'ana', box: [0.2, 0.2, 0.4, 0.4] }], userId: 'user-ana' },
+  'ana-2': { faces: [{ person: 'ana', box: [0.3, 0.1, 0.35, 0.45] }], userId: 'user-ana' },
+  'bo-1': { faces: [{ person: 'bo', box: [0.25, 0.2, 0.4, 0.4] }], userId: 'user-bo' },
+  'bo-2': { faces: [{ person: 'bo', box: [0.1, 0.3, 0.3, 0.35] }], userId: 'user-bo' },
+  cy: { faces: [{ person: 'cy', box: [0.2, 0.25, 0.4, 0.4] }] },
+};
+
+const oldFaceOf = (name: string) => oldFaceIds.get(name)?.[0] ?? '';
+
+beforeAll(async () => {
+  resources = await createRunResources();
+  rekognition = await startRekognitionLocal();
+  // The worker's clients read the endpoint when they are built: they go to this suite's service.
+  process.env.AWS_ENDPOINT_URL_REKOGNITION = rekognition.endpoint;
+  workerAws = createAwsClients(resources.config);
+  worker = await startWorker({ ...resources, aws: workerAws });
+  env = { ...worker.cliEnv, AWS_ENDPOINT_URL_REKOGNITION: rekognition.endpoint };
+
+  prefix = `tests/cutover-${randomUUID()}`;
+  const old = await buildOldCollection({ rekognition, resources }, { namePrefix: 'cutover', prefix, photos: PHOTOS });
+  source = old.collectionId;
+  old.oldFaceIds.forEach((faceIds, name) => oldFaceIds.set(name, faceIds));
+  const manifest = await writeRecordsFile(
+    { rekognition, resources },
+    { collectionId: source, prefix, names: Object.keys(PHOTOS) },
+  );
+  target = `cutover-v7-${randomUUID()}`;
+  runId = `cutover-${randomUUID()}`;
+  const started = await runCli(
+    [
+      'start',
+      '--manifest',
+      manifest,
+      '--source',
+      source,
+      '--target',
+      target,
+      '--id',
+      runId,
+      '--quality-filter',
+      'NONE',
+      '--wait',
+      '--json',
+    ],
+    env,
+  );
+  expect(started.stderr).toBe('');
+  expect(JSON.parse(lastLine(started.stdout))).toMatchObject({
+    status: 'completed',
+    faces: 5,
+    matched: 5,
+    usersCreated: 2,
+    facesAssociated: 4,
+  } satisfies Partial<RunSummary>);
+}, 180_000);
+
+afterAll(async () => {
+  await worker?.stop();
+  if (workerAws) destroyAwsClients(workerAws);
+  await rekognition?.stop();
+  await resources?.release();
+});
+
+async function cutoverCheck(...args: string[]) {
+  const outcome = await runCli(['cutover-check', ...args], env);
+  return {
+    ...outcome,
+    report: args.includes('--json') ? (JSON.parse(lastLine(outcome.stdout)) as CutoverCheckReport) : undefined,
+  };
+}
+
+const none = { count: 0, examples: [] };
+
+test('right after the run, the target holds exactly the old collection, face for face and user for user', async () => {
+  const { code, stderr, report } = await cutoverCheck('--source', source, '--target', target, '--json');
+
+  expect(stderr).toBe('');
+  expect(code).toBe(0);
+  expect(report).toEqual({
+    sourceCollectionId: source,
+    targetCollectionId: target,
+    oldFaces: 5,
+    newFaces: 5,
+    rows: 5,
+    oldFacesWithoutRow: none,
+    rowsWithOldFaceGone: none,
+    rowsWithNewFaceGone: none,
+    newFacesWithoutRow: none,
+    usersDiffering: none,
+    inStep: true,
+  });
+});
+
+test('faces the application added, deleted and moved between users since are each found, and the exit code is 1', async () => {
+  const rows = await resultRows(resources, runId);
+  const newFaceOf = (name: string) => rows.find((row) => row.OldFaceId === oldFaceOf(name))?.FaceId;
+  // A new enrolment, a face erased on request, and bo's second photo moved to ana.
+  const [added] = await indexPhoto(
+    { rekognition, resources },
+    { collectionId: source, prefix, name: 'dee', photo: { faces: [{ person: 'dee', box: [0.2, 0.2, 0.4, 0.4] }] } },
+  );
+  await rekognition.client.send(new DeleteFacesCommand({ CollectionId: source, FaceIds: [oldFaceOf('cy')] }));
+  await rekognition.client.send(
+    new DisassociateFacesCommand({ CollectionId: source, UserId: 'user-bo', FaceIds: [oldFaceOf('bo-2')] }),
+  );
+  // bo's face does not look like ana's: the threshold lets it in, as an operator correcting a label would.
+  const moved = await rekognition.client.send(
+    new AssociateFacesCommand({
+      CollectionId: source,
+      UserId: 'user-ana',
+      FaceIds: [oldFaceOf('bo-2')],
+      UserMatchThreshold: 0,
+    }),
+  );
+  expect(moved.AssociatedFaces).toEqual([{ FaceId: oldFaceOf('bo-2') }]);
+
+  const { code, stderr, report } = await cutoverCheck('--source', source, '--target', target, '--json');
+
+  expect(stderr).toBe('');
+  expect(code).toBe(1);
+  expect(report).toEqual({
+    sourceCollectionId: source,
+    targetCollectionId: target,
+    oldFaces: 5,
+    newFaces: 5,
+    rows: 5,
+    oldFacesWithoutRow: { count: 1, examples: [added] },
+    rowsWithOldFaceGone: { count: 1, examples: [{ oldFaceId: oldFaceOf('cy'), newFaceId: newFaceOf('cy') }] },
+    rowsWithNewFaceGone: none,
+    newFacesWithoutRow: none,
+    usersDiffering: {
+      count: 2,
+      examples: [
+        { userId: 'user-ana', missing: 1, extra: 0 },
+        { userId: 'user-bo', missing: 0, extra: 1 },
+      ],
+    },
+    inStep: false,
+  });
+
+  const text = await cutoverCheck('--source', source, '--target', target, '--examples', '0');
+  expect(text.code).toBe(1);
+  expect(text.stdout).toContain('old faces without a row: 1\n  and 1 more\n');
+  expect(text.stdout).toContain('users whose members differ: 2\n  and 2 more\n');
+  expect(text.stdout.trim().split('\n').at(-1)).toBe('not in step');
+});
+
+test.each([
+  [['--source', 'same', '--target', 'same'], '--source and --target both name same'],
+  [['--source', 'cutover-no-such-collection', '--target', 'other'], 'the source collection cutover-no-such-collection'],
+  [['--source', 'a', '--target', 'b', '--examples', '-1'], '--examples must be a whole number from 0 to 10000'],
+])('%j is one line on stderr and exit code 2', async (args, message) => {
+  const { code, stdout, stderr } = await cutoverCheck(...args);
+
+  expect(code).toBe(2);
+  expect(stdout).toBe('');
+  expect(stderr).toContain(message);
+  expect(stderr.trim().split('\n')).toHaveLength(1);
+});
