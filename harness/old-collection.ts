@@ -1,7 +1,9 @@
 /**
  * An old collection on face model 6.0 as an application built it, for suites that migrate one and
  * then check the result: synthetic photos indexed with their names as ExternalImageIds, known
- * people enrolled as users, and the records file a run takes, written from ListFaces.
+ * people enrolled as users, the records file a run takes, written from ListFaces, and the run
+ * itself, by `reindex start --wait` on a worker of the suite's own. Rekognition is a
+ * rekognition-local of the suite's own, so switching its face model touches no other suite.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -14,8 +16,12 @@ import {
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { DeclaredFace } from '../infra/rekognition-local/images';
 import { syntheticPng } from '../infra/rekognition-local/synthetic-images';
-import type { RunningRekognition } from './rekognition-local';
-import type { RunResources } from './runs';
+import { createAwsClients, destroyAwsClients } from '../src/aws/clients';
+import type { RunSummary } from '../src/shared';
+import { lastLine, runCli } from './cli';
+import { type RunningRekognition, startRekognitionLocal } from './rekognition-local';
+import { createRunResources, type RunResources } from './runs';
+import { startWorker } from './worker';
 
 export interface OldPhoto {
   faces: DeclaredFace[];
@@ -100,4 +106,75 @@ export async function writeRecordsFile(
   const Key = `${prefix}/records.jsonl`;
   await resources.aws.s3.send(new PutObjectCommand({ Bucket: resources.config.bucket, Key, Body: lines.join('\n') }));
   return `s3://${resources.config.bucket}/${Key}`;
+}
+
+export interface MigratedCollection extends OldCollection {
+  resources: RunResources;
+  rekognition: RunningRekognition;
+  /** The environment of a `reindex` process that works on the suite's resources and service. */
+  env: NodeJS.ProcessEnv;
+  /** Where the photos' images are in the bucket. */
+  prefix: string;
+  target: string;
+  runId: string;
+  /** What `reindex start --wait --json` printed last; its stderr was empty. */
+  summary: RunSummary;
+  stop(): Promise<void>;
+}
+
+/** Builds an old collection of the photos and migrates it to face model 7.0 with QualityFilter NONE. */
+export async function migrateOldCollection(
+  namePrefix: string,
+  photos: Record<string, OldPhoto>,
+): Promise<MigratedCollection> {
+  const stops: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const step of stops.reverse()) await step();
+  };
+  try {
+    const resources = await createRunResources();
+    stops.push(() => resources.release());
+    const rekognition = await startRekognitionLocal();
+    stops.push(() => rekognition.stop());
+    // The worker's clients read the endpoint when they are built: they go to this suite's service.
+    process.env.AWS_ENDPOINT_URL_REKOGNITION = rekognition.endpoint;
+    const workerAws = createAwsClients(resources.config);
+    stops.push(() => Promise.resolve(destroyAwsClients(workerAws)));
+    const worker = await startWorker({ ...resources, aws: workerAws });
+    stops.push(() => worker.stop());
+    const env = { ...worker.cliEnv, AWS_ENDPOINT_URL_REKOGNITION: rekognition.endpoint };
+
+    const prefix = `tests/${namePrefix}-${randomUUID()}`;
+    const old = await buildOldCollection({ rekognition, resources }, { namePrefix, prefix, photos });
+    const manifest = await writeRecordsFile(
+      { rekognition, resources },
+      { collectionId: old.collectionId, prefix, names: Object.keys(photos) },
+    );
+    const target = `${namePrefix}-v7-${randomUUID()}`;
+    const runId = `${namePrefix}-${randomUUID()}`;
+    const started = await runCli(
+      [
+        'start',
+        '--manifest',
+        manifest,
+        '--source',
+        old.collectionId,
+        '--target',
+        target,
+        '--id',
+        runId,
+        '--quality-filter',
+        'NONE',
+        '--wait',
+        '--json',
+      ],
+      env,
+    );
+    if (started.stderr !== '') throw new Error(`reindex start wrote to stderr: ${started.stderr}`);
+    const summary = JSON.parse(lastLine(started.stdout)) as RunSummary;
+    return { ...old, resources, rekognition, env, prefix, target, runId, summary, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
 }

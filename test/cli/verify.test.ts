@@ -1,33 +1,26 @@
 /**
  * `reindex verify` after a real run: an old collection on face model 6.0 with users, its records
- * file from ListFaces, a worker and `reindex start --wait` migrating it to 7.0, then verify in its
- * own process. Rekognition is a rekognition-local of this suite's own, so switching its face model
- * for the old collection touches no other suite. The photos are synthetic: each declares who is in
- * it, so the test knows who every search must find.
+ * file from ListFaces, a worker and `reindex start --wait` migrating it to 7.0
+ * (harness/old-collection.ts), then verify in its own process. The photos are synthetic: each
+ * declares who is in it, so the test knows who every search must find.
  */
-import { randomUUID } from 'node:crypto';
 import { DeleteCollectionCommand } from '@aws-sdk/client-rekognition';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { createAwsClients, destroyAwsClients } from '../../src/aws/clients';
 import type { VerifyReport } from '../../src/cli/verify';
 import type { ResultRow } from '../../src/domain/outcomes';
 import type { RunSummary } from '../../src/shared';
 import { lastLine, runCli } from '../../harness/cli';
-import { buildOldCollection, type OldPhoto, writeRecordsFile } from '../../harness/old-collection';
-import { type RunningRekognition, startRekognitionLocal } from '../../harness/rekognition-local';
-import { createRunResources, resultRows, type RunResources } from '../../harness/runs';
-import { type RunningWorker, startWorker } from '../../harness/worker';
+import { type MigratedCollection, migrateOldCollection, type OldPhoto } from '../../harness/old-collection';
+import { resultRows, type RunResources } from '../../harness/runs';
 
+let migrated: MigratedCollection;
 let resources: RunResources;
-let rekognition: RunningRekognition;
-let worker: RunningWorker;
-let workerAws: ReturnType<typeof createAwsClients>;
 let env: NodeJS.ProcessEnv;
 let source: string;
 let target: string;
 let runId: string;
 /** Each photo's old FaceIds, by photo name. */
-const oldFaceIds = new Map<string, string[]>();
+let oldFaceIds: Map<string, string[]>;
 
 const PHOTOS: Record<string, OldPhoto> = {
   'ana-1': { faces: [{ person: 'ana', box: [0.2, 0.2, 0.4, 0.4] }], userId: 'user-ana' },
@@ -44,44 +37,9 @@ const PHOTOS: Record<string, OldPhoto> = {
 };
 
 beforeAll(async () => {
-  resources = await createRunResources();
-  rekognition = await startRekognitionLocal();
-  // The worker's clients read the endpoint when they are built: they go to this suite's service.
-  process.env.AWS_ENDPOINT_URL_REKOGNITION = rekognition.endpoint;
-  workerAws = createAwsClients(resources.config);
-  worker = await startWorker({ ...resources, aws: workerAws });
-  env = { ...worker.cliEnv, AWS_ENDPOINT_URL_REKOGNITION: rekognition.endpoint };
-
-  const prefix = `tests/verify-${randomUUID()}`;
-  const old = await buildOldCollection({ rekognition, resources }, { namePrefix: 'verify', prefix, photos: PHOTOS });
-  source = old.collectionId;
-  old.oldFaceIds.forEach((faceIds, name) => oldFaceIds.set(name, faceIds));
-  const manifest = await writeRecordsFile(
-    { rekognition, resources },
-    { collectionId: source, prefix, names: Object.keys(PHOTOS) },
-  );
-  target = `verify-v7-${randomUUID()}`;
-  runId = `verify-${randomUUID()}`;
-  const started = await runCli(
-    [
-      'start',
-      '--manifest',
-      manifest,
-      '--source',
-      source,
-      '--target',
-      target,
-      '--id',
-      runId,
-      '--quality-filter',
-      'NONE',
-      '--wait',
-      '--json',
-    ],
-    env,
-  );
-  expect(started.stderr).toBe('');
-  expect(JSON.parse(lastLine(started.stdout))).toMatchObject({
+  migrated = await migrateOldCollection('verify', PHOTOS);
+  ({ resources, env, collectionId: source, target, runId, oldFaceIds } = migrated);
+  expect(migrated.summary).toMatchObject({
     status: 'completed',
     faces: 7,
     matched: 7,
@@ -91,10 +49,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await worker?.stop();
-  if (workerAws) destroyAwsClients(workerAws);
-  await rekognition?.stop();
-  await resources?.release();
+  await migrated?.stop();
 });
 
 async function verify(...args: string[]) {
@@ -220,7 +175,7 @@ test('a target that does not exist is one line and exit code 2', async () => {
 
 // Last: it deletes the old collection the other tests search.
 test('a source collection deleted since the run is one line and exit code 2', async () => {
-  await rekognition.client.send(new DeleteCollectionCommand({ CollectionId: source }));
+  await migrated.rekognition.client.send(new DeleteCollectionCommand({ CollectionId: source }));
 
   const outcome = await runCli(['verify', runId], env);
 
