@@ -51,15 +51,17 @@ export function encrypts(client: Client): boolean {
   return client.options.loadedDataConverter.payloadCodecs.length > 0;
 }
 
-/** A collection the command names: its face count, or one line and exit code 2 when it is not there to use. */
+/** A collection the command names: its face count and model; one line and exit code 2 when it cannot be used. */
 export async function describeCollection(
   aws: AwsClients,
   CollectionId: string,
   role: 'source' | 'target',
-): Promise<{ faceCount: number }> {
+): Promise<{ faceCount: number; faceModelVersion: string }> {
   try {
-    const { FaceCount = 0 } = await aws.rekognition.send(new DescribeCollectionCommand({ CollectionId }));
-    return { faceCount: FaceCount };
+    const { FaceCount = 0, FaceModelVersion = '' } = await aws.rekognition.send(
+      new DescribeCollectionCommand({ CollectionId }),
+    );
+    return { faceCount: FaceCount, faceModelVersion: FaceModelVersion };
   } catch (error) {
     if (error instanceof ResourceNotFoundException)
       throw new UsageError(`the ${role} collection ${CollectionId} does not exist`);

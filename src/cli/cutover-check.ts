@@ -8,6 +8,9 @@ import { type Face, ListFacesCommand } from '@aws-sdk/client-rekognition';
 import type { Command } from 'commander';
 import type { AwsClients } from '../aws/clients';
 import { FACES_PER_PAGE } from '../aws/rekognition';
+import type { Config } from '../domain/config';
+import { isNewerFaceModel } from '../domain/face-models';
+import { createLedger } from '../stores/ledger';
 import {
   type CollectionFace,
   CutoverComparison,
@@ -32,14 +35,34 @@ export interface CutoverCheckReport extends CutoverFindings {
   inStep: boolean;
 }
 
+/**
+ * Refuses what cannot be a migration of source into target: a target this tool never migrated
+ * into (no ledger owns it), or a source on a newer face model than the target (swapped, most likely).
+ */
+async function checkPair(
+  aws: AwsClients,
+  bucket: string,
+  { source, target }: Pick<CutoverCheckFlags, 'source' | 'target'>,
+): Promise<{ sourceFaces: number; targetFaces: number }> {
+  const old = await describeCollection(aws, source, 'source');
+  const migrated = await describeCollection(aws, target, 'target');
+  if (isNewerFaceModel(old.faceModelVersion, migrated.faceModelVersion))
+    throw new UsageError(
+      `the source ${source} is on face model ${old.faceModelVersion}, newer than the target's ${migrated.faceModelVersion}: are --source and --target swapped?`,
+    );
+  if (!(await createLedger(aws.s3, bucket).ownsCollection(target)))
+    throw new UsageError(
+      `the target ${target} is not a collection this tool migrated into: no ledger in ${bucket} owns it`,
+    );
+  return { sourceFaces: old.faceCount, targetFaces: migrated.faceCount };
+}
+
 /** Every face of a collection, page by page, on a progress bar sized by the collection's face count. */
 async function forEachFace(
   aws: AwsClients,
-  CollectionId: string,
-  role: 'source' | 'target',
+  { CollectionId, role, faceCount }: { CollectionId: string; role: 'source' | 'target'; faceCount: number },
   visit: (face: CollectionFace) => void,
 ): Promise<void> {
-  const { faceCount } = await describeCollection(aws, CollectionId, role);
   await withProgress(progressBar(`listing the ${role}'s faces`, faceCount), async (bar) => {
     let NextToken: string | undefined;
     do {
@@ -56,12 +79,17 @@ async function forEachFace(
 
 export async function checkCutover(
   aws: AwsClients,
-  resultsTable: string,
+  { resultsTable, bucket }: Pick<Config, 'resultsTable' | 'bucket'>,
   { source, target, examples }: Pick<CutoverCheckFlags, 'source' | 'target' | 'examples'>,
 ): Promise<CutoverCheckReport> {
+  const { sourceFaces, targetFaces } = await checkPair(aws, bucket, { source, target });
   const comparison = new CutoverComparison(examples);
-  await forEachFace(aws, source, 'source', (face) => comparison.oldFace(face));
-  await forEachFace(aws, target, 'target', (face) => comparison.newFace(face));
+  await forEachFace(aws, { CollectionId: source, role: 'source', faceCount: sourceFaces }, (face) =>
+    comparison.oldFace(face),
+  );
+  await forEachFace(aws, { CollectionId: target, role: 'target', faceCount: targetFaces }, (face) =>
+    comparison.newFace(face),
+  );
   await withProgress(progressBar('reading rows', 0, 'reading rows | {value} rows of the target'), (bar) =>
     forEachCollectionRowsPage(
       aws,
@@ -118,7 +146,7 @@ export function registerCutoverCheckCommand(program: Command): void {
         throw new UsageError(
           `--source and --target both name ${flags.source}: a collection cannot be its own migration`,
         );
-      const report = await withAws(({ config, aws }) => checkCutover(aws, config.resultsTable, flags));
+      const report = await withAws(({ config, aws }) => checkCutover(aws, config, flags));
       if (flags.json) console.log(JSON.stringify(report));
       else printReport(report);
       if (!report.inStep) process.exitCode = 1;

@@ -3,7 +3,13 @@
  * since: an old collection on face model 6.0 with users, migrated to 7.0 by `reindex start --wait`
  * on a worker (harness/old-collection.ts), then checked in its own process.
  */
-import { AssociateFacesCommand, DeleteFacesCommand, DisassociateFacesCommand } from '@aws-sdk/client-rekognition';
+import { randomUUID } from 'node:crypto';
+import {
+  AssociateFacesCommand,
+  CreateCollectionCommand,
+  DeleteFacesCommand,
+  DisassociateFacesCommand,
+} from '@aws-sdk/client-rekognition';
 import type { CutoverCheckReport } from '../../src/cli/cutover-check';
 import type { RunSummary } from '../../src/shared';
 import { lastLine, runCli } from '../../harness/cli';
@@ -138,4 +144,21 @@ test.each([
   expect(stdout).toBe('');
   expect(stderr).toContain(message);
   expect(stderr.trim().split('\n')).toHaveLength(1);
+});
+
+test('a target this tool never migrated into, or a source on a newer model than the target, is one line and exit code 2', async () => {
+  const foreign = `cutover-foreign-${randomUUID()}`;
+  await migrated.rekognition.client.send(new CreateCollectionCommand({ CollectionId: foreign }));
+
+  const notMigrated = await cutoverCheck('--source', source, '--target', foreign);
+  const swapped = await cutoverCheck('--source', target, '--target', source);
+
+  expect(notMigrated).toMatchObject({ code: 2, stdout: '' });
+  expect(notMigrated.stderr.trim().split('\n')).toEqual([
+    `reindex: the target ${foreign} is not a collection this tool migrated into: no ledger in ${migrated.resources.config.bucket} owns it`,
+  ]);
+  expect(swapped).toMatchObject({ code: 2, stdout: '' });
+  expect(swapped.stderr.trim().split('\n')).toEqual([
+    `reindex: the source ${target} is on face model 7.0, newer than the target's 6.0: are --source and --target swapped?`,
+  ]);
 });
