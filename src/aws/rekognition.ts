@@ -1,6 +1,6 @@
 /**
  * Rekognition for the worker's activities and the CLI alike: which errors no retry can cure,
- * request tokens that make a retried call repeat nothing, and deleting faces.
+ * request tokens that make a retried call repeat nothing, listing and deleting faces.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -8,6 +8,7 @@ import {
   DeleteFacesCommand,
   DeleteUserCommand,
   DisassociateFacesCommand,
+  type Face,
   ImageTooLargeException,
   InvalidImageFormatException,
   InvalidParameterException,
@@ -21,6 +22,16 @@ import { ReasonCode } from '../domain/reasons';
 
 /** ListFaces returns, and DeleteFaces takes, at most 4096 faces a call. */
 export const FACES_PER_PAGE = 4096;
+
+/** Every face of a collection, a page of ListFaces at a time. */
+export async function* facePages(rekognition: RekognitionClient, CollectionId: string): AsyncGenerator<Face[]> {
+  let NextToken: string | undefined;
+  do {
+    const page = await rekognition.send(new ListFacesCommand({ CollectionId, MaxResults: FACES_PER_PAGE, NextToken }));
+    yield page.Faces ?? [];
+    NextToken = page.NextToken;
+  } while (NextToken);
+}
 
 /** Rekognition errors that no retry can cure, and the reason code each becomes. */
 export function permanentReason(error: unknown): ReasonCode | undefined {

@@ -4,10 +4,9 @@
  * row of the target is read from the results table; what differs is counted, with examples. Exit
  * code 0 only when nothing differs, 1 when something does, 2 for a mistake in what was asked.
  */
-import { type Face, ListFacesCommand } from '@aws-sdk/client-rekognition';
 import type { Command } from 'commander';
 import type { AwsClients } from '../aws/clients';
-import { FACES_PER_PAGE } from '../aws/rekognition';
+import { facePages } from '../aws/rekognition';
 import type { Config } from '../domain/config';
 import { isNewerFaceModel } from '../domain/face-models';
 import { createLedger } from '../stores/ledger';
@@ -64,16 +63,10 @@ async function forEachFace(
   visit: (face: CollectionFace) => void,
 ): Promise<void> {
   await withProgress(progressBar(`listing the ${role}'s faces`, faceCount), async (bar) => {
-    let NextToken: string | undefined;
-    do {
-      const page = await aws.rekognition.send(
-        new ListFacesCommand({ CollectionId, MaxResults: FACES_PER_PAGE, NextToken }),
-      );
-      const faces: Face[] = page.Faces ?? [];
+    for await (const faces of facePages(aws.rekognition, CollectionId)) {
       for (const { FaceId, UserId } of faces) if (FaceId) visit({ faceId: FaceId, userId: UserId });
       bar.advance(faces.length);
-      NextToken = page.NextToken;
-    } while (NextToken);
+    }
   });
 }
 

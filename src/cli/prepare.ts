@@ -15,7 +15,7 @@ import { appendFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { DescribeCollectionCommand, type Face, ListFacesCommand, RekognitionClient } from '@aws-sdk/client-rekognition';
+import { DescribeCollectionCommand, type Face, RekognitionClient } from '@aws-sdk/client-rekognition';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { parse } from 'csv-parse';
 import { type Command, Option } from 'commander';
@@ -45,7 +45,7 @@ import type { AwsClients } from '../aws/clients';
 import type { Config } from '../domain/config';
 import { numberIn, progressBar, UsageError, withAws } from './common';
 import { type LineSink, openInput, openLineSink } from './files';
-import { FACES_PER_PAGE } from '../aws/rekognition';
+import { facePages } from '../aws/rekognition';
 
 export type Placement =
   | { mode: 'external-image-id'; placement: ExternalImageIdPlacement }
@@ -172,15 +172,6 @@ export function sourceClient({ region, profile }: SourceAccount): RekognitionCli
 async function countFaces(rekognition: RekognitionClient, source: string): Promise<number> {
   const { FaceCount } = await rekognition.send(new DescribeCollectionCommand({ CollectionId: source }));
   return FaceCount ?? 0;
-}
-
-async function* listFaces(rekognition: RekognitionClient, CollectionId: string): AsyncGenerator<Face[]> {
-  let NextToken: string | undefined;
-  do {
-    const page = await rekognition.send(new ListFacesCommand({ CollectionId, MaxResults: FACES_PER_PAGE, NextToken }));
-    yield page.Faces ?? [];
-    NextToken = page.NextToken;
-  } while (NextToken);
 }
 
 const listed = (face: Face): ListedFace => ({
@@ -327,7 +318,7 @@ export async function prepareRecords(
 
     const listing = progressBar(`listing ${input.source}`, faceCount);
     try {
-      for await (const page of listFaces(rekognition, input.source)) {
+      for await (const page of facePages(rekognition, input.source)) {
         for (const face of page.map(listed)) {
           summary.faces += 1;
           const { placement } = input;

@@ -3,12 +3,12 @@
  * from the target, and why, without deleting anything. Deleting is left to the run's own phase,
  * which waits out the indexing of other runs first.
  */
-import { ListFacesCommand, ResourceNotFoundException } from '@aws-sdk/client-rekognition';
+import { ResourceNotFoundException } from '@aws-sdk/client-rekognition';
 import type { Command } from 'commander';
 import { createLedger } from '../stores/ledger';
 import { createOrphanFinder, type ReconcileFinding } from '../stores/orphans';
 import { UsageError, withAws } from './common';
-import { FACES_PER_PAGE } from '../aws/rekognition';
+import { facePages } from '../aws/rekognition';
 
 interface ReconcileFlags {
   target: string;
@@ -31,25 +31,18 @@ export function registerReconcileCommand(program: Command): void {
         const finder = createOrphanFinder(createLedger(aws.s3, config.bucket), flags.target);
         const finding: ReconcileFinding = { leftovers: [], unattributed: [] };
         let facesChecked = 0;
-        let NextToken: string | undefined;
-        do {
-          let page;
-          try {
-            page = await aws.rekognition.send(
-              new ListFacesCommand({ CollectionId: flags.target, MaxResults: FACES_PER_PAGE, NextToken }),
-            );
-          } catch (error) {
-            if (error instanceof ResourceNotFoundException)
-              throw new UsageError(`the collection ${flags.target} does not exist`);
-            throw error;
+        try {
+          for await (const faces of facePages(aws.rekognition, flags.target)) {
+            const found = await finder.classify(faces);
+            finding.leftovers.push(...found.leftovers);
+            finding.unattributed.push(...found.unattributed);
+            facesChecked += faces.length;
           }
-          const faces = page.Faces ?? [];
-          const found = await finder.classify(faces);
-          finding.leftovers.push(...found.leftovers);
-          finding.unattributed.push(...found.unattributed);
-          facesChecked += faces.length;
-          NextToken = page.NextToken;
-        } while (NextToken);
+        } catch (error) {
+          if (error instanceof ResourceNotFoundException)
+            throw new UsageError(`the collection ${flags.target} does not exist`);
+          throw error;
+        }
         if (flags.json) {
           console.log(JSON.stringify({ target: flags.target, facesChecked, ...finding }));
           return;
