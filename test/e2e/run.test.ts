@@ -505,6 +505,8 @@ describe('--tps', () => {
         (JSON.parse((await runCli(['status', id, '--json'], cliEnv)).stdout) as { progress?: unknown }).progress !==
         undefined,
     );
+    // Paused, the run stays running while status is asked twice, however slow the machine.
+    expect((await runCli(['pause', id], cliEnv)).stdout.trim()).toBe(`paused ${id}`);
     const running = await runCli(['status', id], cliEnv);
     expect(running.stdout).toContain(
       '  IndexFaces rate in force: 12/s, held on the Temporal server (reindex rate --tps 12',
@@ -517,6 +519,7 @@ describe('--tps', () => {
     expect((await runCli(['rate', '--tps', '3', '--reset'], cliEnv)).stderr.trim()).toBe(
       'reindex: --tps and --reset cannot go together',
     );
+    expect((await runCli(['resume', id], cliEnv)).code).toBe(0);
     await eventually(
       async () =>
         (JSON.parse((await runCli(['status', id, '--json'], cliEnv)).stdout) as { status: string }).status !==
