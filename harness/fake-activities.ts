@@ -9,6 +9,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ControlActivities, IndexFacesActivities } from '../src/activities';
+import type { DrainWindow } from '../src/activities/drain';
 import type { ChunkEntry } from '../src/activities/manifest';
 import type { ImageRecord } from '../src/domain/records';
 import { batchFailedReview, type ResultRow, type ReviewItem } from '../src/domain/outcomes';
@@ -55,6 +56,10 @@ export interface FakeMigrationOptions {
   usersCountNoRows?: boolean;
   /** Drains answer as a worker killed before its heartbeat would: rows written, none counted. */
   drainCountsLost?: boolean;
+  /** The first this many drain windows find other runs' rows in the shared queue: not empty. */
+  busyWindows?: number;
+  /** Other runs' drains settle this run's duplicates: its own drains count none of them. */
+  duplicatesSettledElsewhere?: boolean;
 }
 
 /** An in-memory account: records files, chunks, collections, queues and the results table. */
@@ -66,6 +71,10 @@ export class FakeMigration {
   private readonly collections = new Map<string, Set<string>>();
   private readonly resultsQueue: QueuedRow[] = [];
   private readonly table = new Map<string, ResultRow>();
+  /** Duplicates settled against each run's rows, by its workflow id. */
+  private readonly settled = new Map<string, number>();
+  /** Every drain window asked for, in order. */
+  readonly drainWindows: DrainWindow[] = [];
   private faceCount = 0;
   /** Every review-DLQ message sent, in order. */
   readonly review: ReviewItem[] = [];
@@ -203,7 +212,12 @@ export class FakeMigration {
         this.review.push(...items);
         return { images: chunk.length, faces: items.length, messages: items.length };
       },
-      drainContinuously: async ({ runId, heldBack }) => {
+      drainContinuously: async (window) => {
+        const { runId, heldBack, accountFor } = window;
+        this.drainWindows.push(window);
+        const busy = this.drainWindows.length <= (this.options.busyWindows ?? 0);
+        // A busy window drains for a while, as a real one does until its time is up.
+        if (busy) await sleep(20);
         const taken = this.resultsQueue.splice(0);
         const oldestAgeMs = Math.max(0, ...taken.map(({ sentAtMs }) => Date.now() - sentAtMs));
         let written = 0;
@@ -227,8 +241,11 @@ export class FakeMigration {
             ExternalImageId: undefined,
             face: undefined,
           });
-          if (row.RunId === runId) duplicatesOfRun += 1;
+          this.settled.set(row.RunId, (this.settled.get(row.RunId) ?? 0) + 1);
+          if (row.RunId === runId && !this.options.duplicatesSettledElsewhere) duplicatesOfRun += 1;
         }
+        const accounted =
+          accountFor !== undefined && this.rowsOf(runId).length + (this.settled.get(runId) ?? 0) >= accountFor.rowsSent;
         const limit = this.options.resultsWaitLimitMs;
         const behind = limit !== undefined && oldestAgeMs > limit;
         const backlog = heldBack === undefined ? undefined : behind ? 'behind' : heldBack ? 'caughtUp' : undefined;
@@ -236,15 +253,18 @@ export class FakeMigration {
           written: this.options.drainCountsLost ? 0 : written,
           duplicatesOfRun,
           oldestAgeMs,
-          queueEmpty: true,
+          queueEmpty: !busy,
           ...(backlog ? { backlog } : {}),
+          ...(accounted ? { runAccounted: true } : {}),
         };
       },
       migrateUsers: async ({ runId }) => {
         const rows = this.rowsOf(runId);
         const withUsers = rows.filter((row) => row.UserId !== undefined);
         return {
-          ...(this.options.usersCountNoRows ? {} : { rowsOfRun: rows.length }),
+          ...(this.options.usersCountNoRows
+            ? {}
+            : { rowsOfRun: rows.length, duplicatesOfRun: this.settled.get(runId) ?? 0 }),
           usersCreated: new Set(withUsers.map((row) => row.UserId)).size,
           facesAssociated: withUsers.length,
           refusedByReason: {},

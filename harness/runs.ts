@@ -22,6 +22,7 @@ import { syntheticPng } from '../infra/rekognition-local/synthetic-images';
 import { type AwsClients, createAwsClients, destroyAwsClients } from '../src/aws/clients';
 import { type Config, loadConfig } from '../src/domain/config';
 import { createLedger } from '../src/stores/ledger';
+import { resultsTableDefinition } from '../src/stores/results-table';
 import type { ResultRow, ReviewItem } from '../src/domain/outcomes';
 import { ROW_SIGNATURE_ATTRIBUTE, signRowBody } from '../src/domain/result-rows';
 import { indexedTypes } from '../src/search-attributes';
@@ -39,16 +40,9 @@ export interface RunResources {
   ownCollection(collectionId: string): string;
 }
 
-/** A results table like the stack's, keyed by OldFaceId. */
+/** A results table like the stack's, keyed by OldFaceId, with its index of rows by run. */
 export async function createResultsTable(aws: AwsClients, TableName: string): Promise<string> {
-  await aws.dynamodb.send(
-    new CreateTableCommand({
-      TableName,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [{ AttributeName: 'OldFaceId', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'OldFaceId', KeyType: 'HASH' }],
-    }),
-  );
+  await aws.dynamodb.send(new CreateTableCommand(resultsTableDefinition(TableName)));
   await waitUntilTableExists({ client: aws.dynamodb, maxWaitTime: 30 }, { TableName });
   return TableName;
 }

@@ -199,6 +199,12 @@ export interface CarriedState {
   heldForResults?: boolean;
   /** How many times new images waited for the drain. */
   resultsHolds?: number;
+  /**
+   * Result rows the run's batches sent, so its end can tell when the table holds them all. Absent
+   * from runs that began before the count, and once a batch failed: rows it sent before it failed
+   * are not known.
+   */
+  rowsSent?: number;
 }
 
 export interface RunProgress {

@@ -27,6 +27,7 @@ import {
 } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { RUN_ENDED_TAG } from '../../src/shared';
+import { ROWS_BY_RUN_INDEX, SETTLED_DUPLICATES } from '../../src/stores/results-table';
 import { STACK_ENVIRONMENT, type StackVariable, WORKER_POLICY_OUTPUT, outputKey } from './outputs';
 import { DATA_KEY_STATEMENT, workerPolicy } from './worker-policy';
 
@@ -355,6 +356,14 @@ export class ReindexStack extends Stack {
       removalPolicy: RemovalPolicy.RETAIN,
       // Epoch seconds, on the rows of a run started with a row expiry only: the TTL deletes no other row.
       timeToLiveAttribute: 'ExpiresAt',
+    });
+    // A run counts its own rows here, to know they are all in while other runs keep the queue busy.
+    this.resultsTable.addGlobalSecondaryIndex({
+      indexName: ROWS_BY_RUN_INDEX,
+      partitionKey: { name: 'RunId', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'MigratedAt', type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.INCLUDE,
+      nonKeyAttributes: [SETTLED_DUPLICATES],
     });
     // As TableEncryption.CUSTOMER_MANAGED would have it, with the customer-managed key.
     const cfnTable = this.resultsTable.node.defaultChild as dynamodb.CfnTable;

@@ -6,6 +6,7 @@
  * to exactly those calls.
  */
 import { MIGRATION_TARGET_TAG, chunkKey, redriveRecordsKey, reportKey } from '../../src/shared';
+import { ROWS_BY_RUN_INDEX } from '../../src/stores/results-table';
 
 export interface WorkerPolicyInput {
   /** `aws`, or `aws-cn`, `aws-us-gov`. */
@@ -135,6 +136,13 @@ export function workerPolicy(input: WorkerPolicyInput): PolicyDocument {
       Effect: 'Allow',
       Action: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Scan'],
       Resource: [input.resultsTableArn],
+    },
+    // A run counts its own rows in the table's index of rows by run.
+    {
+      Sid: 'ResultsTableRowsByRun',
+      Effect: 'Allow',
+      Action: ['dynamodb:Query'],
+      Resource: [`${input.resultsTableArn}/index/${ROWS_BY_RUN_INDEX}`],
     },
     // A run reads any collection of the targets' names, but changes only one that carries the tag
     // the worker gives a collection it creates or claims empty: a collection of such a name that

@@ -15,6 +15,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { resultsTableDefinition } from '../../src/stores/results-table';
 import { RESOURCE_NAMES } from './settings';
 
 /** The AWS limit, so failures wait for a person for as long as SQS allows. */
@@ -62,14 +63,7 @@ async function queueArn(sqs: SQSClient, queueUrl: string): Promise<string> {
 
 async function ensureResultsTable(dynamodb: DynamoDBClient, table: string): Promise<void> {
   try {
-    await dynamodb.send(
-      new CreateTableCommand({
-        TableName: table,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [{ AttributeName: 'OldFaceId', AttributeType: 'S' }],
-        KeySchema: [{ AttributeName: 'OldFaceId', KeyType: 'HASH' }],
-      }),
-    );
+    await dynamodb.send(new CreateTableCommand(resultsTableDefinition(table)));
   } catch (error) {
     if (!(error instanceof ResourceInUseException)) throw error;
   }

@@ -7,7 +7,7 @@
  */
 import { activityInfo, heartbeat, sleep } from '@temporalio/activity';
 import type { ReviewItem } from '../domain/outcomes';
-import type { DrainPass, DrainPassHooks, DrainReceive, DuplicateRow } from './results';
+import type { DrainPass, DrainPassHooks, DrainReceive, DuplicateRow, RunRowsAccount, RunRowsQuery } from './results';
 
 export interface DrainWindow {
   runId: string;
@@ -21,6 +21,12 @@ export interface DrainWindow {
    * the worker's limit. Absent, as from runs recorded before holding back, it answers for neither.
    */
   heldBack?: boolean;
+  /**
+   * At the run's end, the result rows its batches sent and when it began: the window answers
+   * `runAccounted` once the table holds as many of the run's rows and duplicates settled against
+   * them, whatever other runs keep in the shared queue.
+   */
+  accountFor?: { rowsSent: number; since: string };
 }
 
 export interface DrainedWindow {
@@ -33,6 +39,8 @@ export interface DrainedWindow {
   queueEmpty: boolean;
   /** Why the window answered early, when it did for the backlog (see DrainWindow.heldBack). */
   backlog?: 'behind' | 'caughtUp';
+  /** True when the window answered because every row the run sent is in the table (see DrainWindow.accountFor). */
+  runAccounted?: boolean;
 }
 
 /** Messages one pass handles before its duplicates are settled. */
@@ -45,17 +53,24 @@ const IDLE_MS = 1_000;
  * at three faces an image.
  */
 const RECEIVERS = 4;
+/**
+ * How often a window at the run's end counts the run's rows in the table, at least: a count reads
+ * every row of the run, so a run of millions counts less often, four times its count's length apart.
+ */
+const ACCOUNT_EVERY_MS = 5_000;
 /** A row that waited longer than this in the results queue makes a drain answer `behind`. */
 export const RESULTS_WAIT_LIMIT_MS = 2 * 60_000;
 
 export function createDrain({
   drainPass,
+  accountRunRows,
   deleteDuplicateFaces,
   sendToReview,
   settleDuplicates,
   resultsWaitLimitMs = RESULTS_WAIT_LIMIT_MS,
 }: {
   drainPass: (maxMessages: number, recovered: Set<string>, hooks: DrainPassHooks) => Promise<DrainPass>;
+  accountRunRows: (query: RunRowsQuery, onPage: () => void) => Promise<RunRowsAccount | undefined>;
   deleteDuplicateFaces: (duplicates: DuplicateRow[]) => Promise<void>;
   sendToReview: (items: ReviewItem[]) => Promise<void>;
   settleDuplicates: (duplicates: DuplicateRow[]) => Promise<void>;
@@ -68,7 +83,13 @@ export function createDrain({
      * changes, with `heldBack`), with several receivers at once. A retried attempt goes on from the
      * counts its predecessor heartbeated.
      */
-    drainContinuously: async ({ runId, forMs, untilEmpty, heldBack }: DrainWindow): Promise<DrainedWindow> => {
+    drainContinuously: async ({
+      runId,
+      forMs,
+      untilEmpty,
+      heldBack,
+      accountFor,
+    }: DrainWindow): Promise<DrainedWindow> => {
       const resumed = activityInfo().heartbeatDetails as Omit<DrainedWindow, 'queueEmpty'> | undefined;
       const totals = {
         written: resumed?.written ?? 0,
@@ -80,6 +101,7 @@ export function createDrain({
       let over = false;
       let queueEmpty = false;
       let backlog: DrainedWindow['backlog'];
+      let runAccounted = false;
       const onReceive = ({ written, oldestAgeMs, full }: DrainReceive) => {
         totals.written += written;
         totals.oldestAgeMs = Math.max(totals.oldestAgeMs, oldestAgeMs);
@@ -108,8 +130,35 @@ export function createDrain({
           if (!over && pass.handled === 0) await sleep(IDLE_MS);
         }
       };
-      await Promise.all(Array.from({ length: RECEIVERS }, receive));
-      return { ...totals, queueEmpty, ...(backlog === undefined ? {} : { backlog }) };
+      /** Waits `ms`, or less once the window is over. */
+      const pause = async (ms: number) => {
+        const until = Date.now() + ms;
+        while (!over && Date.now() < until) await sleep(Math.min(250, until - Date.now()));
+      };
+      const account = async () => {
+        if (accountFor === undefined) return;
+        let waitMs = 0;
+        for (;;) {
+          await pause(waitMs);
+          if (over) return;
+          const began = Date.now();
+          const counted = await accountRunRows({ runId, since: accountFor.since }, () => heartbeat({ ...totals }));
+          if (counted === undefined) return;
+          if (counted.rows + counted.settledDuplicates >= accountFor.rowsSent) {
+            runAccounted = true;
+            over = true;
+            return;
+          }
+          waitMs = Math.max(ACCOUNT_EVERY_MS, 4 * (Date.now() - began));
+        }
+      };
+      await Promise.all([...Array.from({ length: RECEIVERS }, receive), account()]);
+      return {
+        ...totals,
+        queueEmpty,
+        ...(backlog === undefined ? {} : { backlog }),
+        ...(runAccounted ? { runAccounted } : {}),
+      };
     },
   };
 }

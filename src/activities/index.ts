@@ -29,7 +29,7 @@ export function createActivities(
   { orphanGraceMs, resultsWaitLimitMs }: { orphanGraceMs?: number; resultsWaitLimitMs?: number } = {},
 ) {
   const queues = createQueueActivities({ sqs, s3, config });
-  const { drainPass, ...results } = createResultsActivities({ sqs, dynamodb, s3, config });
+  const { drainPass, accountRunRows, ...results } = createResultsActivities({ sqs, dynamodb, s3, config });
   const resultsDlq = createResultsDlqActivities({ sqs, s3, config });
   const runObjects = createRunObjects(s3, config.bucket);
   const publishOutcome: PublishOutcome = async (outcome) => {
@@ -52,6 +52,7 @@ export function createActivities(
   });
   const drain = createDrain({
     drainPass,
+    accountRunRows,
     deleteDuplicateFaces: rekognitionControl.deleteDuplicateFaces,
     sendToReview: queues.sendToReview,
     settleDuplicates: results.settleDuplicates,

@@ -11,7 +11,13 @@
  * copy of that message arriving later is known as settled instead of refused a second time.
  */
 import { type AttributeValue, ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, type DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
@@ -28,6 +34,7 @@ import { ROW_SIGNATURE_ATTRIBUTE } from '../domain/result-rows';
 import { withoutRequestDetails } from '../aws/clients';
 import { createLedger } from '../stores/ledger';
 import { createRowReader } from '../stores/signed-rows';
+import { ROWS_BY_RUN_INDEX, SETTLED_DUPLICATES } from '../stores/results-table';
 import { SQS_BATCH } from '../aws/sqs';
 
 /** DynamoDB's IN takes at most 100 values. */
@@ -48,8 +55,6 @@ const MAX_DUPLICATES_PER_DRAIN = 50;
  * settles it (seconds, normally); after a crash it comes back for the next drain this soon.
  */
 const DUPLICATE_HOLD_SECONDS = 60;
-/** The attribute of a holding row that lists the duplicates settled against it. */
-const SETTLED_DUPLICATES = 'SettledDuplicates';
 /**
  * The attribute naming the drain attempt that wrote a row. A run counts the rows its completed
  * drains wrote; a copy of a row that an earlier attempt of the same drain wrote is counted, because
@@ -146,6 +151,16 @@ function heldIdentity(
   };
 }
 
+/**
+ * The answer to a query of an index the table does not have: DynamoDB's ValidationException ("The
+ * table does not have the specified index: …"), or moto's ResourceNotFoundException ("Invalid index: …").
+ */
+function isMissingIndex(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error.name === 'ValidationException') return error.message.includes('does not have the specified index');
+  return error.name === 'ResourceNotFoundException' && error.message.includes(`index: ${ROWS_BY_RUN_INDEX}`);
+}
+
 function duplicateOf(row: ResultRow, holder: Record<string, AttributeValue>, receiptHandle: string): DuplicateRow {
   const held = (attribute: keyof ResultRow) => holder[attribute]?.S;
   const heldFaceId = held('FaceId') ?? '';
@@ -171,6 +186,19 @@ function duplicateOf(row: ResultRow, holder: Record<string, AttributeValue>, rec
     },
     receiptHandles: [receiptHandle],
   };
+}
+
+/** A run's rows in the table, and the duplicates settled against them. */
+export interface RunRowsAccount {
+  rows: number;
+  settledDuplicates: number;
+}
+
+/** Which rows of a run to count: those decided since its first execution began, not an earlier run's of the same id. */
+export interface RunRowsQuery {
+  runId: string;
+  /** ISO time the run began. */
+  since: string;
 }
 
 export function createResultsActivities({
@@ -436,8 +464,51 @@ export function createResultsActivities({
     return finished(false);
   }
 
+  /**
+   * Counts a run's rows and the duplicates settled against them from the table's index of rows by
+   * run; undefined when the table has no such index (one created before it), so the caller falls
+   * back on other evidence. `onPage` hears each page, for a long count to heartbeat.
+   */
+  async function accountRunRows(
+    { runId, since }: RunRowsQuery,
+    onPage: () => void = () => undefined,
+  ): Promise<RunRowsAccount | undefined> {
+    const account: RunRowsAccount = { rows: 0, settledDuplicates: 0 };
+    let startKey: Record<string, unknown> | undefined;
+    try {
+      do {
+        const page = await dynamodb.send(
+          new QueryCommand({
+            TableName: config.resultsTable,
+            IndexName: ROWS_BY_RUN_INDEX,
+            KeyConditionExpression: 'RunId = :run AND MigratedAt >= :since',
+            ExpressionAttributeValues: { ':run': runId, ':since': since },
+            // A key too, so a row with no duplicate is not an empty item.
+            ProjectionExpression: 'MigratedAt, #settled',
+            ExpressionAttributeNames: { '#settled': SETTLED_DUPLICATES },
+            ExclusiveStartKey: startKey,
+          }),
+        );
+        for (const item of page.Items ?? []) {
+          account.rows += 1;
+          account.settledDuplicates += (item[SETTLED_DUPLICATES] as Set<string> | undefined)?.size ?? 0;
+        }
+        startKey = page.LastEvaluatedKey;
+        onPage();
+      } while (startKey);
+    } catch (error) {
+      if (!isMissingIndex(error)) throw error;
+      log.warn(`The results table has no ${ROWS_BY_RUN_INDEX} index; a run ends only once the results queue is empty`, {
+        table: config.resultsTable,
+      });
+      return undefined;
+    }
+    return account;
+  }
+
   return {
     drainPass,
+    accountRunRows,
 
     /** One drain pass as an activity of its own, as runs recorded before continuous draining call it. */
     drainResults: async (maxMessages: number): Promise<DrainProgress> => {

@@ -20,6 +20,7 @@ import type { ResultRow, ReviewItem } from '../domain/outcomes';
 import { addReasonCounts, ReasonCode, type ReasonCounts } from '../domain/reasons';
 import { requestToken } from '../aws/rekognition';
 import { createReviewSender } from './queues';
+import { SETTLED_DUPLICATES } from '../stores/results-table';
 
 export interface MigrateUsersInput {
   runId: string;
@@ -36,13 +37,18 @@ export interface UsersMigrated {
    * worker killed between a write and its heartbeat loses any. Absent from runs before the count.
    */
   rowsOfRun?: number;
+  /**
+   * Duplicates settled against the run's rows, whichever run's drain settled them; absent from runs
+   * before the count, as rowsOfRun.
+   */
+  duplicatesOfRun?: number;
 }
 
 /** AssociateFaces takes at most 100 faces a call, and a user holds at most 100 faces. */
 const FACES_PER_USER = 100;
 const ROWS_PER_SCAN_PAGE = 1000;
 
-const PROJECTED = ['OldFaceId', 'FaceId', 'UserId', 'Bucket', 'Key', 'ExternalImageId'] as const;
+const PROJECTED = ['OldFaceId', 'FaceId', 'UserId', 'Bucket', 'Key', 'ExternalImageId', SETTLED_DUPLICATES] as const;
 
 type UserRow = Pick<ResultRow, 'OldFaceId' | 'FaceId' | 'UserId' | 'Bucket' | 'Key' | 'ExternalImageId'> & {
   UserId: string;
@@ -151,6 +157,7 @@ export function createUserActivities({
         refusedByReason: { ...resumed?.refusedByReason },
         // An attempt resumed from one that did not count (code before the count) cannot count the pages it skips.
         rowsOfRun: resumed === undefined ? 0 : resumed.rowsOfRun,
+        duplicatesOfRun: resumed === undefined ? 0 : resumed.duplicatesOfRun,
       };
       let startKey = resumed?.startKey;
       // A user whose faces span pages is created once; a replayed token would answer "created" again.
@@ -171,7 +178,10 @@ export function createUserActivities({
           }),
         );
         const byUser = new Map<string, UserRow[]>();
-        const rows = (page.Items ?? []) as (Omit<UserRow, 'UserId'> & { UserId?: string })[];
+        const rows = (page.Items ?? []) as (Omit<UserRow, 'UserId'> & {
+          UserId?: string;
+          [SETTLED_DUPLICATES]?: Set<string>;
+        })[];
         for (const row of rows)
           if (row.UserId !== undefined) byUser.set(row.UserId, [...(byUser.get(row.UserId) ?? []), row as UserRow]);
         const refused: ReviewItem[] = [];
@@ -189,6 +199,8 @@ export function createUserActivities({
         await sendToReview(refused);
         for (const item of refused) addReasonCounts(totals.refusedByReason, item.reason);
         if (totals.rowsOfRun !== undefined) totals.rowsOfRun += rows.length;
+        if (totals.duplicatesOfRun !== undefined)
+          for (const row of rows) totals.duplicatesOfRun += row[SETTLED_DUPLICATES]?.size ?? 0;
         startKey = page.LastEvaluatedKey;
         heartbeat({ ...totals, refusedByReason: { ...totals.refusedByReason }, startKey });
       } while (startKey);

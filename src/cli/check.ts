@@ -13,6 +13,7 @@ import { type AwsClients, httpStatusOf } from '../aws/clients';
 import { withAws } from './common';
 import type { Config } from '../domain/config';
 import { missingSearchAttributes } from '../search-attributes';
+import { ROWS_BY_RUN_INDEX } from '../stores/results-table';
 
 export interface CheckResult {
   resource: string;
@@ -88,6 +89,10 @@ export async function checkDeployment(
       const { Table } = await aws.dynamodb.send(new DescribeTableCommand({ TableName: config.resultsTable }));
       const key = Table?.KeySchema?.map((element) => element.AttributeName).join(',');
       if (key !== 'OldFaceId') throw new Error(`table ${config.resultsTable} is keyed on ${key}, not OldFaceId`);
+      if (!Table?.GlobalSecondaryIndexes?.some((index) => index.IndexName === ROWS_BY_RUN_INDEX))
+        throw new Error(
+          `table ${config.resultsTable} has no ${ROWS_BY_RUN_INDEX} index, so a run ends only once the shared results queue is empty; deploy the stack again to add it`,
+        );
       return config.resultsTable;
     }),
   ]);

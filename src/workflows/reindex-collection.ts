@@ -127,8 +127,17 @@ const HOLD_FOR_RESULTS = 'hold-for-results';
 const TAG_RUN_ENDED = 'tag-run-ended';
 /** Runs that record this patch count their rows in the results DLQ for the summary. */
 const COUNT_RESULTS_DLQ = 'count-results-dlq';
+/**
+ * Runs that record this patch end their final drain once the table holds every row their batches
+ * sent (counted in the table's index of rows by run), not only once the results queue is empty:
+ * other runs share that queue and may keep it busy for hours. Their drain windows beside the
+ * batches are short, so the run's end waits little for the window in progress.
+ */
+const END_ON_OWN_ROWS = 'end-on-own-rows';
 /** How long one drain activity drains at most before it answers; it answers sooner when the queue is empty. */
 export const DRAIN_WINDOW_MS = 5 * 60_000;
+/** A drain window beside the batches of a run that records END_ON_OWN_ROWS. */
+const WINDOW_BESIDE_BATCHES_MS = 30_000;
 /**
  * After a drain found the queue empty, the next starts this long after, doubling while it stays
  * empty up to the most: a row waits at most a minute for a drain to begin, and an idle run adds
@@ -340,7 +349,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
    * off with rows written and not counted. A drain that fails for good fails the run. A window that
    * finds rows waiting too long holds back new images until a window finds the backlog gone.
    */
-  const drainWhileIndexing = (): ContinuousDrain => {
+  const drainWhileIndexing = (windowMs: number): ContinuousDrain => {
     let over = false;
     let failure: Error | undefined;
     const holdsBack = patched(HOLD_FOR_RESULTS);
@@ -352,7 +361,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
         const held = state.heldForResults ?? false;
         const drained = await drainContinuously({
           runId,
-          forMs: DRAIN_WINDOW_MS,
+          forMs: windowMs,
           untilEmpty: true,
           ...(holdsBack ? { heldBack: held } : {}),
         });
@@ -450,6 +459,9 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       if (finished === undefined) continue;
       running.delete(finished.batch);
       addTotals(state.totals, finished.summary ?? (await accountFailedBatch(finished.batch, finished.error)));
+      // A batch that failed may have sent rows before it did: how many, nobody can tell.
+      if (state.rowsSent !== undefined && finished.summary) state.rowsSent += finished.summary.matched;
+      else delete state.rowsSent;
       if (!finished.summary?.endedFailing) delete state.runStreak;
       state.batchesDone += 1;
       publishState();
@@ -487,7 +499,10 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
   // Cancellation only sets `stopping`: every phase after it must still run to leave the run consistent.
   return CancellationScope.nonCancellable(async () => {
     const drainsContinuously = patched(DRAIN_CONTINUOUSLY);
+    const endsOnOwnRows = patched(END_ON_OWN_ROWS);
     if (state.phase === 'preparing') {
+      // Counted from the start, or not at all: a run that began before the count cannot end on it.
+      if (endsOnOwnRows) state.rowsSent = 0;
       publishState();
       const prepared = await prepareTarget({
         runId,
@@ -510,7 +525,9 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       enter('indexing');
     }
     if (state.phase === 'indexing') {
-      const continuous = drainsContinuously ? drainWhileIndexing() : undefined;
+      const continuous = drainsContinuously
+        ? drainWhileIndexing(endsOnOwnRows ? WINDOW_BESIDE_BATCHES_MS : DRAIN_WINDOW_MS)
+        : undefined;
       const batches =
         state.split && state.target ? await runBatches(state.split, state.target, continuous) : 'finished';
       await continuous?.stop();
@@ -526,9 +543,16 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
     }
     if (state.phase === 'draining' && drainsContinuously) {
       for (;;) {
-        const drained = await drainContinuously({ runId, forMs: DRAIN_WINDOW_MS, untilEmpty: true });
+        const drained = await drainContinuously({
+          runId,
+          forMs: DRAIN_WINDOW_MS,
+          untilEmpty: true,
+          ...(state.rowsSent === undefined
+            ? {}
+            : { accountFor: { rowsSent: state.rowsSent, since: new Date(state.startedAtMs).toISOString() } }),
+        });
         tally(drained);
-        if (drained.queueEmpty) break;
+        if (drained.queueEmpty || drained.runAccounted) break;
         if (workflowInfo().continueAsNewSuggested) {
           await condition(allHandlersFinished);
           return continueAsNew<typeof reindexCollection>({ ...input, carried: state });
@@ -553,6 +577,9 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       facesAssociated = users.facesAssociated;
       // The drains count what they wrote, but a worker killed before its heartbeat loses some of it.
       if (users.rowsOfRun !== undefined) state.resultsWritten = users.rowsOfRun;
+      // Another run's drain may have settled some of this run's duplicates; the table has them all.
+      if (users.duplicatesOfRun !== undefined)
+        countDuplicates(state, users.duplicatesOfRun - (state.totals.dlqByReason[ReasonCode.DuplicateFaceId] ?? 0));
       addTotals(state.totals, { ...emptyTotals(), dlqByReason: users.refusedByReason });
       enter('reconciling');
     }

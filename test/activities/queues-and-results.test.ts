@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import {
   CreateQueueCommand,
@@ -195,6 +195,7 @@ describe('a drain window and the backlog', () => {
   const drainWindow = (resultsWaitLimitMs: number, window: Omit<DrainWindow, 'runId' | 'forMs' | 'untilEmpty'>) => {
     const { drainContinuously } = createDrain({
       drainPass: results.drainPass,
+      accountRunRows: results.accountRunRows,
       deleteDuplicateFaces: () => Promise.reject(new Error('no duplicate faces to delete here')),
       sendToReview: queues.sendToReview,
       settleDuplicates: results.settleDuplicates,
@@ -438,6 +439,111 @@ describe('a second row of one old face', () => {
     expect(drained.duplicates?.[0]?.review.detail).toMatch(
       /that record is this image, indexed once, so no face was deleted$/,
     );
+  });
+});
+
+describe("a run's own rows in the table", () => {
+  const since = '2026-11-28T04:00:00.000Z';
+  const account = (runId: string) =>
+    activityEnvironment().run(results.accountRunRows, { runId, since }, () => undefined);
+  /** Old face `n`'s row in `RunId`, decided at `MigratedAt`. */
+  const rowOf = (n: number, RunId: string, MigratedAt = row(n).MigratedAt): ResultRow => ({
+    ...row(n),
+    RunId,
+    MigratedAt,
+  });
+
+  test("are counted with the duplicates settled against them; another run's rows, and an earlier run's of the same id, are not", async () => {
+    await activityEnvironment().run(queues.publishResults, [
+      ...[1, 2, 3, 4].map((n) => rowOf(n, 'run-1')),
+      rowOf(5, 'run-1', '2026-11-27T23:00:00.000Z'),
+      rowOf(6, 'run-2'),
+    ]);
+    await drain(1000);
+    // A second record of old face 2 in run-1, refused and settled.
+    await activityEnvironment().run(queues.publishResults, [
+      { ...rowOf(2, 'run-1', '2026-11-28T05:00:01.000Z'), FaceId: 'new-2-again', RecordIndex: 102 },
+    ]);
+    const drained = await drain(1000);
+    expect(drained.duplicates).toHaveLength(1);
+    await activityEnvironment().run(results.settleDuplicates, drained.duplicates ?? []);
+
+    expect(await account('run-1')).toEqual({ rows: 4, settledDuplicates: 1 });
+    expect(await account('run-2')).toEqual({ rows: 1, settledDuplicates: 0 });
+    expect(await account('run-3')).toEqual({ rows: 0, settledDuplicates: 0 });
+  });
+
+  test('in a table made before the index of rows by run: no count, so the run falls back on an empty queue', async () => {
+    const TableName = `results-unindexed-${randomUUID()}`;
+    await aws.dynamodb.send(
+      new CreateTableCommand({
+        TableName,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [{ AttributeName: 'OldFaceId', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'OldFaceId', KeyType: 'HASH' }],
+      }),
+    );
+    try {
+      const unindexed = createResultsActivities({
+        sqs: aws.sqs,
+        dynamodb: aws.dynamodb,
+        s3: aws.s3,
+        config: { resultsQueueUrl, resultsTable: TableName, bucket: loadConfig().bucket },
+      });
+      expect(
+        await activityEnvironment().run(unindexed.accountRunRows, { runId: 'run-1', since }, () => undefined),
+      ).toBeUndefined();
+    } finally {
+      await aws.dynamodb.send(new DeleteTableCommand({ TableName }));
+    }
+  });
+
+  describe("end a window at the run's end while another run's message keeps the queue from empty", () => {
+    const windowAt = (rowsSent: number, forMs: number) => {
+      const { drainContinuously } = createDrain({
+        drainPass: results.drainPass,
+        accountRunRows: results.accountRunRows,
+        deleteDuplicateFaces: () => Promise.reject(new Error('no duplicate faces to delete here')),
+        sendToReview: queues.sendToReview,
+        settleDuplicates: results.settleDuplicates,
+      });
+      return activityEnvironment().run<[DrainWindow], DrainedWindow, typeof drainContinuously>(drainContinuously, {
+        runId: 'run-1',
+        forMs,
+        untilEmpty: true,
+        accountFor: { rowsSent, since },
+      });
+    };
+
+    beforeEach(async () => {
+      await activityEnvironment().run(queues.publishResults, [rowOf(99, 'run-2')]);
+      // Another run's drain holds its message: the queue is not empty while it does.
+      const { Messages = [] } = await aws.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: resultsQueueUrl, VisibilityTimeout: 300, WaitTimeSeconds: 5 }),
+      );
+      expect(Messages).toHaveLength(1);
+      await activityEnvironment().run(
+        queues.publishResults,
+        Array.from({ length: 12 }, (_, i) => rowOf(i + 1, 'run-1')),
+      );
+    });
+
+    test('once the table holds every row the run sent', async () => {
+      const began = Date.now();
+
+      const window = await windowAt(12, 120_000);
+
+      expect(window).toMatchObject({ written: 12, queueEmpty: false, runAccounted: true });
+      expect(Date.now() - began).toBeLessThan(60_000);
+      expect((await tableRows()).map((r) => r.RunId)).toEqual(Array.from({ length: 12 }, () => 'run-1'));
+    });
+
+    test('not while a row the run sent is missing: the window runs to its end', async () => {
+      const window = await windowAt(13, 4_000);
+
+      expect(window).toMatchObject({ written: 12, queueEmpty: false });
+      expect(window.runAccounted).toBeUndefined();
+    });
   });
 });
 

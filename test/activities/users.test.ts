@@ -62,8 +62,13 @@ async function indexPerson(person: string, count: number): Promise<string[]> {
 }
 
 /** Writes the result rows a drained run leaves in the table. */
-async function resultRows(runId: string, userId: string | undefined, faceIds: string[]): Promise<void> {
-  const rows: ResultRow[] = faceIds.map((FaceId) => ({
+async function resultRows(
+  runId: string,
+  userId: string | undefined,
+  faceIds: string[],
+  settledDuplicates: string[] = [],
+): Promise<void> {
+  const rows: (ResultRow & { SettledDuplicates?: Set<string> })[] = faceIds.map((FaceId) => ({
     OldFaceId: randomUUID(),
     FaceId,
     OldImageId: undefined,
@@ -80,6 +85,8 @@ async function resultRows(runId: string, userId: string | undefined, faceIds: st
     FaceModelVersion: '7.0',
     RunId: runId,
     MigratedAt: new Date().toISOString(),
+    // As settleDuplicates marks a holding row.
+    ...(settledDuplicates.length > 0 ? { SettledDuplicates: new Set(settledDuplicates) } : {}),
   }));
   for (let start = 0; start < rows.length; start += 25) {
     const batch = rows.slice(start, start + 25).map((Item) => ({ PutRequest: { Item } }));
@@ -124,11 +131,18 @@ test("users are created from the run's result rows with their faces; a retry rep
   const [ana, bo, nobody] = [await indexPerson('ana', 2), await indexPerson('bo', 1), await indexPerson('cy', 1)];
   await resultRows(runId, 'user-ana', ana);
   await resultRows(runId, 'user-bo', bo);
-  await resultRows(runId, undefined, nobody);
-  await resultRows(`run-${randomUUID()}`, 'user-of-another-run', await indexPerson('dee', 1));
+  await resultRows(runId, undefined, nobody, ['dup-face#7', 'dup-face#9']);
+  await resultRows(`run-${randomUUID()}`, 'user-of-another-run', await indexPerson('dee', 1), ['other#1']);
 
-  // Every row of the run is counted, the one without a user too; another run's are not.
-  expect(await migrateUsers(runId)).toEqual({ usersCreated: 2, facesAssociated: 3, refusedByReason: {}, rowsOfRun: 4 });
+  // Every row of the run is counted, the one without a user too, with the duplicates settled against
+  // them; another run's are not.
+  expect(await migrateUsers(runId)).toEqual({
+    usersCreated: 2,
+    facesAssociated: 3,
+    refusedByReason: {},
+    rowsOfRun: 4,
+    duplicatesOfRun: 2,
+  });
   await migrateUsers(runId);
 
   const { Users = [] } = await aws.rekognition.send(new ListUsersCommand({ CollectionId: collectionId }));
@@ -149,6 +163,7 @@ test('faces past the 100 a user may hold go to the review DLQ with USER_FACE_LIM
     facesAssociated: 100,
     refusedByReason: { [ReasonCode.UserFaceLimit]: 3 },
     rowsOfRun: 103,
+    duplicatesOfRun: 0,
   });
   expect(await facesOf('user-eve')).toHaveLength(100);
   const refused = await reviewOf(runId);

@@ -12,6 +12,7 @@ import { PARAMETERS, type ReindexStack } from '../../infra/aws/stack';
 import { type PolicyDocument, workerPolicy } from '../../infra/aws/worker-policy';
 import { loadConfig } from '../../src/domain/config';
 import { RUN_ENDED_TAG, chunkKey, redriveRecordsKey, reportKey } from '../../src/shared';
+import { resultsTableDefinition } from '../../src/stores/results-table';
 import { type Deployment, type Template as TemplateJson, evaluator } from './cloudformation';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -339,12 +340,22 @@ describe('queues', () => {
   });
 });
 
-test('results table: key OldFaceId (S), on demand, point-in-time recovery, encrypted, protected from deletion, kept when the stack goes', () => {
+test('results table: key OldFaceId (S), an index of rows by run, on demand, point-in-time recovery, encrypted, protected from deletion, kept when the stack goes', () => {
   template.resourceCountIs('AWS::DynamoDB::Table', 1);
   template.hasResource('AWS::DynamoDB::Table', {
     Properties: Match.objectLike({
       KeySchema: [{ AttributeName: 'OldFaceId', KeyType: 'HASH' }],
-      AttributeDefinitions: [{ AttributeName: 'OldFaceId', AttributeType: 'S' }],
+      AttributeDefinitions: resultsTableDefinition('results').AttributeDefinitions,
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: 'RowsByRun',
+          KeySchema: [
+            { AttributeName: 'RunId', KeyType: 'HASH' },
+            { AttributeName: 'MigratedAt', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['SettledDuplicates'] },
+        },
+      ],
       BillingMode: 'PAY_PER_REQUEST',
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       DeletionProtectionEnabled: true,

@@ -1,3 +1,7 @@
+import { randomUUID } from 'node:crypto';
+import { CreateTableCommand, DeleteTableCommand } from '@aws-sdk/client-dynamodb';
+import { createAwsClients, destroyAwsClients } from '../../src/aws/clients';
+import { loadConfig } from '../../src/domain/config';
 import { runCli } from '../../harness/cli';
 import { useLocalStack } from '../../harness/local-stack';
 
@@ -31,6 +35,30 @@ test('a bucket that does not exist is named as the one failure, with exit code 1
   expect(outcome.stdout.split('\n').filter((line) => line.startsWith('FAIL'))).toEqual([
     'FAIL S3 bucket: NotFound: does not exist',
   ]);
+});
+
+test('a results table without the index of rows by run is named as the one failure, with what it costs', async () => {
+  const aws = createAwsClients(loadConfig(env));
+  const TableName = `results-unindexed-${randomUUID()}`;
+  await aws.dynamodb.send(
+    new CreateTableCommand({
+      TableName,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'OldFaceId', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'OldFaceId', KeyType: 'HASH' }],
+    }),
+  );
+  try {
+    const outcome = await runCli(['check'], { ...env, REINDEX_RESULTS_TABLE: TableName });
+
+    expect(outcome.code).toBe(1);
+    expect(outcome.stdout.split('\n').filter((line) => line.startsWith('FAIL'))).toEqual([
+      `FAIL results table: Error: table ${TableName} has no RowsByRun index, so a run ends only once the shared results queue is empty; deploy the stack again to add it`,
+    ]);
+  } finally {
+    await aws.dynamodb.send(new DeleteTableCommand({ TableName }));
+    destroyAwsClients(aws);
+  }
 });
 
 test('a missing setting is one line on stderr and exit code 2', async () => {

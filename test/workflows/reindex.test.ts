@@ -375,6 +375,65 @@ test('two records naming one old face, in one batch and across batches: one row 
   expectConsistent(migration, summary.workflowId, collectionId, summary);
 });
 
+test("duplicates another run's drain settled still count as duplicates, not matched: the table says how many", async () => {
+  const migration = new FakeMigration({ duplicatesSettledElsewhere: true });
+  const images = photos(6);
+  const repeated = [images[1], images[5]].map((image) => ({ oldFaceIds: [...(image?.oldFaceIds ?? [])] }));
+  const manifest = migration.writeRecords([...images, ...repeated]);
+  const collectionId = target();
+
+  const summary = await withWorkers(migration, async () =>
+    (await start(runInput(manifest, collectionId, { batchSize: 4 }))).result(),
+  );
+
+  expect(summary).toMatchObject({ matched: 6, dlqByReason: { [ReasonCode.DuplicateFaceId]: 2 } });
+  expectConsistent(migration, summary.workflowId, collectionId, summary);
+});
+
+describe('a results queue other runs keep busy', () => {
+  test('a run ends once the table holds every row its batches sent, without waiting for the queue to empty', async () => {
+    const migration = new FakeMigration({ busyWindows: Number.MAX_SAFE_INTEGER });
+    const images = photos(7);
+    const manifest = migration.writeRecords([...images, { oldFaceIds: [...(images[2]?.oldFaceIds ?? [])] }]);
+    const collectionId = target();
+
+    const summary = await withWorkers(migration, async () =>
+      (await start(runInput(manifest, collectionId, { batchSize: 3 }))).result(),
+    );
+
+    expect(summary).toMatchObject({
+      status: 'completed',
+      matched: 7,
+      dlqByReason: { [ReasonCode.DuplicateFaceId]: 1 },
+    });
+    expect(migration.drainWindows.at(-1)?.accountFor).toEqual({
+      rowsSent: 8,
+      since: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) as unknown,
+    });
+    expectConsistent(migration, summary.workflowId, collectionId, summary);
+  });
+
+  test('a run one of whose batches failed cannot count the rows it sent, so it waits for the queue to empty', async () => {
+    const migration = new FakeMigration({ busyWindows: 40 });
+    const manifest = migration.writeRecords(photos(9));
+    const collectionId = target();
+
+    const summary = await withWorkers(migration, async () => {
+      const handle = await start(runInput(manifest, collectionId, { batchSize: 3, batchesInFlight: 1 }));
+      await handle.signal(pauseSignal);
+      await eventually(async () => (await handle.query(progressQuery)).phase === 'indexing');
+      migration.breakChunk(handle.workflowId, 1);
+      await handle.signal(resumeSignal);
+      return handle.result();
+    });
+
+    expect(summary).toMatchObject({ status: 'completed', matched: 6, notProcessed: 3 });
+    expect(migration.drainWindows.length).toBeGreaterThan(40);
+    expect(migration.drainWindows.filter((window) => window.accountFor !== undefined)).toEqual([]);
+    expectConsistent(migration, summary.workflowId, collectionId, summary);
+  });
+});
+
 describe('failures that end', () => {
   /**
    * Starts a run held before its first batch, breaks something with `fault`, resumes it, and
