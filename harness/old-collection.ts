@@ -108,25 +108,32 @@ export async function writeRecordsFile(
   return `s3://${resources.config.bucket}/${Key}`;
 }
 
-export interface MigratedCollection extends OldCollection {
+/** An old collection on face model 6.0, its records file, and a worker and service to migrate it with. */
+export interface OldCollectionSuite extends OldCollection {
   resources: RunResources;
   rekognition: RunningRekognition;
   /** The environment of a `reindex` process that works on the suite's resources and service. */
   env: NodeJS.ProcessEnv;
   /** Where the photos' images are in the bucket. */
   prefix: string;
+  /** The records file of the photos, as an s3:// URI. */
+  records: string;
+  /** A new collection's name, for the target. */
   target: string;
-  runId: string;
-  /** What `reindex start --wait --json` printed last; its stderr was empty. */
-  summary: RunSummary;
   stop(): Promise<void>;
 }
 
-/** Builds an old collection of the photos and migrates it to face model 7.0 with QualityFilter NONE. */
-export async function migrateOldCollection(
+export interface MigratedCollection extends OldCollectionSuite {
+  runId: string;
+  /** What `reindex start --wait --json` printed last; its stderr was empty. */
+  summary: RunSummary;
+}
+
+/** Builds an old collection of the photos, with its records file, a worker and a rekognition-local of its own. */
+export async function prepareOldCollection(
   namePrefix: string,
   photos: Record<string, OldPhoto>,
-): Promise<MigratedCollection> {
+): Promise<OldCollectionSuite> {
   const stops: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const step of stops.reverse()) await step();
@@ -146,21 +153,35 @@ export async function migrateOldCollection(
 
     const prefix = `tests/${namePrefix}-${randomUUID()}`;
     const old = await buildOldCollection({ rekognition, resources }, { namePrefix, prefix, photos });
-    const manifest = await writeRecordsFile(
+    const records = await writeRecordsFile(
       { rekognition, resources },
       { collectionId: old.collectionId, prefix, names: Object.keys(photos) },
     );
     const target = `${namePrefix}-v7-${randomUUID()}`;
+    return { ...old, resources, rekognition, env, prefix, records, target, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** Builds an old collection of the photos and migrates it to face model 7.0 with QualityFilter NONE. */
+export async function migrateOldCollection(
+  namePrefix: string,
+  photos: Record<string, OldPhoto>,
+): Promise<MigratedCollection> {
+  const suite = await prepareOldCollection(namePrefix, photos);
+  try {
     const runId = `${namePrefix}-${randomUUID()}`;
     const started = await runCli(
       [
         'start',
         '--manifest',
-        manifest,
+        suite.records,
         '--source',
-        old.collectionId,
+        suite.collectionId,
         '--target',
-        target,
+        suite.target,
         '--id',
         runId,
         '--quality-filter',
@@ -168,13 +189,13 @@ export async function migrateOldCollection(
         '--wait',
         '--json',
       ],
-      env,
+      suite.env,
     );
     if (started.stderr !== '') throw new Error(`reindex start wrote to stderr: ${started.stderr}`);
     const summary = JSON.parse(lastLine(started.stdout)) as RunSummary;
-    return { ...old, resources, rekognition, env, prefix, target, runId, summary, stop };
+    return { ...suite, runId, summary };
   } catch (error) {
-    await stop();
+    await suite.stop();
     throw error;
   }
 }

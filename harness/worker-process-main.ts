@@ -18,9 +18,12 @@ async function main(): Promise<void> {
   const workers = await createWorkers({
     connection,
     namespace: 'default',
-    activities: createActivities(createAwsClients(config), config, {
-      orphanGraceMs: Number(process.env.TEST_ORPHAN_GRACE_MS),
-    }),
+    activities: createActivities(
+      createAwsClients(config),
+      config,
+      { workflowService: connection.workflowService, namespace: 'default' },
+      { orphanGraceMs: Number(process.env.TEST_ORPHAN_GRACE_MS) },
+    ),
     indexFacesTps: (await indexFacesRate(config)).tps,
     taskQueue: config.taskQueue,
     workflowBundle: { codePath: process.env.TEST_WORKFLOW_BUNDLE ?? '' },

@@ -29,7 +29,12 @@ export async function startWorker(resources: RunResources, dataConverter?: DataC
   const workers = await createWorkers({
     connection,
     namespace: 'default',
-    activities: createActivities(resources.aws, resources.config, { orphanGraceMs: 3_000 }),
+    activities: createActivities(
+      resources.aws,
+      resources.config,
+      { workflowService: connection.workflowService, namespace: 'default' },
+      { orphanGraceMs: 3_000 },
+    ),
     indexFacesTps: 1000,
     taskQueue,
     // An encrypting converter's failure converter must be bundled with the workflows.

@@ -71,7 +71,7 @@ export function chunkKey(runId: string, n?: number): string {
   return `runs/${runId}/chunks/${n === undefined ? '' : `${String(n).padStart(8, '0')}.json`}`;
 }
 
-/** The records file `dlq redrive` writes for the run it starts. */
+/** The records file this tool writes for a run it starts: `dlq redrive`'s, and a sync's of the faces added. */
 export function redriveRecordsKey(runId: string): string {
   return `runs/${runId}/redrive/records.jsonl`;
 }
@@ -384,3 +384,66 @@ export const streakAtEndSignal = defineSignal<[TrailingStreak]>('streakAtEnd');
  * `trip` holds the images to run again on resume; otherwise they go to review.
  */
 export const streakVerdictSignal = defineSignal<[{ trip: boolean }]>('streakVerdict');
+
+/** The run that migrates the faces a sync found added to the old collection. */
+export function syncAdditionsRunId(syncId: string): string {
+  return `${syncId}/additions`;
+}
+
+/**
+ * Where a sync finds the images of faces added to the old collection, as `prepare` does: by
+ * ExternalImageId, or by a key template.
+ */
+export type SyncPlacement =
+  | { mode: 'external-image-id'; bucket: string; prefix: string; suffix: string }
+  | { mode: 'template'; template: string };
+
+export interface SyncInput {
+  sourceCollectionId: string;
+  /** The old collection's region, when it is not the worker's. */
+  sourceRegion?: string;
+  targetCollectionId: string;
+  placement: SyncPlacement;
+  /** How the run that migrates the faces added to the old collection runs. */
+  run: PlanRunSettings;
+}
+
+/** What one pass of a sync found and changed in the target. */
+export interface SyncPass {
+  /** When the pass began listing the old collection. */
+  listedAt: string;
+  oldFaces: number;
+  /** Rows of the target, those of faces a sync deleted not counted. */
+  rows: number;
+  /** New faces deleted from the target because their old faces are gone; their rows are marked deleted. */
+  deleted: number;
+  /**
+   * From the previous sync's listing to this pass's last deletion: how long a face deleted from the
+   * old collection may have outlived it in the target. Absent at the first sync.
+   */
+  deletionLagMs?: number;
+  /** Migrated faces moved to their old faces' users (or out of any). */
+  userChanges: number;
+  /** Of those, faces Rekognition would not associate with their user (a user holds at most 100). */
+  userChangesRefused: number;
+  /** Users deleted from the target, left with no face. */
+  usersDeleted: number;
+  /** Faces added to the old collection, as records for a run; unplaced faces went to review. */
+  additions: { faces: number; images: number; unplaced: number };
+  /** Old faces without a row left for a later sync, because runs into the target were in flight. */
+  additionsDeferred: number;
+  /** The records file of the additions, when there are any to migrate now. */
+  records?: { Bucket: string; Key: string };
+}
+
+export interface SyncSummary extends Omit<SyncPass, 'records'> {
+  syncId: string;
+  sourceCollectionId: string;
+  targetCollectionId: string;
+  startedAt: string;
+  endedAt: string;
+  /** Runs into the target in flight when the sync began: it migrated no additions while they ran. */
+  runsInFlight: string[];
+  /** The run that migrated the additions, when there were any. */
+  additionsRun?: Pick<RunSummary, 'workflowId' | 'status' | 'images' | 'matched' | 'dlq' | 'dlqByReason'>;
+}

@@ -152,7 +152,7 @@ async function main(): Promise<void> {
     const workers = await createWorkers({
       connection,
       namespace,
-      activities: createActivities(aws, config),
+      activities: createActivities(aws, config, { workflowService: connection.workflowService, namespace }),
       indexFacesTps: rate.tps,
       taskQueue: config.taskQueue,
       workflowBundle: await bundleInChildProcess(dataConverter),

@@ -77,7 +77,13 @@ export function workerPolicy(input: WorkerPolicyInput): PolicyDocument {
   const targets = input.targetCollections.map(collection);
   const statements: PolicyStatement[] = [
     { Sid: 'ReadRunState', Effect: 'Allow', Action: ['s3:GetObject'], Resource: [chunks, ...ledgers] },
-    { Sid: 'WriteRunState', Effect: 'Allow', Action: ['s3:PutObject'], Resource: [chunks, ...reports, ...ledgers] },
+    // A sync writes the records file of the faces added to the old collection where a redrive's goes.
+    {
+      Sid: 'WriteRunState',
+      Effect: 'Allow',
+      Action: ['s3:PutObject'],
+      Resource: [chunks, redriveRecords, ...reports, ...ledgers],
+    },
     // A run tags what it wrote once it has ended: the bucket's lifecycle rule expires tagged objects only.
     {
       Sid: 'TagEndedRuns',

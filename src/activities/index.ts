@@ -17,15 +17,19 @@ import {
 import { createResultsActivities } from './results';
 import { createResultsDlqActivities } from './results-dlq';
 import { createRunObjects } from '../stores/run-objects';
+import { createSyncActivities, type SyncPassInput } from './sync';
+import { createTemporalActivities, type TemporalVisibility } from './temporal';
 import { createUserActivities } from './users';
 
 /**
+ * `temporal` is the worker's view of Temporal's visibility, for a sync to see the runs in flight.
  * Tests shorten `orphanGraceMs`, how long reconcile waits for other runs' indexing before deleting,
  * and `resultsWaitLimitMs`, how long a row may wait in the results queue before its run holds back.
  */
 export function createActivities(
   { s3, sqs, dynamodb, rekognition, indexFaces }: AwsClients,
   config: Config,
+  temporal: TemporalVisibility,
   { orphanGraceMs, resultsWaitLimitMs }: { orphanGraceMs?: number; resultsWaitLimitMs?: number } = {},
 ) {
   const queues = createQueueActivities({ sqs, s3, config });
@@ -49,6 +53,14 @@ export function createActivities(
     orphanGraceMs,
     rekognitionIn,
     publishOutcome,
+  });
+  const sync = createSyncActivities({
+    rekognition,
+    rekognitionIn,
+    dynamodb,
+    s3,
+    config,
+    sendToReview: queues.sendToReview,
   });
   const drain = createDrain({
     drainPass,
@@ -79,6 +91,9 @@ export function createActivities(
       tagRunEnded: (runId: string) => whileAlive(() => runObjects.tagEnded(runId)),
       ...createUserActivities({ rekognition, dynamodb, sqs, config }),
       ...rekognitionControl,
+      // A pass lists a whole collection and reads the target's rows, between heartbeats of its own.
+      syncPass: (input: SyncPassInput) => whileAlive(() => sync.syncPass(input)),
+      ...createTemporalActivities(temporal),
     },
     /** IndexFaces, alone on its rate-limited task queue. */
     indexFaces: { reindexImage },

@@ -168,7 +168,7 @@ export function createUserActivities({
             TableName: config.resultsTable,
             // Every row of the run, users or not: the scan reads the whole table either way, and the
             // rows without a user are counted.
-            FilterExpression: 'RunId = :run AND CollectionId = :target',
+            FilterExpression: 'RunId = :run AND CollectionId = :target AND attribute_not_exists(DeletedAt)',
             ExpressionAttributeValues: { ':run': input.runId, ':target': input.targetCollectionId },
             // Bucket and Key are DynamoDB reserved words, so every attribute goes by a placeholder.
             ProjectionExpression: PROJECTED.map((_, i) => `#a${i}`).join(', '),

@@ -38,7 +38,7 @@ export interface CutoverCheckReport extends CutoverFindings {
  * Refuses what cannot be a migration of source into target: a target this tool never migrated
  * into (no ledger owns it), or a source on a newer face model than the target (swapped, most likely).
  */
-async function checkPair(
+export async function checkPair(
   aws: AwsClients,
   bucket: string,
   { source, target }: Pick<CutoverCheckFlags, 'source' | 'target'>,

@@ -15,7 +15,7 @@ import { appendFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { DescribeCollectionCommand, type Face, RekognitionClient } from '@aws-sdk/client-rekognition';
+import { DescribeCollectionCommand, RekognitionClient } from '@aws-sdk/client-rekognition';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { parse } from 'csv-parse';
 import { type Command, Option } from 'commander';
@@ -25,6 +25,7 @@ import {
   type FaceKey,
   type KeyTemplate,
   type ListedFace,
+  listedFace,
   type MappingEntry,
   mappingColumns,
   mappingEntry,
@@ -174,14 +175,6 @@ async function countFaces(rekognition: RekognitionClient, source: string): Promi
   return FaceCount ?? 0;
 }
 
-const listed = (face: Face): ListedFace => ({
-  FaceId: face.FaceId ?? '',
-  ImageId: face.ImageId,
-  ExternalImageId: face.ExternalImageId,
-  UserId: face.UserId,
-  BoundingBox: face.BoundingBox,
-});
-
 // ---------------------------------------------------------------------------------------------
 // The mapping file
 
@@ -319,7 +312,7 @@ export async function prepareRecords(
     const listing = progressBar(`listing ${input.source}`, faceCount);
     try {
       for await (const page of facePages(rekognition, input.source)) {
-        for (const face of page.map(listed)) {
+        for (const face of page.map(listedFace)) {
           summary.faces += 1;
           const { placement } = input;
           if (!face.FaceId) await unplaced.add(face, UnplacedCause.NoFaceId, 'the face has no FaceId');

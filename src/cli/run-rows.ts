@@ -1,8 +1,9 @@
 /**
  * Reading one run's rows of the results table, or one target collection's, page by page: the table
  * holds every run's rows, so the scan filters on RunId (or CollectionId) and never gathers the rows
- * it hands on. Export, report, verify and cutover-check read them this way; a table that does not
- * exist is the operator's mistake, one line and exit code 2.
+ * it hands on. Rows a sync marked deleted are left out: their faces are gone. Export, report,
+ * verify and cutover-check read rows this way; a table that does not exist is the operator's
+ * mistake, one line and exit code 2.
  */
 import { ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
@@ -56,7 +57,8 @@ async function forEachRowsPage(
       const page = await aws.dynamodb.send(
         new ScanCommand({
           TableName: scan.table,
-          FilterExpression: '#only = :only',
+          // A row a sync marked deleted records a face that is gone, no migrated face.
+          FilterExpression: '#only = :only AND attribute_not_exists(DeletedAt)',
           ProjectionExpression: scan.attributes?.map((_, i) => `#a${i}`).join(', '),
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: { ':only': scan.only.value },

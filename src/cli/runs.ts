@@ -470,7 +470,7 @@ export function addRunSettings(command: Command): Command {
 }
 
 /** What the flags say of a run, beside its records file, target, id and task queue. */
-function settingsOf(flags: RunSettingsFlags): Omit<StartOptions, 'manifest' | 'target' | 'id' | 'taskQueue'> {
+export function settingsOf(flags: RunSettingsFlags): Omit<StartOptions, 'manifest' | 'target' | 'id' | 'taskQueue'> {
   return {
     source: flags.source,
     sourceRegion: flags.sourceRegion,

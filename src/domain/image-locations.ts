@@ -13,6 +13,23 @@ export interface ListedFace {
   BoundingBox?: { Width?: number; Height?: number; Left?: number; Top?: number };
 }
 
+/** A face as ListFaces answers, as far as a records file needs it. */
+export function listedFace(face: {
+  FaceId?: string;
+  ImageId?: string;
+  ExternalImageId?: string;
+  UserId?: string;
+  BoundingBox?: ListedFace['BoundingBox'];
+}): ListedFace {
+  return {
+    FaceId: face.FaceId ?? '',
+    ImageId: face.ImageId,
+    ExternalImageId: face.ExternalImageId,
+    UserId: face.UserId,
+    BoundingBox: face.BoundingBox,
+  };
+}
+
 export interface S3Location {
   Bucket: string;
   Key: string;

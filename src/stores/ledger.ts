@@ -163,6 +163,7 @@ export function createLedger(s3: S3Client, bucket: string) {
       `${prefix(collectionId)}/external-ids/${sha256(externalImageId)}.json`,
     owner: (collectionId: string) => `${prefix(collectionId)}/owned.json`,
     migrated: (collectionId: string) => `${prefix(collectionId)}/migrated.json`,
+    synced: (collectionId: string) => `${prefix(collectionId)}/synced.json`,
     runKey: (collectionId: string, runId: string) => `${prefix(collectionId)}/run-keys/${sha256(runId)}.json`,
   };
 
@@ -336,6 +337,13 @@ export function createLedger(s3: S3Client, bucket: string) {
 
     async recordMigration(collectionId: string, migration: CompletedMigration): Promise<void> {
       await write(keys.migrated(collectionId), migration);
+    },
+
+    /** When the last sync into the collection listed its old collection; undefined before the first. */
+    lastSync: (collectionId: string): Promise<{ listedAt: string } | undefined> => read(keys.synced(collectionId)),
+
+    async recordSync(collectionId: string, sync: { listedAt: string }): Promise<void> {
+      await write(keys.synced(collectionId), sync);
     },
 
     /**
