@@ -274,7 +274,7 @@ export function createSyncActivities({
     syncPass: async (input: SyncPassInput): Promise<SyncPass> => {
       const target = input.targetCollectionId;
       const previous = await ledger.lastSync(target);
-      const planner = new SyncPlanner();
+      const planner = new SyncPlanner(input.withAdditions);
       const rows = await readRows(planner, target);
       const listedAt = new Date().toISOString();
       const source = input.sourceRegion === undefined ? rekognition : rekognitionIn(input.sourceRegion);
@@ -284,7 +284,7 @@ export function createSyncActivities({
         oldFaces += page.length;
         heartbeat();
       }
-      const { deletions, userChanges, additions } = planner.changes();
+      const { deletions, userChanges, additions, additionsFound } = planner.changes();
 
       await deleteFaces(
         target,
@@ -321,7 +321,7 @@ export function createSyncActivities({
           images: added.images,
           unplaced: added.unplaced,
         },
-        additionsDeferred: input.withAdditions ? 0 : additions.length,
+        additionsDeferred: input.withAdditions ? 0 : additionsFound,
         ...(added.records === undefined ? {} : { records: added.records }),
       };
     },

@@ -82,11 +82,11 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Starts every FaceId kept as it is, so no such FaceId can be mistaken for a packed one (16 characters). */
 const UNPACKED = '\u0000';
 
-function packed(faceId: string): string {
+export function packedFaceId(faceId: string): string {
   return UUID.test(faceId) ? Buffer.from(faceId.replaceAll('-', ''), 'hex').toString('latin1') : UNPACKED + faceId;
 }
 
-function unpacked(key: string): string {
+export function unpackedFaceId(key: string): string {
   if (key.startsWith(UNPACKED)) return key.slice(UNPACKED.length);
   const hex = Buffer.from(key, 'latin1').toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
@@ -129,18 +129,18 @@ export class CutoverComparison {
   }
 
   oldFace(face: CollectionFace): void {
-    this.oldFaces.set(packed(face.faceId), this.userNumber(face.userId) * 2);
+    this.oldFaces.set(packedFaceId(face.faceId), this.userNumber(face.userId) * 2);
   }
 
   newFace(face: CollectionFace): void {
-    this.newFaces.set(packed(face.faceId), this.userNumber(face.userId) * 2);
+    this.newFaces.set(packedFaceId(face.faceId), this.userNumber(face.userId) * 2);
   }
 
   /** A row of the target; rows come after every face. */
   row(row: MigrationRow): void {
     this.rows += 1;
-    const oldKey = packed(row.oldFaceId);
-    const newKey = packed(row.newFaceId);
+    const oldKey = packedFaceId(row.oldFaceId);
+    const newKey = packedFaceId(row.newFaceId);
     const oldEntry = this.oldFaces.get(oldKey);
     const newEntry = this.newFaces.get(newKey);
     if (oldEntry === undefined) this.rowsWithOldFaceGone.add(row);
@@ -161,13 +161,13 @@ export class CutoverComparison {
     const oldFacesWithoutRow = new Collected<string>(this.examples);
     for (const [key, entry] of this.oldFaces) {
       if (entry & NAMED_BY_ROW) continue;
-      oldFacesWithoutRow.add(unpacked(key));
+      oldFacesWithoutRow.add(unpackedFaceId(key));
       countUser(userCounts, userOf(entry), 'missing');
     }
     const newFacesWithoutRow = new Collected<string>(this.examples);
     for (const [key, entry] of this.newFaces) {
       if (entry & NAMED_BY_ROW) continue;
-      newFacesWithoutRow.add(unpacked(key));
+      newFacesWithoutRow.add(unpackedFaceId(key));
       countUser(userCounts, userOf(entry), 'extra');
     }
     const usersDiffering = new Collected<UserDifference>(this.examples);

@@ -22,6 +22,7 @@ test('an old face gone is a deletion of its new face; one without a row is an ad
       { OldFaceId: 'd', FaceId: 'new-d', from: 'dee', to: undefined },
     ],
     additions: [{ FaceId: 'e', ImageId: 'image-e', ExternalImageId: 'e.jpg' }],
+    additionsFound: 1,
   });
 });
 
@@ -31,7 +32,7 @@ test('a row a sync marked deleted is history: its old face is not deleted again,
   planner.addRow(row('b'));
   planner.addOldFace({ FaceId: 'b' });
 
-  expect(planner.changes()).toEqual({ deletions: [], userChanges: [], additions: [] });
+  expect(planner.changes()).toEqual({ deletions: [], userChanges: [], additions: [], additionsFound: 0 });
 });
 
 test('collections in step need nothing', () => {
@@ -39,7 +40,7 @@ test('collections in step need nothing', () => {
   planner.addRow(row('a', 'ana'));
   planner.addOldFace({ FaceId: 'a', UserId: 'ana' });
 
-  expect(planner.changes()).toEqual({ deletions: [], userChanges: [], additions: [] });
+  expect(planner.changes()).toEqual({ deletions: [], userChanges: [], additions: [], additionsFound: 0 });
 });
 
 test('rows after the first old face are refused: the listing must see every row first', () => {
@@ -47,4 +48,30 @@ test('rows after the first old face are refused: the listing must see every row 
   planner.addOldFace({ FaceId: 'a' });
 
   expect(() => planner.addRow(row('a'))).toThrow('every row comes before the first old face');
+});
+
+test("the service's FaceIds, held packed, come back as they were", () => {
+  const [old, kept, added] = [
+    '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d',
+    '1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9',
+    '2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f',
+  ];
+  const planner = new SyncPlanner();
+  planner.addRow({ OldFaceId: old ?? '', FaceId: kept ?? '', UserId: 'ana' });
+  planner.addOldFace({ FaceId: added ?? '' });
+
+  expect(planner.changes()).toEqual({
+    deletions: [{ OldFaceId: old, FaceId: kept, UserId: 'ana' }],
+    userChanges: [],
+    additions: [{ FaceId: added }],
+    additionsFound: 1,
+  });
+});
+
+test('while a run still migrates the target, the old faces without a row are counted, not kept', () => {
+  const planner = new SyncPlanner(false);
+  planner.addRow(row('a'));
+  for (const faceId of ['a', 'b', 'c']) planner.addOldFace({ FaceId: faceId });
+
+  expect(planner.changes()).toEqual({ deletions: [], userChanges: [], additions: [], additionsFound: 2 });
 });
