@@ -6,6 +6,7 @@
 import type { QualityFilter } from '@aws-sdk/client-rekognition';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { FaceKey } from './domain/image-locations';
 import type { ReasonCode, ReasonCounts } from './domain/reasons';
 import type { RecordsSelection } from './domain/records';
 
@@ -392,11 +393,13 @@ export function syncAdditionsRunId(syncId: string): string {
 
 /**
  * Where a sync finds the images of faces added to the old collection, as `prepare` does: by
- * ExternalImageId, or by a key template.
+ * ExternalImageId, by a key template, or by a mapping file in S3 (its UserIds are not read: the old
+ * collection says whose each face is).
  */
 export type SyncPlacement =
   | { mode: 'external-image-id'; bucket: string; prefix: string; suffix: string }
-  | { mode: 'template'; template: string };
+  | { mode: 'template'; template: string }
+  | { mode: 'mapping'; file: { Bucket: string; Key: string }; key?: FaceKey };
 
 export interface SyncInput {
   sourceCollectionId: string;

@@ -19,17 +19,22 @@ import {
   ResourceNotFoundException,
   ServiceQuotaExceededException,
 } from '@aws-sdk/client-rekognition';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { Readable } from 'node:stream';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, paginateScan, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { heartbeat } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../domain/config';
 import {
   type ListedFace,
   listedFace,
+  type MappingEntry,
   parseKeyTemplate,
   type Placed,
+  PlacementError,
   placeByExternalImageId,
+  placeByMapping,
   placeByTemplate,
   recordOf,
   type S3Location,
@@ -40,6 +45,8 @@ import { checkRecord } from '../domain/records';
 import { type SyncDeletion, SyncPlanner, type SyncRow, type SyncUserChange } from '../domain/sync';
 import { createFaceDeleter, facePages, requestToken } from '../aws/rekognition';
 import { createLedger } from '../stores/ledger';
+import { readMapping } from '../records/mapping';
+import { httpStatusOf } from '../aws/clients';
 import { redriveRecordsKey, syncAdditionsRunId, type SyncPass, type SyncPlacement } from '../shared';
 
 export interface SyncPassInput {
@@ -65,12 +72,6 @@ function groupBy<T>(items: T[], keyOf: (item: T) => string | undefined): Map<str
     if (key !== undefined) groups.set(key, [...(groups.get(key) ?? []), item]);
   }
   return groups;
-}
-
-function placer(placement: SyncPlacement): (face: ListedFace) => Placed {
-  if (placement.mode === 'external-image-id') return (face) => placeByExternalImageId(placement, face);
-  const template = parseKeyTemplate(placement.template);
-  return (face) => placeByTemplate(template, face);
 }
 
 export function createSyncActivities({
@@ -223,9 +224,51 @@ export function createSyncActivities({
     return refused;
   }
 
+  /** The mapping file's rows for these faces only: a sync's additions are few, the file may be large. */
+  async function mappingPlacer(
+    placement: Extract<SyncPlacement, { mode: 'mapping' }>,
+    faces: ListedFace[],
+  ): Promise<(face: ListedFace) => Placed> {
+    const name = `s3://${placement.file.Bucket}/${placement.file.Key}`;
+    const refused = (message: string) =>
+      ApplicationFailure.create({ type: ReasonCode.InvalidRecord, message, nonRetryable: true });
+    try {
+      const { Body } = await s3.send(new GetObjectCommand(placement.file));
+      const mapping = await readMapping(Body as Readable, placement.key, {
+        name,
+        unreadable: (error) => (error instanceof Error ? error : new Error(String(error))),
+      });
+      const wanted = new Set(faces.flatMap((face) => face[mapping.key] ?? []));
+      const entries = new Map<string, MappingEntry>();
+      for await (const entry of mapping.entries) {
+        if (!wanted.has(entry.key)) continue;
+        const earlier = entries.get(entry.key);
+        if (
+          earlier &&
+          (earlier.location.Bucket !== entry.location.Bucket || earlier.location.Key !== entry.location.Key)
+        )
+          throw new PlacementError(`the mapping file ${name} gives ${mapping.key} ${entry.key} two images`);
+        entries.set(entry.key, entry);
+      }
+      return (face) => placeByMapping(entries.get(face[mapping.key] ?? ''), mapping.key, face);
+    } catch (error) {
+      if (error instanceof PlacementError) throw refused(error.message);
+      if (httpStatusOf(error) === 404) throw refused(`the mapping file ${name} does not exist`);
+      throw error;
+    }
+  }
+
+  async function placerFor(placement: SyncPlacement, faces: ListedFace[]): Promise<(face: ListedFace) => Placed> {
+    if (placement.mode === 'external-image-id') return (face) => placeByExternalImageId(placement, face);
+    if (placement.mode === 'mapping') return mappingPlacer(placement, faces);
+    const template = parseKeyTemplate(placement.template);
+    return (face) => placeByTemplate(template, face);
+  }
+
   /** The additions as records, one per image; a face no record can hold goes to review. */
   async function additionsRecords(input: SyncPassInput, additions: ListedFace[]) {
-    const place = placer(input.placement);
+    if (additions.length === 0) return { images: 0, unplaced: 0, records: undefined };
+    const place = await placerFor(input.placement, additions);
     const runId = syncAdditionsRunId(input.syncId);
     const images = new Map<string, { location: S3Location; faces: ListedFace[] }>();
     const unplaced: ReviewItem[] = [];

@@ -17,7 +17,6 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { DescribeCollectionCommand, RekognitionClient } from '@aws-sdk/client-rekognition';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { parse } from 'csv-parse';
 import { type Command, Option } from 'commander';
 import {
   type ExternalImageIdPlacement,
@@ -27,8 +26,6 @@ import {
   type ListedFace,
   listedFace,
   type MappingEntry,
-  mappingColumns,
-  mappingEntry,
   parseKeyTemplate,
   partitionOf,
   type Placed,
@@ -41,6 +38,7 @@ import {
   UnplacedCause,
 } from '../domain/image-locations';
 import { SIDE_FILE_SUFFIXES } from '../domain/intake';
+import { type Mapping, readMapping } from '../records/mapping';
 import { checkRecord } from '../domain/records';
 import type { AwsClients } from '../aws/clients';
 import type { Config } from '../domain/config';
@@ -178,48 +176,16 @@ async function countFaces(rekognition: RekognitionClient, source: string): Promi
 // ---------------------------------------------------------------------------------------------
 // The mapping file
 
-interface Mapping {
-  key: FaceKey;
-  entries: AsyncGenerator<MappingEntry>;
-}
-
 /** Opens the mapping file and reads its header: a file without the columns it needs fails here. */
-async function openMapping(s3: S3Client, file: string, chosenKey: FaceKey | undefined): Promise<Mapping> {
+export async function openMapping(s3: S3Client, file: string, chosenKey: FaceKey | undefined): Promise<Mapping> {
   const input = await openInput(s3, file, 'the mapping file');
-  const rows = input.pipe(parse({ bom: true, skip_empty_lines: true }));
-  input.on('error', (error) => rows.destroy(error));
-  const iterator = rows[Symbol.asyncIterator]() as AsyncIterator<string[]>;
-  const unreadable = (error: unknown) =>
-    error instanceof PlacementError
-      ? error
-      : new UsageError(
-          `the mapping file ${file} cannot be read: ${error instanceof Error ? error.message : String(error)}`,
-        );
-  const close = async () => {
-    await iterator.return?.();
-    input.destroy();
-  };
-  try {
-    const header = await iterator.next();
-    if (header.done) throw new PlacementError(`the mapping file ${file} is empty`);
-    const first = await iterator.next();
-    const columns = mappingColumns(header.value, first.done ? undefined : first.value, chosenKey);
-    async function* entries(): AsyncGenerator<MappingEntry> {
-      try {
-        let line = 2;
-        for (let row = first; !row.done; row = await iterator.next(), line += 1)
-          yield mappingEntry(columns, row.value, line);
-      } catch (error) {
-        throw unreadable(error);
-      } finally {
-        await close();
-      }
-    }
-    return { key: columns.key, entries: entries() };
-  } catch (error) {
-    await close();
-    throw unreadable(error);
-  }
+  return readMapping(input, chosenKey, {
+    name: file,
+    unreadable: (error) =>
+      new UsageError(
+        `the mapping file ${file} cannot be read: ${error instanceof Error ? error.message : String(error)}`,
+      ),
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

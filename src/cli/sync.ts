@@ -9,14 +9,15 @@ import { ScheduleAlreadyRunning, ScheduleNotFoundError, type Client } from '@tem
 import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
 import { type Command, Option } from 'commander';
-import { parseKeyTemplate, PlacementError } from '../domain/image-locations';
+import { FACE_KEYS, type FaceKey, parseKeyTemplate, PlacementError } from '../domain/image-locations';
 import type { Config } from '../domain/config';
 import type { AwsClients } from '../aws/clients';
 import { setRate } from '../index-faces-rate';
 import { type SyncInput, type SyncPlacement, type SyncSummary } from '../shared';
 import type { syncCollection } from '../workflows';
 import { checkPair } from './cutover-check';
-import { UsageError, withClients } from './common';
+import { parseS3Uri, UsageError, withClients } from './common';
+import { openMapping } from './prepare';
 import { addRunSettings, runSettingsOf, type RunSettingsFlags, settingsOf } from './runs';
 import { assertSearchAttributes, defaultWorkflowId } from './starting';
 
@@ -30,6 +31,8 @@ interface SyncFlags extends RunSettingsFlags {
   prefix: string;
   suffix: string;
   keyTemplate?: string;
+  mapping?: string;
+  mappingKey?: FaceKey;
   json?: boolean;
 }
 
@@ -42,8 +45,23 @@ export function syncScheduleId(target: string): string {
 }
 
 function placementOf(flags: SyncFlags): SyncPlacement {
-  if (flags.keyFrom !== undefined && flags.keyTemplate !== undefined)
-    throw new UsageError('--key-from and --key-template exclude each other: choose one');
+  const chosen = [
+    flags.keyFrom && '--key-from',
+    flags.keyTemplate !== undefined && '--key-template',
+    flags.mapping !== undefined && '--mapping',
+  ].filter(Boolean);
+  if (chosen.length > 1) throw new UsageError(`${chosen.join(' and ')} exclude each other: choose one`);
+  if (flags.mappingKey !== undefined && flags.mapping === undefined)
+    throw new UsageError('--mapping-key goes with --mapping');
+  if (flags.mapping !== undefined) {
+    if (!flags.mapping.startsWith('s3://'))
+      throw new UsageError(`--mapping ${flags.mapping}: the worker reads the mapping file, so it must be an s3:// URI`);
+    return {
+      mode: 'mapping',
+      file: parseS3Uri(flags.mapping),
+      ...(flags.mappingKey === undefined ? {} : { key: flags.mappingKey }),
+    };
+  }
   if (flags.keyFrom !== undefined) {
     if (!flags.bucket) throw new UsageError('--key-from external-image-id needs --bucket');
     return { mode: 'external-image-id', bucket: flags.bucket, prefix: flags.prefix, suffix: flags.suffix };
@@ -52,7 +70,7 @@ function placementOf(flags: SyncFlags): SyncPlacement {
     throw new UsageError('--bucket, --prefix and --suffix go with --key-from');
   if (flags.keyTemplate === undefined)
     throw new UsageError(
-      'say where the images of faces added to the old collection are: --key-from external-image-id or --key-template',
+      'say where the images of faces added to the old collection are: --key-from external-image-id, --key-template or --mapping',
     );
   try {
     parseKeyTemplate(flags.keyTemplate);
@@ -84,6 +102,13 @@ async function syncInputOf(
 ): Promise<SyncInput> {
   const placement = placementOf(flags);
   await checkPair(aws, config.bucket, { source, target: flags.target });
+  if (placement.mode === 'mapping') {
+    // Its header now: a mapping without the columns it needs is refused before any pass.
+    const mapping = await openMapping(aws.s3, flags.mapping ?? '', flags.mappingKey).catch((error: unknown) => {
+      throw error instanceof PlacementError ? new UsageError(error.message) : error;
+    });
+    await mapping.entries.return(undefined);
+  }
   const settings = settingsOf(flags);
   return {
     sourceCollectionId: source,
@@ -142,6 +167,15 @@ export function registerSyncCommand(program: Command): void {
       .option(
         '--key-template <template>',
         'each added image at s3://bucket/key with {FaceId}, {ImageId} or {ExternalImageId}',
+      )
+      .option(
+        '--mapping <s3-uri>',
+        'a CSV in S3 with a FaceId, ImageId or ExternalImageId column and an S3Uri column (its UserId column is not read: the old collection says whose a face is)',
+      )
+      .addOption(
+        new Option('--mapping-key <column>', 'the key column of the mapping, when it has more than one').choices([
+          ...FACE_KEYS,
+        ]),
       )
       .option('--json', 'print JSON: the last line of stdout is one object'),
   ).action(async (flags: SyncFlags) => {

@@ -14,7 +14,7 @@ import {
   DisassociateFacesCommand,
   ListFacesCommand,
 } from '@aws-sdk/client-rekognition';
-import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
@@ -215,6 +215,42 @@ test('an added face whose image is gone goes to review with its reason, and the 
   });
 }, 300_000);
 
+test('added faces placed by a mapping file in S3; a face the mapping does not name goes to review as unplaced', async () => {
+  const { bucket } = suite.resources.config;
+  await indexPhoto(suite, {
+    collectionId: source,
+    prefix: `${suite.prefix}/elsewhere`,
+    name: 'mapped-0',
+    photo: { faces: [{ person: 'mapped', box: [0.2, 0.2, 0.4, 0.4] }] },
+  });
+  const mapping = { Bucket: bucket, Key: `${suite.prefix}/mapping.csv` };
+  await suite.resources.aws.s3.send(
+    new PutObjectCommand({
+      ...mapping,
+      Body: `ExternalImageId,S3Uri\nmapped-0,s3://${bucket}/${suite.prefix}/elsewhere/mapped-0.png\n`,
+    }),
+  );
+
+  const outcome = await reindex(
+    'sync',
+    '--source',
+    source,
+    '--target',
+    target,
+    '--mapping',
+    `s3://${mapping.Bucket}/${mapping.Key}`,
+    '--quality-filter',
+    'NONE',
+    '--json',
+  );
+
+  expect(outcome.code).toBe(0);
+  const summary = JSON.parse(lastLine(outcome.stdout)) as SyncSummary;
+  // The face whose image is gone, from the test before, is not in the mapping.
+  expect(summary.additions).toEqual({ faces: 1, images: 1, unplaced: 1 });
+  expect(summary.additionsRun).toMatchObject({ status: 'completed', matched: 1, dlq: 0 });
+}, 300_000);
+
 test('a schedule of syncs: one a target, a minute apart at least, until stopped', async () => {
   const every = await reindex('sync', '--source', source, '--target', target, ...placement(), '--every', '15m');
   expect(every.stderr).toBe('');
@@ -243,6 +279,8 @@ test('a schedule of syncs: one a target, a minute apart at least, until stopped'
 test('a sync refuses, with one line and exit code 2, what cannot be a migration of source into target', async () => {
   const stranger = `sync-stranger-${randomUUID()}`;
   await suite.rekognition.client.send(new CreateCollectionCommand({ CollectionId: stranger }));
+  const badMapping = { Bucket: suite.resources.config.bucket, Key: `${suite.prefix}/bad-mapping.csv` };
+  await suite.resources.aws.s3.send(new PutObjectCommand({ ...badMapping, Body: 'Name,Where\nx,s3://b/k.png\n' }));
   const cases: [string[], string][] = [
     [
       ['--source', source, '--target', source, ...placement()],
@@ -258,9 +296,17 @@ test('a sync refuses, with one line and exit code 2, what cannot be a migration 
     ],
     [
       ['--source', source, '--target', target],
-      'say where the images of faces added to the old collection are: --key-from external-image-id or --key-template',
+      'say where the images of faces added to the old collection are: --key-from external-image-id, --key-template or --mapping',
     ],
     [['--target', target, ...placement()], 'say which old collection to follow: --source <collection>'],
+    [
+      ['--source', source, '--target', target, '--mapping', 'mapping.csv'],
+      '--mapping mapping.csv: the worker reads the mapping file, so it must be an s3:// URI',
+    ],
+    [
+      ['--source', source, '--target', target, '--mapping', `s3://${badMapping.Bucket}/${badMapping.Key}`],
+      'the mapping file needs one key column named FaceId, ImageId or ExternalImageId; it has Name, Where',
+    ],
   ];
   for (const [args, message] of cases) {
     const outcome = await reindex('sync', ...args);
