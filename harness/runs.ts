@@ -40,6 +40,16 @@ export interface RunResources {
   ownCollection(collectionId: string): string;
 }
 
+/** A results table as stacks made it before the index of rows by run: keyed by OldFaceId alone. */
+export async function createTableBeforeRowsByRun(aws: AwsClients, TableName: string): Promise<string> {
+  const { GlobalSecondaryIndexes: _index, AttributeDefinitions = [], ...table } = resultsTableDefinition(TableName);
+  // DynamoDB refuses attributes defined that no key uses.
+  const keyed = AttributeDefinitions.filter(({ AttributeName }) => AttributeName === 'OldFaceId');
+  await aws.dynamodb.send(new CreateTableCommand({ ...table, AttributeDefinitions: keyed }));
+  await waitUntilTableExists({ client: aws.dynamodb, maxWaitTime: 30 }, { TableName });
+  return TableName;
+}
+
 /** A results table like the stack's, keyed by OldFaceId, with its index of rows by run. */
 export async function createResultsTable(aws: AwsClients, TableName: string): Promise<string> {
   await aws.dynamodb.send(new CreateTableCommand(resultsTableDefinition(TableName)));

@@ -9,7 +9,7 @@ import { ScheduleAlreadyRunning, ScheduleNotFoundError, type Client } from '@tem
 import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
 import { type Command, Option } from 'commander';
-import { FACE_KEYS, type FaceKey, parseKeyTemplate, PlacementError } from '../domain/image-locations';
+import { FACE_KEYS, parseKeyTemplate, PlacementError } from '../domain/image-locations';
 import type { Config } from '../domain/config';
 import type { AwsClients } from '../aws/clients';
 import { setRate } from '../index-faces-rate';
@@ -17,22 +17,21 @@ import { type SyncInput, type SyncPlacement, type SyncSummary } from '../shared'
 import type { syncCollection } from '../workflows';
 import { checkPair } from './cutover-check';
 import { parseS3Uri, UsageError, withClients } from './common';
-import { openMapping } from './prepare';
+import { openMapping, type PlacementOptions } from './prepare';
 import { addRunSettings, runSettingsOf, type RunSettingsFlags, settingsOf } from './runs';
 import { assertSearchAttributes, defaultWorkflowId } from './starting';
 
-interface SyncFlags extends RunSettingsFlags {
+/** Where added faces' images are: prepare's flags, but for the partitions and the unplaced file. */
+type SyncPlacementFlags = Pick<
+  PlacementOptions,
+  'keyFrom' | 'bucket' | 'prefix' | 'suffix' | 'keyTemplate' | 'mapping' | 'mappingKey'
+>;
+
+interface SyncFlags extends RunSettingsFlags, SyncPlacementFlags {
   target: string;
   once?: boolean;
   every?: string;
   stop?: boolean;
-  keyFrom?: 'external-image-id';
-  bucket?: string;
-  prefix: string;
-  suffix: string;
-  keyTemplate?: string;
-  mapping?: string;
-  mappingKey?: FaceKey;
   json?: boolean;
 }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { CreateTableCommand, DeleteTableCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import {
   CreateQueueCommand,
@@ -20,7 +20,7 @@ import { ReasonCode } from '../../src/domain/reasons';
 import { signRowBody } from '../../src/domain/result-rows';
 import { useLocalStack } from '../../harness/local-stack';
 import { activityEnvironment } from '../../harness/activity-environment';
-import { createResultsTable, eventually } from '../../harness/runs';
+import { createResultsTable, createTableBeforeRowsByRun, eventually } from '../../harness/runs';
 
 let aws: AwsClients;
 let resultsQueueUrl: string;
@@ -190,17 +190,21 @@ test('rows a failed drain attempt wrote are counted once by the next attempt, wh
   expect((await tableRows()).map((r) => r.OldFaceId)).toEqual(['old-1', 'old-2', 'old-3']);
 });
 
+/** The continuous drain over the suite's queue and table, for rows none of which is a duplicate. */
+const drainWithoutDuplicates = (resultsWaitLimitMs?: number) =>
+  createDrain({
+    drainPass: results.drainPass,
+    accountRunRows: results.accountRunRows,
+    deleteDuplicateFaces: () => Promise.reject(new Error('no duplicate faces to delete here')),
+    sendToReview: queues.sendToReview,
+    settleDuplicates: results.settleDuplicates,
+    ...(resultsWaitLimitMs === undefined ? {} : { resultsWaitLimitMs }),
+  });
+
 describe('a drain window and the backlog', () => {
-  /** A window of the continuous drain, under a limit on how long a row may wait; no row here is a duplicate. */
+  /** A window of the continuous drain, under a limit on how long a row may wait. */
   const drainWindow = (resultsWaitLimitMs: number, window: Omit<DrainWindow, 'runId' | 'forMs' | 'untilEmpty'>) => {
-    const { drainContinuously } = createDrain({
-      drainPass: results.drainPass,
-      accountRunRows: results.accountRunRows,
-      deleteDuplicateFaces: () => Promise.reject(new Error('no duplicate faces to delete here')),
-      sendToReview: queues.sendToReview,
-      settleDuplicates: results.settleDuplicates,
-      resultsWaitLimitMs,
-    });
+    const { drainContinuously } = drainWithoutDuplicates(resultsWaitLimitMs);
     return activityEnvironment().run<[DrainWindow], DrainedWindow, typeof drainContinuously>(drainContinuously, {
       runId: 'run-1',
       forMs: 60_000,
@@ -474,15 +478,7 @@ describe("a run's own rows in the table", () => {
   });
 
   test('in a table made before the index of rows by run: no count, so the run falls back on an empty queue', async () => {
-    const TableName = `results-unindexed-${randomUUID()}`;
-    await aws.dynamodb.send(
-      new CreateTableCommand({
-        TableName,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [{ AttributeName: 'OldFaceId', AttributeType: 'S' }],
-        KeySchema: [{ AttributeName: 'OldFaceId', KeyType: 'HASH' }],
-      }),
-    );
+    const TableName = await createTableBeforeRowsByRun(aws, `results-unindexed-${randomUUID()}`);
     try {
       const unindexed = createResultsActivities({
         sqs: aws.sqs,
@@ -500,13 +496,7 @@ describe("a run's own rows in the table", () => {
 
   describe("end a window at the run's end while another run's message keeps the queue from empty", () => {
     const windowAt = (rowsSent: number, forMs: number) => {
-      const { drainContinuously } = createDrain({
-        drainPass: results.drainPass,
-        accountRunRows: results.accountRunRows,
-        deleteDuplicateFaces: () => Promise.reject(new Error('no duplicate faces to delete here')),
-        sendToReview: queues.sendToReview,
-        settleDuplicates: results.settleDuplicates,
-      });
+      const { drainContinuously } = drainWithoutDuplicates();
       return activityEnvironment().run<[DrainWindow], DrainedWindow, typeof drainContinuously>(drainContinuously, {
         runId: 'run-1',
         forMs,

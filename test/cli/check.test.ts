@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { CreateTableCommand, DeleteTableCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { createAwsClients, destroyAwsClients } from '../../src/aws/clients';
 import { loadConfig } from '../../src/domain/config';
 import { runCli } from '../../harness/cli';
+import { createTableBeforeRowsByRun } from '../../harness/runs';
 import { useLocalStack } from '../../harness/local-stack';
 
 let env: NodeJS.ProcessEnv;
@@ -39,15 +40,7 @@ test('a bucket that does not exist is named as the one failure, with exit code 1
 
 test('a results table without the index of rows by run is named as the one failure, with what it costs', async () => {
   const aws = createAwsClients(loadConfig(env));
-  const TableName = `results-unindexed-${randomUUID()}`;
-  await aws.dynamodb.send(
-    new CreateTableCommand({
-      TableName,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [{ AttributeName: 'OldFaceId', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'OldFaceId', KeyType: 'HASH' }],
-    }),
-  );
+  const TableName = await createTableBeforeRowsByRun(aws, `results-unindexed-${randomUUID()}`);
   try {
     const outcome = await runCli(['check'], { ...env, REINDEX_RESULTS_TABLE: TableName });
 

@@ -11,6 +11,7 @@ import {
   CreateCollectionCommand,
   CreateUserCommand,
   DeleteFacesCommand,
+  DeleteUserCommand,
   DisassociateFacesCommand,
   ListFacesCommand,
 } from '@aws-sdk/client-rekognition';
@@ -176,10 +177,15 @@ test('deletions, user moves and new faces made during a run are in the target af
   const summary = (await client.workflow.getHandle(runId).result()) as RunSummary;
   expect(summary.dlqByReason[ReasonCode.OldFaceDeleted]).toBe(10);
 
+  // After the run, the application deletes a user: its face (the second photo's was too unlike the
+  // first to join it) stays, without a user.
+  await old.send(new DeleteUserCommand({ CollectionId: source, UserId: 'user-19' }));
+
   const after = await sync();
   expect(after).toMatchObject({
     deleted: 0,
-    userChanges: 0,
+    userChanges: 1,
+    usersDeleted: 1,
     additions: { faces: 30, images: 30, unplaced: 0 },
     additionsDeferred: 0,
     runsInFlight: [],
