@@ -500,13 +500,14 @@ describe('--tps', () => {
       ],
       cliEnv,
     );
+    // Paused as soon as it starts, the run stays running while status is asked twice, however slow
+    // the machine: a run paused after its last image would still drain, report and end.
+    expect((await runCli(['pause', id], cliEnv)).stdout.trim()).toBe(`paused ${id}`);
     await eventually(
       async () =>
         (JSON.parse((await runCli(['status', id, '--json'], cliEnv)).stdout) as { progress?: unknown }).progress !==
         undefined,
     );
-    // Paused, the run stays running while status is asked twice, however slow the machine.
-    expect((await runCli(['pause', id], cliEnv)).stdout.trim()).toBe(`paused ${id}`);
     const running = await runCli(['status', id], cliEnv);
     expect(running.stdout).toContain(
       '  IndexFaces rate in force: 12/s, held on the Temporal server (reindex rate --tps 12',
