@@ -125,6 +125,12 @@ async function secondRunKeepsEveryPromise(
   return summary;
 }
 
+/**
+ * Each test makes two whole runs, about 9 s alone; CI runs three suites at once on two cores, where
+ * one of them once took past the default minute.
+ */
+const TWO_RUNS_MS = 180_000;
+
 describe.each(['reuse', 'fresh'] as const)('with FaceIds answered as %s', (faceIds) => {
   beforeAll(async () => {
     await rekognitionAdmin('settings', 'PUT', { faceIds });
@@ -135,58 +141,70 @@ describe.each(['reuse', 'fresh'] as const)('with FaceIds answered as %s', (faceI
     ['a stricter IoU', settings({ iouThreshold: 0.3 }), settings({ iouThreshold: 0.9 })],
     ['another quality filter', settings({ qualityFilter: 'HIGH' }), settings({ qualityFilter: 'NONE' })],
     ['--unmatched delete after keep', settings({ unmatched: 'keep' }), settings({ unmatched: 'delete' })],
-  ])('after a completed run, a run with %s ends consistent', async (_change, first, second) => {
-    const { manifest, oldFaces } = await recordsFile();
-    const target = resources.ownCollection(`rerun-${randomUUID()}`);
-    const firstSummary = await (await start(manifest, target, first)).result();
-    const firstProblems = (await accountForRun(resources, oldFaces, firstSummary)).problems;
-    // Kept, the new faces nobody had are in the target without a row, as asked; nothing else is wrong.
-    if (first.unmatched === 'keep') {
-      expect(firstSummary.unmatchedNewKept).toBeGreaterThan(0);
-      expect(firstProblems).toEqual([
-        expect.stringMatching(new RegExp(`^${firstSummary.unmatchedNewKept} faces in the target that no row names`)),
-      ]);
-    } else {
-      expect(firstProblems).toEqual([]);
-    }
+  ])(
+    'after a completed run, a run with %s ends consistent',
+    async (_change, first, second) => {
+      const { manifest, oldFaces } = await recordsFile();
+      const target = resources.ownCollection(`rerun-${randomUUID()}`);
+      const firstSummary = await (await start(manifest, target, first)).result();
+      const firstProblems = (await accountForRun(resources, oldFaces, firstSummary)).problems;
+      // Kept, the new faces nobody had are in the target without a row, as asked; nothing else is wrong.
+      if (first.unmatched === 'keep') {
+        expect(firstSummary.unmatchedNewKept).toBeGreaterThan(0);
+        expect(firstProblems).toEqual([
+          expect.stringMatching(new RegExp(`^${firstSummary.unmatchedNewKept} faces in the target that no row names`)),
+        ]);
+      } else {
+        expect(firstProblems).toEqual([]);
+      }
 
-    const summary = await secondRunKeepsEveryPromise(manifest, oldFaces, target, second);
+      const summary = await secondRunKeepsEveryPromise(manifest, oldFaces, target, second);
 
-    expect(summary.status).toBe('completed');
-    if (first.qualityFilter === 'HIGH') expect(firstSummary.dlqByReason[ReasonCode.FaceFiltered]).toBe(1);
-    if (second.iouThreshold !== first.iouThreshold) expect(summary.matched).not.toBe(firstSummary.matched);
-  });
+      expect(summary.status).toBe('completed');
+      if (first.qualityFilter === 'HIGH') expect(firstSummary.dlqByReason[ReasonCode.FaceFiltered]).toBe(1);
+      if (second.iouThreshold !== first.iouThreshold) expect(summary.matched).not.toBe(firstSummary.matched);
+    },
+    TWO_RUNS_MS,
+  );
 
-  test('after a run that failed (the target full), a run with other settings ends consistent', async () => {
-    const { manifest, oldFaces } = await recordsFile();
-    const target = resources.ownCollection(`rerun-${randomUUID()}`);
-    await rekognitionAdmin('settings', 'PUT', { maxFacesPerCollection: 3 });
-    try {
-      const failed = (await start(manifest, target, settings({ iouThreshold: 0.3, unmatched: 'keep' }))).result();
-      await expect(failed).rejects.toBeInstanceOf(WorkflowFailedError);
-      await expect(failed).rejects.toMatchObject({
-        cause: { cause: { cause: { type: ReasonCode.TargetCollectionFull } } },
-      });
-    } finally {
-      await rekognitionAdmin('settings', 'PUT', { maxFacesPerCollection: 20_000_000 });
-    }
+  test(
+    'after a run that failed (the target full), a run with other settings ends consistent',
+    async () => {
+      const { manifest, oldFaces } = await recordsFile();
+      const target = resources.ownCollection(`rerun-${randomUUID()}`);
+      await rekognitionAdmin('settings', 'PUT', { maxFacesPerCollection: 3 });
+      try {
+        const failed = (await start(manifest, target, settings({ iouThreshold: 0.3, unmatched: 'keep' }))).result();
+        await expect(failed).rejects.toBeInstanceOf(WorkflowFailedError);
+        await expect(failed).rejects.toMatchObject({
+          cause: { cause: { cause: { type: ReasonCode.TargetCollectionFull } } },
+        });
+      } finally {
+        await rekognitionAdmin('settings', 'PUT', { maxFacesPerCollection: 20_000_000 });
+      }
 
-    await secondRunKeepsEveryPromise(manifest, oldFaces, target, settings({ iouThreshold: 0.5 }));
-  });
+      await secondRunKeepsEveryPromise(manifest, oldFaces, target, settings({ iouThreshold: 0.5 }));
+    },
+    TWO_RUNS_MS,
+  );
 
-  test('after a cancelled run, a run with other settings ends consistent', async () => {
-    const { manifest, oldFaces } = await recordsFile();
-    const target = resources.ownCollection(`rerun-${randomUUID()}`);
-    await rekognitionAdmin('settings', 'PUT', { latency: { IndexFaces: { medianMs: 300, p99Ms: 400 } } });
-    try {
-      const handle = await start(manifest, target, settings({ iouThreshold: 0.3 }));
-      await eventually(async () => (await handle.query(progressQuery)).totals.images >= 2);
-      await handle.cancel();
-      await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
-    } finally {
-      await rekognitionAdmin('settings', 'PUT', { latency: {} });
-    }
+  test(
+    'after a cancelled run, a run with other settings ends consistent',
+    async () => {
+      const { manifest, oldFaces } = await recordsFile();
+      const target = resources.ownCollection(`rerun-${randomUUID()}`);
+      await rekognitionAdmin('settings', 'PUT', { latency: { IndexFaces: { medianMs: 300, p99Ms: 400 } } });
+      try {
+        const handle = await start(manifest, target, settings({ iouThreshold: 0.3 }));
+        await eventually(async () => (await handle.query(progressQuery)).totals.images >= 2);
+        await handle.cancel();
+        await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
+      } finally {
+        await rekognitionAdmin('settings', 'PUT', { latency: {} });
+      }
 
-    await secondRunKeepsEveryPromise(manifest, oldFaces, target, settings({ iouThreshold: 0.9 }));
-  });
+      await secondRunKeepsEveryPromise(manifest, oldFaces, target, settings({ iouThreshold: 0.9 }));
+    },
+    TWO_RUNS_MS,
+  );
 });
