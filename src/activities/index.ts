@@ -18,7 +18,7 @@ import { createResultsActivities } from './results';
 import { createResultsDlqActivities } from './results-dlq';
 import { createRunObjects } from '../stores/run-objects';
 import { createSyncActivities, type SyncPassInput } from './sync';
-import { createTemporalActivities, type TemporalVisibility } from './temporal';
+import { createRunsInFlight, createTemporalActivities, type TemporalVisibility } from './temporal';
 import { createUserActivities } from './users';
 
 /**
@@ -33,7 +33,13 @@ export function createActivities(
   { orphanGraceMs, resultsWaitLimitMs }: { orphanGraceMs?: number; resultsWaitLimitMs?: number } = {},
 ) {
   const queues = createQueueActivities({ sqs, s3, config });
-  const { drainPass, accountRunRows, ...results } = createResultsActivities({ sqs, dynamodb, s3, config });
+  const { drainPass, accountRunRows, ...results } = createResultsActivities({
+    sqs,
+    dynamodb,
+    s3,
+    config,
+    runInFlight: createRunsInFlight(temporal),
+  });
   const resultsDlq = createResultsDlqActivities({ sqs, s3, config });
   const runObjects = createRunObjects(s3, config.bucket);
   const publishOutcome: PublishOutcome = async (outcome) => {

@@ -206,11 +206,14 @@ export function createResultsActivities({
   dynamodb,
   s3,
   config,
+  runInFlight,
 }: {
   sqs: SQSClient;
   dynamodb: DynamoDBDocumentClient;
   s3: S3Client;
   config: Pick<Config, 'resultsQueueUrl' | 'resultsTable' | 'bucket'>;
+  /** Whether the run of this workflow id runs now: the rows of a run in flight need no ledger check. */
+  runInFlight: (runId: string) => Promise<boolean>;
 }) {
   const ledger = createLedger(s3, config.bucket);
   const readRow = createRowReader(s3, config.bucket);
@@ -218,10 +221,12 @@ export function createResultsActivities({
   /**
    * A row of another run is written only while its record keeps its face: a run that failed before
    * its drain leaves rows in the queue, and the record may have been indexed again since, its face
-   * deleted. The draining run's own rows are fresh by construction.
+   * deleted. The draining run's own rows are fresh by construction, and so are a run's in flight.
    */
-  async function stillKept(row: ResultRow): Promise<boolean> {
+  async function stillKept(row: ResultRow, inFlight: (runId: string) => Promise<boolean>): Promise<boolean> {
     if (row.RunId === activityInfo().workflowExecution?.workflowId) return true;
+    // A run in flight drains its rows itself, unchecked: its record's face is as fresh as our own.
+    if (await inFlight(row.RunId)) return true;
     // Only a record that holds an indexing now, without this face, says it is gone.
     const [keeping] = await ledger.keepingOf(row.CollectionId, [row.FaceId]);
     return keeping !== 'dropped';
@@ -293,8 +298,12 @@ export function createResultsActivities({
     };
   }
 
-  async function writeRow(row: ResultRow, drain: ReturnType<typeof drainAttempt>): Promise<Written> {
-    if (!(await stillKept(row))) return { kind: 'stale' };
+  async function writeRow(
+    row: ResultRow,
+    drain: ReturnType<typeof drainAttempt>,
+    inFlight: (runId: string) => Promise<boolean>,
+  ): Promise<Written> {
+    if (!(await stillKept(row, inFlight))) return { kind: 'stale' };
     try {
       await dynamodb.send(
         new PutCommand({
@@ -324,7 +333,7 @@ export function createResultsActivities({
       if (row.RecordIndex !== undefined && held.RecordIndex === row.RecordIndex) {
         // The same record decided again with another face, its earlier one gone: the later decision holds.
         if (row.MigratedAt <= held.MigratedAt) return { kind: 'stale' };
-        return (await replaceRow(row, holder, drain)) ? counted : writeRow(row, drain);
+        return (await replaceRow(row, holder, drain)) ? counted : writeRow(row, drain, inFlight);
       }
       return holder[SETTLED_DUPLICATES]?.SS?.includes(rowIdentity(row))
         ? { kind: 'settled' }
@@ -369,10 +378,17 @@ export function createResultsActivities({
     for (const entry of received)
       byOldFace.set(entry.row.OldFaceId, [...(byOldFace.get(entry.row.OldFaceId) ?? []), entry]);
     const outcome = { written: 0, done: [] as string[], held: [] as string[] };
+    // Asked once a receive for each run of its rows: a run may end between receives.
+    const asked = new Map<string, Promise<boolean>>();
+    const inFlight = (runId: string) => {
+      const answer = asked.get(runId) ?? runInFlight(runId);
+      asked.set(runId, answer);
+      return answer;
+    };
     await Promise.all(
       [...byOldFace.values()].map(async (entries) => {
         for (const { receiptHandle, row } of entries) {
-          const written = await writeRow(row, drain);
+          const written = await writeRow(row, drain, inFlight);
           if (written.kind === 'refused') {
             // Copies of one refused row are one duplicate.
             const key = `${row.OldFaceId} ${rowIdentity(row)}`;

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import {
@@ -12,6 +14,7 @@ import { type AwsClients, createAwsClients, destroyAwsClients } from '../../src/
 import { createQueueActivities } from '../../src/activities/queues';
 import { sqsBatches } from '../../src/aws/sqs';
 import { createResultsActivities, type DrainProgress } from '../../src/activities/results';
+import { createRunsInFlight } from '../../src/activities/temporal';
 import { createDrain, type DrainedWindow, type DrainWindow } from '../../src/activities/drain';
 import { createLedger } from '../../src/stores/ledger';
 import { loadConfig } from '../../src/domain/config';
@@ -28,13 +31,19 @@ let reviewDlqUrl: string;
 let resultsTable: string;
 let queues: ReturnType<typeof createQueueActivities>;
 let results: ReturnType<typeof createResultsActivities>;
+let temporal: Client;
+let runInFlight: ReturnType<typeof createRunsInFlight>;
 
-beforeAll(() => {
+beforeAll(async () => {
   useLocalStack();
   aws = createAwsClients(loadConfig());
+  const { connectionOptions, namespace = 'default' } = loadClientConnectConfig();
+  temporal = new Client({ connection: await Connection.connect(connectionOptions), namespace });
+  runInFlight = createRunsInFlight({ workflowService: temporal.workflowService, namespace });
 });
 
-afterAll(() => {
+afterAll(async () => {
+  await temporal.connection.close();
   destroyAwsClients(aws);
 });
 
@@ -52,7 +61,7 @@ beforeEach(async () => {
   resultsTable = await createResultsTable(aws, `results-${suffix}`);
   const config = { resultsQueueUrl, reviewDlqUrl, resultsTable, bucket: loadConfig().bucket };
   queues = createQueueActivities({ sqs: aws.sqs, s3: aws.s3, config });
-  results = createResultsActivities({ sqs: aws.sqs, dynamodb: aws.dynamodb, s3: aws.s3, config });
+  results = createResultsActivities({ sqs: aws.sqs, dynamodb: aws.dynamodb, s3: aws.s3, config, runInFlight });
 });
 
 afterEach(async () => {
@@ -141,6 +150,44 @@ test('rows of another run drained late never undo a later decision: an older row
 
   expect(progress).toEqual({ written: 0, queueEmpty: true, duplicates: [] });
   expect((await tableRows()).map((r) => [r.OldFaceId, r.FaceId, r.RunId])).toEqual([['old-1', 'new-1', 'run-2']]);
+});
+
+test('rows of another run in flight are written without a look in the ledger; rows of an ended run are checked there', async () => {
+  const collection = `faces-${randomUUID()}`;
+  // Runs with no worker: started, one stays in flight; the other is ended at once.
+  const start = (workflowId: string) =>
+    temporal.workflow.start('reindexCollection', { workflowId, taskQueue: `no-worker-${randomUUID()}`, args: [] });
+  const inFlight = await start(`in-flight-${randomUUID()}`);
+  const ended = await start(`ended-${randomUUID()}`);
+  await ended.terminate('ended before its rows are drained');
+  const rowsOf = (runId: string, first: number) =>
+    Array.from({ length: 10 }, (_, i) => ({ ...row(first + i), CollectionId: collection, RunId: runId }));
+  const ledgerReads = async (rows: ResultRow[]) => {
+    await activityEnvironment().run(queues.publishResults, rows);
+    let reads = 0;
+    const counter = 'count-ledger-reads';
+    aws.s3.middlewareStack.add(
+      (next, context) => (args) => {
+        if (context.commandName === 'GetObjectCommand') reads += 1;
+        return next(args);
+      },
+      { step: 'initialize', name: counter },
+    );
+    try {
+      expect(await drain(1000)).toEqual({ written: rows.length, queueEmpty: true, duplicates: [] });
+    } finally {
+      aws.s3.middlewareStack.remove(counter);
+    }
+    return reads;
+  };
+  try {
+    // At most the run's signing key is read; no face of the ledger is.
+    expect(await ledgerReads(rowsOf(inFlight.workflowId, 1))).toBeLessThanOrEqual(1);
+    expect(await ledgerReads(rowsOf(ended.workflowId, 11))).toBeGreaterThanOrEqual(10);
+  } finally {
+    await inFlight.terminate('test over');
+  }
+  expect(await tableRows()).toHaveLength(20);
 });
 
 test("a retraction deletes an earlier run's row only while it names a face the re-run deleted", async () => {
@@ -485,6 +532,7 @@ describe("a run's own rows in the table", () => {
         dynamodb: aws.dynamodb,
         s3: aws.s3,
         config: { resultsQueueUrl, resultsTable: TableName, bucket: loadConfig().bucket },
+        runInFlight,
       });
       expect(
         await activityEnvironment().run(unindexed.accountRunRows, { runId: 'run-1', since }, () => undefined),
