@@ -22,7 +22,7 @@ import {
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, paginateScan, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../domain/config';
@@ -45,6 +45,7 @@ import { checkRecord } from '../domain/records';
 import { type SyncDeletion, SyncPlanner, type SyncRow, type SyncUserChange } from '../domain/sync';
 import { createFaceDeleter, facePages, requestToken } from '../aws/rekognition';
 import { createLedger } from '../stores/ledger';
+import { forEachRowsPage } from '../stores/rows-scan';
 import { readMapping } from '../records/mapping';
 import { httpStatusOf } from '../aws/clients';
 import { redriveRecordsKey, syncAdditionsRunId, type SyncPass, type SyncPlacement } from '../shared';
@@ -92,24 +93,25 @@ export function createSyncActivities({
   const ledger = createLedger(s3, config.bucket);
   const deleteFaces = createFaceDeleter(rekognition);
 
+  /** Hands the planner every row of the target, those marked deleted too; counts the others. */
   async function readRows(planner: SyncPlanner, targetCollectionId: string): Promise<number> {
     let rows = 0;
-    const pages = paginateScan(
-      { client: dynamodb },
+    await forEachRowsPage<SyncRow>(
+      dynamodb,
       {
-        TableName: config.resultsTable,
-        FilterExpression: 'CollectionId = :target',
-        ExpressionAttributeValues: { ':target': targetCollectionId },
-        ProjectionExpression: 'OldFaceId, FaceId, UserId, DeletedAt',
+        table: config.resultsTable,
+        only: { attribute: 'CollectionId', value: targetCollectionId },
+        withDeleted: true,
+        attributes: ['OldFaceId', 'FaceId', 'UserId', 'DeletedAt'],
+      },
+      (page) => {
+        for (const row of page.rows) {
+          planner.addRow(row);
+          if (row.DeletedAt === undefined) rows += 1;
+        }
+        heartbeat();
       },
     );
-    for await (const page of pages) {
-      for (const row of (page.Items ?? []) as SyncRow[]) {
-        planner.addRow(row);
-        if (row.DeletedAt === undefined) rows += 1;
-      }
-      heartbeat();
-    }
     return rows;
   }
 
