@@ -394,19 +394,24 @@ interface PrepareOptions extends PlacementOptions {
   json?: boolean;
 }
 
-export function placementOf(options: PlacementOptions): Placement {
+/** The flags that say where the images are. */
+export type PlacementFlags = Pick<
+  PlacementOptions,
+  'keyFrom' | 'bucket' | 'prefix' | 'suffix' | 'keyTemplate' | 'mapping' | 'mappingKey'
+>;
+
+/** One placement of the images, checked; `missing` is the line for flags that name none. */
+export function placementOf(
+  options: PlacementFlags,
+  missing = 'say where the images are with one of --key-from external-image-id, --key-template or --mapping',
+): Placement {
   const chosen = [
     options.keyFrom && '--key-from',
     options.keyTemplate && '--key-template',
     options.mapping && '--mapping',
   ].filter(Boolean);
-  if (chosen.length !== 1) {
-    throw new UsageError(
-      chosen.length === 0
-        ? 'say where the images are with one of --key-from external-image-id, --key-template or --mapping'
-        : `${chosen.join(' and ')} exclude each other: choose one`,
-    );
-  }
+  if (chosen.length !== 1)
+    throw new UsageError(chosen.length === 0 ? missing : `${chosen.join(' and ')} exclude each other: choose one`);
   if (!options.keyFrom && (options.bucket || options.prefix || options.suffix))
     throw new UsageError('--bucket, --prefix and --suffix go with --key-from');
   if (!options.mapping && options.mappingKey) throw new UsageError('--mapping-key goes with --mapping');

@@ -9,7 +9,7 @@ import { ScheduleAlreadyRunning, ScheduleNotFoundError, type Client } from '@tem
 import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
 import { type Command, Option } from 'commander';
-import { FACE_KEYS, parseKeyTemplate, PlacementError } from '../domain/image-locations';
+import { FACE_KEYS, PlacementError } from '../domain/image-locations';
 import type { Config } from '../domain/config';
 import type { AwsClients } from '../aws/clients';
 import { setRate } from '../index-faces-rate';
@@ -17,17 +17,12 @@ import { type SyncInput, type SyncPlacement, type SyncSummary } from '../shared'
 import type { syncCollection } from '../workflows';
 import { checkPair } from './cutover-check';
 import { parseS3Uri, UsageError, withClients } from './common';
-import { openMapping, type PlacementOptions } from './prepare';
+import { openMapping, type PlacementFlags, placementOf } from './prepare';
 import { addRunSettings, runSettingsOf, type RunSettingsFlags, settingsOf } from './runs';
 import { assertSearchAttributes, defaultWorkflowId } from './starting';
 
 /** Where added faces' images are: prepare's flags, but for the partitions and the unplaced file. */
-type SyncPlacementFlags = Pick<
-  PlacementOptions,
-  'keyFrom' | 'bucket' | 'prefix' | 'suffix' | 'keyTemplate' | 'mapping' | 'mappingKey'
->;
-
-interface SyncFlags extends RunSettingsFlags, SyncPlacementFlags {
+interface SyncFlags extends RunSettingsFlags, PlacementFlags {
   target: string;
   once?: boolean;
   every?: string;
@@ -43,40 +38,28 @@ export function syncScheduleId(target: string): string {
   return `reindex-sync-${target}`;
 }
 
-function placementOf(flags: SyncFlags): SyncPlacement {
-  const chosen = [
-    flags.keyFrom && '--key-from',
-    flags.keyTemplate !== undefined && '--key-template',
-    flags.mapping !== undefined && '--mapping',
-  ].filter(Boolean);
-  if (chosen.length > 1) throw new UsageError(`${chosen.join(' and ')} exclude each other: choose one`);
-  if (flags.mappingKey !== undefined && flags.mapping === undefined)
-    throw new UsageError('--mapping-key goes with --mapping');
-  if (flags.mapping !== undefined) {
-    if (!flags.mapping.startsWith('s3://'))
-      throw new UsageError(`--mapping ${flags.mapping}: the worker reads the mapping file, so it must be an s3:// URI`);
-    return {
-      mode: 'mapping',
-      file: parseS3Uri(flags.mapping),
-      ...(flags.mappingKey === undefined ? {} : { key: flags.mappingKey }),
-    };
+/** Where the images of faces added to the old collection are, checked as prepare checks it; a mapping must be in S3. */
+function syncPlacementOf(flags: SyncFlags): SyncPlacement {
+  const placement = placementOf(
+    flags,
+    'say where the images of faces added to the old collection are: --key-from external-image-id, --key-template or --mapping',
+  );
+  switch (placement.mode) {
+    case 'external-image-id':
+      return { mode: 'external-image-id', ...placement.placement };
+    case 'template':
+      return { mode: 'template', template: placement.template.text };
+    case 'mapping':
+      if (!placement.file.startsWith('s3://'))
+        throw new UsageError(
+          `--mapping ${placement.file}: the worker reads the mapping file, so it must be an s3:// URI`,
+        );
+      return {
+        mode: 'mapping',
+        file: parseS3Uri(placement.file),
+        ...(placement.key === undefined ? {} : { key: placement.key }),
+      };
   }
-  if (flags.keyFrom !== undefined) {
-    if (!flags.bucket) throw new UsageError('--key-from external-image-id needs --bucket');
-    return { mode: 'external-image-id', bucket: flags.bucket, prefix: flags.prefix, suffix: flags.suffix };
-  }
-  if (flags.bucket || flags.prefix || flags.suffix)
-    throw new UsageError('--bucket, --prefix and --suffix go with --key-from');
-  if (flags.keyTemplate === undefined)
-    throw new UsageError(
-      'say where the images of faces added to the old collection are: --key-from external-image-id, --key-template or --mapping',
-    );
-  try {
-    parseKeyTemplate(flags.keyTemplate);
-  } catch (error) {
-    throw error instanceof PlacementError ? new UsageError(error.message) : error;
-  }
-  return { mode: 'template', template: flags.keyTemplate };
 }
 
 function intervalOf(every: string): Duration {
@@ -99,7 +82,7 @@ async function syncInputOf(
   flags: SyncFlags,
   source: string,
 ): Promise<SyncInput> {
-  const placement = placementOf(flags);
+  const placement = syncPlacementOf(flags);
   await checkPair(aws, config.bucket, { source, target: flags.target });
   if (placement.mode === 'mapping') {
     // Its header now: a mapping without the columns it needs is refused before any pass.
