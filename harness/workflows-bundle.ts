@@ -4,7 +4,7 @@ import type { WorkflowBundleOption } from '@temporalio/worker';
 export const WORKFLOWS_BUNDLE_VARIABLE = 'REINDEX_TEST_WORKFLOWS_BUNDLE';
 
 /** The shared bundle; a suite run without the global setup bundles its own. */
-export function sharedWorkflowBundle(): WorkflowBundleOption | undefined {
+export function sharedWorkflowBundle(): (WorkflowBundleOption & { codePath: string }) | undefined {
   const codePath = process.env[WORKFLOWS_BUNDLE_VARIABLE];
   return codePath ? { codePath } : undefined;
 }

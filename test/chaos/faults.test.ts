@@ -36,6 +36,7 @@ import {
   writeRecords,
 } from '../../harness/runs';
 import { type WorkerProcess, workerProcess } from '../../harness/worker-process';
+import { sharedWorkflowBundle } from '../../harness/workflows-bundle';
 
 /** `npm test` migrates 120 images a run; `npm run test:chaos` 2,000 with five kills. */
 const IMAGES = Number(process.env.REINDEX_CHAOS_IMAGES ?? 120);
@@ -108,12 +109,16 @@ function photoOf(i: number): PhotoSpec {
 beforeAll(async () => {
   const stack = useLocalStack();
   workDir = mkdtempSync(path.join(tmpdir(), 'chaos-'));
-  const bundle = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../../src/workflows'),
-    logger: new DefaultLogger('WARN'),
-  });
-  bundlePath = path.join(workDir, 'workflows.js');
-  writeFileSync(bundlePath, bundle.code);
+  // The worker processes load the bundle jest's global setup made; a file run alone bundles its own.
+  const shared = sharedWorkflowBundle();
+  bundlePath = shared?.codePath ?? path.join(workDir, 'workflows.js');
+  if (shared === undefined) {
+    const bundle = await bundleWorkflowCode({
+      workflowsPath: require.resolve('../../src/workflows'),
+      logger: new DefaultLogger('WARN'),
+    });
+    writeFileSync(bundlePath, bundle.code);
+  }
   [devServer, rekognition, sqsProxy] = await Promise.all([
     startDevServer(),
     startRekognitionLocal(),

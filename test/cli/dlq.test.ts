@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -17,6 +18,8 @@ import { lastLine, runCli } from '../../harness/cli';
 import { createRunResources, facesIn, resultRows, type RunResources, writeRecords } from '../../harness/runs';
 import { type RunningWorker, startWorker } from '../../harness/worker';
 
+/** The files the commands write, removed at the end: they hold rows of faces. */
+const directory = mkdtempSync(path.join(tmpdir(), 'dlq-test-'));
 let resources: RunResources;
 let worker: RunningWorker;
 
@@ -40,6 +43,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  rmSync(directory, { recursive: true, force: true });
   await worker?.stop();
   await resources?.release();
 });
@@ -128,7 +132,7 @@ test('list and show leave the DLQ as it was; redrive takes fixed images and boxe
   });
 
   // A box fixed in a copy of the records: the dry run writes them, the operator corrects the box.
-  const out = path.join(tmpdir(), `redrive-${randomUUID()}.jsonl`);
+  const out = path.join(directory, `redrive-${randomUUID()}.jsonl`);
   const dry = await reindex(
     'dlq',
     'redrive',
@@ -210,7 +214,7 @@ test("a redrive whose fixed records leave out a face keeps that face's message",
   await resources.aws.s3.send(
     new PutObjectCommand({ Bucket: taken.item.Bucket, Key: taken.item.Key, Body: syntheticPng([face]) }),
   );
-  const out = path.join(tmpdir(), `redrive-${randomUUID()}.jsonl`);
+  const out = path.join(directory, `redrive-${randomUUID()}.jsonl`);
   await writeFile(
     out,
     `${JSON.stringify({ Bucket: taken.item.Bucket, Key: taken.item.Key, ExternalImageId: taken.item.ExternalImageId, Faces: [taken.item.face] })}\n`,

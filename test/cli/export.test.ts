@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
@@ -13,6 +14,8 @@ import { lastLine, runCli } from '../../harness/cli';
 import { createRunResources, resultRows, type RunResources, writeRecords } from '../../harness/runs';
 import { type RunningWorker, startWorker } from '../../harness/worker';
 
+/** The files the commands write, removed at the end: they hold rows of faces. */
+const directory = mkdtempSync(path.join(tmpdir(), 'export-test-'));
 let resources: RunResources;
 let worker: RunningWorker;
 let runId: string;
@@ -54,12 +57,13 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
+  rmSync(directory, { recursive: true, force: true });
   await worker?.stop();
   await resources?.release();
 });
 
 test('the CSV holds every row of the run, and only those, with the original columns plus IoU', async () => {
-  const out = path.join(tmpdir(), `export-${randomUUID()}.csv`);
+  const out = path.join(directory, `export-${randomUUID()}.csv`);
   const outcome = await reindex('export', runId, '--csv', out, '--segments', '3');
   expect(outcome.stderr).toBe('');
   expect(outcome.code).toBe(0);
@@ -101,7 +105,7 @@ test('to S3, as one object', async () => {
 });
 
 test('bad input is one line and exit code 2, and no file is left behind', async () => {
-  const out = path.join(tmpdir(), `export-${randomUUID()}.csv`);
+  const out = path.join(directory, `export-${randomUUID()}.csv`);
   const cases: [string[], string][] = [
     [
       ['export', 'no-such-run', '--csv', out],

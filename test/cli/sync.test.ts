@@ -49,22 +49,20 @@ const oldFaceOf = (photo: string) => suite.oldFaceIds.get(photo)?.[0] ?? '';
 const reindex = (...args: string[]) => runCli(args, suite.env);
 const placement = () => ['--key-from', 'external-image-id', '--bucket', suite.resources.config.bucket];
 
-async function sync(...extra: string[]): Promise<SyncSummary> {
+/** A sync's pass, its added faces placed by `where`: by ExternalImageId in the suite's prefix unless told. */
+async function sync(
+  where = [...placement(), '--prefix', `${suite.prefix}/`, '--suffix', '.png'],
+): Promise<SyncSummary> {
   const outcome = await reindex(
     'sync',
     '--source',
     source,
     '--target',
     target,
-    ...placement(),
-    '--prefix',
-    `${suite.prefix}/`,
-    '--suffix',
-    '.png',
+    ...where,
     '--quality-filter',
     'NONE',
     '--json',
-    ...extra,
   );
   expect(outcome.stderr).toBe('');
   expect(outcome.code).toBe(0);
@@ -234,21 +232,8 @@ test('added faces placed by a mapping file in S3; a face the mapping does not na
     }),
   );
 
-  const outcome = await reindex(
-    'sync',
-    '--source',
-    source,
-    '--target',
-    target,
-    '--mapping',
-    `s3://${mapping.Bucket}/${mapping.Key}`,
-    '--quality-filter',
-    'NONE',
-    '--json',
-  );
+  const summary = await sync(['--mapping', `s3://${mapping.Bucket}/${mapping.Key}`]);
 
-  expect(outcome.code).toBe(0);
-  const summary = JSON.parse(lastLine(outcome.stdout)) as SyncSummary;
   // The face whose image is gone, from the test before, is not in the mapping.
   expect(summary.additions).toEqual({ faces: 1, images: 1, unplaced: 1 });
   expect(summary.additionsRun).toMatchObject({ status: 'completed', matched: 1, dlq: 0 });
