@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
+import { EXIT_RUN_DROPPED } from '../src/telemetry';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -13,50 +14,74 @@ const ROOT = path.resolve(__dirname, '..');
 const WORKER_NODE_FLAGS = ['--max-old-space-size=128'];
 
 export interface RealWorker {
-  pid: number;
+  /** The process running now: a new one after each restart. */
+  readonly pid: number;
   stdout(): string;
   stderr(): string;
+  /** Times the worker exited with EXIT_RUN_DROPPED and was started again, as a supervisor would. */
+  restarts(): number;
   /** SIGINT, as an operator stops it: tasks in flight finish first. */
   stop(): Promise<void>;
 }
 
 /**
  * Starts the worker and resolves once it says it polls; rejects if it ends first or takes over 90 s.
- * `nodeArgs` go to Node before the worker's own, e.g. `--cpu-prof`.
+ * A worker that leaves because the SDK dropped a run's task is started again, as the supervisor of
+ * a deployment would. `nodeArgs` go to Node before the worker's own, e.g. `--cpu-prof`.
  */
 export async function startRealWorker(env: NodeJS.ProcessEnv, nodeArgs: string[] = []): Promise<RealWorker> {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [...WORKER_NODE_FLAGS, ...nodeArgs, '--require', 'tsx/cjs', 'src/worker.ts'],
-    { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
   let stdout = '';
   let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  let restarts = 0;
+  let stopping = false;
+  const spawnWorker = (): ChildProcess => {
+    const child = spawn(
+      process.execPath,
+      [...WORKER_NODE_FLAGS, ...nodeArgs, '--require', 'tsx/cjs', 'src/worker.ts'],
+      {
+        cwd: ROOT,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once('exit', (code) => {
+      if (code !== EXIT_RUN_DROPPED || stopping) return;
+      restarts += 1;
+      current = spawnWorker();
+    });
+    return child;
+  };
+  let current = spawnWorker();
+  const first = current;
   await new Promise<void>((resolve, reject) => {
     const deadline = setTimeout(() => {
-      child.kill('SIGKILL');
+      first.kill('SIGKILL');
       reject(new Error(`the worker did not poll within 90 s:\n${stdout}\n${stderr}`));
     }, 90_000);
-    child.stdout?.on('data', () => {
+    first.stdout?.on('data', () => {
       if (!stdout.includes('worker: polling')) return;
       clearTimeout(deadline);
       resolve();
     });
-    child.once('exit', (code) => {
+    first.once('exit', (code) => {
       clearTimeout(deadline);
       reject(new Error(`the worker ended with ${code} before it polled:\n${stdout}\n${stderr}`));
     });
   });
   return {
-    pid: child.pid ?? 0,
+    get pid() {
+      return current.pid ?? 0;
+    },
     stdout: () => stdout,
     stderr: () => stderr,
+    restarts: () => restarts,
     async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = once(child, 'exit');
-      child.kill('SIGINT');
+      stopping = true;
+      if (current.exitCode !== null || current.signalCode !== null) return;
+      const exited = once(current, 'exit');
+      current.kill('SIGINT');
       await exited;
     },
   };

@@ -5,7 +5,7 @@
  * workflows and the activities. Errors in a log's metadata keep their name, message and stack
  * (and a failure's type) alone: nothing else an error carries is written.
  */
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, type LogMetadata, SdkComponent } from '@temporalio/common';
 import { DefaultLogger, type LogEntry, type Logger, type LogLevel, type RuntimeOptions } from '@temporalio/worker';
 import { INDEX_FACES_LATENCY_BUCKETS_MS, METRICS } from './metrics';
 import type { TelemetryConfig } from './domain/config';
@@ -47,8 +47,54 @@ export function jsonLogger(
   return new DefaultLogger(level, (entry) => write(`${jsonLogLine(entry)}\n`));
 }
 
-/** The Runtime's options for these settings: what `Runtime.install` takes before any connection. */
-export function runtimeOptions(telemetry: TelemetryConfig): RuntimeOptions {
+/**
+ * What the SDK core logs when it has dropped a run's workflow task: the run's task then times out
+ * on every attempt for as long as this worker lives, and the run never moves again. SDK 1.24.0
+ * does so when its workflow cache is full (the worker keeps 10 runs at a 128 MiB heap) and it takes
+ * up again a run it evicted while several of that run's tasks waited. A new worker replays the run
+ * from its history and goes on.
+ */
+export const RUN_DROPPED_BY_CORE = ['Extra buffered run should not have produced an activation'];
+
+/** The exit code of a worker that left because the SDK core dropped a run's workflow task. */
+export const EXIT_RUN_DROPPED = 75;
+
+/** `logger`, and `onRunDropped` told of each core log that says a run's workflow task was dropped. */
+export function watchingCore(logger: Logger, onRunDropped: (message: string) => void): Logger {
+  const watch = (message: string, meta?: LogMetadata) => {
+    if (meta?.sdkComponent === SdkComponent.core && RUN_DROPPED_BY_CORE.some((known) => message.includes(known)))
+      onRunDropped(message);
+  };
+  return {
+    log: (level, message, meta) => {
+      logger.log(level, message, meta);
+      watch(message, meta);
+    },
+    trace: (message, meta) => {
+      logger.trace(message, meta);
+    },
+    debug: (message, meta) => {
+      logger.debug(message, meta);
+    },
+    info: (message, meta) => {
+      logger.info(message, meta);
+    },
+    warn: (message, meta) => {
+      logger.warn(message, meta);
+    },
+    error: (message, meta) => {
+      logger.error(message, meta);
+      watch(message, meta);
+    },
+  };
+}
+
+/**
+ * The Runtime's options for these settings: what `Runtime.install` takes before any connection.
+ * The SDK core's own logs come through the worker's logger, which tells `onRunDropped` of a run
+ * the core dropped.
+ */
+export function runtimeOptions(telemetry: TelemetryConfig, onRunDropped: (message: string) => void): RuntimeOptions {
   const metrics = telemetry.metricsAddress
     ? {
         prometheus: {
@@ -57,10 +103,9 @@ export function runtimeOptions(telemetry: TelemetryConfig): RuntimeOptions {
         },
       }
     : undefined;
-  if (telemetry.logFormat === 'text') return { telemetryOptions: { metrics } };
   return {
-    logger: jsonLogger(),
-    // The SDK core's own logs, which otherwise go to the console as text, come through the same logger.
+    logger: watchingCore(telemetry.logFormat === 'json' ? jsonLogger() : new DefaultLogger('INFO'), onRunDropped),
+    // Forwarded, not written to the console by the core itself, so that the watch sees them.
     telemetryOptions: { metrics, logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} } },
   };
 }

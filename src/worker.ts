@@ -30,7 +30,7 @@ import { type Keyring, loadKeyring } from './encryption/key';
 import { describeRate, rateInForce } from './index-faces-rate';
 import { indexFacesRate } from './quotas';
 import { DEFAULT_TASK_QUEUE, taskQueues } from './shared';
-import { runtimeOptions } from './telemetry';
+import { EXIT_RUN_DROPPED, runtimeOptions } from './telemetry';
 
 export interface WorkerSetup {
   connection: NativeConnection;
@@ -128,6 +128,18 @@ async function bundleInChildProcess(dataConverter: DataConverter | undefined): P
   }
 }
 
+/**
+ * Leaves at once, as a killed worker would, so that whatever restarts workers (the ECS service, a
+ * process supervisor) starts one that replays the run from its history: this worker would hold the
+ * run's task, never answering it, for as long as it lives.
+ */
+function exitForDroppedRun(message: string): void {
+  console.error(
+    `worker: the Temporal SDK dropped a run's workflow task ("${message}"); exiting with code ${EXIT_RUN_DROPPED} so that a new worker takes the run up from its history`,
+  );
+  process.exit(EXIT_RUN_DROPPED);
+}
+
 async function main(): Promise<void> {
   let config: Config;
   let telemetry: TelemetryConfig;
@@ -142,7 +154,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   // Before anything connects: the Runtime holds the metrics server and the logger.
-  const runtime = Runtime.install(runtimeOptions(telemetry));
+  const runtime = Runtime.install(runtimeOptions(telemetry, exitForDroppedRun));
   const { connectionOptions, namespace = 'default' } = loadClientConnectConfig();
   const connection = await NativeConnection.connect(connectionOptions);
   const aws = createAwsClients(config);

@@ -47,6 +47,8 @@ export interface FairnessRun {
   steadyQuotaUse: number;
   throttledShare: number;
   indexFacesCalls: number;
+  /** Times the worker exited because the SDK dropped a run's workflow task, and was started again. */
+  workerRestarts: number;
 }
 
 const BEFORE_INDEXED = new Set<RunPhase>(['preparing', 'splitting', 'indexing']);
@@ -136,6 +138,8 @@ async function measureOnce(
       steadyQuotaUse: steadyRate(samples) / settings.quota,
       throttledShare: throttledShare(samples),
       indexFacesCalls: last?.calls ?? 0,
+      // The SDK may drop a run and its worker exit: started again, it replays the run after the task times out.
+      workerRestarts: worker.restarts(),
     };
   } finally {
     await stopWorkers([worker], planId);

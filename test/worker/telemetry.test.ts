@@ -3,10 +3,11 @@
  * collector reads it: an error in a log's metadata keeps its name, message and stack, and nothing
  * else it carries.
  */
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, type LogLevel, type LogMetadata, SdkComponent } from '@temporalio/common';
+import { DefaultLogger } from '@temporalio/worker';
 import { ConfigError, loadTelemetryConfig } from '../../src/domain/config';
 import { ReasonCode } from '../../src/domain/reasons';
-import { jsonLogger } from '../../src/telemetry';
+import { jsonLogger, RUN_DROPPED_BY_CORE, watchingCore } from '../../src/telemetry';
 
 function problemsOf(env: Record<string, string>): string[] {
   try {
@@ -92,5 +93,40 @@ test('a JSON log line holds the timestamp, level, message and metadata, an error
     meta: {
       error: { name: 'ApplicationFailure', type: 'IMAGE_NOT_FOUND', message: 'IndexFaces refused s3://photos/a.png' },
     },
+  });
+});
+
+describe("the watch on the SDK core's logs", () => {
+  const coreMeta = {
+    sdkComponent: SdkComponent.core,
+    target: 'temporalio_sdk_core::worker::workflow::workflow_stream',
+  };
+  const watched = () => {
+    const written: [LogLevel, string, LogMetadata | undefined][] = [];
+    const dropped: string[] = [];
+    const logger = watchingCore(
+      new DefaultLogger('TRACE', ({ level, message, meta }) => written.push([level, message, meta])),
+      (message) => dropped.push(message),
+    );
+    return { logger, written, dropped };
+  };
+
+  test('tells of a run the core dropped, as the core logs it, and still writes the line', () => {
+    const { logger, written, dropped } = watched();
+    const [message = ''] = RUN_DROPPED_BY_CORE;
+    logger.log('ERROR', message, coreMeta);
+    expect(dropped).toEqual([message]);
+    expect(written.map(([level, text]) => [level, text])).toEqual([['ERROR', message]]);
+  });
+
+  test('is silent on other core logs, and on the words in a log of the workflows or activities', () => {
+    const { logger, written, dropped } = watched();
+    const [message = ''] = RUN_DROPPED_BY_CORE;
+    logger.log('WARN', 'Task polling has encountered errors continuously; the worker will continue retrying', coreMeta);
+    logger.error('Workflow cache full', coreMeta);
+    logger.error(message, { sdkComponent: SdkComponent.workflow });
+    logger.info(message, { sdkComponent: SdkComponent.activity });
+    expect(dropped).toEqual([]);
+    expect(written).toHaveLength(4);
   });
 });
