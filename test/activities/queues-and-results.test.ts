@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
@@ -38,8 +39,10 @@ beforeAll(async () => {
   useLocalStack();
   aws = createAwsClients(loadConfig());
   const { connectionOptions, namespace = 'default' } = loadClientConnectConfig();
-  temporal = new Client({ connection: await Connection.connect(connectionOptions), namespace });
-  runInFlight = createRunsInFlight({ workflowService: temporal.workflowService, namespace });
+  // The worker's kind of connection: its retries live in the SDK core, not in timers that outlast the suite.
+  const connection = await NativeConnection.connect(connectionOptions);
+  temporal = new Client({ connection, namespace });
+  runInFlight = createRunsInFlight({ workflowService: connection.workflowService, namespace });
 });
 
 afterAll(async () => {

@@ -255,7 +255,8 @@ test('a run with no batch or no image in flight, or a threshold outside IoU, fai
   );
   expect(migration.indexFacesCalls).toBe(0);
   expect(migration.reports.size).toBe(0);
-});
+  // The runs fail within a second; the workflow worker then takes 30 s to shut down on the time-skipping server.
+}, 120_000);
 
 test('a cancelled run stops starting images, lets those in flight finish, and leaves results, DLQ and target consistent', async () => {
   // The first batch's ten images answer; the next two hold, in flight, until the cancel has reached them.
