@@ -27,6 +27,7 @@ import { heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../domain/config';
 import {
+  addMappingEntry,
   type ListedFace,
   listedFace,
   type MappingEntry,
@@ -242,16 +243,8 @@ export function createSyncActivities({
       });
       const wanted = new Set(faces.flatMap((face) => face[mapping.key] ?? []));
       const entries = new Map<string, MappingEntry>();
-      for await (const entry of mapping.entries) {
-        if (!wanted.has(entry.key)) continue;
-        const earlier = entries.get(entry.key);
-        if (
-          earlier &&
-          (earlier.location.Bucket !== entry.location.Bucket || earlier.location.Key !== entry.location.Key)
-        )
-          throw new PlacementError(`the mapping file ${name} gives ${mapping.key} ${entry.key} two images`);
-        entries.set(entry.key, entry);
-      }
+      for await (const entry of mapping.entries)
+        if (wanted.has(entry.key)) addMappingEntry(entries, entry, mapping.key, `the mapping file ${name}`);
       return (face) => placeByMapping(entries.get(face[mapping.key] ?? ''), mapping.key, face);
     } catch (error) {
       if (error instanceof PlacementError) throw refused(error.message);

@@ -19,6 +19,7 @@ import { DescribeCollectionCommand, RekognitionClient } from '@aws-sdk/client-re
 import type { S3Client } from '@aws-sdk/client-s3';
 import { type Command, Option } from 'commander';
 import {
+  addMappingEntry,
   type ExternalImageIdPlacement,
   FACE_KEYS,
   type FaceKey,
@@ -303,18 +304,7 @@ export async function prepareRecords(
       await mapping.faces.finish();
       for (let partition = 0; partition < partitions; partition += 1) {
         const entries = new Map<string, MappingEntry>();
-        for await (const entry of mapping.rows.read(partition)) {
-          const earlier = entries.get(entry.key);
-          if (
-            earlier &&
-            (earlier.location.Bucket !== entry.location.Bucket || earlier.location.Key !== entry.location.Key)
-          ) {
-            throw new PlacementError(
-              `the mapping file gives ${mappingKey} ${entry.key} two images: s3://${earlier.location.Bucket}/${earlier.location.Key} and s3://${entry.location.Bucket}/${entry.location.Key}`,
-            );
-          }
-          entries.set(entry.key, entry);
-        }
+        for await (const entry of mapping.rows.read(partition)) addMappingEntry(entries, entry, mappingKey);
         for await (const face of mapping.faces.read(partition)) {
           const entry = entries.get(face[mappingKey] ?? '');
           await place(

@@ -248,6 +248,25 @@ export function mappingEntry(columns: MappingColumns, row: string[], line: numbe
   return { key, location, userId };
 }
 
+/**
+ * Adds `entry` to `entries`, which holds one entry a key. The same key again with the same image is
+ * one entry; with another image it is refused, since a face is in one image. `file` names the
+ * mapping file in the refusal.
+ */
+export function addMappingEntry(
+  entries: Map<string, MappingEntry>,
+  entry: MappingEntry,
+  key: FaceKey,
+  file = 'the mapping file',
+): void {
+  const earlier = entries.get(entry.key);
+  if (earlier && (earlier.location.Bucket !== entry.location.Bucket || earlier.location.Key !== entry.location.Key))
+    throw new PlacementError(
+      `${file} gives ${key} ${entry.key} two images: s3://${earlier.location.Bucket}/${earlier.location.Key} and s3://${entry.location.Bucket}/${entry.location.Key}`,
+    );
+  entries.set(entry.key, entry);
+}
+
 export function placeByMapping(entry: MappingEntry | undefined, key: FaceKey, face: ListedFace): Placed {
   if (!face[key]) return missing(key);
   if (!entry)

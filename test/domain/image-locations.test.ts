@@ -1,4 +1,6 @@
 import {
+  addMappingEntry,
+  type MappingEntry,
   type ListedFace,
   mappingColumns,
   mappingEntry,
@@ -133,6 +135,21 @@ describe('--mapping', () => {
     );
     expect(() => mappingEntry(columns, ['', 's3://photos/a.jpg'], 8)).toThrow(
       'line 8 of the mapping file has no ImageId',
+    );
+  });
+
+  test('a key given twice keeps one entry for the same image and is refused for another', () => {
+    const entries = new Map<string, MappingEntry>();
+    const at = (Key: string, userId?: string): MappingEntry => ({
+      key: 'img',
+      location: { Bucket: 'photos', Key },
+      userId,
+    });
+    addMappingEntry(entries, at('a.jpg'), 'ImageId');
+    addMappingEntry(entries, at('a.jpg', 'ana'), 'ImageId');
+    expect([...entries.values()]).toEqual([at('a.jpg', 'ana')]);
+    expect(() => addMappingEntry(entries, at('b.jpg'), 'ImageId', 'the mapping file s3://maps/m.csv')).toThrow(
+      'the mapping file s3://maps/m.csv gives ImageId img two images: s3://photos/a.jpg and s3://photos/b.jpg',
     );
   });
 
