@@ -61,32 +61,30 @@ export const EXIT_RUN_DROPPED = 75;
 
 /** `logger`, and `onRunDropped` told of each core log that says a run's workflow task was dropped. */
 export function watchingCore(logger: Logger, onRunDropped: (message: string) => void): Logger {
-  const watch = (message: string, meta?: LogMetadata) => {
-    if (meta?.sdkComponent === SdkComponent.core && RUN_DROPPED_BY_CORE.some((known) => message.includes(known)))
-      onRunDropped(message);
-  };
-  return {
-    log: (level, message, meta) => {
+  // Every entry goes through `log`, whichever method wrote it: the watch is in one place.
+  const watched: Logger = {
+    log: (level, message, meta?: LogMetadata) => {
       logger.log(level, message, meta);
-      watch(message, meta);
+      if (meta?.sdkComponent === SdkComponent.core && RUN_DROPPED_BY_CORE.some((known) => message.includes(known)))
+        onRunDropped(message);
     },
     trace: (message, meta) => {
-      logger.trace(message, meta);
+      watched.log('TRACE', message, meta);
     },
     debug: (message, meta) => {
-      logger.debug(message, meta);
+      watched.log('DEBUG', message, meta);
     },
     info: (message, meta) => {
-      logger.info(message, meta);
+      watched.log('INFO', message, meta);
     },
     warn: (message, meta) => {
-      logger.warn(message, meta);
+      watched.log('WARN', message, meta);
     },
     error: (message, meta) => {
-      logger.error(message, meta);
-      watch(message, meta);
+      watched.log('ERROR', message, meta);
     },
   };
+  return watched;
 }
 
 /**
