@@ -32,6 +32,24 @@ export function wholeRate(samples: Sample[]): number {
   return seconds > 0 ? (total - 1) / seconds : 0;
 }
 
+/**
+ * Successes in each `intervalMs` from the first sample on, the last interval cut short: where in a
+ * run the rate fell, when the whole run's falls short.
+ */
+export function successesPerInterval(samples: Sample[], intervalMs: number): number[] {
+  const first = samples[0];
+  const last = samples.at(-1);
+  if (!first || !last) return [];
+  const counts: number[] = [];
+  let before = first.succeeded;
+  for (let endMs = first.atMs + intervalMs; ; endMs += intervalMs) {
+    const within = samples.filter(({ atMs }) => atMs <= endMs).at(-1) as Sample;
+    counts.push(within.succeeded - before);
+    before = within.succeeded;
+    if (endMs >= last.atMs) return counts;
+  }
+}
+
 export function throttledShare(samples: Sample[]): number {
   const last = samples.at(-1);
   return last && last.calls > 0 ? last.throttled / last.calls : 0;

@@ -20,7 +20,7 @@ import type { reindexPlan } from '../../src/workflows';
 import { type RunResources, runInput } from '../../harness/runs';
 import { startRealWorker } from '../../harness/real-worker';
 import { stopWorkers, workerEnv, writeImages } from '../lib/migration';
-import { median, steadyRate, throttledShare, wholeRate } from '../lib/rates';
+import { median, steadyRate, successesPerInterval, throttledShare, wholeRate } from '../lib/rates';
 import { sampleIndexFaces, setTraffic } from '../lib/stack';
 import { INDEX_FACES_LATENCY } from './quota';
 
@@ -46,12 +46,24 @@ export interface FairnessRun {
   quotaUse: number;
   steadyQuotaUse: number;
   throttledShare: number;
+  /** IndexFaces successes in each 30 s from the first sample: at Q = 10, 300 is the quota. */
+  successesEach30Seconds: number[];
   indexFacesCalls: number;
+  /** Times the large run held back new images for its drain, and the longest a row waited to be drained. */
+  largeResultsHolds: number;
+  largeResultsMaxWaitMs: number | undefined;
   /** Times the worker exited because the SDK dropped a run's workflow task, and was started again. */
   workerRestarts: number;
 }
 
 const BEFORE_INDEXED = new Set<RunPhase>(['preparing', 'splitting', 'indexing']);
+
+/**
+ * Node flags of a worker that runs a plan, as docs/scaling.md advises: a heap whose workflow cache
+ * (182 workflows) holds the plan, its eleven runs and their batches in flight (56 here), so that
+ * the SDK does not evict and replay them while they run.
+ */
+const PLAN_WORKER_NODE_FLAGS = ['--max-old-space-size=512'];
 
 async function measureOnce(
   resources: RunResources,
@@ -61,7 +73,7 @@ async function measureOnce(
 ): Promise<FairnessRun> {
   const planId = `bench-fairness-${randomUUID().slice(0, 8)}`;
   const taskQueue = `bench-${planId}`;
-  const worker = await startRealWorker(workerEnv(resources, taskQueue, settings.quota));
+  const worker = await startRealWorker(workerEnv(resources, taskQueue, settings.quota), PLAN_WORKER_NODE_FLAGS);
   try {
     await setTraffic({ quota: settings.quota, latency: INDEX_FACES_LATENCY });
     const large = resources.ownCollection(`${planId}-large`);
@@ -129,6 +141,7 @@ async function measureOnce(
       );
     const seconds = (target: string) => completedAt.get(target) ?? wallSeconds;
     const last = samples.at(-1);
+    const largeSummary = summary.collections.find(({ targetCollectionId }) => targetCollectionId === large)?.summary;
     return {
       wallSeconds,
       smallCompletedSeconds: small.map(seconds),
@@ -137,7 +150,10 @@ async function measureOnce(
       quotaUse: wholeRate(samples) / settings.quota,
       steadyQuotaUse: steadyRate(samples) / settings.quota,
       throttledShare: throttledShare(samples),
+      successesEach30Seconds: successesPerInterval(samples, 30_000),
       indexFacesCalls: last?.calls ?? 0,
+      largeResultsHolds: largeSummary?.resultsHolds ?? 0,
+      largeResultsMaxWaitMs: largeSummary?.resultsMaxWaitMs,
       // The SDK may drop a run and its worker exit: started again, it replays the run after the task times out.
       workerRestarts: worker.restarts(),
     };

@@ -1,5 +1,12 @@
 import { ownerOf } from '../../bench/lib/profile';
-import { median, steadyRate, throttledShare, timeOfCount, wholeRate } from '../../bench/lib/rates';
+import {
+  median,
+  steadyRate,
+  successesPerInterval,
+  throttledShare,
+  timeOfCount,
+  wholeRate,
+} from '../../bench/lib/rates';
 import type { Sample } from '../../bench/lib/stack';
 
 /** Samples one second apart of a run that ramps up for 2 s, runs at `rate` a second, then stops. */
@@ -28,6 +35,14 @@ test('the moment a count is reached is interpolated between samples', () => {
   ];
   expect(timeOfCount(samples, 20)).toBe(1500);
   expect(() => timeOfCount(samples, 31)).toThrow('never reach 31');
+});
+
+test('successes per interval show where the rate fell, the last interval cut short', () => {
+  const samples = run(50, 40);
+  const perTenSeconds = successesPerInterval(samples, 10_000);
+  expect(perTenSeconds).toEqual([25 + 8 * 50, 500, 500, 500, 0]);
+  expect(perTenSeconds.reduce((sum, count) => sum + count, 0)).toBe(samples.at(-1)?.succeeded);
+  expect(successesPerInterval([], 10_000)).toEqual([]);
 });
 
 test('the throttled share is throttled calls over all calls, and nothing is no share', () => {
