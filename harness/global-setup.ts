@@ -1,9 +1,11 @@
 /**
- * Before every suite: the workflows bundled once for the whole jest run, not once per suite's
- * worker (webpack takes seconds on two cores, and most suites start a worker), and a
+ * Before every suite: the CLI compiled afresh (bin/build.js), so that every command a test runs is
+ * today's src/; the workflows bundled once for the whole jest run, not once per suite's
+ * worker (webpack takes seconds on two cores, and most suites start a worker); and a
  * rekognition-local for each jest worker past the first (test-workers.ts). Their paths reach the
  * suites through the environment, which their processes inherit.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -25,6 +27,7 @@ export function workerRekognitions(): RunningRekognition[] {
 }
 
 export default async function globalSetup({ maxWorkers }: { maxWorkers: Config['maxWorkers'] }): Promise<void> {
+  execFileSync(process.execPath, [path.resolve(__dirname, '../bin/build.js')], { stdio: 'inherit' });
   const directory = await mkdtemp(path.join(tmpdir(), 'reindex-test-workflows-'));
   const bundle = path.join(directory, 'workflows.js');
   const workers = typeof maxWorkers === 'number' ? maxWorkers : 1;
