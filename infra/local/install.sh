@@ -171,11 +171,17 @@ main() {
   need python3 "Python 3 runs moto (S3, SQS, DynamoDB)"
   python3 -c 'import venv, ensurepip' 2>/dev/null || fail "missing toolchain: python3 has no venv/ensurepip module (install python3-venv)"
   mkdir -p "$tools/bin" "$logs" "$stamps"
-  install_node_modules
-  install_temporal_cli
-  install_test_server
-  install_moto
-  install_chromium
+  # The steps share nothing, and each waits on its own downloads, linker or JVM: at once they
+  # take about as long as the slowest.
+  local pids=() failed=0 step
+  for step in install_node_modules install_temporal_cli install_test_server install_moto install_chromium; do
+    "$step" &
+    pids+=($!)
+  done
+  for step in "${pids[@]}"; do
+    wait "$step" || failed=1
+  done
+  ((failed == 0)) || exit 1
 }
 
 main "$@"
