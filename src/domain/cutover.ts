@@ -79,15 +79,25 @@ class Collected<T> {
  * one small number.
  */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-/** Starts every FaceId kept as it is, so no such FaceId can be mistaken for a packed one (16 characters). */
+/** A packed UUID's length, which no FaceId kept as it is has. */
+const PACKED_LENGTH = 16;
+/**
+ * Starts every FaceId kept as it is, once more when that would make it as long as a packed one. A
+ * packed key is told by its length alone: its first byte may be this character too.
+ */
 const UNPACKED = '\u0000';
 
 export function packedFaceId(faceId: string): string {
-  return UUID.test(faceId) ? Buffer.from(faceId.replaceAll('-', ''), 'hex').toString('latin1') : UNPACKED + faceId;
+  if (UUID.test(faceId)) return Buffer.from(faceId.replaceAll('-', ''), 'hex').toString('latin1');
+  const kept = UNPACKED + faceId;
+  return kept.length === PACKED_LENGTH ? UNPACKED + kept : kept;
 }
 
 export function unpackedFaceId(key: string): string {
-  if (key.startsWith(UNPACKED)) return key.slice(UNPACKED.length);
+  if (key.length !== PACKED_LENGTH) {
+    const kept = key.slice(UNPACKED.length);
+    return kept.length === PACKED_LENGTH && kept.startsWith(UNPACKED) ? kept.slice(UNPACKED.length) : kept;
+  }
   const hex = Buffer.from(key, 'latin1').toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }

@@ -1,4 +1,11 @@
-import { type CollectionFace, CutoverComparison, inStep, type MigrationRow } from '../../src/domain/cutover';
+import {
+  type CollectionFace,
+  CutoverComparison,
+  inStep,
+  type MigrationRow,
+  packedFaceId,
+  unpackedFaceId,
+} from '../../src/domain/cutover';
 
 const face = (faceId: string, userId?: string): CollectionFace => ({ faceId, userId });
 const row = (oldFaceId: string, newFaceId: string): MigrationRow => ({ oldFaceId, newFaceId });
@@ -109,4 +116,16 @@ test("FaceIds come back as they were given, the service's UUIDs and any other", 
   const findings = compareCollections([face(uuid), face(upper), face('not-a-uuid')], [], [], { examples: 10 });
 
   expect(findings.oldFacesWithoutRow).toEqual({ count: 3, examples: [uuid, upper, 'not-a-uuid'] });
+});
+
+test('every FaceId packs and unpacks to itself: UUIDs of any first byte, and other ids of any length', () => {
+  const uuids = Array.from(
+    { length: 256 },
+    (_, byte) => `${byte.toString(16).padStart(2, '0')}5a2f6e-91c4-4d4e-8f3a-5c2d1e0f9a7b`,
+  );
+  const others = Array.from({ length: 20 }, (_, length) => 'x'.repeat(length + 1));
+  for (const faceId of [...uuids, ...others]) expect(unpackedFaceId(packedFaceId(faceId))).toBe(faceId);
+  // A UUID is kept in 16 characters; no other id is, so the two cannot be confused.
+  expect(packedFaceId(uuids[0] as string)).toHaveLength(16);
+  expect(others.map((faceId) => packedFaceId(faceId).length)).not.toContain(16);
 });
