@@ -218,7 +218,8 @@ test("a run tags its working data as ended for the bucket's expiry and its rows 
 
 test('purge refuses a run that is still running: it reads what purge would remove', async () => {
   const { resources } = suite;
-  const { manifest } = await writeRecords(resources, [{ faces: [face('dee', 0.1)] }]);
+  // Its one image is missing, so its breaker pauses it: the run cannot end before the test cancels it.
+  const { manifest } = await writeRecords(resources, [{ faces: [face('dee', 0.1)], missing: true }]);
   const target = resources.ownCollection(`purge-running-${randomUUID()}`);
   const started = await json<{ workflowId: string }>(
     'start',
@@ -226,9 +227,10 @@ test('purge refuses a run that is still running: it reads what purge would remov
     `s3://${manifest.Bucket}/${manifest.Key}`,
     '--target',
     target,
+    '--pause-after-failures',
+    '1',
     '--json',
   );
-  await reindex('pause', started.workflowId);
 
   expect(await reindex('purge', started.workflowId)).toEqual({
     code: 2,
