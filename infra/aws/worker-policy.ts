@@ -140,10 +140,16 @@ export function workerPolicy(input: WorkerPolicyInput): PolicyDocument {
     {
       Sid: 'ResultsTable',
       Effect: 'Allow',
-      Action: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Scan'],
+      Action: [
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+        'dynamodb:DeleteItem',
+        'dynamodb:Scan',
+        'dynamodb:BatchGetItem',
+      ],
       Resource: [input.resultsTableArn],
     },
-    // A run counts its own rows in the table's index of rows by run.
+    // A run counts its own rows, and finds them for its users, in the table's index of rows by run.
     {
       Sid: 'ResultsTableRowsByRun',
       Effect: 'Allow',
