@@ -55,7 +55,7 @@ afterAll(async () => {
 
 test('up starts both services on the chosen ports, twice without harm; down stops exactly them', async () => {
   const first = await stack('up');
-  expect(first).toEqual({ code: 0, stdout: expect.any(String), stderr: expect.any(String) });
+  expect(first).toEqual({ code: 0, stdout: expect.any(String) as unknown, stderr: expect.any(String) as unknown });
   const pids = pidsOf();
   expect(pids.every(isAlive)).toBe(true);
 
@@ -76,7 +76,7 @@ test('up starts both services on the chosen ports, twice without harm; down stop
   expect(listed.stderr).toBe('');
 
   const second = await stack('up');
-  expect(second).toEqual({ code: 0, stdout: expect.any(String), stderr: expect.any(String) });
+  expect(second).toEqual({ code: 0, stdout: expect.any(String) as unknown, stderr: expect.any(String) as unknown });
   expect(second.stdout).toContain(`temporal already running (pid ${pids[0]})`);
   expect(second.stdout).toContain(`moto already running (pid ${pids[1]})`);
   expect(second.stdout).toContain(`rekognition already running (pid ${pids[2]})`);
@@ -86,7 +86,7 @@ test('up starts both services on the chosen ports, twice without harm; down stop
   expect(status.stdout).toContain(`temporal running (pid ${pids[0]}): gRPC 127.0.0.1:${env.STACK_TEMPORAL_PORT}`);
 
   const down = await stack('down');
-  expect(down).toEqual({ code: 0, stdout: expect.any(String), stderr: expect.any(String) });
+  expect(down).toEqual({ code: 0, stdout: expect.any(String) as unknown, stderr: expect.any(String) as unknown });
   expect(pids.some(isAlive)).toBe(false);
   expect(existsSync(path.join(stackDir, 'stack.env'))).toBe(false);
   expect((await stack('status')).stdout).toContain('temporal stopped');

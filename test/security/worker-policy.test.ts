@@ -152,7 +152,7 @@ function callsOf(clientName: string, commandName: string, input: Record<string, 
     context: requestContext(prefix, input),
   };
   // A batch read or write is authorized on each table it names.
-  if (input.RequestItems !== undefined)
+  if (typeof input.RequestItems === 'object' && input.RequestItems !== null)
     return Object.keys(input.RequestItems).map((TableName) => ({
       ...own,
       resource: resourceOf(prefix, { TableName }),
