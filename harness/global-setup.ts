@@ -1,17 +1,16 @@
 /**
- * Before every suite: the CLI compiled afresh (bin/build.js), so that every command a test runs is
- * today's src/; the workflows bundled once for the whole jest run, not once per suite's
- * worker (webpack takes seconds on two cores, and most suites start a worker); and a
- * rekognition-local for each jest worker past the first (test-workers.ts). Their paths reach the
- * suites through the environment, which their processes inherit.
+ * Before every suite: `npm run build` afresh (bin/build.js), so that every command and worker a
+ * test starts runs today's src/, and the workflows are bundled once for the whole jest run, not
+ * once per suite's worker (webpack takes seconds on two cores, and most suites start a worker);
+ * and a rekognition-local for each jest worker past the first (test-workers.ts). Their paths reach
+ * the suites through the environment, which their processes inherit.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import type { Config } from 'jest';
 import { readStackEnv } from '../infra/local/settings';
-import { writeWorkflowBundle } from '../src/workflow-bundle';
+import { PREBUILT_BUNDLES } from '../src/workflow-bundle';
 import { type RunningRekognition, startRekognitionLocal } from './rekognition-local';
 import { REKOGNITION_ENDPOINTS_VARIABLE } from './test-workers';
 import { WORKFLOWS_BUNDLE_VARIABLE } from './workflows-bundle';
@@ -27,12 +26,9 @@ export function workerRekognitions(): RunningRekognition[] {
 }
 
 export default async function globalSetup({ maxWorkers }: { maxWorkers: Config['maxWorkers'] }): Promise<void> {
-  execFileSync(process.execPath, [path.resolve(__dirname, '../bin/build.js')], { stdio: 'inherit' });
-  const directory = await mkdtemp(path.join(tmpdir(), 'reindex-test-workflows-'));
-  const bundle = path.join(directory, 'workflows.js');
   const workers = typeof maxWorkers === 'number' ? maxWorkers : 1;
   const started = await Promise.allSettled([
-    writeWorkflowBundle(bundle).then(() => undefined),
+    promisify(execFile)(process.execPath, [path.resolve(__dirname, '../bin/build.js')]).then(() => undefined),
     // Without a stack (`npx jest test/domain`), the suites that need one say so themselves.
     ...(readStackEnv() === undefined
       ? []
@@ -47,7 +43,7 @@ export default async function globalSetup({ maxWorkers }: { maxWorkers: Config['
   workerRekognitions().push(...rekognitions);
   const failure = started.find((outcome) => outcome.status === 'rejected');
   if (failure) throw failure.reason;
-  process.env[WORKFLOWS_BUNDLE_VARIABLE] = bundle;
+  process.env[WORKFLOWS_BUNDLE_VARIABLE] = path.resolve(__dirname, '../dist', PREBUILT_BUNDLES.plain);
   // Worker 1 keeps the stack's; workers 2 and on take one each.
   process.env[REKOGNITION_ENDPOINTS_VARIABLE] = JSON.stringify(
     Object.fromEntries(rekognitions.map((rekognition, i) => [String(i + 2), rekognition.endpoint])),

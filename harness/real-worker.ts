@@ -1,7 +1,7 @@
 /**
- * `npm run worker` as a deployment runs it (src/worker.ts, bundling its workflows at start), in a
- * process of its own with the environment a test gives it. Its output is kept, stdout and stderr
- * apart, for the test to read.
+ * `npm run worker` as a deployment runs it (bin/worker.js: the compiled worker with the workflows
+ * `npm run build` bundled, which jest's global setup runs), in a process of its own with the
+ * environment a test gives it. Its output is kept, stdout and stderr apart, for the test to read.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -35,15 +35,11 @@ export async function startRealWorker(env: NodeJS.ProcessEnv, nodeArgs: string[]
   let restarts = 0;
   let stopping = false;
   const spawnWorker = (): ChildProcess => {
-    const child = spawn(
-      process.execPath,
-      [...WORKER_NODE_FLAGS, ...nodeArgs, '--require', 'tsx/cjs', 'src/worker.ts'],
-      {
-        cwd: ROOT,
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, ...nodeArgs, 'bin/worker.js'], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.once('exit', (code) => {

@@ -38,7 +38,7 @@ export async function startWorker(resources: RunResources, dataConverter?: DataC
     indexFacesTps: 1000,
     taskQueue,
     // An encrypting converter's failure converter must be bundled with the workflows.
-    ...(dataConverter?.failureConverterPath ? {} : { workflowBundle: sharedWorkflowBundle() }),
+    workflowBundle: sharedWorkflowBundle(dataConverter?.failureConverterPath !== undefined),
     dataConverter,
   });
   const running = workers.map((worker) => worker.run());

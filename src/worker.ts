@@ -10,6 +10,7 @@
  */
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -31,6 +32,7 @@ import { describeRate, rateInForce } from './index-faces-rate';
 import { indexFacesRate } from './quotas';
 import { DEFAULT_TASK_QUEUE, taskQueues } from './shared';
 import { EXIT_RUN_DROPPED, runtimeOptions } from './telemetry';
+import { PREBUILT_BUNDLES } from './workflow-bundle';
 
 export interface WorkerSetup {
   connection: NativeConnection;
@@ -107,6 +109,21 @@ export async function createWorkers(setup: WorkerSetup): Promise<[control: Worke
 }
 
 /**
+ * The bundle `npm run build` wrote beside the compiled worker, when it is at least as new as the
+ * compiled code (bin/build.js stamps dist/ with `.built` before bundling); otherwise undefined, and
+ * a worker of code changed since bundles its own rather than run older workflows.
+ */
+export function prebuiltBundle(
+  dataConverter: DataConverter | undefined,
+  directory = __dirname,
+): (WorkflowBundleOption & { codePath: string }) | undefined {
+  const codePath = path.join(directory, PREBUILT_BUNDLES[dataConverter?.failureConverterPath ? 'encrypted' : 'plain']);
+  const stamp = path.join(directory, '.built');
+  if (!existsSync(codePath) || !existsSync(stamp)) return undefined;
+  return statSync(codePath).mtimeMs >= statSync(stamp).mtimeMs ? { codePath } : undefined;
+}
+
+/**
  * The workflows, bundled by a short-lived child process (workflow-bundle.ts) so that webpack's
  * memory leaves with it. The child gets the worker's module loader (tsx) but not its profiling flags.
  */
@@ -167,7 +184,7 @@ async function main(): Promise<void> {
       activities: createActivities(aws, config, { workflowService: connection.workflowService, namespace }),
       indexFacesTps: rate.tps,
       taskQueue: config.taskQueue,
-      workflowBundle: await bundleInChildProcess(dataConverter),
+      workflowBundle: prebuiltBundle(dataConverter) ?? (await bundleInChildProcess(dataConverter)),
       dataConverter,
     });
     const queues = taskQueues(config.taskQueue);
@@ -189,9 +206,12 @@ async function main(): Promise<void> {
   }
 }
 
-if (require.main === module) {
+/** Runs the worker until it is stopped, as `npm run worker` does (bin/worker.js); exits with 1 when it fails. */
+export function runWorkerProcess(): void {
   main().catch((error: unknown) => {
     console.error(`worker: ${error instanceof Error ? error.message : String(error)}`);
     process.exit(1);
   });
 }
+
+if (require.main === module) runWorkerProcess();

@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 bash infra/local/install.sh
+# The bench's workers run the compiled worker with its prebuilt workflow bundles.
+node bin/build.js
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 export STACK_DIR=.local/bench STACK_TEMPORAL_PORT=17233 STACK_TEMPORAL_UI_PORT=18233 STACK_MOTO_PORT=14566 STACK_REKOGNITION_PORT=14567
 node_modules/.bin/tsx infra/local/stack.ts run -- node_modules/.bin/tsx bench/run.ts "$@"

@@ -6,6 +6,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 
 bash infra/local/install.sh
+node bin/build.js
 node_modules/.bin/tsx infra/local/stack.ts up
 set -a
 source .local/stack.env

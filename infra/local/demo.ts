@@ -36,7 +36,7 @@ async function setFaceModel(version: string): Promise<void> {
 
 /** Starts a worker and resolves once it polls both task queues. */
 function startWorker(): Promise<ChildProcess> {
-  const worker = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['src/worker.ts'], {
+  const worker = spawn(process.execPath, [path.join(ROOT, 'bin', 'worker.js')], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
