@@ -13,6 +13,7 @@ import type { DeclaredFace } from '../../infra/rekognition-local/images';
 import { ReasonCode } from '../../src/domain/reasons';
 import type { ImageRecord } from '../../src/domain/records';
 import { type RunProgress, type RunSummary, SEARCH_ATTRIBUTES, taskQueues } from '../../src/shared';
+import { runStatus } from '../../src/cli/runs';
 import { runCli } from '../../harness/cli';
 import { type RunningWorker, startWorker } from '../../harness/worker';
 import {
@@ -59,6 +60,7 @@ const cli = (...args: string[]) => runCli(args, worker.cliEnv);
 const face = (person: string): DeclaredFace => ({ person, box: [0.2, 0.2, 0.4, 0.4] });
 const statusOf = async (id: string) =>
   JSON.parse((await cli('status', id, '--json')).stdout) as { status: string; progress?: RunProgress };
+// Waits read the status as `reindex status` does, in this process: a command started each poll cost CPU-minutes.
 
 async function recordsOf(manifest: { Bucket: string; Key: string }): Promise<ImageRecord[]> {
   const { Body } = await resources.aws.s3.send(new GetObjectCommand(manifest));
@@ -89,7 +91,7 @@ test('a fault that fails every image pauses the run with its reason and first er
     '3',
   );
   expect(started.code).toBe(0);
-  await eventually(async () => (await statusOf(id)).progress?.pausedBy !== undefined, 60_000);
+  await eventually(async () => (await runStatus(client, id)).progress?.pausedBy !== undefined, 60_000);
 
   const { progress } = await statusOf(id);
   expect(progress).toMatchObject({ paused: true, pausedBy: { reason: ReasonCode.ImageNotFound, images: 3 } });
@@ -111,7 +113,7 @@ test('a fault that fails every image pauses the run with its reason and first er
     );
   }
   expect((await cli('resume', id)).code).toBe(0);
-  await eventually(async () => (await statusOf(id)).status !== 'RUNNING', 60_000);
+  await eventually(async () => (await runStatus(client, id)).status !== 'RUNNING', 60_000);
 
   const summary = (await client.workflow.getHandle(id).result()) as RunSummary;
   expect(summary).toMatchObject({ status: 'completed', images: 12, matched: 12, dlq: 0 });
@@ -155,7 +157,7 @@ test('after pause no IndexFaces call starts past five seconds, though the rate-l
   expect(await indexFacesCalls()).toBe(callsAfterFiveSeconds);
   expect(callsAfterFiveSeconds - callsBefore).toBeLessThan(40);
   expect((await cli('resume', id)).code).toBe(0);
-  await eventually(async () => (await statusOf(id)).status !== 'RUNNING', 120_000);
+  await eventually(async () => (await runStatus(client, id)).status !== 'RUNNING', 120_000);
   const summary = (await client.workflow.getHandle(id).result()) as RunSummary;
   expect(summary).toMatchObject({ status: 'completed', images: 40, matched: 40, dlq: 0, notProcessed: 0 });
   expect(await facesIn(resources, target)).toEqual((await resultRows(resources, id)).map((row) => row.FaceId).sort());
@@ -179,7 +181,7 @@ test('cancel ends a run whose every image is throttled, within seconds, with not
 
   const cancelledAt = Date.now();
   expect((await cli('cancel', id)).code).toBe(0);
-  await eventually(async () => (await statusOf(id)).status !== 'RUNNING', 30_000);
+  await eventually(async () => (await runStatus(client, id)).status !== 'RUNNING', 30_000);
 
   expect(Date.now() - cancelledAt).toBeLessThan(30_000);
   expect((await statusOf(id)).status).toBe('CANCELLED');
@@ -223,12 +225,12 @@ test('cancel during the split stops the split within seconds; the records split 
       )
     ).code,
   ).toBe(0);
-  await eventually(async () => (await statusOf(id)).progress?.phase === 'splitting', 30_000);
+  await eventually(async () => (await runStatus(client, id)).progress?.phase === 'splitting', 30_000);
   await new Promise((resolve) => setTimeout(resolve, 1_000));
 
   const cancelledAt = Date.now();
   expect((await cli('cancel', id)).code).toBe(0);
-  await eventually(async () => (await statusOf(id)).status !== 'RUNNING', 30_000);
+  await eventually(async () => (await runStatus(client, id)).status !== 'RUNNING', 30_000);
 
   // The whole end of the run (drain, users, reconcile, report, tagging its chunks) and the CLI
   // processes asking, on a machine running three suites at once; the split stopping early is what
@@ -279,7 +281,7 @@ test('rows are drained into the table while the run is paused, not left in the q
   expect((await statusOf(id)).progress).toMatchObject({ paused: true, phase: 'indexing' });
 
   expect((await cli('resume', id)).code).toBe(0);
-  await eventually(async () => (await statusOf(id)).status !== 'RUNNING', 90_000);
+  await eventually(async () => (await runStatus(client, id)).status !== 'RUNNING', 90_000);
   const summary = (await client.workflow.getHandle(id).result()) as RunSummary;
   expect(summary).toMatchObject({ status: 'completed', images: 400, matched: 400, resultsWritten: 400 });
   expect(summary.resultsMaxWaitMs).toBeLessThan(5 * 60_000);

@@ -9,7 +9,8 @@ import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { syntheticPng } from '../../infra/rekognition-local/synthetic-images';
 import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
-import { type PlanProgress, type PlanSummary, type RunProgress, SEARCH_ATTRIBUTES } from '../../src/shared';
+import { type PlanProgress, planProgressQuery, type PlanSummary, SEARCH_ATTRIBUTES } from '../../src/shared';
+import { runStatus } from '../../src/cli/runs';
 import { lastLine, runCli } from '../../harness/cli';
 import {
   createRunResources,
@@ -193,8 +194,10 @@ test('pause holds a plan and starts no other collection, resume goes on, cancel 
       ['start', '--plan', `${out}plan.json`, '--id', planId, '--collections-in-flight', '1', '--images-in-flight', '1'],
       worker.cliEnv,
     );
-    await eventually(
-      async () => (await status()).progress?.collections.some(({ state }) => state === 'running') ?? false,
+    // Waits ask Temporal from this process, as `reindex status` does, not through a command each poll.
+    const plan = client.workflow.getHandle(planId);
+    await eventually(async () =>
+      (await plan.query(planProgressQuery)).collections.some(({ state }) => state === 'running'),
     );
 
     expect((await runCli(['pause', planId], worker.cliEnv)).code).toBe(0);
@@ -202,20 +205,13 @@ test('pause holds a plan and starts no other collection, resume goes on, cancel 
     const first = paused.progress?.collections.find(({ state }) => state === 'running');
     expect(paused.progress).toMatchObject({ paused: true });
     expect(paused.progress?.collections.map(({ state }) => state).sort()).toEqual(['running', 'waiting']);
-    await eventually(
-      async () =>
-        (
-          JSON.parse((await runCli(['status', first?.workflowId ?? '', '--json'], worker.cliEnv)).stdout) as {
-            progress?: RunProgress;
-          }
-        ).progress?.paused === true,
-    );
+    await eventually(async () => (await runStatus(client, first?.workflowId ?? '')).progress?.paused === true);
     expect((await runCli(['status', planId], worker.cliEnv)).stdout).toContain(`${planId}: plan running, paused`);
 
     expect((await runCli(['resume', planId], worker.cliEnv)).code).toBe(0);
     expect((await status()).progress?.paused).toBe(false);
     expect((await runCli(['cancel', planId], worker.cliEnv)).code).toBe(0);
-    await eventually(async () => (await status()).status !== 'RUNNING', 120_000);
+    await eventually(async () => (await plan.describe()).status.name !== 'RUNNING', 120_000);
   } finally {
     await rekognitionAdmin('settings', 'PUT', { latency: {} });
   }

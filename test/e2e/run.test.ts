@@ -428,9 +428,8 @@ describe('--tps', () => {
         ],
         cliEnv,
       );
-    const ended = async (id: string) =>
-      (JSON.parse((await runCli(['status', id, '--json'], cliEnv)).stdout) as { status: string }).status ===
-      'COMPLETED';
+    // Asked in this process, not through a command each poll.
+    const ended = async (id: string) => (await client.workflow.getHandle(id).describe()).status.name === 'COMPLETED';
     const backlog = async () => {
       const { stats } = await client.workflowService.describeTaskQueue({
         namespace: queue().namespace,
