@@ -11,7 +11,6 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { ControlActivities, IndexFacesActivities } from '../src/activities';
 import type { DrainWindow } from '../src/activities/drain';
 import type { ChunkEntry } from '../src/activities/manifest';
-import type { MigrateUsersInput } from '../src/activities/users';
 import type { ImageRecord } from '../src/domain/records';
 import { batchFailedReview, type ResultRow, type ReviewItem } from '../src/domain/outcomes';
 import { ReasonCode } from '../src/domain/reasons';
@@ -76,8 +75,6 @@ export class FakeMigration {
   private readonly settled = new Map<string, number>();
   /** Every drain window asked for, in order. */
   readonly drainWindows: DrainWindow[] = [];
-  /** Every users phase asked for, in order. */
-  readonly usersPhases: MigrateUsersInput[] = [];
   private faceCount = 0;
   /** Every review-DLQ message sent, in order. */
   readonly review: ReviewItem[] = [];
@@ -261,9 +258,7 @@ export class FakeMigration {
           ...(accounted ? { runAccounted: true } : {}),
         };
       },
-      migrateUsers: async (input) => {
-        this.usersPhases.push(input);
-        const { runId } = input;
+      migrateUsers: async ({ runId }) => {
         const rows = this.rowsOf(runId);
         const withUsers = rows.filter((row) => row.UserId !== undefined);
         return {

@@ -140,16 +140,10 @@ export function workerPolicy(input: WorkerPolicyInput): PolicyDocument {
     {
       Sid: 'ResultsTable',
       Effect: 'Allow',
-      Action: [
-        'dynamodb:PutItem',
-        'dynamodb:UpdateItem',
-        'dynamodb:DeleteItem',
-        'dynamodb:Scan',
-        'dynamodb:BatchGetItem',
-      ],
+      Action: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Scan'],
       Resource: [input.resultsTableArn],
     },
-    // A run counts its own rows, and finds them for its users, in the table's index of rows by run.
+    // A run counts its own rows in the table's index of rows by run.
     {
       Sid: 'ResultsTableRowsByRun',
       Effect: 'Allow',

@@ -541,8 +541,6 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
       delete state.heldForResults;
       enter('draining');
     }
-    // Once the drain found every row the run sent in the index of rows by run, the users phase reads them through it.
-    let rowsIndexed = false;
     if (state.phase === 'draining' && drainsContinuously) {
       for (;;) {
         const drained = await drainContinuously({
@@ -554,8 +552,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
             : { accountFor: { rowsSent: state.rowsSent, since: new Date(state.startedAtMs).toISOString() } }),
         });
         tally(drained);
-        rowsIndexed = drained.runAccounted === true;
-        if (drained.queueEmpty || rowsIndexed) break;
+        if (drained.queueEmpty || drained.runAccounted) break;
         if (workflowInfo().continueAsNewSuggested) {
           await condition(allHandlersFinished);
           return continueAsNew<typeof reindexCollection>({ ...input, carried: state });
@@ -575,11 +572,7 @@ export async function reindexCollection(input: ReindexCollectionInput): Promise<
     let usersCreated = 0;
     let facesAssociated = 0;
     if (state.phase === 'users') {
-      const users = await migrateUsers({
-        runId,
-        targetCollectionId: input.targetCollectionId,
-        ...(rowsIndexed ? { rowsIndexed } : {}),
-      });
+      const users = await migrateUsers({ runId, targetCollectionId: input.targetCollectionId });
       usersCreated = users.usersCreated;
       facesAssociated = users.facesAssociated;
       // The drains count what they wrote, but a worker killed before its heartbeat loses some of it.

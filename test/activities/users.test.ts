@@ -67,7 +67,6 @@ async function resultRows(
   userId: string | undefined,
   faceIds: string[],
   settledDuplicates: string[] = [],
-  changes: Partial<ResultRow> & { DeletedAt?: string } = {},
 ): Promise<void> {
   const rows: (ResultRow & { SettledDuplicates?: Set<string> })[] = faceIds.map((FaceId) => ({
     OldFaceId: randomUUID(),
@@ -88,7 +87,6 @@ async function resultRows(
     MigratedAt: new Date().toISOString(),
     // As settleDuplicates marks a holding row.
     ...(settledDuplicates.length > 0 ? { SettledDuplicates: new Set(settledDuplicates) } : {}),
-    ...changes,
   }));
   for (let start = 0; start < rows.length; start += 25) {
     const batch = rows.slice(start, start + 25).map((Item) => ({ PutRequest: { Item } }));
@@ -96,18 +94,14 @@ async function resultRows(
   }
 }
 
-function migrateUsers(runId: string, { clients = aws, rowsIndexed = false } = {}) {
+function migrateUsers(runId: string) {
   const { migrateUsers: activity } = createUserActivities({
-    rekognition: clients.rekognition,
-    dynamodb: clients.dynamodb,
-    sqs: clients.sqs,
+    rekognition: aws.rekognition,
+    dynamodb: aws.dynamodb,
+    sqs: aws.sqs,
     config,
   });
-  return activityEnvironment().run(activity, {
-    runId,
-    targetCollectionId: collectionId,
-    ...(rowsIndexed ? { rowsIndexed } : {}),
-  });
+  return activityEnvironment().run(activity, { runId, targetCollectionId: collectionId });
 }
 
 async function facesOf(UserId: string): Promise<string[]> {
@@ -178,44 +172,4 @@ test('faces past the 100 a user may hold go to the review DLQ with USER_FACE_LIM
     ReasonCode.UserFaceLimit,
     ReasonCode.UserFaceLimit,
   ]);
-});
-
-test.each([
-  ['the whole table', false],
-  ['the index of rows by run', true],
-])("through %s, the phase finds the run's live rows in the target and no others", async (_, rowsIndexed) => {
-  const runId = `run-${randomUUID()}`;
-  const ana = await indexPerson('ana', 2);
-  await resultRows(runId, 'user-ana', ana);
-  await resultRows(runId, undefined, await indexPerson('bo', 1), ['dup-face#3', 'dup-face#4']);
-  await resultRows(runId, 'user-forgotten', [randomUUID()], [], { DeletedAt: new Date().toISOString() });
-  await resultRows(runId, 'user-elsewhere', [randomUUID()], [], { CollectionId: `elsewhere-${randomUUID()}` });
-  await resultRows(`run-${randomUUID()}`, 'user-of-another-run', await indexPerson('cy', 1));
-  const clients = createAwsClients(config);
-  const commands: string[] = [];
-  clients.dynamodb.middlewareStack.add(
-    (next, context) => (args) => {
-      commands.push(context.commandName ?? '');
-      return next(args);
-    },
-    { step: 'initialize' },
-  );
-
-  try {
-    expect(await migrateUsers(runId, { clients, rowsIndexed })).toEqual({
-      usersCreated: 1,
-      facesAssociated: 2,
-      refusedByReason: {},
-      rowsOfRun: 3,
-      duplicatesOfRun: 2,
-    });
-  } finally {
-    destroyAwsClients(clients);
-  }
-
-  const { Users = [] } = await aws.rekognition.send(new ListUsersCommand({ CollectionId: collectionId }));
-  expect(Users.map((user) => user.UserId)).toEqual(['user-ana']);
-  expect(await facesOf('user-ana')).toEqual([...ana].sort());
-  expect(commands.includes('ScanCommand')).toBe(!rowsIndexed);
-  expect(commands.includes('QueryCommand')).toBe(rowsIndexed);
 });

@@ -151,12 +151,6 @@ function callsOf(clientName: string, commandName: string, input: Record<string, 
     resource: resourceOf(prefix, input),
     context: requestContext(prefix, input),
   };
-  // A batch read or write is authorized on each table it names.
-  if (typeof input.RequestItems === 'object' && input.RequestItems !== null)
-    return Object.keys(input.RequestItems).map((TableName) => ({
-      ...own,
-      resource: resourceOf(prefix, { TableName }),
-    }));
   const image = (input.Image as { S3Object?: { Bucket?: string; Name?: string } } | undefined)?.S3Object;
   return image ? [own, { action: 's3:GetObject', resource: `arn:aws:s3:::${image.Bucket}/${image.Name}` }] : [own];
 }
