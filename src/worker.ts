@@ -43,8 +43,8 @@ export interface WorkerSetup {
   /** The workflows' task queue (default `reindex`); IndexFaces gets `<it>-index-faces`. */
   taskQueue?: string;
   /**
-   * A prebuilt bundle (tests build it once per suite, the worker process in a child);
-   * otherwise the workflows are bundled here.
+   * A prebuilt bundle (`npm run build`'s, or one bundled in a child at start; tests share the
+   * build's); otherwise the workflows are bundled here.
    */
   workflowBundle?: WorkflowBundleOption;
   /**
@@ -125,7 +125,7 @@ export function prebuiltBundle(
 
 /**
  * The workflows, bundled by a short-lived child process (workflow-bundle.ts) so that webpack's
- * memory leaves with it. The child gets the worker's module loader (tsx) but not its profiling flags.
+ * memory leaves with it. The child gets the worker's Node flags but not its profiling flags.
  */
 async function bundleInChildProcess(dataConverter: DataConverter | undefined): Promise<WorkflowBundleOption> {
   const directory = await mkdtemp(path.join(tmpdir(), 'reindex-workflows-'));

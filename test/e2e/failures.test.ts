@@ -58,9 +58,9 @@ afterEach(async () => {
 
 const cli = (...args: string[]) => runCli(args, worker.cliEnv);
 const face = (person: string): DeclaredFace => ({ person, box: [0.2, 0.2, 0.4, 0.4] });
+/** What `reindex status --json` prints; waits poll `runStatus` instead, in this process, not a command each poll. */
 const statusOf = async (id: string) =>
   JSON.parse((await cli('status', id, '--json')).stdout) as { status: string; progress?: RunProgress };
-// Waits read the status as `reindex status` does, in this process: a command started each poll cost CPU-minutes.
 
 async function recordsOf(manifest: { Bucket: string; Key: string }): Promise<ImageRecord[]> {
   const { Body } = await resources.aws.s3.send(new GetObjectCommand(manifest));
@@ -232,8 +232,8 @@ test('cancel during the split stops the split within seconds; the records split 
   expect((await cli('cancel', id)).code).toBe(0);
   await eventually(async () => (await runStatus(client, id)).status !== 'RUNNING', 30_000);
 
-  // The whole end of the run (drain, users, reconcile, report, tagging its chunks) and the CLI
-  // processes asking, on a machine running three suites at once; the split stopping early is what
+  // The whole end of the run (drain, users, reconcile, report, tagging its chunks), on a machine
+  // running three suites at once; the split stopping early is what
   // notProcessed below proves.
   expect(Date.now() - cancelledAt).toBeLessThan(30_000);
   const { Body } = await resources.aws.s3.send(
