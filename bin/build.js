@@ -13,7 +13,10 @@ const path = require('node:path');
 const ROOT = path.resolve(__dirname, '..');
 const SRC = path.join(ROOT, 'src');
 const DIST = path.join(ROOT, 'dist');
-/** Written last: its time is when dist/ last matched src/. */
+/**
+ * Written after the code, before the bundles: its time is when dist/ last matched src/, and it names
+ * the SDK's workflow runtime the bundles are made with.
+ */
 const STAMP = path.join(DIST, '.built');
 
 function compile() {
@@ -27,7 +30,8 @@ function compile() {
     target: 'node20',
     logLevel: 'warning',
   });
-  fs.writeFileSync(STAMP, '');
+  const temporalWorkflow = require('@temporalio/workflow/package.json').version;
+  fs.writeFileSync(STAMP, `${JSON.stringify({ temporalWorkflow })}\n`);
 }
 
 /** The latest change under src/: a file written, or a directory whose entries changed. */

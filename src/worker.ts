@@ -10,7 +10,7 @@
  */
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -108,18 +108,28 @@ export async function createWorkers(setup: WorkerSetup): Promise<[control: Worke
   ]);
 }
 
+/** The version of the SDK's workflow runtime installed beside the worker. */
+function installedWorkflowSdk(): string {
+  return (JSON.parse(readFileSync(require.resolve('@temporalio/workflow/package.json'), 'utf8')) as { version: string })
+    .version;
+}
+
 /**
  * The bundle `npm run build` wrote beside the compiled worker, when it is at least as new as the
- * compiled code (bin/build.js stamps dist/ with `.built` before bundling); otherwise undefined, and
- * a worker of code changed since bundles its own rather than run older workflows.
+ * compiled code and made with the installed SDK (bin/build.js stamps dist/ with `.built`, naming the
+ * SDK, before bundling); otherwise undefined, and a worker whose code or SDK changed since bundles
+ * its own rather than run older workflows.
  */
 export function prebuiltBundle(
   dataConverter: DataConverter | undefined,
   directory = __dirname,
+  workflowSdk = installedWorkflowSdk(),
 ): (WorkflowBundleOption & { codePath: string }) | undefined {
   const codePath = path.join(directory, PREBUILT_BUNDLES[dataConverter?.failureConverterPath ? 'encrypted' : 'plain']);
   const stamp = path.join(directory, '.built');
   if (!existsSync(codePath) || !existsSync(stamp)) return undefined;
+  const builtWith = (JSON.parse(readFileSync(stamp, 'utf8') || '{}') as { temporalWorkflow?: string }).temporalWorkflow;
+  if (builtWith !== workflowSdk) return undefined;
   return statSync(codePath).mtimeMs >= statSync(stamp).mtimeMs ? { codePath } : undefined;
 }
 
