@@ -7,7 +7,7 @@ import tseslint from 'typescript-eslint';
 const nodeBuiltins = builtinModules.flatMap((name) => [name, `node:${name}`]);
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.tools/', '.local/', 'coverage/', 'dist/', 'bench/results/'] },
+  { ignores: ['node_modules/', '.tools/', '.local/', 'coverage/', 'dist/', 'dist.*/', 'bench/results/'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -17,13 +17,13 @@ const DIST = path.join(ROOT, 'dist');
  * Written after the code, before the bundles: its time is when dist/ last matched src/, and it names
  * the SDK's workflow runtime the bundles are made with.
  */
-const STAMP = path.join(DIST, '.built');
+const STAMP = '.built';
 
-function compile() {
+function compile(outdir) {
   // Loaded here: a package ships dist/ alone and has no esbuild.
   require('esbuild').buildSync({
     entryPoints: [path.join(SRC, '**/*.ts')],
-    outdir: DIST,
+    outdir,
     outbase: SRC,
     format: 'cjs',
     platform: 'node',
@@ -31,7 +31,7 @@ function compile() {
     logLevel: 'warning',
   });
   const temporalWorkflow = require('@temporalio/workflow/package.json').version;
-  fs.writeFileSync(STAMP, `${JSON.stringify({ temporalWorkflow })}\n`);
+  fs.writeFileSync(path.join(outdir, STAMP), `${JSON.stringify({ temporalWorkflow })}\n`);
 }
 
 /** The latest change under src/: a file written, or a directory whose entries changed. */
@@ -44,15 +44,25 @@ function lastChangeMs() {
 }
 
 function buildIfStale() {
-  const builtMs = fs.existsSync(STAMP) ? fs.statSync(STAMP).mtimeMs : 0;
-  if (lastChangeMs() >= builtMs) compile();
+  const stamp = path.join(DIST, STAMP);
+  const builtMs = fs.existsSync(stamp) ? fs.statSync(stamp).mtimeMs : 0;
+  if (lastChangeMs() >= builtMs) compile(DIST);
 }
 
+/**
+ * Builds beside dist/ and swaps the result in whole, so that a worker or command running from
+ * dist/ meanwhile (a bench beside the tests, say) never finds it missing or half written.
+ */
 function build() {
-  fs.rmSync(DIST, { recursive: true, force: true });
-  compile();
+  const next = `${DIST}.next-${process.pid}`;
+  const previous = `${DIST}.previous-${process.pid}`;
+  fs.rmSync(next, { recursive: true, force: true });
+  compile(next);
   // After the stamp: the worker takes a bundle only when it is as new as the code it was made from.
-  execFileSync(process.execPath, [path.join(DIST, 'workflow-bundle.js'), '--prebuilt'], { stdio: 'inherit' });
+  execFileSync(process.execPath, [path.join(next, 'workflow-bundle.js'), '--prebuilt'], { stdio: 'inherit' });
+  if (fs.existsSync(DIST)) fs.renameSync(DIST, previous);
+  fs.renameSync(next, DIST);
+  fs.rmSync(previous, { recursive: true, force: true });
 }
 
 module.exports = { build, buildIfStale };
