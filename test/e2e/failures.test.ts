@@ -233,8 +233,7 @@ test('cancel during the split stops the split within seconds; the records split 
   await eventually(async () => (await runStatus(client, id)).status !== 'RUNNING', 30_000);
 
   // The whole end of the run (drain, users, reconcile, report, tagging its chunks), on a machine
-  // running three suites at once; the split stopping early is what
-  // notProcessed below proves.
+  // running three suites at once; the split stopping early is what notProcessed below proves.
   expect(Date.now() - cancelledAt).toBeLessThan(30_000);
   const { Body } = await resources.aws.s3.send(
     new GetObjectCommand({ Bucket: resources.config.bucket, Key: `runs/${id}/report/summary.json` }),
